@@ -1,1 +1,11 @@
-//! placeholder
+//! Flowgate's hardware layer.
+//!
+//! # Layout
+//!
+//! - [`modem`]: GSM/LTE modems — the sans-IO AT codec, the sans-IO SMS PDU codec, the async
+//!   driver that owns a serial port, and the vendor profiles.
+//! - [`sim`]: simulated hardware — a modem on a pseudo-terminal with a serial-PCM voice port,
+//!   scriptable through a control handle. It is the default board of the daemon.
+
+pub mod modem;
+pub mod sim;

@@ -1,0 +1,3 @@
+//! GSM/LTE modems: codecs, driver and vendor profiles.
+
+pub mod pdu;

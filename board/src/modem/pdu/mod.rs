@@ -1,0 +1,1 @@
+//! SMS PDU codec (3GPP TS 23.040 / 23.038), sans-IO.
