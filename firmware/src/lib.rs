@@ -1,1 +1,6 @@
-//! placeholder
+//! Flowgate: the gateway daemon and its CLI.
+//!
+//! # Layout
+//!
+//! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
+pub mod store;
