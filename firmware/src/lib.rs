@@ -2,5 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`config`]: the daemon configuration (one serde struct, validated).
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
+pub mod config;
 pub mod store;
