@@ -209,25 +209,20 @@ impl Pdu {
     /// `+CMT: ,<len>`, `+CDS: <len>`), which counts the TPDU only: if the hex is exactly that
     /// long there is no SMSC field (some modems omit it), otherwise it starts with one.
     ///
+    /// Modems are known to print wrong lengths (Gammu's `tests/at-sms/10.dump` says 23 for a
+    /// 29-octet TPDU), so when the PDU does not decode the way the length suggests, the other
+    /// way is tried before giving up; the error returned is the one of the first attempt.
+    ///
     /// # Errors
-    /// As [`Pdu::decode`]; [`PduError::Truncated`] if the hex is shorter than `tpdu_len`.
+    /// As [`Pdu::decode`].
     pub fn from_hex_with_tpdu_len(hex: &str, tpdu_len: usize) -> Result<Self, PduError> {
         let octets = from_hex(hex)?;
+        let bare = || Tpdu::decode(&octets).map(|tpdu| Self { smsc: None, tpdu });
         if octets.len() == tpdu_len {
-            let mut r = Reader::new(&octets);
-            return Ok(Self {
-                smsc: None,
-                tpdu: Tpdu::decode_from(&mut r)?,
-            });
+            bare().or_else(|e| Self::decode(&octets).map_err(|_| e))
+        } else {
+            Self::decode(&octets).or_else(|e| bare().map_err(|_| e))
         }
-        if octets.len() < tpdu_len {
-            return Err(PduError::Truncated {
-                offset: octets.len(),
-                field: Field::FirstOctet,
-                needed: tpdu_len - octets.len(),
-            });
-        }
-        Self::decode(&octets)
     }
 
     /// Encodes the SMSC field and the TPDU.
