@@ -2,7 +2,11 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: the axum LAN API.
 //! - [`config`]: the daemon configuration (one serde struct, validated).
+//! - [`metrics`]: counters and gauges for Prometheus.
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
+pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod store;
