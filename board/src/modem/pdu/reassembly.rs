@@ -159,6 +159,11 @@ impl<T: Clone> Reassembler<T> {
             total: concat.total,
         };
         let idx = usize::from(concat.seq - 1);
+        // Forget completed keys here too, so the memory stays bounded even if the caller
+        // rarely calls `expire`.
+        let timeout = self.timeout;
+        self.done
+            .retain(|d| (now - d.at).to_std().map_or(true, |age| age < timeout));
         let pos = match self.partials.iter().position(|p| p.key == key) {
             Some(pos) => pos,
             None if self.done.iter().any(|d| d.key == key) => {
@@ -278,5 +283,176 @@ impl<T> Partial<T> {
             missing,
             tokens: self.tokens,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modem::pdu::{Concat, DataCoding, UserData, UserDataHeader};
+
+    fn part(sender: &str, reference: u16, total: u8, seq: u8, body: Body) -> Deliver {
+        Deliver {
+            more_messages: false,
+            loop_prevention: false,
+            status_report_indication: false,
+            reply_path: false,
+            originator: Address::parse(sender).unwrap_or_else(|e| panic!("{e}")),
+            pid: 0,
+            dcs: match body {
+                Body::Text(_) => DataCoding::GSM7,
+                Body::Data(_) => DataCoding::EIGHT_BIT,
+            },
+            timestamp: Timestamp {
+                year: 2024,
+                month: 5,
+                day: 1,
+                hour: 12,
+                minute: 0,
+                second: seq,
+                offset_quarters: 8,
+            },
+            user_data: UserData {
+                header: Some(UserDataHeader::concat(Concat {
+                    reference,
+                    wide: false,
+                    total,
+                    seq,
+                })),
+                body,
+            },
+        }
+    }
+
+    fn text(s: &str) -> Body {
+        Body::Text(s.to_owned())
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    const TEN_MIN: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn timeout_gives_an_incomplete_message_with_gaps() {
+        let mut r = Reassembler::new(TEN_MIN);
+        assert!(matches!(
+            r.push(&part("+111", 9, 4, 3, text("three")), "sm:3", at(0)),
+            Pushed::Pending { received: 1, .. }
+        ));
+        assert!(matches!(
+            r.push(&part("+111", 9, 4, 1, text("one ")), "sm:1", at(30)),
+            Pushed::Pending { received: 2, .. }
+        ));
+        assert_eq!(r.next_expiry(), Some(at(600)));
+        assert!(r.expire(at(599)).is_empty());
+        let out = r.expire(at(600));
+        assert_eq!(out.len(), 1);
+        let m = &out[0];
+        assert!(!m.is_complete());
+        assert_eq!(m.missing, [2, 4]);
+        assert_eq!(m.text(), Some("one [\u{2026}]three[\u{2026}]"));
+        assert_eq!(m.tokens, ["sm:3", "sm:1"]);
+        // The earliest part present gives the time stamp.
+        assert_eq!(m.timestamp.second, 1);
+        assert_eq!(
+            m.key,
+            Some(PartKey {
+                sender: "+111".into(),
+                reference: 9,
+                total: 4
+            })
+        );
+        assert_eq!(r.next_expiry(), None);
+        assert_eq!(r.pending().count(), 0);
+    }
+
+    #[test]
+    fn duplicates_are_absorbed_then_reported() {
+        let mut r = Reassembler::new(TEN_MIN);
+        let p1 = part("+111", 1, 2, 1, text("a"));
+        let p2 = part("+111", 1, 2, 2, text("b"));
+        assert!(matches!(r.push(&p1, 1, at(0)), Pushed::Pending { .. }));
+        // Same part again while pending: kept for deletion, not counted twice.
+        assert!(matches!(
+            r.push(&p1, 2, at(1)),
+            Pushed::Pending { received: 1, .. }
+        ));
+        let Pushed::Complete(m) = r.push(&p2, 3, at(2)) else {
+            panic!("expected completion");
+        };
+        assert_eq!(m.text(), Some("ab"));
+        assert_eq!(m.tokens, [1, 2, 3]);
+        // A late copy after completion is handed back.
+        assert_eq!(r.push(&p2, 4, at(3)), Pushed::Duplicate { token: 4 });
+        // Once the completed key is forgotten, the same reference starts a new message.
+        assert!(r.expire(at(2 + 600)).is_empty());
+        assert!(matches!(r.push(&p2, 5, at(700)), Pushed::Pending { .. }));
+    }
+
+    #[test]
+    fn keys_separate_senders_and_totals() {
+        let mut r = Reassembler::new(TEN_MIN);
+        assert!(matches!(
+            r.push(&part("+111", 1, 2, 1, text("a")), 1, at(0)),
+            Pushed::Pending { .. }
+        ));
+        assert!(matches!(
+            r.push(&part("+222", 1, 2, 2, text("b")), 2, at(0)),
+            Pushed::Pending { .. }
+        ));
+        assert!(matches!(
+            r.push(&part("+111", 1, 3, 2, text("c")), 3, at(0)),
+            Pushed::Pending { .. }
+        ));
+        assert_eq!(r.pending().count(), 3);
+    }
+
+    #[test]
+    fn unusable_concat_elements_pass_through() {
+        let mut r = Reassembler::new(TEN_MIN);
+        for (total, seq) in [(1, 1), (3, 0), (3, 4), (0, 0)] {
+            let Pushed::Complete(m) = r.push(&part("+111", 1, total, seq, text("x")), 0, at(0))
+            else {
+                panic!("({total}, {seq}) must pass through");
+            };
+            assert_eq!(m.key, None);
+            assert!(m.is_complete());
+        }
+        assert_eq!(r.pending().count(), 0);
+    }
+
+    #[test]
+    fn data_parts_join_as_bytes() {
+        let mut r = Reassembler::new(TEN_MIN);
+        let p = |seq, b: &[u8]| part("+111", 7, 2, seq, Body::Data(b.to_vec()));
+        assert!(matches!(
+            r.push(&p(2, &[3, 4]), 0, at(0)),
+            Pushed::Pending { .. }
+        ));
+        let Pushed::Complete(m) = r.push(&p(1, &[1, 2]), 1, at(0)) else {
+            panic!("expected completion");
+        };
+        assert_eq!(m.body, Body::Data(vec![1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn state_survives_serde() {
+        let mut r = Reassembler::new(TEN_MIN);
+        assert!(matches!(
+            r.push(&part("+111", 5, 2, 2, text("world")), 12u16, at(0)),
+            Pushed::Pending { .. }
+        ));
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        let mut back: Reassembler<u16> =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(back, r);
+        let Pushed::Complete(m) = back.push(&part("+111", 5, 2, 1, text("hello ")), 13, at(5))
+        else {
+            panic!("expected completion");
+        };
+        assert_eq!(m.text(), Some("hello world"));
+        assert_eq!(m.tokens, [12, 13]);
     }
 }

@@ -336,11 +336,10 @@ impl UserData {
             dcs: dcs.octet(),
             reason,
         };
-        let (udl, data) = match (&self.body, dcs.alphabet()) {
-            _ if dcs.is_compressed() && matches!(self.body, Body::Text(_)) => {
-                return Err(mismatch("compressed coding cannot carry text"));
-            }
-            (Body::Text(t), Alphabet::Gsm7) => {
+        // Same rule as the decoder: septets only for uncompressed GSM7.
+        let septets = dcs.alphabet() == Alphabet::Gsm7 && !dcs.is_compressed();
+        let (udl, data) = match &self.body {
+            Body::Text(t) if septets => {
                 let septets = gsm7::text_to_septets(t)?;
                 let skip = (header.len() * 8).div_ceil(7);
                 let udl = skip + septets.len();
@@ -357,24 +356,24 @@ impl UserData {
                 }
                 (udl, packed)
             }
-            (Body::Text(t), Alphabet::Ucs2) => {
+            Body::Text(t) if dcs.alphabet() == Alphabet::Ucs2 && !dcs.is_compressed() => {
                 let mut d = header;
                 d.extend(ucs2::encode(t));
                 (d.len(), d)
             }
-            (Body::Text(_), Alphabet::EightBit) => {
-                return Err(mismatch("8-bit coding cannot carry text"));
+            Body::Text(_) => {
+                return Err(mismatch("text needs an uncompressed GSM7 or UCS2 coding"));
             }
-            (Body::Data(_), Alphabet::Gsm7) => {
+            Body::Data(_) if septets => {
                 return Err(mismatch("GSM7 coding cannot carry bytes"));
             }
-            (Body::Data(b), _) => {
+            Body::Data(b) => {
                 let mut d = header;
                 d.extend_from_slice(b);
                 (d.len(), d)
             }
         };
-        if dcs.alphabet() != Alphabet::Gsm7 && udl > MAX_OCTETS {
+        if !septets && udl > MAX_OCTETS {
             return Err(PduError::UserDataTooLong {
                 len: udl,
                 max: MAX_OCTETS,

@@ -30,9 +30,9 @@ pub fn gsm7_pack_hex(text: &str) -> Result<String, PduError> {
 
 /// Unpacks GSM7-packed hex (e.g. a Huawei `+CUSD` reply) to text.
 ///
-/// When the octets hold a whole number of 8 septets, the last septet is padding if it is a CR
-/// (TS 23.038) or zero (senders that do not pad leave 7 zero bits, which would read as `@`),
-/// and is dropped.
+/// When the octets hold a whole number of 8 septets and the last one is a CR, it is the
+/// TS 23.038 padding and is dropped. Seven zero bits from a sender that does not pad read as
+/// a trailing `@`; they are kept, because a real `@` in that position looks the same.
 ///
 /// # Errors
 /// Hex errors.
@@ -40,7 +40,7 @@ pub fn gsm7_unpack_hex(hex: &str) -> Result<String, PduError> {
     let octets = from_hex(hex)?;
     let count = gsm7::septets_in(octets.len());
     let mut septets = gsm7::unpack(&octets, 0, count);
-    if count.is_multiple_of(8) && matches!(septets.last(), Some(&(CR | 0))) {
+    if count.is_multiple_of(8) && septets.last() == Some(&CR) {
         septets.pop();
     }
     Ok(gsm7::septets_to_text(&septets))
@@ -197,8 +197,11 @@ mod tests {
         assert_eq!(hex.len(), 14);
         assert!(hex.ends_with("1A"), "{hex}");
         assert_eq!(gsm7_unpack_hex(&hex).as_deref(), Ok("1234567"));
-        // Unpadded sender: 7 zero bits are not an '@'.
-        assert_eq!(gsm7_unpack_hex("31D98C56B3DD00").as_deref(), Ok("1234567"));
+        // A real '@' in the last septet of an octet boundary survives.
+        let hex = gsm7_pack_hex("123456@").unwrap_or_default();
+        assert_eq!(gsm7_unpack_hex(&hex).as_deref(), Ok("123456@"));
+        let hex = gsm7_pack_hex("1234567@").unwrap_or_default();
+        assert_eq!(gsm7_unpack_hex(&hex).as_deref(), Ok("1234567@"));
         // Text ending in CR on an octet boundary gets a second CR, which the receiver shows
         // (TS 23.038: CR CR means the same as CR) instead of mistaking the first for padding.
         let hex = gsm7_pack_hex("1234567\r").unwrap_or_default();
