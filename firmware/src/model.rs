@@ -1,0 +1,383 @@
+//! The gateway's records, in VoIPBIN's public JSON shapes: numbers (flow bindings), calls,
+//! messages and recordings. Stored in sled as JSON and served by the API as they are.
+//!
+//! Fields VoIPBIN has and the gateway cannot fill (customer ids, billing) are left out;
+//! gateway-only fields (`modem_id`, delivery attempts) are added with `#[serde(default)]`
+//! so records from older builds keep parsing.
+
+use chrono::{DateTime, Utc};
+use flowgate_flows::model::Address;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Serde helper: VoIPBIN writes "no id" as the nil UUID; we read nil as `None` and write
+/// `None` as the nil UUID so VoIPBIN clients see what they expect.
+pub mod nil_uuid {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use uuid::Uuid;
+
+    /// Serializes `None` as the nil UUID.
+    pub fn serialize<S: Serializer>(v: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.unwrap_or_else(Uuid::nil).to_string())
+    }
+
+    /// Reads null, "" and the nil UUID as `None`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+        let raw: Option<String> = Option::deserialize(d)?;
+        match raw.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => {
+                let id = Uuid::parse_str(text).map_err(serde::de::Error::custom)?;
+                Ok((!id.is_nil()).then_some(id))
+            }
+        }
+    }
+}
+
+/// A telephone number the gateway answers for, and the flows bound to it
+/// (VoIPBIN's `call_flow_id` / `message_flow_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Number {
+    /// Record id.
+    pub id: Uuid,
+    /// The number in E.164 (`+15551234567`), or empty when the binding is by modem.
+    #[serde(default)]
+    pub number: String,
+    /// Bind by modem instead of (or as well as) by number: the modem's id in the board
+    /// profile. Useful when the SIM does not know its own number.
+    #[serde(default)]
+    pub modem_id: String,
+    /// Flow started for incoming calls.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub call_flow_id: Option<Uuid>,
+    /// Flow started for incoming messages.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub message_flow_id: Option<Uuid>,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub detail: String,
+    /// Always `active` on the gateway.
+    #[serde(default = "active")]
+    pub status: String,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last changed.
+    pub tm_update: DateTime<Utc>,
+}
+
+fn active() -> String {
+    "active".into()
+}
+
+impl Number {
+    /// Whether this binding applies to a call or message on `modem_id` for `target`.
+    pub fn matches(&self, modem_id: &str, target: &str) -> bool {
+        (!self.number.is_empty() && same_number(&self.number, target))
+            || (!self.modem_id.is_empty() && self.modem_id == modem_id)
+    }
+}
+
+/// Compares two phone numbers ignoring formatting (spaces, dashes, a leading `+`).
+pub fn same_number(a: &str, b: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '*' || *c == '#').collect::<String>();
+    let (a, b) = (digits(a), digits(b));
+    !a.is_empty() && a == b
+}
+
+/// Call direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// The far end called us.
+    Incoming,
+    /// We dialled.
+    Outgoing,
+}
+
+/// Call status, VoIPBIN's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// Outgoing: dial sent, not alerting yet.
+    Dialing,
+    /// Alerting (incoming: ringing here; outgoing: ringing there).
+    Ringing,
+    /// Answered, media flowing.
+    Progressing,
+    /// Hang-up in progress.
+    Terminating,
+    /// Outgoing call being cancelled before answer.
+    Canceling,
+    /// Over.
+    Hangup,
+}
+
+impl CallStatus {
+    /// VoIPBIN's name, as `condition_call_status` compares it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dialing => "dialing",
+            Self::Ringing => "ringing",
+            Self::Progressing => "progressing",
+            Self::Terminating => "terminating",
+            Self::Canceling => "canceling",
+            Self::Hangup => "hangup",
+        }
+    }
+}
+
+/// A phone call on one of the gateway's modems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Call {
+    /// Record id.
+    pub id: Uuid,
+    /// Modem carrying the call.
+    pub modem_id: String,
+    /// `incoming` or `outgoing`.
+    pub direction: CallDirection,
+    /// Caller.
+    #[schema(value_type = Object)]
+    pub source: Address,
+    /// Callee.
+    #[schema(value_type = Object)]
+    pub destination: Address,
+    /// Current status.
+    pub status: CallStatus,
+    /// Flow attached to the call.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub flow_id: Option<Uuid>,
+    /// Activeflow running on the call.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub activeflow_id: Option<Uuid>,
+    /// The call that created this one (the `call` action or a transfer).
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub master_call_id: Option<Uuid>,
+    /// Calls created by this one.
+    #[serde(default)]
+    pub chained_call_ids: Vec<Uuid>,
+    /// The recording in progress.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub recording_id: Option<Uuid>,
+    /// Every recording made on the call.
+    #[serde(default)]
+    pub recording_ids: Vec<Uuid>,
+    /// `remote` or `local` once hung up.
+    #[serde(default)]
+    pub hangup_by: String,
+    /// `normal`, `busy`, `noanswer`, `failed`, … once hung up.
+    #[serde(default)]
+    pub hangup_reason: String,
+    /// On hold (music on hold playing).
+    #[serde(default)]
+    pub hold: bool,
+    /// Muted direction: "", `in`, `out` or `both`.
+    #[serde(default)]
+    pub mute_direction: String,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Started ringing.
+    #[serde(default)]
+    pub tm_ringing: Option<DateTime<Utc>>,
+    /// Answered.
+    #[serde(default)]
+    pub tm_progressing: Option<DateTime<Utc>>,
+    /// Hung up.
+    #[serde(default)]
+    pub tm_hangup: Option<DateTime<Utc>>,
+    /// Last changed.
+    pub tm_update: DateTime<Utc>,
+}
+
+/// Message direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageDirection {
+    /// Received by the gateway.
+    Inbound,
+    /// Sent by the gateway.
+    Outbound,
+}
+
+/// Delivery status of one message target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetStatus {
+    /// Waiting to be sent (or to be retried).
+    Queued,
+    /// Every part accepted by the modem / network.
+    Sent,
+    /// The network reported delivery of every part.
+    Delivered,
+    /// Gave up, or the network reported a permanent error.
+    Failed,
+    /// An inbound message, stored.
+    Received,
+}
+
+/// One destination of a message and its delivery state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MessageTarget {
+    /// Where the message goes (or, inbound, our number).
+    #[schema(value_type = Object)]
+    pub destination: Address,
+    /// Delivery status.
+    pub status: TargetStatus,
+    /// SMS parts.
+    #[serde(default)]
+    pub parts: u32,
+    /// Message references the modem returned, one per part (status reports match them).
+    #[serde(default)]
+    pub references: Vec<u8>,
+    /// Parts the network has confirmed delivered.
+    #[serde(default)]
+    pub delivered_parts: u32,
+    /// Send attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Earliest time of the next attempt.
+    #[serde(default)]
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// Last error, if any.
+    #[serde(default)]
+    pub error: String,
+    /// Last status change.
+    pub tm_update: DateTime<Utc>,
+}
+
+/// What happened with the flow of an inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowState {
+    /// Not applicable (outbound) or no binding.
+    #[default]
+    None,
+    /// Stored; the flow must still be started (crash recovery looks for these).
+    Pending,
+    /// The activeflow was created.
+    Started,
+}
+
+/// An SMS, inbound or outbound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Message {
+    /// Record id.
+    pub id: Uuid,
+    /// Always `sms` on this gateway.
+    #[serde(rename = "type", default = "sms")]
+    pub kind: String,
+    /// `inbound` or `outbound`.
+    pub direction: MessageDirection,
+    /// Sender.
+    #[schema(value_type = Object)]
+    pub source: Address,
+    /// Destinations with their status.
+    pub targets: Vec<MessageTarget>,
+    /// The text.
+    pub text: String,
+    /// Modem that received it / sends it ("" = any).
+    #[serde(default)]
+    pub modem_id: String,
+    /// Inbound: the network's timestamp (SCTS).
+    #[serde(default)]
+    pub tm_sent_by_network: Option<DateTime<Utc>>,
+    /// Inbound: some parts of a long message never arrived.
+    #[serde(default)]
+    pub incomplete: bool,
+    /// Inbound: what happened with the message flow.
+    #[serde(default)]
+    pub flow_state: FlowState,
+    /// Inbound: the activeflow started for it; outbound: the activeflow that sent it.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub activeflow_id: Option<Uuid>,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last changed.
+    pub tm_update: DateTime<Utc>,
+}
+
+fn sms() -> String {
+    "sms".into()
+}
+
+/// Recording status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingStatus {
+    /// Capturing.
+    Recording,
+    /// Finished; the file is complete.
+    Ended,
+}
+
+/// A call recording (WAV in `<data>/recordings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Recording {
+    /// Record id.
+    pub id: Uuid,
+    /// Always `call` for now.
+    pub reference_type: String,
+    /// The call recorded.
+    pub reference_id: Uuid,
+    /// Activeflow that started it, if any.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub activeflow_id: Option<Uuid>,
+    /// Recording or ended.
+    pub status: RecordingStatus,
+    /// Always `wav`.
+    pub format: String,
+    /// Name without extension (VoIPBIN's `recording_name`).
+    pub recording_name: String,
+    /// File names (relative to the recordings directory).
+    pub filenames: Vec<String>,
+    /// Length of audio captured, milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Why it ended: `stop`, `silence`, `key`, `duration`, `hangup`.
+    #[serde(default)]
+    pub end_reason: String,
+    /// Flow started when the recording ends.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub on_end_flow_id: Option<Uuid>,
+    /// Started.
+    pub tm_start: DateTime<Utc>,
+    /// Ended.
+    #[serde(default)]
+    pub tm_end: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nil_uuid_reads_and_writes_voipbin_zero_values() {
+        let json = r#"{"id":"0190b7a0-0000-7000-8000-000000000001","number":"+15551234567",
+            "call_flow_id":"00000000-0000-0000-0000-000000000000","message_flow_id":"",
+            "tm_create":"2026-01-01T00:00:00Z","tm_update":"2026-01-01T00:00:00Z"}"#;
+        let n: Number = serde_json::from_str(json).unwrap();
+        assert_eq!(n.call_flow_id, None);
+        assert_eq!(n.message_flow_id, None);
+        assert_eq!(n.status, "active");
+        let back = serde_json::to_value(&n).unwrap();
+        assert_eq!(back["call_flow_id"], "00000000-0000-0000-0000-000000000000");
+    }
+
+    #[test]
+    fn numbers_compare_without_formatting() {
+        assert!(same_number("+1 555-123-4567", "15551234567"));
+        assert!(!same_number("+15551234567", "+15551234568"));
+        assert!(!same_number("", ""));
+    }
+}
