@@ -4,11 +4,13 @@
 //!
 //! - [`api`]: the axum LAN API.
 //! - [`config`]: the daemon configuration (one serde struct, validated).
+//! - [`media`]: call audio — ALSA and serial-PCM ports, TTS, play, record, DTMF.
 //! - [`metrics`]: counters and gauges for Prometheus.
 //! - [`model`]: the gateway's records (numbers, calls, messages, recordings).
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
 pub mod api;
 pub mod config;
+pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod store;

@@ -1,0 +1,1 @@
+//! Call audio: ports, TTS, playback, recording, per-call media sessions.
