@@ -1,0 +1,984 @@
+//! Flow validation: every problem at once, each with a JSON path and a plain sentence.
+//!
+//! [`FlowError`]s make a flow unusable (the API refuses it, `flowgate flow validate` exits 1);
+//! [`FlowWarning`]s are suspicious but legal (unreachable actions, a `goto` without
+//! `loop_count`, a `branch` without default, media actions that can never run for the given
+//! reference type, unknown option fields). Both serialize as `{"path": …, "message": …}`.
+//!
+//! Values that contain a `${…}` template are not range-checked: they are only known when the
+//! action runs (the engine reports a failure then).
+//!
+//! ```
+//! use flowgate_flows::validate::{validate_json, ValidateOptions};
+//! let report = validate_json(r#"[{"type":"goto","option":{"target_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7"}}]"#,
+//!     &ValidateOptions::default()).1;
+//! assert_eq!(report.errors[0].path, "actions[0].option.target_id");
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::limits::{Limits, join_path};
+use crate::model::{
+    ADDRESS_TYPES, Action, ActionOption, Address, Flow, HANGUP_REASONS, IdRef, ReferenceType,
+    actions_lenient, is_reserved_id, parse_json,
+};
+use crate::vars::{self, has_placeholder};
+
+/// A problem that makes the flow unusable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowError {
+    /// JSON path (`actions[3].option.target_id`; `""` for the whole document).
+    pub path: String,
+    /// What is wrong, as a sentence.
+    pub message: String,
+}
+
+/// Something legal but probably not what the author meant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowWarning {
+    /// JSON path.
+    pub path: String,
+    /// What looks wrong, as a sentence.
+    pub message: String,
+}
+
+impl FlowError {
+    /// A new error.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl FlowWarning {
+    /// A new warning.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn fmt_problem(f: &mut fmt::Formatter<'_>, path: &str, message: &str) -> fmt::Result {
+    if path.is_empty() {
+        f.write_str(message)
+    } else {
+        write!(f, "{path}: {message}")
+    }
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_problem(f, &self.path, &self.message)
+    }
+}
+
+impl fmt::Display for FlowWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_problem(f, &self.path, &self.message)
+    }
+}
+
+impl std::error::Error for FlowError {}
+
+/// Everything validation found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Problems that make the flow unusable.
+    pub errors: Vec<FlowError>,
+    /// Suspicious but legal things.
+    pub warnings: Vec<FlowWarning>,
+}
+
+impl Report {
+    /// No errors (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// What to validate against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidateOptions {
+    /// Caps applied when parsing.
+    pub limits: Limits,
+    /// If the flow's use is known (a number's call flow, a message flow, API): warn about
+    /// actions that media gating would always skip.
+    pub reference_type: Option<ReferenceType>,
+}
+
+/// Parses and validates a flow document; parse problems and validation problems come back
+/// together. The flow is returned only when there are no errors.
+pub fn validate_json(text: &str, opts: &ValidateOptions) -> (Option<Flow>, Report) {
+    let value = match parse_json(text, &opts.limits) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                None,
+                Report {
+                    errors: e.problems(),
+                    warnings: Vec::new(),
+                },
+            );
+        }
+    };
+    let (flow, parse_errors) = Flow::from_value_lenient(value, &opts.limits, &mut Uuid::new_v4);
+    let mut report = validate(&flow, opts);
+    if !parse_errors.is_empty() {
+        // Placeholders stand in for the broken actions; drop what they would add.
+        let broken: HashSet<&str> = parse_errors.iter().map(|e| e.path.as_str()).collect();
+        report
+            .warnings
+            .retain(|w| !broken.iter().any(|b| w.path.starts_with(b)));
+        let mut errors = parse_errors;
+        errors.append(&mut report.errors);
+        report.errors = errors;
+    }
+    let ok = report.is_ok();
+    (ok.then_some(flow), report)
+}
+
+/// Validates a parsed flow.
+pub fn validate(flow: &Flow, opts: &ValidateOptions) -> Report {
+    let mut v = Validator {
+        report: Report::default(),
+        opts,
+    };
+    if flow.actions.is_empty() {
+        v.warn(
+            "actions",
+            "the flow has no actions: it ends as soon as it starts",
+        );
+    }
+    v.check_actions(&flow.actions, "actions", &HashSet::new());
+    v.report
+}
+
+/// Validates actions that will run as a new stack (`fetch` replies, `push_actions`):
+/// jump targets may also be the ids in `outer` (the stacks below).
+pub fn validate_actions(actions: &[Action], outer: &HashSet<Uuid>, limits: &Limits) -> Report {
+    let opts = ValidateOptions {
+        limits: limits.clone(),
+        reference_type: None,
+    };
+    let mut v = Validator {
+        report: Report::default(),
+        opts: &opts,
+    };
+    v.check_actions(actions, "actions", outer);
+    v.report
+}
+
+const CONDITIONS: &[&str] = &["==", "!=", ">", ">=", "<", "<="];
+const HTTP_METHODS: &[&str] = &["", "GET", "POST", "PUT", "DELETE"];
+const ANONYMOUS: &[&str] = &["", "yes", "no", "auto"];
+const CALL_STATUSES: &[&str] = &[
+    "dialing",
+    "ringing",
+    "progressing",
+    "terminating",
+    "canceling",
+    "hangup",
+];
+
+/// Whether `c` is a DTMF character (`0-9 A-D # *`).
+pub fn is_dtmf(c: char) -> bool {
+    matches!(c, '0'..='9' | 'A'..='D' | '#' | '*')
+}
+
+struct Validator<'o> {
+    report: Report,
+    opts: &'o ValidateOptions,
+}
+
+/// Where the targets of one list of actions may point.
+struct Scope<'a> {
+    own: HashMap<Uuid, usize>,
+    outer: &'a HashSet<Uuid>,
+}
+
+impl Scope<'_> {
+    fn contains(&self, id: Uuid) -> bool {
+        self.own.contains_key(&id) || self.outer.contains(&id)
+    }
+}
+
+/// One action being checked: its option path and the scope of jump targets.
+struct At<'a> {
+    opt: String,
+    scope: &'a Scope<'a>,
+}
+
+impl At<'_> {
+    fn field(&self, f: &str) -> String {
+        join_path(&self.opt, f)
+    }
+}
+
+impl Validator<'_> {
+    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.report.errors.push(FlowError::new(path, msg));
+    }
+
+    fn warn(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.report.warnings.push(FlowWarning::new(path, msg));
+    }
+
+    fn check_actions(&mut self, actions: &[Action], path: &str, outer: &HashSet<Uuid>) {
+        let mut own: HashMap<Uuid, usize> = HashMap::with_capacity(actions.len());
+        for (i, a) in actions.iter().enumerate() {
+            if let Some(first) = own.get(&a.id) {
+                self.err(
+                    format!("{path}[{i}].id"),
+                    format!("duplicate id {}: {path}[{first}] already uses it", a.id),
+                );
+            } else {
+                own.insert(a.id, i);
+            }
+        }
+        let scope = Scope { own, outer };
+        let mut dynamic_targets = false;
+        for (i, a) in actions.iter().enumerate() {
+            let apath = format!("{path}[{i}]");
+            if is_reserved_id(a.id) {
+                self.err(
+                    join_path(&apath, "id"),
+                    format!("{} is a reserved id", a.id),
+                );
+            }
+            if let Some(n) = a.next()
+                && !scope.contains(n)
+            {
+                self.err(
+                    join_path(&apath, "next_id"),
+                    format!("next_id {n} does not match any action id"),
+                );
+            }
+            self.check_unknown_fields(a, &apath);
+            if let Some(rt) = self.opts.reference_type
+                && !rt.runs(a.kind())
+            {
+                self.warn(
+                    join_path(&apath, "type"),
+                    format!(
+                        "`{}` never runs in a flow started by `{}`: media gating skips it",
+                        a.kind(),
+                        display_rt(rt)
+                    ),
+                );
+            }
+            let at = At {
+                opt: join_path(&apath, "option"),
+                scope: &scope,
+            };
+            dynamic_targets |= self.check_option(a.option(), &at);
+        }
+        if !dynamic_targets {
+            self.check_reachability(actions, path, &scope);
+        }
+    }
+
+    fn check_unknown_fields(&mut self, a: &Action, apath: &str) {
+        let Some(serde_json::Value::Object(raw)) = a.raw_option() else {
+            return;
+        };
+        let known = a.kind().option_fields();
+        for k in raw.keys() {
+            if !known.contains(&k.as_str()) {
+                self.warn(
+                    join_path(&join_path(apath, "option"), k),
+                    format!(
+                        "unknown option field `{k}` for `{}`; it is ignored",
+                        a.kind()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Checks one jump target. Returns true when the target is a template.
+    fn target(&mut self, t: &IdRef, path: String, required: bool, at: &At<'_>) -> bool {
+        match t {
+            IdRef::Template(_) => {
+                self.warn(
+                    path,
+                    "the target is a ${…} template: it cannot be checked before the flow runs",
+                );
+                true
+            }
+            IdRef::Id(u) if u.is_nil() => {
+                if required {
+                    self.err(path, "a target action id is required");
+                }
+                false
+            }
+            IdRef::Id(u) => {
+                if !at.scope.contains(*u) {
+                    self.err(path, format!("{u} does not match any action id"));
+                }
+                false
+            }
+        }
+    }
+
+    fn required_id(&mut self, id: &IdRef, path: String, what: &str) {
+        if id.is_nil() {
+            self.err(path, format!("{what} is required"));
+        }
+    }
+
+    fn one_of(&mut self, value: &str, allowed: &[&str], path: String, what: &str) {
+        if !has_placeholder(value) && !allowed.contains(&value) {
+            let list: Vec<String> = allowed
+                .iter()
+                .map(|a| {
+                    if a.is_empty() {
+                        "\"\"".to_owned()
+                    } else {
+                        format!("`{a}`")
+                    }
+                })
+                .collect();
+            self.err(
+                path,
+                format!(
+                    "`{value}` is not a valid {what}; use one of {}",
+                    list.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn range(&mut self, v: i64, lo: i64, hi: i64, path: String, what: &str) {
+        if v < lo || v > hi {
+            self.err(
+                path,
+                format!("{what} must be between {lo} and {hi}, not {v}"),
+            );
+        }
+    }
+
+    fn non_negative(&mut self, v: i64, path: String, what: &str) {
+        if v < 0 {
+            self.err(path, format!("{what} cannot be negative ({v})"));
+        }
+    }
+
+    fn required_text(&mut self, s: &str, path: String, what: &str) {
+        if s.trim().is_empty() {
+            self.err(path, format!("{what} is required"));
+        }
+    }
+
+    fn http_url(&mut self, s: &str, path: String, what: &str) {
+        if s.trim().is_empty() {
+            self.err(path, format!("{what} is required"));
+        } else if !(has_placeholder(s) || s.starts_with("http://") || s.starts_with("https://")) {
+            self.err(
+                path,
+                format!("{what} must be an http:// or https:// URL, not `{s}`"),
+            );
+        }
+    }
+
+    fn dtmf_chars(&mut self, s: &str, path: String, what: &str) {
+        if has_placeholder(s) {
+            return;
+        }
+        if let Some(c) = s.chars().find(|c| !is_dtmf(*c)) {
+            self.err(
+                path,
+                format!("{what} may only contain 0-9, A-D, # and *; `{c}` is not allowed"),
+            );
+        }
+    }
+
+    fn addresses(&mut self, list: &[Address], path: String, required: bool) {
+        if list.is_empty() && required {
+            self.err(path.clone(), "at least one destination is required");
+        }
+        for (i, a) in list.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            self.address(a, p);
+            if a.target.trim().is_empty() {
+                self.err(
+                    format!("{path}[{i}].target"),
+                    "the destination has no target",
+                );
+            }
+        }
+    }
+
+    fn address(&mut self, a: &Address, path: String) {
+        self.one_of(
+            &a.kind,
+            ADDRESS_TYPES,
+            join_path(&path, "type"),
+            "address type",
+        );
+    }
+
+    /// Checks an option. Returns true if a jump target is a template (reachability unknown).
+    fn check_option(&mut self, o: &ActionOption, at: &At<'_>) -> bool {
+        let f = |n: &str| at.field(n);
+        let mut dynamic = false;
+        match o {
+            ActionOption::Goto(g) => {
+                dynamic |= self.target(&g.target_id, f("target_id"), true, at);
+                if g.loop_count <= 0 {
+                    self.warn(
+                        f("loop_count"),
+                        "goto without a positive loop_count never jumps (VoIPBIN behaviour); set loop_count to the number of jumps",
+                    );
+                }
+            }
+            ActionOption::Branch(b) => {
+                for (k, t) in &b.target_ids {
+                    dynamic |= self.target(t, join_path(&f("target_ids"), k), true, at);
+                }
+                dynamic |= self.target(&b.default_target_id, f("default_target_id"), false, at);
+                if b.default_target_id.is_nil() {
+                    if b.target_ids.is_empty() {
+                        self.err(
+                            at.opt.clone(),
+                            "branch needs target_ids or a default_target_id",
+                        );
+                    } else {
+                        self.warn(
+                            f("default_target_id"),
+                            "branch has no default_target_id: a value that matches no key stops the flow",
+                        );
+                    }
+                }
+            }
+            ActionOption::ConditionVariable(c) => {
+                self.one_of(&c.condition, CONDITIONS, f("condition"), "condition");
+                self.one_of(
+                    &c.value_type,
+                    &["string", "number", "length"],
+                    f("value_type"),
+                    "value_type",
+                );
+                self.required_text(&c.variable, f("variable"), "variable");
+                self.non_negative(c.value_length, f("value_length"), "value_length");
+                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+            }
+            ActionOption::ConditionDatetime(c) => {
+                self.one_of(&c.condition, CONDITIONS, f("condition"), "condition");
+                if let Some(h) = c.hour {
+                    self.range(h, -1, 23, f("hour"), "hour");
+                }
+                if let Some(m) = c.minute {
+                    self.range(m, -1, 59, f("minute"), "minute");
+                }
+                self.range(c.day, 0, 31, f("day"), "day");
+                self.range(c.month, 0, 12, f("month"), "month");
+                for (i, w) in c.weekdays.iter().enumerate() {
+                    self.range(
+                        *w,
+                        0,
+                        6,
+                        format!("{}[{i}]", f("weekdays")),
+                        "a weekday (0 = Sunday)",
+                    );
+                }
+                if !c.timezone.is_empty()
+                    && !has_placeholder(&c.timezone)
+                    && c.timezone.parse::<chrono_tz::Tz>().is_err()
+                {
+                    self.err(
+                        f("timezone"),
+                        format!("`{}` is not an IANA time zone name", c.timezone),
+                    );
+                }
+                let tests_nothing = c.weekdays.is_empty()
+                    && c.month <= 0
+                    && c.day <= 0
+                    && c.hour.is_none_or(|h| h < 0)
+                    && c.minute.is_none_or(|m| m < 0);
+                if tests_nothing {
+                    self.warn(
+                        at.opt.clone(),
+                        "condition_datetime tests nothing: it is always true",
+                    );
+                }
+                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+            }
+            ActionOption::ConditionCallDigits(c) => {
+                self.non_negative(c.length, f("length"), "length");
+                self.dtmf_chars(&c.key, f("key"), "key");
+                if c.length == 0 && c.key.is_empty() {
+                    self.warn(
+                        at.opt.clone(),
+                        "condition_call_digits without length or key is never true",
+                    );
+                }
+                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+            }
+            ActionOption::ConditionCallStatus(c) => {
+                self.one_of(&c.status, CALL_STATUSES, f("status"), "call status");
+                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+            }
+            ActionOption::VariableSet(v) => {
+                self.required_text(&v.key, f("key"), "key");
+                if vars::is_reserved(&v.key) {
+                    self.err(f("key"), "voipbin.activeflow.* variables are set by the engine and cannot be changed");
+                }
+            }
+            ActionOption::Block(_) | ActionOption::Stop(_) | ActionOption::Empty(_) => {}
+            ActionOption::Fetch(x) => {
+                self.http_url(&x.event_url, f("event_url"), "event_url");
+                self.one_of(
+                    &x.event_method,
+                    HTTP_METHODS,
+                    f("event_method"),
+                    "HTTP method",
+                );
+            }
+            ActionOption::FetchFlow(x) => self.required_id(&x.flow_id, f("flow_id"), "flow_id"),
+            ActionOption::Call(c) => {
+                self.addresses(&c.destinations, f("destinations"), true);
+                self.address(&c.source, f("source"));
+                self.one_of(&c.anonymous, ANONYMOUS, f("anonymous"), "anonymous value");
+                if c.flow_id.is_nil() && c.actions.is_empty() {
+                    self.err(
+                        at.opt.clone(),
+                        "call needs a flow_id or inline actions for the new calls",
+                    );
+                }
+                if !c.actions.is_empty() {
+                    // The inline actions form the new call's own flow: their own id space.
+                    let mut errs = Vec::new();
+                    let p = f("actions");
+                    let inline = actions_lenient(
+                        serde_json::Value::Array(c.actions.clone()),
+                        &p,
+                        &self.opts.limits,
+                        &mut Uuid::new_v4,
+                        &mut errs,
+                    );
+                    self.report.errors.append(&mut errs);
+                    self.check_actions(&inline, &p, &HashSet::new());
+                }
+            }
+            ActionOption::Connect(c) => {
+                self.addresses(&c.destinations, f("destinations"), true);
+                self.address(&c.source, f("source"));
+                self.one_of(&c.anonymous, ANONYMOUS, f("anonymous"), "anonymous value");
+            }
+            ActionOption::QueueJoin(q) => self.required_id(&q.queue_id, f("queue_id"), "queue_id"),
+            ActionOption::ConferenceJoin(c) => {
+                self.required_id(&c.conference_id, f("conference_id"), "conference_id");
+            }
+            ActionOption::AiTalk(a) => {
+                self.one_of(
+                    &a.assistance_type,
+                    &["", "ai", "team"],
+                    f("assistance_type"),
+                    "assistance_type",
+                );
+                if a.assistance_id.is_nil() && a.ai_id.is_nil() {
+                    self.err(
+                        f("assistance_id"),
+                        "assistance_id (or the deprecated ai_id) is required",
+                    );
+                }
+                self.non_negative(a.duration, f("duration"), "duration");
+            }
+            ActionOption::AiTask(a) => {
+                self.one_of(
+                    &a.assistance_type,
+                    &["", "ai", "team"],
+                    f("assistance_type"),
+                    "assistance_type",
+                );
+                if a.assistance_id.is_nil() && a.ai_id.is_nil() {
+                    self.err(
+                        f("assistance_id"),
+                        "assistance_id (or the deprecated ai_id) is required",
+                    );
+                }
+            }
+            ActionOption::AiSummary(_) | ActionOption::CaseCreate(_) => {}
+            ActionOption::MessageSend(m) => {
+                self.addresses(&m.destinations, f("destinations"), true);
+                self.address(&m.source, f("source"));
+                if m.text.is_empty() {
+                    self.warn(f("text"), "the message text is empty");
+                }
+            }
+            ActionOption::EmailSend(e) => {
+                self.addresses(&e.destinations, f("destinations"), true);
+                for (i, d) in e.destinations.iter().enumerate() {
+                    if !matches!(d.kind.as_str(), "" | "email") {
+                        self.err(
+                            format!("{}[{i}].type", f("destinations")),
+                            "email destinations must have type `email`",
+                        );
+                    }
+                }
+                if e.subject.is_empty() && e.content.is_empty() {
+                    self.warn(at.opt.clone(), "the email has neither subject nor content");
+                }
+            }
+            ActionOption::WebhookSend(w) => {
+                self.http_url(&w.uri, f("uri"), "uri");
+                self.one_of(&w.method, HTTP_METHODS, f("method"), "HTTP method");
+            }
+            ActionOption::ConversationSend(c) => {
+                self.required_id(&c.conversation_id, f("conversation_id"), "conversation_id");
+                if c.text.is_empty() {
+                    self.warn(f("text"), "the message text is empty");
+                }
+            }
+            ActionOption::TranscribeStart(t) | ActionOption::TranscribeRecording(t) => {
+                self.required_text(&t.language, f("language"), "language");
+                self.one_of(&t.provider, &["", "gcp", "aws"], f("provider"), "provider");
+                self.one_of(
+                    &t.direction,
+                    &["", "in", "out", "both"],
+                    f("direction"),
+                    "direction",
+                );
+            }
+            ActionOption::Talk(t) => {
+                self.required_text(&t.text, f("text"), "text");
+                self.one_of(
+                    &t.digits_handle,
+                    &["", "next"],
+                    f("digits_handle"),
+                    "digits_handle",
+                );
+                self.one_of(&t.provider, &["", "gcp", "aws"], f("provider"), "provider");
+            }
+            ActionOption::Play(p) => {
+                if p.stream_urls.is_empty() {
+                    self.err(f("stream_urls"), "at least one stream URL is required");
+                }
+            }
+            ActionOption::DigitsReceive(d) => {
+                self.non_negative(d.duration, f("duration"), "duration");
+                self.non_negative(d.length, f("length"), "length");
+                self.dtmf_chars(&d.key, f("key"), "key");
+                if d.duration == 0 {
+                    self.warn(f("duration"), "duration 0: digits_receive times out at once unless digits were pressed before");
+                }
+                if d.length == 0 && d.key.is_empty() {
+                    self.warn(
+                        at.opt.clone(),
+                        "digits_receive without length or key ends only on its timeout",
+                    );
+                }
+            }
+            ActionOption::DigitsSend(d) => {
+                if d.digits.is_empty() {
+                    self.err(f("digits"), "digits is required");
+                } else if !has_placeholder(&d.digits) && d.digits.chars().count() > 100 {
+                    self.err(f("digits"), "at most 100 digits can be sent");
+                }
+                self.dtmf_chars(&d.digits, f("digits"), "digits");
+                self.range(
+                    d.duration,
+                    100,
+                    1000,
+                    f("duration"),
+                    "duration (ms per tone)",
+                );
+                self.range(d.interval, 0, 5000, f("interval"), "interval (ms)");
+            }
+            ActionOption::Sleep(s) => self.non_negative(s.duration, f("duration"), "duration"),
+            ActionOption::Echo(e) | ActionOption::StreamEcho(e) => {
+                self.non_negative(e.duration, f("duration"), "duration");
+            }
+            ActionOption::Hangup(h) => {
+                self.one_of(&h.reason, HANGUP_REASONS, f("reason"), "hangup reason")
+            }
+            ActionOption::RecordingStart(r) => {
+                self.one_of(&r.format, &["", "wav"], f("format"), "recording format");
+                self.one_of(
+                    &r.end_of_key,
+                    &["", "none", "any", "*", "#"],
+                    f("end_of_key"),
+                    "end_of_key",
+                );
+                self.non_negative(r.end_of_silence, f("end_of_silence"), "end_of_silence");
+                self.non_negative(r.duration, f("duration"), "duration");
+            }
+            ActionOption::ExternalMediaStart(e) => {
+                self.required_text(&e.external_host, f("external_host"), "external_host");
+            }
+            ActionOption::Amd(a) => {
+                self.one_of(
+                    &a.machine_handle,
+                    &["", "hangup", "continue"],
+                    f("machine_handle"),
+                    "machine_handle",
+                );
+            }
+            ActionOption::ConfbridgeJoin(c) => {
+                self.required_id(&c.confbridge_id, f("confbridge_id"), "confbridge_id");
+            }
+            ActionOption::Mute(_) | ActionOption::TranscribeStop(_) => {
+                self.warn(
+                    at.opt.clone(),
+                    format!(
+                        "`{}` has no executor in VoIPBIN: it does nothing there",
+                        o.kind()
+                    ),
+                );
+            }
+            ActionOption::Answer(_)
+            | ActionOption::Beep(_)
+            | ActionOption::RecordingStop(_)
+            | ActionOption::ExternalMediaStop(_) => {}
+        }
+        dynamic
+    }
+
+    /// Warns about actions no path reaches from the first action. Targets outside the list
+    /// (ancestor stacks) and external jumps (`forward`) are not known here, hence a warning.
+    fn check_reachability(&mut self, actions: &[Action], path: &str, scope: &Scope<'_>) {
+        if actions.is_empty() {
+            return;
+        }
+        let mut seen = vec![false; actions.len()];
+        let mut todo = vec![0usize];
+        let idx = |t: &IdRef| t.non_nil().and_then(|u| scope.own.get(&u).copied());
+        while let Some(i) = todo.pop() {
+            let Some(a) = actions.get(i) else { continue };
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let fall = match a.next() {
+                Some(n) => scope.own.get(&n).copied(),
+                None => (i + 1 < actions.len()).then_some(i + 1),
+            };
+            let mut push = |j: Option<usize>| {
+                if let Some(j) = j {
+                    todo.push(j);
+                }
+            };
+            match a.option() {
+                ActionOption::Stop(_) => {}
+                ActionOption::Branch(b) => {
+                    b.target_ids.values().for_each(|t| push(idx(t)));
+                    push(idx(&b.default_target_id));
+                }
+                ActionOption::Goto(g) => {
+                    push(idx(&g.target_id));
+                    push(fall);
+                }
+                ActionOption::ConditionVariable(c) => {
+                    push(idx(&c.false_target_id));
+                    push(fall);
+                }
+                ActionOption::ConditionDatetime(c) => {
+                    push(idx(&c.false_target_id));
+                    push(fall);
+                }
+                ActionOption::ConditionCallDigits(c) => {
+                    push(idx(&c.false_target_id));
+                    push(fall);
+                }
+                ActionOption::ConditionCallStatus(c) => {
+                    push(idx(&c.false_target_id));
+                    push(fall);
+                }
+                _ => push(fall),
+            }
+        }
+        for (i, s) in seen.iter().enumerate() {
+            if !s {
+                self.warn(
+                    format!("{path}[{i}]"),
+                    "unreachable: no action jumps here and it does not follow a reachable action",
+                );
+            }
+        }
+    }
+}
+
+fn display_rt(rt: ReferenceType) -> &'static str {
+    if rt == ReferenceType::None {
+        "no reference"
+    } else {
+        rt.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(json: &str) -> Report {
+        validate_json(json, &ValidateOptions::default()).1
+    }
+
+    fn paths(r: &[FlowError]) -> Vec<&str> {
+        r.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    const A: &str = "00000000-0000-0000-0000-0000000000a1";
+
+    #[test]
+    fn duplicate_ids_and_missing_targets() {
+        let r = check(&format!(
+            r#"[{{"id":"{A}","type":"answer"}},{{"id":"{A}","type":"answer","next_id":"00000000-0000-0000-0000-0000000000ff"}}]"#
+        ));
+        assert_eq!(paths(&r.errors), ["actions[1].id", "actions[1].next_id"]);
+    }
+
+    #[test]
+    fn jump_targets_of_every_kind() {
+        let missing = "00000000-0000-0000-0000-0000000000ff";
+        let r = check(&format!(
+            r#"[
+            {{"type":"goto","option":{{"target_id":"{missing}","loop_count":1}}}},
+            {{"type":"branch","option":{{"target_ids":{{"1":"{missing}"}},"default_target_id":"{missing}"}}}},
+            {{"type":"condition_variable","option":{{"condition":"==","variable":"x","value_type":"string","false_target_id":"{missing}"}}}},
+            {{"type":"condition_datetime","option":{{"condition":"==","hour":3,"false_target_id":"{missing}"}}}},
+            {{"type":"condition_call_digits","option":{{"length":1,"false_target_id":"{missing}"}}}},
+            {{"type":"condition_call_status","option":{{"status":"ringing"}}}}
+        ]"#
+        ));
+        assert_eq!(
+            paths(&r.errors),
+            [
+                "actions[0].option.target_id",
+                "actions[1].option.target_ids.1",
+                "actions[1].option.default_target_id",
+                "actions[2].option.false_target_id",
+                "actions[3].option.false_target_id",
+                "actions[4].option.false_target_id",
+                "actions[5].option.false_target_id",
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_range_values() {
+        let r = check(
+            r##"[
+            {"type":"digits_send","option":{"digits":"12x","duration":50,"interval":6000}},
+            {"type":"digits_receive","option":{"duration":-1,"length":1,"key":"#e"}},
+            {"type":"condition_datetime","option":{"condition":"=~","hour":24,"minute":60,"day":32,"month":13,"weekdays":[7],"timezone":"Mars/Base","false_target_id":"00000000-0000-0000-0000-0000000000a1"}},
+            {"id":"00000000-0000-0000-0000-0000000000a1","type":"recording_start","option":{"format":"mp3","end_of_key":"5","duration":-2}},
+            {"type":"hangup","option":{"reason":"angry"}},
+            {"type":"condition_variable","option":{"condition":"==","variable":"x","value_type":"bool","false_target_id":"00000000-0000-0000-0000-0000000000a1"}},
+            {"type":"call","option":{"destinations":[{"type":"pigeon","target":"x"}],"anonymous":"maybe","flow_id":"00000000-0000-0000-0000-0000000000a1"}},
+            {"type":"webhook_send","option":{"uri":"ftp://x","method":"PATCH"}},
+            {"type":"variable_set","option":{"key":"voipbin.activeflow.id","value":"x"}},
+            {"type":"talk","option":{"digits_handle":"skip"}}
+        ]"##,
+        );
+        let p = paths(&r.errors);
+        for expected in [
+            "actions[0].option.digits",
+            "actions[0].option.duration",
+            "actions[0].option.interval",
+            "actions[1].option.duration",
+            "actions[1].option.key",
+            "actions[2].option.condition",
+            "actions[2].option.hour",
+            "actions[2].option.minute",
+            "actions[2].option.day",
+            "actions[2].option.month",
+            "actions[2].option.weekdays[0]",
+            "actions[2].option.timezone",
+            "actions[3].option.format",
+            "actions[3].option.end_of_key",
+            "actions[3].option.duration",
+            "actions[4].option.reason",
+            "actions[5].option.value_type",
+            "actions[6].option.destinations[0].type",
+            "actions[6].option.anonymous",
+            "actions[7].option.uri",
+            "actions[7].option.method",
+            "actions[8].option.key",
+            "actions[9].option.text",
+            "actions[9].option.digits_handle",
+        ] {
+            assert!(p.contains(&expected), "missing {expected} in {p:?}");
+        }
+    }
+
+    #[test]
+    fn warnings_not_errors() {
+        let r = check(&format!(
+            r#"[
+            {{"id":"{A}","type":"talk","option":{{"text":"hi","lenght":3}}}},
+            {{"type":"goto","option":{{"target_id":"{A}"}}}},
+            {{"type":"branch","option":{{"target_ids":{{"1":"{A}"}}}}}},
+            {{"type":"stop"}},
+            {{"type":"hangup"}}
+        ]"#
+        ));
+        assert!(r.is_ok(), "{:?}", r.errors);
+        let w: Vec<_> = r.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            w,
+            [
+                "actions[0].option.lenght",
+                "actions[1].option.loop_count",
+                "actions[2].option.default_target_id",
+                "actions[3]",
+                "actions[4]"
+            ]
+        );
+    }
+
+    #[test]
+    fn media_gating_warning_for_a_use() {
+        let opts = ValidateOptions {
+            reference_type: Some(ReferenceType::Api),
+            ..ValidateOptions::default()
+        };
+        let r = validate_json(r#"[{"type":"talk","option":{"text":"x"}}]"#, &opts).1;
+        assert_eq!(r.warnings[0].path, "actions[0].type");
+    }
+
+    #[test]
+    fn templates_are_not_range_checked() {
+        let r = check(
+            r#"[{"type":"conversation_send","option":{"conversation_id":"${voipbin.conversation.id}","text":"x"}},
+                {"type":"hangup","option":{"reason":"${why}"}}]"#,
+        );
+        assert!(r.is_ok(), "{:?}", r.errors);
+    }
+
+    #[test]
+    fn inline_call_actions_are_validated() {
+        let r = check(
+            r#"[{"type":"call","option":{"destinations":[{"type":"tel","target":"+1"}],
+                "actions":[{"type":"talk","option":{"text":"x"}},{"type":"bogus"}]}}]"#,
+        );
+        assert_eq!(paths(&r.errors), ["actions[0].option.actions[1].type"]);
+    }
+
+    #[test]
+    fn parse_and_validation_errors_together() {
+        let r = check(&format!(
+            r#"[{{"type":"talk","option":{{"text":1}}}},{{"type":"goto","option":{{"target_id":"{A}","loop_count":1}}}}]"#
+        ));
+        assert_eq!(
+            paths(&r.errors),
+            ["actions[0].option.text", "actions[1].option.target_id"]
+        );
+    }
+
+    #[test]
+    fn problems_serialize_as_path_and_message() {
+        let e = FlowError::new("actions[0]", "bad");
+        assert_eq!(
+            serde_json::to_string(&e).expect("ser"),
+            r#"{"path":"actions[0]","message":"bad"}"#
+        );
+    }
+}
