@@ -381,3 +381,213 @@ mod tests {
         assert!(!same_number("", ""));
     }
 }
+
+/// Activeflow status, VoIPBIN's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveflowStatus {
+    /// Executing or waiting.
+    Running,
+    /// Over.
+    Ended,
+}
+
+/// A running (or ended) flow: the engine state plus VoIPBIN's public fields.
+///
+/// The engine state is persisted after every step so the gateway can resume API and
+/// message flows after a restart; it is not part of the public JSON (see
+/// [`ActiveflowRecord::public`]), as in VoIPBIN where `stack_map` is internal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActiveflowRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Flow template (None for inline actions).
+    #[serde(default, with = "nil_uuid")]
+    pub flow_id: Option<Uuid>,
+    /// Running or ended.
+    pub status: ActiveflowStatus,
+    /// What started it.
+    pub reference_type: flowgate_flows::model::ReferenceType,
+    /// The call / conversation / … id.
+    #[serde(default, with = "nil_uuid")]
+    pub reference_id: Option<Uuid>,
+    /// Parent activeflow (on-complete / on-end chains).
+    #[serde(default, with = "nil_uuid")]
+    pub reference_activeflow_id: Option<Uuid>,
+    /// Per-activeflow webhook for its events.
+    #[serde(default)]
+    pub webhook_uri: String,
+    /// Method for `webhook_uri` (POST by default).
+    #[serde(default)]
+    pub webhook_method: String,
+    /// Why it ended.
+    #[serde(default)]
+    pub end_reason: Option<flowgate_flows::engine::EndReason>,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last step.
+    pub tm_update: DateTime<Utc>,
+    /// Ended.
+    #[serde(default)]
+    pub tm_end: Option<DateTime<Utc>>,
+    /// The engine state.
+    pub engine: flowgate_flows::engine::Activeflow,
+}
+
+/// The public JSON of an activeflow (`GET /v1.0/activeflows/{id}`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ActiveflowView {
+    /// Id.
+    pub id: Uuid,
+    /// Flow template (nil for inline actions).
+    #[serde(with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub flow_id: Option<Uuid>,
+    /// `running` or `ended`.
+    pub status: ActiveflowStatus,
+    /// `call`, `api`, `conversation`, … or `""`.
+    pub reference_type: String,
+    /// The reference's id.
+    #[serde(with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub reference_id: Option<Uuid>,
+    /// Parent activeflow.
+    #[serde(with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub reference_activeflow_id: Option<Uuid>,
+    /// The action the cursor is on.
+    #[schema(value_type = Object)]
+    pub current_action: serde_json::Value,
+    /// The most recent cursor moves, oldest first (a bounded window).
+    #[schema(value_type = Vec<Object>)]
+    pub executed_actions: Vec<flowgate_flows::engine::Executed>,
+    /// Totals over the whole life.
+    #[schema(value_type = Object)]
+    pub stats: flowgate_flows::engine::Stats,
+    /// The flow's variables.
+    #[schema(value_type = Object)]
+    pub variables: indexmap::IndexMap<String, String>,
+    /// Why it ended.
+    #[schema(value_type = Option<Object>)]
+    pub end_reason: Option<flowgate_flows::engine::EndReason>,
+    /// Per-activeflow webhook.
+    pub webhook_uri: String,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last step.
+    pub tm_update: DateTime<Utc>,
+    /// Ended.
+    pub tm_end: Option<DateTime<Utc>>,
+}
+
+impl ActiveflowRecord {
+    /// The public JSON shape.
+    pub fn public(&self) -> ActiveflowView {
+        let engine = &self.engine;
+        let current_action = match engine.pending() {
+            Some(cmd) => serde_json::json!({
+                "id": cmd.action_id,
+                "type": cmd.kind().as_str(),
+                "option": serde_json::to_value(&cmd.option)
+                    .ok()
+                    .and_then(|v| v.get("option").cloned())
+                    .unwrap_or(serde_json::Value::Null),
+            }),
+            None => serde_json::json!({ "id": engine.current_action_id() }),
+        };
+        ActiveflowView {
+            id: self.id,
+            flow_id: self.flow_id,
+            status: self.status,
+            reference_type: self.reference_type.as_str().to_owned(),
+            reference_id: self.reference_id,
+            reference_activeflow_id: self.reference_activeflow_id,
+            current_action,
+            executed_actions: engine.executed().cloned().collect(),
+            stats: engine.stats(),
+            variables: engine.variables().to_sorted_map(),
+            end_reason: self.end_reason.clone(),
+            webhook_uri: self.webhook_uri.clone(),
+            tm_create: self.tm_create,
+            tm_update: self.tm_update,
+            tm_end: self.tm_end,
+        }
+    }
+}
+
+/// An SMS conversation: our number and the peer's (VoIPBIN's conversation, reduced to what
+/// a gateway has). Its id is derived from the pair, so every message between the same two
+/// numbers lands in the same conversation without a lookup table race.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Conversation {
+    /// Derived id (see [`Conversation::id_for`]).
+    pub id: Uuid,
+    /// Our side: the number (or the modem) that received the message.
+    #[schema(value_type = Object)]
+    pub self_address: Address,
+    /// The remote party.
+    #[schema(value_type = Object)]
+    pub peer: Address,
+    /// The modem to reply through.
+    pub modem_id: String,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last message.
+    pub tm_update: DateTime<Utc>,
+}
+
+impl Conversation {
+    /// The conversation id for a (self, peer) pair on a modem.
+    pub fn id_for(modem_id: &str, self_target: &str, peer_target: &str) -> Uuid {
+        derived_id(&["conversation", modem_id, self_target, peer_target])
+    }
+}
+
+/// A UUID derived from the SHA-256 of `parts` (dedupe keys, conversation ids,
+/// idempotent command ids). Version/variant bits are set as for UUIDv8 (custom).
+pub fn derived_id(parts: &[&str]) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Marks an inbound SMS as stored, keyed by a digest of its content, so a modem that hands
+/// the same message over again (the daemon died between the store flush and the delete)
+/// does not run its flow twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsSeen {
+    /// The message record it became.
+    pub message_id: Uuid,
+    /// When it was first stored.
+    pub tm_create: DateTime<Utc>,
+}
+
+/// One pending webhook delivery (persistent outbox).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Entry id (UUIDv7: delivery order).
+    pub id: Uuid,
+    /// Where to send.
+    pub url: String,
+    /// HTTP method.
+    pub method: String,
+    /// Bearer secret, if the target has one.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The JSON body.
+    pub body: serde_json::Value,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Not before.
+    pub next_attempt: DateTime<Utc>,
+    /// Last error.
+    #[serde(default)]
+    pub last_error: String,
+}

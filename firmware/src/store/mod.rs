@@ -21,6 +21,7 @@
 //! an API create before the response — the caller awaits [`Store::flush`] first
 //! ("persist, then acknowledge"). Concurrent flushes share one fsync.
 
+mod db;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub use db::Db;
 pub use table::{Page, Table};
 
 /// The schema this build reads and writes. Bump it with a migration in [`Store::open`].

@@ -1,0 +1,51 @@
+//! The gateway's tables, opened once: what the runtime and the API share.
+
+use flowgate_flows::model::Flow;
+
+use super::{Store, StoreError, Table};
+use crate::model::{
+    ActiveflowRecord, Call, Conversation, Message, Number, OutboxEntry, Recording, SmsSeen,
+};
+
+/// Every typed table over one [`Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    /// The underlying store (batches, events, flush).
+    pub store: Store,
+    /// Flows, in VoIPBIN's JSON (server fields such as `tm_create` kept in the flow's extras).
+    pub flows: Table<Flow>,
+    /// Number → flow bindings.
+    pub numbers: Table<Number>,
+    /// Activeflows with their engine state.
+    pub activeflows: Table<ActiveflowRecord>,
+    /// Calls.
+    pub calls: Table<Call>,
+    /// SMS, both directions.
+    pub messages: Table<Message>,
+    /// SMS conversations.
+    pub conversations: Table<Conversation>,
+    /// Recordings.
+    pub recordings: Table<Recording>,
+    /// Inbound SMS dedupe markers.
+    pub sms_seen: Table<SmsSeen>,
+    /// Pending webhook deliveries.
+    pub outbox: Table<OutboxEntry>,
+}
+
+impl Db {
+    /// Opens every table of `store`.
+    pub fn new(store: Store) -> Result<Self, StoreError> {
+        Ok(Self {
+            flows: store.table("flows")?,
+            numbers: store.table("numbers")?,
+            activeflows: store.table("activeflows")?,
+            calls: store.table("calls")?,
+            messages: store.table("messages")?,
+            conversations: store.table("conversations")?,
+            recordings: store.table("recordings")?,
+            sms_seen: store.table("sms_seen")?,
+            outbox: store.table("outbox")?,
+            store,
+        })
+    }
+}
