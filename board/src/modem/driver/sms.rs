@@ -1,0 +1,793 @@
+//! The SMS worker: receiving (stored `+CMTI`→`AT+CMGR`, direct `+CMT`→`AT+CNMA`, backlog and
+//! periodic sweeps with `AT+CMGL=4`), multipart reassembly, handing each message out as an
+//! [`InboundSms`] and deleting it from the modem only after the caller's [`SmsAck`], sending
+//! (`AT+CMGS` in PDU mode, one command per part, retried across reboots), and matching status
+//! reports to sent messages by message reference.
+//!
+//! One task per modem; it waits for the modem to be ready before touching the port, so jobs
+//! queued during a reboot or a port loss run afterwards. Storage slots handed out and not yet
+//! acknowledged are "in flight" and skipped by sweeps, so a message is never handed out twice
+//! by one driver; a dropped (unacknowledged) message is released and handed out again by the
+//! next sweep.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::Shared;
+use super::port::Command;
+use crate::modem::at::response;
+use crate::modem::config::{SmsMode, ms};
+use crate::modem::error::ModemError;
+use crate::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
+use crate::modem::pdu::{
+    Address, Body, ConcatRef, Deliver, Message, MessageClass, Pdu, Pushed, Reassembler,
+    StatusClass, StatusReport, SubmitOptions, Tpdu, encode_submit,
+};
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingSms {
+    /// Recipient (`+15551234567`, national digits).
+    pub to: String,
+    /// Text; split into parts when it does not fit one SMS.
+    pub text: String,
+    /// Ask for status reports (`None`: the modem's configured default).
+    #[serde(default)]
+    pub status_report: Option<bool>,
+    /// The caller's key for this message, returned in status report events.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl OutgoingSms {
+    /// A message to `to` with `text`.
+    pub fn new(to: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            to: to.into(),
+            text: text.into(),
+            status_report: None,
+            key: None,
+        }
+    }
+
+    /// Sets the caller's key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+}
+
+/// What `send_sms` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentSms {
+    /// The caller's key.
+    pub key: Option<String>,
+    /// `+CMGS` message reference of each part, in order.
+    pub message_references: Vec<u8>,
+    /// Number of parts.
+    pub parts: usize,
+}
+
+/// Where a received part is stored on the modem.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StorageSlot {
+    /// Memory (`ME`, `SM`).
+    pub mem: String,
+    /// Index.
+    pub index: u32,
+}
+
+/// A received message (all parts joined).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsMessage {
+    /// Modem id.
+    pub modem: String,
+    /// Sender (`+` for international numbers; alphanumeric senders as text).
+    pub sender: String,
+    /// The text. For an incomplete message each missing part is `[…]`; for 8-bit data the
+    /// bytes as hex; for an undecodable PDU empty (see `error`).
+    pub text: String,
+    /// Raw bytes of an 8-bit data message.
+    pub data: Option<Vec<u8>>,
+    /// Service centre time stamp.
+    pub timestamp: Option<DateTime<FixedOffset>>,
+    /// SMSC address.
+    pub smsc: Option<String>,
+    /// Message class.
+    pub class: Option<MessageClass>,
+    /// Parts the message has (1 when not concatenated).
+    pub parts: u8,
+    /// Part numbers that never arrived (incomplete after the multipart timeout).
+    pub missing_parts: Vec<u8>,
+    /// All parts arrived and decoded.
+    pub complete: bool,
+    /// Why the PDU could not be decoded (the message is handed out anyway so it is visible).
+    pub error: Option<String>,
+    /// The raw PDUs (hex) of the parts.
+    pub pdus: Vec<String>,
+    /// Where the parts are stored (deleted after the acknowledgement).
+    pub storage: Vec<StorageSlot>,
+    /// A stable key for de-duplication across restarts (a message stored by the caller but
+    /// not yet deleted when the gateway died is handed out again after the restart).
+    pub fingerprint: String,
+    /// When the driver handed it out.
+    pub received_at: DateTime<Utc>,
+}
+
+/// The acknowledgement of an [`InboundSms`]: [`SmsAck::ack`] deletes the message from the
+/// modem (or sends `AT+CNMA` for a direct one). Dropping it without acking releases the
+/// message: it is handed out again by the next sweep.
+#[derive(Debug)]
+pub struct SmsAck {
+    jobs: mpsc::UnboundedSender<SmsJob>,
+    slots: Vec<StorageSlot>,
+    cnma: bool,
+    done: bool,
+}
+
+impl SmsAck {
+    /// The caller has stored the message: delete it from the modem.
+    pub fn ack(mut self) {
+        self.done = true;
+        let _ = self.jobs.send(SmsJob::Ack {
+            slots: std::mem::take(&mut self.slots),
+            cnma: self.cnma,
+        });
+    }
+}
+
+impl Drop for SmsAck {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.jobs.send(SmsJob::Release {
+                slots: std::mem::take(&mut self.slots),
+            });
+        }
+    }
+}
+
+/// A received message with its acknowledgement.
+#[derive(Debug)]
+pub struct InboundSms {
+    /// The message.
+    pub message: SmsMessage,
+    ack: SmsAck,
+}
+
+impl InboundSms {
+    /// Acknowledges (after the caller stored the message): the driver deletes it.
+    pub fn ack(self) {
+        self.ack.ack();
+    }
+
+    /// Splits into the message and its acknowledgement (ack later, after a flush).
+    pub fn into_parts(self) -> (SmsMessage, SmsAck) {
+        (self.message, self.ack)
+    }
+}
+
+impl std::ops::Deref for InboundSms {
+    type Target = SmsMessage;
+    fn deref(&self) -> &SmsMessage {
+        &self.message
+    }
+}
+
+/// Work for the SMS worker.
+#[derive(Debug)]
+pub(crate) enum SmsJob {
+    Stored {
+        mem: String,
+        index: u32,
+    },
+    Direct {
+        pdu: String,
+        length: usize,
+    },
+    StatusStored {
+        mem: String,
+        index: u32,
+    },
+    StatusDirect {
+        pdu: String,
+        length: usize,
+    },
+    Sweep,
+    MemoryFull {
+        mem: String,
+    },
+    Ack {
+        slots: Vec<StorageSlot>,
+        cnma: bool,
+    },
+    Release {
+        slots: Vec<StorageSlot>,
+    },
+    Send {
+        sms: OutgoingSms,
+        reply: oneshot::Sender<Result<SentSms, ModemError>>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    slot: Option<StorageSlot>,
+    pdu: String,
+}
+
+#[derive(Debug)]
+struct SentRecord {
+    mr: u8,
+    key: Option<String>,
+    part: usize,
+    parts: usize,
+}
+
+/// Status reports are matched against this many recent parts (MRs wrap at 256).
+const SENT_MEMORY: usize = 256;
+
+pub(crate) struct SmsWorker {
+    sh: Arc<Shared>,
+    jobs_rx: mpsc::UnboundedReceiver<SmsJob>,
+    jobs_tx: mpsc::UnboundedSender<SmsJob>,
+    inbound: mpsc::UnboundedSender<InboundSms>,
+    cancel: CancellationToken,
+    in_flight: HashSet<StorageSlot>,
+    released: HashSet<StorageSlot>,
+    pending_deletes: Vec<StorageSlot>,
+    reasm: Reassembler<Token>,
+    redelivery: Reassembler<Token>,
+    current_mem: Option<String>,
+    generation: u64,
+    sent: VecDeque<SentRecord>,
+    next_ref: u8,
+}
+
+impl SmsWorker {
+    pub(crate) fn new(
+        sh: Arc<Shared>,
+        jobs_rx: mpsc::UnboundedReceiver<SmsJob>,
+        inbound: mpsc::UnboundedSender<InboundSms>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let timeout = ms(sh.config.sms.multipart_timeout_ms);
+        let jobs_tx = sh.sms_jobs.clone();
+        Self {
+            sh,
+            jobs_rx,
+            jobs_tx,
+            inbound,
+            cancel,
+            in_flight: HashSet::new(),
+            released: HashSet::new(),
+            pending_deletes: Vec::new(),
+            reasm: Reassembler::new(timeout),
+            redelivery: Reassembler::new(timeout),
+            current_mem: None,
+            generation: u64::MAX,
+            sent: VecDeque::new(),
+            next_ref: rand::random::<u8>(),
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.sh.config.id
+    }
+
+    pub(crate) async fn run(mut self) {
+        let every = ms(self.sh.config.sms.sweep_interval_ms.max(1_000));
+        let mut next_sweep = Instant::now() + every;
+        loop {
+            let expiry = self.next_expiry();
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                job = self.jobs_rx.recv() => match job {
+                    None => return,
+                    Some(j) => self.handle(j).await,
+                },
+                () = async { match expiry { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
+                    self.expire().await;
+                }
+                () = sleep_until(next_sweep) => {
+                    next_sweep = Instant::now() + every;
+                    self.handle(SmsJob::Sweep).await;
+                }
+            }
+        }
+    }
+
+    /// The reassemblers' next expiry as a tokio instant.
+    fn next_expiry(&self) -> Option<Instant> {
+        let t = [self.reasm.next_expiry(), self.redelivery.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()?;
+        let wait = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(Instant::now() + wait)
+    }
+
+    async fn expire(&mut self) {
+        let now = Utc::now();
+        let mut msgs = self.reasm.expire(now);
+        msgs.extend(self.redelivery.expire(now));
+        for m in msgs {
+            info!(modem = %self.id(), missing = ?m.missing, "multipart message incomplete after timeout");
+            self.deliver(m, None, None);
+        }
+    }
+
+    /// Waits until the modem is ready; false when cancelled.
+    async fn ready(&mut self) -> bool {
+        let mut rx = self.sh.status.subscribe();
+        tokio::select! {
+            () = self.cancel.cancelled() => return false,
+            r = rx.wait_for(|s| s.state == crate::modem::events::ModemState::Ready) => if r.is_err() { return false },
+        }
+        let g = self
+            .sh
+            .generation
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if g != self.generation {
+            // A (re-)init set all three memories to the profile's.
+            self.generation = g;
+            self.current_mem = Some(self.sh.profile.sms_memory.clone());
+        }
+        true
+    }
+
+    async fn handle(&mut self, job: SmsJob) {
+        match job {
+            SmsJob::Ack { slots, cnma } => {
+                if cnma {
+                    if self.ready().await
+                        && let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await
+                    {
+                        warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
+                    }
+                } else {
+                    self.pending_deletes.extend(slots);
+                    if self.sh.ensure_ready().is_ok() {
+                        self.flush_deletes().await;
+                    }
+                }
+            }
+            SmsJob::Release { slots } => {
+                for s in slots {
+                    self.in_flight.remove(&s);
+                    self.released.insert(s);
+                }
+            }
+            SmsJob::Send { sms, reply } => {
+                let r = self.send(sms).await;
+                let _ = reply.send(r);
+            }
+            other => {
+                if !self.ready().await {
+                    return;
+                }
+                self.flush_deletes().await;
+                match other {
+                    SmsJob::Stored { mem, index } => self.read_stored(&mem, index).await,
+                    SmsJob::StatusStored { mem, index } => self.read_stored(&mem, index).await,
+                    SmsJob::Direct { pdu, length } => self.process(&pdu, length, None).await,
+                    SmsJob::StatusDirect { pdu, length } => {
+                        self.process(&pdu, length, None).await;
+                        if self.sh.config.sms.mode == SmsMode::Direct
+                            && let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await
+                        {
+                            debug!(modem = %self.id(), error = %e, "AT+CNMA for +CDS failed");
+                        }
+                    }
+                    SmsJob::Sweep => self.sweep().await,
+                    SmsJob::MemoryFull { mem } => {
+                        warn!(modem = %self.id(), %mem, "SMS memory full: draining");
+                        self.sh.emit(ModemEvent::SmsMemoryFull { mem });
+                        self.sweep().await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn normalise_mem(&self, mem: &str) -> String {
+        let m = mem.trim().trim_matches('"');
+        if m.is_empty() || m.chars().all(|c| c.is_ascii_digit()) {
+            self.sh.profile.sms_memory.clone()
+        } else {
+            m.to_ascii_uppercase()
+        }
+    }
+
+    /// Makes `mem` the read/delete memory (`AT+CPMS="<mem>"`).
+    async fn select_mem(&mut self, mem: &str) -> Result<(), ModemError> {
+        if self.current_mem.as_deref() == Some(mem) {
+            return Ok(());
+        }
+        self.sh
+            .at
+            .ok(Command::new(
+                format!("AT+CPMS=\"{mem}\""),
+                ms(self.sh.t().list_ms),
+            ))
+            .await?;
+        self.current_mem = Some(mem.to_owned());
+        Ok(())
+    }
+
+    async fn read_stored(&mut self, mem: &str, index: u32) {
+        let slot = StorageSlot {
+            mem: self.normalise_mem(mem),
+            index,
+        };
+        if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
+            return;
+        }
+        if let Err(e) = self.select_mem(&slot.mem).await {
+            warn!(modem = %self.id(), mem = %slot.mem, error = %e, "cannot select SMS memory");
+            return;
+        }
+        match self.sh.at.ok(self.sh.cmd(format!("AT+CMGR={index}"))).await {
+            Ok(r) => match response::cmgr(&r) {
+                Ok(Some(p)) => self.process(&p.pdu, p.length, Some(slot)).await,
+                Ok(None) => debug!(modem = %self.id(), index, "slot empty"),
+                Err(e) => warn!(modem = %self.id(), error = %e, "bad +CMGR reply"),
+            },
+            Err(e) => {
+                warn!(modem = %self.id(), index, error = %e, "AT+CMGR failed (the next sweep retries)")
+            }
+        }
+    }
+
+    async fn sweep(&mut self) {
+        let mem = self.sh.profile.sms_memory.clone();
+        if let Err(e) = self.select_mem(&mem).await {
+            warn!(modem = %self.id(), error = %e, "sweep: cannot select memory");
+            return;
+        }
+        let r = match self
+            .sh
+            .at
+            .ok(Command::new("AT+CMGL=4", ms(self.sh.t().list_ms)))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(modem = %self.id(), error = %e, "AT+CMGL=4 failed");
+                return;
+            }
+        };
+        let (entries, bad) = response::cmgl(&r);
+        for b in bad {
+            warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
+        }
+        for e in entries {
+            let Some(index) = e.index else { continue };
+            let slot = StorageSlot {
+                mem: mem.clone(),
+                index,
+            };
+            if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
+                continue;
+            }
+            // Stored outgoing messages (stat 2/3) are not ours to handle.
+            if e.stat > 1 {
+                continue;
+            }
+            self.process(&e.pdu, e.length, Some(slot)).await;
+        }
+    }
+
+    /// Decodes one received PDU and routes it.
+    async fn process(&mut self, hex: &str, length: usize, slot: Option<StorageSlot>) {
+        let token = Token {
+            slot: slot.clone(),
+            pdu: hex.to_ascii_uppercase(),
+        };
+        let pdu = match Pdu::from_hex_with_tpdu_len(hex, length) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(modem = %self.id(), error = %e, "undecodable PDU: handing it out raw");
+                if let Some(s) = &slot {
+                    self.in_flight.insert(s.clone());
+                }
+                self.deliver_undecodable(token, e.to_string());
+                return;
+            }
+        };
+        let smsc = pdu.smsc.as_ref().map(ToString::to_string);
+        match pdu.tpdu {
+            Tpdu::Deliver(d) => self.received(d, token, smsc).await,
+            Tpdu::StatusReport(r) => {
+                self.status_report(&r);
+                if let Some(s) = slot {
+                    self.pending_deletes.push(s);
+                    self.flush_deletes().await;
+                }
+            }
+            Tpdu::Submit(_) => debug!(modem = %self.id(), "stored SUBMIT ignored"),
+        }
+    }
+
+    async fn received(&mut self, d: Deliver, token: Token, smsc: Option<String>) {
+        let slot = token.slot.clone();
+        let multipart = d.user_data.concat().is_some_and(|c| c.total > 1);
+        if let Some(s) = &slot {
+            self.in_flight.insert(s.clone());
+        } else if multipart && self.sh.config.sms.mode == SmsMode::Direct {
+            // The modem holds back the next +CMT until this one is acknowledged.
+            if let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await {
+                warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
+            }
+        }
+        let released = slot.as_ref().is_some_and(|s| self.released.contains(s));
+        let now = Utc::now();
+        let pushed = if released {
+            self.redelivery.push(&d, token, now)
+        } else {
+            self.reasm.push(&d, token, now)
+        };
+        match pushed {
+            Pushed::Complete(m) => self.deliver(m, smsc, None),
+            Pushed::Pending { key, received } => {
+                debug!(modem = %self.id(), sender = %key.sender, reference = key.reference, received, total = key.total, "part buffered");
+            }
+            Pushed::Duplicate { token } => {
+                debug!(modem = %self.id(), "duplicate part of a delivered message: deleting");
+                if let Some(s) = token.slot {
+                    self.pending_deletes.push(s);
+                    self.flush_deletes().await;
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, m: Message<Token>, smsc: Option<String>, error: Option<String>) {
+        let mut slots: Vec<StorageSlot> = Vec::new();
+        let mut pdus: Vec<String> = Vec::new();
+        for t in &m.tokens {
+            if let Some(s) = &t.slot
+                && !slots.contains(s)
+            {
+                slots.push(s.clone());
+            }
+            if !pdus.contains(&t.pdu) {
+                pdus.push(t.pdu.clone());
+            }
+        }
+        let parts = m.key.as_ref().map_or(1, |k| k.total);
+        let cnma = self.sh.config.sms.mode == SmsMode::Direct && slots.is_empty() && parts <= 1;
+        let (text, data) = match &m.body {
+            Body::Text(t) => (t.clone(), None),
+            Body::Data(b) => (crate::modem::pdu::to_hex(b), Some(b.clone())),
+        };
+        let message = SmsMessage {
+            modem: self.sh.config.id.clone(),
+            sender: m.sender.to_string(),
+            text,
+            data,
+            timestamp: m.timestamp.to_datetime(),
+            smsc,
+            class: m.class,
+            parts,
+            complete: m.missing.is_empty() && error.is_none(),
+            missing_parts: m.missing.clone(),
+            error,
+            fingerprint: fingerprint(&pdus),
+            pdus,
+            storage: slots.clone(),
+            received_at: Utc::now(),
+        };
+        self.hand_out(message, slots, cnma);
+    }
+
+    fn deliver_undecodable(&mut self, token: Token, error: String) {
+        let slots: Vec<StorageSlot> = token.slot.iter().cloned().collect();
+        let message = SmsMessage {
+            modem: self.sh.config.id.clone(),
+            sender: String::new(),
+            text: String::new(),
+            data: None,
+            timestamp: None,
+            smsc: None,
+            class: None,
+            parts: 1,
+            missing_parts: Vec::new(),
+            complete: false,
+            error: Some(error),
+            fingerprint: fingerprint(std::slice::from_ref(&token.pdu)),
+            pdus: vec![token.pdu],
+            storage: slots.clone(),
+            received_at: Utc::now(),
+        };
+        let cnma = self.sh.config.sms.mode == SmsMode::Direct && slots.is_empty();
+        self.hand_out(message, slots, cnma);
+    }
+
+    fn hand_out(&mut self, message: SmsMessage, slots: Vec<StorageSlot>, cnma: bool) {
+        for s in &slots {
+            self.released.remove(s);
+            self.in_flight.insert(s.clone());
+        }
+        debug!(modem = %self.id(), sender = %message.sender, parts = message.parts, "SMS handed out");
+        let ack = SmsAck {
+            jobs: self.jobs_tx.clone(),
+            slots,
+            cnma,
+            done: false,
+        };
+        if self.inbound.send(InboundSms { message, ack }).is_err() {
+            warn!(modem = %self.id(), "nobody receives SMS: the message stays on the modem");
+        }
+    }
+
+    async fn flush_deletes(&mut self) {
+        let mut keep = Vec::new();
+        let pending = std::mem::take(&mut self.pending_deletes);
+        for slot in pending {
+            if let Err(e) = self.select_mem(&slot.mem).await {
+                warn!(modem = %self.id(), error = %e, "cannot select memory to delete");
+                keep.push(slot);
+                continue;
+            }
+            match self
+                .sh
+                .at
+                .ok(self.sh.cmd(format!("AT+CMGD={}", slot.index)))
+                .await
+            {
+                Ok(_) => {
+                    self.in_flight.remove(&slot);
+                }
+                // 321: invalid index, i.e. already gone.
+                Err(e) if e.code() == Some(321) => {
+                    self.in_flight.remove(&slot);
+                }
+                Err(e) => {
+                    warn!(modem = %self.id(), index = slot.index, error = %e, "AT+CMGD failed: will retry");
+                    keep.push(slot);
+                }
+            }
+        }
+        self.pending_deletes.extend(keep);
+    }
+
+    fn status_report(&mut self, r: &StatusReport) {
+        let rec = self.sent.iter().rev().find(|s| s.mr == r.message_reference);
+        let ev = StatusReportEvent {
+            key: rec.and_then(|s| s.key.clone()),
+            part: rec.map(|s| s.part),
+            parts: rec.map(|s| s.parts),
+            message_reference: r.message_reference,
+            recipient: r.recipient.to_string(),
+            status: r.status.0,
+            delivery: match r.status.class() {
+                StatusClass::Delivered => DeliveryState::Delivered,
+                StatusClass::TemporaryRetrying => DeliveryState::Pending,
+                StatusClass::PermanentError | StatusClass::TemporaryStopped => {
+                    DeliveryState::Failed
+                }
+            },
+            discharge_time: r.discharge_time.to_datetime(),
+        };
+        info!(modem = %self.id(), mr = r.message_reference, status = r.status.0, key = ?ev.key, "status report");
+        self.sh.emit(ModemEvent::StatusReport(ev));
+    }
+
+    async fn send(&mut self, sms: OutgoingSms) -> Result<SentSms, ModemError> {
+        let dest = Address::parse(&sms.to)
+            .map_err(|e| ModemError::InvalidArgument(format!("recipient: {e}")))?;
+        if sms.text.is_empty() {
+            return Err(ModemError::InvalidArgument("empty SMS text".to_owned()));
+        }
+        self.next_ref = self.next_ref.wrapping_add(1);
+        let options = SubmitOptions {
+            status_report: sms
+                .status_report
+                .unwrap_or(self.sh.config.sms.status_reports),
+            reference: ConcatRef::Eight(self.next_ref),
+            ..SubmitOptions::default()
+        };
+        let pdus = encode_submit(&dest, &sms.text, &options)
+            .map_err(|e| ModemError::Encoding(e.to_string()))?;
+        let total = pdus.len();
+        let attempts = self.sh.config.sms.send_attempts.max(1);
+        let mut refs = Vec::with_capacity(total);
+        for (i, p) in pdus.iter().enumerate() {
+            let mut attempt = 0;
+            let mr = loop {
+                attempt += 1;
+                let res = match self
+                    .sh
+                    .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+                    .await
+                {
+                    Ok(()) => {
+                        let cmd = Command::new(
+                            format!("AT+CMGS={}", p.tpdu_len),
+                            ms(self.sh.t().long_ms),
+                        )
+                        .with_body(p.hex(), ms(self.sh.t().prompt_ms));
+                        self.sh.at.ok(cmd).await.and_then(|r| {
+                            response::cmgs(&r).map_err(|e| ModemError::Response(e.to_string()))
+                        })
+                    }
+                    Err(e) => Err(e),
+                };
+                match res {
+                    Ok(mr) => break mr,
+                    Err(
+                        e @ (ModemError::Timeout { .. }
+                        | ModemError::Rebooted { .. }
+                        | ModemError::PortGone { .. }),
+                    ) if attempt < attempts => {
+                        warn!(modem = %self.id(), part = i + 1, attempt, error = %e, "SMS part interrupted: retrying");
+                    }
+                    Err(e) => {
+                        return Err(if refs.is_empty() {
+                            e
+                        } else {
+                            ModemError::PartialSend {
+                                sent: refs.len(),
+                                total,
+                                refs,
+                                cause: Box::new(e),
+                            }
+                        });
+                    }
+                }
+            };
+            refs.push(mr);
+            if self.sent.len() >= SENT_MEMORY {
+                self.sent.pop_front();
+            }
+            self.sent.push_back(SentRecord {
+                mr,
+                key: sms.key.clone(),
+                part: i + 1,
+                parts: total,
+            });
+        }
+        info!(modem = %self.id(), to = %sms.to, parts = total, refs = ?refs, "SMS sent");
+        Ok(SentSms {
+            key: sms.key,
+            message_references: refs,
+            parts: total,
+        })
+    }
+}
+
+/// FNV-1a over the sorted PDUs: stable across runs and Rust versions.
+fn fingerprint(pdus: &[String]) -> String {
+    let mut sorted: Vec<&String> = pdus.iter().collect();
+    sorted.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in sorted {
+        for b in p.bytes().chain(std::iter::once(b'|')) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_order_independent_and_stable() {
+        let a = fingerprint(&["AA".into(), "BB".into()]);
+        assert_eq!(a, fingerprint(&["BB".into(), "AA".into()]));
+        assert_ne!(a, fingerprint(&["AA".into()]));
+        assert_eq!(fingerprint(&[]), "cbf29ce484222325");
+    }
+}
