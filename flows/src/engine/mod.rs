@@ -1137,9 +1137,9 @@ impl Activeflow {
             });
         self.record(sp, idx, TraceOutcome::Failed, Some(reason.clone()), now);
         match kind.error_policy() {
-            ErrorPolicy::Fatal => Some(
-                self.end_step(EndReason::Error(format!("`{kind}` action {id}: {reason}"))),
-            ),
+            ErrorPolicy::Fatal => {
+                Some(self.end_step(EndReason::Error(format!("`{kind}` action {id}: {reason}"))))
+            }
             ErrorPolicy::Swallow => {
                 debug!(activeflow = %self.id, action = %id, kind = %kind, reason = %reason, "action failed, continuing");
                 None

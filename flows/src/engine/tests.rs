@@ -70,3 +70,967 @@ fn linear_flow_finishes() {
     );
     assert_eq!(end.reason, EndReason::Hangup);
 }
+
+fn cmd_ids(af: &mut Activeflow) -> Vec<Uuid> {
+    let mut out = Vec::new();
+    while let Step::Execute(c) = af.run(t0()) {
+        out.push(c.action_id);
+        af.complete(c.action_id, Outcome::Done, t0())
+            .expect("complete");
+    }
+    out
+}
+
+fn talk(n: u128) -> String {
+    format!(
+        r#"{{"id":"{}","type":"talk","option":{{"text":"t{n}"}}}}"#,
+        id(n)
+    )
+}
+
+#[test]
+fn goto_jumps_loop_count_times_then_falls_through() {
+    let json = format!(
+        r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":2}}}},{}]"#,
+        talk(1),
+        id(1),
+        talk(2)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    assert_eq!(cmd_ids(&mut af), [id(1), id(1), id(1), id(2)]);
+    assert_eq!(af.end().map(|e| &e.reason), Some(&EndReason::Finished));
+}
+
+#[test]
+fn goto_without_loop_count_never_jumps() {
+    let json = format!(
+        r#"[{},{{"type":"goto","option":{{"target_id":"{}"}}}},{}]"#,
+        talk(1),
+        id(1),
+        talk(2)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    assert_eq!(cmd_ids(&mut af), [id(1), id(2)]);
+}
+
+#[test]
+fn next_id_wins_over_array_order() {
+    let json = format!(
+        r#"[{{"id":"{}","next_id":"{}","type":"talk","option":{{"text":"a"}}}},{},{}]"#,
+        id(1),
+        id(3),
+        talk(2),
+        talk(3)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    assert_eq!(cmd_ids(&mut af), [id(1), id(3)]);
+}
+
+fn branch_flow(default: bool) -> String {
+    let d = if default {
+        format!(r#","default_target_id":"{}""#, id(9))
+    } else {
+        String::new()
+    };
+    format!(
+        r#"[{{"type":"branch","option":{{"variable":"choice","target_ids":{{"1":"{}","2":"{}"}}{d}}}}},
+        {},{},{},{}]"#,
+        id(1),
+        id(2),
+        r#"{"type":"stop"}"#,
+        talk(1),
+        talk(2),
+        talk(9)
+    )
+}
+
+#[test]
+fn branch_exact_match_default_and_clear() {
+    for (value, expected) in [("1", id(1)), ("2", id(2)), ("1 ", id(9)), ("", id(9))] {
+        let mut af = new_af(&branch_flow(true), ReferenceType::Call);
+        af.set_variable("choice", value).expect("set");
+        let Step::Execute(c) = af.run(t0()) else {
+            panic!("expected a command")
+        };
+        assert_eq!(c.action_id, expected, "value {value:?}");
+        assert_eq!(
+            af.variable("choice"),
+            Some(""),
+            "branch clears the variable"
+        );
+    }
+}
+
+#[test]
+fn branch_without_match_or_default_is_fatal() {
+    let mut af = new_af(&branch_flow(false), ReferenceType::Call);
+    af.set_variable("choice", "7").expect("set");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!("expected the end")
+    };
+    assert!(
+        matches!(&end.reason, EndReason::Error(e) if e.contains("`7`")),
+        "{end:?}"
+    );
+    assert_eq!(af.stats().totals.failed, 1);
+}
+
+#[test]
+fn branch_defaults_to_call_digits_and_accepts_template_name() {
+    for variable in ["", "${voipbin.call.digits}", "voipbin.call.digits"] {
+        let json = format!(
+            r#"[{{"type":"branch","option":{{"variable":"{variable}","target_ids":{{"5":"{}"}}}}}},{}]"#,
+            id(1),
+            talk(1)
+        );
+        let mut af = new_af(&json, ReferenceType::Call);
+        af.set_variable(CALL_DIGITS, "5").expect("set");
+        assert_eq!(cmd_ids(&mut af), [id(1)], "variable {variable:?}");
+    }
+}
+
+fn cond_var(opt: &str) -> String {
+    format!(
+        r#"[{{"type":"condition_variable","option":{{{opt},"false_target_id":"{}"}}}},{},{{"type":"stop"}},{}]"#,
+        id(2),
+        talk(1),
+        talk(2)
+    )
+}
+
+fn first_command(json: &str, vars: &[(&str, &str)]) -> Uuid {
+    let mut af = new_af(json, ReferenceType::Call);
+    for (k, v) in vars {
+        af.set_variable(k, v).expect("set");
+    }
+    match af.run(t0()) {
+        Step::Execute(c) => c.action_id,
+        other => panic!("expected a command, got {other:?}"),
+    }
+}
+
+#[test]
+fn condition_variable_types_and_operators() {
+    let t = id(1);
+    let f = id(2);
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Uuid);
+    let cases: &[Case<'_>] = &[
+        (
+            r#""condition":"==","variable":"${x}","value_type":"string","value_string":"abc""#,
+            &[("x", "abc")],
+            t,
+        ),
+        (
+            r#""condition":"!=","variable":"${x}","value_type":"string","value_string":"abc""#,
+            &[("x", "abc")],
+            f,
+        ),
+        (
+            r#""condition":"<","variable":"${x}","value_type":"string","value_string":"b""#,
+            &[("x", "abc")],
+            t,
+        ),
+        (
+            r#""condition":">=","variable":"${x}","value_type":"number","value_number":2.5"#,
+            &[("x", "2.5")],
+            t,
+        ),
+        (
+            r#""condition":">","variable":"${x}","value_type":"number","value_number":10"#,
+            &[("x", "9")],
+            f,
+        ),
+        (
+            r#""condition":"==","variable":"${x}","value_type":"number","value_number":1"#,
+            &[("x", "one")],
+            f,
+        ),
+        (
+            r#""condition":"==","variable":"${x}","value_type":"length","value_length":3"#,
+            &[("x", "abc")],
+            t,
+        ),
+        (
+            r#""condition":"<=","variable":"${x}","value_type":"length","value_length":2"#,
+            &[("x", "abc")],
+            f,
+        ),
+        // bare name of a known variable reads it
+        (
+            r#""condition":"==","variable":"x","value_type":"string","value_string":"abc""#,
+            &[("x", "abc")],
+            t,
+        ),
+        // bare text that is no variable is literal
+        (
+            r#""condition":"==","variable":"abc","value_type":"string","value_string":"abc""#,
+            &[],
+            t,
+        ),
+        // unknown operator counts as false (validation refuses it statically; here via template)
+        (
+            r#""condition":"${op}","variable":"a","value_type":"string","value_string":"a""#,
+            &[("op", "=~")],
+            f,
+        ),
+        // value_string is substituted
+        (
+            r#""condition":"==","variable":"${x}","value_type":"string","value_string":"${y}""#,
+            &[("x", "q"), ("y", "q")],
+            t,
+        ),
+    ];
+    for (opt, vars, expected) in cases {
+        assert_eq!(first_command(&cond_var(opt), vars), *expected, "{opt}");
+    }
+}
+
+fn cond_dt(opt: &str) -> String {
+    format!(
+        r#"[{{"type":"condition_datetime","option":{{{opt},"false_target_id":"{}"}}}},{},{{"type":"stop"}},{}]"#,
+        id(2),
+        talk(1),
+        talk(2)
+    )
+}
+
+#[test]
+fn condition_datetime_operand_order_and_fields() {
+    // t0: Wednesday 2025-06-04 10:30 UTC
+    let t = id(1);
+    let f = id(2);
+    let cases: &[(&str, Uuid)] = &[
+        // option <op> now: 9 <= 10 → true (VoIPBIN's example)
+        (r#""condition":"<=","hour":9,"minute":-1"#, t),
+        (r#""condition":">=","hour":9,"minute":-1"#, f),
+        (r#""condition":"==","hour":10,"minute":30"#, t),
+        // omitted minute = any (Flowgate), hour only
+        (r#""condition":"==","hour":10"#, t),
+        (r#""condition":"==","minute":30"#, t),
+        (r#""condition":"==","weekdays":[3]"#, t),
+        (r#""condition":"==","weekdays":[0,6]"#, f),
+        (r#""condition":"==","month":6,"day":4"#, t),
+        (r#""condition":"==","month":7"#, f),
+        (r#""condition":">","day":3"#, f),
+        // per-action time zone: 10:30 UTC is 19:30 in Tokyo
+        (r#""condition":"==","hour":19,"timezone":"Asia/Tokyo""#, t),
+        (r#""condition":"${op}","hour":10"#, f),
+    ];
+    for (opt, expected) in cases {
+        assert_eq!(first_command(&cond_dt(opt), &[]), *expected, "{opt}");
+    }
+}
+
+#[test]
+fn condition_datetime_default_timezone_from_guards() {
+    let guards = Guards {
+        timezone: chrono_tz::Europe::Berlin,
+        ..Guards::default()
+    };
+    // 10:30 UTC = 12:30 in Berlin (summer time)
+    let mut af = new_af_with(
+        &cond_dt(r#""condition":"==","hour":12"#),
+        ReferenceType::Call,
+        &guards,
+    );
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!("command")
+    };
+    assert_eq!(c.action_id, id(1));
+}
+
+#[test]
+fn condition_call_digits_and_status() {
+    let digits = |opt: &str| {
+        format!(
+            r#"[{{"type":"condition_call_digits","option":{{{opt},"false_target_id":"{}"}}}},{},{{"type":"stop"}},{}]"#,
+            id(2),
+            talk(1),
+            talk(2)
+        )
+    };
+    assert_eq!(
+        first_command(&digits(r#""length":2"#), &[(CALL_DIGITS, "12")]),
+        id(1)
+    );
+    assert_eq!(
+        first_command(&digits(r#""length":3"#), &[(CALL_DIGITS, "12")]),
+        id(2)
+    );
+    assert_eq!(
+        first_command(&digits(r##""key":"#""##), &[(CALL_DIGITS, "12#")]),
+        id(1)
+    );
+    let status = format!(
+        r#"[{{"type":"condition_call_status","option":{{"status":"progressing","false_target_id":"{}"}}}},{},{{"type":"stop"}},{}]"#,
+        id(2),
+        talk(1),
+        talk(2)
+    );
+    assert_eq!(
+        first_command(&status, &[(CALL_STATUS, "progressing")]),
+        id(1)
+    );
+    assert_eq!(first_command(&status, &[(CALL_STATUS, "ringing")]), id(2));
+    assert_eq!(first_command(&status, &[]), id(2));
+}
+
+#[test]
+fn variable_set_substitutes_and_refuses_reserved() {
+    let mut af = new_af(
+        r#"[{"type":"variable_set","option":{"key":"greeting","value":"hi ${name}"}},
+            {"type":"variable_set","option":{"key":"k_${name}","value":"${greeting}!"}}]"#,
+        ReferenceType::Api,
+    );
+    af.set_variable("name", "${greeting}").expect("set");
+    let (_, end) = drive(&mut af);
+    assert_eq!(end.reason, EndReason::Finished);
+    // single pass: the value of `name` is not expanded again
+    assert_eq!(af.variable("greeting"), Some("hi ${greeting}"));
+    assert_eq!(af.variable("k_${greeting}"), Some("hi ${greeting}!"));
+
+    // writing voipbin.activeflow.* through a template is refused, swallowed, traced
+    let mut af = new_af(
+        r#"[{"type":"variable_set","option":{"key":"${k}","value":"forged"}},{"type":"talk","option":{"text":"x"}}]"#,
+        ReferenceType::Call,
+    );
+    af.set_variable("k", "voipbin.activeflow.id").expect("set");
+    let (cmds, _) = drive(&mut af);
+    assert_eq!(cmds, [ActionType::Talk]);
+    assert_eq!(
+        af.variable("voipbin.activeflow.id"),
+        Some(id(0xfff).to_string().as_str())
+    );
+    assert_eq!(
+        trace_types(&af)[0],
+        (ActionType::VariableSet, TraceOutcome::Failed)
+    );
+}
+
+#[test]
+fn media_gating_by_reference_type() {
+    let json = r#"[{"type":"answer"},{"type":"talk","option":{"text":"x"}},{"type":"block"},
+        {"type":"webhook_send","option":{"uri":"http://x"}},{"type":"ai_summary"}]"#;
+    // call: block and ai_summary skipped
+    let mut af = new_af(json, ReferenceType::Call);
+    let (cmds, _) = drive(&mut af);
+    assert_eq!(
+        cmds,
+        [
+            ActionType::Answer,
+            ActionType::Talk,
+            ActionType::WebhookSend
+        ]
+    );
+    let skipped: Vec<_> = trace_types(&af)
+        .into_iter()
+        .filter(|(_, o)| *o == TraceOutcome::Skipped)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(skipped, [ActionType::Block, ActionType::AiSummary]);
+    // api: media skipped, block runs
+    let mut af = new_af(json, ReferenceType::Api);
+    assert_eq!(af.run(t0()), Step::Blocked);
+    assert_eq!(af.stats().totals.skipped, 2);
+    // none: only `any` actions
+    let mut af = new_af(json, ReferenceType::None);
+    let (cmds, _) = drive(&mut af);
+    assert_eq!(cmds, [ActionType::WebhookSend]);
+}
+
+#[test]
+fn block_waits_for_continue() {
+    let mut af = new_af(
+        &format!(
+            r#"[{{"id":"{}","type":"block"}},{{"type":"webhook_send","option":{{"uri":"http://x"}}}}]"#,
+            id(1)
+        ),
+        ReferenceType::Conversation,
+    );
+    assert_eq!(af.run(t0()), Step::Blocked);
+    assert_eq!(af.run(t0()), Step::Blocked, "run does not move a block");
+    assert!(matches!(
+        af.continue_block(id(2)),
+        Err(EngineError::Stale { .. })
+    ));
+    af.continue_block(id(1)).expect("continue");
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.kind() == ActionType::WebhookSend));
+}
+
+#[test]
+fn stop_action_ends_with_stopped() {
+    let mut af = new_af(
+        r#"[{"type":"stop"},{"type":"answer"}]"#,
+        ReferenceType::Call,
+    );
+    let (cmds, end) = drive(&mut af);
+    assert!(cmds.is_empty());
+    assert_eq!(end.reason, EndReason::Stopped("stop action".into()));
+}
+
+#[test]
+fn fetch_pushes_a_stack_and_returns_after_the_fork() {
+    let json = format!(
+        r#"[{{"id":"{}","type":"fetch","option":{{"event_url":"http://x"}},"next_id":"{}"}},{},{}]"#,
+        id(1),
+        id(3),
+        talk(2),
+        talk(3)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(c.kind(), ActionType::Fetch);
+    let fetched = parse_actions(
+        r#"[{"type":"talk","option":{"text":"f1"}},{"type":"talk","option":{"text":"f2"}}]"#,
+        &Limits::default(),
+    )
+    .expect("parse");
+    let f_ids: Vec<Uuid> = fetched.iter().map(|a| a.id).collect();
+    af.complete(c.action_id, Outcome::Actions(fetched), t0())
+        .expect("complete");
+    let ids = cmd_ids(&mut af);
+    // forked stack, then back after the fetch honouring its next_id (skips id(2))
+    assert_eq!(ids, [f_ids[0], f_ids[1], id(3)]);
+    assert_eq!(af.current_stack_id(), ID_START);
+}
+
+#[test]
+fn fetched_actions_can_jump_to_ancestors_and_unwind() {
+    let json = format!(
+        r#"[{},{{"type":"fetch_flow","option":{{"flow_id":"{}"}}}},{}]"#,
+        talk(1),
+        id(0x77),
+        talk(2)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    let mut seen = Vec::new();
+    loop {
+        match af.run(t0()) {
+            Step::Execute(c) if c.kind() == ActionType::FetchFlow => {
+                let goto = parse_actions(
+                    &format!(
+                        r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
+                        talk(5),
+                        id(2)
+                    ),
+                    &Limits::default(),
+                )
+                .expect("parse");
+                af.complete(c.action_id, Outcome::Actions(goto), t0())
+                    .expect("complete");
+            }
+            Step::Execute(c) => {
+                seen.push(c.action_id);
+                af.complete(c.action_id, Outcome::Done, t0())
+                    .expect("complete");
+            }
+            Step::Blocked => panic!(),
+            Step::Ended(_) => break,
+        }
+    }
+    assert_eq!(seen, [id(1), id(5), id(2)]);
+}
+
+#[test]
+fn invalid_fetched_actions_are_a_fatal_fetch_error() {
+    let mut af = new_af(
+        r#"[{"type":"fetch","option":{"event_url":"http://x"}}]"#,
+        ReferenceType::Api,
+    );
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    let bad = parse_actions(
+        &format!(
+            r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
+            id(42)
+        ),
+        &Limits::default(),
+    )
+    .expect("parse");
+    af.complete(c.action_id, Outcome::Actions(bad), t0())
+        .expect("complete");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert!(
+        matches!(&end.reason, EndReason::Error(e) if e.contains("does not match")),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn unexpected_and_stale_outcomes_are_refused() {
+    let mut af = new_af(&format!("[{}]", talk(1)), ReferenceType::Call);
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    assert!(matches!(
+        af.complete(c.action_id, Outcome::Actions(vec![]), t0()),
+        Err(EngineError::UnexpectedOutcome { .. })
+    ));
+    assert!(matches!(
+        af.complete(id(99), Outcome::Done, t0()),
+        Err(EngineError::Stale { .. })
+    ));
+    af.complete(c.action_id, Outcome::Done, t0())
+        .expect("complete");
+    assert!(matches!(
+        af.complete(c.action_id, Outcome::Done, t0()),
+        Err(EngineError::Stale { .. })
+    ));
+}
+
+#[test]
+fn error_policies() {
+    // message_send failing is fatal
+    let mut af = new_af(
+        r#"[{"type":"message_send","option":{"destinations":[{"type":"tel","target":"+1"}],"text":"x"}},{"type":"answer"}]"#,
+        ReferenceType::Call,
+    );
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    af.complete(c.action_id, Outcome::Failed("no modem".into()), t0())
+        .expect("complete");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert!(matches!(&end.reason, EndReason::Error(e) if e.contains("no modem")));
+    // webhook_send and media failing are swallowed
+    let mut af = new_af(
+        r#"[{"type":"webhook_send","option":{"uri":"http://x"}},{"type":"play","option":{"stream_urls":["x"]}},{"type":"answer"}]"#,
+        ReferenceType::Call,
+    );
+    for _ in 0..2 {
+        let Step::Execute(c) = af.run(t0()) else {
+            panic!()
+        };
+        af.complete(c.action_id, Outcome::Failed("down".into()), t0())
+            .expect("complete");
+    }
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.kind() == ActionType::Answer));
+    assert_eq!(af.stats().totals.failed, 2);
+}
+
+#[test]
+fn template_ids_resolve_or_fail_by_policy() {
+    let json = r#"[{"type":"conversation_send","option":{"conversation_id":"${voipbin.conversation.id}","text":"hi ${name}"}},
+        {"type":"queue_join","option":{"queue_id":"${q}"}}]"#;
+    let mut af = new_af(json, ReferenceType::Call);
+    let conv = Uuid::new_v4();
+    af.set_variable("voipbin.conversation.id", &conv.to_string())
+        .expect("set");
+    af.set_variable("name", "Ann").expect("set");
+    af.set_variable("q", "not-a-uuid").expect("set");
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    let CommandOption::ConversationSend(o) = &c.option else {
+        panic!()
+    };
+    assert_eq!(o.conversation_id, IdRef::Id(conv));
+    assert_eq!(o.text, "hi Ann");
+    af.complete(c.action_id, Outcome::Done, t0())
+        .expect("complete");
+    // queue_join: fatal when its id does not resolve
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert!(
+        matches!(&end.reason, EndReason::Error(e) if e.contains("option.queue_id")),
+        "{end:?}"
+    );
+}
+
+fn receive(opt: &str) -> String {
+    format!(
+        r#"[{{"type":"digits_receive","option":{{{opt}}}}},{}]"#,
+        talk(1)
+    )
+}
+
+#[test]
+fn digits_receive_appends_and_finishes_on_length() {
+    let mut af = new_af(
+        &receive(r#""duration":5000,"length":3"#),
+        ReferenceType::Call,
+    );
+    af.set_variable(CALL_DIGITS, "").expect("set");
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.kind() == ActionType::DigitsReceive));
+    assert_eq!(af.dtmf('1', t0()), Ok(DtmfEffect::Collecting));
+    assert_eq!(af.dtmf('2', t0()), Ok(DtmfEffect::Collecting));
+    assert_eq!(af.dtmf('3', t0()), Ok(DtmfEffect::Completed));
+    assert_eq!(af.variable(CALL_DIGITS), Some("123"));
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.action_id == id(1)));
+}
+
+#[test]
+fn digits_receive_terminator_is_kept() {
+    let mut af = new_af(
+        &receive(r##""duration":5000,"key":"#*""##),
+        ReferenceType::Call,
+    );
+    assert!(matches!(af.run(t0()), Step::Execute(_)));
+    assert_eq!(af.dtmf('4', t0()), Ok(DtmfEffect::Collecting));
+    assert_eq!(af.dtmf('#', t0()), Ok(DtmfEffect::Completed));
+    assert_eq!(af.variable(CALL_DIGITS), Some("4#"));
+}
+
+#[test]
+fn digits_receive_prepressed_digits_complete_on_entry() {
+    let mut af = new_af(
+        &receive(r#""duration":5000,"length":1"#),
+        ReferenceType::Call,
+    );
+    af.set_variable(CALL_DIGITS, "9").expect("set");
+    // no digits_receive command: it was satisfied on entry
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.action_id == id(1)));
+    assert_eq!(
+        trace_types(&af)[0],
+        (ActionType::DigitsReceive, TraceOutcome::Executed)
+    );
+}
+
+#[test]
+fn digits_receive_timeout_ends_it() {
+    let mut af = new_af(
+        &receive(r#""duration":5000,"length":4"#),
+        ReferenceType::Call,
+    );
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    af.dtmf('1', t0()).expect("dtmf");
+    af.complete(c.action_id, Outcome::Timeout, t0())
+        .expect("timeout");
+    assert_eq!(af.variable(CALL_DIGITS), Some("1"));
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.action_id == id(1)));
+}
+
+#[test]
+fn dtmf_during_other_actions_overwrites_and_barges_in() {
+    let json = format!(
+        r#"[{{"type":"talk","option":{{"text":"menu","digits_handle":"next"}}}},{{"type":"talk","option":{{"text":"plain"}}}},{}]"#,
+        talk(1)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    af.set_variable(CALL_DIGITS, "55").expect("set");
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(af.dtmf('3', t0()), Ok(DtmfEffect::Interrupted));
+    assert_eq!(af.variable(CALL_DIGITS), Some("3"));
+    // the interrupted talk is complete: a late playback-finished report is stale
+    assert!(matches!(
+        af.complete(c.action_id, Outcome::Done, t0()),
+        Err(EngineError::Stale { .. })
+    ));
+    let Step::Execute(plain) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(af.dtmf('7', t0()), Ok(DtmfEffect::Stored));
+    assert_eq!(af.variable(CALL_DIGITS), Some("7"));
+    assert_eq!(af.pending().map(|c| c.action_id), Some(plain.action_id));
+    assert_eq!(af.dtmf('x', t0()), Err(EngineError::InvalidDigit('x')));
+    assert_eq!(af.dtmf('b', t0()), Ok(DtmfEffect::Stored));
+    assert_eq!(af.variable(CALL_DIGITS), Some("B"));
+}
+
+#[test]
+fn forward_now_abandons_the_pending_command() {
+    let json = format!(r#"[{},{},{}]"#, talk(1), talk(2), talk(3));
+    let mut af = new_af(&json, ReferenceType::Call);
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(c.action_id, id(1));
+    assert_eq!(af.forward(id(3), true), Ok(ForwardEffect::Interrupt));
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.action_id == id(3)));
+    assert_eq!(
+        af.forward(id(42), false),
+        Err(EngineError::NotFound(id(42)))
+    );
+    // without forward_now the jump waits for the command to complete
+    assert_eq!(af.forward(id(1), false), Ok(ForwardEffect::Queued));
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.action_id == id(3)));
+    af.complete(id(3), Outcome::Done, t0()).expect("complete");
+    assert!(matches!(af.run(t0()), Step::Execute(c) if c.action_id == id(1)));
+}
+
+#[test]
+fn push_actions_fork_lifo_and_return() {
+    let json = format!(r#"[{},{}]"#, talk(1), talk(2));
+    let mut af = new_af(&json, ReferenceType::Call);
+    let Step::Execute(_) = af.run(t0()) else {
+        panic!()
+    };
+    let a = parse_actions(&format!("[{}]", talk(10)), &Limits::default()).expect("a");
+    let b = parse_actions(&format!("[{}]", talk(20)), &Limits::default()).expect("b");
+    assert_eq!(af.push_actions(a, false), Ok(ForwardEffect::Queued));
+    assert_eq!(af.push_actions(b, false), Ok(ForwardEffect::Queued));
+    af.complete(id(1), Outcome::Done, t0()).expect("complete");
+    assert_eq!(cmd_ids(&mut af), [id(20), id(10), id(2)]);
+    // invalid pushes are refused and change nothing
+    let mut af = new_af(&json, ReferenceType::Call);
+    let bad = parse_actions(
+        &format!(
+            r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
+            id(77)
+        ),
+        &Limits::default(),
+    )
+    .expect("parse");
+    assert!(matches!(
+        af.push_actions(bad, true),
+        Err(EngineError::InvalidActions(_))
+    ));
+    assert_eq!(cmd_ids(&mut af), [id(1), id(2)]);
+}
+
+#[test]
+fn guard_iterations_per_run() {
+    let json = format!(
+        r#"[{{"id":"{}","type":"variable_set","option":{{"key":"a","value":"b"}}}},{{"type":"goto","option":{{"target_id":"{}","loop_count":100000}}}}]"#,
+        id(1),
+        id(1)
+    );
+    let mut af = new_af(&json, ReferenceType::Api);
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert!(
+        matches!(&end.reason, EndReason::Guard(g) if g.contains("1000")),
+        "{end:?}"
+    );
+    assert_eq!(af.stats().executions, 1000);
+}
+
+#[test]
+fn guard_lifetime_executions() {
+    let json = format!(
+        r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":100000}}}}]"#,
+        talk(1),
+        id(1)
+    );
+    let guards = Guards {
+        max_executions: 50,
+        ..Guards::default()
+    };
+    let mut af = new_af_with(&json, ReferenceType::Call, &guards);
+    let (cmds, end) = drive(&mut af);
+    assert_eq!(cmds.len(), 25);
+    assert!(
+        matches!(&end.reason, EndReason::Guard(g) if g.contains("50")),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn trace_window_is_bounded_totals_are_not() {
+    let goto = actions(&format!(
+        r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":300}}}},{}]"#,
+        id(1),
+        talk(1)
+    ))
+    .remove(0);
+    let spec = ActiveflowSpec {
+        actions: vec![
+            Action::with_id(id(1), ActionOption::Empty(crate::model::NoOption {})),
+            goto,
+        ],
+        ..ActiveflowSpec::default()
+    };
+    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(end.reason, EndReason::Finished);
+    assert_eq!(af.executed().len(), 100);
+    assert_eq!(af.stats().totals.executed, 602);
+    assert_eq!(af.executed().last().map(|e| e.seq), Some(602));
+}
+
+#[test]
+fn stack_guard_refuses_deep_forks() {
+    let guards = Guards {
+        max_stack_hops: 3,
+        ..Guards::default()
+    };
+    let mut af = new_af_with(&format!("[{}]", talk(1)), ReferenceType::Call, &guards);
+    for n in 0..2 {
+        let a = parse_actions(&format!("[{}]", talk(100 + n)), &Limits::default()).expect("a");
+        af.push_actions(a, false).expect("push");
+    }
+    let a = parse_actions(&format!("[{}]", talk(200)), &Limits::default()).expect("a");
+    assert_eq!(
+        af.push_actions(a, false),
+        Err(EngineError::TooManyStacks(3))
+    );
+}
+
+#[test]
+fn reserved_variables_are_set_last_and_unforgeable() {
+    let mut inherited = IndexMap::new();
+    inherited.insert("voipbin.activeflow.id".to_owned(), "parent".to_owned());
+    inherited.insert("from_parent".to_owned(), "yes".to_owned());
+    let mut external = IndexMap::new();
+    external.insert("voipbin.activeflow.flow_id".to_owned(), "forged".to_owned());
+    external.insert(" VOIPBIN.call.id".to_owned(), "forged".to_owned());
+    external.insert("order".to_owned(), "A-17".to_owned());
+    let spec = ActiveflowSpec {
+        id: id(1),
+        flow_id: id(2),
+        reference_type: ReferenceType::Api,
+        reference_id: id(3),
+        reference_activeflow_id: id(4),
+        complete_count: 2,
+        actions: actions(r#"[{"type":"stop"}]"#),
+        inherited_variables: inherited,
+        external_variables: external,
+        ..ActiveflowSpec::default()
+    };
+    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
+    let v = |k: &str| af.variable(k).map(str::to_owned);
+    assert_eq!(v("voipbin.activeflow.id"), Some(id(1).to_string()));
+    assert_eq!(v("voipbin.activeflow.flow_id"), Some(id(2).to_string()));
+    assert_eq!(v("voipbin.activeflow.reference_type"), Some("api".into()));
+    assert_eq!(
+        v("voipbin.activeflow.reference_id"),
+        Some(id(3).to_string())
+    );
+    assert_eq!(
+        v("voipbin.activeflow.reference_activeflow_id"),
+        Some(id(4).to_string())
+    );
+    assert_eq!(v("voipbin.activeflow.complete_count"), Some("2".into()));
+    assert_eq!(v("voipbin.call.id"), None);
+    assert_eq!(v("order"), Some("A-17".into()));
+    assert_eq!(v("from_parent"), Some("yes".into()));
+    assert!(af.set_variable("voipbin.activeflow.id", "x").is_err());
+    assert!(af.remove_variable("voipbin.activeflow.id").is_err());
+}
+
+#[test]
+fn external_variable_caps_refuse_creation() {
+    let external = (0..101)
+        .map(|i| (format!("k{i}"), "v".to_owned()))
+        .collect();
+    let spec = ActiveflowSpec {
+        actions: actions(r#"[{"type":"stop"}]"#),
+        external_variables: external,
+        ..ActiveflowSpec::default()
+    };
+    assert!(matches!(
+        Activeflow::new(spec, &Guards::default()),
+        Err(EngineError::Variables(VarError::TooMany { max: 100 }))
+    ));
+}
+
+#[test]
+fn on_complete_follow_up_and_chain_limit() {
+    let flow = parse_flow(
+        &format!(r#"{{"id":"{}","name":"a","detail":"","on_complete_flow_id":"{}","actions":[{{"type":"variable_set","option":{{"key":"x","value":"1"}}}}]}}"#, id(1), id(2)),
+        &Limits::default(),
+    )
+    .expect("flow");
+    let spec = ActiveflowSpec::new(id(10), &flow, ReferenceType::Call, id(20));
+    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    let FollowUp::Start(oc) = &end.follow_up else {
+        panic!("{end:?}")
+    };
+    assert_eq!(oc.flow_id, id(2));
+    assert_eq!(oc.complete_count, 1);
+    assert_eq!(oc.reference_activeflow_id, id(10));
+    assert_eq!(oc.reference_type, ReferenceType::Call);
+    assert_eq!(oc.variables.get("x").map(String::as_str), Some("1"));
+    // the follow-up inherits variables; its own activeflow.* are rewritten
+    let next = ActiveflowSpec::follow_up(id(11), oc, &flow);
+    let af2 = Activeflow::new(next, &Guards::default()).expect("af2");
+    assert_eq!(af2.variable("x"), Some("1"));
+    assert_eq!(
+        af2.variable("voipbin.activeflow.id"),
+        Some(id(11).to_string().as_str())
+    );
+    assert_eq!(af2.variable("voipbin.activeflow.complete_count"), Some("1"));
+    // depth: count 4 → next would be 5 → refused
+    let mut spec = ActiveflowSpec::new(id(12), &flow, ReferenceType::Call, id(20));
+    spec.complete_count = 4;
+    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(
+        end.follow_up,
+        FollowUp::Refused {
+            flow_id: id(2),
+            complete_count: 5
+        }
+    );
+    let mut spec = ActiveflowSpec::new(id(13), &flow, ReferenceType::Call, id(20));
+    spec.complete_count = 5;
+    assert!(matches!(
+        Activeflow::new(spec, &Guards::default()),
+        Err(EngineError::ChainTooDeep { .. })
+    ));
+}
+
+#[test]
+fn stop_is_idempotent_and_hangup_outcome_ends() {
+    let mut af = new_af(&format!("[{}]", talk(1)), ReferenceType::Call);
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    af.complete(c.action_id, Outcome::Hangup, t0())
+        .expect("complete");
+    assert!(matches!(af.run(t0()), Step::Ended(e) if e.reason == EndReason::Hangup));
+    let e = af.stop(EndReason::Stopped("api".into()));
+    assert_eq!(e.reason, EndReason::Hangup);
+    assert_eq!(af.dtmf('1', t0()), Ok(DtmfEffect::Ignored));
+    assert_eq!(af.forward(id(1), true), Err(EngineError::Ended));
+}
+
+#[test]
+fn state_round_trips_through_serde_mid_flow() {
+    let json = format!(
+        r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":2}}}},{}]"#,
+        talk(1),
+        id(1),
+        talk(2)
+    );
+    let mut straight = new_af(&json, ReferenceType::Call);
+    let mut af = straight.clone();
+    let expected = cmd_ids(&mut straight);
+    let mut got = Vec::new();
+    loop {
+        let saved = serde_json::to_string(&af).expect("ser");
+        af = serde_json::from_str(&saved).expect("de");
+        match af.run(t0()) {
+            Step::Execute(c) => {
+                got.push(c.action_id);
+                let saved = serde_json::to_string(&af).expect("ser");
+                af = serde_json::from_str(&saved).expect("de");
+                af.complete(c.action_id, Outcome::Done, t0())
+                    .expect("complete");
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(got, expected);
+    assert_eq!(
+        af.executed().collect::<Vec<_>>(),
+        straight.executed().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn empty_flow_finishes_at_once() {
+    let spec = ActiveflowSpec::default();
+    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
+    assert!(matches!(af.run(t0()), Step::Ended(e) if e.reason == EndReason::Finished));
+}
