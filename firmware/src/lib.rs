@@ -7,10 +7,12 @@
 //! - [`media`]: call audio — ALSA and serial-PCM ports, TTS, play, record, DTMF.
 //! - [`metrics`]: counters and gauges for Prometheus.
 //! - [`model`]: the gateway's records (numbers, calls, messages, recordings).
+//! - [`runtime`]: runs activeflows on calls, messages and API requests.
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
 pub mod api;
 pub mod config;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod runtime;
 pub mod store;

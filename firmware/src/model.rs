@@ -569,25 +569,11 @@ pub struct SmsSeen {
     pub tm_create: DateTime<Utc>,
 }
 
-/// One pending webhook delivery (persistent outbox).
+/// A work-queue marker keyed by a message id: "this message still needs sending" or "this
+/// message's flow still needs starting". Kept in small tables of their own so start-up and
+/// the sender scan only pending work, never the whole message history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    /// Entry id (UUIDv7: delivery order).
-    pub id: Uuid,
-    /// Where to send.
-    pub url: String,
-    /// HTTP method.
-    pub method: String,
-    /// Bearer secret, if the target has one.
-    #[serde(default)]
-    pub secret: Option<String>,
-    /// The JSON body.
-    pub body: serde_json::Value,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// Not before.
-    pub next_attempt: DateTime<Utc>,
-    /// Last error.
-    #[serde(default)]
-    pub last_error: String,
+pub struct Pending {
+    /// When the work was queued.
+    pub tm_create: DateTime<Utc>,
 }

@@ -4,7 +4,7 @@ use flowgate_flows::model::Flow;
 
 use super::{Store, StoreError, Table};
 use crate::model::{
-    ActiveflowRecord, Call, Conversation, Message, Number, OutboxEntry, Recording, SmsSeen,
+    ActiveflowRecord, Call, Conversation, Message, Number, Pending, Recording, SmsSeen,
 };
 
 /// Every typed table over one [`Store`]. Cheap to clone.
@@ -28,8 +28,10 @@ pub struct Db {
     pub recordings: Table<Recording>,
     /// Inbound SMS dedupe markers.
     pub sms_seen: Table<SmsSeen>,
-    /// Pending webhook deliveries.
-    pub outbox: Table<OutboxEntry>,
+    /// Outbound messages still to send (key: message id).
+    pub sms_queue: Table<Pending>,
+    /// Inbound messages whose flow must still be started (key: message id).
+    pub sms_flow_pending: Table<Pending>,
 }
 
 impl Db {
@@ -44,7 +46,8 @@ impl Db {
             conversations: store.table("conversations")?,
             recordings: store.table("recordings")?,
             sms_seen: store.table("sms_seen")?,
-            outbox: store.table("outbox")?,
+            sms_queue: store.table("sms_queue")?,
+            sms_flow_pending: store.table("sms_flow_pending")?,
             store,
         })
     }

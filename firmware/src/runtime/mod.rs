@@ -1,0 +1,518 @@
+//! Runs activeflows: each one is a tokio task (a *runner*) that asks the engine for the next
+//! command, performs it on the right channel (a call, the SMS queue, HTTP), feeds the outcome
+//! back, and persists the engine state after every step.
+//!
+//! # Layout
+//!
+//! - [`Runtime`] (this file): the hub — creates activeflows, holds the mailbox of every live
+//!   runner, routes interrupts, resumes flows after a restart.
+//! - `runner`: one activeflow's task loop (engine ↔ executor ↔ mailbox).
+//! - `exec`: commands that need no call: `fetch`, `fetch_flow`, `webhook_send`,
+//!   `message_send`, `conversation_send`, `call`, and the clear failures of actions the
+//!   gateway cannot perform yet.
+//! - `calls`: call channels — modem calls, their media, the call commands.
+//! - `sms`: inbound SMS (persist, then acknowledge, then start the flow) and the outbound
+//!   queue with retries and delivery reports.
+//!
+//! # Crash safety
+//!
+//! An activeflow is stored (and flushed) before it starts running and after every step. At
+//! start-up [`Runtime::recover`] resumes API and message flows from their stored state,
+//! ends flows that were on a call (the call did not survive the restart) with a recorded
+//! reason, and starts the flows of inbound messages that were stored but not yet started.
+
+mod calls;
+mod exec;
+mod modems;
+mod runner;
+mod sms;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use flowgate_flows::engine::{Activeflow, ActiveflowSpec, EndReason, EngineError, ForwardEffect, Guards, OnComplete};
+use flowgate_flows::model::{Action, ReferenceType};
+use indexmap::IndexMap;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::model::{ActiveflowRecord, ActiveflowStatus};
+use crate::store::{Batch, Db, StoreError};
+
+pub use calls::DialRequest;
+pub use modems::Modems;
+pub(crate) use runner::Signal;
+pub use sms::SmsPolicy;
+
+/// Errors of the runtime's operations (API-facing).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A referenced flow does not exist.
+    #[error("flow {0} does not exist")]
+    FlowNotFound(Uuid),
+    /// The activeflow does not exist.
+    #[error("activeflow {0} does not exist")]
+    ActiveflowNotFound(Uuid),
+    /// The activeflow exists but is not running.
+    #[error("activeflow {0} has ended")]
+    Ended(Uuid),
+    /// An activeflow with this id already exists.
+    #[error("activeflow {0} already exists")]
+    Duplicate(Uuid),
+    /// The engine refused (invalid actions, variables over a cap, unknown jump target…).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The call does not exist.
+    #[error("call {0} does not exist")]
+    CallNotFound(Uuid),
+    /// No modem can do what was asked.
+    #[error("no modem: {0}")]
+    NoModem(String),
+    /// The modem refused or failed.
+    #[error(transparent)]
+    Modem(#[from] flowgate_board::modem::error::ModemError),
+    /// The gateway is shutting down.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+/// Runtime settings taken from the daemon config.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Engine guards for new activeflows.
+    pub guards: Guards,
+    /// Timeout of `fetch` / `webhook_send`.
+    pub http_timeout: Duration,
+    /// Largest `fetch` response body.
+    pub max_response_bytes: usize,
+    /// Outbound SMS policy.
+    pub sms: SmsPolicy,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            guards: Guards::default(),
+            http_timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+            sms: SmsPolicy::default(),
+        }
+    }
+}
+
+/// Where an activeflow's actions come from.
+#[derive(Debug, Clone)]
+pub enum FlowSource {
+    /// A stored flow.
+    Stored(Uuid),
+    /// Inline actions (ids already assigned), as `POST /activeflows {actions}` sends.
+    Inline(Vec<Action>),
+}
+
+/// Everything needed to start an activeflow.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// Requested id (the API may pass one); a UUIDv7 otherwise.
+    pub id: Option<Uuid>,
+    /// The actions.
+    pub flow: FlowSource,
+    /// What started it.
+    pub reference_type: ReferenceType,
+    /// The reference's id.
+    pub reference_id: Option<Uuid>,
+    /// Parent activeflow (follow-up chains).
+    pub reference_activeflow_id: Option<Uuid>,
+    /// Chain depth.
+    pub complete_count: u32,
+    /// Variables copied from a parent.
+    pub inherited: IndexMap<String, String>,
+    /// Trusted variables the gateway sets (`voipbin.call.*`, `voipbin.conversation.*`).
+    pub variables: IndexMap<String, String>,
+    /// Untrusted variables (API), sanitised by the engine.
+    pub external: IndexMap<String, String>,
+    /// Per-activeflow webhook.
+    pub webhook_uri: String,
+    /// Its method.
+    pub webhook_method: String,
+}
+
+impl StartRequest {
+    /// A request with defaults for everything but the flow and reference.
+    pub fn new(flow: FlowSource, reference_type: ReferenceType, reference_id: Option<Uuid>) -> Self {
+        Self {
+            id: None,
+            flow,
+            reference_type,
+            reference_id,
+            reference_activeflow_id: None,
+            complete_count: 0,
+            inherited: IndexMap::new(),
+            variables: IndexMap::new(),
+            external: IndexMap::new(),
+            webhook_uri: String::new(),
+            webhook_method: String::new(),
+        }
+    }
+}
+
+/// The hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    options: RuntimeOptions,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+    runners: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Signal>>>,
+    modems: Modems,
+    calls: Mutex<calls::CallTable>,
+    /// Serialises read-modify-write of message records (sender vs. delivery reports).
+    message_lock: Mutex<()>,
+    /// Serialises read-modify-write of call records (driver events vs. commands).
+    call_lock: Mutex<()>,
+    sms_wake: Arc<Notify>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Runtime {
+    /// A runtime over `db` with the board's `modems`. Nothing runs until
+    /// [`Runtime::start_services`], [`Runtime::recover`] or a start.
+    pub fn new(db: Db, modems: Modems, options: RuntimeOptions, metrics: Arc<Metrics>, cancel: CancellationToken) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(options.http_timeout)
+            .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|e| {
+                warn!(cause = %e, "HTTP client with custom settings unavailable, using defaults");
+                reqwest::Client::new()
+            });
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                options,
+                http,
+                metrics,
+                runners: Mutex::new(HashMap::new()),
+                modems,
+                calls: Mutex::new(calls::CallTable::default()),
+                message_lock: Mutex::new(()),
+                call_lock: Mutex::new(()),
+                sms_wake: Arc::new(Notify::new()),
+                cancel,
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The tables.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The shared HTTP client (fetch, webhooks, play URLs).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The board's modems.
+    pub fn modems(&self) -> &Modems {
+        &self.inner.modems
+    }
+
+    /// Wakes the SMS sender (a message was queued).
+    pub(crate) fn sms_wake(&self) -> &Notify {
+        &self.inner.sms_wake
+    }
+
+    /// Starts the per-modem tasks (inbound SMS, call events, delivery reports) and the SMS
+    /// sender. Call once, after [`Runtime::recover`].
+    pub fn start_services(&self) {
+        for modem in self.inner.modems.iter() {
+            self.spawn(sms::inbound_task(self.clone(), modem.clone()));
+            self.spawn(calls::call_events_task(self.clone(), modem.clone(), modem.subscribe()));
+            self.spawn(sms::reports_task(self.clone(), modem.subscribe()));
+        }
+        self.spawn(sms::sender_task(self.clone()));
+    }
+
+    /// Queues an SMS (`POST /messages`); returns the stored message.
+    pub fn send_message(
+        &self,
+        source: flowgate_flows::model::Address,
+        destinations: Vec<flowgate_flows::model::Address>,
+        text: String,
+    ) -> Result<crate::model::Message, RuntimeError> {
+        sms::queue_outbound(self, Uuid::now_v7(), None, source, destinations, text, String::new())
+    }
+
+    /// The engine guards new activeflows get.
+    pub fn guards(&self) -> &Guards {
+        &self.inner.options.guards
+    }
+
+    /// The root cancellation of the runtime's tasks.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// Tracks a background task so shutdown waits for it.
+    pub fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.tasks.spawn(fut);
+    }
+
+    /// Waits until every runner and background task has stopped (after cancellation).
+    pub async fn wait_stopped(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// Number of activeflows with a live runner.
+    pub fn running(&self) -> usize {
+        self.inner.runners.lock().len()
+    }
+
+    /// Creates, persists (flushed) and starts an activeflow; returns its record as stored.
+    pub async fn start(&self, request: StartRequest) -> Result<ActiveflowRecord, RuntimeError> {
+        let record = self.create(request)?;
+        self.inner.db.store.flush().await?;
+        self.launch(record.clone());
+        Ok(record)
+    }
+
+    /// Creates and persists an activeflow without flushing or starting it: the caller adds
+    /// it to its own durability point (see the SMS pipeline) and then calls [`Runtime::launch`].
+    pub(crate) fn create(&self, request: StartRequest) -> Result<ActiveflowRecord, RuntimeError> {
+        let mut batch = Batch::new();
+        let record = self.prepare(request, &mut batch)?;
+        self.inner.db.store.commit(batch)?;
+        Ok(record)
+    }
+
+    /// Builds the activeflow and stages its creation in `batch`.
+    pub(crate) fn prepare(&self, request: StartRequest, batch: &mut Batch) -> Result<ActiveflowRecord, RuntimeError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        let db = &self.inner.db;
+        let id = request.id.unwrap_or_else(Uuid::now_v7);
+        if db.activeflows.contains(id)? {
+            return Err(RuntimeError::Duplicate(id));
+        }
+        let (flow_id, actions, on_complete) = match request.flow {
+            FlowSource::Stored(flow_id) => {
+                let flow = db.flows.get(flow_id)?.ok_or(RuntimeError::FlowNotFound(flow_id))?;
+                (Some(flow_id), flow.actions.clone(), flow.on_complete())
+            }
+            FlowSource::Inline(actions) => (None, actions, None),
+        };
+        let spec = ActiveflowSpec {
+            id,
+            flow_id: flow_id.unwrap_or_else(Uuid::nil),
+            reference_type: request.reference_type,
+            reference_id: request.reference_id.unwrap_or_else(Uuid::nil),
+            reference_activeflow_id: request.reference_activeflow_id.unwrap_or_else(Uuid::nil),
+            actions,
+            on_complete_flow_id: on_complete,
+            complete_count: request.complete_count,
+            inherited_variables: request.inherited,
+            variables: request.variables,
+            external_variables: request.external,
+        };
+        let engine = Activeflow::new(spec, &self.inner.options.guards)?;
+        let now = Utc::now();
+        let record = ActiveflowRecord {
+            id,
+            flow_id,
+            status: ActiveflowStatus::Running,
+            reference_type: request.reference_type,
+            reference_id: request.reference_id,
+            reference_activeflow_id: request.reference_activeflow_id,
+            webhook_uri: request.webhook_uri,
+            webhook_method: request.webhook_method,
+            end_reason: None,
+            tm_create: now,
+            tm_update: now,
+            tm_end: None,
+            engine,
+        };
+        batch.put(&db.activeflows, id, &record)?;
+        batch.event("activeflow_created", id, event_data(&record));
+        Metrics::inc(&self.inner.metrics.activeflows_started_total);
+        Ok(record)
+    }
+
+    /// Starts the runner of a stored activeflow.
+    pub(crate) fn launch(&self, record: ActiveflowRecord) {
+        self.launch_with(record, runner::Channel::None);
+    }
+
+    pub(crate) fn launch_with(&self, record: ActiveflowRecord, channel: runner::Channel) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner.runners.lock().insert(record.id, tx);
+        Metrics::add(&self.inner.metrics.activeflows_running, 1);
+        let runner = runner::Runner::new(self.clone(), record, rx, channel);
+        self.inner.tasks.spawn(runner.run());
+    }
+
+    /// Called by a runner when it exits.
+    pub(crate) fn runner_exited(&self, id: Uuid) {
+        if self.inner.runners.lock().remove(&id).is_some() {
+            Metrics::add(&self.inner.metrics.activeflows_running, -1);
+        }
+    }
+
+    /// Sends a signal to a live runner.
+    pub(crate) fn signal(&self, id: Uuid, signal: Signal) -> Result<(), RuntimeError> {
+        let runners = self.inner.runners.lock();
+        match runners.get(&id) {
+            Some(tx) => tx.send(signal).map_err(|_| RuntimeError::Ended(id)),
+            None => Err(self.not_running(id)),
+        }
+    }
+
+    fn not_running(&self, id: Uuid) -> RuntimeError {
+        match self.inner.db.activeflows.contains(id) {
+            Ok(true) => RuntimeError::Ended(id),
+            Ok(false) => RuntimeError::ActiveflowNotFound(id),
+            Err(e) => RuntimeError::Store(e),
+        }
+    }
+
+    /// `PUT /activeflows/{id}/forward_action_id`: jump (now, or when the current action
+    /// completes).
+    pub async fn forward(&self, id: Uuid, target: Uuid, now: bool) -> Result<ForwardEffect, RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        self.signal(id, Signal::Forward { target, now, reply })?;
+        rx.await.map_err(|_| RuntimeError::Ended(id))?.map_err(RuntimeError::from)
+    }
+
+    /// Pushes actions as a new stack (VoIPBIN's `push_actions`).
+    pub async fn push_actions(&self, id: Uuid, actions: Vec<Action>, now: bool) -> Result<ForwardEffect, RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        self.signal(id, Signal::Push { actions, now, reply })?;
+        rx.await.map_err(|_| RuntimeError::Ended(id))?.map_err(RuntimeError::from)
+    }
+
+    /// Resumes a `block` (VoIPBIN's `continue`).
+    pub async fn continue_block(&self, id: Uuid, action_id: Uuid) -> Result<(), RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        self.signal(id, Signal::Continue { action_id, reply })?;
+        rx.await.map_err(|_| RuntimeError::Ended(id))?.map_err(RuntimeError::from)
+    }
+
+    /// Stops an activeflow and waits until its end is stored. Stopping an ended flow is not
+    /// an error (idempotent, as in VoIPBIN).
+    pub async fn stop(&self, id: Uuid, reason: &str) -> Result<ActiveflowRecord, RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        match self.signal(id, Signal::Stop { reason: reason.to_owned(), reply: Some(reply) }) {
+            Ok(()) => {
+                // The runner answers after it stored the end; if it went away first, the
+                // stored record is the truth either way.
+                let _ = rx.await;
+            }
+            Err(RuntimeError::Ended(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.inner.db.activeflows.get(id)?.ok_or(RuntimeError::ActiveflowNotFound(id))
+    }
+
+    /// Stops (if running) and deletes an activeflow.
+    pub async fn delete(&self, id: Uuid) -> Result<ActiveflowRecord, RuntimeError> {
+        let record = self.stop(id, "deleted").await?;
+        let mut batch = Batch::new();
+        batch.remove(&self.inner.db.activeflows, id);
+        batch.event("activeflow_deleted", id, event_data(&record));
+        self.inner.db.store.commit(batch)?;
+        Ok(record)
+    }
+
+    /// Starts the on-complete follow-up of an ended activeflow.
+    pub(crate) async fn start_follow_up(&self, request: &OnComplete) -> Result<ActiveflowRecord, RuntimeError> {
+        let mut start = StartRequest::new(
+            FlowSource::Stored(request.flow_id),
+            request.reference_type,
+            Some(request.reference_id).filter(|u| !u.is_nil()),
+        );
+        start.reference_activeflow_id = Some(request.reference_activeflow_id);
+        start.complete_count = request.complete_count;
+        start.inherited = request.variables.clone();
+        self.start(start).await
+    }
+
+    /// Resumes after a restart: API and message flows continue from their stored state;
+    /// flows that were on a call end with a recorded reason (the call is gone).
+    pub async fn recover(&self) -> Result<RecoveryReport, RuntimeError> {
+        let db = &self.inner.db;
+        let mut report = RecoveryReport::default();
+        let mut resume = Vec::new();
+        for entry in db.activeflows.iter() {
+            let (_, record) = entry?;
+            if record.status != ActiveflowStatus::Running {
+                continue;
+            }
+            if record.reference_type == ReferenceType::Call {
+                let mut record = record;
+                let end = record.engine.stop(EndReason::Stopped("the gateway restarted while the call was up".into()));
+                let now = Utc::now();
+                record.status = ActiveflowStatus::Ended;
+                record.end_reason = Some(end.reason);
+                record.tm_end = Some(now);
+                record.tm_update = now;
+                let mut batch = Batch::new();
+                batch.put(&db.activeflows, record.id, &record)?;
+                batch.event("activeflow_updated", record.id, event_data(&record));
+                db.store.commit(batch)?;
+                Metrics::inc(&self.inner.metrics.activeflows_ended_total);
+                report.ended_calls += 1;
+            } else {
+                resume.push(record);
+            }
+        }
+        db.store.flush().await?;
+        for record in resume {
+            info!(activeflow = %record.id, reference = record.reference_type.as_str(), "resuming activeflow");
+            report.resumed += 1;
+            self.launch(record);
+        }
+        report.message_flows_started = sms::recover(self).await?;
+        Ok(report)
+    }
+}
+
+/// What [`Runtime::recover`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// API/message flows resumed.
+    pub resumed: usize,
+    /// Call flows ended because their call did not survive.
+    pub ended_calls: usize,
+    /// Inbound messages whose flow had not started yet.
+    pub message_flows_started: usize,
+}
+
+/// The event payload for an activeflow: its public JSON.
+pub(crate) fn event_data(record: &ActiveflowRecord) -> serde_json::Value {
+    serde_json::to_value(record.public()).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,540 @@
+//! SMS: the inbound pipeline and the outbound queue.
+//!
+//! # Inbound: persist, then acknowledge, then run
+//!
+//! For each message the modem driver hands over:
+//!
+//! 1. If its content fingerprint was seen before, it is a re-delivery (the gateway died
+//!    after storing it but before the modem deleted it): acknowledge and stop.
+//! 2. Store the message, its dedupe marker, its conversation and — when the number has a
+//!    `message_flow_id` — a "flow pending" marker, in one batch; **flush**.
+//! 3. Acknowledge: only now does the driver delete it from the modem.
+//! 4. Create the activeflow and remove the "flow pending" marker in one batch, flush, run.
+//!
+//! A crash between any two steps loses nothing and runs no flow twice: after 2 the message
+//! is stored and step 1 catches the re-delivery; after 2 but before 4 the marker makes
+//! [`recover`] start the flow; 4 is atomic.
+//!
+//! # Outbound: a persistent queue
+//!
+//! `message_send`, `conversation_send` and `POST /messages` store a message with `queued`
+//! targets and a queue marker. One sender task per gateway sends due targets through a modem,
+//! retries transient failures with exponential back-off (persisted, so retries survive
+//! restarts), and applies delivery reports by the key the driver echoes back.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flowgate_board::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
+use flowgate_board::modem::{InboundSms, ModemHandle, OutgoingSms, SmsMessage};
+use flowgate_flows::model::{Address, ReferenceType};
+use indexmap::IndexMap;
+use tokio::sync::broadcast;
+use tracing::{debug, error, info, warn};
+use uuid::Uuid;
+
+use super::modems::Modems;
+use super::{FlowSource, Runtime, RuntimeError, StartRequest};
+use crate::metrics::Metrics;
+use crate::model::{
+    Conversation, FlowState, Message, MessageDirection, MessageTarget, Number, Pending, SmsSeen, TargetStatus,
+    derived_id,
+};
+use crate::store::Batch;
+
+/// Outbound sending policy.
+#[derive(Debug, Clone)]
+pub struct SmsPolicy {
+    /// Attempts before a target is failed.
+    pub attempts: u32,
+    /// First retry delay (doubles per attempt).
+    pub retry_base: Duration,
+    /// Ask for delivery reports.
+    pub delivery_reports: bool,
+}
+
+impl Default for SmsPolicy {
+    fn default() -> Self {
+        Self { attempts: 5, retry_base: Duration::from_secs(5), delivery_reports: true }
+    }
+}
+
+/// A telephone [`Address`].
+pub(crate) fn tel(target: &str) -> Address {
+    Address { kind: "tel".into(), target: target.to_owned(), ..Address::default() }
+}
+
+// ----- inbound ---------------------------------------------------------------------------
+
+/// Consumes a modem's inbound messages until shutdown.
+pub(crate) async fn inbound_task(rt: Runtime, modem: ModemHandle) {
+    let Some(mut rx) = modem.take_sms_receiver() else {
+        error!(modem = modem.id(), "the inbound SMS receiver was already taken");
+        return;
+    };
+    let cancel = rt.cancel_token().clone();
+    loop {
+        let sms = tokio::select! {
+            _ = cancel.cancelled() => return,
+            sms = rx.recv() => match sms { Some(s) => s, None => return },
+        };
+        if let Err(e) = receive(&rt, &modem, sms).await {
+            // Not acknowledged (the ack was dropped): the driver hands it out again later.
+            error!(modem = modem.id(), cause = %e, "inbound SMS not stored; it stays on the modem");
+        }
+    }
+}
+
+/// Steps 1–4 of the inbound pipeline for one message.
+pub(crate) async fn receive(rt: &Runtime, modem: &ModemHandle, sms: InboundSms) -> Result<(), RuntimeError> {
+    let (message, ack) = sms.into_parts();
+    let db = rt.db();
+    let seen_id = derived_id(&["sms", &message.modem, &message.fingerprint]);
+    if db.sms_seen.contains(seen_id)? {
+        Metrics::inc(&rt.metrics().sms_duplicates_total);
+        info!(modem = %message.modem, sender = %message.sender, "SMS delivered again after a restart; already stored");
+        ack.ack();
+        return Ok(());
+    }
+
+    let binding = find_binding(rt, modem)?;
+    let own = Modems::own_number(modem);
+    let self_target = binding
+        .as_ref()
+        .map(|b| b.number.clone())
+        .filter(|n| !n.is_empty())
+        .or(own)
+        .unwrap_or_else(|| modem.id().to_owned());
+    let now = Utc::now();
+    let conversation_id = Conversation::id_for(modem.id(), &self_target, &message.sender);
+    let conversation = match db.conversations.get(conversation_id)? {
+        Some(mut c) => {
+            c.tm_update = now;
+            c
+        }
+        None => Conversation {
+            id: conversation_id,
+            self_address: tel(&self_target),
+            peer: peer_address(&message.sender),
+            modem_id: modem.id().to_owned(),
+            tm_create: now,
+            tm_update: now,
+        },
+    };
+    let flow_id = binding.as_ref().and_then(|b| b.message_flow_id);
+    let record = inbound_record(&message, &conversation, flow_id.is_some(), now);
+
+    let mut batch = Batch::new();
+    batch.put(&db.messages, record.id, &record)?;
+    batch.put(&db.sms_seen, seen_id, &SmsSeen { message_id: record.id, tm_create: now })?;
+    batch.put(&db.conversations, conversation.id, &conversation)?;
+    if flow_id.is_some() {
+        batch.put(&db.sms_flow_pending, record.id, &Pending { tm_create: now })?;
+    }
+    batch.event("message_created", record.id, serde_json::to_value(&record).unwrap_or_default());
+    db.store.commit(batch)?;
+    db.store.flush().await?;
+    ack.ack();
+    Metrics::inc(&rt.metrics().sms_received_total);
+    debug!(modem = modem.id(), message = %record.id, sender = %message.sender, "SMS stored");
+
+    if let Some(flow_id) = flow_id {
+        start_message_flow(rt, record, &conversation, flow_id).await?;
+    }
+    Ok(())
+}
+
+fn peer_address(sender: &str) -> Address {
+    // Alphanumeric senders ("InternetSMS") cannot be replied to; keep them visible as such.
+    let is_number = sender.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '*' || c == '#');
+    let mut a = tel(sender);
+    if !is_number {
+        a.kind = String::new();
+        a.target_name = sender.to_owned();
+    }
+    a
+}
+
+fn inbound_record(message: &SmsMessage, conversation: &Conversation, has_flow: bool, now: DateTime<Utc>) -> Message {
+    let text = match &message.error {
+        Some(e) if message.text.is_empty() => format!("[undecodable message: {e}]"),
+        _ => message.text.clone(),
+    };
+    Message {
+        id: Uuid::now_v7(),
+        kind: "sms".into(),
+        direction: MessageDirection::Inbound,
+        source: conversation.peer.clone(),
+        targets: vec![MessageTarget {
+            destination: conversation.self_address.clone(),
+            status: TargetStatus::Received,
+            parts: u32::from(message.parts),
+            references: Vec::new(),
+            delivered_parts: 0,
+            attempts: 0,
+            next_attempt: None,
+            error: if message.complete { String::new() } else { format!("parts missing: {:?}", message.missing_parts) },
+            tm_update: now,
+        }],
+        text,
+        modem_id: message.modem.clone(),
+        tm_sent_by_network: message.timestamp.map(|t| t.with_timezone(&Utc)),
+        incomplete: !message.complete,
+        flow_state: if has_flow { FlowState::Pending } else { FlowState::None },
+        activeflow_id: None,
+        tm_create: now,
+        tm_update: now,
+    }
+}
+
+fn find_binding(rt: &Runtime, modem: &ModemHandle) -> Result<Option<Number>, RuntimeError> {
+    let own = Modems::own_number(modem).unwrap_or_default();
+    for entry in rt.db().numbers.iter() {
+        let (_, number) = entry?;
+        if number.matches(modem.id(), &own) {
+            return Ok(Some(number));
+        }
+    }
+    Ok(None)
+}
+
+/// The variables a message flow starts with (reference §4, conversation names; the engine
+/// answers the legacy `voipbin.message.*` names as aliases).
+fn message_variables(message: &Message, conversation: &Conversation) -> IndexMap<String, String> {
+    let mut vars = IndexMap::new();
+    vars.insert("voipbin.conversation.id".into(), conversation.id.to_string());
+    vars.insert("voipbin.conversation.owner_id".into(), Uuid::nil().to_string());
+    for (side, address) in [("self", &conversation.self_address), ("peer", &conversation.peer)] {
+        vars.insert(format!("voipbin.conversation.{side}.type"), address.kind.clone());
+        vars.insert(format!("voipbin.conversation.{side}.target"), address.target.clone());
+        vars.insert(format!("voipbin.conversation.{side}.target_name"), address.target_name.clone());
+        vars.insert(format!("voipbin.conversation.{side}.name"), address.name.clone());
+        vars.insert(format!("voipbin.conversation.{side}.detail"), address.detail.clone());
+    }
+    vars.insert("voipbin.conversation_message.id".into(), message.id.to_string());
+    vars.insert("voipbin.conversation_message.text".into(), message.text.clone());
+    vars.insert("voipbin.conversation_message.direction".into(), "incoming".into());
+    vars.insert("voipbin.gateway.modem_id".into(), conversation.modem_id.clone());
+    vars
+}
+
+/// Step 4: create the message's activeflow and clear its pending marker atomically.
+async fn start_message_flow(
+    rt: &Runtime,
+    mut message: Message,
+    conversation: &Conversation,
+    flow_id: Uuid,
+) -> Result<(), RuntimeError> {
+    let db = rt.db();
+    let mut request = StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::Conversation, Some(conversation.id));
+    request.variables = message_variables(&message, conversation);
+    let mut batch = Batch::new();
+    let record = match rt.prepare(request, &mut batch) {
+        Ok(r) => r,
+        Err(e @ (RuntimeError::FlowNotFound(_) | RuntimeError::Engine(_))) => {
+            // The binding points at a flow that is gone or invalid: the message stays stored,
+            // with no flow, and the reason is logged.
+            warn!(message = %message.id, flow = %flow_id, cause = %e, "message flow not started");
+            let mut batch = Batch::new();
+            message.flow_state = FlowState::None;
+            message.tm_update = Utc::now();
+            batch.put(&db.messages, message.id, &message)?;
+            batch.remove(&db.sms_flow_pending, message.id);
+            batch.event("message_updated", message.id, serde_json::to_value(&message).unwrap_or_default());
+            db.store.commit(batch)?;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    message.flow_state = FlowState::Started;
+    message.activeflow_id = Some(record.id);
+    message.tm_update = Utc::now();
+    batch.put(&db.messages, message.id, &message)?;
+    batch.remove(&db.sms_flow_pending, message.id);
+    batch.event("message_updated", message.id, serde_json::to_value(&message).unwrap_or_default());
+    db.store.commit(batch)?;
+    db.store.flush().await?;
+    rt.launch(record);
+    Ok(())
+}
+
+/// Starts the flows of messages that were stored but whose flow never started.
+pub(crate) async fn recover(rt: &Runtime) -> Result<usize, RuntimeError> {
+    let db = rt.db();
+    let pending: Vec<Uuid> = db.sms_flow_pending.iter().map(|e| e.map(|(id, _)| id)).collect::<Result<_, _>>()?;
+    let mut started = 0;
+    for id in pending {
+        let Some(message) = db.messages.get(id)? else {
+            db.sms_flow_pending.remove(id)?;
+            continue;
+        };
+        let conversation_id =
+            Conversation::id_for(&message.modem_id, &target_of(&message), &message.source.target);
+        let Some(conversation) = db.conversations.get(conversation_id)? else {
+            warn!(message = %id, "conversation of a pending message is missing; flow not started");
+            db.sms_flow_pending.remove(id)?;
+            continue;
+        };
+        let modem_binding = rt.db().numbers.iter().find_map(|e| {
+            e.ok().map(|(_, n)| n).filter(|n| n.matches(&message.modem_id, &conversation.self_address.target))
+        });
+        match modem_binding.and_then(|b| b.message_flow_id) {
+            Some(flow_id) => {
+                start_message_flow(rt, message, &conversation, flow_id).await?;
+                started += 1;
+            }
+            None => {
+                db.sms_flow_pending.remove(id)?;
+            }
+        }
+    }
+    Ok(started)
+}
+
+fn target_of(message: &Message) -> String {
+    message.targets.first().map(|t| t.destination.target.clone()).unwrap_or_default()
+}
+
+// ----- outbound --------------------------------------------------------------------------
+
+/// Stores an outbound message (idempotent on `id`) and wakes the sender.
+pub(crate) fn queue_outbound(
+    rt: &Runtime,
+    id: Uuid,
+    activeflow_id: Option<Uuid>,
+    source: Address,
+    destinations: Vec<Address>,
+    text: String,
+    modem_id: String,
+) -> Result<Message, RuntimeError> {
+    let db = rt.db();
+    if let Some(existing) = db.messages.get(id)? {
+        return Ok(existing);
+    }
+    let now = Utc::now();
+    let message = Message {
+        id,
+        kind: "sms".into(),
+        direction: MessageDirection::Outbound,
+        source,
+        targets: destinations
+            .into_iter()
+            .map(|destination| MessageTarget {
+                destination,
+                status: TargetStatus::Queued,
+                parts: 0,
+                references: Vec::new(),
+                delivered_parts: 0,
+                attempts: 0,
+                next_attempt: Some(now),
+                error: String::new(),
+                tm_update: now,
+            })
+            .collect(),
+        text,
+        modem_id,
+        tm_sent_by_network: None,
+        incomplete: false,
+        flow_state: FlowState::None,
+        activeflow_id,
+        tm_create: now,
+        tm_update: now,
+    };
+    let mut batch = Batch::new();
+    batch.put(&db.messages, id, &message)?;
+    batch.put(&db.sms_queue, id, &Pending { tm_create: now })?;
+    batch.event("message_created", id, serde_json::to_value(&message).unwrap_or_default());
+    db.store.commit(batch)?;
+    rt.sms_wake().notify_one();
+    Ok(message)
+}
+
+/// The outbound sender: sends due targets, sleeps until the next retry or a wake-up.
+pub(crate) async fn sender_task(rt: Runtime) {
+    let cancel = rt.cancel_token().clone();
+    let modems = rt.modems().clone();
+    let policy = rt.inner.options.sms.clone();
+    let wake = rt.inner.sms_wake.clone();
+    loop {
+        let next = match send_due(&rt, &modems, &policy).await {
+            Ok(next) => next,
+            Err(e) => {
+                error!(cause = %e, "SMS sender could not read its queue");
+                Some(Utc::now() + chrono::Duration::seconds(5))
+            }
+        };
+        let sleep = next
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+/// Sends every due target; returns when the next retry is due, if any.
+async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<Option<DateTime<Utc>>, RuntimeError> {
+    let db = rt.db();
+    let queued: Vec<Uuid> = db.sms_queue.iter().map(|e| e.map(|(id, _)| id)).collect::<Result<_, _>>()?;
+    let mut next: Option<DateTime<Utc>> = None;
+    for id in queued {
+        if rt.cancel_token().is_cancelled() {
+            break;
+        }
+        let Some(message) = db.messages.get(id)? else {
+            db.sms_queue.remove(id)?;
+            continue;
+        };
+        for index in 0..message.targets.len() {
+            let target = &message.targets[index];
+            let due = target.status == TargetStatus::Queued && target.next_attempt.is_none_or(|at| at <= Utc::now());
+            if !due {
+                continue;
+            }
+            // The send awaits the modem; the result is merged into a fresh read of the
+            // record so a delivery report applied meanwhile is not overwritten.
+            let sent = send_target(modems, policy, &message, index).await;
+            match sent.status {
+                TargetStatus::Sent => Metrics::inc(&rt.metrics().sms_sent_total),
+                TargetStatus::Failed => Metrics::inc(&rt.metrics().sms_failed_total),
+                _ => {}
+            }
+            update_message(rt, id, |m| {
+                if let Some(t) = m.targets.get_mut(index) {
+                    *t = sent.clone();
+                }
+            })?;
+        }
+        let Some(message) = db.messages.get(id)? else { continue };
+        if message.targets.iter().all(|t| t.status != TargetStatus::Queued) {
+            db.sms_queue.remove(id)?;
+        }
+        for t in message.targets.iter().filter(|t| t.status == TargetStatus::Queued) {
+            if let Some(at) = t.next_attempt {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// Read-modify-write of one message under the runtime's message lock, with a
+/// `message_updated` event. The closure must not block.
+fn update_message(rt: &Runtime, id: Uuid, change: impl FnOnce(&mut Message)) -> Result<Option<Message>, RuntimeError> {
+    let db = rt.db();
+    let _guard = rt.inner.message_lock.lock();
+    let Some(mut message) = db.messages.get(id)? else { return Ok(None) };
+    change(&mut message);
+    message.tm_update = Utc::now();
+    let mut batch = Batch::new();
+    batch.put(&db.messages, id, &message)?;
+    batch.event("message_updated", id, serde_json::to_value(&message).unwrap_or_default());
+    db.store.commit(batch)?;
+    Ok(Some(message))
+}
+
+/// The key the driver echoes in status reports: `<message id>/<target index>`.
+fn report_key(message: Uuid, index: usize) -> String {
+    format!("{message}/{index}")
+}
+
+/// Sends one target; returns the target as it is after the attempt.
+async fn send_target(modems: &Modems, policy: &SmsPolicy, message: &Message, index: usize) -> MessageTarget {
+    let mut target = message.targets[index].clone();
+    let to = target.destination.target.clone();
+    let now = Utc::now();
+    let result = match modems.pick(&message.modem_id, &message.source.target) {
+        None => Err(("the board has no modem".to_owned(), false)),
+        Some(modem) => {
+            let sms = OutgoingSms {
+                to: to.clone(),
+                text: message.text.clone(),
+                status_report: Some(policy.delivery_reports),
+                key: Some(report_key(message.id, index)),
+            };
+            modem.send_sms(sms).await.map_err(|e| (e.to_string(), e.is_transient()))
+        }
+    };
+    target.attempts += 1;
+    target.tm_update = now;
+    match result {
+        Ok(sent) => {
+            target.status = TargetStatus::Sent;
+            target.references = sent.message_references;
+            target.parts = u32::try_from(sent.parts).unwrap_or(u32::MAX);
+            target.next_attempt = None;
+            target.error.clear();
+            debug!(message = %message.id, %to, parts = sent.parts, "SMS sent");
+        }
+        Err((error, transient)) => {
+            target.error = error;
+            if transient && target.attempts < policy.attempts {
+                let factor = 1u32 << target.attempts.min(10);
+                let delay = policy.retry_base.saturating_mul(factor);
+                target.next_attempt = Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)));
+                warn!(message = %message.id, %to, attempt = target.attempts, error = %target.error, "SMS send failed; will retry");
+            } else {
+                target.status = TargetStatus::Failed;
+                target.next_attempt = None;
+                warn!(message = %message.id, %to, attempts = target.attempts, error = %target.error, "SMS send failed for good");
+            }
+        }
+    }
+    target
+}
+
+/// Applies delivery reports from one modem's events until shutdown.
+pub(crate) async fn reports_task(rt: Runtime, mut events: broadcast::Receiver<ModemEvent>) {
+    let cancel = rt.cancel_token().clone();
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(ModemEvent::StatusReport(report)) => {
+                if let Err(e) = apply_report(&rt, &report) {
+                    warn!(cause = %e, "delivery report not applied");
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => warn!(missed = n, "delivery reports lagged"),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeError> {
+    let Some((id, index)) = report.key.as_deref().and_then(parse_key) else {
+        debug!(mr = report.message_reference, "status report for a message this gateway did not send");
+        return Ok(());
+    };
+    if report.delivery == DeliveryState::Pending {
+        return Ok(());
+    }
+    update_message(rt, id, |message| {
+        let Some(target) = message.targets.get_mut(index) else { return };
+        match report.delivery {
+            DeliveryState::Pending => {}
+            DeliveryState::Delivered => {
+                target.delivered_parts = target.delivered_parts.saturating_add(1);
+                if target.delivered_parts >= target.parts.max(1) {
+                    target.status = TargetStatus::Delivered;
+                }
+            }
+            DeliveryState::Failed => {
+                target.status = TargetStatus::Failed;
+                target.error = format!("the network reported delivery failure (TP-ST 0x{:02x})", report.status);
+            }
+        }
+        target.tm_update = Utc::now();
+    })?;
+    Ok(())
+}
+
+fn parse_key(key: &str) -> Option<(Uuid, usize)> {
+    let (id, index) = key.split_once('/')?;
+    Some((Uuid::parse_str(id).ok()?, index.parse().ok()?))
+}
