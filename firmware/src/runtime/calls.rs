@@ -197,6 +197,46 @@ impl CallChannel {
     }
 }
 
+impl CallChannel {
+    /// API `talk`: speak over the call without moving its flow.
+    pub(crate) async fn interrupt_talk(&self, _request: super::TalkRequest) -> Result<(), RuntimeError> {
+        Err(self.no_audio())
+    }
+
+    /// Starts a recording (API or `recording_start`).
+    pub(crate) async fn start_recording(
+        &self,
+        _request: super::RecordingRequest,
+        _activeflow: Option<Uuid>,
+    ) -> Result<crate::model::Recording, RuntimeError> {
+        Err(self.no_audio())
+    }
+
+    /// Stops the current recording.
+    pub(crate) async fn stop_recording(&self) -> Result<crate::model::Recording, RuntimeError> {
+        Err(self.no_audio())
+    }
+
+    /// Hold (music on hold) on or off.
+    pub(crate) async fn set_hold(&self, _on: bool) -> Result<Call, RuntimeError> {
+        Err(self.no_audio())
+    }
+
+    /// Mute a direction on or off.
+    pub(crate) async fn set_mute(&self, _direction: super::MuteDirection, _on: bool) -> Result<Call, RuntimeError> {
+        Err(self.no_audio())
+    }
+
+    /// Transfers the call.
+    pub(crate) async fn transfer(&self, _request: super::TransferRequest) -> Result<super::Transfer, RuntimeError> {
+        Err(RuntimeError::Invalid("transfers between modem calls are not wired yet".into()))
+    }
+
+    fn no_audio(&self) -> RuntimeError {
+        RuntimeError::NoAudio(self.inner.id, "the modem's audio transport is not set up".into())
+    }
+}
+
 const CALL_STATUS_VAR: &str = "voipbin.call.status";
 const DEFAULT_DIGITS_TIMEOUT_MS: i64 = 5000;
 

@@ -23,6 +23,7 @@
 
 mod calls;
 mod exec;
+mod interrupts;
 mod modems;
 mod runner;
 mod sms;
@@ -47,6 +48,7 @@ use crate::model::{ActiveflowRecord, ActiveflowStatus};
 use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
+pub use interrupts::{MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType};
 pub use modems::Modems;
 pub(crate) use runner::Signal;
 pub use sms::SmsPolicy;
@@ -75,6 +77,15 @@ pub enum RuntimeError {
     /// The call does not exist.
     #[error("call {0} does not exist")]
     CallNotFound(Uuid),
+    /// The call exists but is over.
+    #[error("call {0} is not up any more")]
+    CallOver(Uuid),
+    /// The call has no audio path for a media operation.
+    #[error("call {0} has no audio path: {1}")]
+    NoAudio(Uuid, String),
+    /// A request that cannot be honoured as asked.
+    #[error("{0}")]
+    Invalid(String),
     /// No modem can do what was asked.
     #[error("no modem: {0}")]
     NoModem(String),

@@ -1,0 +1,144 @@
+//! Call interrupts from the API: they act on a live call directly and do not move the flow
+//! cursor (VoIPBIN §5.2) — `talk` over whatever the call is doing, recordings, hold, mute,
+//! hang-up — plus transfers between the calls the gateway holds.
+
+use flowgate_flows::model::Address;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Runtime, RuntimeError};
+use crate::model::{Call, CallStatus, Recording};
+
+/// `POST /calls/{id}/talk`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct TalkRequest {
+    /// Text (plain or SSML).
+    pub text: String,
+    /// BCP 47 language (default from the config).
+    pub language: String,
+    /// Voice name of the TTS engine.
+    pub voice_id: String,
+    /// Accepted for VoIPBIN compatibility; the gateway has one local TTS engine.
+    pub provider: String,
+}
+
+/// `POST /calls/{id}/recording_start` (VoIPBIN's fields).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct RecordingRequest {
+    /// Only `wav`.
+    pub format: String,
+    /// Seconds of silence that end the recording (0 = never).
+    pub end_of_silence: i64,
+    /// `none`, `any`, `*` or `#`.
+    pub end_of_key: String,
+    /// Longest recording, seconds (0 = unlimited).
+    pub duration: i64,
+    /// Beep before recording.
+    pub beep_start: bool,
+    /// Flow started when the recording ends.
+    pub on_end_flow_id: Option<Uuid>,
+}
+
+/// Which direction `mute` silences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MuteDirection {
+    /// Both ways (also what `""` means).
+    #[default]
+    #[serde(alias = "")]
+    Both,
+    /// What the caller says does not reach the gateway (recordings, DTMF detection).
+    In,
+    /// The caller hears nothing from the gateway.
+    Out,
+}
+
+/// `POST /transfers` transfer types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferType {
+    /// The caller is held (music, muted) while the transferer talks to the transferee;
+    /// completes when the transferer hangs up.
+    Attended,
+    /// The transferer is dropped at once and the caller hears ringback.
+    Blind,
+}
+
+/// `POST /transfers`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TransferRequest {
+    /// Attended or blind.
+    pub transfer_type: TransferType,
+    /// The call that asks for the transfer.
+    pub transferer_call_id: Uuid,
+    /// Where to transfer to.
+    #[schema(value_type = Vec<Object>)]
+    pub transferee_addresses: Vec<Address>,
+}
+
+/// A transfer in progress or done.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Transfer {
+    /// Id.
+    pub id: Uuid,
+    /// Type.
+    pub transfer_type: TransferType,
+    /// The transferer's call.
+    pub transferer_call_id: Uuid,
+    /// The call that is handed over.
+    pub transferee_call_id: Option<Uuid>,
+    /// The new outbound call(s).
+    pub call_ids: Vec<Uuid>,
+}
+
+impl Runtime {
+    /// The live call `id`, or why there is none.
+    fn live_call(&self, id: Uuid) -> Result<super::calls::CallChannel, RuntimeError> {
+        match self.call_channel(id) {
+            Some(c) => Ok(c),
+            None => match self.db().calls.get(id)? {
+                Some(call) if call.status == CallStatus::Hangup => Err(RuntimeError::CallOver(id)),
+                Some(_) => Err(RuntimeError::CallOver(id)),
+                None => Err(RuntimeError::CallNotFound(id)),
+            },
+        }
+    }
+
+    /// Speaks `request.text` over the call without moving its flow.
+    pub async fn call_talk(&self, id: Uuid, request: TalkRequest) -> Result<(), RuntimeError> {
+        let call = self.live_call(id)?;
+        call.interrupt_talk(request).await
+    }
+
+    /// Starts a recording on the call.
+    pub async fn call_recording_start(&self, id: Uuid, request: RecordingRequest) -> Result<Recording, RuntimeError> {
+        let call = self.live_call(id)?;
+        call.start_recording(request, None).await
+    }
+
+    /// Stops the call's recording.
+    pub async fn call_recording_stop(&self, id: Uuid) -> Result<Recording, RuntimeError> {
+        let call = self.live_call(id)?;
+        call.stop_recording().await
+    }
+
+    /// Puts the call on hold (music on hold) or takes it off.
+    pub async fn call_hold(&self, id: Uuid, on: bool) -> Result<Call, RuntimeError> {
+        let call = self.live_call(id)?;
+        call.set_hold(on).await
+    }
+
+    /// Mutes or unmutes a direction of the call.
+    pub async fn call_mute(&self, id: Uuid, direction: MuteDirection, on: bool) -> Result<Call, RuntimeError> {
+        let call = self.live_call(id)?;
+        call.set_mute(direction, on).await
+    }
+
+    /// Transfers between calls the gateway holds.
+    pub async fn transfer(&self, request: TransferRequest) -> Result<Transfer, RuntimeError> {
+        let call = self.live_call(request.transferer_call_id)?;
+        call.transfer(request).await
+    }
+}
