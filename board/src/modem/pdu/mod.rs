@@ -30,6 +30,7 @@
 //!   header, but the text is decoded with the default tables.
 //! - The message type is read as stored on a terminal (00 DELIVER, 01 SUBMIT,
 //!   10 STATUS-REPORT); reports and commands of the opposite direction are not decoded.
+//! - Octets after the last field are ignored: some modems pad PDUs.
 //! - Decoding never panics; every failure is a [`PduError`] naming the field and octet offset.
 
 mod address;

@@ -91,9 +91,9 @@ pub enum StatusClass {
 pub struct Status(pub u8);
 
 impl Status {
-    /// Which of the four outcomes this status is. Values with bit 7 set are reserved; TS 23.040
-    /// asks the receiver to treat reserved values as "service rejected" (0x63), i.e. the
-    /// service centre stopped trying.
+    /// Which of the four outcomes this status is. Values with bit 7 set are reserved; they are
+    /// read as "the service centre stopped trying", the safe reading for a sender that waits
+    /// for a final outcome (never "delivered", never "still trying").
     pub fn class(self) -> StatusClass {
         match self.0 {
             0x00..=0x1F => StatusClass::Delivered,
