@@ -6,6 +6,9 @@
 //!   driver that owns a serial port, and the vendor profiles.
 //! - [`sim`]: simulated hardware — a modem on a pseudo-terminal with a serial-PCM voice port,
 //!   scriptable through a control handle. It is the default board of the daemon.
+//! - [`boards`]: board profiles (TOML): which modems, ports, GPIOs and audio devices a board
+//!   has.
 
+pub mod boards;
 pub mod modem;
 pub mod sim;

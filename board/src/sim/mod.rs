@@ -1,1 +1,281 @@
-//! Simulated hardware.
+//! Simulated hardware: a modem on a pseudo-terminal, with a serial-PCM voice port.
+//!
+//! [`SimModem::start`] opens two ptys: the AT port (opened by the gateway with tokio-serial
+//! exactly like `/dev/ttyUSB2`) and the voice port (8 kHz s16le mono, 20 ms = 320-byte
+//! frames, paced by the simulator's own clock: each 20 ms it writes one frame of caller audio
+//! — silence when none is queued — and records what the gateway sent). The modem speaks the
+//! dialect of a [`SimProfile`] (Quectel EC25, Huawei E1550, SIMCom SIM7600).
+//!
+//! [`SimControl`] (clone-able) injects events (SMS text or PDU, incoming calls, DTMF, remote
+//! hang-up/answer/busy, USSD replies, caller audio), injects faults (delayed or dropped
+//! replies, garbage, reboots with `RDY`, a vanished port, full memory, busy SIM), reads back
+//! what the gateway did, and waits for it deterministically ([`SimControl::wait_for`] wakes on
+//! every state change, never on a timer).
+//!
+//! **Vanished port**: the pty is closed and re-created at a *new* `/dev/pts/N`. With
+//! [`SimConfig::link`] set, the stable symlink is re-pointed at the new pty, so a gateway
+//! configured with the link path reopens it like a re-enumerated USB modem by its by-id path.
+
+mod core;
+mod dialect;
+mod pty;
+mod run;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use self::core::{FaultAction, SentSmsRecord, SimCallRecord, UssdScript};
+pub use self::dialect::SimProfile;
+pub use self::run::{SimControl, SimModem, SimView};
+use crate::modem::at::types::CallStat;
+
+/// How a USSD reply is coded by the (simulated) network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UssdCoding {
+    /// GSM 7-bit (DCS 15): packed hex on Huawei, plain text on the others.
+    Gsm7,
+    /// UCS2 (DCS 72): hex of UTF-16BE.
+    Ucs2,
+}
+
+/// What happens when the gateway dials a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DialOutcome {
+    /// Alerting after half of `ring_ms`, answered after `ring_ms`.
+    Answer {
+        /// Ring time in ms.
+        ring_ms: u64,
+    },
+    /// Busy after `after_ms`.
+    Busy {
+        /// Delay in ms.
+        after_ms: u64,
+    },
+    /// Alerting, then no answer after `after_ms`.
+    NoAnswer {
+        /// Delay in ms.
+        after_ms: u64,
+    },
+    /// Alerting until the control handle answers, rejects or reports busy.
+    Manual,
+}
+
+/// Dial outcomes per number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialPolicy {
+    /// For numbers not listed.
+    pub default: DialOutcome,
+    /// Per number.
+    #[serde(default)]
+    pub numbers: BTreeMap<String, DialOutcome>,
+}
+
+impl DialPolicy {
+    /// The outcome for `number`.
+    pub fn outcome_for(&self, number: &str) -> DialOutcome {
+        self.numbers.get(number).copied().unwrap_or(self.default)
+    }
+}
+
+impl Default for DialPolicy {
+    fn default() -> Self {
+        Self {
+            default: DialOutcome::Answer { ring_ms: 2_000 },
+            numbers: BTreeMap::new(),
+        }
+    }
+}
+
+/// Simulator configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Modem model.
+    pub profile: SimProfile,
+    /// Stable symlink to the AT pty (re-pointed when the port vanishes and comes back).
+    pub link: Option<PathBuf>,
+    /// Stable symlink to the voice pty.
+    pub pcm_link: Option<PathBuf>,
+    /// The SIM's own number (`AT+CNUM`).
+    pub own_number: String,
+    /// IMEI.
+    pub imei: String,
+    /// IMSI.
+    pub imsi: String,
+    /// ICCID.
+    pub iccid: String,
+    /// Operator name.
+    pub operator: String,
+    /// Registration `<stat>` (1 home, 5 roaming, 2 searching).
+    pub registration: u8,
+    /// Signal `<rssi>` (0-31).
+    pub rssi: u8,
+    /// SIM PIN (the SIM starts locked when set).
+    pub pin: Option<String>,
+    /// SMS storage slots.
+    pub storage_slots: u32,
+    /// What happens to dialled numbers.
+    pub dial: DialPolicy,
+    /// Time from reboot to the boot URCs (ms).
+    pub boot_delay_ms: u64,
+    /// Repeat `RING` this often while an incoming call rings (`None`: once).
+    pub ring_interval_ms: Option<u64>,
+    /// Send a status report with this TP-ST for messages that ask for one (`None`: only
+    /// when the control handle says so).
+    pub auto_status_report: Option<u8>,
+    /// Delay of automatic status reports (ms).
+    pub status_report_delay_ms: u64,
+    /// Reply to USSD requests with nothing queued; `{code}` is replaced by the request.
+    pub ussd_default_reply: String,
+    /// Send the boot URCs once at start (as a modem that was just powered).
+    pub boot_urcs_at_start: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            profile: SimProfile::QuectelEc25,
+            link: None,
+            pcm_link: None,
+            own_number: "+15550001000".to_owned(),
+            imei: "867962040123456".to_owned(),
+            imsi: "310260000000001".to_owned(),
+            iccid: "89014103211118510720".to_owned(),
+            operator: "Flowgate Sim".to_owned(),
+            registration: 1,
+            rssi: 20,
+            pin: None,
+            storage_slots: 50,
+            dial: DialPolicy::default(),
+            boot_delay_ms: 100,
+            ring_interval_ms: Some(3_000),
+            auto_status_report: Some(0),
+            status_report_delay_ms: 200,
+            ussd_default_reply: "Your balance is 12.34 EUR".to_owned(),
+            boot_urcs_at_start: false,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Defaults for `profile`.
+    pub fn new(profile: SimProfile) -> Self {
+        Self {
+            profile,
+            ..Self::default()
+        }
+    }
+}
+
+/// Something that happened in the simulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SimEvent {
+    /// The gateway sent a command line.
+    Command {
+        /// The line.
+        line: String,
+    },
+    /// The gateway sent an SMS part.
+    SmsSent {
+        /// What was sent.
+        record: SentSmsRecord,
+    },
+    /// An SMS reached the gateway (stored at `index`, or `None`: delivered directly).
+    SmsDelivered {
+        /// Storage index.
+        index: Option<u32>,
+    },
+    /// The gateway deleted a stored message.
+    SmsDeleted {
+        /// Storage index.
+        index: u32,
+    },
+    /// The SMS memory is full (the network holds messages back).
+    MemoryFull,
+    /// A status report was sent to the gateway.
+    StatusReportSent {
+        /// Message reference.
+        mr: u8,
+    },
+    /// The gateway dialled.
+    Dialled {
+        /// Number.
+        number: String,
+    },
+    /// An incoming call started ringing.
+    IncomingCall {
+        /// Simulator call id.
+        call: u64,
+        /// Caller.
+        number: String,
+    },
+    /// The gateway answered.
+    Answered {
+        /// Simulator call id.
+        call: u64,
+    },
+    /// A call changed state.
+    CallState {
+        /// Simulator call id.
+        call: u64,
+        /// New state.
+        state: CallStat,
+    },
+    /// A call ended.
+    CallEnded {
+        /// Simulator call id.
+        call: u64,
+        /// `gateway`, `remote`, `busy`, `no-answer`.
+        by: String,
+    },
+    /// The gateway sent a DTMF digit.
+    DtmfSent {
+        /// Digit.
+        digit: char,
+    },
+    /// The gateway sent a USSD request.
+    UssdRequest {
+        /// The decoded code.
+        code: String,
+    },
+    /// The voice port started or stopped.
+    AudioActive {
+        /// Active now.
+        active: bool,
+    },
+    /// The modem rebooted.
+    Rebooted,
+    /// The AT port vanished.
+    PortGone,
+    /// The AT port is back at `path`.
+    PortRecreated {
+        /// The new pty path.
+        path: PathBuf,
+    },
+}
+
+/// Simulator errors.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SimError {
+    /// Creating or using a pty failed.
+    #[error("simulator I/O: {0}")]
+    Io(String),
+    /// A bad argument to a control operation.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The operation needs a call and there is none (in the required state).
+    #[error("no call in a suitable state")]
+    NoCall,
+    /// A wait did not see its condition in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    /// The simulator has stopped.
+    #[error("simulator stopped")]
+    Stopped,
+}

@@ -1,0 +1,142 @@
+//! Shared rig for the driver-against-simulator tests: a simulated modem on a real pty, the real
+//! driver on the real serial code, and helpers that wait for events (never sleep).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use flowgate_board::modem::events::ModemState;
+use flowgate_board::modem::{
+    AudioTransport, InboundSms, Modem, ModemConfig, ModemEvent, ModemHandle,
+};
+use flowgate_board::sim::{SimConfig, SimControl, SimModem, SimProfile};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Generous limit for waits: they return as soon as the condition holds, so a long limit only
+/// matters when a test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+pub struct Rig {
+    pub sim: SimModem,
+    pub ctl: SimControl,
+    pub modem: ModemHandle,
+    pub events: broadcast::Receiver<ModemEvent>,
+    pub sms: mpsc::UnboundedReceiver<InboundSms>,
+    pub cancel: CancellationToken,
+    pub dir: tempfile::TempDir,
+}
+
+/// A driver configuration suited to tests: quick CLCC polls and sweeps off the clock.
+pub fn test_config(at: &Path, pcm: &Path, id: &str) -> ModemConfig {
+    let mut c = ModemConfig::new(id, at);
+    c.audio = Some(AudioTransport::SerialPcm {
+        device: pcm.to_owned(),
+        sample_rate: 8000,
+    });
+    c.refresh_interval_ms = 3_600_000;
+    c.call_poll_interval_ms = 300;
+    c.sms.sweep_interval_ms = 3_600_000;
+    c.recovery.retry_after_give_up_ms = None;
+    c.recovery.reopen_backoff.initial_ms = 50;
+    c.recovery.reopen_backoff.max_ms = 500;
+    c.recovery.sim_backoff.initial_ms = 50;
+    c.recovery.sim_backoff.max_ms = 500;
+    c
+}
+
+impl Rig {
+    pub async fn start(profile: SimProfile) -> Rig {
+        Self::start_with(profile, |_, _| {}).await
+    }
+
+    pub async fn start_with(
+        profile: SimProfile,
+        tweak: impl FnOnce(&mut SimConfig, &mut ModemConfig),
+    ) -> Rig {
+        init_tracing();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sc = SimConfig::new(profile);
+        sc.link = Some(dir.path().join("at"));
+        sc.pcm_link = Some(dir.path().join("pcm"));
+        sc.ring_interval_ms = None;
+        let mut mc = test_config(&dir.path().join("at"), &dir.path().join("pcm"), "m0");
+        tweak(&mut sc, &mut mc);
+        let sim = SimModem::start(sc).expect("sim");
+        let ctl = sim.control();
+        let cancel = CancellationToken::new();
+        let modem = Modem::spawn(mc, sim.vendor_profile(), cancel.clone());
+        let events = modem.subscribe();
+        let sms = modem.take_sms_receiver().expect("sms receiver");
+        Rig {
+            sim,
+            ctl,
+            modem,
+            events,
+            sms,
+            cancel,
+            dir,
+        }
+    }
+
+    pub async fn ready(&self) {
+        self.modem.wait_ready(WAIT).await.expect("modem ready");
+    }
+
+    /// Waits for the first event matching `f`.
+    pub async fn event<T>(&mut self, what: &str, f: impl Fn(&ModemEvent) -> Option<T>) -> T {
+        let fut = async {
+            loop {
+                match self.events.recv().await {
+                    Ok(e) => {
+                        if let Some(v) = f(&e) {
+                            return v;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        panic!("lagged {n} events waiting for {what}")
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        panic!("events closed waiting for {what}")
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, fut)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    pub async fn next_sms(&mut self) -> InboundSms {
+        tokio::time::timeout(WAIT, self.sms.recv())
+            .await
+            .expect("timed out waiting for an SMS")
+            .expect("SMS channel closed")
+    }
+
+    pub async fn state(&mut self, what: &str, f: impl Fn(&ModemState) -> bool) -> ModemState {
+        let mut rx = self.modem.watch_status();
+        let r = tokio::time::timeout(WAIT, rx.wait_for(|s| f(&s.state))).await;
+        match r {
+            Ok(Ok(s)) => s.state.clone(),
+            _ => panic!(
+                "timed out waiting for state {what}; now {:?}",
+                self.modem.status().state
+            ),
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
