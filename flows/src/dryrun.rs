@@ -12,10 +12,14 @@
 //! | input | consumed by | effect |
 //! |---|---|---|
 //! | `dtmf:DIGITS` | the next `digits_receive` | digits pressed one by one; digits left over once it is satisfied stay queued for the next one (type-ahead) |
-//! | `press:DIGITS` | the next call-media command (e.g. a `talk` prompt) | digits pressed while it plays: barge-in with `digits_handle: next`, otherwise they overwrite `voipbin.call.digits` |
+//! | `press:DIGITS` | the next waiting call-media command (e.g. a `talk` prompt) | digits pressed while it plays: barge-in with `digits_handle: next`, otherwise they overwrite `voipbin.call.digits` |
 //! | `timeout` | the next `digits_receive` | it times out (also what happens when no input is left) |
-//! | `hangup` | the next call-media command | the caller hangs up there |
+//! | `hangup` | the next waiting call-media command | the caller hangs up there |
 //! | `fail[:REASON]` | the next command of any kind | it fails (tests error policies) |
+//!
+//! "Waiting" call-media commands are those that take time on the call (`talk`, `play`,
+//! `beep`, `digits_receive`, `digits_send`, `sleep`, `echo`, `amd`, `connect`, `queue_join`,
+//! …); instant ones (`answer`, `recording_start`, `hangup`, …) never consume input.
 //!
 //! ```
 //! use flowgate_flows::dryrun::{dry_run, DryRunConfig, InputEvent, no_fetch};
@@ -210,7 +214,7 @@ pub struct TraceEntry {
     pub kind: ActionType,
     /// `executed`, `skipped` or `failed`.
     pub outcome: TraceOutcome,
-    /// Why it failed or was cut short.
+    /// Why it failed, was cut short, or completed without a command.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Position in its stack (`actions[index]` for the main stack).
@@ -370,7 +374,7 @@ impl Runner {
         cmd: &Command,
         fetch: &mut dyn FnMut(&FetchRequest) -> Result<Vec<Action>, String>,
     ) -> (Option<Outcome>, Option<String>) {
-        let channel = cmd.kind().media() == Media::Rtc;
+        let channel = waits_on_call(cmd.kind());
         match self.inputs.front() {
             Some(InputEvent::Hangup) if channel => {
                 self.inputs.pop_front();
@@ -469,6 +473,24 @@ impl Runner {
     }
 }
 
+/// Whether a command takes time on the call (so the caller can press keys or hang up
+/// during it).
+fn waits_on_call(kind: ActionType) -> bool {
+    kind.media() == Media::Rtc
+        && !matches!(
+            kind,
+            ActionType::Answer
+                | ActionType::Hangup
+                | ActionType::RecordingStart
+                | ActionType::RecordingStop
+                | ActionType::ExternalMediaStart
+                | ActionType::ExternalMediaStop
+                | ActionType::Mute
+                | ActionType::TranscribeStart
+                | ActionType::TranscribeStop
+        )
+}
+
 /// Presses digits during a non-receiving command; returns whether the command ended and the
 /// digits not used.
 fn press(af: &mut Activeflow, digits: &str, now: DateTime<Utc>) -> (bool, String) {
@@ -542,8 +564,14 @@ impl DryRunReport {
             }
             s.push('\n');
             let service = !e.kind.is_control() && e.kind.media() != Media::Rtc;
-            if let (true, Some(o)) = (service, &e.option) {
-                let _ = writeln!(s, "        recorded, not performed: {o}");
+            match (&e.option, e.kind) {
+                (Some(o), _) if service => {
+                    let _ = writeln!(s, "        recorded, not performed: {o}");
+                }
+                (Some(o), ActionType::Talk) => {
+                    let _ = writeln!(s, "        says: {}", o["text"]);
+                }
+                _ => {}
             }
         }
         let _ = writeln!(s, "variables:");

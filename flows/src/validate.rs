@@ -982,3 +982,171 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod every_error {
+    use super::*;
+
+    /// One action per rule; each must produce an error at exactly the expected path.
+    const CASES: &[(&str, &str)] = &[
+        (r#"{"type":"branch","option":{}}"#, "option"),
+        (
+            r#"{"type":"condition_variable","option":{"condition":"==","value_type":"string","false_target_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.variable",
+        ),
+        (
+            r#"{"type":"condition_variable","option":{"condition":"==","variable":"x","value_type":"length","value_length":-1,"false_target_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.value_length",
+        ),
+        (
+            r#"{"type":"condition_call_digits","option":{"length":-1,"false_target_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.length",
+        ),
+        (
+            r#"{"type":"condition_call_digits","option":{"key":"x","false_target_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.key",
+        ),
+        (
+            r#"{"type":"condition_call_status","option":{"status":"flying","false_target_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.status",
+        ),
+        (
+            r#"{"type":"variable_set","option":{"value":"x"}}"#,
+            "option.key",
+        ),
+        (r#"{"type":"fetch","option":{}}"#, "option.event_url"),
+        (
+            r#"{"type":"fetch","option":{"event_url":"http://x","event_method":"PATCH"}}"#,
+            "option.event_method",
+        ),
+        (r#"{"type":"fetch_flow","option":{}}"#, "option.flow_id"),
+        (
+            r#"{"type":"call","option":{"flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.destinations",
+        ),
+        (
+            r#"{"type":"call","option":{"destinations":[{"type":"tel","target":"+1"}]}}"#,
+            "option",
+        ),
+        (
+            r#"{"type":"call","option":{"destinations":[{"type":"tel"}],"flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+            "option.destinations[0].target",
+        ),
+        (r#"{"type":"connect","option":{}}"#, "option.destinations"),
+        (
+            r#"{"type":"connect","option":{"destinations":[{"type":"tel","target":"+1"}],"source":{"type":"fax"}}}"#,
+            "option.source.type",
+        ),
+        (r#"{"type":"queue_join","option":{}}"#, "option.queue_id"),
+        (
+            r#"{"type":"conference_join","option":{}}"#,
+            "option.conference_id",
+        ),
+        (
+            r#"{"type":"confbridge_join","option":{}}"#,
+            "option.confbridge_id",
+        ),
+        (r#"{"type":"ai_talk","option":{}}"#, "option.assistance_id"),
+        (
+            r#"{"type":"ai_talk","option":{"ai_id":"00000000-0000-0000-0000-0000000000a1","assistance_type":"bot"}}"#,
+            "option.assistance_type",
+        ),
+        (
+            r#"{"type":"ai_talk","option":{"ai_id":"00000000-0000-0000-0000-0000000000a1","duration":-5}}"#,
+            "option.duration",
+        ),
+        (r#"{"type":"ai_task","option":{}}"#, "option.assistance_id"),
+        (
+            r#"{"type":"message_send","option":{"text":"x"}}"#,
+            "option.destinations",
+        ),
+        (
+            r#"{"type":"email_send","option":{"destinations":[{"type":"tel","target":"+1"}],"subject":"s"}}"#,
+            "option.destinations[0].type",
+        ),
+        (r#"{"type":"webhook_send","option":{}}"#, "option.uri"),
+        (
+            r#"{"type":"conversation_send","option":{"text":"x"}}"#,
+            "option.conversation_id",
+        ),
+        (
+            r#"{"type":"transcribe_start","option":{}}"#,
+            "option.language",
+        ),
+        (
+            r#"{"type":"transcribe_recording","option":{"language":"en-US","provider":"ibm"}}"#,
+            "option.provider",
+        ),
+        (
+            r#"{"type":"transcribe_start","option":{"language":"en-US","direction":"up"}}"#,
+            "option.direction",
+        ),
+        (
+            r#"{"type":"talk","option":{"text":"x","provider":"ibm"}}"#,
+            "option.provider",
+        ),
+        (r#"{"type":"play","option":{}}"#, "option.stream_urls"),
+        (
+            r#"{"type":"digits_receive","option":{"duration":100,"length":-1}}"#,
+            "option.length",
+        ),
+        (
+            r#"{"type":"digits_send","option":{"duration":100}}"#,
+            "option.digits",
+        ),
+        (
+            r#"{"type":"sleep","option":{"duration":-1}}"#,
+            "option.duration",
+        ),
+        (
+            r#"{"type":"echo","option":{"duration":-1}}"#,
+            "option.duration",
+        ),
+        (
+            r#"{"type":"stream_echo","option":{"duration":-1}}"#,
+            "option.duration",
+        ),
+        (
+            r#"{"type":"recording_start","option":{"end_of_silence":-1}}"#,
+            "option.end_of_silence",
+        ),
+        (
+            r#"{"type":"external_media_start","option":{}}"#,
+            "option.external_host",
+        ),
+        (
+            r#"{"type":"amd","option":{"machine_handle":"ignore"}}"#,
+            "option.machine_handle",
+        ),
+        (
+            r#"{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000002","loop_count":1}}"#,
+            "option.target_id",
+        ),
+    ];
+
+    #[test]
+    fn each_rule_reports_its_path() {
+        for (action, path) in CASES {
+            let doc = format!(
+                r#"[{action},{{"id":"00000000-0000-0000-0000-0000000000a1","type":"answer"}}]"#
+            );
+            let (_, r) = validate_json(&doc, &ValidateOptions::default());
+            let expected = format!("actions[0].{path}");
+            assert!(
+                r.errors.iter().any(|e| e.path == expected),
+                "{action}: expected an error at {expected}, got {:?}",
+                r.errors
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_digits() {
+        let digits = "1".repeat(101);
+        let doc = format!(
+            r#"[{{"type":"digits_send","option":{{"digits":"{digits}","duration":100}}}}]"#
+        );
+        let (_, r) = validate_json(&doc, &ValidateOptions::default());
+        assert_eq!(r.errors[0].path, "actions[0].option.digits");
+    }
+}

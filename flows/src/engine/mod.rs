@@ -1304,7 +1304,8 @@ impl Activeflow {
             let digits = self.variables.get(CALL_DIGITS);
             let pressed_key = digits.is_some_and(|d| d.chars().any(|c| o.key.contains(c)));
             if pressed_key || digits_satisfy_length(o, digits) {
-                self.record(sp, idx, TraceOutcome::Executed, None, now);
+                let why = "satisfied on entry by digits pressed earlier".to_owned();
+                self.record(sp, idx, TraceOutcome::Executed, Some(why), now);
                 return None;
             }
         }

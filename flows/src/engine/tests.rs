@@ -1034,3 +1034,85 @@ fn empty_flow_finishes_at_once() {
     let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
     assert!(matches!(af.run(t0()), Step::Ended(e) if e.reason == EndReason::Finished));
 }
+
+/// Every non-control action becomes a command of its type, its strings substituted.
+#[test]
+fn every_command_type_reaches_the_runtime_substituted() {
+    let u = id(0x55);
+    let samples: Vec<(&str, String)> = vec![
+        ("fetch", r#"{"event_url":"http://h/${x}"}"#.into()),
+        ("fetch_flow", format!(r#"{{"flow_id":"{u}"}}"#)),
+        (
+            "call",
+            format!(r#"{{"destinations":[{{"type":"tel","target":"${{x}}"}}],"flow_id":"{u}"}}"#),
+        ),
+        (
+            "connect",
+            r#"{"destinations":[{"type":"tel","target":"${x}"}]}"#.into(),
+        ),
+        ("queue_join", format!(r#"{{"queue_id":"{u}"}}"#)),
+        ("conference_join", format!(r#"{{"conference_id":"{u}"}}"#)),
+        ("ai_talk", format!(r#"{{"assistance_id":"{u}"}}"#)),
+        ("ai_task", format!(r#"{{"assistance_id":"{u}"}}"#)),
+        ("ai_summary", r#"{"language":"${x}"}"#.into()),
+        (
+            "message_send",
+            r#"{"destinations":[{"type":"tel","target":"+1"}],"text":"${x}"}"#.into(),
+        ),
+        (
+            "email_send",
+            r#"{"destinations":[{"type":"email","target":"a@b"}],"subject":"${x}"}"#.into(),
+        ),
+        ("webhook_send", r#"{"uri":"http://h","data":"${x}"}"#.into()),
+        (
+            "conversation_send",
+            format!(r#"{{"conversation_id":"{u}","text":"${{x}}"}}"#),
+        ),
+        ("case_create", r#"{"name":"${x}"}"#.into()),
+        ("transcribe_start", r#"{"language":"${x}"}"#.into()),
+        ("transcribe_recording", r#"{"language":"${x}"}"#.into()),
+        ("answer", "{}".into()),
+        ("talk", r#"{"text":"${x}"}"#.into()),
+        ("play", r#"{"stream_urls":["http://h/${x}.wav"]}"#.into()),
+        ("beep", "{}".into()),
+        ("digits_receive", r#"{"duration":10,"length":1}"#.into()),
+        ("digits_send", r#"{"digits":"12","duration":100}"#.into()),
+        ("sleep", r#"{"duration":10}"#.into()),
+        ("echo", "{}".into()),
+        ("stream_echo", "{}".into()),
+        ("hangup", r#"{"reason":"busy"}"#.into()),
+        ("recording_start", r#"{"format":"wav"}"#.into()),
+        ("recording_stop", "{}".into()),
+        (
+            "external_media_start",
+            r#"{"external_host":"${x}:4000"}"#.into(),
+        ),
+        ("external_media_stop", "{}".into()),
+        ("amd", r#"{"machine_handle":"continue"}"#.into()),
+        ("confbridge_join", format!(r#"{{"confbridge_id":"{u}"}}"#)),
+        ("mute", "{}".into()),
+        ("transcribe_stop", "{}".into()),
+    ];
+    let commands = ActionType::ALL.iter().filter(|t| !t.is_control()).count();
+    assert_eq!(samples.len(), commands, "one sample per command type");
+    for (ty, opt) in samples {
+        let kind = ActionType::from_name(ty).expect("type");
+        let rt = match kind.media() {
+            crate::model::Media::NonRtc => ReferenceType::Api,
+            _ => ReferenceType::Call,
+        };
+        let mut af = new_af(&format!(r#"[{{"type":"{ty}","option":{opt}}}]"#), rt);
+        af.set_variable("x", "SUB").expect("set");
+        let Step::Execute(c) = af.run(t0()) else {
+            panic!("{ty}: expected a command")
+        };
+        assert_eq!(c.kind(), kind);
+        let json = serde_json::to_string(&c).expect("ser");
+        assert!(!json.contains("${x}"), "{ty}: not substituted: {json}");
+        if opt.contains("${x}") {
+            assert!(json.contains("SUB"), "{ty}: {json}");
+        }
+        let back: Command = serde_json::from_str(&json).expect("de");
+        assert_eq!(back, c);
+    }
+}

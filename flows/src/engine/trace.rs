@@ -37,7 +37,7 @@ pub struct Executed {
     pub kind: ActionType,
     /// What happened.
     pub outcome: TraceOutcome,
-    /// Why it failed or was cut short.
+    /// Why it failed, was cut short, or completed without a command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Engine time when the cursor reached it.
