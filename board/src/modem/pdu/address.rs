@@ -188,12 +188,12 @@ impl Address {
         if len == 0 {
             return Ok(None);
         }
-        // 1 TOA octet + up to 10 digit octets (TS 24.011 RP-address); a few modems pad with
-        // an extra F-filled octet, so allow 12.
-        if len > 12 {
+        // 1 TOA octet + up to 10 digit octets (TS 24.011 RP-address): the same 20 digits an
+        // encoder may write, so whatever decodes also re-encodes.
+        if len > 11 {
             return Err(PduError::BadAddress {
                 offset,
-                reason: "SMSC field longer than 12 octets",
+                reason: "SMSC field longer than 11 octets",
             });
         }
         let toa = r.u8(Field::SmscAddress)?;
@@ -434,5 +434,13 @@ mod tests {
         assert_eq!(Address::encode_smsc(a.as_ref(), &mut out), Ok(()));
         assert_eq!(out, b);
         assert_eq!(Address::decode_smsc(&mut Reader::new(&[0])), Ok(None));
+        // 22 digits do not fit an SMSC field (found by the fuzzer: it decoded, but could not
+        // be re-encoded).
+        let mut long = vec![12, 0x91];
+        long.extend([0u8; 11]);
+        assert!(matches!(
+            Address::decode_smsc(&mut Reader::new(&long)),
+            Err(PduError::BadAddress { offset: 0, .. })
+        ));
     }
 }

@@ -1,12 +1,14 @@
 //! "UCS2" user data, treated as UTF-16BE as real phones send it: surrogate pairs (emoji) decode
-//! to one character, lone surrogates become U+FFFD, and an odd trailing octet becomes U+FFFD.
+//! to one character, lone surrogates become U+FFFD, and an odd trailing octet (half a code
+//! unit, which cannot carry a character) is dropped.
 
 /// Decodes big-endian UTF-16 octets.
 pub fn decode(octets: &[u8]) -> String {
-    let units = octets.chunks(2).map(|c| match *c {
-        [hi, lo] => u16::from_be_bytes([hi, lo]),
-        // A dangling half unit cannot be a character.
-        _ => 0xFFFD,
+    // `chunks_exact` leaves out a dangling half unit. Dropping it (rather than showing
+    // U+FFFD) keeps decode → encode within the 140 octets the PDU had.
+    let units = octets.chunks_exact(2).filter_map(|c| match *c {
+        [hi, lo] => Some(u16::from_be_bytes([hi, lo])),
+        _ => None,
     });
     char::decode_utf16(units)
         .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
@@ -35,6 +37,6 @@ mod tests {
         // Lone high surrogate, lone low surrogate, odd octet.
         assert_eq!(decode(&[0xD8, 0x3D, 0x00, 0x41]), "\u{FFFD}A");
         assert_eq!(decode(&[0xDE, 0x03]), "\u{FFFD}");
-        assert_eq!(decode(&[0x00, 0x41, 0x00]), "A\u{FFFD}");
+        assert_eq!(decode(&[0x00, 0x41, 0x00]), "A");
     }
 }

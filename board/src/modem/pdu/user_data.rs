@@ -453,6 +453,21 @@ mod tests {
     }
 
     #[test]
+    fn odd_ucs2_payload_re_encodes_within_140_octets() {
+        // Found by the fuzzer: UDHL 0 + 139 octets of UCS2. The half unit at the end is
+        // dropped, so re-encoding stays within 140 octets.
+        let mut b = vec![140, 0];
+        b.extend(std::iter::repeat_n([0x04, 0x30], 69).flatten());
+        b.push(0x04);
+        let ud = UserData::decode(&mut Reader::new(&b), DataCoding::UCS2, true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ud.body, Body::Text("а".repeat(69)));
+        let mut out = Vec::new();
+        assert_eq!(ud.encode(DataCoding::UCS2, &mut out), Ok(()));
+        assert_eq!(out.first(), Some(&139));
+    }
+
+    #[test]
     fn encode_round_trips_with_fill_bits() {
         for (wide, text) in [(false, "Hello"), (true, "Hello"), (false, ""), (true, "€")] {
             let ud = UserData {
