@@ -39,8 +39,8 @@ struct Tracked {
     local_hangup: bool,
     end_hint: Option<CallEndCause>,
     created: Instant,
-    /// Seen with an index in a CLCC snapshot or a state URC.
-    confirmed: bool,
+    /// Missing from the last `AT+CLCC` snapshot (a second miss ends the call).
+    absent: bool,
 }
 
 /// Tracks the calls of one modem.
@@ -49,17 +49,33 @@ pub struct CallTracker {
     calls: Vec<Tracked>,
     next_id: u64,
     grace: Duration,
+    /// Incremented whenever a call ends: a `CLCC` snapshot requested before an end may still
+    /// list the ended call and must not bring it back.
+    epoch: u64,
+    /// Indexes of calls ended recently whose index no new call has taken yet: a second
+    /// report of the same end (`NO CARRIER` and then ccinfo, `OK` to `AT+CHUP` and then
+    /// `^CEND`) is swallowed instead of ending the next call.
+    recent_ends: Vec<u8>,
+    /// The modem sends call-state URCs (ccinfo, `^DSCI`, `+CLCC`, `^CEND`...): call-progress
+    /// texts (`BUSY`, `NO CARRIER`) then only explain the end the state URC will report.
+    state_urcs: bool,
 }
 
+/// How many recent ends are remembered.
+const RECENT_ENDS: usize = 8;
+
 impl CallTracker {
-    /// A tracker. Calls never confirmed by the modem (created from `RING` or our `ATD`) are
-    /// ended by a `CLCC` snapshot only after `grace`, because some modems list a call a moment
-    /// after announcing it.
+    /// A tracker. Calls without a modem index (created from `RING` or our `ATD`) count as
+    /// missing from `CLCC` snapshots only after `grace`, because some modems list a call a
+    /// moment after announcing it; any call ends at its second consecutive miss.
     pub fn new(grace: Duration) -> Self {
         Self {
             calls: Vec::new(),
             next_id: 1,
             grace,
+            epoch: 0,
+            recent_ends: Vec::new(),
+            state_urcs: false,
         }
     }
 
@@ -89,6 +105,11 @@ impl CallTracker {
     /// The state of a call, if it exists.
     pub fn state_of(&self, id: CallId) -> Option<CallStat> {
         self.find_id(id).map(|c| c.state)
+    }
+
+    /// The current epoch; pass it to [`CallTracker::on_clcc`] with the snapshot requested now.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Number of calls.
@@ -132,7 +153,7 @@ impl CallTracker {
             local_hangup: false,
             end_hint: None,
             created: now,
-            confirmed: false,
+            absent: false,
         });
         self.calls.len() - 1
     }
@@ -190,15 +211,28 @@ impl CallTracker {
             .collect()
     }
 
-    /// Feeds a URC.
+    /// Feeds a URC received at `now`. URCs that end a call only apply to calls that existed
+    /// when they were received: a late `^CEND` or ccinfo release of the previous call must
+    /// not end the call just dialled.
     pub fn on_urc(&mut self, urc: &Urc, now: Instant) -> Vec<CallAction> {
+        if matches!(
+            urc,
+            Urc::Clcc(_)
+                | Urc::Ccinfo(_)
+                | Urc::Dsci(_)
+                | Urc::Orig { .. }
+                | Urc::Conf { .. }
+                | Urc::Conn { .. }
+                | Urc::Cend { .. }
+        ) {
+            self.state_urcs = true;
+        }
         match urc {
+            // RING/+CLIP create a call only when there is none: with a call in progress a
+            // second caller is reported as waiting (+CCWA, CLCC), and a RING read before our
+            // ATA but processed after it must not look like a new call.
             Urc::Ring | Urc::CRing { .. } => {
-                if !self
-                    .calls
-                    .iter()
-                    .any(|c| matches!(c.state, CallStat::Incoming | CallStat::Waiting))
-                {
+                if self.calls.is_empty() {
                     self.new_call(Direction::Incoming, CallStat::Incoming, now);
                 }
                 vec![CallAction::PollClcc]
@@ -208,11 +242,7 @@ impl CallTracker {
                     matches!(c.state, CallStat::Incoming | CallStat::Waiting) && c.number.is_none()
                 }) {
                     Some(i) => i,
-                    None if self
-                        .calls
-                        .iter()
-                        .any(|c| matches!(c.state, CallStat::Incoming | CallStat::Waiting)) =>
-                    {
+                    None if !self.calls.is_empty() => {
                         return Vec::new(); // repeated +CLIP with the next RING
                     }
                     None => self.new_call(Direction::Incoming, CallStat::Incoming, now),
@@ -240,36 +270,66 @@ impl CallTracker {
                 self.apply_index_state(*index, Direction::Outgoing, CallStat::Alerting, now)
             }
             Urc::Conn { index, .. } => {
+                // ^CONN also reports answered incoming calls: take the direction of the call
+                // it must be (indexed, or the one not yet indexed).
+                let mut unindexed = self.calls.iter().filter(|c| c.index.is_none());
+                let lone = match (unindexed.next(), unindexed.next()) {
+                    (Some(c), None) => Some(c.direction),
+                    _ => None,
+                };
                 let dir = self
                     .by_index(*index)
-                    .map_or(Direction::Outgoing, |c| c.direction);
+                    .map(|c| c.direction)
+                    .or(lone)
+                    .unwrap_or(Direction::Outgoing);
                 self.apply_index_state(*index, dir, CallStat::Active, now)
             }
             Urc::Cend {
                 index, cc_cause, ..
             } => {
-                let Some(i) = self
+                let by_index = self
                     .calls
                     .iter()
-                    .position(|c| c.index == Some(*index))
-                    .or_else(|| self.single())
-                else {
+                    .position(|c| c.index == Some(*index) && c.created <= now);
+                if by_index.is_none() && self.recent_ends.contains(index) {
+                    return Vec::new();
+                }
+                // Without an index match only a ringing call not yet listed can be meant (our
+                // own dialled calls always get their index from ^ORIG first).
+                let Some(i) = by_index.or_else(|| {
+                    self.single_before(now).filter(|i| {
+                        self.calls.get(*i).is_some_and(|c| {
+                            c.index.is_none() && c.direction == Direction::Incoming
+                        })
+                    })
+                }) else {
                     return Vec::new();
                 };
-                let id = self.calls.get(i).map_or(CallId(0), |c| c.id);
-                let cause = cc_cause.map(|cc| CallEndCause::from_cc(cc, "^CEND"));
+                let Some((id, state)) = self.calls.get(i).map(|c| (c.id, c.state)) else {
+                    return Vec::new();
+                };
+                let mut cause = cc_cause.map(|cc| CallEndCause::from_cc(cc, "^CEND"));
+                if let Some(c) = cause.as_mut()
+                    && c.reason == CallEndReason::RemoteHangup
+                    && matches!(state, CallStat::Incoming | CallStat::Waiting)
+                {
+                    c.reason = CallEndReason::Missed;
+                }
                 self.end(id, cause)
             }
-            Urc::NoCarrier => self.progress_end(None, "NO CARRIER"),
-            Urc::Busy => self.progress_end(Some(CallEndReason::Busy), "BUSY"),
-            Urc::NoAnswer => self.progress_end(Some(CallEndReason::NoAnswer), "NO ANSWER"),
-            Urc::VoiceCallEnd { .. } => self.progress_end(None, "VOICE CALL: END"),
+            Urc::NoCarrier => self.progress_end(None, "NO CARRIER", now),
+            Urc::Busy => self.progress_end(Some(CallEndReason::Busy), "BUSY", now),
+            Urc::NoAnswer => self.progress_end(Some(CallEndReason::NoAnswer), "NO ANSWER", now),
+            Urc::VoiceCallEnd { .. } => self.progress_end(None, "VOICE CALL: END", now),
             Urc::VoiceCallBegin => vec![CallAction::PollClcc],
             Urc::MissedCall { .. } => {
                 let ids: Vec<CallId> = self
                     .calls
                     .iter()
-                    .filter(|c| matches!(c.state, CallStat::Incoming | CallStat::Waiting))
+                    .filter(|c| {
+                        matches!(c.state, CallStat::Incoming | CallStat::Waiting)
+                            && c.created <= now
+                    })
                     .map(|c| c.id)
                     .collect();
                 ids.into_iter()
@@ -290,25 +350,42 @@ impl CallTracker {
         }
     }
 
-    /// Feeds an `AT+CLCC` snapshot (voice calls only are kept).
-    pub fn on_clcc(&mut self, snapshot: &[CallInfo], now: Instant) -> Vec<CallAction> {
+    /// Feeds an `AT+CLCC` snapshot (voice calls only are kept) requested at `epoch`. A stale
+    /// snapshot (a call ended since it was requested) only updates calls that still exist.
+    pub fn on_clcc(&mut self, snapshot: &[CallInfo], epoch: u64, now: Instant) -> Vec<CallAction> {
         let mut out = Vec::new();
         let voice: Vec<&CallInfo> = snapshot
             .iter()
             .filter(|c| c.mode == 0 || c.mode == 9)
             .collect();
+        if epoch != self.epoch {
+            for info in &voice {
+                if self.calls.iter().any(|c| c.index == Some(info.index)) {
+                    out.extend(self.apply_info(info, "CLCC", now));
+                }
+            }
+            return out;
+        }
         for info in &voice {
             out.extend(self.apply_info(info, "CLCC", now));
         }
-        let gone: Vec<CallId> = self
-            .calls
-            .iter()
-            .filter(|c| match c.index {
+        // A call missing from one snapshot usually has a cause URC on its way (the modem
+        // updates its call list before it prints BUSY or ^CEND): end it at the second miss,
+        // unless its end is already explained.
+        let mut gone = Vec::new();
+        for c in &mut self.calls {
+            let missing = match c.index {
                 Some(ix) => !voice.iter().any(|v| v.index == ix),
                 None => now.saturating_duration_since(c.created) >= self.grace,
-            })
-            .map(|c| c.id)
-            .collect();
+            };
+            if !missing {
+                c.absent = false;
+            } else if c.absent || c.end_hint.is_some() || c.local_hangup {
+                gone.push(c.id);
+            } else {
+                c.absent = true;
+            }
+        }
         for id in gone {
             out.extend(self.end(id, None));
         }
@@ -319,9 +396,12 @@ impl CallTracker {
         self.calls.iter().find(|c| c.index == Some(index))
     }
 
-    /// The only call, when exactly one exists.
-    fn single(&self) -> Option<usize> {
-        (self.calls.len() == 1).then_some(0)
+    /// The only call, when exactly one exists and it existed at `at`.
+    fn single_before(&self, at: Instant) -> Option<usize> {
+        match self.calls.as_slice() {
+            [c] if c.created <= at => Some(0),
+            _ => None,
+        }
     }
 
     fn apply_index_state(
@@ -344,6 +424,12 @@ impl CallTracker {
     }
 
     fn apply_info(&mut self, info: &CallInfo, source: &str, now: Instant) -> Vec<CallAction> {
+        if info.state == CallStat::Released
+            && !self.calls.iter().any(|c| c.index == Some(info.index))
+            && self.recent_ends.contains(&info.index)
+        {
+            return Vec::new();
+        }
         let pos = self
             .calls
             .iter()
@@ -355,7 +441,10 @@ impl CallTracker {
                     .position(|c| c.index.is_none() && c.direction == info.direction)
             });
         if info.state == CallStat::Released {
-            let Some(c) = pos.and_then(|i| self.calls.get(i)) else {
+            let Some(c) = pos
+                .and_then(|i| self.calls.get(i))
+                .filter(|c| c.created <= now)
+            else {
                 return Vec::new();
             };
             let id = c.id;
@@ -374,7 +463,8 @@ impl CallTracker {
             return out;
         };
         c.index = Some(info.index);
-        c.confirmed = true;
+        self.recent_ends.retain(|i| *i != info.index);
+        c.absent = false;
         if c.number.is_none() && info.number.is_some() {
             c.number = info.number.clone();
         }
@@ -411,7 +501,12 @@ impl CallTracker {
 
     /// A call-progress URC without a call index: applies to the dialling call for
     /// BUSY/NO ANSWER, otherwise to the only call; with several calls, ask CLCC.
-    fn progress_end(&mut self, reason: Option<CallEndReason>, source: &str) -> Vec<CallAction> {
+    fn progress_end(
+        &mut self,
+        reason: Option<CallEndReason>,
+        source: &str,
+        at: Instant,
+    ) -> Vec<CallAction> {
         let target = match reason {
             Some(_) => self
                 .calls
@@ -419,14 +514,25 @@ impl CallTracker {
                 .position(|c| {
                     c.direction == Direction::Outgoing
                         && matches!(c.state, CallStat::Dialing | CallStat::Alerting)
+                        && c.created <= at
                 })
-                .or_else(|| self.single()),
-            None => self.single(),
+                .or_else(|| self.single_before(at)),
+            None => self.single_before(at),
         };
         match target
             .and_then(|i| self.calls.get(i))
             .map(|c| (c.id, c.state))
         {
+            // The state URC that follows will end the call; this text only says why.
+            Some((_, state)) if self.state_urcs => {
+                if let Some(c) = target.and_then(|i| self.calls.get_mut(i)) {
+                    c.end_hint = Some(match reason {
+                        Some(r) => CallEndCause::new(r, source),
+                        None => classify_release(Some(state), source),
+                    });
+                }
+                vec![CallAction::PollClcc]
+            }
             Some((id, state)) => {
                 let cause = match reason {
                     Some(r) => CallEndCause::new(r, source),
@@ -438,7 +544,7 @@ impl CallTracker {
             }
             None => {
                 let cause = reason.map(|r| CallEndCause::new(r, source));
-                for c in &mut self.calls {
+                for c in self.calls.iter_mut().filter(|c| c.created <= at) {
                     if c.end_hint.is_none() {
                         c.end_hint = cause
                             .clone()
@@ -459,6 +565,13 @@ impl CallTracker {
             return Vec::new();
         };
         let c = self.calls.remove(i);
+        self.epoch = self.epoch.wrapping_add(1);
+        if let Some(ix) = c.index {
+            if self.recent_ends.len() >= RECENT_ENDS {
+                self.recent_ends.remove(0);
+            }
+            self.recent_ends.push(ix);
+        }
         let cause = if c.local_hangup {
             CallEndCause {
                 reason: CallEndReason::LocalHangup,
@@ -514,6 +627,13 @@ mod tests {
             .collect()
     }
 
+    fn ended(a: &[CallAction]) -> Option<(CallId, CallEndCause)> {
+        events(a).into_iter().find_map(|e| match e {
+            ModemEvent::CallEnded { call, cause } => Some((*call, cause.clone())),
+            _ => None,
+        })
+    }
+
     fn info(index: u8, dir: Direction, state: CallStat, number: &str) -> CallInfo {
         CallInfo {
             index,
@@ -526,19 +646,23 @@ mod tests {
         }
     }
 
+    fn tracker() -> CallTracker {
+        CallTracker::new(Duration::from_secs(5))
+    }
+
     #[test]
     fn quectel_incoming_answer_dtmf_remote_hangup() {
         let now = Instant::now();
-        let mut t = CallTracker::new(Duration::from_secs(5));
+        let mut t = tracker();
         let a = t.on_urc(
             &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Incoming, "+1555")),
             now,
         );
-        let ev = events(&a);
-        assert!(matches!(ev[0], ModemEvent::IncomingCall { number: Some(n), .. } if n == "+1555"));
-        let ModemEvent::IncomingCall { call, .. } = ev[0].clone() else {
-            panic!()
+        let Some(ModemEvent::IncomingCall { call, number }) = events(&a).first().copied().cloned()
+        else {
+            panic!("{a:?}")
         };
+        assert_eq!(number.as_deref(), Some("+1555"));
         // RING/+CLIP for the same call announce nothing new.
         assert!(events(&t.on_urc(&Urc::Ring, now)).is_empty());
         assert!(
@@ -554,6 +678,9 @@ mod tests {
         );
         let a = t.answered(call);
         assert!(a.contains(&CallAction::Connected(call)));
+        // A RING read before ATA but processed after it is no new call.
+        assert!(events(&t.on_urc(&Urc::Ring, now)).is_empty());
+        assert_eq!(t.len(), 1);
         let a = t.on_urc(
             &Urc::Dtmf {
                 digit: '5',
@@ -565,25 +692,25 @@ mod tests {
         assert!(
             matches!(events(&a)[0], ModemEvent::Dtmf { call: Some(c), digit: '5', .. } if *c == call)
         );
-        let a = t.on_urc(&Urc::NoCarrier, now);
-        assert!(
-            matches!(events(&a)[0], ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::RemoteHangup)
+        // NO CARRIER explains the end; the ccinfo release reports it.
+        assert_eq!(t.on_urc(&Urc::NoCarrier, now), vec![CallAction::PollClcc]);
+        let a = t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Released, "+1555")),
+            now,
         );
+        let (c, cause) = ended(&a).unwrap();
+        assert_eq!(
+            (c, cause.reason, cause.source.as_str()),
+            (call, CallEndReason::RemoteHangup, "NO CARRIER")
+        );
+        assert!(a.contains(&CallAction::Ended(call)));
         assert!(t.is_empty());
-        // The late ccinfo release finds nothing.
-        assert!(
-            t.on_urc(
-                &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Released, "+1555")),
-                now
-            )
-            .is_empty()
-        );
     }
 
     #[test]
     fn huawei_ring_clip_clcc_and_cend_cause() {
         let now = Instant::now();
-        let mut t = CallTracker::new(Duration::from_secs(5));
+        let mut t = tracker();
         assert_eq!(t.on_urc(&Urc::Ring, now), vec![CallAction::PollClcc]);
         let a = t.on_urc(
             &Urc::Clip {
@@ -594,8 +721,10 @@ mod tests {
             now,
         );
         assert!(matches!(events(&a)[0], ModemEvent::IncomingCall { .. }));
+        let e = t.epoch();
         let a = t.on_clcc(
             &[info(1, Direction::Incoming, CallStat::Incoming, "+4912")],
+            e,
             now,
         );
         assert!(events(&a).is_empty(), "{a:?}");
@@ -623,21 +752,97 @@ mod tests {
             },
             now,
         );
-        assert!(
-            matches!(events(&a)[0], ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::RemoteHangup && cause.cc_cause == Some(16))
+        let (_, cause) = ended(&a).unwrap();
+        assert_eq!(
+            (cause.reason, cause.cc_cause),
+            (CallEndReason::RemoteHangup, Some(16))
         );
     }
 
     #[test]
-    fn outgoing_busy_no_answer_and_local_hangup() {
+    fn huawei_conn_before_clcc_matches_the_answered_incoming_call() {
         let now = Instant::now();
-        let mut t = CallTracker::new(Duration::from_secs(5));
+        let mut t = tracker();
+        t.on_urc(&Urc::Ring, now);
+        let a = t.on_urc(
+            &Urc::Clip {
+                number: Some("+4912".into()),
+                toa: Some(145),
+                validity: Some(0),
+            },
+            now,
+        );
+        let Some(ModemEvent::IncomingCall { call, .. }) = events(&a).first().copied().cloned()
+        else {
+            panic!()
+        };
+        t.answered(call);
+        t.on_urc(
+            &Urc::Conn {
+                index: 1,
+                call_type: 0,
+            },
+            now,
+        );
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.index_of(call), Some(1));
+        assert_eq!(t.active_call(), Some(call));
+    }
+
+    #[test]
+    fn huawei_ringing_call_ended_by_the_caller_is_missed() {
+        let now = Instant::now();
+        let mut t = tracker();
+        t.on_urc(&Urc::Ring, now);
+        t.on_urc(
+            &Urc::Clip {
+                number: Some("+4912".into()),
+                toa: Some(145),
+                validity: Some(0),
+            },
+            now,
+        );
+        let a = t.on_urc(
+            &Urc::Cend {
+                index: 1,
+                duration: 0,
+                end_status: 104,
+                cc_cause: Some(16),
+            },
+            now,
+        );
+        assert_eq!(ended(&a).unwrap().1.reason, CallEndReason::Missed);
+    }
+
+    #[test]
+    fn generic_modem_progress_texts_end_calls() {
+        let now = Instant::now();
+        let mut t = tracker();
         let (id, _) = t.dial_started("+1666", now);
         let a = t.on_urc(&Urc::Busy, now);
-        assert!(
-            matches!(events(&a)[0], ModemEvent::CallEnded { call, cause } if *call == id && cause.reason == CallEndReason::Busy)
+        assert_eq!(
+            ended(&a).map(|(c, x)| (c, x.reason)),
+            Some((id, CallEndReason::Busy))
         );
+        let (id, _) = t.dial_started("+1666", now);
+        let a = t.on_urc(&Urc::NoAnswer, now);
+        assert_eq!(
+            ended(&a).map(|(c, x)| (c, x.reason)),
+            Some((id, CallEndReason::NoAnswer))
+        );
+        let (id, _) = t.dial_started("+1666", now);
+        t.answered(id);
+        let a = t.on_urc(&Urc::NoCarrier, now);
+        assert_eq!(
+            ended(&a).map(|(c, x)| (c, x.reason)),
+            Some((id, CallEndReason::RemoteHangup))
+        );
+    }
 
+    #[test]
+    fn huawei_outgoing_causes_and_local_hangup() {
+        let now = Instant::now();
+        let mut t = tracker();
         let (id, _) = t.dial_started("+1666", now);
         t.on_urc(
             &Urc::Orig {
@@ -656,46 +861,148 @@ mod tests {
             },
             now,
         );
-        assert!(
-            matches!(events(&a)[0], ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::NoAnswer)
-        );
-
+        assert_eq!(ended(&a).unwrap().1.reason, CallEndReason::NoAnswer);
         let (id, _) = t.dial_started("+1666", now);
+        t.on_urc(
+            &Urc::Orig {
+                index: 1,
+                call_type: 0,
+            },
+            now,
+        );
         let a = t.on_urc(
-            &Urc::Ccinfo(info(1, Direction::Outgoing, CallStat::Active, "+1666")),
+            &Urc::Conn {
+                index: 1,
+                call_type: 0,
+            },
             now,
         );
         assert!(a.contains(&CallAction::Connected(id)));
         t.hangup_requested(id);
-        let a = t.on_urc(&Urc::NoCarrier, now);
-        assert!(
-            matches!(events(&a)[0], ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::LocalHangup)
-        );
+        let a = t.hangup_done(id);
+        assert_eq!(ended(&a).unwrap().1.reason, CallEndReason::LocalHangup);
     }
 
     #[test]
-    fn clcc_absence_ends_calls_after_grace() {
+    fn late_end_reports_of_the_previous_call_do_not_end_the_next() {
         let now = Instant::now();
-        let mut t = CallTracker::new(Duration::from_secs(5));
+        let mut t = tracker();
+        let (first, _) = t.dial_started("+1", now);
+        t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Outgoing, CallStat::Active, "+1")),
+            now,
+        );
+        t.hangup_requested(first);
+        t.hangup_done(first);
+        // The next call is dialled before the modem's own report of the first end is read.
+        let (next, _) = t.dial_started("+2", now);
+        assert!(
+            t.on_urc(
+                &Urc::Ccinfo(info(1, Direction::Outgoing, CallStat::Released, "+1")),
+                now
+            )
+            .is_empty()
+        );
+        assert!(
+            t.on_urc(
+                &Urc::Cend {
+                    index: 1,
+                    duration: 9,
+                    end_status: 104,
+                    cc_cause: Some(16)
+                },
+                now
+            )
+            .is_empty()
+        );
+        assert_eq!(t.state_of(next), Some(CallStat::Dialing));
+        // Once the new call owns index 1, its own end applies.
+        t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Outgoing, CallStat::Alerting, "+2")),
+            now,
+        );
+        assert_eq!(t.on_urc(&Urc::Busy, now), vec![CallAction::PollClcc]);
+        let a = t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Outgoing, CallStat::Released, "+2")),
+            now,
+        );
+        assert_eq!(
+            ended(&a).map(|(c, x)| (c, x.reason)),
+            Some((next, CallEndReason::Busy))
+        );
+        // URCs read before a call existed never end it.
+        let later = now + Duration::from_millis(10);
+        let (third, _) = t.dial_started("+3", later);
+        assert!(events(&t.on_urc(&Urc::NoCarrier, now)).is_empty());
+        assert_eq!(t.state_of(third), Some(CallStat::Dialing));
+    }
+
+    #[test]
+    fn clcc_absence_ends_calls_at_the_second_miss() {
+        let now = Instant::now();
+        let mut t = tracker();
         let (id, _) = t.dial_started("+1", now);
-        assert!(events(&t.on_clcc(&[], now)).is_empty(), "within grace");
-        let a = t.on_clcc(&[], now + Duration::from_secs(6));
-        assert!(matches!(events(&a)[0], ModemEvent::CallEnded { call, .. } if *call == id));
-        // Indexed calls end at once when missing.
+        assert!(
+            events(&t.on_clcc(&[], t.epoch(), now)).is_empty(),
+            "within grace"
+        );
+        let later = now + Duration::from_secs(6);
+        assert!(
+            events(&t.on_clcc(&[], t.epoch(), later)).is_empty(),
+            "first miss"
+        );
+        let a = t.on_clcc(&[], t.epoch(), later);
+        assert_eq!(ended(&a).map(|(c, _)| c), Some(id));
+        // Indexed calls end at the second miss.
         t.on_urc(
             &Urc::Ccinfo(info(2, Direction::Incoming, CallStat::Incoming, "+2")),
             now,
         );
-        let a = t.on_clcc(&[], now);
-        assert!(
-            matches!(events(&a)[0], ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::Missed)
+        assert!(events(&t.on_clcc(&[], t.epoch(), now)).is_empty());
+        let a = t.on_clcc(&[], t.epoch(), now);
+        assert_eq!(ended(&a).unwrap().1.reason, CallEndReason::Missed);
+        // A call seen again is no longer absent.
+        t.on_urc(
+            &Urc::Ccinfo(info(4, Direction::Incoming, CallStat::Incoming, "+4")),
+            now,
         );
+        t.on_clcc(&[], t.epoch(), now);
+        t.on_clcc(
+            &[info(4, Direction::Incoming, CallStat::Incoming, "+4")],
+            t.epoch(),
+            now,
+        );
+        assert!(events(&t.on_clcc(&[], t.epoch(), now)).is_empty());
+    }
+
+    #[test]
+    fn stale_snapshot_does_not_resurrect_an_ended_call() {
+        let now = Instant::now();
+        let mut t = tracker();
+        t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Incoming, "+1")),
+            now,
+        );
+        let before = t.epoch();
+        t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Released, "+1")),
+            now,
+        );
+        assert!(t.is_empty());
+        // The poller's snapshot was requested before the end was processed.
+        let a = t.on_clcc(
+            &[info(1, Direction::Incoming, CallStat::Active, "+1")],
+            before,
+            now,
+        );
+        assert!(a.is_empty(), "{a:?}");
+        assert!(t.is_empty());
     }
 
     #[test]
     fn end_all_on_reboot() {
         let now = Instant::now();
-        let mut t = CallTracker::new(Duration::from_secs(5));
+        let mut t = tracker();
         t.dial_started("+1", now);
         t.on_urc(
             &Urc::Ccinfo(info(2, Direction::Incoming, CallStat::Incoming, "+2")),
@@ -703,6 +1010,7 @@ mod tests {
         );
         let a = t.end_all("RDY");
         assert_eq!(events(&a).len(), 2);
+        assert!(events(&a).iter().all(|e| matches!(e, ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::ModemReset)));
         assert!(t.is_empty());
     }
 }

@@ -62,6 +62,15 @@ impl Rig {
         profile: SimProfile,
         tweak: impl FnOnce(&mut SimConfig, &mut ModemConfig),
     ) -> Rig {
+        Self::start_full(profile, tweak, |_| {}).await
+    }
+
+    /// Like `start_with`, and `on_sim` runs on the simulator before the driver starts.
+    pub async fn start_full(
+        profile: SimProfile,
+        tweak: impl FnOnce(&mut SimConfig, &mut ModemConfig),
+        on_sim: impl FnOnce(&SimControl),
+    ) -> Rig {
         init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sc = SimConfig::new(profile);
@@ -72,6 +81,7 @@ impl Rig {
         tweak(&mut sc, &mut mc);
         let sim = SimModem::start(sc).expect("sim");
         let ctl = sim.control();
+        on_sim(&ctl);
         let cancel = CancellationToken::new();
         let modem = Modem::spawn(mc, sim.vendor_profile(), cancel.clone());
         let events = modem.subscribe();

@@ -217,7 +217,13 @@ pub struct AtCodec {
     in_flight: Option<InFlight>,
     /// A `+CMT:`/`+CDS:` header waiting for its PDU line.
     urc_header: Option<String>,
+    /// A `+CUSD:` line whose quoted text contains line breaks (USSD menus in text mode),
+    /// with the number of lines joined so far.
+    cusd_partial: Option<(String, usize)>,
 }
+
+/// Most lines a multi-line `+CUSD` text may span before it is declared malformed.
+const MAX_CUSD_LINES: usize = 32;
 
 impl Default for AtCodec {
     fn default() -> Self {
@@ -237,6 +243,7 @@ impl AtCodec {
             discarding: None,
             in_flight: None,
             urc_header: None,
+            cusd_partial: None,
         }
     }
 
@@ -268,6 +275,7 @@ impl AtCodec {
         self.discarding = None;
         self.in_flight = None;
         self.urc_header = None;
+        self.cusd_partial = None;
     }
 
     /// Feeds bytes read from the modem; appends the resulting events to `out`.
@@ -320,6 +328,30 @@ impl AtCodec {
     fn line(&mut self, raw: &str, out: &mut Vec<AtEvent>) {
         let line = raw.trim();
         if line.is_empty() {
+            return;
+        }
+        if let Some((mut acc, n)) = self.cusd_partial.take() {
+            acc.push('\n');
+            acc.push_str(line);
+            if acc.matches('"').count() % 2 == 0 {
+                self.line(&acc, out);
+            } else if n + 1 >= MAX_CUSD_LINES || acc.len() > self.limits.max_line {
+                out.push(AtEvent::BadUrc(UrcError {
+                    name: "+CUSD".to_owned(),
+                    line: acc,
+                    reason: "unterminated quoted text".to_owned(),
+                }));
+            } else {
+                self.cusd_partial = Some((acc, n + 1));
+            }
+            return;
+        }
+        if line
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("+CUSD:"))
+            && line.matches('"').count() % 2 == 1
+        {
+            self.cusd_partial = Some((line.to_owned(), 1));
             return;
         }
         // A two-line URC header waits for its PDU.
@@ -631,6 +663,32 @@ mod tests {
         let ev = feed(&mut c, b"\r\n+CUSD: 0,\"Balance 5\",15\r\n\r\nOK\r\n");
         assert!(matches!(&ev[0], AtEvent::Urc(Urc::Cusd { status: 0, .. })));
         assert_eq!(resp(&ev[1]).lines.len(), 0);
+    }
+
+    #[test]
+    fn multi_line_cusd_text_is_joined() {
+        let mut c = AtCodec::default();
+        let ev = feed(
+            &mut c,
+            b"\r\n+CUSD: 1,\"1 Balance\r\n2 Bundles\r\n\",15\r\n",
+        );
+        assert_eq!(
+            ev,
+            vec![AtEvent::Urc(Urc::Cusd {
+                status: 1,
+                text: Some("1 Balance\n2 Bundles\n".into()),
+                dcs: Some(15)
+            })]
+        );
+        let mut c = AtCodec::default();
+        let mut input = b"+CUSD: 1,\"never closed".to_vec();
+        for _ in 0..40 {
+            input.extend(b"\r\nmore");
+        }
+        input.extend(b"\r\n");
+        let ev = feed(&mut c, &input);
+        assert!(matches!(ev[0], AtEvent::BadUrc(_)), "{ev:?}");
+        assert!(matches!(ev.last(), Some(AtEvent::Stray(_))));
     }
 
     #[test]

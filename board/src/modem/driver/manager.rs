@@ -490,7 +490,7 @@ impl Manager {
                 warn!(modem = %self.id(), error = %e, "malformed URC");
                 None
             }
-            PortNotice::Urc(u) => self.urc(u).await,
+            PortNotice::Urc(u, at) => self.urc(u, at).await,
         }
     }
 
@@ -501,7 +501,7 @@ impl Manager {
         self.sh.apply_call_actions(actions).await;
     }
 
-    async fn urc(&mut self, u: Urc) -> Option<Phase> {
+    async fn urc(&mut self, u: Urc, at: Instant) -> Option<Phase> {
         let _ = self.sh.urcs.send(u.clone());
         let sh = Arc::clone(&self.sh);
         match &u {
@@ -590,7 +590,7 @@ impl Manager {
                 }
             }
             _ => {
-                let actions = sh.calls.lock().on_urc(&u, Instant::now());
+                let actions = sh.calls.lock().on_urc(&u, at);
                 sh.apply_call_actions(actions).await;
             }
         }
@@ -686,7 +686,7 @@ impl Manager {
                 () = async { match until { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => return Phase::Recover,
                 n = self.notices.recv() => match n {
                     None => return Phase::Stop,
-                    Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. })) => {
+                    Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. }, _)) => {
                         self.ladder.succeeded();
                         return Phase::Init;
                     }
@@ -812,12 +812,12 @@ impl Manager {
                 }
                 n = self.notices.recv() => match n {
                     None => return BootWait::Go(Phase::Stop),
-                    Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. })) => return BootWait::Back,
+                    Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. }, _)) => return BootWait::Back,
                     Some(PortNotice::Lost { reason }) => {
                         self.port_lost(reason).await;
                         port_gone = true;
                     }
-                    Some(PortNotice::Urc(u)) => {
+                    Some(PortNotice::Urc(u, _)) => {
                         let _ = self.sh.urcs.send(u);
                     }
                     Some(_) => {}

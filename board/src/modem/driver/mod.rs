@@ -17,6 +17,7 @@ mod manager;
 mod port;
 mod sms;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) urcs: broadcast::Sender<Urc>,
     pub(crate) calls: Mutex<CallTracker>,
     pub(crate) poll_clcc: Notify,
+    /// Calls whose audio was routed early (Huawei: right after `ATD`/`ATA`).
+    pub(crate) audio_routed: Mutex<HashSet<CallId>>,
     pub(crate) ussd_waiter: Mutex<Option<oneshot::Sender<Urc>>>,
     pub(crate) ussd_lock: tokio::sync::Mutex<()>,
     pub(crate) sms_jobs: mpsc::UnboundedSender<SmsJob>,
@@ -127,6 +130,28 @@ impl Shared {
         }
     }
 
+    /// Waits until the modem has been (re-)initialised after generation `after` and is ready:
+    /// after a reboot or a lost port, "ready" as seen before the manager noticed is stale.
+    pub(crate) async fn wait_reinit(&self, after: u64, limit: Duration) -> Result<(), ModemError> {
+        let mut rx = self.status.subscribe();
+        let res = timeout(
+            limit,
+            rx.wait_for(|s| {
+                matches!(s.state, ModemState::Stopped)
+                    || (s.state == ModemState::Ready
+                        && self.generation.load(Ordering::Relaxed) > after)
+            }),
+        )
+        .await;
+        match res {
+            Ok(Ok(s)) if s.state == ModemState::Ready => Ok(()),
+            Ok(_) => Err(ModemError::Stopped),
+            Err(_) => Err(ModemError::NotReady {
+                state: self.state().name().to_owned(),
+            }),
+        }
+    }
+
     pub(crate) fn cmd(&self, text: impl AsRef<str>) -> Command {
         Command::new(text, ms(self.t().default_ms))
     }
@@ -139,11 +164,15 @@ impl Shared {
                 CallAction::Emit(ev) => self.emit(ev),
                 CallAction::PollClcc => poll = true,
                 CallAction::Connected(id) => {
-                    if !self.profile.audio.enable_early {
-                        self.enable_audio(id).await;
+                    let early = self.audio_routed.lock().contains(&id);
+                    if early || self.route_audio(id).await {
+                        self.emit(ModemEvent::AudioReady { call: id });
                     }
                 }
-                CallAction::Ended(_) => self.disable_audio().await,
+                CallAction::Ended(id) => {
+                    self.audio_routed.lock().remove(&id);
+                    self.disable_audio().await;
+                }
             }
         }
         let calls = self.calls.lock().summaries();
@@ -153,19 +182,21 @@ impl Shared {
         }
     }
 
-    /// Routes a call's audio to the voice port (profile commands) and says so.
-    pub(crate) async fn enable_audio(&self, call: CallId) {
+    /// Routes a call's audio to the voice port (the profile's commands). False when the modem
+    /// has no voice path or refused.
+    pub(crate) async fn route_audio(&self, call: CallId) -> bool {
         if self.profile.audio.kind == AudioKind::None {
-            return;
+            return false;
         }
         for c in &self.profile.audio.enable {
             if let Err(e) = self.at.ok(self.cmd(c).high()).await {
                 warn!(modem = %self.config.id, cmd = %c, error = %e, "audio enable failed");
                 self.set_error(&e);
-                return;
+                return false;
             }
         }
-        self.emit(ModemEvent::AudioReady { call });
+        self.audio_routed.lock().insert(call);
+        true
     }
 
     async fn disable_audio(&self) {
@@ -218,6 +249,7 @@ impl Modem {
             urcs,
             calls: Mutex::new(CallTracker::new(grace)),
             poll_clcc: Notify::new(),
+            audio_routed: Mutex::new(HashSet::new()),
             ussd_waiter: Mutex::new(None),
             ussd_lock: tokio::sync::Mutex::new(()),
             sms_jobs: sms_tx,
@@ -249,13 +281,17 @@ async fn call_poller(sh: Arc<Shared>, cancel: CancellationToken) {
         if sh.ensure_ready().is_err() {
             continue;
         }
+        let epoch = sh.calls.lock().epoch();
         match sh.at.ok(sh.cmd("AT+CLCC").high()).await {
             Ok(r) => {
                 let (calls, bad) = super::at::response::clcc(&r);
                 for b in bad {
                     warn!(modem = %sh.config.id, error = %b, "bad +CLCC line");
                 }
-                let actions = sh.calls.lock().on_clcc(&calls, tokio::time::Instant::now());
+                let actions = sh
+                    .calls
+                    .lock()
+                    .on_clcc(&calls, epoch, tokio::time::Instant::now());
                 sh.apply_call_actions(actions).await;
             }
             Err(e) => warn!(modem = %sh.config.id, error = %e, "AT+CLCC failed"),
@@ -366,7 +402,7 @@ impl ModemHandle {
             .ok(Command::new("ATA", ms(sh.t().long_ms)).high())
             .await?;
         if sh.profile.audio.enable_early {
-            sh.enable_audio(call).await;
+            sh.route_audio(call).await;
         }
         let actions = sh.calls.lock().answered(call);
         sh.apply_call_actions(actions).await;
@@ -406,7 +442,7 @@ impl ModemHandle {
         match cause {
             None => {
                 if sh.profile.audio.enable_early {
-                    sh.enable_audio(call).await;
+                    sh.route_audio(call).await;
                 }
                 sh.poll_clcc.notify_one();
                 Ok(call)

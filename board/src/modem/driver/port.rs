@@ -84,8 +84,8 @@ impl Command {
 /// What the port task tells the manager.
 #[derive(Debug)]
 pub(crate) enum PortNotice {
-    /// An unsolicited result code.
-    Urc(Urc),
+    /// An unsolicited result code, with the time it was read.
+    Urc(Urc, Instant),
     /// A malformed URC (logged by the manager).
     BadUrc(UrcError),
     /// A command timed out at `at`.
@@ -330,7 +330,7 @@ impl PortTask {
                         command: f.req.cmd.pending.text,
                     }));
                 }
-                let _ = self.notices.send(PortNotice::Urc(u));
+                let _ = self.notices.send(PortNotice::Urc(u, Instant::now()));
             }
             AtEvent::BadUrc(e) => {
                 let _ = self.notices.send(PortNotice::BadUrc(e));

@@ -703,13 +703,14 @@ impl SmsWorker {
         let mut refs = Vec::with_capacity(total);
         for (i, p) in pdus.iter().enumerate() {
             let mut attempt = 0;
+            let limit = ms(self.sh.config.sms.ready_wait_ms);
             let mr = loop {
                 attempt += 1;
-                let res = match self
+                let generation = self
                     .sh
-                    .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
-                    .await
-                {
+                    .generation
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let res = match self.sh.wait_ready(limit).await {
                     Ok(()) => {
                         let cmd = Command::new(
                             format!("AT+CMGS={}", p.tpdu_len),
@@ -722,27 +723,31 @@ impl SmsWorker {
                     }
                     Err(e) => Err(e),
                 };
-                match res {
+                let retry = match res {
                     Ok(mr) => break mr,
                     Err(
                         e @ (ModemError::Timeout { .. }
                         | ModemError::Rebooted { .. }
                         | ModemError::PortGone { .. }),
                     ) if attempt < attempts => {
-                        warn!(modem = %self.id(), part = i + 1, attempt, error = %e, "SMS part interrupted: retrying");
+                        warn!(modem = %self.id(), part = i + 1, attempt, error = %e, "SMS part interrupted: retrying after re-init");
+                        // A rebooted modem is back in text mode with no settings: only send
+                        // again once the manager has re-initialised it.
+                        self.sh.wait_reinit(generation, limit).await
                     }
-                    Err(e) => {
-                        return Err(if refs.is_empty() {
-                            e
-                        } else {
-                            ModemError::PartialSend {
-                                sent: refs.len(),
-                                total,
-                                refs,
-                                cause: Box::new(e),
-                            }
-                        });
-                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = retry {
+                    return Err(if refs.is_empty() {
+                        e
+                    } else {
+                        ModemError::PartialSend {
+                            sent: refs.len(),
+                            total,
+                            refs,
+                            cause: Box::new(e),
+                        }
+                    });
                 }
             };
             refs.push(mr);
