@@ -1,6 +1,9 @@
 //! Driver against the simulator over a real pty: init, identity, status.
 
-#![allow(clippy::unwrap_used, reason = "test helpers panic on failure by design")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
 
 mod common;
 

@@ -1,6 +1,9 @@
 //! Calls and USSD through the driver against the simulator over a real pty.
 
-#![allow(clippy::unwrap_used, reason = "test helpers panic on failure by design")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
 
 mod common;
 

@@ -1,7 +1,10 @@
 //! SMS through the driver against the simulator over a real pty: bursts, multipart, memory
 //! full, direct delivery, status reports, reboots during a send, acknowledgement semantics.
 
-#![allow(clippy::unwrap_used, reason = "test helpers panic on failure by design")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
 
 mod common;
 

@@ -248,7 +248,10 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                 }
                 Some(SimCmd::Vanish(down)) => {
                     // Unplugged: the pty disappears (the gateway reads EIO), the modem loses
-                    // power, and comes back at a new pty after `down`.
+                    // power, and comes back after `down` at a new pty. The new pty is opened
+                    // before the old one closes so that its number differs, as a
+                    // re-enumerated USB device gets a new ttyUSBn.
+                    let next = Pty::open();
                     pty = None;
                     if let Some(l) = &sh.link {
                         remove_link(l);
@@ -257,7 +260,7 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                     let _ = sh.events.send(SimEvent::PortGone);
                     sh.bump();
                     sleep(down).await;
-                    match Pty::open() {
+                    match next {
                         Ok(p) => {
                             if let Some(l) = &sh.link
                                 && let Err(e) = point_link(l, p.path())
@@ -266,8 +269,8 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                             }
                             *sh.at_path.lock() = p.path().to_owned();
                             let _ = sh.events.send(SimEvent::PortRecreated { path: p.path().to_owned() });
-                            let urcs = sh.core.lock().boot_urcs();
-                            exec(&sh, &p, urcs).await;
+                            // No boot URCs: a re-enumerated modem has booted before the host
+                            // opens its port, so the host never reads them.
                             pty = Some(p);
                             sh.bump();
                         }

@@ -150,3 +150,15 @@ impl Drop for Rig {
         self.cancel.cancel();
     }
 }
+
+/// Short command timeouts and recovery waits for tests that make the modem fail.
+pub fn fast_timeouts(mc: &mut ModemConfig) {
+    mc.timeouts.short_ms = 400;
+    mc.timeouts.default_ms = 700;
+    mc.timeouts.prompt_ms = 700;
+    mc.timeouts.long_ms = 1_000;
+    mc.timeouts.list_ms = 1_000;
+    mc.timeouts.sim_ms = 700;
+    mc.recovery.boot_wait_ms = 800;
+    mc.recovery.resync_attempts = 2;
+}
