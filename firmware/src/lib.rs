@@ -9,6 +9,7 @@
 //! - [`model`]: the gateway's records (numbers, calls, messages, recordings).
 //! - [`runtime`]: runs activeflows on calls, messages and API requests.
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
+//! - [`sync`]: controller sync — event webhooks, log retention, the revisioned flow set.
 pub mod api;
 pub mod config;
 pub mod media;
@@ -16,3 +17,4 @@ pub mod metrics;
 pub mod model;
 pub mod runtime;
 pub mod store;
+pub mod sync;

@@ -58,7 +58,10 @@ impl ApiToken {
                 if token.len() < 16 {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        format!("{} holds a token shorter than 16 characters; delete it to generate a new one", path.display()),
+                        format!(
+                            "{} holds a token shorter than 16 characters; delete it to generate a new one",
+                            path.display()
+                        ),
                     ));
                 }
                 // Tighten permissions left loose by hand edits.
@@ -72,7 +75,11 @@ impl ApiToken {
                 let mut bytes = [0u8; 24];
                 rand::fill(&mut bytes);
                 let token = hex::encode(bytes);
-                let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
                 file.write_all(token.as_bytes())?;
                 file.write_all(b"\n")?;
                 file.sync_all()?;
@@ -91,7 +98,11 @@ impl ApiToken {
 }
 
 /// Middleware: rejects requests without the right token with 401.
-pub(crate) async fn require_token(State(token): State<ApiToken>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub(crate) async fn require_token(
+    State(token): State<ApiToken>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let presented = bearer(&request).or_else(|| query_token(request.uri().query()));
     match presented {
         Some(p) if token.matches(&p) => Ok(next.run(request).await),
@@ -105,7 +116,9 @@ pub(crate) async fn require_token(State(token): State<ApiToken>, request: Reques
 fn bearer(request: &Request) -> Option<String> {
     let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_owned())
 }
 
 fn query_token(query: Option<&str>) -> Option<String> {
@@ -124,7 +137,10 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(b) => {
                         out.push(b);
                         i += 3;
@@ -157,7 +173,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, origin) = ApiToken::load_or_create(dir.path()).unwrap();
         assert_eq!(origin, TokenOrigin::Created);
-        let mode = std::fs::metadata(dir.path().join(TOKEN_FILE)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let (b, origin) = ApiToken::load_or_create(dir.path()).unwrap();
         assert_eq!(origin, TokenOrigin::Existing);
@@ -168,7 +188,10 @@ mod tests {
 
     #[test]
     fn query_token_is_decoded() {
-        assert_eq!(query_token(Some("page_size=3&token=ab%63d")).as_deref(), Some("abcd"));
+        assert_eq!(
+            query_token(Some("page_size=3&token=ab%63d")).as_deref(),
+            Some("abcd")
+        );
         assert_eq!(query_token(Some("token=%zz")).as_deref(), Some("%zz"));
         assert_eq!(query_token(Some("token=%4")).as_deref(), Some("%4"));
         assert_eq!(query_token(Some("x=1")), None);

@@ -5,9 +5,10 @@
 //! [`ApiQuery`] extractors map axum's rejections into it. Server-side failures (store errors)
 //! are logged with their cause and answered with a 500 that says what failed, never a panic.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -42,7 +43,14 @@ pub struct ErrorBody {
 impl ApiError {
     /// An error with any status and code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, body: ErrorBody { code, message: message.into(), problems: Vec::new() } }
+        Self {
+            status,
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                problems: Vec::new(),
+            },
+        }
     }
 
     /// 400 with a code.
@@ -64,12 +72,40 @@ impl ApiError {
 
     /// 404 for `what` (e.g. "flow 0a1b…").
     pub fn not_found(what: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("{what} does not exist"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{what} does not exist"),
+        )
     }
 
     /// 409.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 412: an `If-Match` precondition failed.
+    pub fn precondition_failed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "REVISION_MISMATCH",
+            message,
+        )
+    }
+
+    /// 428: a conditional request is required (`If-Match` missing).
+    pub fn precondition_required(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "PRECONDITION_REQUIRED",
+            message,
+        )
+    }
+
+    /// Attaches located problems to any error.
+    pub fn with_problems(mut self, problems: Vec<Problem>) -> Self {
+        self.body.problems = problems;
+        self
     }
 
     /// 503: the part needed is not there (no modem, no simulator).
@@ -80,7 +116,11 @@ impl ApiError {
     /// 500, logged with its cause.
     pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(cause = %cause, what, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", format!("{what} failed: {cause}"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            format!("{what} failed: {cause}"),
+        )
     }
 
     /// The HTTP status.
@@ -106,10 +146,115 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<&flowgate_flows::validate::FlowError> for Problem {
+    fn from(e: &flowgate_flows::validate::FlowError) -> Self {
+        Self {
+            path: e.path.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// Problems from the flows crate, with their paths put under `prefix` (e.g. `actions`).
+pub fn problems_under(
+    prefix: &str,
+    errors: &[flowgate_flows::validate::FlowError],
+) -> Vec<Problem> {
+    errors
+        .iter()
+        .map(|e| {
+            let path = match (
+                prefix.is_empty(),
+                e.path.is_empty(),
+                e.path.starts_with('['),
+            ) {
+                (true, _, _) => e.path.clone(),
+                (false, true, _) => prefix.to_owned(),
+                (false, false, true) => format!("{prefix}{}", e.path),
+                (false, false, false) => format!("{prefix}.{}", e.path),
+            };
+            Problem {
+                path,
+                message: e.message.clone(),
+            }
+        })
+        .collect()
+}
+
+/// How the runtime's errors reach a client. The mapping is documented in the OpenAPI
+/// description (see `api::openapi`): unknown ids 404, ended/over/stale 409, bad requests 400,
+/// no modem / shutting down 503, a modem that refused 502, the store 500.
+impl From<crate::runtime::RuntimeError> for ApiError {
+    fn from(e: crate::runtime::RuntimeError) -> Self {
+        use crate::runtime::RuntimeError as R;
+        use flowgate_flows::engine::EngineError as E;
+        let text = e.to_string();
+        match e {
+            R::FlowNotFound(id) => {
+                Self::bad_request("UNKNOWN_FLOW", text).with_problems(vec![Problem {
+                    path: "flow_id".into(),
+                    message: format!("flow {id} does not exist"),
+                }])
+            }
+            R::ActiveflowNotFound(_) | R::CallNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", text)
+            }
+            R::Ended(_) => Self::conflict("ACTIVEFLOW_ENDED", text),
+            R::Duplicate(_) => Self::conflict("DUPLICATE_ID", text),
+            R::CallOver(_) => Self::conflict("CALL_OVER", text),
+            R::NoAudio(..) => Self::conflict("NO_AUDIO", text),
+            R::Invalid(_) => Self::bad_request("INVALID_REQUEST", text),
+            R::NoModem(_) => Self::unavailable("NO_MODEM", text),
+            R::ShuttingDown => Self::unavailable("SHUTTING_DOWN", text),
+            R::Store(e) => Self::from(e),
+            R::Modem(e) => Self::from(e),
+            R::Engine(engine) => match engine {
+                E::Ended => Self::conflict("ACTIVEFLOW_ENDED", text),
+                E::Stale { .. } | E::UnexpectedOutcome { .. } => {
+                    Self::conflict("STALE_ACTION", text)
+                }
+                E::NotFound(_) => Self::bad_request("UNKNOWN_ACTION", text),
+                E::InvalidActions(errors) => Self::invalid(
+                    "INVALID_ACTIONS",
+                    "the actions are invalid",
+                    problems_under("actions", &errors),
+                ),
+                E::Variables(_) => Self::bad_request("INVALID_VARIABLES", text),
+                E::TooManyStacks(_) => Self::conflict("TOO_MANY_STACKS", text),
+                _ => Self::bad_request("INVALID_REQUEST", text),
+            },
+        }
+    }
+}
+
+/// A modem that is not usable right now is 503 (retry later); one that refused the request
+/// is 502 (the upstream failed); a bad argument is 400.
+impl From<flowgate_board::modem::error::ModemError> for ApiError {
+    fn from(e: flowgate_board::modem::error::ModemError) -> Self {
+        use flowgate_board::modem::error::ModemError as M;
+        let text = e.to_string();
+        match e {
+            M::InvalidArgument(_) | M::Encoding(_) => Self::bad_request("INVALID_REQUEST", text),
+            M::NoSuchCall(_) => Self::conflict("CALL_OVER", text),
+            M::NotReady { .. }
+            | M::NotRegistered
+            | M::Sim(_)
+            | M::PortGone { .. }
+            | M::Rebooted { .. }
+            | M::Timeout { .. }
+            | M::Stopped => Self::unavailable("MODEM_UNAVAILABLE", text),
+            _ => Self::new(StatusCode::BAD_GATEWAY, "MODEM_ERROR", text),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let code = match &r {
             JsonRejection::MissingJsonContentType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                "BODY_TOO_LARGE"
+            }
             JsonRejection::BytesRejection(_) => "UNREADABLE_BODY",
             JsonRejection::JsonSyntaxError(_) => "INVALID_JSON",
             JsonRejection::JsonDataError(_) => "INVALID_BODY",
@@ -148,3 +293,73 @@ pub struct ApiPath<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        let status = r.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "BODY_TOO_LARGE"
+        } else {
+            "UNREADABLE_BODY"
+        };
+        Self::new(status, code, r.body_text())
+    }
+}
+
+/// The body as bytes (size-limited like every body), with [`ApiError`] rejections.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(Bytes::from_request(req, state).await?))
+    }
+}
+
+/// The text of a JSON body (content type checked, size-limited, UTF-8), for parsers that
+/// report their own located problems: flows go through the flows crate, which names the
+/// JSON path of every problem, rather than through serde's first error.
+pub struct JsonText(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for JsonText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(Self::unsupported());
+        }
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        String::from_utf8(bytes.to_vec()).map(Self).map_err(|e| {
+            ApiError::bad_request("INVALID_JSON", format!("the body is not UTF-8: {e}"))
+        })
+    }
+}
+
+impl JsonText {
+    fn unsupported() -> ApiError {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Expected request with `Content-Type: application/json`",
+        )
+    }
+}
+
+/// `application/json` or any `+json` type, as axum's `Json` accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}

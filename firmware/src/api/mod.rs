@@ -1,5 +1,354 @@
 //! The LAN API: VoIPBIN-shaped resources under `/v1.0`, gateway resources under
 //! `/v1.0/gateway`, OpenAPI at `/v1.0/openapi.json`.
+//!
+//! # Layout
+//!
+//! - this file: [`ApiState`], [`router`], [`serve`], paging and the request counter.
+//! - [`auth`]: the token (every route but the health check needs it).
+//! - [`error`]: the one JSON error shape and extractors that reject into it.
+//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`:
+//!   the VoIPBIN resources.
+//! - `gateway` (health, metrics, modems), `events` (log, long-poll, SSE), `flowsync`
+//!   (whole-set export/import), `sim` (the simulated board's control).
+//! - [`openapi`]: the document generated from the handlers' annotations.
+//!
+//! Handlers are thin: they parse, call the runtime / store / [`crate::sync::flowset`], and
+//! map errors (see `error.rs` for the runtime's error → status mapping).
 
+mod activeflows;
 pub mod auth;
+mod calls;
 pub mod error;
+mod events;
+mod flows;
+mod flowsync;
+mod gateway;
+mod messages;
+mod numbers;
+pub mod openapi;
+mod recordings;
+mod sim;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use flowgate_board::sim::SimControl;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+use crate::store::Table;
+use crate::sync::flowset::FlowSet;
+use auth::ApiToken;
+use error::ApiError;
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    runtime: Runtime,
+    token: ApiToken,
+    config: Config,
+    sim: Option<SimControl>,
+    started: Instant,
+    flows: FlowSet,
+    /// Cancelled when the server shuts down: ends SSE streams and long-polls, which would
+    /// otherwise keep graceful shutdown waiting.
+    shutdown: CancellationToken,
+}
+
+impl ApiState {
+    /// The state for a gateway: its runtime, the API token, the configuration (`api.*`
+    /// limits, the data directory for recordings) and the simulator's control handle when
+    /// the simulated board runs.
+    pub fn new(runtime: Runtime, token: ApiToken, config: Config, sim: Option<SimControl>) -> Self {
+        let flows = FlowSet::new(runtime.db().clone());
+        Self {
+            inner: Arc::new(StateInner {
+                runtime,
+                token,
+                config,
+                sim,
+                started: Instant::now(),
+                flows,
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The flow set (revisioned flow changes).
+    pub fn flows(&self) -> &FlowSet {
+        &self.inner.flows
+    }
+
+    /// The configuration the API was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Where recordings live: `<data dir>/recordings`.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.inner.config.data.dir.join("recordings")
+    }
+
+    /// The simulator, or 503 `NO_SIMULATOR` on a real board.
+    fn sim(&self) -> Result<&SimControl, ApiError> {
+        self.inner.sim.as_ref().ok_or_else(|| {
+            ApiError::unavailable(
+                "NO_SIMULATOR",
+                "the gateway runs on real hardware; the simulator API is not available",
+            )
+        })
+    }
+
+    fn metrics(&self) -> &Arc<Metrics> {
+        self.inner.runtime.metrics()
+    }
+
+    /// Validation options for flows and actions (the engine's limits).
+    fn validate_options(&self) -> flowgate_flows::validate::ValidateOptions {
+        flowgate_flows::validate::ValidateOptions {
+            limits: self.runtime().guards().limits.clone(),
+            reference_type: None,
+        }
+    }
+}
+
+/// The whole API with its state applied.
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/v1.0/openapi.json", get(openapi::serve_document))
+        .route("/v1.0/flows", get(flows::list).post(flows::create))
+        .route(
+            "/v1.0/flows/{id}",
+            get(flows::get_one).put(flows::update).delete(flows::delete),
+        )
+        .route(
+            "/v1.0/activeflows",
+            get(activeflows::list).post(activeflows::create),
+        )
+        .route(
+            "/v1.0/activeflows/{id}",
+            get(activeflows::get_one).delete(activeflows::delete),
+        )
+        .route("/v1.0/activeflows/{id}/stop", post(activeflows::stop))
+        .route(
+            "/v1.0/activeflows/{id}/forward_action_id",
+            put(activeflows::forward),
+        )
+        .route(
+            "/v1.0/activeflows/{id}/push_actions",
+            post(activeflows::push_actions),
+        )
+        .route(
+            "/v1.0/activeflows/{id}/continue",
+            post(activeflows::continue_block),
+        )
+        .route("/v1.0/numbers", get(numbers::list).post(numbers::create))
+        .route(
+            "/v1.0/numbers/{id}",
+            get(numbers::get_one)
+                .put(numbers::update)
+                .delete(numbers::delete),
+        )
+        .route("/v1.0/numbers/{id}/flow_ids", put(numbers::set_flow_ids))
+        .route("/v1.0/calls", get(calls::list).post(calls::create))
+        .route("/v1.0/calls/{id}", get(calls::get_one))
+        .route("/v1.0/calls/{id}/hangup", post(calls::hangup))
+        .route("/v1.0/calls/{id}/talk", post(calls::talk))
+        .route(
+            "/v1.0/calls/{id}/recording_start",
+            post(calls::recording_start),
+        )
+        .route(
+            "/v1.0/calls/{id}/recording_stop",
+            post(calls::recording_stop),
+        )
+        .route(
+            "/v1.0/calls/{id}/hold",
+            post(calls::hold).delete(calls::unhold),
+        )
+        .route(
+            "/v1.0/calls/{id}/mute",
+            post(calls::mute).delete(calls::unmute),
+        )
+        .route("/v1.0/transfers", post(calls::transfer))
+        .route("/v1.0/messages", get(messages::list).post(messages::create))
+        .route("/v1.0/messages/{id}", get(messages::get_one))
+        .route("/v1.0/recordings", get(recordings::list))
+        .route(
+            "/v1.0/recordings/{id}",
+            get(recordings::get_one).delete(recordings::delete),
+        )
+        .route("/v1.0/recordings/{id}/file", get(recordings::file))
+        .route("/v1.0/gateway/metrics", get(gateway::metrics))
+        .route("/v1.0/gateway/modems", get(gateway::modems))
+        .route("/v1.0/gateway/modems/{id}", get(gateway::modem))
+        .route(
+            "/v1.0/gateway/modems/{id}/ussd",
+            post(gateway::ussd).delete(gateway::ussd_cancel),
+        )
+        .route("/v1.0/gateway/events", get(events::list))
+        .route("/v1.0/gateway/events/stream", get(events::stream))
+        .route(
+            "/v1.0/gateway/sync/flows",
+            get(flowsync::export).put(flowsync::import),
+        )
+        .route("/v1.0/gateway/sim", get(sim::status))
+        .route("/v1.0/gateway/sim/sms", post(sim::sms))
+        .route("/v1.0/gateway/sim/calls", post(sim::incoming_call))
+        .route("/v1.0/gateway/sim/dtmf", post(sim::dtmf))
+        .route("/v1.0/gateway/sim/hangup", post(sim::hangup))
+        .route("/v1.0/gateway/sim/answer", post(sim::answer))
+        .route("/v1.0/gateway/sim/busy", post(sim::busy))
+        .route("/v1.0/gateway/sim/ussd", post(sim::ussd_reply))
+        .route(
+            "/v1.0/gateway/sim/audio",
+            post(sim::queue_audio).get(sim::recorded_audio),
+        )
+        .route("/v1.0/gateway/sim/sent", get(sim::sent))
+        .route_layer(middleware::from_fn_with_state(
+            state.inner.token.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/v1.0/gateway/health", get(gateway::health))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.inner.config.api.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(state.metrics()),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `cancel`; then stops accepting, ends streams and
+/// long-polls, and waits for requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let shutdown = state.inner.shutdown.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            cancel.cancelled().await;
+            shutdown.cancel();
+        })
+        .await
+}
+
+async fn count_requests(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    Metrics::inc(&metrics.api_requests_total);
+    next.run(request).await
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("no endpoint at {}", request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Paging parameters of every list (VoIPBIN's names).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page; absent or empty for the first page.
+    pub page_token: Option<String>,
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 10;
+const MAX_PAGE_SIZE: u32 = 100;
+
+impl PageQuery {
+    /// Reads one page of `table`, mapping each record with `f`.
+    fn page<V, T>(
+        &self,
+        table: &Table<V>,
+        f: impl FnMut(V) -> T,
+    ) -> Result<(Vec<T>, Option<String>), ApiError>
+    where
+        V: Serialize + serde::de::DeserializeOwned,
+    {
+        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(ApiError::bad_request(
+                "INVALID_QUERY",
+                format!("page_size must be between 1 and {MAX_PAGE_SIZE}, not {size}"),
+            ));
+        }
+        let after = match self.page_token.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(token) => Some(Uuid::parse_str(token).map_err(|_| {
+                ApiError::bad_request(
+                    "INVALID_QUERY",
+                    format!("page_token {token:?} is not a token this API returned"),
+                )
+            })?),
+        };
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let page = table.page(after, size)?;
+        Ok((
+            page.items.into_iter().map(f).collect(),
+            page.next.map(|id| id.to_string()),
+        ))
+    }
+}
+
+/// Declares a VoIPBIN list response `{result: [...], next_page_token}` for one record type.
+macro_rules! listing {
+    ($(#[$meta:meta])* $name:ident, $item:ty $(, $doc:ty)?) => {
+        $(#[$meta])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub(crate) struct $name {
+            /// The records of this page.
+            $(#[schema(value_type = Vec<$doc>)])?
+            pub(crate) result: Vec<$item>,
+            /// Pass as `page_token` for the next page; null on the last page.
+            pub(crate) next_page_token: Option<String>,
+        }
+    };
+}
+pub(crate) use listing;

@@ -1,0 +1,304 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! request/response types, served at `/v1.0/openapi.json` and checked in as
+//! `firmware/openapi.json` (a test fails when they differ; regenerate with
+//! `FLOWGATE_UPDATE_OPENAPI=1 cargo test -p flowgate --test api_openapi`).
+//!
+//! The error responses every operation can give (401 without the token, 400 for a bad path
+//! or query, 413/415/422 for bodies, 404 for unknown ids, 500 when the store fails, 502/503
+//! where a modem is involved) are added by [`CommonErrors`] rather than repeated on every
+//! handler, so no status the server sends is undocumented.
+
+use axum::Json;
+use axum::response::IntoResponse;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use super::error::ErrorBody;
+
+/// A flow in VoIPBIN's JSON (documentation type; unknown fields are kept verbatim).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: bodies are parsed by the flows crate"
+)]
+pub struct FlowDoc {
+    /// Flow id (assigned by the server when missing on create).
+    id: Option<Uuid>,
+    /// `flow` (set by the server).
+    #[schema(rename = "type")]
+    kind: Option<String>,
+    /// Name.
+    name: Option<String>,
+    /// Description.
+    detail: Option<String>,
+    /// The actions, run in array order unless `next_id` says otherwise.
+    actions: Vec<ActionDoc>,
+    /// Flow started when an activeflow of this flow ends.
+    on_complete_flow_id: Option<Uuid>,
+    /// Created (set by the server).
+    tm_create: Option<String>,
+    /// Last changed (set by the server).
+    tm_update: Option<String>,
+}
+
+/// One action (documentation type).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: actions are parsed by the flows crate"
+)]
+pub struct ActionDoc {
+    /// Action id (assigned when missing).
+    id: Option<Uuid>,
+    /// Explicit successor (default: the next element).
+    next_id: Option<Uuid>,
+    /// Action type, e.g. `talk`, `digits_receive`, `branch`, `message_send`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// The action's options (see the flows crate documentation).
+    #[schema(value_type = Option<Object>)]
+    option: Option<serde_json::Value>,
+}
+
+/// An address (VoIPBIN's `CommonAddress`; documentation type).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: the flows crate's Address is used"
+)]
+pub struct AddressDoc {
+    /// `tel` (phone number), `""`, or another VoIPBIN address type.
+    #[schema(rename = "type")]
+    kind: Option<String>,
+    /// The number.
+    target: Option<String>,
+    /// Display name of the target.
+    target_name: Option<String>,
+    /// Name.
+    name: Option<String>,
+    /// Free text.
+    detail: Option<String>,
+}
+
+/// One entry of the event log (documentation type; the store's `Event`).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: the store's Event is serialized"
+)]
+pub struct EventDoc {
+    /// Position in the log: strictly increasing, gap-free, persistent.
+    seq: u64,
+    /// When the change was committed.
+    time: chrono::DateTime<chrono::Utc>,
+    /// `activeflow_created`, `activeflow_updated`, `activeflow_deleted`, `flow_created`,
+    /// `flow_updated`, `flow_deleted`, `call_created`, `call_updated`, `message_created`,
+    /// `message_updated`, `recording_created`, `recording_updated`, `recording_deleted`,
+    /// `number_created`, `number_updated`, `number_deleted`, …
+    #[schema(rename = "type")]
+    kind: String,
+    /// The resource the event is about.
+    resource_id: Uuid,
+    /// The resource after the change (its public JSON).
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Flowgate LAN API",
+        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, messages and recordings under `/v1.0`; \
+the gateway's own resources under `/v1.0/gateway`.\n\n\
+Authentication: `Authorization: Bearer <token>` or `?token=<token>` (the token is in `<data dir>/api-token`); \
+only `GET /v1.0/gateway/health` is open.\n\n\
+Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVALID_*`, `UNKNOWN_FLOW`, \
+`UNKNOWN_ACTION`; `problems` lists JSON paths), 401 token missing or wrong, 404 unknown id, \
+409 state conflict (`ACTIVEFLOW_ENDED`, `CALL_OVER`, `NO_AUDIO` — the call has no audio path, `STALE_ACTION`, \
+`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`), \
+412/428 flow-sync preconditions, 413 body over `api.max_body_bytes`, 415 not JSON, 422 JSON of the wrong shape, \
+500 the store failed (`INTERNAL`, with the cause), 502 the modem refused (`MODEM_ERROR`), \
+503 not available now (`NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, `SIMULATOR_STOPPED`, `SHUTTING_DOWN`)."
+    ),
+    paths(
+        super::flows::list, super::flows::create, super::flows::get_one, super::flows::update, super::flows::delete,
+        super::activeflows::list, super::activeflows::create, super::activeflows::get_one, super::activeflows::stop,
+        super::activeflows::delete, super::activeflows::forward, super::activeflows::push_actions,
+        super::activeflows::continue_block,
+        super::numbers::list, super::numbers::create, super::numbers::get_one, super::numbers::update,
+        super::numbers::set_flow_ids, super::numbers::delete,
+        super::calls::list, super::calls::create, super::calls::get_one, super::calls::hangup, super::calls::talk,
+        super::calls::recording_start, super::calls::recording_stop, super::calls::hold, super::calls::unhold,
+        super::calls::mute, super::calls::unmute, super::calls::transfer,
+        super::messages::list, super::messages::create, super::messages::get_one,
+        super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
+        super::gateway::health, super::gateway::metrics, super::gateway::modems, super::gateway::modem,
+        super::gateway::ussd, super::gateway::ussd_cancel,
+        super::events::list, super::events::stream,
+        super::flowsync::export, super::flowsync::import,
+        super::sim::status, super::sim::sms, super::sim::incoming_call, super::sim::dtmf, super::sim::hangup,
+        super::sim::answer, super::sim::busy, super::sim::ussd_reply, super::sim::queue_audio,
+        super::sim::recorded_audio, super::sim::sent,
+        serve_document,
+    ),
+    components(schemas(ErrorBody, super::error::Problem, FlowDoc, ActionDoc, AddressDoc, EventDoc)),
+    modifiers(&Security, &CommonErrors),
+    security(("bearer" = []), ("token" = [])),
+    tags(
+        (name = "flows", description = "Flow definitions"),
+        (name = "activeflows", description = "Running flows"),
+        (name = "numbers", description = "Number → flow bindings"),
+        (name = "calls", description = "Calls, outbound dialling, call interrupts, transfers"),
+        (name = "messages", description = "SMS"),
+        (name = "recordings", description = "Call recordings"),
+        (name = "gateway", description = "Health and metrics"),
+        (name = "modems", description = "The board's modems"),
+        (name = "events", description = "The event log: long-poll and SSE"),
+        (name = "sync", description = "Whole flow-set export/import with revisions"),
+        (name = "simulator", description = "The simulated board's control (503 on real hardware)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The two ways to present the token.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "The API token as a query parameter",
+            ))),
+        );
+    }
+}
+
+/// Adds the error responses every operation can give (see the module docs).
+struct CommonErrors;
+
+/// (status, component name, description).
+const COMMON: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "Bad input: path, query or body (`code` says which; `problems` lists JSON paths)",
+    ),
+    ("401", "Unauthorized", "The API token is missing or wrong"),
+    ("404", "NotFound", "No resource with this id"),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is larger than `api.max_body_bytes`",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not `application/json`",
+    ),
+    (
+        "422",
+        "UnprocessableEntity",
+        "JSON of the wrong shape (a field of the wrong type, a missing field)",
+    ),
+    ("500", "Internal", "The store failed; the message says what"),
+    (
+        "502",
+        "ModemError",
+        "The modem refused or failed (`MODEM_ERROR`)",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "Not available now (`NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`)",
+    ),
+];
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description) in COMMON {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", content)
+                .build();
+            components
+                .responses
+                .insert((*name).to_owned(), RefOr::T(response));
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_common(path, op);
+            }
+        }
+    }
+}
+
+fn add_common(path: &str, op: &mut Operation) {
+    let has_body = op.request_body.is_some();
+    let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || path.contains('{');
+    let modem = op
+        .tags
+        .as_ref()
+        .is_some_and(|t| t.iter().any(|t| t == "calls" || t == "modems"));
+    let open = path == "/v1.0/gateway/health";
+    for (status, name, _) in COMMON {
+        let wanted = match *status {
+            "400" => has_body || has_params,
+            "401" => !open,
+            "404" => path.contains('{'),
+            "413" | "415" | "422" => has_body,
+            "500" => true,
+            "502" | "503" => modem,
+            _ => false,
+        };
+        if wanted {
+            op.responses
+                .responses
+                .entry((*status).to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+        }
+    }
+}
+
+/// The document as a value.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty JSON with a trailing newline (what `firmware/openapi.json` holds).
+pub fn document_json() -> String {
+    let mut text = document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1.0/openapi.json", tag = "gateway",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+pub(super) async fn serve_document() -> impl IntoResponse {
+    Json(document())
+}

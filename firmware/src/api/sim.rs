@@ -1,0 +1,556 @@
+//! `/v1.0/gateway/sim/*`: the simulated board's control, when it runs (503 `NO_SIMULATOR`
+//! on real hardware). Inject what the network or the far end would do — SMS (text or PDU),
+//! incoming calls, DTMF (as the modem's URCs and/or as in-band tones), remote answer, busy
+//! and hang-up, USSD replies, caller audio from a WAV — and read back what the gateway did:
+//! SMS sent (decoded and raw PDU), numbers dialled, DTMF sent, the audio it sent as a WAV.
+
+use std::io::Cursor;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flowgate_board::sim::{
+    SentSmsRecord, SimCallRecord, SimControl, SimError, UssdCoding, UssdScript,
+};
+use flowgate_dsp::{DtmfGenConfig, DtmfGenerator};
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::error::{ApiBytes, ApiError, ApiJson, ApiQuery, ErrorBody};
+
+/// The simulator's audio rate.
+const SIM_RATE: u32 = 8000;
+
+impl From<SimError> for ApiError {
+    fn from(e: SimError) -> Self {
+        let text = e.to_string();
+        match e {
+            SimError::Invalid(_) => ApiError::bad_request("INVALID_REQUEST", text),
+            SimError::NoCall => ApiError::conflict("NO_CALL", text),
+            SimError::Timeout(_) | SimError::Io(_) | SimError::Stopped => {
+                ApiError::unavailable("SIMULATOR_STOPPED", text)
+            }
+        }
+    }
+}
+
+/// `GET /v1.0/gateway/sim`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct SimStatus {
+    /// The AT port the gateway opens.
+    at_path: String,
+    /// The serial-PCM voice port.
+    pcm_path: String,
+    /// The simulated model.
+    profile: String,
+    /// Every call so far, as the simulator saw it.
+    #[schema(value_type = Vec<Object>)]
+    calls: Vec<SimCallRecord>,
+    /// The voice port is streaming.
+    audio_active: bool,
+    /// Caller-audio samples still queued.
+    audio_queued: usize,
+}
+
+/// `POST /v1.0/gateway/sim/sms`: `{from, text}` or `{pdu}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct SmsBody {
+    /// Sender (with `text`).
+    #[serde(default)]
+    from: String,
+    /// Text (split into a multipart message when long).
+    text: Option<String>,
+    /// Or a raw SMS-DELIVER PDU in hex, SMSC field first.
+    pdu: Option<String>,
+}
+
+/// PDUs delivered to the gateway.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Delivered {
+    /// The PDUs (hex), one per part.
+    pdus: Vec<String>,
+}
+
+/// `POST /v1.0/gateway/sim/calls`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct CallBody {
+    /// Caller number.
+    from: String,
+}
+
+/// How injected DTMF reaches the gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DtmfMode {
+    /// As the modem's DTMF URCs (default).
+    #[default]
+    Urc,
+    /// As tones in the caller audio.
+    Inband,
+    /// Both (a modem that reports URCs and passes the tones).
+    Both,
+}
+
+/// `POST /v1.0/gateway/sim/dtmf`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct DtmfBody {
+    /// Digits (`0-9 * # A-D`).
+    digits: String,
+    /// `urc` (default), `inband` or `both`.
+    #[serde(default)]
+    mode: DtmfMode,
+    /// In-band level of each tone, dBm0 (−60 to 0; default −10).
+    #[serde(default = "default_level")]
+    level_dbm0: f32,
+    /// In-band tone length, ms (10 to 2000; default 100).
+    #[serde(default = "default_ms")]
+    duration_ms: u32,
+    /// In-band pause between digits, ms (0 to 2000; default 100).
+    #[serde(default = "default_ms")]
+    gap_ms: u32,
+}
+
+fn default_level() -> f32 {
+    -10.0
+}
+
+fn default_ms() -> u32 {
+    100
+}
+
+/// `POST /v1.0/gateway/sim/ussd`: the reply to the next USSD request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct UssdReplyBody {
+    /// Reply text.
+    text: String,
+    /// `gsm7` (default) or `ucs2`.
+    #[serde(default)]
+    coding: Option<String>,
+    /// `<m>`: 0 done (default), 1 the network waits for an answer.
+    #[serde(default)]
+    status: u8,
+}
+
+/// Audio queued from an upload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct AudioQueued {
+    /// Samples queued (8 kHz).
+    samples: usize,
+    /// Their duration, ms.
+    duration_ms: u64,
+}
+
+/// `GET /v1.0/gateway/sim/audio` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RecordedQuery {
+    /// Clear the recording after reading it (default false).
+    #[serde(default)]
+    take: bool,
+}
+
+/// One whole message the gateway sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct SentMessage {
+    /// Recipient.
+    to: String,
+    /// Text, parts joined.
+    text: String,
+}
+
+/// `GET /v1.0/gateway/sim/sent`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Sent {
+    /// Every SMS part: `{mr, to, text, pdu, tpdu_len, status_report, concat}`.
+    #[schema(value_type = Vec<Object>)]
+    sms: Vec<SentSmsRecord>,
+    /// Whole messages, parts joined.
+    messages: Vec<SentMessage>,
+    /// Numbers dialled.
+    dialled: Vec<String>,
+    /// DTMF digits sent (`AT+VTS`).
+    dtmf: String,
+}
+
+/// The simulator's state.
+#[utoipa::path(get, path = "/v1.0/gateway/sim", tag = "simulator",
+    responses(
+        (status = 200, description = "The simulator", body = SimStatus),
+        (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
+    ))]
+pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<SimStatus>, ApiError> {
+    let sim = state.sim()?;
+    let (audio_active, audio_queued) = sim.view(|v| (v.audio_active(), v.audio_queued()));
+    Ok(Json(SimStatus {
+        at_path: sim.at_path().display().to_string(),
+        pcm_path: sim.pcm_path().display().to_string(),
+        profile: sim.profile().vendor_profile_id().to_owned(),
+        calls: sim.call_log(),
+        audio_active,
+        audio_queued,
+    }))
+}
+
+/// Delivers an SMS to the gateway.
+#[utoipa::path(post, path = "/v1.0/gateway/sim/sms", tag = "simulator", request_body = SmsBody,
+    responses(
+        (status = 200, description = "Delivered", body = Delivered),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn sms(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<SmsBody>,
+) -> Result<Json<Delivered>, ApiError> {
+    let sim = state.sim()?;
+    let pdus = match (body.text, body.pdu) {
+        (Some(text), None) => {
+            if body.from.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    "INVALID_BODY",
+                    "from is required with text",
+                ));
+            }
+            sim.send_sms(&body.from, &text)?
+        }
+        (None, Some(pdu)) => {
+            if pdu.is_empty() || !pdu.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ApiError::bad_request("INVALID_BODY", "pdu must be hex"));
+            }
+            sim.send_pdu(&pdu)?;
+            vec![pdu]
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "INVALID_BODY",
+                "give either text (with from) or pdu",
+            ));
+        }
+    };
+    Ok(Json(Delivered { pdus }))
+}
+
+/// Rings the gateway from a number.
+#[utoipa::path(post, path = "/v1.0/gateway/sim/calls", tag = "simulator", request_body = CallBody,
+    responses(
+        (status = 204, description = "Ringing"),
+        (status = 409, description = "`NO_CALL`", body = ErrorBody),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn incoming_call(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<CallBody>,
+) -> Result<StatusCode, ApiError> {
+    if body.from.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "INVALID_BODY",
+            "from must not be empty",
+        ));
+    }
+    state.sim()?.incoming_call(&body.from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's tones: `digits` at the configured level and timing.
+fn dtmf_tones(body: &DtmfBody) -> Result<Vec<i16>, ApiError> {
+    let bad = |m: String| ApiError::bad_request("INVALID_BODY", m);
+    if !(-60.0..=0.0).contains(&body.level_dbm0) {
+        return Err(bad(format!(
+            "level_dbm0 {} is outside −60..0",
+            body.level_dbm0
+        )));
+    }
+    if !(10..=2000).contains(&body.duration_ms) || body.gap_ms > 2000 {
+        return Err(bad("duration_ms must be 10..2000 and gap_ms 0..2000".into()));
+    }
+    let config = DtmfGenConfig {
+        low_dbm0: body.level_dbm0,
+        high_dbm0: body.level_dbm0,
+        on_ms: body.duration_ms,
+        off_ms: body.gap_ms,
+        ..DtmfGenConfig::new(SIM_RATE)
+    };
+    let mut generator = DtmfGenerator::new(config).map_err(|e| bad(e.to_string()))?;
+    generator
+        .queue(&body.digits)
+        .map_err(|e| bad(e.to_string()))?;
+    let len = usize::try_from(generator.remaining_samples())
+        .map_err(|_| bad("too many digits".into()))?;
+    let mut samples = vec![0i16; len];
+    generator.fill(&mut samples);
+    Ok(samples)
+}
+
+/// The far end presses keys.
+#[utoipa::path(post, path = "/v1.0/gateway/sim/dtmf", tag = "simulator", request_body = DtmfBody,
+    responses(
+        (status = 204, description = "Sent"),
+        (status = 409, description = "`NO_CALL`: no active call", body = ErrorBody),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn dtmf(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<DtmfBody>,
+) -> Result<StatusCode, ApiError> {
+    let sim = state.sim()?;
+    if body.digits.is_empty() {
+        return Err(ApiError::bad_request(
+            "INVALID_BODY",
+            "digits must not be empty",
+        ));
+    }
+    // Check everything before injecting anything.
+    let tones = match body.mode {
+        DtmfMode::Urc => None,
+        DtmfMode::Inband | DtmfMode::Both => Some(dtmf_tones(&body)?),
+    };
+    if matches!(body.mode, DtmfMode::Urc | DtmfMode::Both) {
+        sim.dtmf(&body.digits)?;
+    }
+    if let Some(tones) = tones {
+        sim.queue_audio(&tones)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn remote(
+    state: &ApiState,
+    f: impl FnOnce(&SimControl) -> Result<(), SimError>,
+) -> Result<StatusCode, ApiError> {
+    f(state.sim()?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The far end hangs up the most recent call (or stops ringing).
+#[utoipa::path(post, path = "/v1.0/gateway/sim/hangup", tag = "simulator",
+    responses(
+        (status = 204, description = "Hung up"),
+        (status = 409, description = "`NO_CALL`", body = ErrorBody),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn hangup(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
+    remote(&state, SimControl::remote_hangup)
+}
+
+/// The far end answers the gateway's outgoing call (numbers with the `manual` dial outcome).
+#[utoipa::path(post, path = "/v1.0/gateway/sim/answer", tag = "simulator",
+    responses(
+        (status = 204, description = "Answered"),
+        (status = 409, description = "`NO_CALL`", body = ErrorBody),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn answer(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
+    remote(&state, SimControl::remote_answer)
+}
+
+/// The far end is busy.
+#[utoipa::path(post, path = "/v1.0/gateway/sim/busy", tag = "simulator",
+    responses(
+        (status = 204, description = "Busy"),
+        (status = 409, description = "`NO_CALL`", body = ErrorBody),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn busy(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
+    remote(&state, SimControl::remote_busy)
+}
+
+/// Queues the network's reply to the next USSD request.
+#[utoipa::path(post, path = "/v1.0/gateway/sim/ussd", tag = "simulator", request_body = UssdReplyBody,
+    responses(
+        (status = 204, description = "Queued"),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn ussd_reply(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<UssdReplyBody>,
+) -> Result<StatusCode, ApiError> {
+    let coding = match body.coding.as_deref() {
+        None | Some("" | "gsm7") => UssdCoding::Gsm7,
+        Some("ucs2") => UssdCoding::Ucs2,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "INVALID_BODY",
+                format!("coding {other:?} is not gsm7 or ucs2"),
+            ));
+        }
+    };
+    if body.status > 5 {
+        return Err(ApiError::bad_request("INVALID_BODY", "status is 0 to 5"));
+    }
+    let mut script = UssdScript::new(body.text, coding);
+    script.status = body.status;
+    state.sim()?.queue_ussd_reply(script)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Decodes a WAV into 16-bit mono at its own rate.
+fn read_wav(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {
+    let reader =
+        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| format!("not a WAV file: {e}"))?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels.max(1));
+    let interleaved: Vec<i16> = match spec.sample_format {
+        hound::SampleFormat::Int => {
+            let shift = i32::from(spec.bits_per_sample) - 16;
+            reader
+                .into_samples::<i32>()
+                .map(|s| s.map(|v| to_i16(if shift >= 0 { v >> shift } else { v << -shift })))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("WAV data: {e}"))?
+        }
+        hound::SampleFormat::Float => reader
+            .into_samples::<f32>()
+            .map(|s| s.map(float_to_i16))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("WAV data: {e}"))?,
+    };
+    let mono = interleaved
+        .chunks(channels)
+        .map(|frame| {
+            let sum: i32 = frame.iter().map(|&s| i32::from(s)).sum();
+            to_i16(sum / i32::try_from(frame.len()).unwrap_or(1).max(1))
+        })
+        .collect();
+    Ok((mono, spec.sample_rate))
+}
+
+fn to_i16(v: i32) -> i16 {
+    i16::try_from(v.clamp(i32::from(i16::MIN), i32::from(i16::MAX))).unwrap_or(0)
+}
+
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "clamped to the i16 range before the cast"
+)]
+fn float_to_i16(v: f32) -> i16 {
+    (v.clamp(-1.0, 1.0) * 32767.0) as i16
+}
+
+/// Queues caller audio from a WAV upload (any rate, mono or stereo, integer or float PCM;
+/// resampled to 8 kHz).
+#[utoipa::path(post, path = "/v1.0/gateway/sim/audio", tag = "simulator",
+    request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file"),
+    responses(
+        (status = 200, description = "Queued", body = AudioQueued),
+        (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
+    ))]
+pub(super) async fn queue_audio(
+    State(state): State<ApiState>,
+    ApiBytes(body): ApiBytes,
+) -> Result<Json<AudioQueued>, ApiError> {
+    let sim = state.sim()?;
+    let (samples, rate) = read_wav(&body).map_err(|e| ApiError::bad_request("INVALID_WAV", e))?;
+    let samples = flowgate_dsp::resample(&samples, rate, SIM_RATE).map_err(|e| {
+        ApiError::bad_request(
+            "INVALID_WAV",
+            format!("cannot resample from {rate} Hz: {e}"),
+        )
+    })?;
+    sim.queue_audio(&samples)?;
+    let duration_ms = u64::try_from(samples.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(1000)
+        / u64::from(SIM_RATE);
+    Ok(Json(AudioQueued {
+        samples: samples.len(),
+        duration_ms,
+    }))
+}
+
+/// The audio the gateway sent on the voice port, as WAV (8 kHz mono 16-bit).
+#[utoipa::path(get, path = "/v1.0/gateway/sim/audio", tag = "simulator", params(RecordedQuery),
+    responses(
+        (status = 200, description = "WAV", content_type = "audio/wav", body = Vec<u8>),
+        (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
+    ))]
+pub(super) async fn recorded_audio(
+    State(state): State<ApiState>,
+    ApiQuery(q): ApiQuery<RecordedQuery>,
+) -> Result<Response, ApiError> {
+    let sim = state.sim()?;
+    let samples = if q.take {
+        sim.take_recorded_audio()
+    } else {
+        sim.recorded_audio()
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SIM_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    let encode = |out: &mut Cursor<Vec<u8>>| -> Result<(), hound::Error> {
+        let mut writer = hound::WavWriter::new(out, spec)?;
+        for s in &samples {
+            writer.write_sample(*s)?;
+        }
+        writer.finalize()
+    };
+    encode(&mut out).map_err(|e| ApiError::internal("encoding the WAV", &e))?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], out.into_inner()).into_response())
+}
+
+/// What the gateway sent: SMS (decoded and raw), numbers dialled, DTMF.
+#[utoipa::path(get, path = "/v1.0/gateway/sim/sent", tag = "simulator",
+    responses(
+        (status = 200, description = "What the gateway sent", body = Sent),
+        (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
+    ))]
+pub(super) async fn sent(State(state): State<ApiState>) -> Result<Json<Sent>, ApiError> {
+    let sim = state.sim()?;
+    Ok(Json(Sent {
+        sms: sim.sent_sms(),
+        messages: sim
+            .sent_messages()
+            .into_iter()
+            .map(|(to, text)| SentMessage { to, text })
+            .collect(),
+        dialled: sim.dialled(),
+        dtmf: sim.dtmf_sent(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wav_upload_is_decoded_to_mono() {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = Cursor::new(Vec::new());
+        {
+            let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+            for s in [100i16, 300, -200, -400] {
+                w.write_sample(s).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+        let (mono, rate) = read_wav(out.get_ref()).unwrap();
+        assert_eq!((mono, rate), (vec![200, -300], 16000));
+        assert!(read_wav(b"RIFF....").is_err());
+    }
+
+    #[test]
+    fn inband_dtmf_has_the_requested_length() {
+        let body = DtmfBody {
+            digits: "12".into(),
+            mode: DtmfMode::Inband,
+            level_dbm0: -10.0,
+            duration_ms: 50,
+            gap_ms: 50,
+        };
+        // Two 50 ms tones and one 50 ms pause at 8 kHz.
+        assert_eq!(dtmf_tones(&body).unwrap().len(), 1200);
+        let bad = DtmfBody {
+            digits: "1x".into(),
+            ..body
+        };
+        assert_eq!(dtmf_tones(&bad).unwrap_err().status(), 400);
+    }
+}
