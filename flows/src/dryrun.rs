@@ -85,6 +85,14 @@ pub enum InputError {
     /// `--var` without `=`.
     #[error("`{0}` is not KEY=VALUE")]
     BadVar(String),
+    /// `--now` that is not RFC 3339.
+    #[error("{0}")]
+    BadTime(String),
+    /// `--reference` that is not a reference type.
+    #[error(
+        "unknown reference type `{0}`: use call, api, message, conversation, campaign, recording, transcribe, webchat, ai or none"
+    )]
+    BadReference(String),
 }
 
 impl FromStr for InputEvent {
@@ -148,6 +156,18 @@ pub fn parse_var(s: &str) -> Result<(String, String), InputError> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(InputError::BadVar(s.to_owned())),
     }
+}
+
+/// Parses a `--now` argument (RFC 3339, e.g. `2025-06-04T10:00:00+02:00`).
+pub fn parse_now(s: &str) -> Result<DateTime<Utc>, InputError> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| InputError::BadTime(format!("`{s}` is not an RFC 3339 time: {e}")))
+}
+
+/// Parses a `--reference` argument (`call`, `api`, `message`, `conversation`, …, `none`).
+pub fn parse_reference(s: &str) -> Result<ReferenceType, InputError> {
+    ReferenceType::from_name(s.trim()).ok_or_else(|| InputError::BadReference(s.to_owned()))
 }
 
 /// What a `fetch` / `fetch_flow` asks the caller for.
@@ -632,6 +652,19 @@ mod tests {
         ));
         assert_eq!(parse_var("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_var("novalue").is_err());
+        assert_eq!(
+            parse_now("2025-06-04T10:00:00+02:00").map(|t| t.to_rfc3339()),
+            Ok("2025-06-04T08:00:00+00:00".to_owned())
+        );
+        assert!(matches!(
+            parse_now("yesterday"),
+            Err(InputError::BadTime(_))
+        ));
+        assert_eq!(parse_reference("message"), Ok(ReferenceType::Message));
+        assert!(matches!(
+            parse_reference("fax"),
+            Err(InputError::BadReference(_))
+        ));
     }
 
     #[test]

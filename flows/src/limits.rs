@@ -134,7 +134,11 @@ impl Limits {
     /// Used for values that did not come through [`Limits::check_text`] (API bodies already
     /// parsed by the web framework, actions handed to the engine).
     pub fn check_value(&self, value: &Value, prefix: &str, out: &mut Vec<FlowError>) {
-        // Explicit stack instead of recursion: the depth is what we are checking.
+        if self.value_ok(value) {
+            return;
+        }
+        // Explicit stack instead of recursion: the depth is what we are checking. Paths are
+        // only built on this (rare) slow path.
         let mut stack: Vec<(&Value, String, usize)> = vec![(value, prefix.to_owned(), 1)];
         while let Some((v, path, depth)) = stack.pop() {
             match v {
@@ -184,6 +188,44 @@ impl Limits {
                 _ => {}
             }
         }
+    }
+}
+
+impl Limits {
+    /// Fast check without paths or allocation beyond the work stack.
+    fn value_ok(&self, value: &Value) -> bool {
+        let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+        while let Some((v, depth)) = stack.pop() {
+            match v {
+                Value::String(s) if s.len() > self.max_string_bytes => return false,
+                Value::Array(items) => {
+                    if depth > self.max_depth {
+                        return false;
+                    }
+                    stack.extend(
+                        items
+                            .iter()
+                            .filter(|i| is_container_or_string(i))
+                            .map(|i| (i, depth + 1)),
+                    );
+                }
+                Value::Object(map) => {
+                    if depth > self.max_depth {
+                        return false;
+                    }
+                    for (k, item) in map {
+                        if k.len() > self.max_string_bytes {
+                            return false;
+                        }
+                        if is_container_or_string(item) {
+                            stack.push((item, depth + 1));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
     }
 }
 

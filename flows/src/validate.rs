@@ -210,25 +210,121 @@ impl Scope<'_> {
     }
 }
 
-/// One action being checked: its option path and the scope of jump targets.
+/// One action being checked: where it is and the scope of its jump targets.
 struct At<'a> {
-    opt: String,
+    list: &'a str,
+    index: usize,
     scope: &'a Scope<'a>,
 }
 
 impl At<'_> {
-    fn field(&self, f: &str) -> String {
-        join_path(&self.opt, f)
+    /// The whole option.
+    fn whole(&self) -> P<'_> {
+        P {
+            at: self,
+            field: "",
+            index: None,
+            key: None,
+        }
+    }
+
+    /// `option.field`
+    fn f<'s>(&'s self, field: &'s str) -> P<'s> {
+        P {
+            at: self,
+            field,
+            index: None,
+            key: None,
+        }
+    }
+
+    /// `option.field[i]`
+    fn fi<'s>(&'s self, field: &'s str, i: usize) -> P<'s> {
+        P {
+            at: self,
+            field,
+            index: Some(i),
+            key: None,
+        }
+    }
+
+    /// `option.field.key`
+    fn fk<'s>(&'s self, field: &'s str, key: &'s str) -> P<'s> {
+        P {
+            at: self,
+            field,
+            index: None,
+            key: Some(key),
+        }
+    }
+
+    /// `option.field[i].key`
+    fn fik<'s>(&'s self, field: &'s str, i: usize, key: &'s str) -> P<'s> {
+        P {
+            at: self,
+            field,
+            index: Some(i),
+            key: Some(key),
+        }
+    }
+}
+
+/// A JSON path inside an action's option, turned into text only when a problem is reported
+/// (validating a large valid flow allocates no paths).
+#[derive(Clone, Copy)]
+struct P<'a> {
+    at: &'a At<'a>,
+    field: &'a str,
+    index: Option<usize>,
+    key: Option<&'a str>,
+}
+
+/// Something that becomes a JSON path.
+trait IntoPath {
+    fn into_path(self) -> String;
+}
+
+impl IntoPath for String {
+    fn into_path(self) -> String {
+        self
+    }
+}
+
+impl IntoPath for &str {
+    fn into_path(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoPath for P<'_> {
+    fn into_path(self) -> String {
+        let mut s = format!("{}[{}].option", self.at.list, self.at.index);
+        if !self.field.is_empty() {
+            s.push('.');
+            s.push_str(self.field);
+        }
+        if let Some(i) = self.index {
+            s.push_str(&format!("[{i}]"));
+        }
+        if let Some(k) = self.key {
+            s.push('.');
+            s.push_str(k);
+        }
+        s
     }
 }
 
 impl Validator<'_> {
-    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.report.errors.push(FlowError::new(path, msg));
+    fn err(&mut self, path: impl IntoPath, msg: impl Into<String>) {
+        self.report
+            .errors
+            .push(FlowError::new(path.into_path(), msg));
     }
 
-    fn warn(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.report.warnings.push(FlowWarning::new(path, msg));
+    fn warn(&mut self, path: impl IntoPath, msg: impl Into<String>) {
+        self.report
+            .warnings
+            .push(FlowWarning::new(path.into_path(), msg));
     }
 
     fn check_actions(&mut self, actions: &[Action], path: &str, outer: &HashSet<Uuid>) {
@@ -246,27 +342,24 @@ impl Validator<'_> {
         let scope = Scope { own, outer };
         let mut dynamic_targets = false;
         for (i, a) in actions.iter().enumerate() {
-            let apath = format!("{path}[{i}]");
+            let apath = |field: &str| format!("{path}[{i}].{field}");
             if is_reserved_id(a.id) {
-                self.err(
-                    join_path(&apath, "id"),
-                    format!("{} is a reserved id", a.id),
-                );
+                self.err(apath("id"), format!("{} is a reserved id", a.id));
             }
             if let Some(n) = a.next()
                 && !scope.contains(n)
             {
                 self.err(
-                    join_path(&apath, "next_id"),
+                    apath("next_id"),
                     format!("next_id {n} does not match any action id"),
                 );
             }
-            self.check_unknown_fields(a, &apath);
+            self.check_unknown_fields(a, &format!("{path}[{i}]"));
             if let Some(rt) = self.opts.reference_type
                 && !rt.runs(a.kind())
             {
                 self.warn(
-                    join_path(&apath, "type"),
+                    apath("type"),
                     format!(
                         "`{}` never runs in a flow started by `{}`: media gating skips it",
                         a.kind(),
@@ -275,7 +368,8 @@ impl Validator<'_> {
                 );
             }
             let at = At {
-                opt: join_path(&apath, "option"),
+                list: path,
+                index: i,
                 scope: &scope,
             };
             dynamic_targets |= self.check_option(a.option(), &at);
@@ -289,6 +383,10 @@ impl Validator<'_> {
         let Some(serde_json::Value::Object(raw)) = a.raw_option() else {
             return;
         };
+        let known = a.kind().option_fields();
+        if raw.keys().all(|k| known.contains(&k.as_str())) {
+            return;
+        }
         let known = a.kind().option_fields();
         for k in raw.keys() {
             if !known.contains(&k.as_str()) {
@@ -304,7 +402,7 @@ impl Validator<'_> {
     }
 
     /// Checks one jump target. Returns true when the target is a template.
-    fn target(&mut self, t: &IdRef, path: String, required: bool, at: &At<'_>) -> bool {
+    fn target(&mut self, t: &IdRef, path: P<'_>, required: bool) -> bool {
         match t {
             IdRef::Template(_) => {
                 self.warn(
@@ -320,7 +418,7 @@ impl Validator<'_> {
                 false
             }
             IdRef::Id(u) => {
-                if !at.scope.contains(*u) {
+                if !path.at.scope.contains(*u) {
                     self.err(path, format!("{u} does not match any action id"));
                 }
                 false
@@ -328,13 +426,13 @@ impl Validator<'_> {
         }
     }
 
-    fn required_id(&mut self, id: &IdRef, path: String, what: &str) {
+    fn required_id(&mut self, id: &IdRef, path: P<'_>, what: &str) {
         if id.is_nil() {
             self.err(path, format!("{what} is required"));
         }
     }
 
-    fn one_of(&mut self, value: &str, allowed: &[&str], path: String, what: &str) {
+    fn one_of(&mut self, value: &str, allowed: &[&str], path: P<'_>, what: &str) {
         if !has_placeholder(value) && !allowed.contains(&value) {
             let list: Vec<String> = allowed
                 .iter()
@@ -356,7 +454,7 @@ impl Validator<'_> {
         }
     }
 
-    fn range(&mut self, v: i64, lo: i64, hi: i64, path: String, what: &str) {
+    fn range(&mut self, v: i64, lo: i64, hi: i64, path: P<'_>, what: &str) {
         if v < lo || v > hi {
             self.err(
                 path,
@@ -365,19 +463,19 @@ impl Validator<'_> {
         }
     }
 
-    fn non_negative(&mut self, v: i64, path: String, what: &str) {
+    fn non_negative(&mut self, v: i64, path: P<'_>, what: &str) {
         if v < 0 {
             self.err(path, format!("{what} cannot be negative ({v})"));
         }
     }
 
-    fn required_text(&mut self, s: &str, path: String, what: &str) {
+    fn required_text(&mut self, s: &str, path: P<'_>, what: &str) {
         if s.trim().is_empty() {
             self.err(path, format!("{what} is required"));
         }
     }
 
-    fn http_url(&mut self, s: &str, path: String, what: &str) {
+    fn http_url(&mut self, s: &str, path: P<'_>, what: &str) {
         if s.trim().is_empty() {
             self.err(path, format!("{what} is required"));
         } else if !(has_placeholder(s) || s.starts_with("http://") || s.starts_with("https://")) {
@@ -388,7 +486,7 @@ impl Validator<'_> {
         }
     }
 
-    fn dtmf_chars(&mut self, s: &str, path: String, what: &str) {
+    fn dtmf_chars(&mut self, s: &str, path: P<'_>, what: &str) {
         if has_placeholder(s) {
             return;
         }
@@ -400,101 +498,83 @@ impl Validator<'_> {
         }
     }
 
-    fn addresses(&mut self, list: &[Address], path: String, required: bool) {
+    fn addresses(&mut self, list: &[Address], at: &At<'_>, field: &str, required: bool) {
         if list.is_empty() && required {
-            self.err(path.clone(), "at least one destination is required");
+            self.err(at.f(field), "at least one destination is required");
         }
         for (i, a) in list.iter().enumerate() {
-            let p = format!("{path}[{i}]");
-            self.address(a, p);
+            self.one_of(
+                &a.kind,
+                ADDRESS_TYPES,
+                at.fik(field, i, "type"),
+                "address type",
+            );
             if a.target.trim().is_empty() {
-                self.err(
-                    format!("{path}[{i}].target"),
-                    "the destination has no target",
-                );
+                self.err(at.fik(field, i, "target"), "the destination has no target");
             }
         }
     }
 
-    fn address(&mut self, a: &Address, path: String) {
-        self.one_of(
-            &a.kind,
-            ADDRESS_TYPES,
-            join_path(&path, "type"),
-            "address type",
-        );
-    }
-
     /// Checks an option. Returns true if a jump target is a template (reachability unknown).
     fn check_option(&mut self, o: &ActionOption, at: &At<'_>) -> bool {
-        let f = |n: &str| at.field(n);
         let mut dynamic = false;
         match o {
             ActionOption::Goto(g) => {
-                dynamic |= self.target(&g.target_id, f("target_id"), true, at);
+                dynamic |= self.target(&g.target_id, at.f("target_id"), true);
                 if g.loop_count <= 0 {
                     self.warn(
-                        f("loop_count"),
+                        at.f("loop_count"),
                         "goto without a positive loop_count never jumps (VoIPBIN behaviour); set loop_count to the number of jumps",
                     );
                 }
             }
             ActionOption::Branch(b) => {
                 for (k, t) in &b.target_ids {
-                    dynamic |= self.target(t, join_path(&f("target_ids"), k), true, at);
+                    dynamic |= self.target(t, at.fk("target_ids", k), true);
                 }
-                dynamic |= self.target(&b.default_target_id, f("default_target_id"), false, at);
+                dynamic |= self.target(&b.default_target_id, at.f("default_target_id"), false);
                 if b.default_target_id.is_nil() {
                     if b.target_ids.is_empty() {
-                        self.err(
-                            at.opt.clone(),
-                            "branch needs target_ids or a default_target_id",
-                        );
+                        self.err(at.whole(), "branch needs target_ids or a default_target_id");
                     } else {
                         self.warn(
-                            f("default_target_id"),
+                            at.f("default_target_id"),
                             "branch has no default_target_id: a value that matches no key stops the flow",
                         );
                     }
                 }
             }
             ActionOption::ConditionVariable(c) => {
-                self.one_of(&c.condition, CONDITIONS, f("condition"), "condition");
+                self.one_of(&c.condition, CONDITIONS, at.f("condition"), "condition");
                 self.one_of(
                     &c.value_type,
                     &["string", "number", "length"],
-                    f("value_type"),
+                    at.f("value_type"),
                     "value_type",
                 );
-                self.required_text(&c.variable, f("variable"), "variable");
-                self.non_negative(c.value_length, f("value_length"), "value_length");
-                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+                self.required_text(&c.variable, at.f("variable"), "variable");
+                self.non_negative(c.value_length, at.f("value_length"), "value_length");
+                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), true);
             }
             ActionOption::ConditionDatetime(c) => {
-                self.one_of(&c.condition, CONDITIONS, f("condition"), "condition");
+                self.one_of(&c.condition, CONDITIONS, at.f("condition"), "condition");
                 if let Some(h) = c.hour {
-                    self.range(h, -1, 23, f("hour"), "hour");
+                    self.range(h, -1, 23, at.f("hour"), "hour");
                 }
                 if let Some(m) = c.minute {
-                    self.range(m, -1, 59, f("minute"), "minute");
+                    self.range(m, -1, 59, at.f("minute"), "minute");
                 }
-                self.range(c.day, 0, 31, f("day"), "day");
-                self.range(c.month, 0, 12, f("month"), "month");
+                self.range(c.day, 0, 31, at.f("day"), "day");
+                self.range(c.month, 0, 12, at.f("month"), "month");
                 for (i, w) in c.weekdays.iter().enumerate() {
-                    self.range(
-                        *w,
-                        0,
-                        6,
-                        format!("{}[{i}]", f("weekdays")),
-                        "a weekday (0 = Sunday)",
-                    );
+                    self.range(*w, 0, 6, at.fi("weekdays", i), "a weekday (0 = Sunday)");
                 }
                 if !c.timezone.is_empty()
                     && !has_placeholder(&c.timezone)
                     && c.timezone.parse::<chrono_tz::Tz>().is_err()
                 {
                     self.err(
-                        f("timezone"),
+                        at.f("timezone"),
                         format!("`{}` is not an IANA time zone name", c.timezone),
                     );
                 }
@@ -505,58 +585,68 @@ impl Validator<'_> {
                     && c.minute.is_none_or(|m| m < 0);
                 if tests_nothing {
                     self.warn(
-                        at.opt.clone(),
+                        at.whole(),
                         "condition_datetime tests nothing: it is always true",
                     );
                 }
-                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), true);
             }
             ActionOption::ConditionCallDigits(c) => {
-                self.non_negative(c.length, f("length"), "length");
-                self.dtmf_chars(&c.key, f("key"), "key");
+                self.non_negative(c.length, at.f("length"), "length");
+                self.dtmf_chars(&c.key, at.f("key"), "key");
                 if c.length == 0 && c.key.is_empty() {
                     self.warn(
-                        at.opt.clone(),
+                        at.whole(),
                         "condition_call_digits without length or key is never true",
                     );
                 }
-                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), true);
             }
             ActionOption::ConditionCallStatus(c) => {
-                self.one_of(&c.status, CALL_STATUSES, f("status"), "call status");
-                dynamic |= self.target(&c.false_target_id, f("false_target_id"), true, at);
+                self.one_of(&c.status, CALL_STATUSES, at.f("status"), "call status");
+                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), true);
             }
             ActionOption::VariableSet(v) => {
-                self.required_text(&v.key, f("key"), "key");
+                self.required_text(&v.key, at.f("key"), "key");
                 if vars::is_reserved(&v.key) {
-                    self.err(f("key"), "voipbin.activeflow.* variables are set by the engine and cannot be changed");
+                    self.err(at.f("key"), "voipbin.activeflow.* variables are set by the engine and cannot be changed");
                 }
             }
             ActionOption::Block(_) | ActionOption::Stop(_) | ActionOption::Empty(_) => {}
             ActionOption::Fetch(x) => {
-                self.http_url(&x.event_url, f("event_url"), "event_url");
+                self.http_url(&x.event_url, at.f("event_url"), "event_url");
                 self.one_of(
                     &x.event_method,
                     HTTP_METHODS,
-                    f("event_method"),
+                    at.f("event_method"),
                     "HTTP method",
                 );
             }
-            ActionOption::FetchFlow(x) => self.required_id(&x.flow_id, f("flow_id"), "flow_id"),
+            ActionOption::FetchFlow(x) => self.required_id(&x.flow_id, at.f("flow_id"), "flow_id"),
             ActionOption::Call(c) => {
-                self.addresses(&c.destinations, f("destinations"), true);
-                self.address(&c.source, f("source"));
-                self.one_of(&c.anonymous, ANONYMOUS, f("anonymous"), "anonymous value");
+                self.addresses(&c.destinations, at, "destinations", true);
+                self.one_of(
+                    &c.source.kind,
+                    ADDRESS_TYPES,
+                    at.fk("source", "type"),
+                    "address type",
+                );
+                self.one_of(
+                    &c.anonymous,
+                    ANONYMOUS,
+                    at.f("anonymous"),
+                    "anonymous value",
+                );
                 if c.flow_id.is_nil() && c.actions.is_empty() {
                     self.err(
-                        at.opt.clone(),
+                        at.whole(),
                         "call needs a flow_id or inline actions for the new calls",
                     );
                 }
                 if !c.actions.is_empty() {
                     // The inline actions form the new call's own flow: their own id space.
                     let mut errs = Vec::new();
-                    let p = f("actions");
+                    let p = at.f("actions").into_path();
                     let inline = actions_lenient(
                         serde_json::Value::Array(c.actions.clone()),
                         &p,
@@ -569,165 +659,196 @@ impl Validator<'_> {
                 }
             }
             ActionOption::Connect(c) => {
-                self.addresses(&c.destinations, f("destinations"), true);
-                self.address(&c.source, f("source"));
-                self.one_of(&c.anonymous, ANONYMOUS, f("anonymous"), "anonymous value");
+                self.addresses(&c.destinations, at, "destinations", true);
+                self.one_of(
+                    &c.source.kind,
+                    ADDRESS_TYPES,
+                    at.fk("source", "type"),
+                    "address type",
+                );
+                self.one_of(
+                    &c.anonymous,
+                    ANONYMOUS,
+                    at.f("anonymous"),
+                    "anonymous value",
+                );
             }
-            ActionOption::QueueJoin(q) => self.required_id(&q.queue_id, f("queue_id"), "queue_id"),
+            ActionOption::QueueJoin(q) => {
+                self.required_id(&q.queue_id, at.f("queue_id"), "queue_id")
+            }
             ActionOption::ConferenceJoin(c) => {
-                self.required_id(&c.conference_id, f("conference_id"), "conference_id");
+                self.required_id(&c.conference_id, at.f("conference_id"), "conference_id");
             }
             ActionOption::AiTalk(a) => {
                 self.one_of(
                     &a.assistance_type,
                     &["", "ai", "team"],
-                    f("assistance_type"),
+                    at.f("assistance_type"),
                     "assistance_type",
                 );
                 if a.assistance_id.is_nil() && a.ai_id.is_nil() {
                     self.err(
-                        f("assistance_id"),
+                        at.f("assistance_id"),
                         "assistance_id (or the deprecated ai_id) is required",
                     );
                 }
-                self.non_negative(a.duration, f("duration"), "duration");
+                self.non_negative(a.duration, at.f("duration"), "duration");
             }
             ActionOption::AiTask(a) => {
                 self.one_of(
                     &a.assistance_type,
                     &["", "ai", "team"],
-                    f("assistance_type"),
+                    at.f("assistance_type"),
                     "assistance_type",
                 );
                 if a.assistance_id.is_nil() && a.ai_id.is_nil() {
                     self.err(
-                        f("assistance_id"),
+                        at.f("assistance_id"),
                         "assistance_id (or the deprecated ai_id) is required",
                     );
                 }
             }
             ActionOption::AiSummary(_) | ActionOption::CaseCreate(_) => {}
             ActionOption::MessageSend(m) => {
-                self.addresses(&m.destinations, f("destinations"), true);
-                self.address(&m.source, f("source"));
+                self.addresses(&m.destinations, at, "destinations", true);
+                self.one_of(
+                    &m.source.kind,
+                    ADDRESS_TYPES,
+                    at.fk("source", "type"),
+                    "address type",
+                );
                 if m.text.is_empty() {
-                    self.warn(f("text"), "the message text is empty");
+                    self.warn(at.f("text"), "the message text is empty");
                 }
             }
             ActionOption::EmailSend(e) => {
-                self.addresses(&e.destinations, f("destinations"), true);
+                self.addresses(&e.destinations, at, "destinations", true);
                 for (i, d) in e.destinations.iter().enumerate() {
                     if !matches!(d.kind.as_str(), "" | "email") {
                         self.err(
-                            format!("{}[{i}].type", f("destinations")),
+                            at.fik("destinations", i, "type"),
                             "email destinations must have type `email`",
                         );
                     }
                 }
                 if e.subject.is_empty() && e.content.is_empty() {
-                    self.warn(at.opt.clone(), "the email has neither subject nor content");
+                    self.warn(at.whole(), "the email has neither subject nor content");
                 }
             }
             ActionOption::WebhookSend(w) => {
-                self.http_url(&w.uri, f("uri"), "uri");
-                self.one_of(&w.method, HTTP_METHODS, f("method"), "HTTP method");
+                self.http_url(&w.uri, at.f("uri"), "uri");
+                self.one_of(&w.method, HTTP_METHODS, at.f("method"), "HTTP method");
             }
             ActionOption::ConversationSend(c) => {
-                self.required_id(&c.conversation_id, f("conversation_id"), "conversation_id");
+                self.required_id(
+                    &c.conversation_id,
+                    at.f("conversation_id"),
+                    "conversation_id",
+                );
                 if c.text.is_empty() {
-                    self.warn(f("text"), "the message text is empty");
+                    self.warn(at.f("text"), "the message text is empty");
                 }
             }
             ActionOption::TranscribeStart(t) | ActionOption::TranscribeRecording(t) => {
-                self.required_text(&t.language, f("language"), "language");
-                self.one_of(&t.provider, &["", "gcp", "aws"], f("provider"), "provider");
+                self.required_text(&t.language, at.f("language"), "language");
+                self.one_of(
+                    &t.provider,
+                    &["", "gcp", "aws"],
+                    at.f("provider"),
+                    "provider",
+                );
                 self.one_of(
                     &t.direction,
                     &["", "in", "out", "both"],
-                    f("direction"),
+                    at.f("direction"),
                     "direction",
                 );
             }
             ActionOption::Talk(t) => {
-                self.required_text(&t.text, f("text"), "text");
+                self.required_text(&t.text, at.f("text"), "text");
                 self.one_of(
                     &t.digits_handle,
                     &["", "next"],
-                    f("digits_handle"),
+                    at.f("digits_handle"),
                     "digits_handle",
                 );
-                self.one_of(&t.provider, &["", "gcp", "aws"], f("provider"), "provider");
+                self.one_of(
+                    &t.provider,
+                    &["", "gcp", "aws"],
+                    at.f("provider"),
+                    "provider",
+                );
             }
             ActionOption::Play(p) => {
                 if p.stream_urls.is_empty() {
-                    self.err(f("stream_urls"), "at least one stream URL is required");
+                    self.err(at.f("stream_urls"), "at least one stream URL is required");
                 }
             }
             ActionOption::DigitsReceive(d) => {
-                self.non_negative(d.duration, f("duration"), "duration");
-                self.non_negative(d.length, f("length"), "length");
-                self.dtmf_chars(&d.key, f("key"), "key");
+                self.non_negative(d.duration, at.f("duration"), "duration");
+                self.non_negative(d.length, at.f("length"), "length");
+                self.dtmf_chars(&d.key, at.f("key"), "key");
                 if d.duration == 0 {
-                    self.warn(f("duration"), "duration 0: digits_receive times out at once unless digits were pressed before");
+                    self.warn(at.f("duration"), "duration 0: digits_receive times out at once unless digits were pressed before");
                 }
                 if d.length == 0 && d.key.is_empty() {
                     self.warn(
-                        at.opt.clone(),
+                        at.whole(),
                         "digits_receive without length or key ends only on its timeout",
                     );
                 }
             }
             ActionOption::DigitsSend(d) => {
                 if d.digits.is_empty() {
-                    self.err(f("digits"), "digits is required");
+                    self.err(at.f("digits"), "digits is required");
                 } else if !has_placeholder(&d.digits) && d.digits.chars().count() > 100 {
-                    self.err(f("digits"), "at most 100 digits can be sent");
+                    self.err(at.f("digits"), "at most 100 digits can be sent");
                 }
-                self.dtmf_chars(&d.digits, f("digits"), "digits");
+                self.dtmf_chars(&d.digits, at.f("digits"), "digits");
                 self.range(
                     d.duration,
                     100,
                     1000,
-                    f("duration"),
+                    at.f("duration"),
                     "duration (ms per tone)",
                 );
-                self.range(d.interval, 0, 5000, f("interval"), "interval (ms)");
+                self.range(d.interval, 0, 5000, at.f("interval"), "interval (ms)");
             }
-            ActionOption::Sleep(s) => self.non_negative(s.duration, f("duration"), "duration"),
+            ActionOption::Sleep(s) => self.non_negative(s.duration, at.f("duration"), "duration"),
             ActionOption::Echo(e) | ActionOption::StreamEcho(e) => {
-                self.non_negative(e.duration, f("duration"), "duration");
+                self.non_negative(e.duration, at.f("duration"), "duration");
             }
             ActionOption::Hangup(h) => {
-                self.one_of(&h.reason, HANGUP_REASONS, f("reason"), "hangup reason")
+                self.one_of(&h.reason, HANGUP_REASONS, at.f("reason"), "hangup reason")
             }
             ActionOption::RecordingStart(r) => {
-                self.one_of(&r.format, &["", "wav"], f("format"), "recording format");
+                self.one_of(&r.format, &["", "wav"], at.f("format"), "recording format");
                 self.one_of(
                     &r.end_of_key,
                     &["", "none", "any", "*", "#"],
-                    f("end_of_key"),
+                    at.f("end_of_key"),
                     "end_of_key",
                 );
-                self.non_negative(r.end_of_silence, f("end_of_silence"), "end_of_silence");
-                self.non_negative(r.duration, f("duration"), "duration");
+                self.non_negative(r.end_of_silence, at.f("end_of_silence"), "end_of_silence");
+                self.non_negative(r.duration, at.f("duration"), "duration");
             }
             ActionOption::ExternalMediaStart(e) => {
-                self.required_text(&e.external_host, f("external_host"), "external_host");
+                self.required_text(&e.external_host, at.f("external_host"), "external_host");
             }
             ActionOption::Amd(a) => {
                 self.one_of(
                     &a.machine_handle,
                     &["", "hangup", "continue"],
-                    f("machine_handle"),
+                    at.f("machine_handle"),
                     "machine_handle",
                 );
             }
             ActionOption::ConfbridgeJoin(c) => {
-                self.required_id(&c.confbridge_id, f("confbridge_id"), "confbridge_id");
+                self.required_id(&c.confbridge_id, at.f("confbridge_id"), "confbridge_id");
             }
             ActionOption::Mute(_) | ActionOption::TranscribeStop(_) => {
                 self.warn(
-                    at.opt.clone(),
+                    at.whole(),
                     format!(
                         "`{}` has no executor in VoIPBIN: it does nothing there",
                         o.kind()

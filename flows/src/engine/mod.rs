@@ -55,6 +55,24 @@
 //! }
 //! ```
 //!
+//! # What the runtime provides
+//!
+//! * Variables it knows, through [`ActiveflowSpec::variables`] or
+//!   [`Activeflow::set_variable`]: `voipbin.call.*` (source, destination, direction, …;
+//!   `voipbin.call.digits` starts as `""`), `voipbin.conversation*` for messages,
+//!   `voipbin.recording.*` when a recording starts. For `condition_call_status` it keeps
+//!   **`voipbin.call.status`** current (`dialing`, `ringing`, `progressing`, `terminating`,
+//!   `canceling`, `hangup`); VoIPBIN documents this variable but never sets it.
+//! * Timers of media commands, and their outcomes ([`Outcome::Timeout`] for a
+//!   `digits_receive` that ran out).
+//! * The actions for `fetch` / `fetch_flow` ([`Outcome::Actions`]).
+//! * For calls: hang up when the flow ends ([`EndReason::Finished`], `Stopped`, `Error`,
+//!   `Guard`), as VoIPBIN's call-manager does; and report a remote hang-up with
+//!   [`Activeflow::stop`]`(EndReason::Hangup)` (or [`Outcome::Hangup`] for the pending
+//!   command).
+//! * Persistence: the whole [`Activeflow`] is `Serialize + Deserialize`; save it after every
+//!   `run`/`complete`/`dtmf`. A pending command is re-issued by `run` after a restart.
+//!
 //! # Cursor (reference §3.2)
 //!
 //! The next action is: the forward pointer if set (jumps, forks, interrupts), else the
@@ -475,6 +493,9 @@ pub struct Activeflow {
     executions: u64,
     /// Counter for deterministic stack ids (keeps the engine free of randomness).
     stacks_created: u64,
+    /// Counter for ids given to pushed actions that had none.
+    #[serde(default)]
+    ids_assigned: u64,
     guards: Guards,
     /// Reused buffers for `variable_set` (no allocation in steady-state loops).
     #[serde(skip)]
@@ -500,6 +521,12 @@ impl Activeflow {
                 count: spec.actions.len(),
                 max: limits.max_actions,
             });
+        }
+        let mut spec = spec;
+        let mut ids_assigned = 0;
+        for a in spec.actions.iter_mut().filter(|a| a.id.is_nil()) {
+            ids_assigned += 1;
+            a.id = derived_id(spec.id, ACTION_ID_DOMAIN | ids_assigned);
         }
         let report = validate_actions(&spec.actions, &HashSet::new(), limits);
         if !report.is_ok() {
@@ -548,6 +575,7 @@ impl Activeflow {
             trace: Trace::default(),
             executions: 0,
             stacks_created: 0,
+            ids_assigned,
             guards: guards.clone(),
             scratch: (String::new(), String::new()),
         })
@@ -1017,9 +1045,15 @@ impl Activeflow {
         self.current_index = None;
     }
 
-    fn push_stack(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
+    fn push_stack(&mut self, mut actions: Vec<Action>) -> Result<(), EngineError> {
         if actions.is_empty() {
             return Ok(());
+        }
+        // Actions built without an id (nil) get one (VoIPBIN leaves fetched actions without
+        // ids, which makes it skip the stack).
+        for a in actions.iter_mut().filter(|a| a.id.is_nil()) {
+            self.ids_assigned += 1;
+            a.id = derived_id(self.id, ACTION_ID_DOMAIN | self.ids_assigned);
         }
         let limits = &self.guards.limits;
         if actions.len() > limits.max_fetched_actions {
@@ -1461,6 +1495,9 @@ fn condition_datetime(
         .iter()
         .all(|&(active, opt, cur)| !active || op.test(opt, i64::from(cur))))
 }
+
+/// Separates derived action ids from derived stack ids.
+const ACTION_ID_DOMAIN: u64 = 1 << 63;
 
 /// A stack id derived from the activeflow id and a counter: unique, deterministic (the
 /// engine stays free of randomness, so a replay gives the same ids).

@@ -1116,3 +1116,36 @@ fn every_command_type_reaches_the_runtime_substituted() {
         assert_eq!(back, c);
     }
 }
+
+#[test]
+fn actions_without_ids_get_distinct_ids() {
+    let nil_talk = || {
+        let mut a = actions(r#"[{"type":"talk","option":{"text":"x"}}]"#).remove(0);
+        a.id = Uuid::nil();
+        a
+    };
+    let spec = ActiveflowSpec {
+        id: id(1),
+        actions: vec![nil_talk(), nil_talk()],
+        ..ActiveflowSpec::default()
+    };
+    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
+    let Step::Execute(first) = af.run(t0()) else {
+        panic!()
+    };
+    af.push_actions(vec![nil_talk()], true).expect("push");
+    let Step::Execute(pushed) = af.run(t0()) else {
+        panic!()
+    };
+    af.complete(pushed.action_id, Outcome::Done, t0())
+        .expect("complete");
+    let Step::Execute(second) = af.run(t0()) else {
+        panic!()
+    };
+    let ids = [first.action_id, pushed.action_id, second.action_id];
+    assert!(ids.iter().all(|i| !i.is_nil()));
+    assert_ne!(ids[0], ids[1]);
+    assert_ne!(ids[0], ids[2]);
+    assert_ne!(ids[1], ids[2]);
+    assert_ne!(pushed.action_id, af.current_stack_id());
+}

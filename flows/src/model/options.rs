@@ -804,9 +804,13 @@ macro_rules! action_table {
             /// the option (`destinations[0].target`) and serde's message.
             pub fn from_value(kind: ActionType, v: &Value) -> Result<Self, (String, String)> {
                 fn typed<'de, T: Deserialize<'de>>(v: &'de Value) -> Result<T, (String, String)> {
-                    serde_path_to_error::deserialize(v).map_err(|e| {
-                        let p = e.path().to_string();
-                        (if p == "." { String::new() } else { p }, e.inner().to_string())
+                    // Fast path without path tracking; the error path is only worked out when
+                    // something is wrong.
+                    T::deserialize(v).or_else(|_| {
+                        serde_path_to_error::deserialize(v).map_err(|e| {
+                            let p = e.path().to_string();
+                            (if p == "." { String::new() } else { p }, e.inner().to_string())
+                        })
                     })
                 }
                 Ok(match kind {
