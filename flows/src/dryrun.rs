@@ -599,6 +599,10 @@ impl DryRunReport {
             let _ = writeln!(s, "  {k} = {v:?}");
         }
         let _ = writeln!(s, "end: {}", self.end);
+        if !self.unused_inputs.is_empty() {
+            let unused: Vec<String> = self.unused_inputs.iter().map(ToString::to_string).collect();
+            let _ = writeln!(s, "inputs never consumed: {}", unused.join(" "));
+        }
         s
     }
 }

@@ -132,11 +132,18 @@ pub fn validate_json(text: &str, opts: &ValidateOptions) -> (Option<Flow>, Repor
     let (flow, parse_errors) = Flow::from_value_lenient(value, &opts.limits, &mut Uuid::new_v4);
     let mut report = validate(&flow, opts);
     if !parse_errors.is_empty() {
-        // Placeholders stand in for the broken actions; drop what they would add.
-        let broken: HashSet<&str> = parse_errors.iter().map(|e| e.path.as_str()).collect();
-        report
-            .warnings
-            .retain(|w| !broken.iter().any(|b| w.path.starts_with(b)));
+        // Placeholders stand in for the broken actions; drop the warnings about them.
+        let broken: HashSet<&str> = parse_errors
+            .iter()
+            .filter_map(|e| e.path.find(']').and_then(|i| e.path.get(..=i)))
+            .collect();
+        report.warnings.retain(|w| {
+            !broken.iter().any(|b| {
+                w.path
+                    .strip_prefix(b)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+            })
+        });
         let mut errors = parse_errors;
         errors.append(&mut report.errors);
         report.errors = errors;
@@ -1081,6 +1088,13 @@ mod tests {
                 "actions":[{"type":"talk","option":{"text":"x"}},{"type":"bogus"}]}}]"#,
         );
         assert_eq!(paths(&r.errors), ["actions[0].option.actions[1].type"]);
+    }
+
+    #[test]
+    fn no_warnings_about_placeholders_of_broken_actions() {
+        let r = check(r#"[{"type":"tallk","option":{"text":"x"}},{"type":"answer"}]"#);
+        assert_eq!(paths(&r.errors), ["actions[0].type"]);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     #[test]

@@ -603,6 +603,21 @@ impl Activeflow {
         self.reference_id
     }
 
+    /// The parent activeflow of an on-complete chain (nil for none).
+    pub fn reference_activeflow_id(&self) -> Uuid {
+        self.reference_activeflow_id
+    }
+
+    /// The flow started when this one ends.
+    pub fn on_complete_flow_id(&self) -> Option<Uuid> {
+        self.on_complete_flow_id
+    }
+
+    /// Chain depth (0 for a first flow).
+    pub fn complete_count(&self) -> u32 {
+        self.complete_count
+    }
+
     /// The variables.
     pub fn variables(&self) -> &Variables {
         &self.variables
@@ -1217,21 +1232,18 @@ impl Activeflow {
                 if g.loop_count <= 0 {
                     Ok(None)
                 } else {
-                    match resolve(&g.target_id, vars) {
-                        Ok(t) => {
-                            if let Some(ActionOption::Goto(g)) = self
-                                .stacks
-                                .get_mut(sp)
-                                .and_then(|s| s.actions.get_mut(idx))
-                                .map(|n| &mut n.option)
-                            {
-                                // The decrement lives in this stack's copy (reference §3.4).
-                                g.loop_count -= 1;
-                            }
-                            Ok(Some(t))
+                    resolve(&g.target_id, vars).map(|t| {
+                        if let Some(ActionOption::Goto(g)) = self
+                            .stacks
+                            .get_mut(sp)
+                            .and_then(|s| s.actions.get_mut(idx))
+                            .map(|n| &mut n.option)
+                        {
+                            // The decrement lives in this stack's copy (reference §3.4).
+                            g.loop_count -= 1;
                         }
-                        Err(e) => Err(e),
-                    }
+                        Some(t)
+                    })
                 }
             }
             ActionOption::Branch(b) => {
