@@ -880,8 +880,10 @@ impl Validator<'_> {
         let mut todo = vec![0usize];
         let idx = |t: &IdRef| t.non_nil().and_then(|u| scope.own.get(&u).copied());
         while let Some(i) = todo.pop() {
-            let Some(a) = actions.get(i) else { continue };
-            if std::mem::replace(&mut seen[i], true) {
+            let (Some(a), Some(visited)) = (actions.get(i), seen.get_mut(i)) else {
+                continue;
+            };
+            if std::mem::replace(visited, true) {
                 continue;
             }
             let fall = match a.next() {

@@ -301,23 +301,23 @@ impl Action {
         };
         let raw_option = obj.shift_remove("option");
         let option = kind.and_then(|k| {
-            let opath = join_path(path, "option");
+            let opath = || join_path(path, "option");
             match &raw_option {
                 None | Some(Value::Null) => Some(ActionOption::default_for(k)),
                 Some(v @ Value::Object(_)) => match ActionOption::from_value(k, v) {
                     Ok(o) => Some(o),
                     Err((p, m)) => {
                         let full = if p.is_empty() {
-                            opath
+                            opath()
                         } else {
-                            join_path(&opath, &p)
+                            join_path(&opath(), &p)
                         };
                         errors.push(FlowError::new(full, format!("wrong option for `{k}`: {m}")));
                         None
                     }
                 },
                 Some(_) => {
-                    errors.push(FlowError::new(opath, "the option must be a JSON object"));
+                    errors.push(FlowError::new(opath(), "the option must be a JSON object"));
                     None
                 }
             }
