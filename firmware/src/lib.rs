@@ -3,7 +3,9 @@
 //! # Layout
 //!
 //! - [`api`]: the axum LAN API.
+//! - [`cli`]: the `flowgate` command line (the only user of `anyhow`).
 //! - [`config`]: the daemon configuration (one serde struct, validated).
+//! - [`daemon`]: `flowgate run` — board, runtime, API, shutdown.
 //! - [`media`]: call audio — ALSA and serial-PCM ports, TTS, play, record, DTMF.
 //! - [`metrics`]: counters and gauges for Prometheus.
 //! - [`model`]: the gateway's records (numbers, calls, messages, recordings).
@@ -11,7 +13,9 @@
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
 //! - [`sync`]: controller sync — event webhooks, log retention, the revisioned flow set.
 pub mod api;
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod media;
 pub mod metrics;
 pub mod model;

@@ -341,6 +341,12 @@ impl Runtime {
         table.by_modem.remove(&(channel.inner.modem.id().to_owned(), channel.inner.modem_call));
     }
 
+    /// Hangs up every live call (shutdown).
+    pub async fn hangup_all(&self) {
+        let calls: Vec<CallChannel> = self.inner.calls.lock().by_id.values().cloned().collect();
+        futures::future::join_all(calls.iter().map(|c| c.hangup("normal"))).await;
+    }
+
     /// Hangs up a call from the API (`POST /calls/{id}/hangup`).
     pub async fn hangup_call(&self, id: Uuid) -> Result<Call, RuntimeError> {
         match self.call_channel(id) {

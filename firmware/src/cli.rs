@@ -1,0 +1,346 @@
+//! The `flowgate` command line: the binary's front end.
+//!
+//! This module and `main.rs` are the only places that use `anyhow`: every layer below has its
+//! own error type, and here they become messages and exit codes (0 ok, 1 the input is bad —
+//! an invalid flow, a flow that ended in error —, 2 the command could not run).
+//!
+//! ```text
+//! flowgate run [--config FILE] [--listen ADDR:PORT] [--data DIR]
+//! flowgate flow validate FILE… [--reference call|api|message] [--json]
+//! flowgate flow run FILE [--reference …] [--var K=V]… [--input EVENT]… [--now RFC3339]
+//!                        [--with FLOW_FILE]… [--json]
+//! flowgate config default
+//! flowgate config check FILE
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use flowgate_flows::dryrun::{DryRunConfig, FetchRequest, InputEvent, dry_run, parse_var};
+use flowgate_flows::engine::EndReason;
+use flowgate_flows::limits::Limits;
+use flowgate_flows::model::{Action, Flow, ReferenceType, parse_actions};
+use flowgate_flows::validate::{ValidateOptions, validate_json};
+
+use crate::config::{Config, DEFAULT_TOML};
+
+/// Flowgate: on-premises telecom gateway firmware running VoIPBIN-compatible flows.
+#[derive(Debug, Parser)]
+#[command(name = "flowgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway daemon (the simulated board when the config names no hardware).
+    Run(RunArgs),
+    /// Work with flow files offline.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Options of `flowgate run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Config file (TOML). Without it, the documented defaults: the simulated board.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Listen address of the LAN API, overriding `api.listen`.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory, overriding `data.dir`.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum FlowCommand {
+    /// Check flow files; exit 1 if any has an error (warnings go to stderr).
+    Validate {
+        /// Flow JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// What the flows are for (adds warnings about actions media gating would skip).
+        #[arg(long, value_enum)]
+        reference: Option<Reference>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a flow offline with a scripted channel and print the trace.
+    Run {
+        /// The flow JSON file.
+        file: PathBuf,
+        /// What started the flow (decides which actions run).
+        #[arg(long, value_enum, default_value = "call")]
+        reference: Reference,
+        /// A variable set before the first action (repeatable).
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        /// Scripted channel input, in order: dtmf:DIGITS, press:DIGITS, timeout, hangup,
+        /// fail[:REASON] (repeatable).
+        #[arg(long = "input", value_name = "EVENT")]
+        inputs: Vec<String>,
+        /// The time the flow runs at (condition_datetime), RFC 3339. Default: now.
+        #[arg(long)]
+        now: Option<String>,
+        /// Other flow files that `fetch_flow` may look up by id (repeatable).
+        #[arg(long = "with", value_name = "FLOW_FILE")]
+        with: Vec<PathBuf>,
+        /// Machine-readable output: {"trace":[…],"variables":{…},"end":"…"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the documented default configuration.
+    Default,
+    /// Check a config file; exit 1 with every problem if it is invalid.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+/// Reference types a user picks on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Reference {
+    /// A phone call (media actions run).
+    Call,
+    /// POST /v1.0/activeflows (media actions skipped).
+    Api,
+    /// An incoming SMS (media actions skipped).
+    Message,
+}
+
+impl Reference {
+    fn to_reference_type(self) -> ReferenceType {
+        match self {
+            Reference::Call => ReferenceType::Call,
+            Reference::Api => ReferenceType::Api,
+            Reference::Message => ReferenceType::Conversation,
+        }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("flowgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run_daemon(args),
+        Command::Flow(FlowCommand::Validate { files, reference, json }) => validate_files(&files, reference, json),
+        Command::Flow(FlowCommand::Run { file, reference, vars, inputs, now, with, json }) => {
+            run_flow(&file, reference, &vars, &inputs, now.as_deref(), &with, json)
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{DEFAULT_TOML}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+    }
+}
+
+/// `flowgate run`: config, logging, the daemon until SIGTERM/SIGINT.
+fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.api.listen = listen;
+    }
+    if let Some(dir) = args.data {
+        config.data.dir = dir;
+    }
+    config.validate()?;
+    init_logging(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("flowgate")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let daemon = crate::daemon::Daemon::start(config.clone()).await?;
+        println!("Flowgate API on http://{}/v1.0 (board: {})", daemon.addr(), config.board.profile);
+        if daemon.token_was_created() {
+            // Printed once, at creation; afterwards it is only in <data>/api-token (0600).
+            println!("API token (also in {}): {}", config.data.dir.join(crate::api::auth::TOKEN_FILE).display(), daemon.token().as_str());
+        }
+        let signal = crate::daemon::wait_for_signal().await.context("cannot install signal handlers")?;
+        tracing::info!(signal, "stopping");
+        daemon.shutdown().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn init_logging(log: &crate::config::LogConfig) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).context("RUST_LOG is not a valid log filter")?,
+        _ => EnvFilter::try_new(&log.filter).context("log.filter is not a valid log filter")?,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+fn validate_files(files: &[PathBuf], reference: Option<Reference>, json: bool) -> anyhow::Result<ExitCode> {
+    let opts = ValidateOptions { limits: Limits::default(), reference_type: reference.map(Reference::to_reference_type) };
+    let mut all_ok = true;
+    let mut results = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let (_, report) = validate_json(&text, &opts);
+        all_ok &= report.is_ok();
+        if json {
+            results.push(serde_json::json!({
+                "file": file.display().to_string(),
+                "valid": report.is_ok(),
+                "errors": report.errors,
+                "warnings": report.warnings,
+            }));
+        } else {
+            for w in &report.warnings {
+                eprintln!("{}: warning: {}: {}", file.display(), or_root(&w.path), w.message);
+            }
+            for e in &report.errors {
+                println!("{}: error: {}: {}", file.display(), or_root(&e.path), e.message);
+            }
+            if report.is_ok() {
+                println!("{}: ok", file.display());
+            }
+        }
+    }
+    if json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "valid": all_ok, "files": results }))?;
+        writeln!(out)?;
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn or_root(path: &str) -> &str {
+    if path.is_empty() { "(document)" } else { path }
+}
+
+fn load_flow(path: &Path) -> anyhow::Result<Flow> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (flow, report) = validate_json(&text, &ValidateOptions::default());
+    match flow {
+        Some(flow) => Ok(flow),
+        None => {
+            let problems: Vec<String> = report.errors.iter().map(|e| format!("  {}: {}", or_root(&e.path), e.message)).collect();
+            bail!("{} is not a valid flow:\n{}", path.display(), problems.join("\n"))
+        }
+    }
+}
+
+fn run_flow(
+    file: &Path,
+    reference: Reference,
+    vars: &[String],
+    inputs: &[String],
+    now: Option<&str>,
+    with: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let flow = load_flow(file)?;
+    let mut known: Vec<Flow> = Vec::new();
+    for path in with {
+        known.push(load_flow(path)?);
+    }
+    let mut config = DryRunConfig { reference_type: reference.to_reference_type(), ..DryRunConfig::default() };
+    for v in vars {
+        let (k, value) = parse_var(v)?;
+        config.variables.insert(k, value);
+    }
+    config.inputs = inputs.iter().map(|s| s.parse::<InputEvent>()).collect::<Result<_, _>>()?;
+    config.now = match now {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .with_context(|| format!("--now {text:?} is not an RFC 3339 time such as 2026-11-23T09:30:00Z"))?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+
+    let mut http: Option<tokio::runtime::Runtime> = None;
+    let mut fetch = |request: &FetchRequest| -> Result<Vec<Action>, String> {
+        match request {
+            FetchRequest::FetchFlow { flow_id } => known
+                .iter()
+                .find(|f| f.id == Some(*flow_id))
+                .map(|f| f.actions.clone())
+                .ok_or_else(|| format!("flow {flow_id} is not among the --with files")),
+            FetchRequest::Fetch { url, method, body } => {
+                if http.is_none() {
+                    http = Some(
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| format!("cannot start the HTTP client: {e}"))?,
+                    );
+                }
+                let rt = http.as_ref().ok_or("no HTTP client")?;
+                rt.block_on(fetch_actions(url, method, body))
+            }
+        }
+    };
+    let report = dry_run(&flow, &config, &mut fetch)?;
+    if json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        print!("{}", report.render_text());
+    }
+    for unused in &report.unused_inputs {
+        eprintln!("warning: input `{unused}` was never consumed");
+    }
+    Ok(match report.end_detail.reason {
+        EndReason::Error(_) | EndReason::Guard(_) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// A real `fetch` for the dry run.
+async fn fetch_actions(url: &str, method: &str, body: &serde_json::Value) -> Result<Vec<Action>, String> {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("bad method {method}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.request(method, url).json(body).send().await.map_err(|e| format!("{url}: {e}"))?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("{url}: HTTP {} (200 required)", response.status()));
+    }
+    let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
+    parse_actions(&text, &Limits::default()).map_err(|e| format!("{url}: not a valid action list: {e}"))
+}

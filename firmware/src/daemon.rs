@@ -1,0 +1,278 @@
+//! The daemon, `flowgate run`: opens the store, brings up the board (the simulated modem by
+//! default), starts the runtime and the LAN API, and shuts everything down in order.
+//!
+//! # Tasks
+//!
+//! ```text
+//! root CancellationToken
+//!  ├─ modem driver tasks (one set per modem)       board
+//!  ├─ runtime: runners, SMS in/out, call events     runtime
+//!  ├─ webhooks, event retention                     sync
+//!  └─ HTTP server                                   api
+//! ```
+//!
+//! Shutdown (SIGTERM/SIGINT): stop accepting requests, hang up every call (so no caller is
+//! left in silence), cancel the tasks, wait for them, flush the store, exit 0. Under systemd
+//! it reports READY after the API listens, and pings the watchdog at half its interval.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowgate_board::boards::BoardProfile;
+use flowgate_board::modem::Modem;
+use flowgate_board::sim::{SimControl, SimModem};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::api::auth::{ApiToken, TokenOrigin};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::runtime::{Modems, Runtime, RuntimeError, RuntimeOptions, SmsPolicy};
+use crate::store::{Db, Store, StoreError, StoreOptions};
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store failed to open or flush.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The API token could not be read or created.
+    #[error("API token in {path}: {source}")]
+    Token {
+        /// The data directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The board could not be brought up.
+    #[error("board {profile}: {reason}")]
+    Board {
+        /// The profile named in the config.
+        profile: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The API could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Recovery after a restart failed.
+    #[error("recovering state after a restart: {0}")]
+    Recover(#[from] RuntimeError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// A running gateway.
+pub struct Daemon {
+    addr: SocketAddr,
+    token: ApiToken,
+    token_origin: TokenOrigin,
+    runtime: Runtime,
+    sims: Vec<SimModem>,
+    cancel: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+    store: Store,
+}
+
+impl Daemon {
+    /// Starts everything; returns once the API listens.
+    pub async fn start(config: Config) -> Result<Self, DaemonError> {
+        config.validate()?;
+        let data = config.data.dir.clone();
+        create_data_dir(&data)?;
+        let store = Store::open(
+            &data,
+            &StoreOptions { cache_bytes: config.data.cache_mib.saturating_mul(1024 * 1024), ..StoreOptions::default() },
+        )?;
+        let db = Db::new(store.clone())?;
+        let (token, token_origin) =
+            ApiToken::load_or_create(&data).map_err(|source| DaemonError::Token { path: data.clone(), source })?;
+
+        let cancel = CancellationToken::new();
+        let (modems, sims) = start_board(&config, &cancel)?;
+
+        let metrics = Arc::new(Metrics::default());
+        let mut guards = flowgate_flows::engine::Guards::default();
+        guards.max_executions = config.engine.max_executions;
+        guards.max_iterations_per_run = u32::try_from(config.engine.max_iterations_per_run).unwrap_or(u32::MAX);
+        guards.max_complete_count = config.engine.max_chain_depth.saturating_add(1);
+        guards.timezone = config.engine.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        let options = RuntimeOptions {
+            guards,
+            http_timeout: Duration::from_millis(config.http.timeout_ms),
+            max_response_bytes: config.http.max_response_bytes,
+            sms: SmsPolicy {
+                attempts: config.sms.send_attempts,
+                retry_base: Duration::from_secs(config.sms.retry_base_secs),
+                delivery_reports: config.sms.delivery_reports,
+            },
+        };
+        let runtime = Runtime::new(db, modems, options, Arc::clone(&metrics), cancel.child_token());
+        let report = runtime.recover().await?;
+        if report.resumed + report.ended_calls + report.message_flows_started > 0 {
+            info!(
+                resumed = report.resumed,
+                ended_calls = report.ended_calls,
+                message_flows = report.message_flows_started,
+                "recovered state from the previous run"
+            );
+        }
+        runtime.start_services();
+        crate::sync::spawn_webhooks(&runtime, &config, cancel.child_token());
+
+        let listener = tokio::net::TcpListener::bind(&config.api.listen)
+            .await
+            .map_err(|source| DaemonError::Listen { addr: config.api.listen.clone(), source })?;
+        let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: config.api.listen.clone(), source })?;
+        let state = crate::api::ApiState::new(
+            runtime.clone(),
+            token.clone(),
+            config.clone(),
+            // The simulator API drives the first simulated modem (the simulated board has one).
+            sims.first().map(SimModem::control),
+        );
+        let server_cancel = cancel.child_token();
+        let server = tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(listener, state, server_cancel).await {
+                error!(cause = %e, "API server stopped");
+            }
+        });
+        info!(%addr, board = %config.board.profile, "flowgate is up");
+        notify_systemd_ready(&cancel);
+        Ok(Self { addr, token, token_origin, runtime, sims, cancel, server, store })
+    }
+
+    /// Where the API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API token.
+    pub fn token(&self) -> &ApiToken {
+        &self.token
+    }
+
+    /// Whether the token was generated by this start (print it once).
+    pub fn token_was_created(&self) -> bool {
+        self.token_origin == TokenOrigin::Created
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The simulators' control handles (one per simulated modem, in board order).
+    pub fn sims(&self) -> Vec<SimControl> {
+        self.sims.iter().map(SimModem::control).collect()
+    }
+
+    /// Orderly shutdown: hang up calls, stop tasks, flush the store.
+    pub async fn shutdown(self) -> Result<(), DaemonError> {
+        info!("shutting down");
+        // Callers first: nobody should be left listening to silence.
+        let hangups = tokio::time::timeout(Duration::from_secs(5), self.runtime.hangup_all());
+        if hangups.await.is_err() {
+            warn!("some calls did not hang up within 5 s");
+        }
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        if tokio::time::timeout(Duration::from_secs(10), self.runtime.wait_stopped()).await.is_err() {
+            warn!("some tasks did not stop within 10 s");
+        }
+        self.store.flush().await?;
+        drop(self.sims);
+        info!("stopped");
+        Ok(())
+    }
+}
+
+fn create_data_dir(path: &Path) -> Result<(), DaemonError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| DaemonError::DataDir { path: path.to_owned(), source })
+}
+
+/// Brings up the modems of the configured board profile: real ones on their ports,
+/// simulated ones on pseudo-terminals with stable symlinks in `<data>/tty` (so the driver
+/// reopens them by path, as it would a `/dev/serial/by-id` link).
+fn start_board(config: &Config, cancel: &CancellationToken) -> Result<(Modems, Vec<SimModem>), DaemonError> {
+    let name = &config.board.profile;
+    let board_err = |reason: String| DaemonError::Board { profile: name.clone(), reason };
+    let profile = BoardProfile::resolve(name).map_err(|e| board_err(e.to_string()))?;
+    let link_dir = config.data.dir.join("tty");
+    let mut handles = Vec::new();
+    let mut sims = Vec::new();
+    for modem in &profile.modems {
+        if modem.simulated.is_some() {
+            create_data_dir(&link_dir)?;
+            let sim_config = modem
+                .sim_config(Some(&link_dir))
+                .ok_or_else(|| board_err(format!("modem {}: profile {} cannot be simulated", modem.id, modem.profile)))?;
+            let sim = SimModem::start(sim_config).map_err(|e| board_err(format!("simulated modem {}: {e}", modem.id)))?;
+            info!(modem = %modem.id, at = %sim.at_path().display(), pcm = %sim.pcm_path().display(), "simulated modem on pseudo-terminals");
+            handles.push(Modem::spawn(modem.config_for_sim(&sim), modem.vendor_profile(), cancel.child_token()));
+            sims.push(sim);
+        } else {
+            let driver_config = modem
+                .modem_config()
+                .ok_or_else(|| board_err(format!("modem {} has no port", modem.id)))?;
+            handles.push(Modem::spawn(driver_config, modem.vendor_profile(), cancel.child_token()));
+        }
+    }
+    if handles.is_empty() {
+        warn!(board = %name, "the board has no modem: calls and SMS are unavailable");
+    }
+    Ok((Modems::new(handles), sims))
+}
+
+/// sd_notify READY=1, and watchdog pings when systemd asks for them.
+fn notify_systemd_ready(cancel: &CancellationToken) {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        warn!(cause = %e, "sd_notify READY failed");
+    }
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        let cancel = cancel.child_token();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval / 2);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
