@@ -306,3 +306,44 @@ async fn send_errors_are_typed() {
     .unwrap()
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsolicited_cms_322_is_a_full_memory() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    // Unsolicited while idle (after the start-up sweep and call poll).
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", 1, WAIT)
+        .await
+        .unwrap();
+    rig.ctl.wait_for_command("AT+CLCC", 1, WAIT).await.unwrap();
+    rig.ctl.send_urc("+CMS ERROR: 322").unwrap();
+    let mem = rig
+        .event("SmsMemoryFull", |e| match e {
+            ModemEvent::SmsMemoryFull { mem } => Some(mem.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(mem, "ME");
+    // The drain is a sweep.
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", 2, WAIT)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_arriving_while_the_modem_recovers_are_read_afterwards() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    // A reboot: the message is stored while the driver re-initialises (CNMI is reset, so
+    // there is no +CMTI); the sweep after the re-init finds it.
+    rig.ctl.reboot().unwrap();
+    rig.ctl
+        .send_sms("+15550000008", "stored during the reboot")
+        .unwrap();
+    let m = rig.next_sms().await;
+    assert_eq!(m.text, "stored during the reboot");
+    m.ack();
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+}

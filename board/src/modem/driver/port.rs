@@ -335,6 +335,16 @@ impl PortTask {
             AtEvent::BadUrc(e) => {
                 let _ = self.notices.send(PortNotice::BadUrc(e));
             }
+            // Some modems print an unsolicited `+CMS ERROR: 322` when an incoming message
+            // cannot be stored: that is a full memory, reported like ^SMMEMFULL.
+            AtEvent::Stray(line)
+                if line.to_ascii_uppercase().replace(' ', "") == "+CMSERROR:322" =>
+            {
+                let _ = self.notices.send(PortNotice::Urc(
+                    Urc::SmMemFull { mem: String::new() },
+                    Instant::now(),
+                ));
+            }
             AtEvent::Stray(line) => debug!(port = %self.port_name, %line, "stray line"),
             AtEvent::Overflow { discarded } => {
                 warn!(port = %self.port_name, discarded, "over-long line discarded")

@@ -243,6 +243,7 @@ pub(crate) struct SmsWorker {
     in_flight: HashSet<StorageSlot>,
     released: HashSet<StorageSlot>,
     pending_deletes: Vec<StorageSlot>,
+    deferred: VecDeque<SmsJob>,
     reasm: Reassembler<Token>,
     redelivery: Reassembler<Token>,
     current_mem: Option<String>,
@@ -269,6 +270,7 @@ impl SmsWorker {
             in_flight: HashSet::new(),
             released: HashSet::new(),
             pending_deletes: Vec::new(),
+            deferred: VecDeque::new(),
             reasm: Reassembler::new(timeout),
             redelivery: Reassembler::new(timeout),
             current_mem: None,
@@ -285,10 +287,17 @@ impl SmsWorker {
     pub(crate) async fn run(mut self) {
         let every = ms(self.sh.config.sms.sweep_interval_ms.max(1_000));
         let mut next_sweep = Instant::now() + every;
+        let mut status = self.sh.status.subscribe();
         loop {
             let expiry = self.next_expiry();
             tokio::select! {
                 () = self.cancel.cancelled() => return,
+                r = status.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    self.run_deferred().await;
+                }
                 job = self.jobs_rx.recv() => match job {
                     None => return,
                     Some(j) => self.handle(j).await,
@@ -324,41 +333,40 @@ impl SmsWorker {
         }
     }
 
-    /// Waits until the modem is ready; false when cancelled.
-    async fn ready(&mut self) -> bool {
-        let mut rx = self.sh.status.subscribe();
-        tokio::select! {
-            () = self.cancel.cancelled() => return false,
-            r = rx.wait_for(|s| s.state == crate::modem::events::ModemState::Ready) => if r.is_err() { return false },
+    /// True when the modem is ready now; after a (re-)init the read memory is the profile's
+    /// again (init set all three).
+    fn is_ready(&mut self) -> bool {
+        if self.sh.ensure_ready().is_err() {
+            return false;
         }
         let g = self
             .sh
             .generation
             .load(std::sync::atomic::Ordering::Relaxed);
         if g != self.generation {
-            // A (re-)init set all three memories to the profile's.
             self.generation = g;
             self.current_mem = Some(self.sh.profile.sms_memory.clone());
         }
         true
     }
 
+    /// Runs the jobs that waited for the modem.
+    async fn run_deferred(&mut self) {
+        while self.is_ready() {
+            let Some(job) = self.deferred.pop_front() else {
+                break;
+            };
+            self.handle(job).await;
+        }
+        if self.is_ready() {
+            self.flush_deletes().await;
+        }
+    }
+
+    /// Handles one job. Jobs that need the modem wait in `deferred` while it is not ready,
+    /// so acknowledgements, releases and sends are never stuck behind them.
     async fn handle(&mut self, job: SmsJob) {
         match job {
-            SmsJob::Ack { slots, cnma } => {
-                if cnma {
-                    if self.ready().await
-                        && let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await
-                    {
-                        warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
-                    }
-                } else {
-                    self.pending_deletes.extend(slots);
-                    if self.sh.ensure_ready().is_ok() {
-                        self.flush_deletes().await;
-                    }
-                }
-            }
             SmsJob::Release { slots } => {
                 for s in slots {
                     self.in_flight.remove(&s);
@@ -369,14 +377,30 @@ impl SmsWorker {
                 let r = self.send(sms).await;
                 let _ = reply.send(r);
             }
-            other => {
-                if !self.ready().await {
-                    return;
+            SmsJob::Ack { slots, cnma: false } => {
+                self.pending_deletes.extend(slots);
+                if self.is_ready() {
+                    self.flush_deletes().await;
                 }
+            }
+            other if !self.is_ready() => {
+                if !(matches!(other, SmsJob::Sweep)
+                    && self.deferred.iter().any(|j| matches!(j, SmsJob::Sweep)))
+                {
+                    self.deferred.push_back(other);
+                }
+            }
+            other => {
                 self.flush_deletes().await;
                 match other {
-                    SmsJob::Stored { mem, index } => self.read_stored(&mem, index).await,
-                    SmsJob::StatusStored { mem, index } => self.read_stored(&mem, index).await,
+                    SmsJob::Ack { .. } => {
+                        if let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await {
+                            warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
+                        }
+                    }
+                    SmsJob::Stored { mem, index } | SmsJob::StatusStored { mem, index } => {
+                        self.read_stored(&mem, index).await;
+                    }
                     SmsJob::Direct { pdu, length } => self.process(&pdu, length, None).await,
                     SmsJob::StatusDirect { pdu, length } => {
                         self.process(&pdu, length, None).await;
@@ -386,13 +410,18 @@ impl SmsWorker {
                             debug!(modem = %self.id(), error = %e, "AT+CNMA for +CDS failed");
                         }
                     }
-                    SmsJob::Sweep => self.sweep().await,
+                    SmsJob::Sweep => self.sweep(true).await,
                     SmsJob::MemoryFull { mem } => {
+                        let mem = if mem.is_empty() {
+                            self.sh.profile.sms_memory.clone()
+                        } else {
+                            mem
+                        };
                         warn!(modem = %self.id(), %mem, "SMS memory full: draining");
                         self.sh.emit(ModemEvent::SmsMemoryFull { mem });
-                        self.sweep().await;
+                        self.sweep(false).await;
                     }
-                    _ => {}
+                    SmsJob::Release { .. } | SmsJob::Send { .. } => {}
                 }
             }
         }
@@ -447,7 +476,10 @@ impl SmsWorker {
         }
     }
 
-    async fn sweep(&mut self) {
+    /// Lists the memory (`AT+CMGL=4`) and hands out what is not in flight. A `+CMS ERROR:
+    /// 322` answer (an unsolicited memory-full report that ended the command) is reported and,
+    /// if `retry_on_full`, the sweep is repeated once.
+    async fn sweep(&mut self, retry_on_full: bool) {
         let mem = self.sh.profile.sms_memory.clone();
         if let Err(e) = self.select_mem(&mem).await {
             warn!(modem = %self.id(), error = %e, "sweep: cannot select memory");
@@ -460,6 +492,12 @@ impl SmsWorker {
             .await
         {
             Ok(r) => r,
+            Err(e) if e.code() == Some(322) && retry_on_full => {
+                let mem = self.sh.profile.sms_memory.clone();
+                warn!(modem = %self.id(), %mem, "SMS memory full: draining");
+                self.sh.emit(ModemEvent::SmsMemoryFull { mem });
+                return Box::pin(self.sweep(false)).await;
+            }
             Err(e) => {
                 warn!(modem = %self.id(), error = %e, "AT+CMGL=4 failed");
                 return;
