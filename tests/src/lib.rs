@@ -1,1 +1,266 @@
-//! placeholder
+//! Harness for Flowgate's end-to-end tests.
+//!
+//! [`Gateway::start`] runs the real daemon in-process on the simulated board (temporary data
+//! directory, API on a free loopback port); tests drive it only through its HTTP API — the
+//! simulator's control endpoints included — exactly as a controller or an installer would.
+//! [`Process`] starts the daemon as a separate process for crash tests.
+//!
+//! Waiting is event-driven: [`Api::wait_for`] long-polls the gateway's event log and
+//! re-checks its condition after every event, so no test sleeps to synchronise.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, reason = "test harness: a failed step is a failed test")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowgate::config::Config;
+use flowgate::daemon::Daemon;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// How long any single wait may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A running in-process gateway on the simulated board.
+pub struct Gateway {
+    daemon: Option<Daemon>,
+    api: Api,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts the daemon with the default config (simulated board).
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the daemon after `tweak` adjusts the config.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.data.dir = dir.path().join("data");
+        config.api.listen = "127.0.0.1:0".into();
+        tweak(&mut config);
+        let daemon = Daemon::start(config).await.unwrap();
+        let api = Api::new(&format!("http://{}", daemon.addr()), daemon.token().as_str());
+        api.wait_modems_ready().await;
+        Self { daemon: Some(daemon), api, _dir: dir }
+    }
+
+    /// The API client.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// The daemon (for the rare check the API cannot make).
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().unwrap()
+    }
+
+    /// Orderly shutdown.
+    pub async fn stop(mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// A small client for the LAN API.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// A client for `base` (`http://127.0.0.1:port`) with `token`.
+    pub fn new(base: &str, token: &str) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().unwrap();
+        Self { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http }
+    }
+
+    /// Any request; returns status and JSON body (`Null` when the body is not JSON).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.call(method.clone(), path, body, Some(&self.token)).await;
+        assert!(status.is_success(), "{method} {path} -> {status}: {value}");
+        value
+    }
+
+    /// GET, expecting 2xx.
+    pub async fn get(&self, path: &str) -> Value {
+        self.ok(Method::GET, path, None).await
+    }
+
+    /// POST, expecting 2xx.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.ok(Method::POST, path, Some(body)).await
+    }
+
+    /// PUT, expecting 2xx.
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        self.ok(Method::PUT, path, Some(body)).await
+    }
+
+    /// Raw bytes of a GET (recordings), expecting 2xx.
+    pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        assert!(response.status().is_success(), "GET {path} -> {}", response.status());
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    /// Creates a flow; returns its id.
+    pub async fn create_flow(&self, flow: Value) -> Uuid {
+        let created = self.post("/v1.0/flows", flow).await;
+        Uuid::parse_str(created["id"].as_str().unwrap()).unwrap()
+    }
+
+    /// Binds the simulated modem's number to flows.
+    pub async fn bind(&self, call_flow: Option<Uuid>, message_flow: Option<Uuid>) {
+        let nil = Uuid::nil().to_string();
+        self.post(
+            "/v1.0/numbers",
+            json!({
+                "number": SIM_NUMBER,
+                "call_flow_id": call_flow.map_or(nil.clone(), |u| u.to_string()),
+                "message_flow_id": message_flow.map_or(nil, |u| u.to_string()),
+            }),
+        )
+        .await;
+    }
+
+    /// Waits until every modem is ready.
+    pub async fn wait_modems_ready(&self) {
+        self.wait_for("modems ready", || async {
+            let health = self.call(Method::GET, "/v1.0/gateway/health", None, None).await.1;
+            health["modems"].as_array().filter(|m| m.iter().all(|m| m["state"] == "ready")).map(|_| ())
+        })
+        .await;
+    }
+
+    /// Re-evaluates `check` after every new event until it returns `Some`, at most [`WAIT`].
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        let mut after = self.get("/v1.0/gateway/events?limit=1").await["last_seq"].as_u64().unwrap_or(0);
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {what}");
+            // Long-poll: returns as soon as anything changes (or after 1 s, to also notice
+            // changes that are not events, such as a modem becoming ready).
+            let page = self.get(&format!("/v1.0/gateway/events?after={after}&limit=1000&wait=1")).await;
+            after = page["next_after"].as_u64().unwrap_or(after);
+        }
+    }
+
+    /// Waits until the activeflow has ended; returns it.
+    pub async fn wait_ended(&self, activeflow: &str) -> Value {
+        self.wait_for("activeflow end", || async {
+            let af = self.get(&format!("/v1.0/activeflows/{activeflow}")).await;
+            (af["status"] == "ended").then_some(af)
+        })
+        .await
+    }
+
+    /// The most recent calls (newest last).
+    pub async fn calls(&self) -> Vec<Value> {
+        self.get("/v1.0/calls?page_size=100").await["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// What the gateway sent through the simulated modem.
+    pub async fn sim_sent(&self) -> Value {
+        self.get("/v1.0/gateway/sim/sent").await
+    }
+}
+
+/// The simulated modem's own number (board profile `simulated`).
+pub const SIM_NUMBER: &str = "+15550001000";
+
+/// A flow from `flows/library/`.
+pub fn library_flow(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/library").join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The daemon as a separate process (crash tests).
+pub struct Process {
+    child: Child,
+    /// Base URL of its API.
+    pub base: String,
+}
+
+impl Process {
+    /// Starts `flowgate-testd run --config <config>`; returns once its API answers.
+    pub fn start(binary: &Path, config: &Path) -> Self {
+        let mut child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The daemon prints "Flowgate API on http://ADDR/v1.0 …" once it listens.
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            assert!(n > 0, "the daemon exited before listening");
+            if let Some(rest) = line.strip_prefix("Flowgate API on ") {
+                let base = rest.split("/v1.0").next().unwrap().to_owned();
+                // Keep draining stdout so the daemon never blocks on a full pipe.
+                std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+                return Self { child, base };
+            }
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        self.child.wait().unwrap().success()
+    }
+}
+
+/// Writes a config file for a process daemon and returns its path.
+pub fn write_config(dir: &Path, board: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = {:?}\n[log]\nfilter = \"warn\"\n",
+        dir.join("data"),
+        board
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}

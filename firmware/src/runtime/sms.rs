@@ -406,6 +406,9 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
                     *t = sent.clone();
                 }
             })?;
+            // The modem has taken the message: make that durable before anything else, so a
+            // crash now does not send it again.
+            db.store.flush().await?;
         }
         let Some(message) = db.messages.get(id)? else { continue };
         if message.targets.iter().all(|t| t.status != TargetStatus::Queued) {

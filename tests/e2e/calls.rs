@@ -1,0 +1,96 @@
+use flowgate_tests::Gateway;
+use serde_json::{Value, json};
+
+const B1: &str = "00000000-0000-4000-8000-0000000000b1";
+const B2: &str = "00000000-0000-4000-8000-0000000000b2";
+const BF: &str = "00000000-0000-4000-8000-0000000000bf";
+
+/// An IVR without prompts: digits decide the branch (URC DTMF, as the modem reports it).
+fn ivr() -> Value {
+    json!({"name": "ivr", "detail": "", "actions": [
+        {"type": "answer"},
+        {"type": "digits_receive", "option": {"duration": 60000, "length": 1}},
+        {"type": "branch", "option": {"target_ids": {"1": B1, "2": B2}, "default_target_id": BF}},
+        {"id": BF, "type": "variable_set", "option": {"key": "choice", "value": "invalid"}},
+        {"type": "hangup"},
+        {"id": B1, "type": "variable_set", "option": {"key": "choice", "value": "sales"}},
+        {"type": "hangup"},
+        {"id": B2, "type": "variable_set", "option": {"key": "choice", "value": "support"}},
+        {"type": "hangup"}]})
+}
+
+/// The activeflow of the first call once it waits in `digits_receive`.
+async fn waiting_in_digits(gw: &Gateway) -> String {
+    let api = gw.api();
+    api.wait_for("the flow to wait for digits", || async {
+        let call = api.calls().await.into_iter().next()?;
+        let af = call["activeflow_id"].as_str()?.to_owned();
+        let view = api.get(&format!("/v1.0/activeflows/{af}")).await;
+        (view["current_action"]["type"] == "digits_receive").then_some(af)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_call_branches_on_the_digit_pressed() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let flow = api.create_flow(ivr()).await;
+    api.bind(Some(flow), None).await;
+
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    let af = waiting_in_digits(&gw).await;
+    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "2"})).await;
+
+    let ended = api.wait_ended(&af).await;
+    assert_eq!(ended["variables"]["choice"], "support");
+    assert_eq!(ended["variables"]["voipbin.call.source.target"], "+15551112222");
+    assert_eq!(ended["end_reason"]["kind"], "hangup");
+    // The flow's hangup ended the call on the modem.
+    let call = api
+        .wait_for("the call record to settle", || async {
+            let call = api.calls().await.into_iter().next()?;
+            (call["status"] == "hangup").then_some(call)
+        })
+        .await;
+    assert_eq!(call["direction"], "incoming");
+    assert_eq!(call["hangup_by"], "local");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_action_id_interrupts_digits_receive_at_once() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let flow = api.create_flow(ivr()).await;
+    api.bind(Some(flow), None).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    let af = waiting_in_digits(&gw).await;
+
+    // digits_receive would wait 60 s; the jump must not wait for it.
+    api.put(&format!("/v1.0/activeflows/{af}/forward_action_id"), json!({"forward_action_id": B1, "forward_now": true}))
+        .await;
+    let ended = api.wait_ended(&af).await;
+    assert_eq!(ended["variables"]["choice"], "sales");
+    let trace: Vec<&str> =
+        ended["executed_actions"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(trace, ["answer", "digits_receive", "variable_set", "hangup"]);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_hangup_ends_the_flow() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let flow = api.create_flow(ivr()).await;
+    api.bind(Some(flow), None).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    let af = waiting_in_digits(&gw).await;
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    let ended = api.wait_ended(&af).await;
+    assert_eq!(ended["end_reason"]["kind"], "hangup");
+    assert!(ended["variables"].get("choice").is_none());
+    let call = api.calls().await.into_iter().next().unwrap();
+    assert_eq!(call["hangup_by"], "remote");
+    gw.stop().await;
+}
