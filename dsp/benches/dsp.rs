@@ -1,7 +1,8 @@
-//! Cost of the DSP building blocks. Every benchmark processes one
-//! channel-second of audio, so criterion's time per iteration is the cost
-//! per channel-second and its throughput (samples/s ÷ rate) is the number of
-//! channels one core sustains.
+//! Cost of the DSP building blocks. The G.711, tone, level and mixer
+//! groups process one channel-second per iteration (time = cost per
+//! channel-second); the resampler groups produce one output second; the
+//! DTMF group runs the 9.6 s benchmark audio. In every group the throughput
+//! (samples/s ÷ sample rate) is the number of channels one core sustains.
 //!
 //! ```text
 //! cargo bench -p flowgate-dsp --bench dsp

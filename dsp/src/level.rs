@@ -14,6 +14,7 @@
 //!   `dBm0 = dBFS + 6.15`.
 
 use crate::error::{DspError, Result};
+use crate::util::{len_f32, ms_to_samples};
 
 /// Peak amplitude of a full-scale sine in 16-bit samples.
 pub const FULL_SCALE: f32 = 32768.0;
@@ -100,38 +101,6 @@ pub(crate) fn sum_squares(samples: &[i16]) -> f32 {
         *a += x * x;
     }
     acc.iter().sum()
-}
-
-/// `n as f32` for sample counts (exact below 2²⁴, which every block is).
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "sample counts in a block are far below 2^24"
-)]
-pub(crate) fn len_f32(n: usize) -> f32 {
-    n as f32
-}
-
-/// Validates a sample rate against a list and names the component on error.
-pub(crate) fn check_rate(
-    component: &'static str,
-    rate: u32,
-    allowed: &[u32],
-    supported: &'static str,
-) -> Result<()> {
-    if allowed.contains(&rate) {
-        Ok(())
-    } else {
-        Err(DspError::UnsupportedSampleRate {
-            component,
-            rate,
-            supported,
-        })
-    }
-}
-
-/// Samples in `ms` milliseconds at `rate` Hz (rounded down).
-pub(crate) fn ms_to_samples(ms: u32, rate: u32) -> u64 {
-    u64::from(ms) * u64::from(rate) / 1000
 }
 
 /// A level meter: a smoothed level (exponential average of `x²` with a

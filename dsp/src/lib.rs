@@ -27,6 +27,7 @@ pub mod mix;
 mod osc;
 pub mod resample;
 pub mod tones;
+mod util;
 
 pub use dtmf::{DtmfConfig, DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenConfig, DtmfGenerator};
 pub use error::{DspError, Result};

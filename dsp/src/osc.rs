@@ -55,14 +55,16 @@ impl Osc {
     }
 }
 
-/// Rounds and saturates a generated sample to i16.
+/// Rounds (half away from zero) and saturates a generated sample to i16.
+/// Adding ±½ then truncating avoids `f64::round`, a libm call on baseline
+/// x86-64, in the per-sample loops.
 #[inline]
 pub(crate) fn to_i16(v: f64) -> i16 {
     #[expect(
         clippy::cast_possible_truncation,
-        reason = "clamped to the i16 range first"
+        reason = "clamped to the i16 range first; the cast truncates ±½ away"
     )]
-    let s = v.round().clamp(-32768.0, 32767.0) as i16;
+    let s = (v.clamp(-32768.0, 32767.0) + 0.5f64.copysign(v)) as i16;
     s
 }
 
@@ -86,5 +88,10 @@ mod tests {
         assert_eq!(to_i16(40000.0), 32767);
         assert_eq!(to_i16(-40000.0), -32768);
         assert_eq!(to_i16(1.5), 2);
+        assert_eq!(to_i16(-1.5), -2);
+        assert_eq!(to_i16(1.49), 1);
+        assert_eq!(to_i16(-0.2), 0);
+        assert_eq!(to_i16(32767.4), 32767);
+        assert_eq!(to_i16(-32768.6), -32768);
     }
 }

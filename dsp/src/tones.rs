@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::error::{DspError, Result};
-use crate::level::{check_rate, dbm0_to_amplitude, ms_to_samples};
+use crate::level::dbm0_to_amplitude;
 use crate::osc::{Osc, to_i16};
+use crate::util::{check_rate, ms_to_samples};
 
 /// The built-in table (`dsp/data/tones.toml`).
 const BUILTIN: &str = include_str!("../data/tones.toml");

@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 
 use super::DtmfDigit;
 use crate::error::{DspError, Result};
-use crate::level::{check_rate, dbm0_to_amplitude, ms_to_samples};
+use crate::level::dbm0_to_amplitude;
 use crate::osc::{Osc, to_i16};
+use crate::util::{check_rate, ms_to_samples};
 
 /// Settings of the [`DtmfGenerator`].
 #[derive(Debug, Clone, PartialEq)]
