@@ -228,6 +228,14 @@ impl FlowSet {
                     format!("flows[{i}].{path}")
                 }
             };
+            // The id is checked on the raw value so a flow that does not parse is still
+            // told that it lacks one.
+            if matches!(value.get("id"), None | Some(Value::Null)) {
+                problems.push(FlowError::new(
+                    at("id"),
+                    "a flow in a synced set needs its `id`",
+                ));
+            }
             let flow = match Flow::from_value(value, &opts.limits) {
                 Ok(flow) => flow,
                 Err(e) => {
@@ -245,19 +253,13 @@ impl FlowSet {
                     .into_iter()
                     .map(|p| FlowError::new(at(&p.path), p.message)),
             );
-            match flow.id {
-                None => problems.push(FlowError::new(
+            if let Some(id) = flow.id
+                && let Some(first) = seen.insert(id, i)
+            {
+                problems.push(FlowError::new(
                     at("id"),
-                    "a flow in a synced set needs its `id`",
-                )),
-                Some(id) => {
-                    if let Some(first) = seen.insert(id, i) {
-                        problems.push(FlowError::new(
-                            at("id"),
-                            format!("flow {id} appears twice (also flows[{first}])"),
-                        ));
-                    }
-                }
+                    format!("flow {id} appears twice (also flows[{first}])"),
+                ));
             }
             flows.push(flow);
         }
@@ -466,7 +468,7 @@ mod tests {
         let keep = set.create(flow(None, "keep")).unwrap();
         let drop = set.create(flow(None, "drop")).unwrap();
         let new_id = Uuid::now_v7();
-        let incoming = vec![flow(keep.id, "keep"), flow(Some(new_id), "new")];
+        let incoming = vec![keep.clone(), flow(Some(new_id), "new")];
         assert!(matches!(
             set.import(Some(1), incoming.clone()),
             Err(FlowSetError::RevisionMismatch {

@@ -247,7 +247,8 @@ impl TargetWorker {
         }
     }
 
-    /// Delivers one event, retrying until it succeeds; false when cancelled first.
+    /// Delivers one event, retrying until it succeeds; false when cancelled first (between
+    /// attempts).
     async fn deliver(
         &self,
         event: &Event,
@@ -263,17 +264,19 @@ impl TargetWorker {
             }
         };
         loop {
-            let attempt = send(
+            if cancel.is_cancelled() {
+                return false;
+            }
+            // An attempt in flight is finished (the HTTP client's timeout bounds it) so a
+            // clean shutdown never leaves a delivered event behind the stored cursor.
+            let result = send(
                 &self.http,
                 reqwest::Method::POST,
                 &self.target.url,
                 self.target.secret.as_deref(),
                 body.clone(),
-            );
-            let result = tokio::select! {
-                _ = cancel.cancelled() => return false,
-                result = attempt => result,
-            };
+            )
+            .await;
             match result {
                 Ok(()) => {
                     Metrics::inc(&self.metrics.webhook_deliveries_total);

@@ -1,0 +1,143 @@
+//! API-triggered activeflows per second, end to end over HTTP with persistence.
+//!
+//! The real router is served on 127.0.0.1 over a sled database on disk; `CLIENTS` concurrent
+//! HTTP clients (keep-alive) each `POST /v1.0/activeflows {flow_id}` for a short non-media
+//! flow (three `variable_set` and a `talk` that API flows skip). A create answers after the
+//! activeflow is stored and flushed; an iteration ends when every activeflow it started has
+//! run to its end (its steps persisted too). Throughput is reported in activeflows per second.
+//!
+//! Run: `cargo bench -p flowgate --bench api_activeflows`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flowgate::api::auth::ApiToken;
+use flowgate::api::{ApiState, serve};
+use flowgate::config::Config;
+use flowgate::metrics::Metrics;
+use flowgate::runtime::{Modems, Runtime, RuntimeOptions};
+use flowgate::store::{Db, Store, StoreOptions};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+const CLIENTS: u64 = 32;
+
+struct Rig {
+    base: String,
+    flow_id: String,
+    runtime: Runtime,
+    clients: Vec<reqwest::Client>,
+    cancel: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::default();
+    config.data.dir = dir.path().to_owned();
+    let store = Store::open(dir.path(), &StoreOptions::default()).expect("store");
+    let db = Db::new(store).expect("db");
+    let cancel = CancellationToken::new();
+    let runtime = Runtime::new(
+        db,
+        Modems::default(),
+        RuntimeOptions::default(),
+        Arc::new(Metrics::default()),
+        cancel.child_token(),
+    );
+    let state = ApiState::new(runtime.clone(), ApiToken::new(TOKEN), config, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server_cancel = cancel.child_token();
+    tokio::spawn(async move {
+        let _ = serve(listener, state, server_cancel).await;
+    });
+    let clients: Vec<reqwest::Client> = (0..CLIENTS).map(|_| reqwest::Client::new()).collect();
+    let flow = json!({"name": "bench", "actions": [
+        {"type": "variable_set", "option": {"key": "a", "value": "1"}},
+        {"type": "variable_set", "option": {"key": "b", "value": "${a}2"}},
+        {"type": "talk", "option": {"text": "skipped on API flows"}},
+        {"type": "variable_set", "option": {"key": "c", "value": "${b}3"}},
+    ]});
+    let created: serde_json::Value = clients[0]
+        .post(format!("{base}/v1.0/flows"))
+        .bearer_auth(TOKEN)
+        .json(&flow)
+        .send()
+        .await
+        .expect("create flow")
+        .json()
+        .await
+        .expect("flow json");
+    let flow_id = created["id"].as_str().expect("flow id").to_owned();
+    Rig {
+        base,
+        flow_id,
+        runtime,
+        clients,
+        cancel,
+        _dir: dir,
+    }
+}
+
+/// Starts `n` activeflows over `CLIENTS` connections and waits until all have ended.
+async fn run(rig: &Rig, n: u64) -> Duration {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, client) in (0..CLIENTS).zip(rig.clients.iter()) {
+        let share = n / CLIENTS + u64::from(i < n % CLIENTS);
+        let client = client.clone();
+        let url = format!("{}/v1.0/activeflows", rig.base);
+        let body = json!({"flow_id": rig.flow_id}).to_string();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..share {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("request");
+                assert!(
+                    response.status().is_success(),
+                    "status {}",
+                    response.status()
+                );
+                let _ = response.bytes().await.expect("body");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client");
+    }
+    // Every activeflow created has run to its end (all steps persisted).
+    while rig.runtime.running() > 0 {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    start.elapsed()
+}
+
+fn bench(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let rig = tokio.block_on(rig());
+    let mut group = c.benchmark_group("api");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("activeflows_e2e", |b| {
+        b.iter_custom(|iters| tokio.block_on(run(&rig, iters)))
+    });
+    group.finish();
+    rig.cancel.cancel();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
