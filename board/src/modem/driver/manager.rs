@@ -784,7 +784,7 @@ impl Manager {
     }
 
     async fn wait_boot(&mut self, deadline: Instant) -> BootWait {
-        let mut port_gone = self.sh.state().name() == "port_lost";
+        let mut port_gone = matches!(self.sh.state(), ModemState::PortLost { .. });
         loop {
             if port_gone {
                 // Poll for the port to reappear until the deadline.

@@ -2,11 +2,11 @@
 //! cheap, clone-able [`ModemHandle`].
 //!
 //! Tasks per modem (all stop with the cancellation token):
-//! - the **port task** ([`port`]) owns the serial port and the AT codec, runs one command at
+//! - the **port task** (`port`) owns the serial port and the AT codec, runs one command at
 //!   a time with its timeout, and reports URCs;
-//! - the **manager** ([`manager`]) opens and reopens the port, runs the init sequence, keeps
+//! - the **manager** (`manager`) opens and reopens the port, runs the init sequence, keeps
 //!   the [`ModemStatus`] current, dispatches URCs, and climbs the recovery ladder;
-//! - the **SMS worker** ([`sms`]) reads, reassembles, hands out, deletes and sends messages;
+//! - the **SMS worker** (`sms`) reads, reassembles, hands out, deletes and sends messages;
 //! - the **call poller** polls `AT+CLCC` while calls exist (the truth behind call URCs).
 //!
 //! Handle operations (answer, dial, DTMF, USSD) run in the caller's task and go through the
