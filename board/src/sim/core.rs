@@ -747,7 +747,9 @@ impl SimCore {
             }
             "+VTS" | "^DTMF" => out.extend(self.vts(name, &args)),
             "A" => out.extend(self.answer()),
-            "H" | "H0" | "+CHUP" | "+QHUP" => out.extend(self.local_hangup(None)),
+            "H" | "H0" | "+CHUP" => out.extend(self.local_hangup(None)),
+            // AT+QHUP=<cause>[,<idx>]
+            "+QHUP" => out.extend(self.local_hangup(args.opt_int::<u8>(1, "idx").ok().flatten())),
             "+CHLD" => {
                 let v = args.text(0, "n").unwrap_or("").to_owned();
                 match v.strip_prefix('1').and_then(|i| i.parse::<u8>().ok()) {

@@ -579,14 +579,16 @@ impl Manager {
             }
             Urc::Cusd { .. } => {
                 let waiter = sh.ussd_waiter.lock().take();
-                match waiter {
-                    Some(w) => {
-                        let _ = w.send(u.clone());
-                    }
-                    None => match ussd_reply(&sh.profile, &u) {
+                // No caller waits (network-initiated USSD, or the caller gave up): an event.
+                let unclaimed = match waiter {
+                    Some(w) => w.send(u.clone()).err(),
+                    None => Some(u.clone()),
+                };
+                if let Some(u) = unclaimed {
+                    match ussd_reply(&sh.profile, &u) {
                         Ok(r) => sh.emit(ModemEvent::Ussd(r)),
                         Err(e) => warn!(modem = %self.id(), error = %e, "undecodable USSD"),
-                    },
+                    }
                 }
             }
             _ => {
