@@ -113,6 +113,8 @@ impl Daemon {
         guards.max_iterations_per_run = u32::try_from(config.engine.max_iterations_per_run).unwrap_or(u32::MAX);
         guards.max_complete_count = config.engine.max_chain_depth.saturating_add(1);
         guards.timezone = config.engine.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        let media = crate::media::MediaContext::new(crate::media::MediaSettings::from_config(&data, &config.media))
+            .map_err(|e| DaemonError::Board { profile: config.board.profile.clone(), reason: format!("media layer: {e}") })?;
         let options = RuntimeOptions {
             guards,
             http_timeout: Duration::from_millis(config.http.timeout_ms),
@@ -122,6 +124,7 @@ impl Daemon {
                 retry_base: Duration::from_secs(config.sms.retry_base_secs),
                 delivery_reports: config.sms.delivery_reports,
             },
+            media: Some(media),
         };
         let runtime = Runtime::new(db, modems, options, Arc::clone(&metrics), cancel.child_token());
         let report = runtime.recover().await?;

@@ -10,3 +10,5 @@ mod calls;
 mod api;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
+/// Audio: prompts heard, in-band digits, recordings, interrupts.
+mod audio;

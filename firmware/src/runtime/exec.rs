@@ -55,7 +55,15 @@ pub(crate) fn perform(rt: &Runtime, record: &ActiveflowRecord, channel: &Channel
         }
         CommandOption::Amd(_) => ready(unavailable(kind, "answering-machine detection is not available on the gateway")),
         option => match channel {
-            Channel::Call(call) => call.perform(Command { action_id: command.action_id, option }),
+            Channel::Call(call) => {
+                // Only a recording's on-end flow inherits the flow's variables.
+                let variables = if matches!(option, CommandOption::RecordingStart(_)) {
+                    record.engine.variables().to_map()
+                } else {
+                    indexmap::IndexMap::new()
+                };
+                call.perform(Command { action_id: command.action_id, option }, variables)
+            }
             Channel::None => ready(Outcome::Failed(format!("{kind}: the activeflow has no live call"))),
         },
     }

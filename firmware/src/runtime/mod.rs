@@ -108,6 +108,9 @@ pub struct RuntimeOptions {
     pub max_response_bytes: usize,
     /// Outbound SMS policy.
     pub sms: SmsPolicy,
+    /// The media layer; `None` runs without audio (calls can still be answered, take digits
+    /// from the modem and hang up).
+    pub media: Option<crate::media::MediaContext>,
 }
 
 impl Default for RuntimeOptions {
@@ -117,6 +120,7 @@ impl Default for RuntimeOptions {
             http_timeout: Duration::from_secs(10),
             max_response_bytes: 1024 * 1024,
             sms: SmsPolicy::default(),
+            media: None,
         }
     }
 }
@@ -247,6 +251,11 @@ impl Runtime {
     /// The board's modems.
     pub fn modems(&self) -> &Modems {
         &self.inner.modems
+    }
+
+    /// The media layer, if the gateway runs with one.
+    pub(crate) fn media_context(&self) -> Option<crate::media::MediaContext> {
+        self.inner.options.media.clone()
     }
 
     /// Wakes the SMS sender (a message was queued).

@@ -146,6 +146,13 @@ impl Runner {
                                 }
                             }
                             outcome = &mut work => {
+                                // Signals the command queued while it ran (variables it set,
+                                // digits pressed) apply before the engine moves on.
+                                while let Ok(signal) = self.mailbox.try_recv() {
+                                    if let Effect::Drop = self.on_signal(signal, Some(action_id)) {
+                                        break;
+                                    }
+                                }
                                 if let Err(e) = self.record.engine.complete(action_id, outcome, Utc::now()) {
                                     debug!(activeflow = %self.record.id, cause = %e, "late outcome ignored");
                                 }

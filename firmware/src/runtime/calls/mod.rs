@@ -9,6 +9,8 @@
 //! [`CallChannel::perform`] executes the call commands of a flow (answer, hangup, sleep,
 //! digits, media…). The media commands go to the call's media session (see `media`).
 
+mod media;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +21,13 @@ use flowgate_board::modem::at::types::CallStat;
 use flowgate_board::modem::ModemHandle;
 use flowgate_flows::engine::{Command, EndReason, Outcome};
 use flowgate_flows::model::{Address, CallOption, CommandOption, ReferenceType, parse_actions};
+
+use crate::media::Source;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use indexmap::IndexMap;
 use parking_lot::Mutex;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, watch};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
@@ -61,6 +65,14 @@ struct CallInner {
     modem: ModemHandle,
     modem_call: CallId,
     live: Mutex<Live>,
+    /// The media session (see `media`).
+    media: watch::Sender<media::MediaSlot>,
+    /// Held while the session is being opened, so it is opened once.
+    media_open: tokio::sync::Mutex<()>,
+    /// Recordings in progress and what to do when they end.
+    recordings: Mutex<HashMap<Uuid, media::RecordingOrigin>>,
+    /// Wakes `stop_recording` when a recording's file is complete.
+    recording_done: Notify,
 }
 
 #[derive(Default)]
@@ -83,6 +95,10 @@ impl CallChannel {
                 modem: modem.clone(),
                 modem_call,
                 live: Mutex::new(Live::default()),
+                media: watch::Sender::new(media::initial_slot(&modem.audio_transport())),
+                media_open: tokio::sync::Mutex::new(()),
+                recordings: Mutex::new(HashMap::new()),
+                recording_done: Notify::new(),
             }),
         }
     }
@@ -92,13 +108,14 @@ impl CallChannel {
         self.inner.id
     }
 
-    /// Executes a call command of the flow.
-    pub(crate) fn perform(&self, command: Command) -> BoxFuture<'static, Outcome> {
+    /// Executes a call command of the flow. `variables` are the flow's variables when the
+    /// command needs them (a recording's on-end flow inherits them), else empty.
+    pub(crate) fn perform(&self, command: Command, variables: IndexMap<String, String>) -> BoxFuture<'static, Outcome> {
         let this = self.clone();
-        async move { this.perform_inner(command).await }.boxed()
+        async move { this.perform_inner(command, variables).await }.boxed()
     }
 
-    async fn perform_inner(&self, command: Command) -> Outcome {
+    async fn perform_inner(&self, command: Command, variables: IndexMap<String, String>) -> Outcome {
         let kind = command.kind();
         match command.option {
             CommandOption::Answer(_) => match self.answer().await {
@@ -108,6 +125,7 @@ impl CallChannel {
             CommandOption::Hangup(option) => {
                 let reason = if option.reason.is_empty() { "normal".to_owned() } else { option.reason };
                 self.hangup(&reason).await;
+                self.close_media();
                 Outcome::Hangup
             }
             CommandOption::Sleep(option) => {
@@ -124,17 +142,30 @@ impl CallChannel {
                 Outcome::Timeout
             }
             CommandOption::DigitsSend(option) => {
-                if let Err(e) = self.inner.modem.send_dtmf(self.inner.modem_call, &option.digits).await {
-                    return Outcome::Failed(format!("digits_send: {e}"));
-                }
-                // VoIPBIN moves on after duration·n + interval·(n−1).
-                let n = i64::try_from(option.digits.chars().count()).unwrap_or(i64::MAX);
-                let tone = if option.duration > 0 { option.duration } else { 100 };
-                let total = tone.saturating_mul(n).saturating_add(option.interval.max(0).saturating_mul((n - 1).max(0)));
-                tokio::time::sleep(millis(total)).await;
-                Outcome::Done
+                self.send_digits(&option.digits, option.duration, option.interval).await
             }
-            _ => Outcome::Failed(format!("{kind}: this call has no audio path (the modem's audio transport is not set up)")),
+            CommandOption::Talk(option) => {
+                let source = Source::Tts {
+                    text: option.text,
+                    language: Some(option.language).filter(|l| !l.is_empty()),
+                    voice: Some(option.voice_id).filter(|v| !v.is_empty()),
+                };
+                self.play_and_wait("talk", source, option.r#async).await
+            }
+            CommandOption::Play(option) => self.play_and_wait("play", Source::Urls(option.stream_urls), false).await,
+            CommandOption::Beep(_) => self.play_and_wait("beep", Source::Beep, false).await,
+            CommandOption::Echo(option) | CommandOption::StreamEcho(option) => self.echo(option.duration).await,
+            CommandOption::RecordingStart(option) => self.flow_recording_start(option, variables).await,
+            CommandOption::RecordingStop(_) => match self.stop_recording().await {
+                Ok(_) => Outcome::Done,
+                Err(e) => Outcome::Failed(format!("recording_stop: {e}")),
+            },
+            // VoIPBIN has no executor for `mute` (it is a no-op there) and the action has no
+            // options, so muting here could never be undone by the flow: say so instead.
+            CommandOption::Mute(_) => {
+                Outcome::Failed("mute: the action has no executor in VoIPBIN; use POST /v1.0/calls/{id}/mute".into())
+            }
+            _ => Outcome::Failed(format!("{kind}: not a call action")),
         }
     }
 
@@ -198,43 +229,11 @@ impl CallChannel {
 }
 
 impl CallChannel {
-    /// API `talk`: speak over the call without moving its flow.
-    pub(crate) async fn interrupt_talk(&self, _request: super::TalkRequest) -> Result<(), RuntimeError> {
-        Err(self.no_audio())
-    }
-
-    /// Starts a recording (API or `recording_start`).
-    pub(crate) async fn start_recording(
-        &self,
-        _request: super::RecordingRequest,
-        _activeflow: Option<Uuid>,
-    ) -> Result<crate::model::Recording, RuntimeError> {
-        Err(self.no_audio())
-    }
-
-    /// Stops the current recording.
-    pub(crate) async fn stop_recording(&self) -> Result<crate::model::Recording, RuntimeError> {
-        Err(self.no_audio())
-    }
-
-    /// Hold (music on hold) on or off.
-    pub(crate) async fn set_hold(&self, _on: bool) -> Result<Call, RuntimeError> {
-        Err(self.no_audio())
-    }
-
-    /// Mute a direction on or off.
-    pub(crate) async fn set_mute(&self, _direction: super::MuteDirection, _on: bool) -> Result<Call, RuntimeError> {
-        Err(self.no_audio())
-    }
-
     /// Transfers the call.
     pub(crate) async fn transfer(&self, _request: super::TransferRequest) -> Result<super::Transfer, RuntimeError> {
         Err(RuntimeError::Invalid("transfers between modem calls are not wired yet".into()))
     }
 
-    fn no_audio(&self) -> RuntimeError {
-        RuntimeError::NoAudio(self.inner.id, "the modem's audio transport is not set up".into())
-    }
 }
 
 const CALL_STATUS_VAR: &str = "voipbin.call.status";
@@ -512,7 +511,13 @@ pub(crate) async fn call_events_task(rt: Runtime, modem: ModemHandle, mut events
                     None => single_call(&rt, modem.id()),
                 };
                 if let Some(channel) = channel {
-                    channel.on_modem_dtmf(digit);
+                    channel.route_modem_dtmf(digit);
+                }
+            }
+            ModemEvent::AudioReady { call } => {
+                if let Some(channel) = rt.call_by_modem(modem.id(), call) {
+                    // Opening the voice port must not hold up the other events.
+                    rt.spawn(async move { channel.on_audio_ready().await });
                 }
             }
             _ => {}
@@ -525,16 +530,6 @@ fn single_call(rt: &Runtime, modem: &str) -> Option<CallChannel> {
     let mut on_modem = table.by_id.values().filter(|c| c.inner.modem.id() == modem);
     let first = on_modem.next()?.clone();
     on_modem.next().is_none().then_some(first)
-}
-
-impl CallChannel {
-    /// A digit the modem reported for this call.
-    fn on_modem_dtmf(&self, digit: char) {
-        let activeflow = self.inner.live.lock().activeflow;
-        if let Some(af) = activeflow {
-            let _ = self.inner.rt.signal(af, Signal::Dtmf(digit));
-        }
-    }
 }
 
 async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, number: Option<String>) -> Result<(), RuntimeError> {
@@ -656,6 +651,7 @@ async fn on_ended(rt: &Runtime, channel: &CallChannel, cause: &CallEndCause) {
         warn!(call = %channel.id(), cause = %e, "call record not updated");
     }
     info!(call = %channel.id(), by, reason = %reason, source = %cause.source, "call ended");
+    channel.close_media();
     rt.unregister_call(channel);
     if let Some(af) = activeflow {
         let _ = rt.signal(af, Signal::Hangup);
@@ -668,6 +664,8 @@ fn hangup_reason(cause: &CallEndCause, answered: bool) -> &'static str {
         CallEndReason::Busy | CallEndReason::Rejected => "busy",
         CallEndReason::NoAnswer => "noanswer",
         CallEndReason::Missed => "cancel",
+        // Handed over to another party by the network (ECT): the gateway's part ended normally.
+        CallEndReason::Transferred => "normal",
         CallEndReason::Unreachable | CallEndReason::NetworkFailure | CallEndReason::ModemReset => "failed",
         CallEndReason::LocalHangup | CallEndReason::RemoteHangup | CallEndReason::Released => {
             if answered { "normal" } else { "cancel" }
