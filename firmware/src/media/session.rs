@@ -1,0 +1,499 @@
+//! A call's media session: the [`CallMedia`] handle the runtime drives, and the
+//! blocking media thread behind it (one per call) that owns the port and the
+//! [`MediaCore`].
+//!
+//! ```text
+//! runtime ──CallMedia methods──▶ std mpsc ──▶ media thread: read frame ─ apply commands ─ tick ─ write frame
+//!    ▲                                              │
+//!    └──── MediaEvent (tokio mpsc) + Playback outcomes (watch) ◀──┘
+//! ```
+//!
+//! The thread applies commands right after each frame is read and before the
+//! frame to send is computed, so a `stop` (barge-in) is effective in the next
+//! frame written. Audio that needs preparing (TTS, downloads, decoding) is made
+//! on the tokio runtime and blocking pool, never on the media thread: the
+//! playback takes its place in its layer at once and plays when ready.
+//!
+//! # Handles and their lifetimes
+//!
+//! * Dropping a [`Playback`] **stops** it, unless it finished or was
+//!   [`detach`](Playback::detach)ed: audio never outlives everything that could
+//!   stop it by accident. An `async` talk detaches; a detached playback still
+//!   ends with its audio, [`CallMedia::stop`]/[`stop_layer`](CallMedia::stop_layer),
+//!   or the session.
+//! * Dropping the [`CallMedia`] closes the session like [`CallMedia::close`]:
+//!   playbacks stop, recordings are finalized, `Closed` is the last event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::Duration;
+
+use flowgate_board::modem::AudioTransport;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::context::MediaContext;
+use super::core::{Command, MediaCore};
+use super::error::{MediaError, Result};
+use super::port::{AudioPort, open_transport};
+use super::record::{Recorder, WavSink};
+use super::types::{
+    Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome, RecordOptions, RecordingInfo,
+    Source, StopCause,
+};
+
+/// The event stream of a session.
+pub type MediaEvents = mpsc::UnboundedReceiver<MediaEvent>;
+
+type Outcome = watch::Sender<Option<PlaybackOutcome>>;
+
+enum Msg {
+    Cmd(Command),
+    Track(PlaybackId, Outcome),
+}
+
+struct Shared {
+    label: String,
+    rate: u32,
+    ctx: MediaContext,
+    tx: Sender<Msg>,
+    next_id: AtomicU64,
+    runtime: tokio::runtime::Handle,
+    done: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn send(&self, cmd: Command) -> Result<()> {
+        self.tx
+            .send(Msg::Cmd(cmd))
+            .map_err(|_| MediaError::SessionClosed)
+    }
+}
+
+/// The handle of a call's media session. Not `Clone`: wrap it in an `Arc` to
+/// share; dropping it closes the session.
+pub struct CallMedia {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CallMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallMedia")
+            .field("label", &self.shared.label)
+            .field("rate", &self.shared.rate)
+            .finish()
+    }
+}
+
+/// A playback started with [`CallMedia::play`]; see the module docs for what
+/// dropping it does.
+#[derive(Debug)]
+pub struct Playback {
+    id: PlaybackId,
+    shared: Arc<Shared>,
+    outcome: watch::Receiver<Option<PlaybackOutcome>>,
+    detached: bool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+impl Playback {
+    /// Its id (also in the session's events).
+    #[must_use]
+    pub fn id(&self) -> PlaybackId {
+        self.id
+    }
+
+    /// Waits until it ends.
+    pub async fn wait(&mut self) -> PlaybackOutcome {
+        match self.outcome.wait_for(Option::is_some).await {
+            Ok(o) => o
+                .clone()
+                .unwrap_or(PlaybackOutcome::Stopped(StopCause::Closed)),
+            Err(_) => PlaybackOutcome::Stopped(StopCause::Closed),
+        }
+    }
+
+    /// How it ended, if it has.
+    #[must_use]
+    pub fn outcome(&self) -> Option<PlaybackOutcome> {
+        self.outcome.borrow().clone()
+    }
+
+    /// Stops it (effective in the next frame).
+    pub fn stop(&self) {
+        let _ = self.shared.send(Command::Stop {
+            id: self.id,
+            cause: StopCause::Command,
+        });
+    }
+
+    /// Lets it play on without this handle (`async` talk).
+    pub fn detach(mut self) {
+        self.detached = true;
+    }
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        if !self.detached && self.outcome.borrow().is_none() {
+            let _ = self.shared.send(Command::Stop {
+                id: self.id,
+                cause: StopCause::HandleDropped,
+            });
+        }
+    }
+}
+
+impl CallMedia {
+    /// Opens a session on a modem's voice transport. The port is opened on the
+    /// session's own thread.
+    ///
+    /// # Errors
+    /// [`MediaError::NoAudioPath`] for `AudioTransport::None`, device errors,
+    /// [`MediaError::NoRuntime`] outside a tokio runtime.
+    pub async fn open(
+        transport: &AudioTransport,
+        ctx: &MediaContext,
+        label: &str,
+    ) -> Result<(CallMedia, MediaEvents)> {
+        if matches!(transport, AudioTransport::None) {
+            return Err(MediaError::NoAudioPath);
+        }
+        let transport = transport.clone();
+        let (options, clock) = (ctx.settings().port.clone(), ctx.clock());
+        CallMedia::start(
+            move || open_transport(&transport, &options, clock),
+            ctx,
+            label,
+        )
+        .await
+    }
+
+    /// Opens a session on a port the caller built (a [`ChannelPort`](super::ChannelPort),
+    /// a port with a test clock, a future transport).
+    ///
+    /// # Errors
+    /// [`MediaError::NoRuntime`], [`MediaError::Dsp`] for an unsupported rate.
+    pub async fn open_port(
+        port: Box<dyn AudioPort>,
+        ctx: &MediaContext,
+        label: &str,
+    ) -> Result<(CallMedia, MediaEvents)> {
+        CallMedia::start(move || Ok(port), ctx, label).await
+    }
+
+    async fn start(
+        open: impl FnOnce() -> Result<Box<dyn AudioPort>> + Send + 'static,
+        ctx: &MediaContext,
+        label: &str,
+    ) -> Result<(CallMedia, MediaEvents)> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| MediaError::NoRuntime)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<u32>>();
+        let window = ctx.settings().dtmf_merge_window;
+        let thread_label = label.to_owned();
+        std::thread::Builder::new()
+            .name(format!("media-{label}"))
+            .spawn(move || {
+                let started = open().and_then(|port| {
+                    let rate = port.sample_rate();
+                    MediaCore::new(rate, window).map(|core| (port, core, rate))
+                });
+                match started {
+                    Ok((port, core, rate)) => {
+                        let _ = ready_tx.send(Ok(rate));
+                        run(port, core, rx, &ev_tx, &thread_label);
+                    }
+                    Err(e) => {
+                        drop(rx);
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+                let _ = done_tx.send(true);
+            })
+            .map_err(|e| MediaError::Worker(format!("cannot start the media thread: {e}")))?;
+        let rate = ready_rx
+            .await
+            .map_err(|_| MediaError::Worker("the media thread died while opening".into()))??;
+        ctx.stats().session_opened();
+        tracing::debug!(call = %label, rate, "media session open");
+        let shared = Arc::new(Shared {
+            label: label.to_owned(),
+            rate,
+            ctx: ctx.clone(),
+            tx,
+            next_id: AtomicU64::new(1),
+            runtime,
+            done: done_rx,
+        });
+        Ok((CallMedia { shared }, ev_rx))
+    }
+
+    /// The call's sample rate.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.shared.rate
+    }
+
+    /// Starts playing `source` on `layer` after what the layer already plays.
+    /// TTS and URLs are prepared in the background; their failure is the
+    /// playback's outcome.
+    ///
+    /// # Errors
+    /// What can be checked at once: empty text or URL list, bad digits, and
+    /// [`MediaError::SessionClosed`].
+    pub fn play(&self, layer: Layer, source: Source) -> Result<Playback> {
+        let sh = &self.shared;
+        let render = sh.ctx.render_now(&source, sh.rate)?;
+        let id = PlaybackId(sh.next_id.fetch_add(1, Ordering::Relaxed));
+        let (done_tx, done_rx) = watch::channel(None);
+        let needs_prep = render.is_none();
+        sh.tx
+            .send(Msg::Track(id, done_tx))
+            .map_err(|_| MediaError::SessionClosed)?;
+        sh.send(Command::Enqueue { id, layer, render })?;
+        if needs_prep {
+            let (ctx, tx, rate) = (sh.ctx.clone(), sh.tx.clone(), sh.rate);
+            sh.runtime.spawn(async move {
+                let cmd = match ctx.prepare(&source, rate).await {
+                    Ok(render) => Command::Ready { id, render },
+                    Err(e) => {
+                        tracing::info!(playback = %id, error = %e, "playback audio could not be prepared");
+                        Command::Failed { id, error: Arc::new(e) }
+                    }
+                };
+                let _ = tx.send(Msg::Cmd(cmd));
+            });
+        }
+        Ok(Playback {
+            id,
+            shared: self.shared.clone(),
+            outcome: done_rx,
+            detached: false,
+        })
+    }
+
+    /// The caller hears themselves for `duration` (a flow-layer playback).
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn echo(&self, duration: Duration) -> Result<Playback> {
+        self.play(Layer::Flow, Source::Echo(duration))
+    }
+
+    /// Stops a playback (effective in the next frame).
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn stop(&self, id: PlaybackId) -> Result<()> {
+        self.shared.send(Command::Stop {
+            id,
+            cause: StopCause::Command,
+        })
+    }
+
+    /// Stops everything on a layer.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn stop_layer(&self, layer: Layer) -> Result<()> {
+        self.shared.send(Command::StopLayer(layer))
+    }
+
+    /// Starts a recording into `<data>/recordings/<id>.wav`.
+    ///
+    /// # Errors
+    /// [`MediaError::Io`] when the file cannot be created (or exists),
+    /// [`MediaError::SessionClosed`].
+    pub async fn start_recording(&self, options: RecordOptions) -> Result<RecordingInfo> {
+        let sh = &self.shared;
+        let id = options.id.unwrap_or_else(Uuid::now_v7);
+        let path = sh.ctx.recording_path(id);
+        let rate = sh.rate;
+        let p = path.clone();
+        let sink = tokio::task::spawn_blocking(move || WavSink::create(&p, rate))
+            .await
+            .map_err(|e| MediaError::Worker(e.to_string()))??;
+        let recorder = Recorder::new(
+            id,
+            path.clone(),
+            &options,
+            Box::new(sink),
+            rate,
+            sh.ctx.settings().max_recording,
+        )?;
+        if let Err(e) = sh.send(Command::Record(Box::new(recorder))) {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+        tracing::debug!(call = %sh.label, recording = %id, "recording started");
+        Ok(RecordingInfo { id, path })
+    }
+
+    /// Stops a recording; `RecordingFinished` follows.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn stop_recording(&self, id: Uuid) -> Result<()> {
+        self.shared.send(Command::StopRecording(id))
+    }
+
+    /// Music on hold on or off. While on hold both layers pause.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub async fn hold(&self, on: bool) -> Result<()> {
+        let moh = if on {
+            Some(self.shared.ctx.music_on_hold(self.shared.rate).await)
+        } else {
+            None
+        };
+        self.shared.send(Command::Hold(moh))
+    }
+
+    /// Mutes or unmutes a direction.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn mute(&self, direction: MuteDirection, on: bool) -> Result<()> {
+        self.shared.send(Command::Mute { direction, on })
+    }
+
+    /// A digit the modem reported for this call (`ModemEvent::Dtmf`). It is merged
+    /// with in-band detection and comes back as one `MediaEvent::Dtmf` per press.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidOption`] for a non-DTMF character,
+    /// [`MediaError::SessionClosed`].
+    pub fn modem_dtmf(&self, digit: char) -> Result<()> {
+        let d =
+            flowgate_dsp::DtmfDigit::from_char(digit).ok_or_else(|| MediaError::InvalidOption {
+                field: "digit",
+                reason: format!("{digit:?} is not a DTMF key"),
+            })?;
+        self.shared.send(Command::ModemDtmf(d.to_char()))
+    }
+
+    /// Ends the session (hang-up): playbacks stop, recordings are finalized, and
+    /// `Closed` is the last event. Returns at once; [`closed`](Self::closed) waits.
+    pub fn close(&self) {
+        let _ = self.shared.send(Command::Close);
+    }
+
+    /// Waits until the session has ended (after `close`, or a port failure).
+    pub async fn closed(&self) {
+        let mut done = self.shared.done.clone();
+        let _ = done.wait_for(|d| *d).await;
+    }
+
+    /// True once the session has ended.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        *self.shared.done.borrow()
+    }
+}
+
+impl Drop for CallMedia {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Applies queued messages; closes the core when every sender is gone.
+fn apply_pending(
+    rx: &Receiver<Msg>,
+    core: &mut MediaCore,
+    tracked: &mut HashMap<PlaybackId, Outcome>,
+) {
+    loop {
+        match rx.try_recv() {
+            Ok(Msg::Cmd(c)) => core.apply(c),
+            Ok(Msg::Track(id, tx)) => {
+                tracked.insert(id, tx);
+            }
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => {
+                core.close();
+                return;
+            }
+        }
+    }
+}
+
+fn dispatch(
+    core: &mut MediaCore,
+    tracked: &mut HashMap<PlaybackId, Outcome>,
+    events: &mpsc::UnboundedSender<MediaEvent>,
+) {
+    for e in core.drain_events() {
+        if let MediaEvent::PlaybackFinished { id, outcome, .. } = &e
+            && let Some(tx) = tracked.remove(id)
+        {
+            let _ = tx.send(Some(outcome.clone()));
+        }
+        let _ = events.send(e);
+    }
+}
+
+/// The media thread's loop.
+fn run(
+    mut port: Box<dyn AudioPort>,
+    mut core: MediaCore,
+    rx: Receiver<Msg>,
+    events: &mpsc::UnboundedSender<MediaEvent>,
+    label: &str,
+) {
+    let mut tracked = HashMap::new();
+    let mut input = vec![0i16; core.frame_len()];
+    let mut output = vec![0i16; core.frame_len()];
+    let mut failure = None;
+    let mut frames: u64 = 0;
+    let mut missing: u64 = 0;
+    while !core.is_closed() {
+        apply_pending(&rx, &mut core, &mut tracked);
+        dispatch(&mut core, &mut tracked, events);
+        if core.is_closed() {
+            break;
+        }
+        match port.read_frame(&mut input) {
+            Ok(super::port::FrameStatus::Received) => {}
+            Ok(super::port::FrameStatus::Missing) => missing += 1,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        // Commands that came while we waited for the frame act on this frame.
+        apply_pending(&rx, &mut core, &mut tracked);
+        if core.is_closed() {
+            break;
+        }
+        core.tick(&input, &mut output);
+        dispatch(&mut core, &mut tracked, events);
+        if let Err(e) = port.write_frame(&output) {
+            failure = Some(e);
+            break;
+        }
+        frames += 1;
+    }
+    // From here on, commands fail with `SessionClosed`.
+    drop(rx);
+    core.close();
+    dispatch(&mut core, &mut tracked, events);
+    if let Some(e) = failure {
+        tracing::warn!(call = %label, device = %port.device(), error = %e, "audio port failed");
+        let _ = events.send(MediaEvent::PortFailed { error: Arc::new(e) });
+    }
+    drop(port);
+    tracing::debug!(call = %label, frames, missing, "media session closed");
+    let _ = events.send(MediaEvent::Closed);
+}
