@@ -148,10 +148,28 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run_daemon(args),
-        Command::Flow(FlowCommand::Validate { files, reference, json }) => validate_files(&files, reference, json),
-        Command::Flow(FlowCommand::Run { file, reference, vars, inputs, now, with, json }) => {
-            run_flow(&file, reference, &vars, &inputs, now.as_deref(), &with, json)
-        }
+        Command::Flow(FlowCommand::Validate {
+            files,
+            reference,
+            json,
+        }) => validate_files(&files, reference, json),
+        Command::Flow(FlowCommand::Run {
+            file,
+            reference,
+            vars,
+            inputs,
+            now,
+            with,
+            json,
+        }) => run_flow(
+            &file,
+            reference,
+            &vars,
+            &inputs,
+            now.as_deref(),
+            &with,
+            json,
+        ),
         Command::Config(ConfigCommand::Default) => {
             print!("{DEFAULT_TOML}");
             Ok(ExitCode::SUCCESS)
@@ -190,12 +208,22 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let daemon = crate::daemon::Daemon::start(config.clone()).await?;
-        println!("Flowgate API on http://{}/v1.0 (board: {})", daemon.addr(), config.board.profile);
+        println!(
+            "Flowgate API on http://{}/v1.0 (board: {})",
+            daemon.addr(),
+            config.board.profile
+        );
         if daemon.token_was_created() {
             // Printed once, at creation; afterwards it is only in <data>/api-token (0600).
-            println!("API token (also in {}): {}", config.data.dir.join(crate::api::auth::TOKEN_FILE).display(), daemon.token().as_str());
+            println!(
+                "API token (also in {}): {}",
+                config.data.dir.join(crate::api::auth::TOKEN_FILE).display(),
+                daemon.token().as_str()
+            );
         }
-        let signal = crate::daemon::wait_for_signal().await.context("cannot install signal handlers")?;
+        let signal = crate::daemon::wait_for_signal()
+            .await
+            .context("cannot install signal handlers")?;
         tracing::info!(signal, "stopping");
         daemon.shutdown().await?;
         Ok(ExitCode::SUCCESS)
@@ -205,20 +233,36 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn init_logging(log: &crate::config::LogConfig) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.is_empty() => EnvFilter::try_new(v).context("RUST_LOG is not a valid log filter")?,
+        Ok(v) if !v.is_empty() => {
+            EnvFilter::try_new(v).context("RUST_LOG is not a valid log filter")?
+        }
         _ => EnvFilter::try_new(&log.filter).context("log.filter is not a valid log filter")?,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
     result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }
 
-fn validate_files(files: &[PathBuf], reference: Option<Reference>, json: bool) -> anyhow::Result<ExitCode> {
-    let opts = ValidateOptions { limits: Limits::default(), reference_type: reference.map(Reference::to_reference_type) };
+fn validate_files(
+    files: &[PathBuf],
+    reference: Option<Reference>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let opts = ValidateOptions {
+        limits: Limits::default(),
+        reference_type: reference.map(Reference::to_reference_type),
+    };
     let mut all_ok = true;
     let mut results = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let (_, report) = validate_json(&text, &opts);
         all_ok &= report.is_ok();
         if json {
@@ -230,10 +274,20 @@ fn validate_files(files: &[PathBuf], reference: Option<Reference>, json: bool) -
             }));
         } else {
             for w in &report.warnings {
-                eprintln!("{}: warning: {}: {}", file.display(), or_root(&w.path), w.message);
+                eprintln!(
+                    "{}: warning: {}: {}",
+                    file.display(),
+                    or_root(&w.path),
+                    w.message
+                );
             }
             for e in &report.errors {
-                println!("{}: error: {}: {}", file.display(), or_root(&e.path), e.message);
+                println!(
+                    "{}: error: {}: {}",
+                    file.display(),
+                    or_root(&e.path),
+                    e.message
+                );
             }
             if report.is_ok() {
                 println!("{}: ok", file.display());
@@ -242,10 +296,17 @@ fn validate_files(files: &[PathBuf], reference: Option<Reference>, json: bool) -
     }
     if json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "valid": all_ok, "files": results }))?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({ "valid": all_ok, "files": results }),
+        )?;
         writeln!(out)?;
     }
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn or_root(path: &str) -> &str {
@@ -253,13 +314,22 @@ fn or_root(path: &str) -> &str {
 }
 
 fn load_flow(path: &Path) -> anyhow::Result<Flow> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (flow, report) = validate_json(&text, &ValidateOptions::default());
     match flow {
         Some(flow) => Ok(flow),
         None => {
-            let problems: Vec<String> = report.errors.iter().map(|e| format!("  {}: {}", or_root(&e.path), e.message)).collect();
-            bail!("{} is not a valid flow:\n{}", path.display(), problems.join("\n"))
+            let problems: Vec<String> = report
+                .errors
+                .iter()
+                .map(|e| format!("  {}: {}", or_root(&e.path), e.message))
+                .collect();
+            bail!(
+                "{} is not a valid flow:\n{}",
+                path.display(),
+                problems.join("\n")
+            )
         }
     }
 }
@@ -278,15 +348,23 @@ fn run_flow(
     for path in with {
         known.push(load_flow(path)?);
     }
-    let mut config = DryRunConfig { reference_type: reference.to_reference_type(), ..DryRunConfig::default() };
+    let mut config = DryRunConfig {
+        reference_type: reference.to_reference_type(),
+        ..DryRunConfig::default()
+    };
     for v in vars {
         let (k, value) = parse_var(v)?;
         config.variables.insert(k, value);
     }
-    config.inputs = inputs.iter().map(|s| s.parse::<InputEvent>()).collect::<Result<_, _>>()?;
+    config.inputs = inputs
+        .iter()
+        .map(|s| s.parse::<InputEvent>())
+        .collect::<Result<_, _>>()?;
     config.now = match now {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .with_context(|| format!("--now {text:?} is not an RFC 3339 time such as 2026-11-23T09:30:00Z"))?
+            .with_context(|| {
+                format!("--now {text:?} is not an RFC 3339 time such as 2026-11-23T09:30:00Z")
+            })?
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
@@ -331,16 +409,27 @@ fn run_flow(
 }
 
 /// A real `fetch` for the dry run.
-async fn fetch_actions(url: &str, method: &str, body: &serde_json::Value) -> Result<Vec<Action>, String> {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("bad method {method}"))?;
+async fn fetch_actions(
+    url: &str,
+    method: &str,
+    body: &serde_json::Value,
+) -> Result<Vec<Action>, String> {
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("bad method {method}"))?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
-    let response = client.request(method, url).json(body).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let response = client
+        .request(method, url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!("{url}: HTTP {} (200 required)", response.status()));
     }
     let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
-    parse_actions(&text, &Limits::default()).map_err(|e| format!("{url}: not a valid action list: {e}"))
+    parse_actions(&text, &Limits::default())
+        .map_err(|e| format!("{url}: not a valid action list: {e}"))
 }

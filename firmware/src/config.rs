@@ -35,7 +35,9 @@ pub const EVENT_TYPES: &[&str] = &[
 ];
 
 /// Tone zones known to the DSP tone table.
-const TONE_ZONES: &[&str] = &["us", "uk", "de", "fr", "nl", "dk", "se", "es", "it", "in", "au", "jp", "cn", "br", "za"];
+const TONE_ZONES: &[&str] = &[
+    "us", "uk", "de", "fr", "nl", "dk", "se", "es", "it", "in", "au", "jp", "cn", "br", "za",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -75,7 +77,11 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 4 * 1024 * 1024, long_poll_max_secs: 60 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            long_poll_max_secs: 60,
+        }
     }
 }
 
@@ -93,7 +99,11 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("./flowgate-data"), cache_mib: 8, event_retention: 100_000 }
+        Self {
+            dir: PathBuf::from("./flowgate-data"),
+            cache_mib: 8,
+            event_retention: 100_000,
+        }
     }
 }
 
@@ -107,7 +117,9 @@ pub struct BoardConfig {
 
 impl Default for BoardConfig {
     fn default() -> Self {
-        Self { profile: "simulated".into() }
+        Self {
+            profile: "simulated".into(),
+        }
     }
 }
 
@@ -127,7 +139,12 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { timezone: "UTC".into(), max_executions: 10_000, max_iterations_per_run: 1000, max_chain_depth: 4 }
+        Self {
+            timezone: "UTC".into(),
+            max_executions: 10_000,
+            max_iterations_per_run: 1000,
+            max_chain_depth: 4,
+        }
     }
 }
 
@@ -143,7 +160,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { timeout_ms: 10_000, max_response_bytes: 1024 * 1024 }
+        Self {
+            timeout_ms: 10_000,
+            max_response_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -161,7 +181,11 @@ pub struct SmsConfig {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self { send_attempts: 5, retry_base_secs: 5, delivery_reports: true }
+        Self {
+            send_attempts: 5,
+            retry_base_secs: 5,
+            delivery_reports: true,
+        }
     }
 }
 
@@ -205,7 +229,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { filter: "info".into(), format: "text".into() }
+        Self {
+            filter: "info".into(),
+            format: "text".into(),
+        }
     }
 }
 
@@ -273,8 +300,10 @@ impl fmt::Display for Problems<'_> {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let config = Self::parse(&text, path)?;
         config.validate()?;
         Ok(config)
@@ -282,7 +311,10 @@ impl Config {
 
     /// Parses TOML text (shape only; call [`Config::validate`] after).
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_owned(), message: e.to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })
     }
 
     /// The listen address (valid after [`Config::validate`]).
@@ -298,16 +330,30 @@ impl Config {
     /// Checks every value; returns all problems at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        let mut bad = |key: &str, message: String| problems.push(ConfigProblem { key: key.to_owned(), message });
+        let mut bad = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_owned(),
+                message,
+            })
+        };
 
         if self.api.listen.parse::<SocketAddr>().is_err() {
-            bad("api.listen", format!("{:?} is not an ADDR:PORT socket address (e.g. 127.0.0.1:8080)", self.api.listen));
+            bad(
+                "api.listen",
+                format!(
+                    "{:?} is not an ADDR:PORT socket address (e.g. 127.0.0.1:8080)",
+                    self.api.listen
+                ),
+            );
         }
         if self.api.max_body_bytes < 1024 {
             bad("api.max_body_bytes", "must be at least 1024 bytes".into());
         }
         if !(1..=3600).contains(&self.api.long_poll_max_secs) {
-            bad("api.long_poll_max_secs", "must be between 1 and 3600 seconds".into());
+            bad(
+                "api.long_poll_max_secs",
+                "must be between 1 and 3600 seconds".into(),
+            );
         }
         if self.data.dir.as_os_str().is_empty() {
             bad("data.dir", "must not be empty".into());
@@ -316,13 +362,25 @@ impl Config {
             bad("data.cache_mib", "must be at least 1 MiB".into());
         }
         if self.data.event_retention < 100 {
-            bad("data.event_retention", "must keep at least 100 events".into());
+            bad(
+                "data.event_retention",
+                "must keep at least 100 events".into(),
+            );
         }
         if self.board.profile.trim().is_empty() {
-            bad("board.profile", "must name a board profile or a profile file".into());
+            bad(
+                "board.profile",
+                "must name a board profile or a profile file".into(),
+            );
         }
         if self.engine.timezone.parse::<chrono_tz::Tz>().is_err() {
-            bad("engine.timezone", format!("{:?} is not an IANA time zone name (e.g. Europe/Berlin)", self.engine.timezone));
+            bad(
+                "engine.timezone",
+                format!(
+                    "{:?} is not an IANA time zone name (e.g. Europe/Berlin)",
+                    self.engine.timezone
+                ),
+            );
         }
         if self.engine.max_executions == 0 {
             bad("engine.max_executions", "must be at least 1".into());
@@ -334,45 +392,91 @@ impl Config {
             bad("engine.max_chain_depth", "must be at most 32".into());
         }
         if !(100..=300_000).contains(&self.http.timeout_ms) {
-            bad("http.timeout_ms", "must be between 100 and 300000 ms".into());
+            bad(
+                "http.timeout_ms",
+                "must be between 100 and 300000 ms".into(),
+            );
         }
         if self.http.max_response_bytes < 1024 {
-            bad("http.max_response_bytes", "must be at least 1024 bytes".into());
+            bad(
+                "http.max_response_bytes",
+                "must be at least 1024 bytes".into(),
+            );
         }
         if !(1..=50).contains(&self.sms.send_attempts) {
             bad("sms.send_attempts", "must be between 1 and 50".into());
         }
         if !(1..=3600).contains(&self.sms.retry_base_secs) {
-            bad("sms.retry_base_secs", "must be between 1 and 3600 seconds".into());
+            bad(
+                "sms.retry_base_secs",
+                "must be between 1 and 3600 seconds".into(),
+            );
         }
         if self.media.tts_command.trim().is_empty() {
-            bad("media.tts_command", "must name the TTS program (e.g. espeak-ng)".into());
+            bad(
+                "media.tts_command",
+                "must name the TTS program (e.g. espeak-ng)".into(),
+            );
         }
         if self.media.default_language.trim().is_empty() {
-            bad("media.default_language", "must be a BCP 47 tag such as en-US".into());
+            bad(
+                "media.default_language",
+                "must be a BCP 47 tag such as en-US".into(),
+            );
         }
         if !TONE_ZONES.contains(&self.media.tone_zone.as_str()) {
-            bad("media.tone_zone", format!("{:?} is not one of {}", self.media.tone_zone, TONE_ZONES.join(", ")));
+            bad(
+                "media.tone_zone",
+                format!(
+                    "{:?} is not one of {}",
+                    self.media.tone_zone,
+                    TONE_ZONES.join(", ")
+                ),
+            );
         }
-        if self.log.filter.parse::<tracing_subscriber::EnvFilter>().is_err() {
-            bad("log.filter", format!("{:?} is not a valid log filter (e.g. info,flowgate=debug)", self.log.filter));
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            bad(
+                "log.filter",
+                format!(
+                    "{:?} is not a valid log filter (e.g. info,flowgate=debug)",
+                    self.log.filter
+                ),
+            );
         }
         if self.log.format != "text" && self.log.format != "json" {
-            bad("log.format", format!("{:?} must be \"text\" or \"json\"", self.log.format));
+            bad(
+                "log.format",
+                format!("{:?} must be \"text\" or \"json\"", self.log.format),
+            );
         }
         for (i, hook) in self.webhooks.iter().enumerate() {
             let ok_scheme = hook.url.starts_with("http://") || hook.url.starts_with("https://");
             if !ok_scheme || reqwest::Url::parse(&hook.url).is_err() {
-                bad(&format!("webhooks[{i}].url"), format!("{:?} is not an http(s) URL", hook.url));
+                bad(
+                    &format!("webhooks[{i}].url"),
+                    format!("{:?} is not an http(s) URL", hook.url),
+                );
             }
             for (j, kind) in hook.events.iter().enumerate() {
                 if !EVENT_TYPES.contains(&kind.as_str()) {
-                    bad(&format!("webhooks[{i}].events[{j}]"), format!("unknown event type {kind:?}"));
+                    bad(
+                        &format!("webhooks[{i}].events[{j}]"),
+                        format!("unknown event type {kind:?}"),
+                    );
                 }
             }
         }
 
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 }
 
@@ -408,8 +512,19 @@ mod tests {
             events = ["activeflow_updated", "bogus"]
         "#;
         let config = Config::parse(text, Path::new("c.toml")).unwrap();
-        let ConfigError::Invalid(problems) = config.validate().unwrap_err() else { panic!("expected Invalid") };
+        let ConfigError::Invalid(problems) = config.validate().unwrap_err() else {
+            panic!("expected Invalid")
+        };
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["api.listen", "engine.timezone", "media.tone_zone", "webhooks[0].url", "webhooks[0].events[1]"]);
+        assert_eq!(
+            keys,
+            [
+                "api.listen",
+                "engine.timezone",
+                "media.tone_zone",
+                "webhooks[0].url",
+                "webhooks[0].events[1]"
+            ]
+        );
     }
 }

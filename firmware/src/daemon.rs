@@ -98,23 +98,39 @@ impl Daemon {
         create_data_dir(&data)?;
         let store = Store::open(
             &data,
-            &StoreOptions { cache_bytes: config.data.cache_mib.saturating_mul(1024 * 1024), ..StoreOptions::default() },
+            &StoreOptions {
+                cache_bytes: config.data.cache_mib.saturating_mul(1024 * 1024),
+                ..StoreOptions::default()
+            },
         )?;
         let db = Db::new(store.clone())?;
         let (token, token_origin) =
-            ApiToken::load_or_create(&data).map_err(|source| DaemonError::Token { path: data.clone(), source })?;
+            ApiToken::load_or_create(&data).map_err(|source| DaemonError::Token {
+                path: data.clone(),
+                source,
+            })?;
 
         let cancel = CancellationToken::new();
         let (modems, sims) = start_board(&config, &cancel)?;
 
         let metrics = Arc::new(Metrics::default());
-        let mut guards = flowgate_flows::engine::Guards::default();
-        guards.max_executions = config.engine.max_executions;
-        guards.max_iterations_per_run = u32::try_from(config.engine.max_iterations_per_run).unwrap_or(u32::MAX);
-        guards.max_complete_count = config.engine.max_chain_depth.saturating_add(1);
-        guards.timezone = config.engine.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
-        let media = crate::media::MediaContext::new(crate::media::MediaSettings::from_config(&data, &config.media))
-            .map_err(|e| DaemonError::Board { profile: config.board.profile.clone(), reason: format!("media layer: {e}") })?;
+        let guards = flowgate_flows::engine::Guards {
+            max_executions: config.engine.max_executions,
+            max_iterations_per_run: u32::try_from(config.engine.max_iterations_per_run)
+                .unwrap_or(u32::MAX),
+            // The config counts follow-up hops; the engine refuses a count that reaches its cap.
+            max_complete_count: config.engine.max_chain_depth.saturating_add(1),
+            timezone: config.engine.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
+            ..flowgate_flows::engine::Guards::default()
+        };
+        let media = crate::media::MediaContext::new(crate::media::MediaSettings::from_config(
+            &data,
+            &config.media,
+        ))
+        .map_err(|e| DaemonError::Board {
+            profile: config.board.profile.clone(),
+            reason: format!("media layer: {e}"),
+        })?;
         let options = RuntimeOptions {
             guards,
             http_timeout: Duration::from_millis(config.http.timeout_ms),
@@ -126,7 +142,13 @@ impl Daemon {
             },
             media: Some(media),
         };
-        let runtime = Runtime::new(db, modems, options, Arc::clone(&metrics), cancel.child_token());
+        let runtime = Runtime::new(
+            db,
+            modems,
+            options,
+            Arc::clone(&metrics),
+            cancel.child_token(),
+        );
         let report = runtime.recover().await?;
         if report.resumed + report.ended_calls + report.message_flows_started > 0 {
             info!(
@@ -141,8 +163,16 @@ impl Daemon {
 
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
             .await
-            .map_err(|source| DaemonError::Listen { addr: config.api.listen.clone(), source })?;
-        let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: config.api.listen.clone(), source })?;
+            .map_err(|source| DaemonError::Listen {
+                addr: config.api.listen.clone(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: config.api.listen.clone(),
+                source,
+            })?;
         let state = crate::api::ApiState::new(
             runtime.clone(),
             token.clone(),
@@ -158,7 +188,16 @@ impl Daemon {
         });
         info!(%addr, board = %config.board.profile, "flowgate is up");
         notify_systemd_ready(&cancel);
-        Ok(Self { addr, token, token_origin, runtime, sims, cancel, server, store })
+        Ok(Self {
+            addr,
+            token,
+            token_origin,
+            runtime,
+            sims,
+            cancel,
+            server,
+            store,
+        })
     }
 
     /// Where the API listens.
@@ -196,7 +235,10 @@ impl Daemon {
         }
         self.cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
-        if tokio::time::timeout(Duration::from_secs(10), self.runtime.wait_stopped()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), self.runtime.wait_stopped())
+            .await
+            .is_err()
+        {
             warn!("some tasks did not stop within 10 s");
         }
         self.store.flush().await?;
@@ -212,15 +254,24 @@ fn create_data_dir(path: &Path) -> Result<(), DaemonError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| DaemonError::DataDir { path: path.to_owned(), source })
+        .map_err(|source| DaemonError::DataDir {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Brings up the modems of the configured board profile: real ones on their ports,
 /// simulated ones on pseudo-terminals with stable symlinks in `<data>/tty` (so the driver
 /// reopens them by path, as it would a `/dev/serial/by-id` link).
-fn start_board(config: &Config, cancel: &CancellationToken) -> Result<(Modems, Vec<SimModem>), DaemonError> {
+fn start_board(
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<(Modems, Vec<SimModem>), DaemonError> {
     let name = &config.board.profile;
-    let board_err = |reason: String| DaemonError::Board { profile: name.clone(), reason };
+    let board_err = |reason: String| DaemonError::Board {
+        profile: name.clone(),
+        reason,
+    };
     let profile = BoardProfile::resolve(name).map_err(|e| board_err(e.to_string()))?;
     let link_dir = config.data.dir.join("tty");
     let mut handles = Vec::new();
@@ -228,18 +279,30 @@ fn start_board(config: &Config, cancel: &CancellationToken) -> Result<(Modems, V
     for modem in &profile.modems {
         if modem.simulated.is_some() {
             create_data_dir(&link_dir)?;
-            let sim_config = modem
-                .sim_config(Some(&link_dir))
-                .ok_or_else(|| board_err(format!("modem {}: profile {} cannot be simulated", modem.id, modem.profile)))?;
-            let sim = SimModem::start(sim_config).map_err(|e| board_err(format!("simulated modem {}: {e}", modem.id)))?;
+            let sim_config = modem.sim_config(Some(&link_dir)).ok_or_else(|| {
+                board_err(format!(
+                    "modem {}: profile {} cannot be simulated",
+                    modem.id, modem.profile
+                ))
+            })?;
+            let sim = SimModem::start(sim_config)
+                .map_err(|e| board_err(format!("simulated modem {}: {e}", modem.id)))?;
             info!(modem = %modem.id, at = %sim.at_path().display(), pcm = %sim.pcm_path().display(), "simulated modem on pseudo-terminals");
-            handles.push(Modem::spawn(modem.config_for_sim(&sim), modem.vendor_profile(), cancel.child_token()));
+            handles.push(Modem::spawn(
+                modem.config_for_sim(&sim),
+                modem.vendor_profile(),
+                cancel.child_token(),
+            ));
             sims.push(sim);
         } else {
             let driver_config = modem
                 .modem_config()
                 .ok_or_else(|| board_err(format!("modem {} has no port", modem.id)))?;
-            handles.push(Modem::spawn(driver_config, modem.vendor_profile(), cancel.child_token()));
+            handles.push(Modem::spawn(
+                driver_config,
+                modem.vendor_profile(),
+                cancel.child_token(),
+            ));
         }
     }
     if handles.is_empty() {

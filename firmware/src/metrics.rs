@@ -74,7 +74,9 @@ mod tests {
         Metrics::inc(&m.sms_received_total);
         Metrics::add(&m.calls_active, 2);
         let text = m.render();
-        assert!(text.contains("# TYPE flowgate_sms_received_total counter\nflowgate_sms_received_total 1\n"));
+        assert!(text.contains(
+            "# TYPE flowgate_sms_received_total counter\nflowgate_sms_received_total 1\n"
+        ));
         assert!(text.contains("flowgate_calls_active 2\n"));
     }
 }

@@ -84,7 +84,11 @@ impl Number {
 
 /// Compares two phone numbers ignoring formatting (spaces, dashes, a leading `+`).
 pub fn same_number(a: &str, b: &str) -> bool {
-    let digits = |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '*' || *c == '#').collect::<String>();
+    let digits = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '*' || *c == '#')
+            .collect::<String>()
+    };
     let (a, b) = (digits(a), digits(b));
     !a.is_empty() && a == b
 }

@@ -12,6 +12,19 @@ fn rms(samples: &[i16]) -> f64 {
     (sum / samples.len() as f64).sqrt()
 }
 
+/// `n` samples of a 440 Hz tone at about −12 dBFS.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the amplitude is bounded to ±8000"
+)]
+fn tone_440(n: u32) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect()
+}
+
 /// A voicemail IVR: prompt, one digit, branch, recording ended by `#`.
 fn voicemail_ivr() -> Value {
     json!({"name": "voicemail-ivr", "detail": "", "actions": [
@@ -50,29 +63,50 @@ async fn ivr_prompt_inband_digit_and_voicemail_ending_on_hash() {
     let sim = gw.daemon().sims().remove(0);
     let flow = api.create_flow(voicemail_ivr()).await;
     api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
 
     // The prompt is heard: energy in what the gateway sent while `talk` ran …
     let af = wait_digits(&gw, 0).await;
     let prompt = sim.take_recorded_audio();
-    assert!(rms(&prompt) > 300.0, "no prompt energy (rms {})", rms(&prompt));
+    assert!(
+        rms(&prompt) > 300.0,
+        "no prompt energy (rms {})",
+        rms(&prompt)
+    );
     // … and silence afterwards, while the flow waits for a digit.
     let before = sim.recorded_audio().len();
     sim.wait_for_recorded(before + 8000, WAIT).await.unwrap();
     let after = sim.recorded_audio();
-    assert!(rms(&after[before..]) < 50.0, "not silent after the prompt (rms {})", rms(&after[before..]));
+    assert!(
+        rms(&after[before..]) < 50.0,
+        "not silent after the prompt (rms {})",
+        rms(&after[before..])
+    );
 
     // The caller presses 2 as in-band tones (no modem URC).
-    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "2", "mode": "inband"})).await;
+    api.post(
+        "/v1.0/gateway/sim/dtmf",
+        json!({"digits": "2", "mode": "inband"}),
+    )
+    .await;
     wait_digits(&gw, 1).await;
     let call = api.calls().await.into_iter().next().unwrap();
     let recording_id = call["recording_id"].as_str().unwrap().to_owned();
 
     // Something to record (a 1 s, 440 Hz tone), then `#` ends recording and flow step.
-    let tone: Vec<i16> = (0..8000).map(|n| (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(n) / 8000.0).sin()) as i16).collect();
+    let tone = tone_440(8000);
     sim.queue_audio(&tone).unwrap();
-    sim.wait_for("the tone to be played", WAIT, |v| (v.audio_queued() == 0).then_some(())).await.unwrap();
-    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "#", "mode": "inband"})).await;
+    sim.wait_for("the tone to be played", WAIT, |v| {
+        (v.audio_queued() == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    api.post(
+        "/v1.0/gateway/sim/dtmf",
+        json!({"digits": "#", "mode": "inband"}),
+    )
+    .await;
 
     let ended = api.wait_ended(&af).await;
     assert_eq!(ended["variables"]["recorded"], recording_id.as_str());
@@ -83,14 +117,26 @@ async fn ivr_prompt_inband_digit_and_voicemail_ending_on_hash() {
         })
         .await;
     assert_eq!(recording["end_reason"], "key:#");
-    assert!(recording["duration_ms"].as_u64().unwrap() >= 900, "{recording}");
+    assert!(
+        recording["duration_ms"].as_u64().unwrap() >= 900,
+        "{recording}"
+    );
 
     // The file is downloadable: a WAV holding the tone.
-    let wav = api.get_bytes(&format!("/v1.0/recordings/{recording_id}/file")).await;
+    let wav = api
+        .get_bytes(&format!("/v1.0/recordings/{recording_id}/file"))
+        .await;
     assert_eq!(&wav[..4], b"RIFF");
-    let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let samples: Vec<i16> = wav[44..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
     assert!(samples.len() >= 7000, "{} samples", samples.len());
-    assert!(rms(&samples) > 1000.0, "the tone is not in the recording (rms {})", rms(&samples));
+    assert!(
+        rms(&samples) > 1000.0,
+        "the tone is not in the recording (rms {})",
+        rms(&samples)
+    );
     gw.stop().await;
 }
 
@@ -106,14 +152,20 @@ async fn api_talk_interrupt_is_heard_while_the_flow_waits_for_digits() {
             {"type": "hangup"}]}))
         .await;
     api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
     let af = wait_digits(&gw, 0).await;
-    sim.wait_for("voice audio", WAIT, |v| v.audio_active().then_some(())).await.unwrap();
+    sim.wait_for("voice audio", WAIT, |v| v.audio_active().then_some(()))
+        .await
+        .unwrap();
     sim.take_recorded_audio();
 
     let call_id = api.calls().await[0]["id"].as_str().unwrap().to_owned();
-    api.post(&format!("/v1.0/calls/{call_id}/talk"), json!({"text": "Your call is important to us.", "language": "en-US"}))
-        .await;
+    api.post(
+        &format!("/v1.0/calls/{call_id}/talk"),
+        json!({"text": "Your call is important to us.", "language": "en-US"}),
+    )
+    .await;
     // Heard: speech energy reaches the caller …
     sim.wait_for("the interrupt prompt", WAIT, |v| {
         let r = v.recorded_len();
@@ -156,7 +208,8 @@ async fn barge_in_cuts_the_prompt_and_the_digit_counts() {
             {"type": "hangup"}]}))
         .await;
     api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
 
     // Wait until the prompt is audibly playing.
     let mut heard = 0;
@@ -167,14 +220,23 @@ async fn barge_in_cuts_the_prompt_and_the_digit_counts() {
                 heard = audio.len();
                 break;
             }
-            sim.wait_for_recorded(audio.len() + 800, WAIT).await.unwrap();
+            sim.wait_for_recorded(audio.len() + 800, WAIT)
+                .await
+                .unwrap();
         }
     })
     .await
     .expect("the prompt never played");
-    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "5", "mode": "inband", "duration_ms": 80})).await;
+    api.post(
+        "/v1.0/gateway/sim/dtmf",
+        json!({"digits": "5", "mode": "inband", "duration_ms": 80}),
+    )
+    .await;
 
-    let af = api.calls().await[0]["activeflow_id"].as_str().unwrap().to_owned();
+    let af = api.calls().await[0]["activeflow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let ended = api.wait_ended(&af).await;
     // The digit pressed during the prompt satisfied the digits_receive after it.
     assert_eq!(ended["variables"]["pressed"], "5");

@@ -38,13 +38,18 @@ async fn ivr_call_branches_on_the_digit_pressed() {
     let flow = api.create_flow(ivr()).await;
     api.bind(Some(flow), None).await;
 
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
     let af = waiting_in_digits(&gw).await;
-    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "2"})).await;
+    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "2"}))
+        .await;
 
     let ended = api.wait_ended(&af).await;
     assert_eq!(ended["variables"]["choice"], "support");
-    assert_eq!(ended["variables"]["voipbin.call.source.target"], "+15551112222");
+    assert_eq!(
+        ended["variables"]["voipbin.call.source.target"],
+        "+15551112222"
+    );
     assert_eq!(ended["end_reason"]["kind"], "hangup");
     // The flow's hangup ended the call on the modem.
     let call = api
@@ -64,17 +69,28 @@ async fn forward_action_id_interrupts_digits_receive_at_once() {
     let api = gw.api();
     let flow = api.create_flow(ivr()).await;
     api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
     let af = waiting_in_digits(&gw).await;
 
     // digits_receive would wait 60 s; the jump must not wait for it.
-    api.put(&format!("/v1.0/activeflows/{af}/forward_action_id"), json!({"forward_action_id": B1, "forward_now": true}))
-        .await;
+    api.put(
+        &format!("/v1.0/activeflows/{af}/forward_action_id"),
+        json!({"forward_action_id": B1, "forward_now": true}),
+    )
+    .await;
     let ended = api.wait_ended(&af).await;
     assert_eq!(ended["variables"]["choice"], "sales");
-    let trace: Vec<&str> =
-        ended["executed_actions"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(trace, ["answer", "digits_receive", "variable_set", "hangup"]);
+    let trace: Vec<&str> = ended["executed_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        trace,
+        ["answer", "digits_receive", "variable_set", "hangup"]
+    );
     gw.stop().await;
 }
 
@@ -84,7 +100,8 @@ async fn remote_hangup_ends_the_flow() {
     let api = gw.api();
     let flow = api.create_flow(ivr()).await;
     api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
     let af = waiting_in_digits(&gw).await;
     api.post("/v1.0/gateway/sim/hangup", json!({})).await;
     let ended = api.wait_ended(&af).await;

@@ -12,7 +12,9 @@ async fn all(api: &Api, path: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut token = String::new();
     loop {
-        let page = api.get(&format!("{path}?page_size=100&page_token={token}")).await;
+        let page = api
+            .get(&format!("{path}?page_size=100&page_token={token}"))
+            .await;
         out.extend(page["result"].as_array().cloned().unwrap_or_default());
         match page["next_page_token"].as_str() {
             Some(t) if !t.is_empty() => token = t.to_owned(),
@@ -61,32 +63,47 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
         sim_control.send_sms(&sender(i), "HOURS").unwrap();
     }
     // Kill the gateway while the burst is being worked through.
-    sim_control.wait_for_sent_sms(BURST / 5, WAIT).await.unwrap();
+    sim_control
+        .wait_for_sent_sms(BURST / 5, WAIT)
+        .await
+        .unwrap();
     first.kill();
 
     let second = Process::start(binary, &config);
     let api = Api::new(&second.base, token.trim());
-    sim_control.wait_for_sent_sms(BURST, Duration::from_secs(120)).await.unwrap();
-    let messages = api.wait_for("every message handled", || async {
-        let messages = all(&api, "/v1.0/messages").await;
-        let inbound = messages.iter().filter(|m| m["direction"] == "inbound").count();
-        let settled = messages
-            .iter()
-            .filter(|m| m["direction"] == "outbound")
-            .filter(|m| m["targets"][0]["status"] != "queued")
-            .count();
-        (inbound >= BURST && settled >= BURST).then_some(messages)
-    })
-    .await;
+    sim_control
+        .wait_for_sent_sms(BURST, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let messages = api
+        .wait_for("every message handled", || async {
+            let messages = all(&api, "/v1.0/messages").await;
+            let inbound = messages
+                .iter()
+                .filter(|m| m["direction"] == "inbound")
+                .count();
+            let settled = messages
+                .iter()
+                .filter(|m| m["direction"] == "outbound")
+                .filter(|m| m["targets"][0]["status"] != "queued")
+                .count();
+            (inbound >= BURST && settled >= BURST).then_some(messages)
+        })
+        .await;
     // Stored once each: no re-delivery after the restart became a second message.
     let mut stored: HashMap<String, usize> = HashMap::new();
     for m in messages.iter().filter(|m| m["direction"] == "inbound") {
-        *stored.entry(m["source"]["target"].as_str().unwrap().to_owned()).or_default() += 1;
+        *stored
+            .entry(m["source"]["target"].as_str().unwrap().to_owned())
+            .or_default() += 1;
         assert_eq!(m["flow_state"], "started", "{m}");
     }
     assert_eq!(stored.len(), BURST);
     assert!(stored.values().all(|&n| n == 1), "an SMS was stored twice");
-    assert!(second.terminate(), "the daemon did not exit cleanly on SIGTERM");
+    assert!(
+        second.terminate(),
+        "the daemon did not exit cleanly on SIGTERM"
+    );
 
     // Answered once each.
     let mut replies: HashMap<String, usize> = HashMap::new();
@@ -95,10 +112,19 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
         *replies.entry(to).or_default() += 1;
     }
     for i in 0..BURST {
-        assert_eq!(replies.get(&sender(i)).copied(), Some(1), "replies to {}", sender(i));
+        assert_eq!(
+            replies.get(&sender(i)).copied(),
+            Some(1),
+            "replies to {}",
+            sender(i)
+        );
     }
     assert_eq!(replies.len(), BURST);
     // Nothing is left on the modem: every stored message was deleted after it was persisted.
-    assert!(sim_control.stored().is_empty(), "messages left on the modem: {}", sim_control.stored().len());
+    assert!(
+        sim_control.stored().is_empty(),
+        "messages left on the modem: {}",
+        sim_control.stored().len()
+    );
     drop(sim);
 }

@@ -2,13 +2,13 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-/// SMS: the keyword bot, API-triggered notifications.
-mod sms;
-/// Calls: IVR with DTMF, interrupts.
-mod calls;
 /// API hygiene: tokens, bad bodies.
 mod api;
-/// Crash safety: kill -9 during an SMS burst.
-mod crash;
 /// Audio: prompts heard, in-band digits, recordings, interrupts.
 mod audio;
+/// Calls: IVR with DTMF, interrupts.
+mod calls;
+/// Crash safety: kill -9 during an SMS burst.
+mod crash;
+/// SMS: the keyword bot, API-triggered notifications.
+mod sms;

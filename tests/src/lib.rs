@@ -8,7 +8,11 @@
 //! Waiting is event-driven: [`Api::wait_for`] long-polls the gateway's event log and
 //! re-checks its condition after every event, so no test sleeps to synchronise.
 
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc, reason = "test harness: a failed step is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::missing_panics_doc,
+    reason = "test harness: a failed step is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,9 +48,16 @@ impl Gateway {
         config.api.listen = "127.0.0.1:0".into();
         tweak(&mut config);
         let daemon = Daemon::start(config).await.unwrap();
-        let api = Api::new(&format!("http://{}", daemon.addr()), daemon.token().as_str());
+        let api = Api::new(
+            &format!("http://{}", daemon.addr()),
+            daemon.token().as_str(),
+        );
         api.wait_modems_ready().await;
-        Self { daemon: Some(daemon), api, _dir: dir }
+        Self {
+            daemon: Some(daemon),
+            api,
+            _dir: dir,
+        }
     }
 
     /// The API client.
@@ -78,12 +89,25 @@ pub struct Api {
 impl Api {
     /// A client for `base` (`http://127.0.0.1:port`) with `token`.
     pub fn new(base: &str, token: &str) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(90)).build().unwrap();
-        Self { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(90))
+            .build()
+            .unwrap();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http,
+        }
     }
 
     /// Any request; returns status and JSON body (`Null` when the body is not JSON).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             request = request.bearer_auth(t);
@@ -94,11 +118,16 @@ impl Api {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method.clone(), path, body, Some(&self.token)).await;
+        let (status, value) = self
+            .call(method.clone(), path, body, Some(&self.token))
+            .await;
         assert!(status.is_success(), "{method} {path} -> {status}: {value}");
         value
     }
@@ -120,9 +149,18 @@ impl Api {
 
     /// Raw bytes of a GET (recordings), expecting 2xx.
     pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
-        let response =
-            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
-        assert!(response.status().is_success(), "GET {path} -> {}", response.status());
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path} -> {}",
+            response.status()
+        );
         response.bytes().await.unwrap().to_vec()
     }
 
@@ -149,8 +187,14 @@ impl Api {
     /// Waits until every modem is ready.
     pub async fn wait_modems_ready(&self) {
         self.wait_for("modems ready", || async {
-            let health = self.call(Method::GET, "/v1.0/gateway/health", None, None).await.1;
-            health["modems"].as_array().filter(|m| m.iter().all(|m| m["state"] == "ready")).map(|_| ())
+            let health = self
+                .call(Method::GET, "/v1.0/gateway/health", None, None)
+                .await
+                .1;
+            health["modems"]
+                .as_array()
+                .filter(|m| m.iter().all(|m| m["state"] == "ready"))
+                .map(|_| ())
         })
         .await;
     }
@@ -162,7 +206,9 @@ impl Api {
         Fut: std::future::Future<Output = Option<T>>,
     {
         let deadline = Instant::now() + WAIT;
-        let mut after = self.get("/v1.0/gateway/events?limit=1").await["last_seq"].as_u64().unwrap_or(0);
+        let mut after = self.get("/v1.0/gateway/events?limit=1").await["last_seq"]
+            .as_u64()
+            .unwrap_or(0);
         loop {
             if let Some(v) = check().await {
                 return v;
@@ -171,7 +217,11 @@ impl Api {
             assert!(!left.is_zero(), "timed out waiting for {what}");
             // Long-poll: returns as soon as anything changes (or after 1 s, to also notice
             // changes that are not events, such as a modem becoming ready).
-            let page = self.get(&format!("/v1.0/gateway/events?after={after}&limit=1000&wait=1")).await;
+            let page = self
+                .get(&format!(
+                    "/v1.0/gateway/events?after={after}&limit=1000&wait=1"
+                ))
+                .await;
             after = page["next_after"].as_u64().unwrap_or(after);
         }
     }
@@ -187,7 +237,10 @@ impl Api {
 
     /// The most recent calls (newest last).
     pub async fn calls(&self) -> Vec<Value> {
-        self.get("/v1.0/calls?page_size=100").await["result"].as_array().cloned().unwrap_or_default()
+        self.get("/v1.0/calls?page_size=100").await["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// What the gateway sent through the simulated modem.
@@ -201,7 +254,9 @@ pub const SIM_NUMBER: &str = "+15550001000";
 
 /// A flow from `flows/library/`.
 pub fn library_flow(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/library").join(format!("{name}.json"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../flows/library")
+        .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -215,15 +270,20 @@ pub struct Process {
 impl Process {
     /// Starts `flowgate-testd run --config <config>`; returns once its API answers.
     pub fn start(binary: &Path, config: &Path) -> Self {
-        let mut child = Command::new(binary)
+        let child = Command::new(binary)
             .args(["run", "--config"])
             .arg(config)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Owned by `Process` at once, so its Drop reaps the daemon whatever happens next.
+        let mut process = Self {
+            child,
+            base: String::new(),
+        };
         // The daemon prints "Flowgate API on http://ADDR/v1.0 …" once it listens.
-        let stdout = child.stdout.take().unwrap();
+        let stdout = process.child.stdout.take().unwrap();
         let mut reader = std::io::BufReader::new(stdout);
         let mut line = String::new();
         loop {
@@ -231,10 +291,10 @@ impl Process {
             let n = std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
             assert!(n > 0, "the daemon exited before listening");
             if let Some(rest) = line.strip_prefix("Flowgate API on ") {
-                let base = rest.split("/v1.0").next().unwrap().to_owned();
+                process.base = rest.split("/v1.0").next().unwrap().to_owned();
                 // Keep draining stdout so the daemon never blocks on a full pipe.
                 std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-                return Self { child, base };
+                return process;
             }
         }
     }
@@ -248,8 +308,18 @@ impl Process {
     /// SIGTERM and wait for a clean exit; returns whether it exited 0.
     pub fn terminate(mut self) -> bool {
         let pid = i32::try_from(self.child.id()).unwrap();
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Already reaped by `kill`/`terminate` in the normal case; errors mean exactly that.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

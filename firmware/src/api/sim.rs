@@ -4,8 +4,6 @@
 //! and hang-up, USSD replies, caller audio from a WAV — and read back what the gateway did:
 //! SMS sent (decoded and raw PDU), numbers dialled, DTMF sent, the audio it sent as a WAV.
 
-use std::io::Cursor;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -18,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::error::{ApiBytes, ApiError, ApiJson, ApiQuery, ErrorBody};
+use crate::media::{read_audio_bytes, wav_bytes};
 
 /// The simulator's audio rate.
 const SIM_RATE: u32 = 8000;
@@ -383,51 +382,8 @@ pub(super) async fn ussd_reply(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Decodes a WAV into 16-bit mono at its own rate.
-fn read_wav(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {
-    let reader =
-        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| format!("not a WAV file: {e}"))?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
-    let interleaved: Vec<i16> = match spec.sample_format {
-        hound::SampleFormat::Int => {
-            let shift = i32::from(spec.bits_per_sample) - 16;
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|v| to_i16(if shift >= 0 { v >> shift } else { v << -shift })))
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("WAV data: {e}"))?
-        }
-        hound::SampleFormat::Float => reader
-            .into_samples::<f32>()
-            .map(|s| s.map(float_to_i16))
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("WAV data: {e}"))?,
-    };
-    let mono = interleaved
-        .chunks(channels)
-        .map(|frame| {
-            let sum: i32 = frame.iter().map(|&s| i32::from(s)).sum();
-            to_i16(sum / i32::try_from(frame.len()).unwrap_or(1).max(1))
-        })
-        .collect();
-    Ok((mono, spec.sample_rate))
-}
-
-fn to_i16(v: i32) -> i16 {
-    i16::try_from(v.clamp(i32::from(i16::MIN), i32::from(i16::MAX))).unwrap_or(0)
-}
-
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "clamped to the i16 range before the cast"
-)]
-fn float_to_i16(v: f32) -> i16 {
-    (v.clamp(-1.0, 1.0) * 32767.0) as i16
-}
-
-/// Queues caller audio from a WAV upload (any rate, mono or stereo, integer or float PCM;
-/// resampled to 8 kHz).
+/// Queues caller audio from an upload: WAV (any rate, mono or stereo, integer or float
+/// PCM) or another format the media layer decodes; resampled to 8 kHz.
 #[utoipa::path(post, path = "/v1.0/gateway/sim/audio", tag = "simulator",
     request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file"),
     responses(
@@ -439,13 +395,8 @@ pub(super) async fn queue_audio(
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<AudioQueued>, ApiError> {
     let sim = state.sim()?;
-    let (samples, rate) = read_wav(&body).map_err(|e| ApiError::bad_request("INVALID_WAV", e))?;
-    let samples = flowgate_dsp::resample(&samples, rate, SIM_RATE).map_err(|e| {
-        ApiError::bad_request(
-            "INVALID_WAV",
-            format!("cannot resample from {rate} Hz: {e}"),
-        )
-    })?;
+    let samples = read_audio_bytes(&body, SIM_RATE)
+        .map_err(|e| ApiError::bad_request("INVALID_AUDIO", e.to_string()))?;
     sim.queue_audio(&samples)?;
     let duration_ms = u64::try_from(samples.len())
         .unwrap_or(u64::MAX)
@@ -473,22 +424,9 @@ pub(super) async fn recorded_audio(
     } else {
         sim.recorded_audio()
     };
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: SIM_RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
-    let encode = |out: &mut Cursor<Vec<u8>>| -> Result<(), hound::Error> {
-        let mut writer = hound::WavWriter::new(out, spec)?;
-        for s in &samples {
-            writer.write_sample(*s)?;
-        }
-        writer.finalize()
-    };
-    encode(&mut out).map_err(|e| ApiError::internal("encoding the WAV", &e))?;
-    Ok(([(header::CONTENT_TYPE, "audio/wav")], out.into_inner()).into_response())
+    let wav =
+        wav_bytes(&samples, SIM_RATE).map_err(|e| ApiError::internal("encoding the WAV", &e))?;
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], wav).into_response())
 }
 
 /// What the gateway sent: SMS (decoded and raw), numbers dialled, DTMF.
@@ -514,27 +452,6 @@ pub(super) async fn sent(State(state): State<ApiState>) -> Result<Json<Sent>, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wav_upload_is_decoded_to_mono() {
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: 16000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut out = Cursor::new(Vec::new());
-        {
-            let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
-            for s in [100i16, 300, -200, -400] {
-                w.write_sample(s).unwrap();
-            }
-            w.finalize().unwrap();
-        }
-        let (mono, rate) = read_wav(out.get_ref()).unwrap();
-        assert_eq!((mono, rate), (vec![200, -300], 16000));
-        assert!(read_wav(b"RIFF....").is_err());
-    }
 
     #[test]
     fn inband_dtmf_has_the_requested_length() {

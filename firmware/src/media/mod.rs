@@ -62,3 +62,108 @@ pub use types::{
     DigitSource, EndOfKey, Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome,
     RecordDirection, RecordOptions, RecordingEnd, RecordingInfo, Source, StopCause,
 };
+
+/// The per-frame core, exposed for the criterion benchmarks (`benches/media.rs`)
+/// only: not part of the API the runtime uses.
+#[doc(hidden)]
+pub mod bench {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::core::{Command, MediaCore};
+    use super::record::{RecordSink, Recorder};
+    use super::render::{Looping, Pcm};
+    use super::{Layer, PlaybackId, RecordOptions, Result};
+
+    struct NullSink;
+
+    impl RecordSink for NullSink {
+        fn write(&mut self, _samples: &[i16]) -> Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A [`MediaCore`] driven directly, without a port or a thread.
+    pub struct CoreBench {
+        core: MediaCore,
+        rate: u32,
+        next: u64,
+    }
+
+    impl CoreBench {
+        /// A core at `rate`.
+        ///
+        /// # Errors
+        /// An unsupported rate.
+        pub fn new(rate: u32) -> Result<Self> {
+            Ok(CoreBench {
+                core: MediaCore::new(rate, Duration::from_millis(300))?,
+                rate,
+                next: 1,
+            })
+        }
+
+        /// Plays `samples` on `layer`, looping forever (so the benchmark measures
+        /// a steady state).
+        pub fn play_loop(&mut self, layer: Layer, samples: Arc<[i16]>) {
+            let id = PlaybackId(self.next);
+            self.next += 1;
+            let render: Box<dyn super::render::Render> =
+                Box::new(LoopRender(Looping::new(samples)));
+            self.core.apply(Command::Enqueue {
+                id,
+                layer,
+                render: Some(render),
+            });
+        }
+
+        /// Plays `samples` once on `layer`.
+        pub fn play_once(&mut self, layer: Layer, samples: Arc<[i16]>) {
+            let id = PlaybackId(self.next);
+            self.next += 1;
+            self.core.apply(Command::Enqueue {
+                id,
+                layer,
+                render: Some(Box::new(Pcm::new(vec![samples]))),
+            });
+        }
+
+        /// Starts a recording of the caller whose samples are discarded.
+        ///
+        /// # Errors
+        /// Never in practice (a beep-less recorder).
+        pub fn record(&mut self) -> Result<()> {
+            let r = Recorder::new(
+                uuid::Uuid::nil(),
+                "bench.wav".into(),
+                &RecordOptions {
+                    end_of_silence: Some(Duration::from_secs(3600)),
+                    ..RecordOptions::default()
+                },
+                Box::new(NullSink),
+                self.rate,
+                Duration::from_secs(u64::from(u32::MAX)),
+            )?;
+            self.core.apply(Command::Record(Box::new(r)));
+            Ok(())
+        }
+
+        /// One frame; events are dropped.
+        pub fn tick(&mut self, input: &[i16], output: &mut [i16]) {
+            self.core.tick(input, output);
+            self.core.drain_events().for_each(drop);
+        }
+    }
+
+    struct LoopRender(Looping);
+
+    impl super::render::Render for LoopRender {
+        fn render(&mut self, _input: &[i16], out: &mut [i16]) -> usize {
+            self.0.fill(out);
+            out.len()
+        }
+    }
+}

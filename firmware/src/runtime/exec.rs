@@ -8,8 +8,8 @@
 
 use flowgate_flows::engine::{Command, Outcome};
 use flowgate_flows::model::{
-    ActionType, Address, CommandOption, ConversationSendOption, FetchFlowOption, FetchOption, MessageSendOption,
-    WebhookSendOption, parse_actions,
+    ActionType, Address, CommandOption, ConversationSendOption, FetchFlowOption, FetchOption,
+    MessageSendOption, WebhookSendOption, parse_actions,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -21,39 +21,71 @@ use super::runner::Channel;
 use crate::model::{ActiveflowRecord, derived_id};
 
 /// Performs `command` for the activeflow `record` on `channel`.
-pub(crate) fn perform(rt: &Runtime, record: &ActiveflowRecord, channel: &Channel, command: Command) -> BoxFuture<'static, Outcome> {
+pub(crate) fn perform(
+    rt: &Runtime,
+    record: &ActiveflowRecord,
+    channel: &Channel,
+    command: Command,
+) -> BoxFuture<'static, Outcome> {
     let kind = command.kind();
     // A stable key for this step: the same after a restart, different for every cursor
     // move. Commands with side effects outside the gateway derive their ids from it.
-    let step_key = derived_id(&["step", &record.id.to_string(), &record.engine.stats().executions.to_string()]);
+    let step_key = derived_id(&[
+        "step",
+        &record.id.to_string(),
+        &record.engine.stats().executions.to_string(),
+    ]);
     match command.option {
-        CommandOption::Fetch(option) => fetch(rt.clone(), record.id, record.reference_id.unwrap_or_else(Uuid::nil), option).boxed(),
+        CommandOption::Fetch(option) => fetch(
+            rt.clone(),
+            record.id,
+            record.reference_id.unwrap_or_else(Uuid::nil),
+            option,
+        )
+        .boxed(),
         CommandOption::FetchFlow(option) => ready(fetch_flow(rt, &option)),
         CommandOption::WebhookSend(option) => webhook_send(rt.clone(), record.id, option),
         CommandOption::MessageSend(option) => ready(message_send(rt, record, step_key, option)),
-        CommandOption::ConversationSend(option) => ready(conversation_send(rt, record, step_key, option)),
+        CommandOption::ConversationSend(option) => {
+            ready(conversation_send(rt, record, step_key, option))
+        }
         CommandOption::Call(option) => {
             let rt = rt.clone();
             let parent = record.clone();
-            async move { super::calls::dial_from_flow(&rt, &parent, step_key, option).await }.boxed()
+            async move { super::calls::dial_from_flow(&rt, &parent, step_key, option).await }
+                .boxed()
         }
-        CommandOption::EmailSend(_) => ready(unavailable(kind, "the gateway has no e-mail transport")),
-        CommandOption::Connect(_) | CommandOption::ConfbridgeJoin(_) => {
-            ready(unavailable(kind, "bridging calls needs the SIP side, which this release does not have yet"))
+        CommandOption::EmailSend(_) => {
+            ready(unavailable(kind, "the gateway has no e-mail transport"))
         }
+        CommandOption::Connect(_) | CommandOption::ConfbridgeJoin(_) => ready(unavailable(
+            kind,
+            "bridging calls needs the SIP side, which this release does not have yet",
+        )),
         CommandOption::QueueJoin(_) => ready(unavailable(kind, "the gateway has no call queues")),
-        CommandOption::ConferenceJoin(_) => ready(unavailable(kind, "the gateway has no conferences")),
+        CommandOption::ConferenceJoin(_) => {
+            ready(unavailable(kind, "the gateway has no conferences"))
+        }
         CommandOption::AiTalk(_) | CommandOption::AiTask(_) | CommandOption::AiSummary(_) => {
             ready(unavailable(kind, "the gateway has no AI service"))
         }
-        CommandOption::TranscribeStart(_) | CommandOption::TranscribeRecording(_) | CommandOption::TranscribeStop(_) => {
-            ready(unavailable(kind, "the gateway has no speech-to-text service"))
-        }
+        CommandOption::TranscribeStart(_)
+        | CommandOption::TranscribeRecording(_)
+        | CommandOption::TranscribeStop(_) => ready(unavailable(
+            kind,
+            "the gateway has no speech-to-text service",
+        )),
         CommandOption::CaseCreate(_) => ready(unavailable(kind, "the gateway has no CRM")),
         CommandOption::ExternalMediaStart(_) | CommandOption::ExternalMediaStop(_) => {
-            ready(unavailable(kind, "external media streaming needs RTP, which this release does not have yet"))
+            ready(unavailable(
+                kind,
+                "external media streaming needs RTP, which this release does not have yet",
+            ))
         }
-        CommandOption::Amd(_) => ready(unavailable(kind, "answering-machine detection is not available on the gateway")),
+        CommandOption::Amd(_) => ready(unavailable(
+            kind,
+            "answering-machine detection is not available on the gateway",
+        )),
         option => match channel {
             Channel::Call(call) => {
                 // Only a recording's on-end flow inherits the flow's variables.
@@ -62,9 +94,17 @@ pub(crate) fn perform(rt: &Runtime, record: &ActiveflowRecord, channel: &Channel
                 } else {
                     indexmap::IndexMap::new()
                 };
-                call.perform(Command { action_id: command.action_id, option }, variables)
+                call.perform(
+                    Command {
+                        action_id: command.action_id,
+                        option,
+                    },
+                    variables,
+                )
             }
-            Channel::None => ready(Outcome::Failed(format!("{kind}: the activeflow has no live call"))),
+            Channel::None => ready(Outcome::Failed(format!(
+                "{kind}: the activeflow has no live call"
+            ))),
         },
     }
 }
@@ -78,7 +118,12 @@ fn unavailable(kind: ActionType, why: &str) -> Outcome {
 }
 
 /// `fetch`: POST/GET `{activeflow_id, reference_id}`, expect 200 and a JSON array of actions.
-async fn fetch(rt: Runtime, activeflow_id: Uuid, reference_id: Uuid, option: FetchOption) -> Outcome {
+async fn fetch(
+    rt: Runtime,
+    activeflow_id: Uuid,
+    reference_id: Uuid,
+    option: FetchOption,
+) -> Outcome {
     let method = match option.event_method.to_ascii_uppercase().as_str() {
         "" | "GET" => reqwest::Method::GET,
         "POST" => reqwest::Method::POST,
@@ -86,12 +131,22 @@ async fn fetch(rt: Runtime, activeflow_id: Uuid, reference_id: Uuid, option: Fet
         other => return Outcome::Failed(format!("fetch: unsupported method {other}")),
     };
     let body = serde_json::json!({ "activeflow_id": activeflow_id, "reference_id": reference_id });
-    let response = match rt.http().request(method, &option.event_url).json(&body).send().await {
+    let response = match rt
+        .http()
+        .request(method, &option.event_url)
+        .json(&body)
+        .send()
+        .await
+    {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(format!("fetch {}: {}", option.event_url, describe(&e))),
     };
     if response.status() != reqwest::StatusCode::OK {
-        return Outcome::Failed(format!("fetch {}: HTTP {} (200 required)", option.event_url, response.status()));
+        return Outcome::Failed(format!(
+            "fetch {}: HTTP {} (200 required)",
+            option.event_url,
+            response.status()
+        ));
     }
     let text = match read_limited(response, rt.inner.options.max_response_bytes).await {
         Ok(t) => t,
@@ -99,13 +154,22 @@ async fn fetch(rt: Runtime, activeflow_id: Uuid, reference_id: Uuid, option: Fet
     };
     match parse_actions(&text, &rt.guards().limits) {
         Ok(actions) => Outcome::Actions(actions),
-        Err(e) => Outcome::Failed(format!("fetch {}: the response is not a valid action list: {e}", option.event_url)),
+        Err(e) => Outcome::Failed(format!(
+            "fetch {}: the response is not a valid action list: {e}",
+            option.event_url
+        )),
     }
 }
 
 /// Reads a response body up to `max` bytes.
-pub(crate) async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<String, String> {
-    if response.content_length().is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX)) {
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<String, String> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+    {
         return Err(format!("response larger than {max} bytes"));
     }
     let mut body = Vec::new();
@@ -139,15 +203,27 @@ fn fetch_flow(rt: &Runtime, option: &FetchFlowOption) -> Outcome {
     }
 }
 
-fn webhook_send(rt: Runtime, activeflow_id: Uuid, option: WebhookSendOption) -> BoxFuture<'static, Outcome> {
+fn webhook_send(
+    rt: Runtime,
+    activeflow_id: Uuid,
+    option: WebhookSendOption,
+) -> BoxFuture<'static, Outcome> {
     let method = match option.method.to_ascii_uppercase().as_str() {
         "" | "POST" => reqwest::Method::POST,
         "GET" => reqwest::Method::GET,
         "PUT" => reqwest::Method::PUT,
         "DELETE" => reqwest::Method::DELETE,
-        other => return ready(Outcome::Failed(format!("webhook_send: unsupported method {other}"))),
+        other => {
+            return ready(Outcome::Failed(format!(
+                "webhook_send: unsupported method {other}"
+            )));
+        }
     };
-    let content_type = if option.data_type.is_empty() { "application/json".to_owned() } else { option.data_type.clone() };
+    let content_type = if option.data_type.is_empty() {
+        "application/json".to_owned()
+    } else {
+        option.data_type.clone()
+    };
     let request = rt
         .http()
         .request(method, &option.uri)
@@ -180,7 +256,12 @@ fn webhook_send(rt: Runtime, activeflow_id: Uuid, option: WebhookSendOption) -> 
     }
 }
 
-fn message_send(rt: &Runtime, record: &ActiveflowRecord, step_key: Uuid, option: MessageSendOption) -> Outcome {
+fn message_send(
+    rt: &Runtime,
+    record: &ActiveflowRecord,
+    step_key: Uuid,
+    option: MessageSendOption,
+) -> Outcome {
     if option.destinations.is_empty() {
         return Outcome::Failed("message_send: no destinations".into());
     }
@@ -193,22 +274,47 @@ fn message_send(rt: &Runtime, record: &ActiveflowRecord, step_key: Uuid, option:
         .variable("voipbin.gateway.modem_id")
         .map(str::to_owned)
         .unwrap_or_default();
-    queue(rt, step_key, record.id, option.source, option.destinations, option.text, modem_id)
+    queue(
+        rt,
+        step_key,
+        record.id,
+        option.source,
+        option.destinations,
+        option.text,
+        modem_id,
+    )
 }
 
-fn conversation_send(rt: &Runtime, record: &ActiveflowRecord, step_key: Uuid, option: ConversationSendOption) -> Outcome {
+fn conversation_send(
+    rt: &Runtime,
+    record: &ActiveflowRecord,
+    step_key: Uuid,
+    option: ConversationSendOption,
+) -> Outcome {
     let Some(conversation_id) = option.conversation_id.non_nil() else {
         return Outcome::Failed("conversation_send: no conversation_id".into());
     };
     let conversation = match rt.db().conversations.get(conversation_id) {
         Ok(Some(c)) => c,
-        Ok(None) => return Outcome::Failed(format!("conversation_send: conversation {conversation_id} does not exist")),
+        Ok(None) => {
+            return Outcome::Failed(format!(
+                "conversation_send: conversation {conversation_id} does not exist"
+            ));
+        }
         Err(e) => return Outcome::Failed(format!("conversation_send: {e}")),
     };
     if option.text.is_empty() {
         return Outcome::Failed("conversation_send: empty text".into());
     }
-    queue(rt, step_key, record.id, conversation.self_address, vec![conversation.peer], option.text, conversation.modem_id)
+    queue(
+        rt,
+        step_key,
+        record.id,
+        conversation.self_address,
+        vec![conversation.peer],
+        option.text,
+        conversation.modem_id,
+    )
 }
 
 fn queue(
@@ -220,7 +326,15 @@ fn queue(
     text: String,
     modem_id: String,
 ) -> Outcome {
-    match super::sms::queue_outbound(rt, id, Some(activeflow_id), source, destinations, text, modem_id) {
+    match super::sms::queue_outbound(
+        rt,
+        id,
+        Some(activeflow_id),
+        source,
+        destinations,
+        text,
+        modem_id,
+    ) {
         Ok(message) => {
             debug!(activeflow = %activeflow_id, message = %message.id, "message queued");
             Outcome::Done

@@ -113,7 +113,11 @@ impl Runtime {
     }
 
     /// Starts a recording on the call.
-    pub async fn call_recording_start(&self, id: Uuid, request: RecordingRequest) -> Result<Recording, RuntimeError> {
+    pub async fn call_recording_start(
+        &self,
+        id: Uuid,
+        request: RecordingRequest,
+    ) -> Result<Recording, RuntimeError> {
         let call = self.live_call(id)?;
         call.start_recording(request, None).await
     }
@@ -131,7 +135,12 @@ impl Runtime {
     }
 
     /// Mutes or unmutes a direction of the call.
-    pub async fn call_mute(&self, id: Uuid, direction: MuteDirection, on: bool) -> Result<Call, RuntimeError> {
+    pub async fn call_mute(
+        &self,
+        id: Uuid,
+        direction: MuteDirection,
+        on: bool,
+    ) -> Result<Call, RuntimeError> {
         let call = self.live_call(id)?;
         call.set_mute(direction, on).await
     }

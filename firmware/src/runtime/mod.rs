@@ -33,7 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use flowgate_flows::engine::{Activeflow, ActiveflowSpec, EndReason, EngineError, ForwardEffect, Guards, OnComplete};
+use flowgate_flows::engine::{
+    Activeflow, ActiveflowSpec, EndReason, EngineError, ForwardEffect, Guards, OnComplete,
+};
 use flowgate_flows::model::{Action, ReferenceType};
 use indexmap::IndexMap;
 use parking_lot::Mutex;
@@ -48,7 +50,9 @@ use crate::model::{ActiveflowRecord, ActiveflowStatus};
 use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
-pub use interrupts::{MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType};
+pub use interrupts::{
+    MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,
+};
 pub use modems::Modems;
 pub(crate) use runner::Signal;
 pub use sms::SmsPolicy;
@@ -163,7 +167,11 @@ pub struct StartRequest {
 
 impl StartRequest {
     /// A request with defaults for everything but the flow and reference.
-    pub fn new(flow: FlowSource, reference_type: ReferenceType, reference_id: Option<Uuid>) -> Self {
+    pub fn new(
+        flow: FlowSource,
+        reference_type: ReferenceType,
+        reference_id: Option<Uuid>,
+    ) -> Self {
         Self {
             id: None,
             flow,
@@ -206,7 +214,13 @@ struct Inner {
 impl Runtime {
     /// A runtime over `db` with the board's `modems`. Nothing runs until
     /// [`Runtime::start_services`], [`Runtime::recover`] or a start.
-    pub fn new(db: Db, modems: Modems, options: RuntimeOptions, metrics: Arc<Metrics>, cancel: CancellationToken) -> Self {
+    pub fn new(
+        db: Db,
+        modems: Modems,
+        options: RuntimeOptions,
+        metrics: Arc<Metrics>,
+        cancel: CancellationToken,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(options.http_timeout)
             .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))
@@ -268,7 +282,11 @@ impl Runtime {
     pub fn start_services(&self) {
         for modem in self.inner.modems.iter() {
             self.spawn(sms::inbound_task(self.clone(), modem.clone()));
-            self.spawn(calls::call_events_task(self.clone(), modem.clone(), modem.subscribe()));
+            self.spawn(calls::call_events_task(
+                self.clone(),
+                modem.clone(),
+                modem.subscribe(),
+            ));
             self.spawn(sms::reports_task(self.clone(), modem.subscribe()));
         }
         self.spawn(sms::sender_task(self.clone()));
@@ -281,7 +299,15 @@ impl Runtime {
         destinations: Vec<flowgate_flows::model::Address>,
         text: String,
     ) -> Result<crate::model::Message, RuntimeError> {
-        sms::queue_outbound(self, Uuid::now_v7(), None, source, destinations, text, String::new())
+        sms::queue_outbound(
+            self,
+            Uuid::now_v7(),
+            None,
+            source,
+            destinations,
+            text,
+            String::new(),
+        )
     }
 
     /// The engine guards new activeflows get.
@@ -331,7 +357,11 @@ impl Runtime {
     }
 
     /// Builds the activeflow and stages its creation in `batch`.
-    pub(crate) fn prepare(&self, request: StartRequest, batch: &mut Batch) -> Result<ActiveflowRecord, RuntimeError> {
+    pub(crate) fn prepare(
+        &self,
+        request: StartRequest,
+        batch: &mut Batch,
+    ) -> Result<ActiveflowRecord, RuntimeError> {
         if self.inner.cancel.is_cancelled() {
             return Err(RuntimeError::ShuttingDown);
         }
@@ -342,7 +372,10 @@ impl Runtime {
         }
         let (flow_id, actions, on_complete) = match request.flow {
             FlowSource::Stored(flow_id) => {
-                let flow = db.flows.get(flow_id)?.ok_or(RuntimeError::FlowNotFound(flow_id))?;
+                let flow = db
+                    .flows
+                    .get(flow_id)?
+                    .ok_or(RuntimeError::FlowNotFound(flow_id))?;
                 (Some(flow_id), flow.actions.clone(), flow.on_complete())
             }
             FlowSource::Inline(actions) => (None, actions, None),
@@ -422,31 +455,60 @@ impl Runtime {
 
     /// `PUT /activeflows/{id}/forward_action_id`: jump (now, or when the current action
     /// completes).
-    pub async fn forward(&self, id: Uuid, target: Uuid, now: bool) -> Result<ForwardEffect, RuntimeError> {
+    pub async fn forward(
+        &self,
+        id: Uuid,
+        target: Uuid,
+        now: bool,
+    ) -> Result<ForwardEffect, RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.signal(id, Signal::Forward { target, now, reply })?;
-        rx.await.map_err(|_| RuntimeError::Ended(id))?.map_err(RuntimeError::from)
+        rx.await
+            .map_err(|_| RuntimeError::Ended(id))?
+            .map_err(RuntimeError::from)
     }
 
     /// Pushes actions as a new stack (VoIPBIN's `push_actions`).
-    pub async fn push_actions(&self, id: Uuid, actions: Vec<Action>, now: bool) -> Result<ForwardEffect, RuntimeError> {
+    pub async fn push_actions(
+        &self,
+        id: Uuid,
+        actions: Vec<Action>,
+        now: bool,
+    ) -> Result<ForwardEffect, RuntimeError> {
         let (reply, rx) = oneshot::channel();
-        self.signal(id, Signal::Push { actions, now, reply })?;
-        rx.await.map_err(|_| RuntimeError::Ended(id))?.map_err(RuntimeError::from)
+        self.signal(
+            id,
+            Signal::Push {
+                actions,
+                now,
+                reply,
+            },
+        )?;
+        rx.await
+            .map_err(|_| RuntimeError::Ended(id))?
+            .map_err(RuntimeError::from)
     }
 
     /// Resumes a `block` (VoIPBIN's `continue`).
     pub async fn continue_block(&self, id: Uuid, action_id: Uuid) -> Result<(), RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.signal(id, Signal::Continue { action_id, reply })?;
-        rx.await.map_err(|_| RuntimeError::Ended(id))?.map_err(RuntimeError::from)
+        rx.await
+            .map_err(|_| RuntimeError::Ended(id))?
+            .map_err(RuntimeError::from)
     }
 
     /// Stops an activeflow and waits until its end is stored. Stopping an ended flow is not
     /// an error (idempotent, as in VoIPBIN).
     pub async fn stop(&self, id: Uuid, reason: &str) -> Result<ActiveflowRecord, RuntimeError> {
         let (reply, rx) = oneshot::channel();
-        match self.signal(id, Signal::Stop { reason: reason.to_owned(), reply: Some(reply) }) {
+        match self.signal(
+            id,
+            Signal::Stop {
+                reason: reason.to_owned(),
+                reply: Some(reply),
+            },
+        ) {
             Ok(()) => {
                 // The runner answers after it stored the end; if it went away first, the
                 // stored record is the truth either way.
@@ -455,7 +517,11 @@ impl Runtime {
             Err(RuntimeError::Ended(_)) => {}
             Err(e) => return Err(e),
         }
-        self.inner.db.activeflows.get(id)?.ok_or(RuntimeError::ActiveflowNotFound(id))
+        self.inner
+            .db
+            .activeflows
+            .get(id)?
+            .ok_or(RuntimeError::ActiveflowNotFound(id))
     }
 
     /// Stops (if running) and deletes an activeflow.
@@ -469,7 +535,10 @@ impl Runtime {
     }
 
     /// Starts the on-complete follow-up of an ended activeflow.
-    pub(crate) async fn start_follow_up(&self, request: &OnComplete) -> Result<ActiveflowRecord, RuntimeError> {
+    pub(crate) async fn start_follow_up(
+        &self,
+        request: &OnComplete,
+    ) -> Result<ActiveflowRecord, RuntimeError> {
         let mut start = StartRequest::new(
             FlowSource::Stored(request.flow_id),
             request.reference_type,
@@ -494,7 +563,9 @@ impl Runtime {
             }
             if record.reference_type == ReferenceType::Call {
                 let mut record = record;
-                let end = record.engine.stop(EndReason::Stopped("the gateway restarted while the call was up".into()));
+                let end = record.engine.stop(EndReason::Stopped(
+                    "the gateway restarted while the call was up".into(),
+                ));
                 let now = Utc::now();
                 record.status = ActiveflowStatus::Ended;
                 record.end_reason = Some(end.reason);

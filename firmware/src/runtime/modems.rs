@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use flowgate_board::modem::events::ModemState;
 use flowgate_board::modem::ModemHandle;
+use flowgate_board::modem::events::ModemState;
 
 use crate::model::same_number;
 
@@ -17,7 +17,9 @@ pub struct Modems {
 impl Modems {
     /// The modems of a board.
     pub fn new(list: Vec<ModemHandle>) -> Self {
-        Self { list: Arc::new(list) }
+        Self {
+            list: Arc::new(list),
+        }
     }
 
     /// All modems.
@@ -44,19 +46,18 @@ impl Modems {
     /// number is `source`, else the first ready one, else the first one (it may become ready;
     /// the send is retried).
     pub fn pick(&self, preferred: &str, source: &str) -> Option<&ModemHandle> {
-        if !preferred.is_empty() {
-            if let Some(m) = self.get(preferred) {
-                return Some(m);
-            }
+        if !preferred.is_empty()
+            && let Some(m) = self.get(preferred)
+        {
+            return Some(m);
         }
-        if !source.is_empty() {
-            if let Some(m) = self
+        if !source.is_empty()
+            && let Some(m) = self
                 .list
                 .iter()
                 .find(|m| Self::own_number(m).is_some_and(|n| same_number(&n, source)))
-            {
-                return Some(m);
-            }
+        {
+            return Some(m);
         }
         self.list
             .iter()

@@ -91,7 +91,13 @@ impl Runner {
         mailbox: mpsc::UnboundedReceiver<Signal>,
         channel: Channel,
     ) -> Self {
-        Self { rt, record, mailbox, channel, stop_waiters: Vec::new() }
+        Self {
+            rt,
+            record,
+            mailbox,
+            channel,
+            stop_waiters: Vec::new(),
+        }
     }
 
     pub(crate) async fn run(mut self) {
@@ -177,20 +183,32 @@ impl Runner {
             Signal::Dtmf(digit) => match engine.dtmf(digit, now) {
                 Ok(effect) => {
                     debug!(activeflow = %self.record.id, %digit, ?effect, "dtmf");
-                    if effect.ends_command() { Effect::Drop } else { Effect::Keep }
+                    if effect.ends_command() {
+                        Effect::Drop
+                    } else {
+                        Effect::Keep
+                    }
                 }
                 Err(e) => {
                     warn!(activeflow = %self.record.id, %digit, cause = %e, "digit ignored");
                     Effect::Keep
                 }
             },
-            Signal::Forward { target, now: forward_now, reply } => {
+            Signal::Forward {
+                target,
+                now: forward_now,
+                reply,
+            } => {
                 let result = engine.forward(target, forward_now);
                 let effect = forward_effect(&result);
                 let _ = reply.send(result);
                 effect
             }
-            Signal::Push { actions, now: forward_now, reply } => {
+            Signal::Push {
+                actions,
+                now: forward_now,
+                reply,
+            } => {
                 let result = engine.push_actions(actions, forward_now);
                 let effect = forward_effect(&result);
                 let _ = reply.send(result);
@@ -198,7 +216,11 @@ impl Runner {
             }
             Signal::Continue { action_id, reply } => {
                 let result = engine.continue_block(action_id);
-                let effect = if result.is_ok() { Effect::Drop } else { Effect::Keep };
+                let effect = if result.is_ok() {
+                    Effect::Drop
+                } else {
+                    Effect::Keep
+                };
                 let _ = reply.send(result);
                 effect
             }
@@ -235,7 +257,11 @@ impl Runner {
         let db = self.rt.db();
         let mut batch = Batch::new();
         batch.put(&db.activeflows, self.record.id, &self.record)?;
-        batch.event("activeflow_updated", self.record.id, event_data(&self.record));
+        batch.event(
+            "activeflow_updated",
+            self.record.id,
+            event_data(&self.record),
+        );
         db.store.commit(batch)?;
         Ok(())
     }
@@ -254,10 +280,10 @@ impl Runner {
         }
 
         // VoIPBIN: FINISH (or any end) of a call flow hangs up the call.
-        if self.record.reference_type == ReferenceType::Call {
-            if let Channel::Call(call) = &self.channel {
-                call.end_of_flow(&end.reason).await;
-            }
+        if self.record.reference_type == ReferenceType::Call
+            && let Channel::Call(call) = &self.channel
+        {
+            call.end_of_flow(&end.reason).await;
         }
 
         match &end.follow_up {
@@ -273,7 +299,10 @@ impl Runner {
                     }
                 });
             }
-            FollowUp::Refused { flow_id, complete_count } => {
+            FollowUp::Refused {
+                flow_id,
+                complete_count,
+            } => {
                 warn!(activeflow = %self.record.id, flow = %flow_id, complete_count, "on-complete chain too deep; follow-up refused");
             }
         }

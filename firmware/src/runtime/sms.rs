@@ -37,8 +37,8 @@ use super::modems::Modems;
 use super::{FlowSource, Runtime, RuntimeError, StartRequest};
 use crate::metrics::Metrics;
 use crate::model::{
-    Conversation, FlowState, Message, MessageDirection, MessageTarget, Number, Pending, SmsSeen, TargetStatus,
-    derived_id,
+    Conversation, FlowState, Message, MessageDirection, MessageTarget, Number, Pending, SmsSeen,
+    TargetStatus, derived_id,
 };
 use crate::store::Batch;
 
@@ -55,13 +55,21 @@ pub struct SmsPolicy {
 
 impl Default for SmsPolicy {
     fn default() -> Self {
-        Self { attempts: 5, retry_base: Duration::from_secs(5), delivery_reports: true }
+        Self {
+            attempts: 5,
+            retry_base: Duration::from_secs(5),
+            delivery_reports: true,
+        }
     }
 }
 
 /// A telephone [`Address`].
 pub(crate) fn tel(target: &str) -> Address {
-    Address { kind: "tel".into(), target: target.to_owned(), ..Address::default() }
+    Address {
+        kind: "tel".into(),
+        target: target.to_owned(),
+        ..Address::default()
+    }
 }
 
 // ----- inbound ---------------------------------------------------------------------------
@@ -69,7 +77,10 @@ pub(crate) fn tel(target: &str) -> Address {
 /// Consumes a modem's inbound messages until shutdown.
 pub(crate) async fn inbound_task(rt: Runtime, modem: ModemHandle) {
     let Some(mut rx) = modem.take_sms_receiver() else {
-        error!(modem = modem.id(), "the inbound SMS receiver was already taken");
+        error!(
+            modem = modem.id(),
+            "the inbound SMS receiver was already taken"
+        );
         return;
     };
     let cancel = rt.cancel_token().clone();
@@ -86,7 +97,11 @@ pub(crate) async fn inbound_task(rt: Runtime, modem: ModemHandle) {
 }
 
 /// Steps 1–4 of the inbound pipeline for one message.
-pub(crate) async fn receive(rt: &Runtime, modem: &ModemHandle, sms: InboundSms) -> Result<(), RuntimeError> {
+pub(crate) async fn receive(
+    rt: &Runtime,
+    modem: &ModemHandle,
+    sms: InboundSms,
+) -> Result<(), RuntimeError> {
     let (message, ack) = sms.into_parts();
     let db = rt.db();
     let seen_id = derived_id(&["sms", &message.modem, &message.fingerprint]);
@@ -126,12 +141,23 @@ pub(crate) async fn receive(rt: &Runtime, modem: &ModemHandle, sms: InboundSms) 
 
     let mut batch = Batch::new();
     batch.put(&db.messages, record.id, &record)?;
-    batch.put(&db.sms_seen, seen_id, &SmsSeen { message_id: record.id, tm_create: now })?;
+    batch.put(
+        &db.sms_seen,
+        seen_id,
+        &SmsSeen {
+            message_id: record.id,
+            tm_create: now,
+        },
+    )?;
     batch.put(&db.conversations, conversation.id, &conversation)?;
     if flow_id.is_some() {
         batch.put(&db.sms_flow_pending, record.id, &Pending { tm_create: now })?;
     }
-    batch.event("message_created", record.id, serde_json::to_value(&record).unwrap_or_default());
+    batch.event(
+        "message_created",
+        record.id,
+        serde_json::to_value(&record).unwrap_or_default(),
+    );
     db.store.commit(batch)?;
     db.store.flush().await?;
     ack.ack();
@@ -146,7 +172,9 @@ pub(crate) async fn receive(rt: &Runtime, modem: &ModemHandle, sms: InboundSms) 
 
 fn peer_address(sender: &str) -> Address {
     // Alphanumeric senders ("InternetSMS") cannot be replied to; keep them visible as such.
-    let is_number = sender.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '*' || c == '#');
+    let is_number = sender
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '+' || c == '*' || c == '#');
     let mut a = tel(sender);
     if !is_number {
         a.kind = String::new();
@@ -155,7 +183,12 @@ fn peer_address(sender: &str) -> Address {
     a
 }
 
-fn inbound_record(message: &SmsMessage, conversation: &Conversation, has_flow: bool, now: DateTime<Utc>) -> Message {
+fn inbound_record(
+    message: &SmsMessage,
+    conversation: &Conversation,
+    has_flow: bool,
+    now: DateTime<Utc>,
+) -> Message {
     let text = match &message.error {
         Some(e) if message.text.is_empty() => format!("[undecodable message: {e}]"),
         _ => message.text.clone(),
@@ -173,14 +206,22 @@ fn inbound_record(message: &SmsMessage, conversation: &Conversation, has_flow: b
             delivered_parts: 0,
             attempts: 0,
             next_attempt: None,
-            error: if message.complete { String::new() } else { format!("parts missing: {:?}", message.missing_parts) },
+            error: if message.complete {
+                String::new()
+            } else {
+                format!("parts missing: {:?}", message.missing_parts)
+            },
             tm_update: now,
         }],
         text,
         modem_id: message.modem.clone(),
         tm_sent_by_network: message.timestamp.map(|t| t.with_timezone(&Utc)),
         incomplete: !message.complete,
-        flow_state: if has_flow { FlowState::Pending } else { FlowState::None },
+        flow_state: if has_flow {
+            FlowState::Pending
+        } else {
+            FlowState::None
+        },
         activeflow_id: None,
         tm_create: now,
         tm_update: now,
@@ -202,19 +243,55 @@ fn find_binding(rt: &Runtime, modem: &ModemHandle) -> Result<Option<Number>, Run
 /// answers the legacy `voipbin.message.*` names as aliases).
 fn message_variables(message: &Message, conversation: &Conversation) -> IndexMap<String, String> {
     let mut vars = IndexMap::new();
-    vars.insert("voipbin.conversation.id".into(), conversation.id.to_string());
-    vars.insert("voipbin.conversation.owner_id".into(), Uuid::nil().to_string());
-    for (side, address) in [("self", &conversation.self_address), ("peer", &conversation.peer)] {
-        vars.insert(format!("voipbin.conversation.{side}.type"), address.kind.clone());
-        vars.insert(format!("voipbin.conversation.{side}.target"), address.target.clone());
-        vars.insert(format!("voipbin.conversation.{side}.target_name"), address.target_name.clone());
-        vars.insert(format!("voipbin.conversation.{side}.name"), address.name.clone());
-        vars.insert(format!("voipbin.conversation.{side}.detail"), address.detail.clone());
+    vars.insert(
+        "voipbin.conversation.id".into(),
+        conversation.id.to_string(),
+    );
+    vars.insert(
+        "voipbin.conversation.owner_id".into(),
+        Uuid::nil().to_string(),
+    );
+    for (side, address) in [
+        ("self", &conversation.self_address),
+        ("peer", &conversation.peer),
+    ] {
+        vars.insert(
+            format!("voipbin.conversation.{side}.type"),
+            address.kind.clone(),
+        );
+        vars.insert(
+            format!("voipbin.conversation.{side}.target"),
+            address.target.clone(),
+        );
+        vars.insert(
+            format!("voipbin.conversation.{side}.target_name"),
+            address.target_name.clone(),
+        );
+        vars.insert(
+            format!("voipbin.conversation.{side}.name"),
+            address.name.clone(),
+        );
+        vars.insert(
+            format!("voipbin.conversation.{side}.detail"),
+            address.detail.clone(),
+        );
     }
-    vars.insert("voipbin.conversation_message.id".into(), message.id.to_string());
-    vars.insert("voipbin.conversation_message.text".into(), message.text.clone());
-    vars.insert("voipbin.conversation_message.direction".into(), "incoming".into());
-    vars.insert("voipbin.gateway.modem_id".into(), conversation.modem_id.clone());
+    vars.insert(
+        "voipbin.conversation_message.id".into(),
+        message.id.to_string(),
+    );
+    vars.insert(
+        "voipbin.conversation_message.text".into(),
+        message.text.clone(),
+    );
+    vars.insert(
+        "voipbin.conversation_message.direction".into(),
+        "incoming".into(),
+    );
+    vars.insert(
+        "voipbin.gateway.modem_id".into(),
+        conversation.modem_id.clone(),
+    );
     vars
 }
 
@@ -226,7 +303,11 @@ async fn start_message_flow(
     flow_id: Uuid,
 ) -> Result<(), RuntimeError> {
     let db = rt.db();
-    let mut request = StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::Conversation, Some(conversation.id));
+    let mut request = StartRequest::new(
+        FlowSource::Stored(flow_id),
+        ReferenceType::Conversation,
+        Some(conversation.id),
+    );
     request.variables = message_variables(&message, conversation);
     let mut batch = Batch::new();
     let record = match rt.prepare(request, &mut batch) {
@@ -240,7 +321,11 @@ async fn start_message_flow(
             message.tm_update = Utc::now();
             batch.put(&db.messages, message.id, &message)?;
             batch.remove(&db.sms_flow_pending, message.id);
-            batch.event("message_updated", message.id, serde_json::to_value(&message).unwrap_or_default());
+            batch.event(
+                "message_updated",
+                message.id,
+                serde_json::to_value(&message).unwrap_or_default(),
+            );
             db.store.commit(batch)?;
             return Ok(());
         }
@@ -251,7 +336,11 @@ async fn start_message_flow(
     message.tm_update = Utc::now();
     batch.put(&db.messages, message.id, &message)?;
     batch.remove(&db.sms_flow_pending, message.id);
-    batch.event("message_updated", message.id, serde_json::to_value(&message).unwrap_or_default());
+    batch.event(
+        "message_updated",
+        message.id,
+        serde_json::to_value(&message).unwrap_or_default(),
+    );
     db.store.commit(batch)?;
     db.store.flush().await?;
     rt.launch(record);
@@ -261,22 +350,31 @@ async fn start_message_flow(
 /// Starts the flows of messages that were stored but whose flow never started.
 pub(crate) async fn recover(rt: &Runtime) -> Result<usize, RuntimeError> {
     let db = rt.db();
-    let pending: Vec<Uuid> = db.sms_flow_pending.iter().map(|e| e.map(|(id, _)| id)).collect::<Result<_, _>>()?;
+    let pending: Vec<Uuid> = db
+        .sms_flow_pending
+        .iter()
+        .map(|e| e.map(|(id, _)| id))
+        .collect::<Result<_, _>>()?;
     let mut started = 0;
     for id in pending {
         let Some(message) = db.messages.get(id)? else {
             db.sms_flow_pending.remove(id)?;
             continue;
         };
-        let conversation_id =
-            Conversation::id_for(&message.modem_id, &target_of(&message), &message.source.target);
+        let conversation_id = Conversation::id_for(
+            &message.modem_id,
+            &target_of(&message),
+            &message.source.target,
+        );
         let Some(conversation) = db.conversations.get(conversation_id)? else {
             warn!(message = %id, "conversation of a pending message is missing; flow not started");
             db.sms_flow_pending.remove(id)?;
             continue;
         };
         let modem_binding = rt.db().numbers.iter().find_map(|e| {
-            e.ok().map(|(_, n)| n).filter(|n| n.matches(&message.modem_id, &conversation.self_address.target))
+            e.ok()
+                .map(|(_, n)| n)
+                .filter(|n| n.matches(&message.modem_id, &conversation.self_address.target))
         });
         match modem_binding.and_then(|b| b.message_flow_id) {
             Some(flow_id) => {
@@ -292,7 +390,11 @@ pub(crate) async fn recover(rt: &Runtime) -> Result<usize, RuntimeError> {
 }
 
 fn target_of(message: &Message) -> String {
-    message.targets.first().map(|t| t.destination.target.clone()).unwrap_or_default()
+    message
+        .targets
+        .first()
+        .map(|t| t.destination.target.clone())
+        .unwrap_or_default()
 }
 
 // ----- outbound --------------------------------------------------------------------------
@@ -343,7 +445,11 @@ pub(crate) fn queue_outbound(
     let mut batch = Batch::new();
     batch.put(&db.messages, id, &message)?;
     batch.put(&db.sms_queue, id, &Pending { tm_create: now })?;
-    batch.event("message_created", id, serde_json::to_value(&message).unwrap_or_default());
+    batch.event(
+        "message_created",
+        id,
+        serde_json::to_value(&message).unwrap_or_default(),
+    );
     db.store.commit(batch)?;
     rt.sms_wake().notify_one();
     Ok(message)
@@ -375,9 +481,17 @@ pub(crate) async fn sender_task(rt: Runtime) {
 }
 
 /// Sends every due target; returns when the next retry is due, if any.
-async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<Option<DateTime<Utc>>, RuntimeError> {
+async fn send_due(
+    rt: &Runtime,
+    modems: &Modems,
+    policy: &SmsPolicy,
+) -> Result<Option<DateTime<Utc>>, RuntimeError> {
     let db = rt.db();
-    let queued: Vec<Uuid> = db.sms_queue.iter().map(|e| e.map(|(id, _)| id)).collect::<Result<_, _>>()?;
+    let queued: Vec<Uuid> = db
+        .sms_queue
+        .iter()
+        .map(|e| e.map(|(id, _)| id))
+        .collect::<Result<_, _>>()?;
     let mut next: Option<DateTime<Utc>> = None;
     for id in queued {
         if rt.cancel_token().is_cancelled() {
@@ -389,7 +503,8 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
         };
         for index in 0..message.targets.len() {
             let target = &message.targets[index];
-            let due = target.status == TargetStatus::Queued && target.next_attempt.is_none_or(|at| at <= Utc::now());
+            let due = target.status == TargetStatus::Queued
+                && target.next_attempt.is_none_or(|at| at <= Utc::now());
             if !due {
                 continue;
             }
@@ -410,11 +525,21 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
             // crash now does not send it again.
             db.store.flush().await?;
         }
-        let Some(message) = db.messages.get(id)? else { continue };
-        if message.targets.iter().all(|t| t.status != TargetStatus::Queued) {
+        let Some(message) = db.messages.get(id)? else {
+            continue;
+        };
+        if message
+            .targets
+            .iter()
+            .all(|t| t.status != TargetStatus::Queued)
+        {
             db.sms_queue.remove(id)?;
         }
-        for t in message.targets.iter().filter(|t| t.status == TargetStatus::Queued) {
+        for t in message
+            .targets
+            .iter()
+            .filter(|t| t.status == TargetStatus::Queued)
+        {
             if let Some(at) = t.next_attempt {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -425,15 +550,25 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
 
 /// Read-modify-write of one message under the runtime's message lock, with a
 /// `message_updated` event. The closure must not block.
-fn update_message(rt: &Runtime, id: Uuid, change: impl FnOnce(&mut Message)) -> Result<Option<Message>, RuntimeError> {
+fn update_message(
+    rt: &Runtime,
+    id: Uuid,
+    change: impl FnOnce(&mut Message),
+) -> Result<Option<Message>, RuntimeError> {
     let db = rt.db();
     let _guard = rt.inner.message_lock.lock();
-    let Some(mut message) = db.messages.get(id)? else { return Ok(None) };
+    let Some(mut message) = db.messages.get(id)? else {
+        return Ok(None);
+    };
     change(&mut message);
     message.tm_update = Utc::now();
     let mut batch = Batch::new();
     batch.put(&db.messages, id, &message)?;
-    batch.event("message_updated", id, serde_json::to_value(&message).unwrap_or_default());
+    batch.event(
+        "message_updated",
+        id,
+        serde_json::to_value(&message).unwrap_or_default(),
+    );
     db.store.commit(batch)?;
     Ok(Some(message))
 }
@@ -444,7 +579,12 @@ fn report_key(message: Uuid, index: usize) -> String {
 }
 
 /// Sends one target; returns the target as it is after the attempt.
-async fn send_target(modems: &Modems, policy: &SmsPolicy, message: &Message, index: usize) -> MessageTarget {
+async fn send_target(
+    modems: &Modems,
+    policy: &SmsPolicy,
+    message: &Message,
+    index: usize,
+) -> MessageTarget {
     let mut target = message.targets[index].clone();
     let to = target.destination.target.clone();
     let now = Utc::now();
@@ -457,7 +597,10 @@ async fn send_target(modems: &Modems, policy: &SmsPolicy, message: &Message, ind
                 status_report: Some(policy.delivery_reports),
                 key: Some(report_key(message.id, index)),
             };
-            modem.send_sms(sms).await.map_err(|e| (e.to_string(), e.is_transient()))
+            modem
+                .send_sms(sms)
+                .await
+                .map_err(|e| (e.to_string(), e.is_transient()))
         }
     };
     target.attempts += 1;
@@ -476,7 +619,9 @@ async fn send_target(modems: &Modems, policy: &SmsPolicy, message: &Message, ind
             if transient && target.attempts < policy.attempts {
                 let factor = 1u32 << target.attempts.min(10);
                 let delay = policy.retry_base.saturating_mul(factor);
-                target.next_attempt = Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)));
+                target.next_attempt = Some(
+                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
+                );
                 warn!(message = %message.id, %to, attempt = target.attempts, error = %target.error, "SMS send failed; will retry");
             } else {
                 target.status = TargetStatus::Failed;
@@ -503,7 +648,9 @@ pub(crate) async fn reports_task(rt: Runtime, mut events: broadcast::Receiver<Mo
                 }
             }
             Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => warn!(missed = n, "delivery reports lagged"),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                warn!(missed = n, "delivery reports lagged")
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
@@ -511,14 +658,19 @@ pub(crate) async fn reports_task(rt: Runtime, mut events: broadcast::Receiver<Mo
 
 fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeError> {
     let Some((id, index)) = report.key.as_deref().and_then(parse_key) else {
-        debug!(mr = report.message_reference, "status report for a message this gateway did not send");
+        debug!(
+            mr = report.message_reference,
+            "status report for a message this gateway did not send"
+        );
         return Ok(());
     };
     if report.delivery == DeliveryState::Pending {
         return Ok(());
     }
     update_message(rt, id, |message| {
-        let Some(target) = message.targets.get_mut(index) else { return };
+        let Some(target) = message.targets.get_mut(index) else {
+            return;
+        };
         match report.delivery {
             DeliveryState::Pending => {}
             DeliveryState::Delivered => {
@@ -529,7 +681,10 @@ fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeE
             }
             DeliveryState::Failed => {
                 target.status = TargetStatus::Failed;
-                target.error = format!("the network reported delivery failure (TP-ST 0x{:02x})", report.status);
+                target.error = format!(
+                    "the network reported delivery failure (TP-ST 0x{:02x})",
+                    report.status
+                );
             }
         }
         target.tm_update = Utc::now();

@@ -127,7 +127,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { cache_bytes: 8 * 1024 * 1024, flush_every_ms: 500 }
+        Self {
+            cache_bytes: 8 * 1024 * 1024,
+            flush_every_ms: 500,
+        }
     }
 }
 
@@ -164,19 +167,36 @@ impl Batch {
         value: &V,
     ) -> Result<&mut Self, StoreError> {
         let bytes = table.encode(value)?;
-        self.ops.push(Op { tree: table.tree.clone(), key: id.as_bytes().to_vec(), value: Some(bytes) });
+        self.ops.push(Op {
+            tree: table.tree.clone(),
+            key: id.as_bytes().to_vec(),
+            value: Some(bytes),
+        });
         Ok(self)
     }
 
     /// Removes `id` from `table` when the batch commits.
     pub fn remove<V>(&mut self, table: &Table<V>, id: Uuid) -> &mut Self {
-        self.ops.push(Op { tree: table.tree.clone(), key: id.as_bytes().to_vec(), value: None });
+        self.ops.push(Op {
+            tree: table.tree.clone(),
+            key: id.as_bytes().to_vec(),
+            value: None,
+        });
         self
     }
 
     /// Appends an event to the log when the batch commits.
-    pub fn event(&mut self, kind: impl Into<String>, resource_id: Uuid, data: serde_json::Value) -> &mut Self {
-        self.events.push(PendingEvent { kind: kind.into(), resource_id, data });
+    pub fn event(
+        &mut self,
+        kind: impl Into<String>,
+        resource_id: Uuid,
+        data: serde_json::Value,
+    ) -> &mut Self {
+        self.events.push(PendingEvent {
+            kind: kind.into(),
+            resource_id,
+            data,
+        });
         self
     }
 
@@ -211,7 +231,9 @@ impl Store {
             .path(&path)
             .cache_capacity(options.cache_bytes)
             .flush_every_ms(Some(options.flush_every_ms));
-        let db = config.open().map_err(|source| classify_open_error(&path, source))?;
+        let db = config
+            .open()
+            .map_err(|source| classify_open_error(&path, source))?;
         Self::from_db(db, path)
     }
 
@@ -220,24 +242,48 @@ impl Store {
         let db = sled::Config::new()
             .temporary(true)
             .open()
-            .map_err(|source| StoreError::Open { path: PathBuf::from("<temporary>"), source })?;
+            .map_err(|source| StoreError::Open {
+                path: PathBuf::from("<temporary>"),
+                source,
+            })?;
         Self::from_db(db, PathBuf::from("<temporary>"))
     }
 
     fn from_db(db: sled::Db, path: PathBuf) -> Result<Self, StoreError> {
-        let meta = db.open_tree("meta").map_err(|source| StoreError::Sled { op: "open tree", source })?;
+        let meta = db.open_tree("meta").map_err(|source| StoreError::Sled {
+            op: "open tree",
+            source,
+        })?;
         check_schema(&db, &meta, &path)?;
-        let events = db.open_tree("events").map_err(|source| StoreError::Sled { op: "open tree", source })?;
-        let last = match events.last().map_err(|source| StoreError::Sled { op: "scan", source })? {
+        let events = db.open_tree("events").map_err(|source| StoreError::Sled {
+            op: "open tree",
+            source,
+        })?;
+        let last = match events
+            .last()
+            .map_err(|source| StoreError::Sled { op: "scan", source })?
+        {
             Some((key, _)) => seq_from_key(&key)?,
             None => 0,
         };
         let (seq_tx, _) = watch::channel(last);
-        Ok(Self { inner: Arc::new(Inner { db, path, meta, events, seq: Mutex::new(last), seq_tx }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                meta,
+                events,
+                seq: Mutex::new(last),
+                seq_tx,
+            }),
+        })
     }
 
     /// Opens the typed table `name`.
-    pub fn table<V: Serialize + serde::de::DeserializeOwned>(&self, name: &'static str) -> Result<Table<V>, StoreError> {
+    pub fn table<V: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        name: &'static str,
+    ) -> Result<Table<V>, StoreError> {
         Table::open(&self.inner.db, name)
     }
 
@@ -263,8 +309,10 @@ impl Store {
                 resource_id: pending.resource_id,
                 data: pending.data,
             };
-            let bytes =
-                serde_json::to_vec(&event).map_err(|source| StoreError::Encode { table: "events", source })?;
+            let bytes = serde_json::to_vec(&event).map_err(|source| StoreError::Encode {
+                table: "events",
+                source,
+            })?;
             events.push((event.seq, bytes));
         }
 
@@ -285,22 +333,26 @@ impl Store {
         trees.push(&self.inner.events);
 
         use sled::Transactional;
-        let result: sled::transaction::TransactionResult<(), std::convert::Infallible> = trees.as_slice().transaction(|tx| {
-            for (op, &pos) in batch.ops.iter().zip(&index) {
-                match &op.value {
-                    Some(v) => tx[pos].insert(op.key.as_slice(), v.as_slice())?,
-                    None => tx[pos].remove(op.key.as_slice())?,
-                };
-            }
-            for (seq, bytes) in &events {
-                tx[events_pos].insert(&seq.to_be_bytes(), bytes.as_slice())?;
-            }
-            Ok(())
-        });
+        let result: sled::transaction::TransactionResult<(), std::convert::Infallible> =
+            trees.as_slice().transaction(|tx| {
+                for (op, &pos) in batch.ops.iter().zip(&index) {
+                    match &op.value {
+                        Some(v) => tx[pos].insert(op.key.as_slice(), v.as_slice())?,
+                        None => tx[pos].remove(op.key.as_slice())?,
+                    };
+                }
+                for (seq, bytes) in &events {
+                    tx[events_pos].insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                }
+                Ok(())
+            });
         match result {
             Ok(()) => {}
             Err(sled::transaction::TransactionError::Storage(source)) => {
-                return Err(StoreError::Sled { op: "commit", source });
+                return Err(StoreError::Sled {
+                    op: "commit",
+                    source,
+                });
             }
             Err(sled::transaction::TransactionError::Abort(never)) => match never {},
         }
@@ -314,13 +366,23 @@ impl Store {
 
     /// Waits until everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush_async().await.map_err(|source| StoreError::Sled { op: "flush", source })?;
+        self.inner
+            .db
+            .flush_async()
+            .await
+            .map_err(|source| StoreError::Sled {
+                op: "flush",
+                source,
+            })?;
         Ok(())
     }
 
     /// Blocking variant of [`Store::flush`] for shutdown paths outside the runtime.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner.db.flush().map_err(|source| StoreError::Sled { op: "flush", source })?;
+        self.inner.db.flush().map_err(|source| StoreError::Sled {
+            op: "flush",
+            source,
+        })?;
         Ok(())
     }
 
@@ -359,26 +421,55 @@ impl Store {
         let end = upto.saturating_add(1).to_be_bytes();
         for entry in self.inner.events.range(..end) {
             let (key, _) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
-            self.inner.events.remove(key).map_err(|source| StoreError::Sled { op: "remove", source })?;
+            self.inner
+                .events
+                .remove(key)
+                .map_err(|source| StoreError::Sled {
+                    op: "remove",
+                    source,
+                })?;
             removed += 1;
         }
         Ok(removed)
     }
 
     /// Reads a small value from the meta tree.
-    pub fn meta_get<V: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<V>, StoreError> {
-        match self.inner.meta.get(key).map_err(|source| StoreError::Sled { op: "get", source })? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt { table: "meta", key: key.to_owned(), reason: e.to_string() }),
+    pub fn meta_get<V: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<V>, StoreError> {
+        match self
+            .inner
+            .meta
+            .get(key)
+            .map_err(|source| StoreError::Sled { op: "get", source })?
+        {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt {
+                        table: "meta",
+                        key: key.to_owned(),
+                        reason: e.to_string(),
+                    })
+            }
             None => Ok(None),
         }
     }
 
     /// Writes a small value to the meta tree.
     pub fn meta_put<V: Serialize>(&self, key: &str, value: &V) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(value).map_err(|source| StoreError::Encode { table: "meta", source })?;
-        self.inner.meta.insert(key, bytes).map_err(|source| StoreError::Sled { op: "insert", source })?;
+        let bytes = serde_json::to_vec(value).map_err(|source| StoreError::Encode {
+            table: "meta",
+            source,
+        })?;
+        self.inner
+            .meta
+            .insert(key, bytes)
+            .map_err(|source| StoreError::Sled {
+                op: "insert",
+                source,
+            })?;
         Ok(())
     }
 }
@@ -388,14 +479,21 @@ fn classify_open_error(path: &Path, source: sled::Error) -> StoreError {
         // sled takes an exclusive advisory lock on the db file; a second opener sees
         // WouldBlock ("could not acquire lock").
         if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") {
-            return StoreError::Locked { path: path.to_owned() };
+            return StoreError::Locked {
+                path: path.to_owned(),
+            };
         }
     }
-    StoreError::Open { path: path.to_owned(), source }
+    StoreError::Open {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
-    let stored = meta.get(SCHEMA_KEY).map_err(|source| StoreError::Sled { op: "get", source })?;
+    let stored = meta
+        .get(SCHEMA_KEY)
+        .map_err(|source| StoreError::Sled { op: "get", source })?;
     match stored {
         Some(bytes) => {
             let raw: [u8; 4] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
@@ -405,7 +503,11 @@ fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
             })?;
             let found = u32::from_be_bytes(raw);
             if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema { path: path.to_owned(), found, supported: SCHEMA_VERSION });
+                return Err(StoreError::NewerSchema {
+                    path: path.to_owned(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
             }
             // found < SCHEMA_VERSION: migrations go here when the schema changes.
             Ok(())
@@ -413,7 +515,8 @@ fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
         None => {
             // A database with data but no version was not written by Flowgate.
             let foreign = db.tree_names().iter().any(|name| {
-                name.as_ref() != b"__sled__default" && name.as_ref() != b"meta"
+                name.as_ref() != b"__sled__default"
+                    && name.as_ref() != b"meta"
                     && db.open_tree(name).map(|t| !t.is_empty()).unwrap_or(true)
             });
             if foreign {
@@ -424,7 +527,10 @@ fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
                 });
             }
             meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-                .map_err(|source| StoreError::Sled { op: "insert", source })?;
+                .map_err(|source| StoreError::Sled {
+                    op: "insert",
+                    source,
+                })?;
             Ok(())
         }
     }
@@ -481,12 +587,33 @@ mod tests {
         let table: Table<Rec> = store.table("recs").unwrap();
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
         for (i, id) in ids.iter().enumerate() {
-            table.put(*id, &Rec { name: i.to_string() }).unwrap();
+            table
+                .put(
+                    *id,
+                    &Rec {
+                        name: i.to_string(),
+                    },
+                )
+                .unwrap();
         }
         let first = table.page(None, 2).unwrap();
-        assert_eq!(first.items.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["0", "1"]);
+        assert_eq!(
+            first
+                .items
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>(),
+            ["0", "1"]
+        );
         let second = table.page(first.next, 2).unwrap();
-        assert_eq!(second.items.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["2", "3"]);
+        assert_eq!(
+            second
+                .items
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>(),
+            ["2", "3"]
+        );
         let third = table.page(second.next, 2).unwrap();
         assert_eq!(third.items.len(), 1);
         assert!(third.next.is_none());
@@ -508,7 +635,11 @@ mod tests {
             let mut batch = Batch::new();
             batch.event("y", Uuid::nil(), serde_json::Value::Null);
             assert_eq!(store.commit(batch).unwrap(), vec![2]);
-            store.inner.meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            store
+                .inner
+                .meta
+                .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+                .unwrap();
             store.flush_blocking().unwrap();
         }
         match Store::open(dir.path(), &StoreOptions::default()) {

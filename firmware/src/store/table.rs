@@ -22,7 +22,11 @@ pub struct Table<V> {
 
 impl<V> Clone for Table<V> {
     fn clone(&self) -> Self {
-        Self { tree: self.tree.clone(), name: self.name, _marker: PhantomData }
+        Self {
+            tree: self.tree.clone(),
+            name: self.name,
+            _marker: PhantomData,
+        }
     }
 }
 
@@ -37,13 +41,24 @@ pub struct Page<V> {
 
 impl<V: Serialize + DeserializeOwned> Table<V> {
     pub(super) fn open(db: &sled::Db, name: &'static str) -> Result<Self, StoreError> {
-        let tree = db.open_tree(name).map_err(|source| StoreError::Sled { op: "open tree", source })?;
-        Ok(Self { tree, name, _marker: PhantomData })
+        let tree = db.open_tree(name).map_err(|source| StoreError::Sled {
+            op: "open tree",
+            source,
+        })?;
+        Ok(Self {
+            tree,
+            name,
+            _marker: PhantomData,
+        })
     }
 
     /// The record stored under `id`.
     pub fn get(&self, id: Uuid) -> Result<Option<V>, StoreError> {
-        match self.tree.get(id.as_bytes()).map_err(|source| StoreError::Sled { op: "get", source })? {
+        match self
+            .tree
+            .get(id.as_bytes())
+            .map_err(|source| StoreError::Sled { op: "get", source })?
+        {
             Some(bytes) => self.decode(id, &bytes).map(Some),
             None => Ok(None),
         }
@@ -51,20 +66,33 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
 
     /// Whether a record exists under `id`.
     pub fn contains(&self, id: Uuid) -> Result<bool, StoreError> {
-        self.tree.contains_key(id.as_bytes()).map_err(|source| StoreError::Sled { op: "get", source })
+        self.tree
+            .contains_key(id.as_bytes())
+            .map_err(|source| StoreError::Sled { op: "get", source })
     }
 
     /// Stores `value` under `id` outside any batch (no event is written).
     /// Use [`super::Batch`] when the change must be visible in the event log.
     pub fn put(&self, id: Uuid, value: &V) -> Result<(), StoreError> {
         let bytes = self.encode(value)?;
-        self.tree.insert(id.as_bytes(), bytes).map_err(|source| StoreError::Sled { op: "insert", source })?;
+        self.tree
+            .insert(id.as_bytes(), bytes)
+            .map_err(|source| StoreError::Sled {
+                op: "insert",
+                source,
+            })?;
         Ok(())
     }
 
     /// Removes the record under `id`, returning it.
     pub fn remove(&self, id: Uuid) -> Result<Option<V>, StoreError> {
-        match self.tree.remove(id.as_bytes()).map_err(|source| StoreError::Sled { op: "remove", source })? {
+        match self
+            .tree
+            .remove(id.as_bytes())
+            .map_err(|source| StoreError::Sled {
+                op: "remove",
+                source,
+            })? {
             Some(bytes) => self.decode(id, &bytes).map(Some),
             None => Ok(None),
         }
@@ -84,7 +112,10 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
     pub fn page(&self, after: Option<Uuid>, limit: usize) -> Result<Page<V>, StoreError> {
         let limit = limit.max(1);
         let iter = match after {
-            Some(id) => self.tree.range((std::ops::Bound::Excluded(id.as_bytes().to_vec()), std::ops::Bound::Unbounded)),
+            Some(id) => self.tree.range((
+                std::ops::Bound::Excluded(id.as_bytes().to_vec()),
+                std::ops::Bound::Unbounded,
+            )),
             None => self.tree.iter(),
         };
         let mut items = Vec::with_capacity(limit.min(256));
@@ -111,7 +142,10 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
     }
 
     pub(super) fn encode(&self, value: &V) -> Result<Vec<u8>, StoreError> {
-        serde_json::to_vec(value).map_err(|source| StoreError::Encode { table: self.name, source })
+        serde_json::to_vec(value).map_err(|source| StoreError::Encode {
+            table: self.name,
+            source,
+        })
     }
 
     fn decode(&self, id: Uuid, bytes: &[u8]) -> Result<V, StoreError> {

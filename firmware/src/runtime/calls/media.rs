@@ -13,19 +13,21 @@ use std::time::Duration;
 use chrono::Utc;
 use flowgate_board::modem::AudioTransport;
 use flowgate_flows::engine::Outcome;
-use flowgate_flows::model::{ReferenceType, RecordingStartOption};
+use flowgate_flows::model::{RecordingStartOption, ReferenceType};
 use indexmap::IndexMap;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::{CallChannel, update_call};
 use crate::media::{
-    CallMedia, EndOfKey, Layer, MediaEvent, MediaEvents, MuteDirection as MediaMute, PlaybackOutcome, RecordOptions,
-    RecordingEnd, Source,
+    CallMedia, EndOfKey, Layer, MediaEvent, MediaEvents, MuteDirection as MediaMute,
+    PlaybackOutcome, RecordOptions, RecordingEnd, Source,
 };
 use crate::model::{Call, Recording, RecordingStatus};
 use crate::runtime::runner::Signal;
-use crate::runtime::{FlowSource, MuteDirection, RecordingRequest, RuntimeError, StartRequest, TalkRequest};
+use crate::runtime::{
+    FlowSource, MuteDirection, RecordingRequest, RuntimeError, StartRequest, TalkRequest,
+};
 use crate::store::Batch;
 
 /// How long an audio command waits for the session after the call is answered before it
@@ -54,7 +56,9 @@ pub(super) struct RecordingOrigin {
 
 pub(super) fn initial_slot(transport: &AudioTransport) -> MediaSlot {
     match transport {
-        AudioTransport::None => MediaSlot::Unavailable("the modem profile has no audio transport".into()),
+        AudioTransport::None => {
+            MediaSlot::Unavailable("the modem profile has no audio transport".into())
+        }
         _ => MediaSlot::Waiting,
     }
 }
@@ -85,22 +89,30 @@ impl CallChannel {
         }
         let Some(ctx) = self.inner.rt.media_context() else {
             let why = "the gateway runs without a media layer".to_owned();
-            self.inner.media.send_replace(MediaSlot::Unavailable(why.clone()));
+            self.inner
+                .media
+                .send_replace(MediaSlot::Unavailable(why.clone()));
             return Err(RuntimeError::NoAudio(self.inner.id, why));
         };
         let transport = self.inner.modem.audio_transport();
         match CallMedia::open(&transport, &ctx, &self.inner.id.to_string()).await {
             Ok((media, events)) => {
                 let media = Arc::new(media);
-                self.inner.media.send_replace(MediaSlot::Open(Arc::clone(&media)));
+                self.inner
+                    .media
+                    .send_replace(MediaSlot::Open(Arc::clone(&media)));
                 let this = self.clone();
-                self.inner.rt.spawn(async move { this.media_events(events).await });
+                self.inner
+                    .rt
+                    .spawn(async move { this.media_events(events).await });
                 debug!(call = %self.inner.id, "media session open");
                 Ok(media)
             }
             Err(e) => {
                 let why = e.to_string();
-                self.inner.media.send_replace(MediaSlot::Unavailable(why.clone()));
+                self.inner
+                    .media
+                    .send_replace(MediaSlot::Unavailable(why.clone()));
                 Err(RuntimeError::NoAudio(self.inner.id, why))
             }
         }
@@ -113,7 +125,11 @@ impl CallChannel {
         }
         self.answer().await?;
         let mut slot = self.inner.media.subscribe();
-        let ready = tokio::time::timeout(AUDIO_READY_GRACE, slot.wait_for(|s| !matches!(s, MediaSlot::Waiting))).await;
+        let ready = tokio::time::timeout(
+            AUDIO_READY_GRACE,
+            slot.wait_for(|s| !matches!(s, MediaSlot::Waiting)),
+        )
+        .await;
         match ready.ok().and_then(Result::ok).map(|s| s.clone()) {
             Some(MediaSlot::Open(m)) => Ok(m),
             Some(MediaSlot::Unavailable(why)) => Err(RuntimeError::NoAudio(self.inner.id, why)),
@@ -131,10 +147,10 @@ impl CallChannel {
     /// A digit the modem reported: through the session (merged with in-band detection), or
     /// straight to the flow when there is no session.
     pub(super) fn route_modem_dtmf(&self, digit: char) {
-        if let MediaSlot::Open(m) = self.inner.media.borrow().clone() {
-            if m.modem_dtmf(digit).is_ok() {
-                return;
-            }
+        if let MediaSlot::Open(m) = self.inner.media.borrow().clone()
+            && m.modem_dtmf(digit).is_ok()
+        {
+            return;
         }
         self.to_flow(Signal::Dtmf(digit));
     }
@@ -153,17 +169,28 @@ impl CallChannel {
                     debug!(call = %self.inner.id, %digit, ?source, "dtmf");
                     self.to_flow(Signal::Dtmf(digit));
                 }
-                MediaEvent::RecordingFinished { id, duration, reason, .. } => {
+                MediaEvent::RecordingFinished {
+                    id,
+                    duration,
+                    reason,
+                    ..
+                } => {
                     if let Err(e) = self.finish_recording(id, duration, &reason).await {
                         warn!(call = %self.inner.id, recording = %id, cause = %e, "recording end not stored");
                     }
                 }
                 MediaEvent::PortFailed { error } => {
                     warn!(call = %self.inner.id, cause = %error, "voice port failed");
-                    self.inner.media.send_replace(MediaSlot::Unavailable(format!("the voice port failed: {error}")));
+                    self.inner
+                        .media
+                        .send_replace(MediaSlot::Unavailable(format!(
+                            "the voice port failed: {error}"
+                        )));
                 }
                 MediaEvent::Closed => break,
-                MediaEvent::PlaybackStarted { .. } | MediaEvent::PlaybackFinished { .. } | MediaEvent::RecordingStarted { .. } => {}
+                MediaEvent::PlaybackStarted { .. }
+                | MediaEvent::PlaybackFinished { .. }
+                | MediaEvent::RecordingStarted { .. } => {}
             }
         }
     }
@@ -191,7 +218,11 @@ impl CallChannel {
 
     /// `echo`: the caller hears themselves for `duration`.
     pub(super) async fn echo(&self, duration_ms: i64) -> Outcome {
-        let duration = if duration_ms > 0 { millis(duration_ms) } else { Duration::from_secs(180) };
+        let duration = if duration_ms > 0 {
+            millis(duration_ms)
+        } else {
+            Duration::from_secs(180)
+        };
         let media = match self.media().await {
             Ok(m) => m,
             Err(e) => return media_error("echo", e),
@@ -209,19 +240,32 @@ impl CallChannel {
     /// reliably); in-band tones on the voice path when the modem refuses.
     pub(super) async fn send_digits(&self, digits: &str, tone_ms: i64, gap_ms: i64) -> Outcome {
         let tone = if tone_ms > 0 { tone_ms } else { 100 };
-        match self.inner.modem.send_dtmf(self.inner.modem_call, digits).await {
+        match self
+            .inner
+            .modem
+            .send_dtmf(self.inner.modem_call, digits)
+            .await
+        {
             Ok(()) => {
                 // VoIPBIN moves on after duration·n + interval·(n−1).
                 let n = i64::try_from(digits.chars().count()).unwrap_or(i64::MAX);
-                let total = tone.saturating_mul(n).saturating_add(gap_ms.max(0).saturating_mul((n - 1).max(0)));
+                let total = tone
+                    .saturating_mul(n)
+                    .saturating_add(gap_ms.max(0).saturating_mul((n - 1).max(0)));
                 tokio::time::sleep(millis(total)).await;
                 Outcome::Done
             }
             Err(modem_error) => {
                 debug!(call = %self.inner.id, cause = %modem_error, "modem DTMF refused; sending in-band");
-                let source = Source::Digits { digits: digits.to_owned(), tone: millis(tone), gap: millis(gap_ms) };
+                let source = Source::Digits {
+                    digits: digits.to_owned(),
+                    tone: millis(tone),
+                    gap: millis(gap_ms),
+                };
                 match self.play_and_wait("digits_send", source, false).await {
-                    Outcome::Failed(e) => Outcome::Failed(format!("digits_send: modem: {modem_error}; in-band: {e}")),
+                    Outcome::Failed(e) => {
+                        Outcome::Failed(format!("digits_send: modem: {modem_error}; in-band: {e}"))
+                    }
                     other => other,
                 }
             }
@@ -229,7 +273,11 @@ impl CallChannel {
     }
 
     /// `recording_start` from a flow: starts it and sets `voipbin.recording.*`.
-    pub(super) async fn flow_recording_start(&self, option: RecordingStartOption, variables: IndexMap<String, String>) -> Outcome {
+    pub(super) async fn flow_recording_start(
+        &self,
+        option: RecordingStartOption,
+        variables: IndexMap<String, String>,
+    ) -> Outcome {
         let activeflow = self.inner.live.lock().activeflow;
         let request = RecordingRequest {
             format: option.format,
@@ -239,7 +287,17 @@ impl CallChannel {
             beep_start: option.beep_start,
             on_end_flow_id: option.on_end_flow_id.non_nil(),
         };
-        match self.start_recording_with(request, RecordingOrigin { on_end_flow_id: None, variables, activeflow }).await {
+        match self
+            .start_recording_with(
+                request,
+                RecordingOrigin {
+                    on_end_flow_id: None,
+                    variables,
+                    activeflow,
+                },
+            )
+            .await
+        {
             Ok(recording) => {
                 // Queued before this command completes, so the next action already sees them.
                 for (name, value) in recording_variables(&recording) {
@@ -257,19 +315,32 @@ impl CallChannel {
         request: RecordingRequest,
         _activeflow: Option<Uuid>,
     ) -> Result<Recording, RuntimeError> {
-        self.start_recording_with(request, RecordingOrigin::default()).await
+        self.start_recording_with(request, RecordingOrigin::default())
+            .await
     }
 
-    async fn start_recording_with(&self, request: RecordingRequest, mut origin: RecordingOrigin) -> Result<Recording, RuntimeError> {
+    async fn start_recording_with(
+        &self,
+        request: RecordingRequest,
+        mut origin: RecordingOrigin,
+    ) -> Result<Recording, RuntimeError> {
         if !request.format.is_empty() && request.format != "wav" {
-            return Err(RuntimeError::Invalid(format!("recording format {:?}: only wav is supported", request.format)));
+            return Err(RuntimeError::Invalid(format!(
+                "recording format {:?}: only wav is supported",
+                request.format
+            )));
         }
-        let end_of_key = EndOfKey::parse(&request.end_of_key).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let end_of_key = EndOfKey::parse(&request.end_of_key)
+            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
         if request.end_of_silence < 0 || request.duration < 0 {
-            return Err(RuntimeError::Invalid("end_of_silence and duration must not be negative".into()));
+            return Err(RuntimeError::Invalid(
+                "end_of_silence and duration must not be negative".into(),
+            ));
         }
         if let Some(current) = self.db_call()?.and_then(|c| c.recording_id) {
-            return Err(RuntimeError::Invalid(format!("the call is already recording ({current})")));
+            return Err(RuntimeError::Invalid(format!(
+                "the call is already recording ({current})"
+            )));
         }
         origin.on_end_flow_id = request.on_end_flow_id.filter(|u| !u.is_nil());
         let media = self.media().await?;
@@ -286,7 +357,11 @@ impl CallChannel {
             })
             .await
             .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
-        let file = info.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = info
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let now = Utc::now();
         let recording = Recording {
             id,
@@ -307,7 +382,11 @@ impl CallChannel {
         let db = self.inner.rt.db();
         let mut batch = Batch::new();
         batch.put(&db.recordings, id, &recording)?;
-        batch.event("recording_created", id, serde_json::to_value(&recording).unwrap_or_default());
+        batch.event(
+            "recording_created",
+            id,
+            serde_json::to_value(&recording).unwrap_or_default(),
+        );
         db.store.commit(batch)?;
         update_call(&self.inner.rt, self.inner.id, |c| {
             c.recording_id = Some(id);
@@ -324,13 +403,24 @@ impl CallChannel {
         };
         let finished = self.inner.recording_done.notified();
         if let MediaSlot::Open(m) = self.inner.media.borrow().clone() {
-            m.stop_recording(id).map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
+            m.stop_recording(id)
+                .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), finished).await;
-        self.inner.rt.db().recordings.get(id)?.ok_or(RuntimeError::Invalid(format!("recording {id} is gone")))
+        self.inner
+            .rt
+            .db()
+            .recordings
+            .get(id)?
+            .ok_or(RuntimeError::Invalid(format!("recording {id} is gone")))
     }
 
-    async fn finish_recording(&self, id: Uuid, duration: Duration, reason: &RecordingEnd) -> Result<(), RuntimeError> {
+    async fn finish_recording(
+        &self,
+        id: Uuid,
+        duration: Duration,
+        reason: &RecordingEnd,
+    ) -> Result<(), RuntimeError> {
         let end_reason = match reason {
             RecordingEnd::Stopped => "stop".to_owned(),
             RecordingEnd::Key(k) => format!("key:{k}"),
@@ -340,14 +430,20 @@ impl CallChannel {
             RecordingEnd::Failed(e) => format!("failed: {e}"),
         };
         let db = self.inner.rt.db();
-        let Some(mut recording) = db.recordings.get(id)? else { return Ok(()) };
+        let Some(mut recording) = db.recordings.get(id)? else {
+            return Ok(());
+        };
         recording.status = RecordingStatus::Ended;
         recording.duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         recording.end_reason = end_reason;
         recording.tm_end = Some(Utc::now());
         let mut batch = Batch::new();
         batch.put(&db.recordings, id, &recording)?;
-        batch.event("recording_updated", id, serde_json::to_value(&recording).unwrap_or_default());
+        batch.event(
+            "recording_updated",
+            id,
+            serde_json::to_value(&recording).unwrap_or_default(),
+        );
         db.store.commit(batch)?;
         update_call(&self.inner.rt, self.inner.id, |c| {
             if c.recording_id == Some(id) {
@@ -361,7 +457,8 @@ impl CallChannel {
         if let Some(flow_id) = recording.on_end_flow_id {
             // VoIPBIN: the on-end flow runs with reference_type "" and the variables of the
             // flow that started the recording, plus the recording's own.
-            let mut request = StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::None, None);
+            let mut request =
+                StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::None, None);
             request.reference_activeflow_id = origin.activeflow;
             request.inherited = origin.variables;
             request.variables = recording_variables(&recording).into_iter().collect();
@@ -387,7 +484,9 @@ impl CallChannel {
             language: Some(request.language).filter(|l| !l.is_empty()),
             voice: Some(request.voice_id).filter(|v| !v.is_empty()),
         };
-        let playback = media.play(Layer::Interrupt, source).map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
+        let playback = media
+            .play(Layer::Interrupt, source)
+            .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
         playback.detach();
         Ok(())
     }
@@ -395,19 +494,29 @@ impl CallChannel {
     /// Hold: music on hold to the caller (both layers pause), or back.
     pub(crate) async fn set_hold(&self, on: bool) -> Result<Call, RuntimeError> {
         let media = self.media().await?;
-        media.hold(on).await.map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
-        update_call(&self.inner.rt, self.inner.id, |c| c.hold = on)?.ok_or(RuntimeError::CallNotFound(self.inner.id))
+        media
+            .hold(on)
+            .await
+            .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
+        update_call(&self.inner.rt, self.inner.id, |c| c.hold = on)?
+            .ok_or(RuntimeError::CallNotFound(self.inner.id))
     }
 
     /// Mute a direction, or unmute it.
-    pub(crate) async fn set_mute(&self, direction: MuteDirection, on: bool) -> Result<Call, RuntimeError> {
+    pub(crate) async fn set_mute(
+        &self,
+        direction: MuteDirection,
+        on: bool,
+    ) -> Result<Call, RuntimeError> {
         let media = self.media().await?;
         let d = match direction {
             MuteDirection::Both => MediaMute::Both,
             MuteDirection::In => MediaMute::In,
             MuteDirection::Out => MediaMute::Out,
         };
-        media.mute(d, on).map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
+        media
+            .mute(d, on)
+            .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
         let name = match direction {
             MuteDirection::Both => "both",
             MuteDirection::In => "in",
@@ -452,10 +561,19 @@ fn mute_state(current: &str, name: &str, on: bool) -> String {
 fn recording_variables(r: &Recording) -> Vec<(String, String)> {
     vec![
         ("voipbin.recording.id".into(), r.id.to_string()),
-        ("voipbin.recording.reference_type".into(), r.reference_type.clone()),
-        ("voipbin.recording.reference_id".into(), r.reference_id.to_string()),
+        (
+            "voipbin.recording.reference_type".into(),
+            r.reference_type.clone(),
+        ),
+        (
+            "voipbin.recording.reference_id".into(),
+            r.reference_id.to_string(),
+        ),
         ("voipbin.recording.format".into(), r.format.clone()),
-        ("voipbin.recording.recording_name".into(), r.recording_name.clone()),
+        (
+            "voipbin.recording.recording_name".into(),
+            r.recording_name.clone(),
+        ),
         ("voipbin.recording.filenames".into(), r.filenames.join(",")),
     ]
 }

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use flowgate_board::modem::events::{CallEndCause, CallEndReason, CallId, ModemEvent};
-use flowgate_board::modem::at::types::CallStat;
 use flowgate_board::modem::ModemHandle;
+use flowgate_board::modem::at::types::CallStat;
+use flowgate_board::modem::events::{CallEndCause, CallEndReason, CallId, ModemEvent};
 use flowgate_flows::engine::{Command, EndReason, Outcome};
 use flowgate_flows::model::{Address, CallOption, CommandOption, ReferenceType, parse_actions};
 
@@ -110,12 +110,20 @@ impl CallChannel {
 
     /// Executes a call command of the flow. `variables` are the flow's variables when the
     /// command needs them (a recording's on-end flow inherits them), else empty.
-    pub(crate) fn perform(&self, command: Command, variables: IndexMap<String, String>) -> BoxFuture<'static, Outcome> {
+    pub(crate) fn perform(
+        &self,
+        command: Command,
+        variables: IndexMap<String, String>,
+    ) -> BoxFuture<'static, Outcome> {
         let this = self.clone();
         async move { this.perform_inner(command, variables).await }.boxed()
     }
 
-    async fn perform_inner(&self, command: Command, variables: IndexMap<String, String>) -> Outcome {
+    async fn perform_inner(
+        &self,
+        command: Command,
+        variables: IndexMap<String, String>,
+    ) -> Outcome {
         let kind = command.kind();
         match command.option {
             CommandOption::Answer(_) => match self.answer().await {
@@ -123,7 +131,11 @@ impl CallChannel {
                 Err(e) => Outcome::Failed(format!("answer: {e}")),
             },
             CommandOption::Hangup(option) => {
-                let reason = if option.reason.is_empty() { "normal".to_owned() } else { option.reason };
+                let reason = if option.reason.is_empty() {
+                    "normal".to_owned()
+                } else {
+                    option.reason
+                };
                 self.hangup(&reason).await;
                 self.close_media();
                 Outcome::Hangup
@@ -137,12 +149,17 @@ impl CallChannel {
                 // have come); this future is only the timeout. VoIPBIN ends at once when
                 // `duration` is 0; a caller would expect to be given time, so 0 means the
                 // default of 5 s (documented in the README).
-                let ms = if option.duration > 0 { option.duration } else { DEFAULT_DIGITS_TIMEOUT_MS };
+                let ms = if option.duration > 0 {
+                    option.duration
+                } else {
+                    DEFAULT_DIGITS_TIMEOUT_MS
+                };
                 tokio::time::sleep(millis(ms)).await;
                 Outcome::Timeout
             }
             CommandOption::DigitsSend(option) => {
-                self.send_digits(&option.digits, option.duration, option.interval).await
+                self.send_digits(&option.digits, option.duration, option.interval)
+                    .await
             }
             CommandOption::Talk(option) => {
                 let source = Source::Tts {
@@ -152,19 +169,27 @@ impl CallChannel {
                 };
                 self.play_and_wait("talk", source, option.r#async).await
             }
-            CommandOption::Play(option) => self.play_and_wait("play", Source::Urls(option.stream_urls), false).await,
+            CommandOption::Play(option) => {
+                self.play_and_wait("play", Source::Urls(option.stream_urls), false)
+                    .await
+            }
             CommandOption::Beep(_) => self.play_and_wait("beep", Source::Beep, false).await,
-            CommandOption::Echo(option) | CommandOption::StreamEcho(option) => self.echo(option.duration).await,
-            CommandOption::RecordingStart(option) => self.flow_recording_start(option, variables).await,
+            CommandOption::Echo(option) | CommandOption::StreamEcho(option) => {
+                self.echo(option.duration).await
+            }
+            CommandOption::RecordingStart(option) => {
+                self.flow_recording_start(option, variables).await
+            }
             CommandOption::RecordingStop(_) => match self.stop_recording().await {
                 Ok(_) => Outcome::Done,
                 Err(e) => Outcome::Failed(format!("recording_stop: {e}")),
             },
             // VoIPBIN has no executor for `mute` (it is a no-op there) and the action has no
             // options, so muting here could never be undone by the flow: say so instead.
-            CommandOption::Mute(_) => {
-                Outcome::Failed("mute: the action has no executor in VoIPBIN; use POST /v1.0/calls/{id}/mute".into())
-            }
+            CommandOption::Mute(_) => Outcome::Failed(
+                "mute: the action has no executor in VoIPBIN; use POST /v1.0/calls/{id}/mute"
+                    .into(),
+            ),
             _ => Outcome::Failed(format!("{kind}: not a call action")),
         }
     }
@@ -173,7 +198,11 @@ impl CallChannel {
         if self.inner.live.lock().answered {
             return Ok(());
         }
-        self.inner.modem.answer(self.inner.modem_call).await.map_err(RuntimeError::Modem)?;
+        self.inner
+            .modem
+            .answer(self.inner.modem_call)
+            .await
+            .map_err(RuntimeError::Modem)?;
         self.mark_answered()?;
         Ok(())
     }
@@ -197,7 +226,13 @@ impl CallChannel {
 
     fn set_status_variable(&self, status: CallStatus) {
         if let Some(af) = self.inner.live.lock().activeflow {
-            let _ = self.inner.rt.signal(af, Signal::SetVariable { name: CALL_STATUS_VAR.into(), value: status.as_str().into() });
+            let _ = self.inner.rt.signal(
+                af,
+                Signal::SetVariable {
+                    name: CALL_STATUS_VAR.into(),
+                    value: status.as_str().into(),
+                },
+            );
         }
     }
 
@@ -230,10 +265,14 @@ impl CallChannel {
 
 impl CallChannel {
     /// Transfers the call.
-    pub(crate) async fn transfer(&self, _request: super::TransferRequest) -> Result<super::Transfer, RuntimeError> {
-        Err(RuntimeError::Invalid("transfers between modem calls are not wired yet".into()))
+    pub(crate) async fn transfer(
+        &self,
+        _request: super::TransferRequest,
+    ) -> Result<super::Transfer, RuntimeError> {
+        Err(RuntimeError::Invalid(
+            "transfers between modem calls are not wired yet".into(),
+        ))
     }
-
 }
 
 const CALL_STATUS_VAR: &str = "voipbin.call.status";
@@ -244,15 +283,25 @@ fn millis(ms: i64) -> Duration {
 }
 
 /// Read-modify-write of a call record with a `call_updated` event.
-fn update_call(rt: &Runtime, id: Uuid, change: impl FnOnce(&mut Call)) -> Result<Option<Call>, RuntimeError> {
+fn update_call(
+    rt: &Runtime,
+    id: Uuid,
+    change: impl FnOnce(&mut Call),
+) -> Result<Option<Call>, RuntimeError> {
     let db = rt.db();
     let _guard = rt.inner.call_lock.lock();
-    let Some(mut call) = db.calls.get(id)? else { return Ok(None) };
+    let Some(mut call) = db.calls.get(id)? else {
+        return Ok(None);
+    };
     change(&mut call);
     call.tm_update = Utc::now();
     let mut batch = Batch::new();
     batch.put(&db.calls, id, &call)?;
-    batch.event("call_updated", id, serde_json::to_value(&call).unwrap_or_default());
+    batch.event(
+        "call_updated",
+        id,
+        serde_json::to_value(&call).unwrap_or_default(),
+    );
     db.store.commit(batch)?;
     Ok(Some(call))
 }
@@ -269,21 +318,33 @@ fn call_variables(call: &Call) -> IndexMap<String, String> {
         }
         .into(),
     );
-    vars.insert("voipbin.call.master_call_id".into(), call.master_call_id.unwrap_or_else(Uuid::nil).to_string());
+    vars.insert(
+        "voipbin.call.master_call_id".into(),
+        call.master_call_id.unwrap_or_else(Uuid::nil).to_string(),
+    );
     vars.insert("voipbin.call.digits".into(), String::new());
     vars.insert(CALL_STATUS_VAR.into(), call.status.as_str().into());
     for (side, a) in [("source", &call.source), ("destination", &call.destination)] {
         vars.insert(format!("voipbin.call.{side}.name"), a.name.clone());
         vars.insert(format!("voipbin.call.{side}.detail"), a.detail.clone());
         vars.insert(format!("voipbin.call.{side}.target"), a.target.clone());
-        vars.insert(format!("voipbin.call.{side}.target_name"), a.target_name.clone());
+        vars.insert(
+            format!("voipbin.call.{side}.target_name"),
+            a.target_name.clone(),
+        );
         vars.insert(format!("voipbin.call.{side}.type"), a.kind.clone());
     }
     vars.insert("voipbin.gateway.modem_id".into(), call.modem_id.clone());
     vars
 }
 
-fn new_call_record(id: Uuid, modem: &ModemHandle, direction: CallDirection, source: Address, destination: Address) -> Call {
+fn new_call_record(
+    id: Uuid,
+    modem: &ModemHandle,
+    direction: CallDirection,
+    source: Address,
+    destination: Address,
+) -> Call {
     let now = Utc::now();
     Call {
         id,
@@ -322,7 +383,13 @@ impl Runtime {
     fn register_call(&self, channel: &CallChannel) {
         let mut table = self.inner.calls.lock();
         table.by_id.insert(channel.id(), channel.clone());
-        table.by_modem.insert((channel.inner.modem.id().to_owned(), channel.inner.modem_call), channel.id());
+        table.by_modem.insert(
+            (
+                channel.inner.modem.id().to_owned(),
+                channel.inner.modem_call,
+            ),
+            channel.id(),
+        );
         Metrics::add(&self.inner.metrics.calls_active, 1);
     }
 
@@ -337,7 +404,10 @@ impl Runtime {
         if table.by_id.remove(&channel.id()).is_some() {
             Metrics::add(&self.inner.metrics.calls_active, -1);
         }
-        table.by_modem.remove(&(channel.inner.modem.id().to_owned(), channel.inner.modem_call));
+        table.by_modem.remove(&(
+            channel.inner.modem.id().to_owned(),
+            channel.inner.modem_call,
+        ));
     }
 
     /// Hangs up every live call (shutdown).
@@ -353,7 +423,10 @@ impl Runtime {
             None if self.db().calls.contains(id)? => {}
             None => return Err(RuntimeError::CallNotFound(id)),
         }
-        self.db().calls.get(id)?.ok_or(RuntimeError::CallNotFound(id))
+        self.db()
+            .calls
+            .get(id)?
+            .ok_or(RuntimeError::CallNotFound(id))
     }
 
     /// Dials `destination` and runs `flow` on the call once it is answered.
@@ -369,7 +442,13 @@ impl Runtime {
         }
         let number = request.destination.target.clone();
         let modem_call = modem.dial(&number).await.map_err(RuntimeError::Modem)?;
-        let mut record = new_call_record(id, &modem, CallDirection::Outgoing, request.source.clone(), request.destination.clone());
+        let mut record = new_call_record(
+            id,
+            &modem,
+            CallDirection::Outgoing,
+            request.source.clone(),
+            request.destination.clone(),
+        );
         record.master_call_id = request.master_call_id;
         if let FlowSource::Stored(flow_id) = &request.flow {
             record.flow_id = Some(*flow_id);
@@ -377,12 +456,19 @@ impl Runtime {
         let db = self.db();
         let mut batch = Batch::new();
         batch.put(&db.calls, id, &record)?;
-        batch.event("call_created", id, serde_json::to_value(&record).unwrap_or_default());
+        batch.event(
+            "call_created",
+            id,
+            serde_json::to_value(&record).unwrap_or_default(),
+        );
         db.store.commit(batch)?;
         Metrics::inc(&self.inner.metrics.calls_outgoing_total);
 
         let channel = CallChannel::new(self, id, &modem, modem_call);
-        channel.inner.live.lock().pending_flow = Some(PendingFlow { flow: request.flow, external: request.variables });
+        channel.inner.live.lock().pending_flow = Some(PendingFlow {
+            flow: request.flow,
+            external: request.variables,
+        });
         self.register_call(&channel);
         info!(call = %id, modem = modem.id(), %number, "dialling");
 
@@ -394,7 +480,12 @@ impl Runtime {
             None => {
                 // Already over (busy, no answer) before registration; the ended event may
                 // have been dropped as unknown, so settle the record here.
-                on_ended(self, &channel, &CallEndCause::new(CallEndReason::Released, "dial")).await;
+                on_ended(
+                    self,
+                    &channel,
+                    &CallEndCause::new(CallEndReason::Released, "dial"),
+                )
+                .await;
             }
         }
         Ok(self.db().calls.get(id)?.unwrap_or(record))
@@ -421,7 +512,12 @@ pub struct DialRequest {
 }
 
 /// The `call` action: dial every destination, each call running the given flow.
-pub(crate) async fn dial_from_flow(rt: &Runtime, parent: &ActiveflowRecord, step_key: Uuid, option: CallOption) -> Outcome {
+pub(crate) async fn dial_from_flow(
+    rt: &Runtime,
+    parent: &ActiveflowRecord,
+    step_key: Uuid,
+    option: CallOption,
+) -> Outcome {
     if option.destinations.is_empty() {
         return Outcome::Failed("call: no destinations".into());
     }
@@ -436,7 +532,9 @@ pub(crate) async fn dial_from_flow(rt: &Runtime, parent: &ActiveflowRecord, step
     } else {
         return Outcome::Failed("call: neither flow_id nor actions".into());
     };
-    let master = (parent.reference_type == ReferenceType::Call).then_some(parent.reference_id).flatten();
+    let master = (parent.reference_type == ReferenceType::Call)
+        .then_some(parent.reference_id)
+        .flatten();
     let mut failures = Vec::new();
     for (i, destination) in option.destinations.iter().enumerate() {
         let request = DialRequest {
@@ -446,7 +544,11 @@ pub(crate) async fn dial_from_flow(rt: &Runtime, parent: &ActiveflowRecord, step
             flow: flow.clone(),
             variables: IndexMap::new(),
             master_call_id: master,
-            modem_id: parent.engine.variable("voipbin.gateway.modem_id").unwrap_or_default().to_owned(),
+            modem_id: parent
+                .engine
+                .variable("voipbin.gateway.modem_id")
+                .unwrap_or_default()
+                .to_owned(),
         };
         if let Err(e) = rt.dial(request).await {
             failures.push(format!("{}: {e}", destination.target));
@@ -462,7 +564,11 @@ pub(crate) async fn dial_from_flow(rt: &Runtime, parent: &ActiveflowRecord, step
 }
 
 /// Listens to one modem's call events until shutdown.
-pub(crate) async fn call_events_task(rt: Runtime, modem: ModemHandle, mut events: broadcast::Receiver<ModemEvent>) {
+pub(crate) async fn call_events_task(
+    rt: Runtime,
+    modem: ModemHandle,
+    mut events: broadcast::Receiver<ModemEvent>,
+) {
     let cancel = rt.cancel_token().clone();
     loop {
         let event = tokio::select! {
@@ -478,11 +584,11 @@ pub(crate) async fn call_events_task(rt: Runtime, modem: ModemHandle, mut events
             Err(broadcast::error::RecvError::Closed) => return,
         };
         match event {
-            ModemEvent::IncomingCall { call, number } => {
-                if rt.call_by_modem(modem.id(), call).is_none() {
-                    if let Err(e) = on_incoming(&rt, &modem, call, number).await {
-                        warn!(modem = modem.id(), cause = %e, "incoming call not handled");
-                    }
+            ModemEvent::IncomingCall { call, number }
+                if rt.call_by_modem(modem.id(), call).is_none() =>
+            {
+                if let Err(e) = on_incoming(&rt, &modem, call, number).await {
+                    warn!(modem = modem.id(), cause = %e, "incoming call not handled");
                 }
             }
             ModemEvent::CallState { call, state, .. } => {
@@ -532,7 +638,12 @@ fn single_call(rt: &Runtime, modem: &str) -> Option<CallChannel> {
     on_modem.next().is_none().then_some(first)
 }
 
-async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, number: Option<String>) -> Result<(), RuntimeError> {
+async fn on_incoming(
+    rt: &Runtime,
+    modem: &ModemHandle,
+    modem_call: CallId,
+    number: Option<String>,
+) -> Result<(), RuntimeError> {
     let db = rt.db();
     let own = Modems::own_number(modem).unwrap_or_default();
     let binding = find_binding(rt, modem, &own)?;
@@ -542,7 +653,11 @@ async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, numb
     if caller.is_empty() {
         source.target_name = "anonymous".into();
     }
-    let ours = binding.as_ref().map(|b| b.number.clone()).filter(|n| !n.is_empty()).unwrap_or(own);
+    let ours = binding
+        .as_ref()
+        .map(|b| b.number.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(own);
     let mut record = new_call_record(id, modem, CallDirection::Incoming, source, tel(&ours));
     Metrics::inc(&rt.metrics().calls_incoming_total);
     let channel = CallChannel::new(rt, id, modem, modem_call);
@@ -551,7 +666,11 @@ async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, numb
     let Some(flow_id) = binding.and_then(|b| b.call_flow_id) else {
         let mut batch = Batch::new();
         batch.put(&db.calls, id, &record)?;
-        batch.event("call_created", id, serde_json::to_value(&record).unwrap_or_default());
+        batch.event(
+            "call_created",
+            id,
+            serde_json::to_value(&record).unwrap_or_default(),
+        );
         db.store.commit(batch)?;
         warn!(modem = modem.id(), caller = %caller, "incoming call to a number with no call_flow_id: rejecting");
         channel.hangup("failed").await;
@@ -566,7 +685,11 @@ async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, numb
         Err(e) => {
             let mut batch = Batch::new();
             batch.put(&db.calls, id, &record)?;
-            batch.event("call_created", id, serde_json::to_value(&record).unwrap_or_default());
+            batch.event(
+                "call_created",
+                id,
+                serde_json::to_value(&record).unwrap_or_default(),
+            );
             db.store.commit(batch)?;
             warn!(call = %id, flow = %flow_id, cause = %e, "call flow not started: rejecting the call");
             channel.hangup("failed").await;
@@ -575,7 +698,11 @@ async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, numb
     };
     record.activeflow_id = Some(af.id);
     batch.put(&db.calls, id, &record)?;
-    batch.event("call_created", id, serde_json::to_value(&record).unwrap_or_default());
+    batch.event(
+        "call_created",
+        id,
+        serde_json::to_value(&record).unwrap_or_default(),
+    );
     db.store.commit(batch)?;
     db.store.flush().await?;
     channel.inner.live.lock().activeflow = Some(af.id);
@@ -584,7 +711,11 @@ async fn on_incoming(rt: &Runtime, modem: &ModemHandle, modem_call: CallId, numb
     Ok(())
 }
 
-fn find_binding(rt: &Runtime, modem: &ModemHandle, own: &str) -> Result<Option<Number>, RuntimeError> {
+fn find_binding(
+    rt: &Runtime,
+    modem: &ModemHandle,
+    own: &str,
+) -> Result<Option<Number>, RuntimeError> {
     for entry in rt.db().numbers.iter() {
         let (_, number) = entry?;
         if number.matches(modem.id(), own) {
@@ -601,7 +732,9 @@ async fn on_answered(rt: &Runtime, channel: &CallChannel) {
     }
     let pending = channel.inner.live.lock().pending_flow.take();
     let Some(pending) = pending else { return };
-    let Ok(Some(record)) = rt.db().calls.get(channel.id()) else { return };
+    let Ok(Some(record)) = rt.db().calls.get(channel.id()) else {
+        return;
+    };
     let mut request = StartRequest::new(pending.flow, ReferenceType::Call, Some(channel.id()));
     request.variables = call_variables(&record);
     request.external = pending.external;
@@ -611,7 +744,8 @@ async fn on_answered(rt: &Runtime, channel: &CallChannel) {
         Ok(af) => {
             let mut record = record;
             record.activeflow_id = Some(af.id);
-            if batch.put(&db.calls, record.id, &record).is_err() || db.store.commit(batch).is_err() {
+            if batch.put(&db.calls, record.id, &record).is_err() || db.store.commit(batch).is_err()
+            {
                 warn!(call = %record.id, "outbound call flow not stored; hanging up");
                 channel.hangup("failed").await;
                 return;
@@ -666,9 +800,15 @@ fn hangup_reason(cause: &CallEndCause, answered: bool) -> &'static str {
         CallEndReason::Missed => "cancel",
         // Handed over to another party by the network (ECT): the gateway's part ended normally.
         CallEndReason::Transferred => "normal",
-        CallEndReason::Unreachable | CallEndReason::NetworkFailure | CallEndReason::ModemReset => "failed",
+        CallEndReason::Unreachable | CallEndReason::NetworkFailure | CallEndReason::ModemReset => {
+            "failed"
+        }
         CallEndReason::LocalHangup | CallEndReason::RemoteHangup | CallEndReason::Released => {
-            if answered { "normal" } else { "cancel" }
+            if answered {
+                "normal"
+            } else {
+                "cancel"
+            }
         }
     }
 }
