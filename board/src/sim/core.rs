@@ -19,8 +19,8 @@ use crate::modem::at::args::Args;
 use crate::modem::at::types::{CallStat, Direction, is_dtmf_digit};
 use crate::modem::pdu::ussd::{gsm7_pack_hex, gsm7_unpack_hex, ucs2_hex_encode};
 use crate::modem::pdu::{
-    Address, ConcatRef, DeliverOptions, Pdu, Status, StatusReport, Timestamp, Tpdu, encode_deliver,
-    from_hex,
+    Address, ConcatRef, DeliverOptions, Pdu, Status, StatusReport, Submit, Timestamp, Tpdu,
+    encode_deliver, from_hex,
 };
 
 /// Samples per 20 ms frame at 8 kHz.
@@ -101,8 +101,12 @@ pub struct SimCallRecord {
     pub number: String,
     /// Whether it was ever active.
     pub answered: bool,
-    /// Who or what ended it (`gateway`, `remote`, `busy`, `no-answer`, `reboot`), if ended.
+    /// Who or what ended it (`gateway`, `remote`, `busy`, `no-answer`, `rejected`,
+    /// `transferred`, `reboot`), if ended.
     pub ended_by: Option<String>,
+    /// The call this one was joined to by an explicit call transfer (`AT+CHLD=4`).
+    #[serde(default)]
+    pub transferred_with: Option<u64>,
 }
 
 /// A scripted USSD reply.
@@ -138,8 +142,11 @@ impl UssdScript {
 pub enum FaultAction {
     /// Reboot (RDY / ^BOOT after the boot delay) instead of answering.
     Reboot,
-    /// Say nothing.
+    /// Say nothing and do nothing (the command was lost on the way in).
     Drop,
+    /// Carry the command out but lose its reply (the modem acted; the gateway never hears
+    /// about it): an `AT+CMSS` whose message went out but whose `+CMSS:` never arrived.
+    NoReply,
     /// Answer with this final line (e.g. `+CMS ERROR: 500`).
     Error(String),
     /// Answer with these bytes before the normal reply.
@@ -150,6 +157,8 @@ pub enum FaultAction {
 struct Trigger {
     prefix: String,
     action: FaultAction,
+    /// Matching commands to let through before the fault applies.
+    skip: u32,
     remaining: u32,
 }
 
@@ -160,6 +169,8 @@ pub(crate) struct Faults {
     pub(crate) unresponsive: bool,
     pub(crate) sim_busy: u32,
     pub(crate) memory_full: bool,
+    /// The network refuses explicit call transfer (`AT+CHLD=4`).
+    pub(crate) ect_refused: bool,
     triggers: Vec<Trigger>,
 }
 
@@ -178,6 +189,41 @@ struct SimCall {
     state: CallStat,
     number: String,
     started: Instant,
+}
+
+/// What the `> ` prompt collects a PDU for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PromptFor {
+    /// `AT+CMGS=<length>`: send it.
+    Send {
+        /// TPDU length.
+        len: usize,
+    },
+    /// `AT+CMGW=<length>[,<stat>]`: store it.
+    Write {
+        /// TPDU length.
+        len: usize,
+        /// Storage status to give it.
+        stat: u8,
+    },
+}
+
+impl PromptFor {
+    /// The command prefix fault triggers are keyed by.
+    fn trigger_prefix(self) -> &'static str {
+        match self {
+            PromptFor::Send { .. } => "AT+CMGS=",
+            PromptFor::Write { .. } => "AT+CMGW=",
+        }
+    }
+}
+
+/// Keeps what is not a reply (timers, audio flushes) of `outs`: the modem acted, its answer
+/// was lost.
+fn without_reply(outs: Vec<Out>) -> Vec<Out> {
+    outs.into_iter()
+        .filter(|o| !matches!(o, Out::Bytes(_)))
+        .collect()
 }
 
 /// Settings a reboot resets.
@@ -239,8 +285,8 @@ pub(crate) struct SimCore {
     s: Settings,
     line: Vec<u8>,
     discarding: bool,
-    /// `AT+CMGS=<len>` waiting for its body.
-    prompt: Option<usize>,
+    /// `AT+CMGS`/`AT+CMGW` waiting for its body.
+    prompt: Option<PromptFor>,
     body: Vec<u8>,
     storage: Vec<Option<Stored>>,
     network_queue: VecDeque<(String, usize)>,
@@ -318,6 +364,7 @@ impl SimCore {
                 unresponsive: false,
                 sim_busy: 0,
                 memory_full: false,
+                ect_refused: false,
                 triggers: Vec::new(),
             },
             audio: Audio::default(),
@@ -387,13 +434,13 @@ impl SimCore {
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<Out> {
         let mut out = Vec::new();
         for &b in bytes {
-            if let Some(len) = self.prompt {
+            if let Some(p) = self.prompt {
                 match b {
                     0x1A => {
                         self.prompt = None;
                         let body = String::from_utf8_lossy(&self.body).trim().to_owned();
                         self.body.clear();
-                        out.extend(self.sms_body(len, &body));
+                        out.extend(self.prompt_body(p, &body));
                     }
                     0x1B => {
                         self.prompt = None;
@@ -442,6 +489,10 @@ impl SimCore {
             .iter()
             .position(|t| upper.starts_with(&t.prefix))?;
         let t = self.faults.triggers.get_mut(i)?;
+        if t.skip > 0 {
+            t.skip -= 1;
+            return None;
+        }
         let action = t.action.clone();
         t.remaining = t.remaining.saturating_sub(1);
         if t.remaining == 0 {
@@ -467,7 +518,9 @@ impl SimCore {
             out.push(Out::Bytes(format!("{line}\r").into_bytes()));
         }
         let upper = line.to_ascii_uppercase();
-        let is_prompt = upper.starts_with("AT+CMGS=");
+        // Faults of prompt commands apply when their body arrives.
+        let is_prompt = upper.starts_with("AT+CMGS=") || upper.starts_with("AT+CMGW=");
+        let mut mute = false;
         if !is_prompt && let Some(action) = self.take_trigger(&upper) {
             match action {
                 FaultAction::Reboot => {
@@ -475,6 +528,7 @@ impl SimCore {
                     return out;
                 }
                 FaultAction::Drop => return out,
+                FaultAction::NoReply => mute = true,
                 FaultAction::Error(f) => {
                     out.push(Out::Bytes(crlf(&f)));
                     return out;
@@ -489,7 +543,8 @@ impl SimCore {
             return out; // not a command: modems ignore it
         };
         let orig_rest = line.get(2..).unwrap_or("");
-        out.extend(self.dispatch(rest, orig_rest));
+        let reply = self.dispatch(rest, orig_rest);
+        out.extend(if mute { without_reply(reply) } else { reply });
         out
     }
 
@@ -683,6 +738,8 @@ impl SimCore {
             "+CMGL" => out.extend(self.cmgl(&args)),
             "+CMGD" => out.extend(self.cmgd(&args)),
             "+CMGS" => out.extend(self.cmgs(&args)),
+            "+CMGW" => out.extend(self.cmgw(&args)),
+            "+CMSS" => out.extend(self.cmss(&args)),
             "+CNMA" => {
                 if self.unacked_direct > 0 {
                     self.unacked_direct -= 1;
@@ -750,12 +807,13 @@ impl SimCore {
             "H" | "H0" | "+CHUP" => out.extend(self.local_hangup(None)),
             // AT+QHUP=<cause>[,<idx>]
             "+QHUP" => out.extend(self.local_hangup(args.opt_int::<u8>(1, "idx").ok().flatten())),
+            "+CHLD" if arg == "=?" => {
+                info(&mut out, "+CHLD: (0,1,1x,2,2x,4)");
+                out.push(ok());
+            }
             "+CHLD" => {
-                let v = args.text(0, "n").unwrap_or("").to_owned();
-                match v.strip_prefix('1').and_then(|i| i.parse::<u8>().ok()) {
-                    Some(idx) => out.extend(self.local_hangup(Some(idx))),
-                    None => out.push(ok()),
-                }
+                let v = args.text(0, "n").unwrap_or("").trim().to_owned();
+                out.extend(self.chld(&v));
             }
             "+CUSD" => out.extend(self.cusd(&args)),
             d if d.starts_with('D') => out.extend(self.dial(orig.get(1..).unwrap_or(""))),
@@ -868,23 +926,49 @@ impl SimCore {
         out
     }
 
+    /// Opens the `> ` prompt for `AT+CMGS=<len>` / `AT+CMGW=<len>[,<stat>]`.
+    fn open_prompt(&mut self, p: PromptFor) -> Vec<Out> {
+        self.prompt = Some(p);
+        self.body.clear();
+        vec![Out::Bytes(b"\r\n> ".to_vec())]
+    }
+
+    /// The TPDU length argument of `AT+CMGS`/`AT+CMGW` (7..=176 octets).
+    fn pdu_len(args: &Args) -> Option<usize> {
+        args.int::<usize>(0, "length")
+            .ok()
+            .filter(|len| (7..=176).contains(len))
+    }
+
     fn cmgs(&mut self, args: &Args) -> Vec<Out> {
-        match args.int::<usize>(0, "length") {
-            Ok(len) if (7..=176).contains(&len) => {
-                self.prompt = Some(len);
-                self.body.clear();
-                vec![Out::Bytes(b"\r\n> ".to_vec())]
-            }
+        match Self::pdu_len(args) {
+            Some(len) => self.open_prompt(PromptFor::Send { len }),
+            None => vec![Out::Bytes(self.cms(304))],
+        }
+    }
+
+    /// `AT+CMGW=<length>[,<stat>]` (PDU mode): `<stat>` defaults to 2 (stored unsent).
+    fn cmgw(&mut self, args: &Args) -> Vec<Out> {
+        let stat = match args.opt_int::<u8>(1, "stat") {
+            Ok(s) => s.unwrap_or(2),
+            Err(_) => return vec![Out::Bytes(self.cms(304))],
+        };
+        match Self::pdu_len(args) {
+            Some(len) if stat <= 3 => self.open_prompt(PromptFor::Write { len, stat }),
             _ => vec![Out::Bytes(self.cms(304))],
         }
     }
 
-    fn sms_body(&mut self, len: usize, hex: &str) -> Vec<Out> {
+    /// The PDU body after the prompt arrived (Ctrl-Z): apply the command's fault trigger,
+    /// then send or store it.
+    fn prompt_body(&mut self, p: PromptFor, hex: &str) -> Vec<Out> {
         let mut out = Vec::new();
-        if let Some(action) = self.take_trigger("AT+CMGS=") {
+        let mut mute = false;
+        if let Some(action) = self.take_trigger(p.trigger_prefix()) {
             match action {
                 FaultAction::Reboot => return self.reboot(),
                 FaultAction::Drop => return out,
+                FaultAction::NoReply => mute = true,
                 FaultAction::Error(f) => return vec![Out::Bytes(crlf(&f))],
                 FaultAction::Garbage(g) => out.push(Out::Bytes(g)),
             }
@@ -892,17 +976,96 @@ impl SimCore {
         if !self.faults.reply_delay.is_zero() {
             out.push(Out::Sleep(self.faults.reply_delay));
         }
+        let reply = match p {
+            PromptFor::Send { len } => self.send_body(len, hex),
+            PromptFor::Write { len, stat } => self.write_body(len, stat, hex),
+        };
+        out.extend(if mute { without_reply(reply) } else { reply });
+        out
+    }
+
+    /// `AT+CMGS` body: the network takes the message.
+    fn send_body(&mut self, len: usize, hex: &str) -> Vec<Out> {
+        let Some(sub) = decode_submit(hex, len) else {
+            return vec![Out::Bytes(self.cms(304))];
+        };
+        let (mr, mut later) = self.transmit(hex, len, &sub);
+        let mut out = vec![
+            Out::Bytes(crlf(&format!("+CMGS: {mr}"))),
+            Out::Bytes(crlf("OK")),
+        ];
+        out.append(&mut later);
+        out
+    }
+
+    /// `AT+CMGW` body: store the PDU with `stat` (SUBMITs as 2/3, DELIVERs as 0/1).
+    fn write_body(&mut self, len: usize, stat: u8, hex: &str) -> Vec<Out> {
         let pdu = match Pdu::from_hex_with_tpdu_len(hex, len) {
             Ok(p) => p,
-            Err(_) => {
-                out.push(Out::Bytes(self.cms(304)));
-                return out;
-            }
+            Err(_) => return vec![Out::Bytes(self.cms(304))],
         };
-        let Tpdu::Submit(sub) = pdu.tpdu else {
-            out.push(Out::Bytes(self.cms(304)));
-            return out;
+        let fits = match pdu.tpdu {
+            Tpdu::Submit(_) => stat >= 2,
+            Tpdu::Deliver(_) => stat <= 1,
+            Tpdu::StatusReport(_) => false,
         };
+        if !fits {
+            return vec![Out::Bytes(self.cms(304))];
+        }
+        let free = if self.faults.memory_full {
+            None
+        } else {
+            self.storage.iter().position(Option::is_none)
+        };
+        let Some(slot) = free else {
+            return vec![Out::Bytes(self.cms(322))];
+        };
+        if let Some(s) = self.storage.get_mut(slot) {
+            *s = Some(Stored {
+                stat,
+                pdu: hex.to_ascii_uppercase(),
+                tpdu_len: len,
+            });
+        }
+        let index = self.index_of(slot);
+        vec![
+            Out::Bytes(crlf(&format!("+CMGW: {index}"))),
+            Out::Bytes(crlf("OK")),
+        ]
+    }
+
+    /// `AT+CMSS=<index>[,<da>[,<toda>]]`: send a stored SUBMIT (the stored destination is
+    /// used) and mark it stored-sent (stat 3).
+    fn cmss(&mut self, args: &Args) -> Vec<Out> {
+        let Ok(index) = args.int::<u32>(0, "index") else {
+            return vec![Out::Bytes(self.cms(302))];
+        };
+        let Some(m) = self
+            .slot_of(index)
+            .and_then(|slot| self.storage.get(slot))
+            .and_then(Clone::clone)
+        else {
+            return vec![Out::Bytes(self.cms(321))];
+        };
+        // A received message cannot be sent from storage in PDU mode.
+        let Some(sub) = decode_submit(&m.pdu, m.tpdu_len) else {
+            return vec![Out::Bytes(self.cms(302))];
+        };
+        let (mr, mut later) = self.transmit(&m.pdu, m.tpdu_len, &sub);
+        if let Some(Some(stored)) = self.slot_of(index).and_then(|s| self.storage.get_mut(s)) {
+            stored.stat = 3;
+        }
+        let mut out = vec![
+            Out::Bytes(crlf(&format!("+CMSS: {mr}"))),
+            Out::Bytes(crlf("OK")),
+        ];
+        out.append(&mut later);
+        out
+    }
+
+    /// The network takes a SUBMIT (from `AT+CMGS` or `AT+CMSS`): it is recorded as sent and
+    /// gets a message reference; a status report is scheduled when one was asked for.
+    fn transmit(&mut self, hex: &str, len: usize, sub: &Submit) -> (u8, Vec<Out>) {
         let mr = self.next_mr;
         self.next_mr = self.next_mr.wrapping_add(1);
         let rec = SentSmsRecord {
@@ -919,12 +1082,11 @@ impl SimCore {
         };
         self.sent.push(rec.clone());
         self.emit(SimEvent::SmsSent { record: rec });
-        out.push(Out::Bytes(crlf(&format!("+CMGS: {mr}"))));
-        out.push(Out::Bytes(crlf("OK")));
+        let mut later = Vec::new();
         if sub.status_report_request
             && let Some(status) = self.cfg.auto_status_report
         {
-            out.push(Out::Schedule(
+            later.push(Out::Schedule(
                 Duration::from_millis(self.cfg.status_report_delay_ms),
                 Scheduled::StatusReport {
                     mr,
@@ -933,7 +1095,7 @@ impl SimCore {
                 },
             ));
         }
-        out
+        (mr, later)
     }
 
     fn vts(&mut self, name: &str, args: &Args) -> Vec<Out> {
@@ -1077,18 +1239,20 @@ impl SimCore {
         let Some(c) = self.calls.get_mut(i) else {
             return Vec::new();
         };
+        // A held call taken back was answered long ago.
+        let answering = state == CallStat::Active && c.state != CallStat::Held;
         c.state = state;
         let c = c.clone();
         let mut out = self.state_urcs(&c, state, 0);
-        if state == CallStat::Active {
+        if answering {
             if let Some(r) = self.call_log.iter_mut().find(|r| r.id == id) {
                 r.answered = true;
             }
             if self.d.calls == CallUrcs::Clcc {
                 out.push(Out::Bytes(crlf("VOICE CALL: BEGIN")));
             }
-            out.extend(self.update_audio());
         }
+        out.extend(self.update_audio());
         self.emit(SimEvent::CallState { call: id, state });
         out
     }
@@ -1152,6 +1316,20 @@ impl SimCore {
         if number.is_empty() || !rest.trim().ends_with(';') {
             return vec![Out::Bytes(crlf("NO CARRIER"))];
         }
+        // One call set-up at a time; a ringing incoming call must be answered or rejected.
+        if self.calls.iter().any(|c| {
+            matches!(
+                c.state,
+                CallStat::Dialing | CallStat::Alerting | CallStat::Incoming | CallStat::Waiting
+            )
+        }) {
+            return vec![Out::Bytes(self.error(3))];
+        }
+        // Dialling with a call in progress puts that call on hold first (24.083).
+        let mut held = Vec::new();
+        for id in self.ids_in(&[CallStat::Active]) {
+            held.extend(self.set_call_state(id, CallStat::Held));
+        }
         self.dialled.push(number.clone());
         self.emit(SimEvent::Dialled {
             number: number.clone(),
@@ -1172,8 +1350,10 @@ impl SimCore {
             number: number.clone(),
             answered: false,
             ended_by: None,
+            transferred_with: None,
         });
-        let mut out = vec![Out::Bytes(crlf("OK"))];
+        let mut out = held;
+        out.push(Out::Bytes(crlf("OK")));
         out.extend(self.state_urcs(&c, CallStat::Dialing, 0));
         self.calls.push(c);
         let outcome = self.cfg.dial.outcome_for(&number);
@@ -1207,6 +1387,144 @@ impl SimCore {
         self.emit(SimEvent::Answered { call: id });
         let mut out = vec![Out::Bytes(crlf("OK"))];
         out.extend(self.set_call_state(id, CallStat::Active));
+        out
+    }
+
+    /// Ids of the calls in one of `states`.
+    fn ids_in(&self, states: &[CallStat]) -> Vec<u64> {
+        self.calls
+            .iter()
+            .filter(|c| states.contains(&c.state))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// `AT+CHLD=<n>` (27.007 §7.13, 22.030 §6.5.5): 0 releases held calls (or rejects a
+    /// waiting one), 1 releases active calls and takes the other one, 1x releases call x,
+    /// 2 holds the active calls and takes the held or waiting one (a swap), 2x keeps only
+    /// call x active, 4 is explicit call transfer. Conferences (3) are not simulated.
+    fn chld(&mut self, v: &str) -> Vec<Out> {
+        let ok = || Out::Bytes(crlf("OK"));
+        let setup = self.ids_in(&[CallStat::Dialing, CallStat::Alerting]);
+        let ringing = self.ids_in(&[CallStat::Incoming, CallStat::Waiting]);
+        let active = self.ids_in(&[CallStat::Active]);
+        let held = self.ids_in(&[CallStat::Held]);
+        match v {
+            "0" => {
+                let (targets, by) = if held.is_empty() {
+                    (ringing, "rejected")
+                } else {
+                    (held, "gateway")
+                };
+                if targets.is_empty() {
+                    return vec![Out::Bytes(self.error(3))];
+                }
+                let mut out = vec![ok()];
+                for id in targets {
+                    out.extend(self.end_call(id, None, 16, by));
+                }
+                out
+            }
+            "1" => {
+                let mut out = vec![ok()];
+                for id in active {
+                    out.extend(self.end_call(id, None, 16, "gateway"));
+                }
+                if let Some(&id) = ringing.first().or(held.first()) {
+                    out.extend(self.take_call(id));
+                }
+                out
+            }
+            "2" => {
+                // A held call cannot be taken back while another call is being set up.
+                if !setup.is_empty() || (active.is_empty() && held.is_empty() && ringing.is_empty())
+                {
+                    return vec![Out::Bytes(self.error(3))];
+                }
+                let mut out = vec![ok()];
+                for id in active {
+                    out.extend(self.set_call_state(id, CallStat::Held));
+                }
+                if let Some(&id) = ringing.first().or(held.first()) {
+                    out.extend(self.take_call(id));
+                }
+                out
+            }
+            "4" => self.ect(&setup, &active, &held),
+            _ => match (v.strip_prefix('1'), v.strip_prefix('2')) {
+                (Some(x), _) if !x.is_empty() => match x.parse::<u8>() {
+                    Ok(idx) => self.local_hangup(Some(idx)),
+                    Err(_) => vec![Out::Bytes(self.error(3))],
+                },
+                (_, Some(x)) if !x.is_empty() => {
+                    let Some(id) = x
+                        .parse::<u8>()
+                        .ok()
+                        .and_then(|idx| self.calls.iter().find(|c| c.index == idx))
+                        .filter(|c| matches!(c.state, CallStat::Active | CallStat::Held))
+                        .map(|c| c.id)
+                    else {
+                        return vec![Out::Bytes(self.error(3))];
+                    };
+                    if !setup.is_empty() {
+                        return vec![Out::Bytes(self.error(3))];
+                    }
+                    let mut out = vec![ok()];
+                    for other in active.into_iter().filter(|a| *a != id) {
+                        out.extend(self.set_call_state(other, CallStat::Held));
+                    }
+                    if held.contains(&id) {
+                        out.extend(self.set_call_state(id, CallStat::Active));
+                    }
+                    out
+                }
+                _ => vec![Out::Bytes(self.error(4))],
+            },
+        }
+    }
+
+    /// Makes a held or ringing call the active one.
+    fn take_call(&mut self, id: u64) -> Vec<Out> {
+        if self
+            .calls
+            .iter()
+            .any(|c| c.id == id && matches!(c.state, CallStat::Incoming | CallStat::Waiting))
+        {
+            self.emit(SimEvent::Answered { call: id });
+        }
+        self.set_call_state(id, CallStat::Active)
+    }
+
+    /// `AT+CHLD=4`: explicit call transfer (24.091). The network joins the held call to the
+    /// other one when that one is active or alerting, and both leave this modem.
+    fn ect(&mut self, setup: &[u64], active: &[u64], held: &[u64]) -> Vec<Out> {
+        let alerting: Vec<u64> = setup
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.calls
+                    .iter()
+                    .any(|c| c.id == *id && c.state == CallStat::Alerting)
+            })
+            .collect();
+        let other = match (active, alerting.as_slice()) {
+            ([a], []) | ([], [a]) => *a,
+            _ => return vec![Out::Bytes(self.error(3))],
+        };
+        let ([held], 2) = (held, self.calls.len()) else {
+            return vec![Out::Bytes(self.error(3))];
+        };
+        let held = *held;
+        if self.faults.ect_refused {
+            return vec![Out::Bytes(self.error(3))];
+        }
+        let mut out = vec![Out::Bytes(crlf("OK"))];
+        for (id, with) in [(held, other), (other, held)] {
+            if let Some(r) = self.call_log.iter_mut().find(|r| r.id == id) {
+                r.transferred_with = Some(with);
+            }
+            out.extend(self.end_call(id, None, 16, "transferred"));
+        }
         out
     }
 
@@ -1306,6 +1624,7 @@ impl SimCore {
             number: number.to_owned(),
             answered: false,
             ended_by: None,
+            transferred_with: None,
         });
         let mut out = self.state_urcs(&c, CallStat::Incoming, 0);
         out.extend(self.ring_urcs(&c));
@@ -1326,6 +1645,22 @@ impl SimCore {
     /// The far end hangs up (the most recent call).
     pub(crate) fn remote_hangup(&mut self) -> Result<Vec<Out>, SimError> {
         let c = self.calls.last().cloned().ok_or(SimError::NoCall)?;
+        let text = if c.state == CallStat::Incoming {
+            None
+        } else {
+            Some("NO CARRIER")
+        };
+        Ok(self.end_call(c.id, text, 16, "remote"))
+    }
+
+    /// The far end of call `id` hangs up (a ringing call stops ringing).
+    pub(crate) fn remote_hangup_call(&mut self, id: u64) -> Result<Vec<Out>, SimError> {
+        let c = self
+            .calls
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .ok_or(SimError::NoCall)?;
         let text = if c.state == CallStat::Incoming {
             None
         } else {
@@ -1554,11 +1889,13 @@ impl SimCore {
         out
     }
 
-    /// Adds a fault trigger for commands starting with `prefix`.
-    pub(crate) fn add_trigger(&mut self, prefix: &str, action: FaultAction, times: u32) {
+    /// Adds a fault trigger for commands starting with `prefix`, applied to `times`
+    /// commands after `skip` matching ones went through.
+    pub(crate) fn add_trigger(&mut self, prefix: &str, action: FaultAction, skip: u32, times: u32) {
         self.faults.triggers.push(Trigger {
             prefix: prefix.to_ascii_uppercase(),
             action,
+            skip,
             remaining: times.max(1),
         });
     }
@@ -1674,8 +2011,16 @@ impl SimCore {
     }
 }
 
+/// The SUBMIT in `hex` (with a TPDU of `len` octets), if it is one.
+fn decode_submit(hex: &str, len: usize) -> Option<Submit> {
+    match Pdu::from_hex_with_tpdu_len(hex, len).ok()?.tpdu {
+        Tpdu::Submit(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// Commands that need an unlocked SIM.
 const SIM_COMMANDS: &[&str] = &[
     "+CIMI", "+CCID", "+QCCID", "^ICCID", "+CICCID", "+CNUM", "+CMGR", "+CMGL", "+CMGS", "+CMGD",
-    "+CPMS", "+CUSD",
+    "+CMGW", "+CMSS", "+CPMS", "+CUSD",
 ];

@@ -7,10 +7,19 @@
 //! dialect of a [`SimProfile`] (Quectel EC25, Huawei E1550, SIMCom SIM7600).
 //!
 //! [`SimControl`] (clone-able) injects events (SMS text or PDU, incoming calls, DTMF, remote
-//! hang-up/answer/busy, USSD replies, caller audio), injects faults (delayed or dropped
-//! replies, garbage, reboots with `RDY`, a vanished port, full memory, busy SIM), reads back
-//! what the gateway did, and waits for it deterministically ([`SimControl::wait_for`] wakes on
-//! every state change, never on a timer).
+//! hang-up/answer/busy, USSD replies, caller audio), injects faults (delayed, dropped or lost
+//! replies, garbage, reboots with `RDY`, a vanished port, full memory, busy SIM, a network
+//! that refuses call transfer), reads back what the gateway did, and waits for it
+//! deterministically ([`SimControl::wait_for`] wakes on every state change, never on a
+//! timer).
+//!
+//! SMS storage follows 27.005 in PDU mode: received messages (stat 0/1), and messages the
+//! gateway writes with `AT+CMGW` (stat 2 "stored unsent") and sends with `AT+CMSS` (then stat 3
+//! "stored sent"; the message is recorded as sent exactly like one sent with `AT+CMGS`).
+//! Storage lives in the simulator, so it survives the gateway closing and reopening the port
+//! (a gateway crash) as well as simulated reboots. Calls follow 27.007 `AT+CHLD` (0, 1, 1x, 2,
+//! 2x, 4): hold and swap, release, and explicit call transfer of a held call to an active or
+//! alerting one (24.091), logged as `transferred` with the other call's id.
 //!
 //! **Vanished port**: the pty is closed and re-created at a *new* `/dev/pts/N`. With
 //! [`SimConfig::link`] set, the stable symlink is re-pointed at the new pty, so a gateway

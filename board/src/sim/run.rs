@@ -45,21 +45,25 @@ impl SimShared {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Runs `f` on the core, sends its outputs to the AT task, and wakes waiters.
+    /// Runs `f` on the core, sends its outputs to the AT task, and wakes waiters. The
+    /// outputs are queued while the core is still locked: the AT task takes queued outputs
+    /// under the same lock before it answers a command, so a reply that reflects a change
+    /// is never written before the URCs announcing it (a `+CLCC` list without the call whose
+    /// `NO ANSWER` has not been sent yet).
     fn with<T>(
         &self,
         f: impl FnOnce(&mut SimCore) -> Result<(Vec<Out>, T), SimError>,
     ) -> Result<T, SimError> {
-        let r = {
+        let v = {
             let mut core = self.core.lock();
-            f(&mut core)
+            let (out, v) = f(&mut core)?;
+            if !out.is_empty() {
+                self.cmds
+                    .send(SimCmd::Out(out))
+                    .map_err(|_| SimError::Stopped)?;
+            }
+            v
         };
-        let (out, v) = r?;
-        if !out.is_empty() {
-            self.cmds
-                .send(SimCmd::Out(out))
-                .map_err(|_| SimError::Stopped)?;
-        }
         self.bump();
         Ok(v)
     }
@@ -208,6 +212,7 @@ async fn exec(sh: &SimShared, pty: &Pty, outs: Vec<Out>) {
 async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver<SimCmd>) {
     let mut pty = Some(pty);
     let mut buf = vec![0u8; 4096];
+    let mut earlier = Vec::new();
     loop {
         let read = async {
             match &pty {
@@ -221,8 +226,18 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                 Ok(n) => {
                     let input = buf.get(..n).unwrap_or_default().to_vec();
                     debug!(bytes = %String::from_utf8_lossy(&input).escape_debug(), "sim rx");
-                    let outs = sh.core.lock().feed(&input);
+                    // Outputs of control operations whose changes this input sees go first.
+                    let outs = {
+                        let mut core = sh.core.lock();
+                        while let Ok(c) = cmds.try_recv() {
+                            earlier.push(c);
+                        }
+                        core.feed(&input)
+                    };
                     sh.bump();
+                    for c in earlier.drain(..) {
+                        pty = run_cmd(&sh, pty, c).await;
+                    }
                     if let Some(p) = &pty {
                         exec(&sh, p, outs).await;
                     }
@@ -234,52 +249,63 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
             },
             c = cmds.recv() => match c {
                 None => break,
-                Some(SimCmd::Out(outs)) => {
-                    if let Some(p) = &pty {
-                        exec(&sh, p, outs).await;
-                    }
-                }
-                Some(SimCmd::Fire(a)) => {
-                    let outs = sh.core.lock().fire(a);
-                    sh.bump();
-                    if let Some(p) = &pty {
-                        exec(&sh, p, outs).await;
-                    }
-                }
-                Some(SimCmd::Vanish(down)) => {
-                    // Unplugged: the pty disappears (the gateway reads EIO), the modem loses
-                    // power, and comes back after `down` at a new pty. The new pty is opened
-                    // before the old one closes so that its number differs, as a
-                    // re-enumerated USB device gets a new ttyUSBn.
-                    let next = Pty::open();
-                    pty = None;
-                    if let Some(l) = &sh.link {
-                        remove_link(l);
-                    }
-                    let _ = sh.core.lock().reboot();
-                    let _ = sh.events.send(SimEvent::PortGone);
-                    sh.bump();
-                    sleep(down).await;
-                    match next {
-                        Ok(p) => {
-                            if let Some(l) = &sh.link
-                                && let Err(e) = point_link(l, p.path())
-                            {
-                                warn!(error = %e, "cannot re-point the AT symlink");
-                            }
-                            *sh.at_path.lock() = p.path().to_owned();
-                            let _ = sh.events.send(SimEvent::PortRecreated { path: p.path().to_owned() });
-                            // No boot URCs: a re-enumerated modem has booted before the host
-                            // opens its port, so the host never reads them.
-                            pty = Some(p);
-                            sh.bump();
-                        }
-                        Err(e) => warn!(error = %e, "cannot re-create the AT pty"),
-                    }
-                }
+                Some(c) => pty = run_cmd(&sh, pty, c).await,
             },
         }
     }
+}
+
+/// Carries out one queued command of the AT task; returns the AT pty (gone after a vanish
+/// until it is re-created).
+async fn run_cmd(sh: &SimShared, mut pty: Option<Pty>, c: SimCmd) -> Option<Pty> {
+    match c {
+        SimCmd::Out(outs) => {
+            if let Some(p) = &pty {
+                exec(sh, p, outs).await;
+            }
+        }
+        SimCmd::Fire(a) => {
+            let outs = sh.core.lock().fire(a);
+            sh.bump();
+            if let Some(p) = &pty {
+                exec(sh, p, outs).await;
+            }
+        }
+        SimCmd::Vanish(down) => {
+            // Unplugged: the pty disappears (the gateway reads EIO), the modem loses
+            // power, and comes back after `down` at a new pty. The new pty is opened
+            // before the old one closes so that its number differs, as a
+            // re-enumerated USB device gets a new ttyUSBn.
+            let next = Pty::open();
+            pty = None;
+            if let Some(l) = &sh.link {
+                remove_link(l);
+            }
+            let _ = sh.core.lock().reboot();
+            let _ = sh.events.send(SimEvent::PortGone);
+            sh.bump();
+            sleep(down).await;
+            match next {
+                Ok(p) => {
+                    if let Some(l) = &sh.link
+                        && let Err(e) = point_link(l, p.path())
+                    {
+                        warn!(error = %e, "cannot re-point the AT symlink");
+                    }
+                    *sh.at_path.lock() = p.path().to_owned();
+                    let _ = sh.events.send(SimEvent::PortRecreated {
+                        path: p.path().to_owned(),
+                    });
+                    // No boot URCs: a re-enumerated modem has booted before the host
+                    // opens its port, so the host never reads them.
+                    pty = Some(p);
+                    sh.bump();
+                }
+                Err(e) => warn!(error = %e, "cannot re-create the AT pty"),
+            }
+        }
+    }
+    pty
 }
 
 async fn pcm_task(sh: Arc<SimShared>, pty: Pty) {
@@ -477,6 +503,12 @@ impl SimControl {
         self.out(SimCore::remote_hangup)
     }
 
+    /// The far end of the simulator call `id` (see [`SimControl::calls`]) hangs up, e.g. the
+    /// held one of two calls.
+    pub fn remote_hangup_call(&self, id: u64) -> Result<(), SimError> {
+        self.out(|c| c.remote_hangup_call(id))
+    }
+
     /// The far end answers the outgoing call (dial outcome `Manual`).
     pub fn remote_answer(&self) -> Result<(), SimError> {
         self.out(SimCore::remote_answer)
@@ -580,10 +612,26 @@ impl SimControl {
     }
 
     /// The next `times` commands starting with `prefix` (e.g. `AT+CMGS`) get `action`; for
-    /// `AT+CMGS` it applies when the body arrives (a reboot "in the middle of a send").
+    /// `AT+CMGS`/`AT+CMGW` it applies when the body arrives (a reboot "in the middle of a
+    /// send"). [`FaultAction::NoReply`] on `AT+CMSS` sends the message and loses the reply.
     pub fn fail_next(&self, prefix: &str, action: FaultAction, times: u32) {
+        self.fail_after(prefix, 0, action, times);
+    }
+
+    /// Like [`SimControl::fail_next`], but the first `skip` matching commands go through
+    /// normally (e.g. the second part of a multipart send fails).
+    pub fn fail_after(&self, prefix: &str, skip: u32, action: FaultAction, times: u32) {
         let _ = self.out(|c| {
-            c.add_trigger(prefix, action, times);
+            c.add_trigger(prefix, action, skip, times);
+            Ok(Vec::new())
+        });
+    }
+
+    /// Makes the network refuse (or allow again) explicit call transfer (`AT+CHLD=4`
+    /// answers `+CME ERROR: 3`).
+    pub fn set_ect_refused(&self, refused: bool) {
+        let _ = self.out(|c| {
+            c.faults.ect_refused = refused;
             Ok(Vec::new())
         });
     }
@@ -669,6 +717,29 @@ impl SimControl {
     /// Stored messages (index, stat, PDU).
     pub fn stored(&self) -> Vec<(u32, u8, String)> {
         self.view(|v| v.stored())
+    }
+
+    /// Current calls as (simulator call id, direction, state, number).
+    pub fn calls(&self) -> Vec<(u64, Direction, CallStat, String)> {
+        self.view(|v| v.calls())
+    }
+
+    /// Waits until the current calls, as (number, state) sorted by number, equal `want`.
+    pub async fn wait_for_calls(
+        &self,
+        want: &[(&str, CallStat)],
+        limit: Duration,
+    ) -> Result<(), SimError> {
+        let mut want: Vec<(String, CallStat)> =
+            want.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        self.wait_for(&format!("calls {want:?}"), limit, |v| {
+            let mut now: Vec<(String, CallStat)> =
+                v.calls().into_iter().map(|(_, _, s, n)| (n, s)).collect();
+            now.sort_by(|a, b| a.0.cmp(&b.0));
+            (now == want).then_some(())
+        })
+        .await
     }
 
     /// Command lines received from the gateway.
