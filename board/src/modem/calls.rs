@@ -37,6 +37,8 @@ struct Tracked {
     announced: bool,
     connected: bool,
     local_hangup: bool,
+    /// `AT+CHLD=4` is pending for this call: its release is the transfer.
+    transferring: bool,
     end_hint: Option<CallEndCause>,
     created: Instant,
     /// Missing from the last `AT+CLCC` snapshot (a second miss ends the call).
@@ -49,13 +51,13 @@ pub struct CallTracker {
     calls: Vec<Tracked>,
     next_id: u64,
     grace: Duration,
-    /// Incremented whenever a call ends: a `CLCC` snapshot requested before an end may still
-    /// list the ended call and must not bring it back.
+    /// Incremented whenever a call starts, changes state or ends: a `CLCC` snapshot requested
+    /// before may still list an ended call, or a held call as active, and must not undo it.
     epoch: u64,
     /// Indexes of calls ended recently whose index no new call has taken yet: a second
     /// report of the same end (`NO CARRIER` and then ccinfo, `OK` to `AT+CHUP` and then
     /// `^CEND`) is swallowed instead of ending the next call.
-    recent_ends: Vec<u8>,
+    recent_ends: Vec<(u8, Instant)>,
     /// The modem sends call-state URCs (ccinfo, `^DSCI`, `+CLCC`, `^CEND`...): call-progress
     /// texts (`BUSY`, `NO CARRIER`) then only explain the end the state URC will report.
     state_urcs: bool,
@@ -142,6 +144,7 @@ impl CallTracker {
     fn new_call(&mut self, direction: Direction, state: CallStat, now: Instant) -> usize {
         let id = CallId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
+        self.epoch = self.epoch.wrapping_add(1);
         self.calls.push(Tracked {
             id,
             index: None,
@@ -151,6 +154,7 @@ impl CallTracker {
             announced: false,
             connected: false,
             local_hangup: false,
+            transferring: false,
             end_hint: None,
             created: now,
             absent: false,
@@ -171,17 +175,14 @@ impl CallTracker {
         (CallId(0), out)
     }
 
-    /// `ATD` failed or returned a call-progress result: the call is over.
-    pub fn dial_failed(&mut self, id: CallId, cause: CallEndCause) -> Vec<CallAction> {
-        self.end(id, Some(cause))
+    /// `ATD` failed or returned a call-progress result (read at `at`): the call is over.
+    pub fn dial_failed(&mut self, id: CallId, cause: CallEndCause, at: Instant) -> Vec<CallAction> {
+        self.end(id, Some(cause), at)
     }
 
     /// `ATA` succeeded.
     pub fn answered(&mut self, id: CallId) -> Vec<CallAction> {
-        match self.pos_id(id) {
-            Some(i) => self.set_state(i, CallStat::Active),
-            None => Vec::new(),
-        }
+        self.apply_states(&[(id, CallStat::Active)])
     }
 
     /// We are hanging the call up: its end is ours, whatever the modem reports next.
@@ -193,19 +194,70 @@ impl CallTracker {
         }
     }
 
-    /// The hang-up command succeeded: the call is over.
-    pub fn hangup_done(&mut self, id: CallId) -> Vec<CallAction> {
-        self.end(id, None)
+    /// The hang-up command succeeded (its `OK` read at `at`): the call is over.
+    pub fn hangup_done(&mut self, id: CallId, at: Instant) -> Vec<CallAction> {
+        self.end(id, None, at)
     }
 
-    /// The modem rebooted or vanished: every call is gone.
-    pub fn end_all(&mut self, source: &str) -> Vec<CallAction> {
+    /// What `AT+CHLD=2` (no call ringing) will make of the calls: the active ones held, the
+    /// held ones active — a hold, a retrieve or a swap. Taken before the command is sent and
+    /// applied with [`CallTracker::apply_states`] after its `OK`, so the modem's own state
+    /// URCs for the swap, when processed first, are not swapped back.
+    pub fn swap_plan(&self) -> Vec<(CallId, CallStat)> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c.state {
+                CallStat::Active => Some((c.id, CallStat::Held)),
+                CallStat::Held => Some((c.id, CallStat::Active)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sets the states a successful command gave the calls (see [`CallTracker::swap_plan`]).
+    pub fn apply_states(&mut self, plan: &[(CallId, CallStat)]) -> Vec<CallAction> {
+        let mut out = Vec::new();
+        for (id, state) in plan {
+            if let Some(i) = self.pos_id(*id) {
+                out.extend(self.set_state(i, *state));
+            }
+        }
+        out
+    }
+
+    /// `AT+CHLD=4` is about to join `calls`: whatever reports their release from now on
+    /// reports the transfer (the modem's release URCs may be read before the `OK`).
+    pub fn transfer_requested(&mut self, calls: [CallId; 2]) {
+        for c in self.calls.iter_mut().filter(|c| calls.contains(&c.id)) {
+            c.transferring = true;
+        }
+    }
+
+    /// `AT+CHLD=4` failed: the calls stay, and a later release is an ordinary one.
+    pub fn transfer_failed(&mut self, calls: [CallId; 2]) {
+        for c in self.calls.iter_mut().filter(|c| calls.contains(&c.id)) {
+            c.transferring = false;
+        }
+    }
+
+    /// `AT+CHLD=4` succeeded (its `OK` read at `at`): both calls left the modem, joined to
+    /// each other.
+    pub fn transferred(&mut self, calls: [CallId; 2], at: Instant) -> Vec<CallAction> {
+        calls
+            .into_iter()
+            .flat_map(|id| self.end(id, None, at))
+            .collect()
+    }
+
+    /// The modem rebooted or vanished (noticed at `at`): every call is gone.
+    pub fn end_all(&mut self, source: &str, at: Instant) -> Vec<CallAction> {
         let ids: Vec<CallId> = self.calls.iter().map(|c| c.id).collect();
         ids.into_iter()
             .flat_map(|id| {
                 self.end(
                     id,
                     Some(CallEndCause::new(CallEndReason::ModemReset, source)),
+                    at,
                 )
             })
             .collect()
@@ -271,8 +323,12 @@ impl CallTracker {
             }
             Urc::Conn { index, .. } => {
                 // ^CONN also reports answered incoming calls: take the direction of the call
-                // it must be (indexed, or the one not yet indexed).
-                let mut unindexed = self.calls.iter().filter(|c| c.index.is_none());
+                // it must be (indexed, or the one not yet indexed that existed when it was
+                // read: a call dialled since is not the one it reports).
+                let mut unindexed = self
+                    .calls
+                    .iter()
+                    .filter(|c| c.index.is_none() && c.created <= now);
                 let lone = match (unindexed.next(), unindexed.next()) {
                     (Some(c), None) => Some(c.direction),
                     _ => None,
@@ -291,7 +347,7 @@ impl CallTracker {
                     .calls
                     .iter()
                     .position(|c| c.index == Some(*index) && c.created <= now);
-                if by_index.is_none() && self.recent_ends.contains(index) {
+                if by_index.is_none() && self.recent_ends.iter().any(|(i, _)| i == index) {
                     return Vec::new();
                 }
                 // Without an index match only a ringing call not yet listed can be meant (our
@@ -315,7 +371,7 @@ impl CallTracker {
                 {
                     c.reason = CallEndReason::Missed;
                 }
-                self.end(id, cause)
+                self.end(id, cause, now)
             }
             Urc::NoCarrier => self.progress_end(None, "NO CARRIER", now),
             Urc::Busy => self.progress_end(Some(CallEndReason::Busy), "BUSY", now),
@@ -337,6 +393,7 @@ impl CallTracker {
                         self.end(
                             id,
                             Some(CallEndCause::new(CallEndReason::Missed, "MISSED_CALL")),
+                            now,
                         )
                     })
                     .collect()
@@ -351,21 +408,18 @@ impl CallTracker {
     }
 
     /// Feeds an `AT+CLCC` snapshot (voice calls only are kept) requested at `epoch`. A stale
-    /// snapshot (a call ended since it was requested) only updates calls that still exist.
+    /// snapshot (a call started, changed state or ended since it was requested, e.g. by our
+    /// own `ATA` or `AT+CHLD=2` whose reply overtook it) is dropped: the poller asks again
+    /// while calls exist.
     pub fn on_clcc(&mut self, snapshot: &[CallInfo], epoch: u64, now: Instant) -> Vec<CallAction> {
         let mut out = Vec::new();
+        if epoch != self.epoch {
+            return out;
+        }
         let voice: Vec<&CallInfo> = snapshot
             .iter()
             .filter(|c| c.mode == 0 || c.mode == 9)
             .collect();
-        if epoch != self.epoch {
-            for info in &voice {
-                if self.calls.iter().any(|c| c.index == Some(info.index)) {
-                    out.extend(self.apply_info(info, "CLCC", now));
-                }
-            }
-            return out;
-        }
         for info in &voice {
             out.extend(self.apply_info(info, "CLCC", now));
         }
@@ -387,7 +441,7 @@ impl CallTracker {
             }
         }
         for id in gone {
-            out.extend(self.end(id, None));
+            out.extend(self.end(id, None, now));
         }
         out
     }
@@ -424,9 +478,12 @@ impl CallTracker {
     }
 
     fn apply_info(&mut self, info: &CallInfo, source: &str, now: Instant) -> Vec<CallAction> {
-        if info.state == CallStat::Released
-            && !self.calls.iter().any(|c| c.index == Some(info.index))
-            && self.recent_ends.contains(&info.index)
+        // A report about the index of a call that ended, while no new call has it: a second
+        // report of that end, or a state read before the end was (e.g. before the `OK` of
+        // our hang-up or transfer) — not a new call.
+        if !self.calls.iter().any(|c| c.index == Some(info.index))
+            && let Some((_, ended)) = self.recent_ends.iter().find(|(i, _)| *i == info.index)
+            && (info.state == CallStat::Released || now < *ended)
         {
             return Vec::new();
         }
@@ -435,10 +492,11 @@ impl CallTracker {
             .iter()
             .position(|c| c.index == Some(info.index))
             .or_else(|| {
-                // An unindexed call of the same direction (from RING, +CLIP or our ATD).
-                self.calls
-                    .iter()
-                    .position(|c| c.index.is_none() && c.direction == info.direction)
+                // An unindexed call of the same direction (from RING, +CLIP or our ATD) that
+                // existed when the report was read.
+                self.calls.iter().position(|c| {
+                    c.index.is_none() && c.direction == info.direction && c.created <= now
+                })
             });
         if info.state == CallStat::Released {
             let Some(c) = pos
@@ -452,7 +510,7 @@ impl CallTracker {
                 .end_hint
                 .clone()
                 .unwrap_or_else(|| classify_release(Some(c.state), source));
-            return self.end(id, Some(cause));
+            return self.end(id, Some(cause), now);
         }
         let i = match pos {
             Some(i) => i,
@@ -463,7 +521,7 @@ impl CallTracker {
             return out;
         };
         c.index = Some(info.index);
-        self.recent_ends.retain(|i| *i != info.index);
+        self.recent_ends.retain(|(i, _)| *i != info.index);
         c.absent = false;
         if c.number.is_none() && info.number.is_some() {
             c.number = info.number.clone();
@@ -491,6 +549,7 @@ impl CallTracker {
         if c.state != state {
             c.state = state;
             out.push(state_event(c));
+            self.epoch = self.epoch.wrapping_add(1);
         }
         if state == CallStat::Active && !c.connected {
             c.connected = true;
@@ -538,7 +597,7 @@ impl CallTracker {
                     Some(r) => CallEndCause::new(r, source),
                     None => classify_release(Some(state), source),
                 };
-                let mut out = self.end(id, Some(cause));
+                let mut out = self.end(id, Some(cause), at);
                 out.push(CallAction::PollClcc);
                 out
             }
@@ -560,17 +619,19 @@ impl CallTracker {
         }
     }
 
-    fn end(&mut self, id: CallId, cause: Option<CallEndCause>) -> Vec<CallAction> {
+    /// Ends a call; `at` is when what ended it was read.
+    fn end(&mut self, id: CallId, cause: Option<CallEndCause>, at: Instant) -> Vec<CallAction> {
         let Some(i) = self.pos_id(id) else {
             return Vec::new();
         };
         let c = self.calls.remove(i);
         self.epoch = self.epoch.wrapping_add(1);
         if let Some(ix) = c.index {
+            self.recent_ends.retain(|(i, _)| *i != ix);
             if self.recent_ends.len() >= RECENT_ENDS {
                 self.recent_ends.remove(0);
             }
-            self.recent_ends.push(ix);
+            self.recent_ends.push((ix, at));
         }
         let cause = if c.local_hangup {
             CallEndCause {
@@ -578,6 +639,8 @@ impl CallTracker {
                 cc_cause: cause.as_ref().and_then(|x| x.cc_cause),
                 source: cause.map_or_else(|| "hangup".to_owned(), |x| x.source),
             }
+        } else if c.transferring {
+            CallEndCause::new(CallEndReason::Transferred, "AT+CHLD=4")
         } else {
             cause
                 .or(c.end_hint)
@@ -879,7 +942,7 @@ mod tests {
         );
         assert!(a.contains(&CallAction::Connected(id)));
         t.hangup_requested(id);
-        let a = t.hangup_done(id);
+        let a = t.hangup_done(id, now);
         assert_eq!(ended(&a).unwrap().1.reason, CallEndReason::LocalHangup);
     }
 
@@ -893,7 +956,7 @@ mod tests {
             now,
         );
         t.hangup_requested(first);
-        t.hangup_done(first);
+        t.hangup_done(first, now);
         // The next call is dialled before the modem's own report of the first end is read.
         let (next, _) = t.dial_started("+2", now);
         assert!(
@@ -1000,6 +1063,93 @@ mod tests {
     }
 
     #[test]
+    fn hold_swap_and_transfer() {
+        let now = Instant::now();
+        let mut t = tracker();
+        t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Incoming, "+1")),
+            now,
+        );
+        let a = t.calls[0].id;
+        t.answered(a);
+        let plan = t.swap_plan();
+        let ev = t.apply_states(&plan);
+        assert!(
+            matches!(events(&ev)[..], [ModemEvent::CallState { call, state: CallStat::Held, .. }] if *call == a)
+        );
+        // Dialling while the first call is held: the ccinfo of index 2 belongs to the new call.
+        let (b, _) = t.dial_started("+2", now);
+        t.on_urc(
+            &Urc::Ccinfo(info(2, Direction::Outgoing, CallStat::Alerting, "+2")),
+            now,
+        );
+        assert_eq!(t.state_of(b), Some(CallStat::Alerting));
+        assert_eq!(t.state_of(a), Some(CallStat::Held));
+        // ECT: the modem's release of one call may be read before the OK.
+        t.transfer_requested([a, b]);
+        let ev = t.on_urc(
+            &Urc::Ccinfo(info(1, Direction::Incoming, CallStat::Released, "+1")),
+            now,
+        );
+        assert_eq!(
+            ended(&ev).map(|(c, x)| (c, x.reason)),
+            Some((a, CallEndReason::Transferred))
+        );
+        let ev = t.transferred([a, b], now);
+        assert_eq!(
+            ended(&ev).map(|(c, x)| (c, x.reason)),
+            Some((b, CallEndReason::Transferred))
+        );
+        assert!(t.is_empty());
+        // The late release of the second call is swallowed.
+        assert!(
+            t.on_urc(
+                &Urc::Ccinfo(info(2, Direction::Outgoing, CallStat::Released, "+2")),
+                now
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn refused_transfer_leaves_ordinary_ends() {
+        let now = Instant::now();
+        let mut t = tracker();
+        let (a, _) = t.dial_started("+1", now);
+        t.answered(a);
+        let plan = t.swap_plan();
+        t.apply_states(&plan);
+        let (b, _) = t.dial_started("+2", now);
+        t.answered(b);
+        t.transfer_requested([a, b]);
+        t.transfer_failed([a, b]);
+        // Retrieve = swap: b is held, a active again; the modem's URCs for the swap may be
+        // processed before the OK, and applying the plan again changes nothing.
+        let plan = t.swap_plan();
+        t.apply_states(&plan);
+        assert!(t.apply_states(&plan).is_empty());
+        assert_eq!(
+            (t.state_of(a), t.state_of(b)),
+            (Some(CallStat::Active), Some(CallStat::Held))
+        );
+        let ev = t.on_clcc(
+            &[info(1, Direction::Outgoing, CallStat::Active, "+1")],
+            t.epoch(),
+            now + Duration::from_secs(10),
+        );
+        assert!(ended(&ev).is_none(), "first miss");
+        let ev = t.on_clcc(
+            &[info(1, Direction::Outgoing, CallStat::Active, "+1")],
+            t.epoch(),
+            now + Duration::from_secs(10),
+        );
+        assert_eq!(
+            ended(&ev).map(|(c, x)| (c, x.reason)),
+            Some((b, CallEndReason::RemoteHangup))
+        );
+    }
+
+    #[test]
     fn end_all_on_reboot() {
         let now = Instant::now();
         let mut t = tracker();
@@ -1008,7 +1158,7 @@ mod tests {
             &Urc::Ccinfo(info(2, Direction::Incoming, CallStat::Incoming, "+2")),
             now,
         );
-        let a = t.end_all("RDY");
+        let a = t.end_all("RDY", now);
         assert_eq!(events(&a).len(), 2);
         assert!(events(&a).iter().all(|e| matches!(e, ModemEvent::CallEnded { cause, .. } if cause.reason == CallEndReason::ModemReset)));
         assert!(t.is_empty());

@@ -77,6 +77,14 @@ pub struct SmsSettings {
     pub status_reports: bool,
     /// How long `send_sms` waits for the modem to become ready (after a reboot) before failing.
     pub ready_wait_ms: u64,
+    /// `prepare_sms` writes messages to modem storage (`AT+CMGW`) so that `send_prepared`
+    /// can send them exactly once across gateway crashes (`AT+CMSS`, checked with
+    /// `AT+CMGR`). Off: prepared messages go out with `AT+CMGS` (at least once).
+    pub store_and_send: bool,
+    /// Most storage slots prepared outgoing messages may hold at once (this driver's and
+    /// those left by earlier runs). A message that would exceed it goes out with `AT+CMGS`,
+    /// so outgoing traffic never fills the memory incoming messages need.
+    pub outbound_slots: u32,
 }
 
 impl Default for SmsSettings {
@@ -88,6 +96,8 @@ impl Default for SmsSettings {
             send_attempts: 3,
             status_reports: true,
             ready_wait_ms: 120_000,
+            store_and_send: true,
+            outbound_slots: 6,
         }
     }
 }

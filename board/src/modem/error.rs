@@ -98,6 +98,9 @@ pub enum ModemError {
         /// Why the next part failed.
         cause: Box<ModemError>,
     },
+    /// The modem (its profile, or its answers so far) does not support the operation.
+    #[error("not supported by this modem: {0}")]
+    Unsupported(String),
     /// Power control (GPIO) failed or is not configured.
     #[error("power control: {0}")]
     Power(String),

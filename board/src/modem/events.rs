@@ -44,6 +44,9 @@ pub enum CallEndReason {
     ModemReset,
     /// The modem reported the call released without saying why.
     Released,
+    /// The call was joined to another call of this modem by explicit call transfer
+    /// (`AT+CHLD=4`) and left the modem: the two parties talk to each other now.
+    Transferred,
 }
 
 /// The cause of a call's end, with the evidence.

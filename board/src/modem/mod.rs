@@ -20,7 +20,10 @@ pub mod profile;
 pub mod recovery;
 
 pub use config::{AudioTransport, ModemConfig, SmsMode};
-pub use driver::{InboundSms, Modem, ModemHandle, OutgoingSms, SentSms, SmsAck, SmsMessage};
+pub use driver::{
+    DiscardReport, InboundSms, Modem, ModemHandle, OutboundReport, OutgoingSms, PartOutcome,
+    PreparedPart, PreparedSms, SentSms, SmsAck, SmsMessage, StorageSlot, StoredOutbound,
+};
 pub use error::ModemError;
 pub use events::{CallEndCause, CallEndReason, CallId, ModemEvent, ModemState, ModemStatus};
 pub use profile::VendorProfile;

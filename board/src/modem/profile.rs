@@ -157,6 +157,22 @@ pub struct VendorProfile {
     /// `^BOOT` is also a periodic heartbeat on this modem: verify with `AT+CMEE?` before
     /// re-initialising (RDY always means a reboot).
     pub boot_is_heartbeat: bool,
+    /// The modem writes and sends stored messages (`AT+CMGW` / `AT+CMSS`, 27.005 §3.5.3-4):
+    /// the crash-safe send path. When the modem refuses them anyway the driver falls back
+    /// to `AT+CMGS` for the rest of its life.
+    #[serde(default = "yes")]
+    pub sms_store_send: bool,
+    /// Call hold and explicit call transfer (`AT+CHLD=2`, `=2x`, `=4`, 27.007 §7.13).
+    #[serde(default = "yes")]
+    pub call_hold: bool,
+    /// `AT+CHLD` must wait until a dialled call alerts: chan_dongle records that `AT+CHLD`
+    /// before `^CONF` after `ATD` wedges the E1550 (no more replies, only `^BOOT`/`^RSSI`).
+    #[serde(default)]
+    pub chld_after_alerting: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Ids of the built-in profiles (first is the canonical id; aliases map to it).
@@ -206,6 +222,9 @@ impl VendorProfile {
                 disable: Vec::new(),
             },
             boot_is_heartbeat: false,
+            sms_store_send: true,
+            call_hold: true,
+            chld_after_alerting: false,
         }
     }
 
@@ -305,6 +324,7 @@ impl VendorProfile {
             disable: Vec::new(),
         };
         p.boot_is_heartbeat = true;
+        p.chld_after_alerting = true;
         p
     }
 

@@ -32,6 +32,7 @@ pub struct Rig {
     pub events: broadcast::Receiver<ModemEvent>,
     pub sms: mpsc::UnboundedReceiver<InboundSms>,
     pub cancel: CancellationToken,
+    pub config: ModemConfig,
     pub dir: tempfile::TempDir,
 }
 
@@ -83,7 +84,7 @@ impl Rig {
         let ctl = sim.control();
         on_sim(&ctl);
         let cancel = CancellationToken::new();
-        let modem = Modem::spawn(mc, sim.vendor_profile(), cancel.clone());
+        let modem = Modem::spawn(mc.clone(), sim.vendor_profile(), cancel.clone());
         let events = modem.subscribe();
         let sms = modem.take_sms_receiver().expect("sms receiver");
         Rig {
@@ -93,8 +94,30 @@ impl Rig {
             events,
             sms,
             cancel,
+            config: mc,
             dir,
         }
+    }
+
+    /// A gateway crash and restart: the driver is cancelled wherever it stands (nothing is
+    /// cleaned up, like `kill -9`: a command in flight is never answered to it) and a new
+    /// driver starts on the same simulated modem, which keeps its storage and whatever state
+    /// the dead driver left it in.
+    pub async fn crash_and_restart(&mut self) {
+        self.cancel.cancel();
+        let mut rx = self.modem.watch_status();
+        tokio::time::timeout(WAIT, rx.wait_for(|s| s.state == ModemState::Stopped))
+            .await
+            .expect("old driver stopped")
+            .expect("status watch");
+        self.cancel = CancellationToken::new();
+        self.modem = Modem::spawn(
+            self.config.clone(),
+            self.sim.vendor_profile(),
+            self.cancel.clone(),
+        );
+        self.events = self.modem.subscribe();
+        self.sms = self.modem.take_sms_receiver().expect("sms receiver");
     }
 
     pub async fn ready(&self) {

@@ -122,12 +122,34 @@ pub fn clcc(r: &Response) -> (Vec<CallInfo>, Vec<ResponseError>) {
     (calls, bad)
 }
 
+/// The first integer of the `name` information line (`+CMGS: <mr>`, `+CMSS: <mr>[,<scts>]`,
+/// `+CMGW: <index>`).
+fn first_int<T: std::str::FromStr>(
+    r: &Response,
+    name: &str,
+    what: &'static str,
+) -> Result<T, ResponseError> {
+    let v = r
+        .value(name)
+        .ok_or_else(|| rerr(r, format!("no {name} line")))?;
+    Args::parse(v)
+        .int(0, what)
+        .map_err(|e| rerr(r, e.to_string()))
+}
+
 /// Parses the `+CMGS: <mr>` message reference.
 pub fn cmgs(r: &Response) -> Result<u8, ResponseError> {
-    let v = r.value("+CMGS").ok_or_else(|| rerr(r, "no +CMGS line"))?;
-    Args::parse(v)
-        .int(0, "mr")
-        .map_err(|e| rerr(r, e.to_string()))
+    first_int(r, "+CMGS", "mr")
+}
+
+/// Parses the `+CMSS: <mr>[,<scts>]` message reference of a message sent from storage.
+pub fn cmss(r: &Response) -> Result<u8, ResponseError> {
+    first_int(r, "+CMSS", "mr")
+}
+
+/// Parses the `+CMGW: <index>` storage index of a written message.
+pub fn cmgw(r: &Response) -> Result<u32, ResponseError> {
+    first_int(r, "+CMGW", "index")
 }
 
 /// Parses `+CSQ: <rssi>,<ber>`.
@@ -321,6 +343,16 @@ mod tests {
         assert_eq!(
             cmgs(&r("AT+CMGS=20", &["0011AA", "+CMGS: 42"])).unwrap(),
             42
+        );
+        assert_eq!(
+            cmss(&r("AT+CMSS=3", &["+CMSS: 7,\"24/01/02,10:00:00+04\""])).unwrap(),
+            7
+        );
+        assert_eq!(cmgw(&r("AT+CMGW=20,2", &["+CMGW: 12"])).unwrap(), 12);
+        assert!(cmgw(&r("AT+CMGW=20,2", &[])).is_err());
+        assert!(
+            cmss(&r("AT+CMSS=3", &["+CMSS: 300"])).is_err(),
+            "an MR is one octet"
         );
         assert_eq!(
             cpms(&r(

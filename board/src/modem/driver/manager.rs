@@ -121,7 +121,11 @@ impl Manager {
             };
         }
         let _ = self.ctl.send(PortControl::Detach("stopped".to_owned()));
-        let actions = self.sh.calls.lock().end_all("driver stopped");
+        let actions = self
+            .sh
+            .calls
+            .lock()
+            .end_all("driver stopped", Instant::now());
         self.sh.apply_call_actions(actions).await;
         self.sh.set_state(ModemState::Stopped);
         info!(modem = %self.id(), "modem driver stopped");
@@ -239,7 +243,13 @@ impl Manager {
         let t = *sh.t();
         // Sync: the first AT may be eaten by garbage or a modem still booting.
         let mut synced = Err(ModemError::Stopped);
-        for _ in 0..3 {
+        for attempt in 0..3 {
+            if attempt == 1 {
+                // A modem that swallows `AT` may sit at a `> ` prompt that a gateway process
+                // left when it died between `AT+CMGW`/`AT+CMGS` and the PDU: ESC leaves it
+                // (answered `OK` there; ignored, unanswered, in command mode).
+                let _ = sh.at.run(Command::new("\x1b", ms(t.short_ms))).await;
+            }
             synced = sh.at.ok(Command::new("AT", ms(t.short_ms))).await;
             match &synced {
                 Ok(_) => break,
@@ -490,14 +500,23 @@ impl Manager {
                 warn!(modem = %self.id(), error = %e, "malformed URC");
                 None
             }
-            PortNotice::Urc(u, at) => self.urc(u, at).await,
+            PortNotice::Urc(u, at) => {
+                let next = self.urc(u, at).await;
+                self.urc_handled();
+                next
+            }
         }
+    }
+
+    /// One more URC notice is fully processed (see `Shared::caught_up`).
+    fn urc_handled(&self) {
+        self.sh.urcs_done.send_modify(|n| *n += 1);
     }
 
     async fn port_lost(&mut self, reason: String) {
         self.sh.set_error(format!("port lost: {reason}"));
         self.sh.set_state(ModemState::PortLost { reason });
-        let actions = self.sh.calls.lock().end_all("port lost");
+        let actions = self.sh.calls.lock().end_all("port lost", Instant::now());
         self.sh.apply_call_actions(actions).await;
     }
 
@@ -601,7 +620,7 @@ impl Manager {
 
     async fn rebooted(&mut self, why: &str) -> Option<Phase> {
         info!(modem = %self.id(), urc = why, "modem rebooted: re-initialising");
-        let actions = self.sh.calls.lock().end_all(why);
+        let actions = self.sh.calls.lock().end_all(why, Instant::now());
         self.sh.apply_call_actions(actions).await;
         Some(Phase::Init)
     }
@@ -689,6 +708,7 @@ impl Manager {
                 n = self.notices.recv() => match n {
                     None => return Phase::Stop,
                     Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. }, _)) => {
+                        self.urc_handled();
                         self.ladder.succeeded();
                         return Phase::Init;
                     }
@@ -697,6 +717,7 @@ impl Manager {
                         self.port_lost(reason).await;
                         return Phase::Open;
                     }
+                    Some(PortNotice::Urc(..)) => self.urc_handled(),
                     Some(_) => {}
                 },
             }
@@ -814,12 +835,16 @@ impl Manager {
                 }
                 n = self.notices.recv() => match n {
                     None => return BootWait::Go(Phase::Stop),
-                    Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. }, _)) => return BootWait::Back,
+                    Some(PortNotice::Urc(Urc::Ready | Urc::Boot { .. }, _)) => {
+                        self.urc_handled();
+                        return BootWait::Back;
+                    }
                     Some(PortNotice::Lost { reason }) => {
                         self.port_lost(reason).await;
                         port_gone = true;
                     }
                     Some(PortNotice::Urc(u, _)) => {
+                        self.urc_handled();
                         let _ = self.sh.urcs.send(u);
                     }
                     Some(_) => {}

@@ -14,6 +14,7 @@
 //! priority) and one modem never blocks another.
 
 mod manager;
+mod outbound;
 mod port;
 mod sms;
 
@@ -26,14 +27,17 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
+pub use outbound::{
+    DiscardReport, OutboundReport, PartOutcome, PreparedPart, PreparedSms, StoredOutbound,
+};
 pub use sms::{InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage, StorageSlot};
 
-use self::port::{AtClient, Command};
+use self::port::{AtClient, Command, Mark};
 use self::sms::SmsJob;
 use super::at::codec::Response;
-use super::at::types::{CallStat, is_dtmf_digit};
+use super::at::types::{CallStat, Direction, is_dtmf_digit};
 use super::at::urc::Urc;
 use super::calls::{CallAction, CallTracker};
 use super::config::{AudioTransport, ModemConfig, Timeouts, ms};
@@ -67,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) inbound: Mutex<Option<mpsc::UnboundedReceiver<InboundSms>>>,
     /// Incremented after every successful init (the SMS worker re-selects its memory).
     pub(crate) generation: AtomicU64,
+    /// URC notices the manager has fully processed (counted like the port task's).
+    pub(crate) urcs_done: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -149,6 +155,22 @@ impl Shared {
             Err(_) => Err(ModemError::NotReady {
                 state: self.state().name().to_owned(),
             }),
+        }
+    }
+
+    /// Waits until the manager has processed every URC read before the response at `mark`,
+    /// so call state is changed in the order the modem reported it: a command's result is
+    /// never overtaken by an older URC (a `^CONN` of the call just put on hold), nor a `CLCC`
+    /// snapshot by the end report that preceded it. Bounded by the default timeout (the
+    /// manager may be busy with a command of its own); afterwards the result applies anyway.
+    pub(crate) async fn caught_up(&self, mark: Mark) {
+        let mut rx = self.urcs_done.subscribe();
+        let limit = ms(self.t().default_ms);
+        if timeout(limit, rx.wait_for(|done| *done >= mark.urcs))
+            .await
+            .is_err()
+        {
+            debug!(modem = %self.config.id, "URC processing lags behind a response");
         }
     }
 
@@ -255,6 +277,7 @@ impl Modem {
             sms_jobs: sms_tx,
             inbound: Mutex::new(Some(inbound_rx)),
             generation: AtomicU64::new(0),
+            urcs_done: watch::channel(0).0,
         });
         tokio::spawn(port_task.run(requests, ctl_rx, cancel.clone()));
         tokio::spawn(
@@ -282,16 +305,14 @@ async fn call_poller(sh: Arc<Shared>, cancel: CancellationToken) {
             continue;
         }
         let epoch = sh.calls.lock().epoch();
-        match sh.at.ok(sh.cmd("AT+CLCC").high()).await {
-            Ok(r) => {
+        match sh.at.ok_at(sh.cmd("AT+CLCC").high()).await {
+            Ok((r, mark)) => {
                 let (calls, bad) = super::at::response::clcc(&r);
                 for b in bad {
                     warn!(modem = %sh.config.id, error = %b, "bad +CLCC line");
                 }
-                let actions = sh
-                    .calls
-                    .lock()
-                    .on_clcc(&calls, epoch, tokio::time::Instant::now());
+                sh.caught_up(mark).await;
+                let actions = sh.calls.lock().on_clcc(&calls, epoch, mark.at);
                 sh.apply_call_actions(actions).await;
             }
             Err(e) => warn!(modem = %sh.config.id, error = %e, "AT+CLCC failed"),
@@ -398,12 +419,14 @@ impl ModemHandle {
             }
             None => return Err(ModemError::NoSuchCall(call)),
         }
-        sh.at
-            .ok(Command::new("ATA", ms(sh.t().long_ms)).high())
+        let (_, mark) = sh
+            .at
+            .ok_at(Command::new("ATA", ms(sh.t().long_ms)).high())
             .await?;
         if sh.profile.audio.enable_early {
             sh.route_audio(call).await;
         }
+        sh.caught_up(mark).await;
         let actions = sh.calls.lock().answered(call);
         sh.apply_call_actions(actions).await;
         Ok(())
@@ -422,8 +445,16 @@ impl ModemHandle {
         sh.apply_call_actions(actions).await;
         let r = sh
             .at
-            .run(Command::new(format!("ATD{number};"), ms(sh.t().long_ms)).high())
+            .run_at(Command::new(format!("ATD{number};"), ms(sh.t().long_ms)).high())
             .await;
+        let at = match &r {
+            Ok((_, mark)) => {
+                sh.caught_up(*mark).await;
+                mark.at
+            }
+            Err(_) => tokio::time::Instant::now(),
+        };
+        let r = r.map(|(resp, _)| resp);
         use super::at::codec::FinalResult as F;
         let cause = match &r {
             Ok(resp) => match &resp.result {
@@ -448,7 +479,7 @@ impl ModemHandle {
                 Ok(call)
             }
             Some(cause) => {
-                let actions = sh.calls.lock().dial_failed(call, cause);
+                let actions = sh.calls.lock().dial_failed(call, cause, at);
                 sh.apply_call_actions(actions).await;
                 match r {
                     Ok(resp)
@@ -469,6 +500,9 @@ impl ModemHandle {
     /// Hangs a call up (`AT+CHUP`, Quectel `AT+QHUP`, `AT+CHLD=1<idx>` when several calls).
     pub async fn hangup(&self, call: CallId) -> Result<(), ModemError> {
         let sh = &self.shared;
+        if sh.profile.chld_after_alerting && sh.calls.lock().len() > 1 {
+            self.wait_no_dialing().await?;
+        }
         let (index, count) = {
             let mut t = sh.calls.lock();
             if t.state_of(call).is_none() {
@@ -483,12 +517,164 @@ impl ModemHandle {
             (HangupStyle::Ath, _) => "ATH".to_owned(),
             _ => "AT+CHUP".to_owned(),
         };
-        sh.at
-            .ok(Command::new(text, ms(sh.t().long_ms)).high())
+        let (_, mark) = sh
+            .at
+            .ok_at(Command::new(text, ms(sh.t().long_ms)).high())
             .await?;
-        let actions = sh.calls.lock().hangup_done(call);
+        sh.caught_up(mark).await;
+        let actions = sh.calls.lock().hangup_done(call, mark.at);
         sh.apply_call_actions(actions).await;
         Ok(())
+    }
+
+    /// Waits (up to the long timeout) until no dialled call is still in the dialing state:
+    /// explicit call transfer needs the second call alerting at least, and `AT+CHLD` before
+    /// then wedges some modems ([`VendorProfile::chld_after_alerting`]).
+    async fn wait_no_dialing(&self) -> Result<(), ModemError> {
+        let sh = &self.shared;
+        let dialing = |calls: &[CallSummary]| {
+            calls
+                .iter()
+                .any(|c| c.direction == Direction::Outgoing && c.state == CallStat::Dialing)
+        };
+        let mut rx = sh.status.subscribe();
+        let limit = sh.t().long_ms;
+        match timeout(ms(limit), rx.wait_for(|s| !dialing(&s.calls))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ModemError::Stopped),
+            Err(_) => Err(ModemError::Timeout {
+                command: "AT+CHLD (waiting for the dialled call to alert)".to_owned(),
+                timeout_ms: limit,
+            }),
+        }
+    }
+
+    /// The profile's `AT+CHLD` support, and the Huawei wait for alerting.
+    async fn chld_ready(&self) -> Result<(), ModemError> {
+        let sh = &self.shared;
+        sh.ensure_ready()?;
+        if !sh.profile.call_hold {
+            return Err(ModemError::Unsupported(format!(
+                "profile `{}` has no call hold / transfer (AT+CHLD)",
+                sh.profile.id
+            )));
+        }
+        if sh.profile.chld_after_alerting {
+            self.wait_no_dialing().await?;
+        }
+        Ok(())
+    }
+
+    /// `AT+CHLD=2` for a hold or a retrieve of `call` (in state `from`): refused while a call
+    /// rings (it would answer it), is being set up (the network allows no retrieve then), or
+    /// when more than one call would be held or active.
+    async fn hold_or_retrieve(&self, call: CallId, from: CallStat) -> Result<(), ModemError> {
+        let sh = &self.shared;
+        self.chld_ready().await?;
+        let plan = {
+            let t = sh.calls.lock();
+            match t.state_of(call) {
+                Some(s) if s == from => {}
+                Some(s) => {
+                    return Err(ModemError::InvalidArgument(format!(
+                        "{call} is {s:?}, not {from:?}"
+                    )));
+                }
+                None => return Err(ModemError::NoSuchCall(call)),
+            }
+            let states: Vec<CallStat> = t.summaries().iter().map(|c| c.state).collect();
+            let count = |want: CallStat| states.iter().filter(|s| **s == want).count();
+            if count(CallStat::Incoming) + count(CallStat::Waiting) > 0 {
+                return Err(ModemError::InvalidArgument(
+                    "a call is ringing: AT+CHLD=2 would answer it".to_owned(),
+                ));
+            }
+            if count(CallStat::Dialing) + count(CallStat::Alerting) > 0 {
+                return Err(ModemError::InvalidArgument(
+                    "a call is being set up: hang it up or transfer to it first".to_owned(),
+                ));
+            }
+            if count(CallStat::Active) > 1 || count(CallStat::Held) > 1 {
+                return Err(ModemError::InvalidArgument(
+                    "more than one call is active or held (a conference)".to_owned(),
+                ));
+            }
+            t.swap_plan()
+        };
+        let (_, mark) = sh.at.ok_at(sh.cmd("AT+CHLD=2").high()).await?;
+        sh.caught_up(mark).await;
+        let actions = sh.calls.lock().apply_states(&plan);
+        sh.apply_call_actions(actions).await;
+        sh.poll_clcc.notify_one();
+        Ok(())
+    }
+
+    /// Puts an active call on hold (`AT+CHLD=2`). If another call was held, that one
+    /// becomes active (a swap). Then [`ModemHandle::dial`] the transferee and
+    /// [`ModemHandle::transfer`], or [`ModemHandle::retrieve`] the call. Huawei E1550 note
+    /// (chan_dongle's BUGS): releasing a held call cuts the voice of the active one, so
+    /// transfer or retrieve a held call rather than hanging it up while another is active.
+    pub async fn hold(&self, call: CallId) -> Result<(), ModemError> {
+        self.hold_or_retrieve(call, CallStat::Active).await
+    }
+
+    /// Takes a held call back (`AT+CHLD=2`); an active call, if any, goes on hold (a swap).
+    /// Not while another call is being set up: hang that one up first.
+    pub async fn retrieve(&self, call: CallId) -> Result<(), ModemError> {
+        self.hold_or_retrieve(call, CallStat::Held).await
+    }
+
+    /// Explicit call transfer (`AT+CHLD=4`, 24.091): joins the held call to the other call,
+    /// which is active (attended transfer) or alerting (blind transfer; a call still being
+    /// dialled is waited for until it alerts), and both leave the modem: each ends with
+    /// [`CallEndReason::Transferred`]. `a` and `b` are the only two calls, one of them held.
+    /// When the network refuses (`+CME ERROR`), both calls stay as they were.
+    pub async fn transfer(&self, a: CallId, b: CallId) -> Result<(), ModemError> {
+        let sh = &self.shared;
+        if a == b {
+            return Err(ModemError::InvalidArgument(
+                "a call cannot be transferred to itself".to_owned(),
+            ));
+        }
+        self.chld_ready().await?;
+        self.wait_no_dialing().await?;
+        {
+            let mut t = sh.calls.lock();
+            let sa = t.state_of(a).ok_or(ModemError::NoSuchCall(a))?;
+            let sb = t.state_of(b).ok_or(ModemError::NoSuchCall(b))?;
+            if t.len() != 2 {
+                return Err(ModemError::InvalidArgument(format!(
+                    "a transfer joins exactly two calls; the modem has {}",
+                    t.len()
+                )));
+            }
+            let joinable = |s: CallStat| matches!(s, CallStat::Active | CallStat::Alerting);
+            let ok =
+                (sa == CallStat::Held && joinable(sb)) || (sb == CallStat::Held && joinable(sa));
+            if !ok {
+                return Err(ModemError::InvalidArgument(format!(
+                    "a transfer needs one held call and one active or alerting call ({a} is {sa:?}, {b} is {sb:?})"
+                )));
+            }
+            t.transfer_requested([a, b]);
+        }
+        match sh
+            .at
+            .ok_at(Command::new("AT+CHLD=4", ms(sh.t().long_ms)).high())
+            .await
+        {
+            Ok((_, mark)) => {
+                sh.caught_up(mark).await;
+                let actions = sh.calls.lock().transferred([a, b], mark.at);
+                sh.apply_call_actions(actions).await;
+                Ok(())
+            }
+            Err(e) => {
+                sh.calls.lock().transfer_failed([a, b]);
+                sh.poll_clcc.notify_one();
+                Err(e)
+            }
+        }
     }
 
     /// Sends DTMF digits on a call, one command per digit.
@@ -520,16 +706,74 @@ impl ModemHandle {
         Ok(())
     }
 
-    /// Sends an SMS (split into parts when long). Waits for the modem to be ready (across a
-    /// reboot) up to the configured time; retries a part that a reboot, timeout or vanished
-    /// port interrupted.
-    pub async fn send_sms(&self, sms: OutgoingSms) -> Result<SentSms, ModemError> {
+    /// Runs a job on the SMS worker and waits for its answer.
+    async fn sms_job<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, ModemError>>) -> SmsJob,
+    ) -> Result<T, ModemError> {
         let (reply, rx) = oneshot::channel();
         self.shared
             .sms_jobs
-            .send(SmsJob::Send { sms, reply })
+            .send(job(reply))
             .map_err(|_| ModemError::Stopped)?;
         rx.await.map_err(|_| ModemError::Stopped)?
+    }
+
+    /// Sends an SMS with `AT+CMGS` (split into parts when long). Waits for the modem to be
+    /// ready (across a reboot) up to the configured time; retries a part that a reboot,
+    /// timeout or vanished port interrupted, so a part may go out twice. For exactly-once
+    /// sending across gateway crashes use [`ModemHandle::prepare_sms`] and
+    /// [`ModemHandle::send_prepared`].
+    pub async fn send_sms(&self, sms: OutgoingSms) -> Result<SentSms, ModemError> {
+        self.sms_job(|reply| SmsJob::Send { sms, reply }).await
+    }
+
+    /// Encodes an SMS and writes its parts to modem storage (`AT+CMGW`, "stored unsent").
+    /// Persist the result (and flush) before calling [`ModemHandle::send_prepared`]. When
+    /// storage cannot be used (see the `outbound` module docs: profile, config, refusal,
+    /// full memory, the `sms.outbound_slots` cap) the parts have no slots and will go out
+    /// with `AT+CMGS`; [`PreparedSms::is_crash_safe`] says which. A timeout or reboot during
+    /// the write fails with that (transient) error; a part it may have stored anyway is an
+    /// orphan that sweeps and [`ModemHandle::reconcile_outbound`] delete.
+    pub async fn prepare_sms(&self, sms: OutgoingSms) -> Result<PreparedSms, ModemError> {
+        self.sms_job(|reply| SmsJob::Prepare { sms, reply }).await
+    }
+
+    /// Sends a prepared SMS exactly once, also after a crash: call it again with the
+    /// persisted [`PreparedSms`] after a restart. Parts whose slot this driver did not just
+    /// write are read back first (`AT+CMGR`): stat 3 → [`PartOutcome::SentBefore`], empty or
+    /// reused → [`PartOutcome::Gone`] (both not sent again), stat 2 → sent (`AT+CMSS`). Each
+    /// sent part's slot is deleted; its message reference is registered for status reports
+    /// with the message's key, as `send_sms` does. A permanent error leaves the unsent parts
+    /// stored: retry, or give up with [`ModemHandle::discard_prepared`].
+    pub async fn send_prepared(&self, prepared: &PreparedSms) -> Result<SentSms, ModemError> {
+        let prepared = Box::new(prepared.clone());
+        self.sms_job(|reply| SmsJob::SendPrepared { prepared, reply })
+            .await
+    }
+
+    /// Deletes the stored parts of a prepared SMS that will not be sent (it failed for good),
+    /// reporting whether some had gone out already.
+    pub async fn discard_prepared(
+        &self,
+        prepared: &PreparedSms,
+    ) -> Result<DiscardReport, ModemError> {
+        let prepared = Box::new(prepared.clone());
+        self.sms_job(|reply| SmsJob::Discard { prepared, reply })
+            .await
+    }
+
+    /// Lists the outgoing messages in storage (stat 2/3) and deletes those no `keep` entry
+    /// refers to (same slot and same SUBMIT) and this driver is not preparing or sending:
+    /// orphans of a crash between `AT+CMGW` and the caller persisting the slots. Call it at
+    /// start-up with every persisted, unsettled [`PreparedSms`] of this modem.
+    pub async fn reconcile_outbound(
+        &self,
+        keep: &[PreparedSms],
+    ) -> Result<OutboundReport, ModemError> {
+        let keep = keep.to_vec();
+        self.sms_job(|reply| SmsJob::Reconcile { keep, reply })
+            .await
     }
 
     /// Sends a USSD code and waits for the network's reply.

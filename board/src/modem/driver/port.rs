@@ -110,9 +110,18 @@ pub(crate) enum PortControl {
     Detach(String),
 }
 
+/// Where a response stands in the byte stream relative to URCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// When it was read (the clock URC notices carry too).
+    pub(crate) at: Instant,
+    /// URC notices sent to the manager before it (see `Shared::caught_up`).
+    pub(crate) urcs: u64,
+}
+
 pub(crate) struct Request {
     cmd: Command,
-    reply: oneshot::Sender<Result<Response, ModemError>>,
+    reply: oneshot::Sender<Result<(Response, Mark), ModemError>>,
 }
 
 /// Submits commands to the port task. Cheap to clone.
@@ -124,6 +133,12 @@ pub(crate) struct AtClient {
 impl AtClient {
     /// Runs a command; `Ok` carries any final result (check it with [`ModemError::check`]).
     pub(crate) async fn run(&self, cmd: Command) -> Result<Response, ModemError> {
+        self.run_at(cmd).await.map(|(r, _)| r)
+    }
+
+    /// Like [`AtClient::run`], with the response's place among the URCs: the URCs read
+    /// before it may still be unprocessed by the manager (see `Shared::caught_up`).
+    pub(crate) async fn run_at(&self, cmd: Command) -> Result<(Response, Mark), ModemError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request { cmd, reply })
@@ -134,6 +149,12 @@ impl AtClient {
     /// Runs a command and fails on any final result but `OK`/`CONNECT`.
     pub(crate) async fn ok(&self, cmd: Command) -> Result<Response, ModemError> {
         self.run(cmd).await.and_then(ModemError::check)
+    }
+
+    /// Like [`AtClient::ok`], with the response's place among the URCs.
+    pub(crate) async fn ok_at(&self, cmd: Command) -> Result<(Response, Mark), ModemError> {
+        let (r, at) = self.run_at(cmd).await?;
+        Ok((ModemError::check(r)?, at))
     }
 }
 
@@ -158,6 +179,8 @@ pub(crate) struct PortTask {
     normal: VecDeque<Request>,
     in_flight: Option<InFlight>,
     notices: mpsc::UnboundedSender<PortNotice>,
+    /// URC notices sent so far.
+    urcs_sent: u64,
 }
 
 /// Creates the port task and its client; run it with [`PortTask::run`].
@@ -175,6 +198,7 @@ pub(crate) fn port_task(
             normal: VecDeque::new(),
             in_flight: None,
             notices,
+            urcs_sent: 0,
         },
         AtClient { tx },
         rx,
@@ -299,7 +323,11 @@ impl PortTask {
             AtEvent::Response(r) => match self.in_flight.take() {
                 Some(f) => {
                     debug!(port = %self.port_name, cmd = %r.command, result = ?r.result, "rx final");
-                    let _ = f.req.reply.send(Ok(r));
+                    let mark = Mark {
+                        at: Instant::now(),
+                        urcs: self.urcs_sent,
+                    };
+                    let _ = f.req.reply.send(Ok((r, mark)));
                 }
                 None => trace!(port = %self.port_name, "response without request"),
             },
@@ -330,7 +358,7 @@ impl PortTask {
                         command: f.req.cmd.pending.text,
                     }));
                 }
-                let _ = self.notices.send(PortNotice::Urc(u, Instant::now()));
+                self.urc_notice(u);
             }
             AtEvent::BadUrc(e) => {
                 let _ = self.notices.send(PortNotice::BadUrc(e));
@@ -340,16 +368,19 @@ impl PortTask {
             AtEvent::Stray(line)
                 if line.to_ascii_uppercase().replace(' ', "") == "+CMSERROR:322" =>
             {
-                let _ = self.notices.send(PortNotice::Urc(
-                    Urc::SmMemFull { mem: String::new() },
-                    Instant::now(),
-                ));
+                self.urc_notice(Urc::SmMemFull { mem: String::new() });
             }
             AtEvent::Stray(line) => debug!(port = %self.port_name, %line, "stray line"),
             AtEvent::Overflow { discarded } => {
                 warn!(port = %self.port_name, discarded, "over-long line discarded")
             }
         }
+    }
+
+    /// Passes a URC to the manager, counting it.
+    fn urc_notice(&mut self, u: Urc) {
+        self.urcs_sent += 1;
+        let _ = self.notices.send(PortNotice::Urc(u, Instant::now()));
     }
 
     async fn timed_out(&mut self) {

@@ -1,8 +1,9 @@
 //! The SMS worker: receiving (stored `+CMTI`→`AT+CMGR`, direct `+CMT`→`AT+CNMA`, backlog and
 //! periodic sweeps with `AT+CMGL=4`), multipart reassembly, handing each message out as an
 //! [`InboundSms`] and deleting it from the modem only after the caller's [`SmsAck`], sending
-//! (`AT+CMGS` in PDU mode, one command per part, retried across reboots), and matching status
-//! reports to sent messages by message reference.
+//! (`AT+CMGS` in PDU mode, one command per part, retried across reboots; the crash-safe
+//! storage path of `outbound`), and matching status reports to sent messages by message
+//! reference.
 //!
 //! One task per modem; it waits for the modem to be ready before touching the port, so jobs
 //! queued during a reboot or a port loss run afterwards. Storage slots handed out and not yet
@@ -22,13 +23,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::Shared;
+use super::outbound::{DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms};
 use super::port::Command;
 use crate::modem::at::response;
 use crate::modem::config::{SmsMode, ms};
 use crate::modem::error::ModemError;
 use crate::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
 use crate::modem::pdu::{
-    Address, Body, ConcatRef, Deliver, Message, MessageClass, Pdu, Pushed, Reassembler,
+    Address, Body, ConcatRef, Deliver, EncodedPdu, Message, MessageClass, Pdu, Pushed, Reassembler,
     StatusClass, StatusReport, SubmitOptions, Tpdu, encode_submit,
 };
 
@@ -65,15 +67,19 @@ impl OutgoingSms {
     }
 }
 
-/// What `send_sms` returns.
+/// What `send_sms` and `send_prepared` return.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentSms {
     /// The caller's key.
     pub key: Option<String>,
-    /// `+CMGS` message reference of each part, in order.
+    /// Message references (`+CMGS`/`+CMSS`) of the parts this call sent, in order (parts
+    /// found already sent have none: see `outcomes`).
     pub message_references: Vec<u8>,
     /// Number of parts.
     pub parts: usize,
+    /// How each part was settled, in order.
+    #[serde(default)]
+    pub outcomes: Vec<PartOutcome>,
 }
 
 /// Where a received part is stored on the modem.
@@ -215,6 +221,22 @@ pub(crate) enum SmsJob {
         sms: OutgoingSms,
         reply: oneshot::Sender<Result<SentSms, ModemError>>,
     },
+    Prepare {
+        sms: OutgoingSms,
+        reply: oneshot::Sender<Result<PreparedSms, ModemError>>,
+    },
+    SendPrepared {
+        prepared: Box<PreparedSms>,
+        reply: oneshot::Sender<Result<SentSms, ModemError>>,
+    },
+    Discard {
+        prepared: Box<PreparedSms>,
+        reply: oneshot::Sender<Result<DiscardReport, ModemError>>,
+    },
+    Reconcile {
+        keep: Vec<PreparedSms>,
+        reply: oneshot::Sender<Result<OutboundReport, ModemError>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,14 +257,14 @@ struct SentRecord {
 const SENT_MEMORY: usize = 256;
 
 pub(crate) struct SmsWorker {
-    sh: Arc<Shared>,
+    pub(super) sh: Arc<Shared>,
     jobs_rx: mpsc::UnboundedReceiver<SmsJob>,
     jobs_tx: mpsc::UnboundedSender<SmsJob>,
     inbound: mpsc::UnboundedSender<InboundSms>,
     cancel: CancellationToken,
     in_flight: HashSet<StorageSlot>,
     released: HashSet<StorageSlot>,
-    pending_deletes: Vec<StorageSlot>,
+    pub(super) pending_deletes: Vec<StorageSlot>,
     deferred: VecDeque<SmsJob>,
     reasm: Reassembler<Token>,
     redelivery: Reassembler<Token>,
@@ -250,6 +272,7 @@ pub(crate) struct SmsWorker {
     generation: u64,
     sent: VecDeque<SentRecord>,
     next_ref: u8,
+    pub(super) outbound: Outbound,
 }
 
 impl SmsWorker {
@@ -277,10 +300,11 @@ impl SmsWorker {
             generation: u64::MAX,
             sent: VecDeque::new(),
             next_ref: rand::random::<u8>(),
+            outbound: Outbound::default(),
         }
     }
 
-    fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         &self.sh.config.id
     }
 
@@ -377,6 +401,22 @@ impl SmsWorker {
                 let r = self.send(sms).await;
                 let _ = reply.send(r);
             }
+            SmsJob::Prepare { sms, reply } => {
+                let r = self.prepare(sms).await;
+                let _ = reply.send(r);
+            }
+            SmsJob::SendPrepared { prepared, reply } => {
+                let r = self.send_prepared(&prepared).await;
+                let _ = reply.send(r);
+            }
+            SmsJob::Discard { prepared, reply } => {
+                let r = self.discard(&prepared).await;
+                let _ = reply.send(r);
+            }
+            SmsJob::Reconcile { keep, reply } => {
+                let r = self.reconcile(&keep).await;
+                let _ = reply.send(r);
+            }
             SmsJob::Ack { slots, cnma: false } => {
                 self.pending_deletes.extend(slots);
                 if self.is_ready() {
@@ -421,7 +461,12 @@ impl SmsWorker {
                         self.sh.emit(ModemEvent::SmsMemoryFull { mem });
                         self.sweep(false).await;
                     }
-                    SmsJob::Release { .. } | SmsJob::Send { .. } => {}
+                    SmsJob::Release { .. }
+                    | SmsJob::Send { .. }
+                    | SmsJob::Prepare { .. }
+                    | SmsJob::SendPrepared { .. }
+                    | SmsJob::Discard { .. }
+                    | SmsJob::Reconcile { .. } => {}
                 }
             }
         }
@@ -437,7 +482,7 @@ impl SmsWorker {
     }
 
     /// Makes `mem` the read/delete memory (`AT+CPMS="<mem>"`).
-    async fn select_mem(&mut self, mem: &str) -> Result<(), ModemError> {
+    pub(super) async fn select_mem(&mut self, mem: &str) -> Result<(), ModemError> {
         if self.current_mem.as_deref() == Some(mem) {
             return Ok(());
         }
@@ -466,6 +511,10 @@ impl SmsWorker {
         }
         match self.sh.at.ok(self.sh.cmd(format!("AT+CMGR={index}"))).await {
             Ok(r) => match response::cmgr(&r) {
+                // Stored outgoing messages (stat 2/3) are never incoming ones.
+                Ok(Some(p)) if p.stat > 1 => {
+                    debug!(modem = %self.id(), index, stat = p.stat, "announced slot holds an outgoing message")
+                }
                 Ok(Some(p)) => self.process(&p.pdu, p.length, Some(slot)).await,
                 Ok(None) => debug!(modem = %self.id(), index, "slot empty"),
                 Err(e) => warn!(modem = %self.id(), error = %e, "bad +CMGR reply"),
@@ -504,9 +553,11 @@ impl SmsWorker {
             }
         };
         let (entries, bad) = response::cmgl(&r);
+        let complete = bad.is_empty();
         for b in bad {
             warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
         }
+        let mut outgoing = Vec::new();
         for e in entries {
             let Some(index) = e.index else { continue };
             let slot = StorageSlot {
@@ -516,11 +567,16 @@ impl SmsWorker {
             if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
                 continue;
             }
-            // Stored outgoing messages (stat 2/3) are not ours to handle.
+            // Stored outgoing messages (stat 2/3) never go to the inbound path.
             if e.stat > 1 {
+                outgoing.push((slot, e.stat));
                 continue;
             }
             self.process(&e.pdu, e.length, Some(slot)).await;
+        }
+        // Judging orphans needs the whole list: a skipped malformed entry could be one.
+        if complete {
+            self.outbound_swept(outgoing).await;
         }
     }
 
@@ -667,7 +723,7 @@ impl SmsWorker {
         }
     }
 
-    async fn flush_deletes(&mut self) {
+    pub(super) async fn flush_deletes(&mut self) {
         let mut keep = Vec::new();
         let pending = std::mem::take(&mut self.pending_deletes);
         for slot in pending {
@@ -720,7 +776,8 @@ impl SmsWorker {
         self.sh.emit(ModemEvent::StatusReport(ev));
     }
 
-    async fn send(&mut self, sms: OutgoingSms) -> Result<SentSms, ModemError> {
+    /// Validates and encodes a message into its parts.
+    pub(super) fn encode(&mut self, sms: &OutgoingSms) -> Result<Vec<EncodedPdu>, ModemError> {
         let dest = Address::parse(&sms.to)
             .map_err(|e| ModemError::InvalidArgument(format!("recipient: {e}")))?;
         if sms.text.is_empty() {
@@ -734,74 +791,92 @@ impl SmsWorker {
             reference: ConcatRef::Eight(self.next_ref),
             ..SubmitOptions::default()
         };
-        let pdus = encode_submit(&dest, &sms.text, &options)
-            .map_err(|e| ModemError::Encoding(e.to_string()))?;
-        let total = pdus.len();
+        encode_submit(&dest, &sms.text, &options).map_err(|e| ModemError::Encoding(e.to_string()))
+    }
+
+    /// Remembers a sent part for status-report matching.
+    pub(super) fn remember_sent(&mut self, mr: u8, key: Option<String>, part: usize, parts: usize) {
+        if self.sent.len() >= SENT_MEMORY {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(SentRecord {
+            mr,
+            key,
+            part,
+            parts,
+        });
+    }
+
+    /// Sends one part with `AT+CMGS`, retrying after a reboot, timeout or lost port (the
+    /// part may then go out twice: only the storage path can tell).
+    pub(super) async fn send_direct(
+        &mut self,
+        pdu: &str,
+        tpdu_len: usize,
+        part_no: usize,
+    ) -> Result<u8, ModemError> {
         let attempts = self.sh.config.sms.send_attempts.max(1);
+        let limit = ms(self.sh.config.sms.ready_wait_ms);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let generation = self
+                .sh
+                .generation
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let res = match self.sh.wait_ready(limit).await {
+                Ok(()) => {
+                    let cmd = Command::new(format!("AT+CMGS={tpdu_len}"), ms(self.sh.t().long_ms))
+                        .with_body(pdu.to_owned(), ms(self.sh.t().prompt_ms));
+                    self.sh.at.ok(cmd).await.and_then(|r| {
+                        response::cmgs(&r).map_err(|e| ModemError::Response(e.to_string()))
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(mr) => return Ok(mr),
+                Err(
+                    e @ (ModemError::Timeout { .. }
+                    | ModemError::Rebooted { .. }
+                    | ModemError::PortGone { .. }),
+                ) if attempt < attempts => {
+                    warn!(modem = %self.id(), part = part_no, attempt, error = %e, "SMS part interrupted: retrying after re-init");
+                    // A rebooted modem is back in text mode with no settings: only send
+                    // again once the manager has re-initialised it.
+                    self.sh.wait_reinit(generation, limit).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `send_sms`: every part with `AT+CMGS`.
+    async fn send(&mut self, sms: OutgoingSms) -> Result<SentSms, ModemError> {
+        let pdus = self.encode(&sms)?;
+        let total = pdus.len();
         let mut refs = Vec::with_capacity(total);
         for (i, p) in pdus.iter().enumerate() {
-            let mut attempt = 0;
-            let limit = ms(self.sh.config.sms.ready_wait_ms);
-            let mr = loop {
-                attempt += 1;
-                let generation = self
-                    .sh
-                    .generation
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                let res = match self.sh.wait_ready(limit).await {
-                    Ok(()) => {
-                        let cmd = Command::new(
-                            format!("AT+CMGS={}", p.tpdu_len),
-                            ms(self.sh.t().long_ms),
-                        )
-                        .with_body(p.hex(), ms(self.sh.t().prompt_ms));
-                        self.sh.at.ok(cmd).await.and_then(|r| {
-                            response::cmgs(&r).map_err(|e| ModemError::Response(e.to_string()))
-                        })
-                    }
-                    Err(e) => Err(e),
-                };
-                let retry = match res {
-                    Ok(mr) => break mr,
-                    Err(
-                        e @ (ModemError::Timeout { .. }
-                        | ModemError::Rebooted { .. }
-                        | ModemError::PortGone { .. }),
-                    ) if attempt < attempts => {
-                        warn!(modem = %self.id(), part = i + 1, attempt, error = %e, "SMS part interrupted: retrying after re-init");
-                        // A rebooted modem is back in text mode with no settings: only send
-                        // again once the manager has re-initialised it.
-                        self.sh.wait_reinit(generation, limit).await
-                    }
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = retry {
-                    return Err(if refs.is_empty() {
-                        e
-                    } else {
-                        ModemError::PartialSend {
-                            sent: refs.len(),
-                            total,
-                            refs,
-                            cause: Box::new(e),
-                        }
+            match self.send_direct(&p.hex(), p.tpdu_len, i + 1).await {
+                Ok(mr) => {
+                    refs.push(mr);
+                    self.remember_sent(mr, sms.key.clone(), i + 1, total);
+                }
+                Err(e) if refs.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(ModemError::PartialSend {
+                        sent: refs.len(),
+                        total,
+                        refs,
+                        cause: Box::new(e),
                     });
                 }
-            };
-            refs.push(mr);
-            if self.sent.len() >= SENT_MEMORY {
-                self.sent.pop_front();
             }
-            self.sent.push_back(SentRecord {
-                mr,
-                key: sms.key.clone(),
-                part: i + 1,
-                parts: total,
-            });
         }
         info!(modem = %self.id(), to = %sms.to, parts = total, refs = ?refs, "SMS sent");
         Ok(SentSms {
             key: sms.key,
+            outcomes: refs.iter().map(|&mr| PartOutcome::Sent { mr }).collect(),
             message_references: refs,
             parts: total,
         })

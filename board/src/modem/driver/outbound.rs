@@ -1,0 +1,753 @@
+//! Exactly-once sending through modem storage (27.005 §3.5.3-4): write the message first
+//! (`AT+CMGW`, stat 2 "stored unsent"), let the caller persist where it is, then send it from
+//! storage (`AT+CMSS`), after which the modem marks it stat 3 "stored sent".
+//!
+//! # The protocol the runtime follows
+//!
+//! 1. [`ModemHandle::prepare_sms`](super::ModemHandle::prepare_sms) encodes the parts and
+//!    writes each to storage; the [`PreparedSms`] says where.
+//! 2. The runtime persists the `PreparedSms` (and flushes) before anything else.
+//! 3. [`ModemHandle::send_prepared`](super::ModemHandle::send_prepared) sends each part
+//!    that has not gone out and deletes its slot. After a restart the runtime calls it again
+//!    with the persisted value: a part whose slot this driver did not just write itself is
+//!    first read back (`AT+CMGR`): stat 3 means it went out before the crash (not sent
+//!    again, [`PartOutcome::SentBefore`]); stat 2 with the same SUBMIT means it did not
+//!    (sent now); an empty slot or one holding another message means it is gone
+//!    ([`PartOutcome::Gone`], treated as sent: see below).
+//! 4. The runtime records the result, and drops the persisted `PreparedSms`.
+//! 5. At start-up, once it has loaded every persisted `PreparedSms`, the runtime calls
+//!    [`ModemHandle::reconcile_outbound`](super::ModemHandle::reconcile_outbound) with them:
+//!    stored outgoing messages nobody refers to are deleted.
+//!
+//! # Crash windows
+//!
+//! | crash … | after the restart |
+//! |---|---|
+//! | during `AT+CMGW`, or before the runtime persisted the slots | the runtime still has the message queued and prepares it again; the orphan (stat 2) is deleted by `reconcile_outbound`, never sent |
+//! | after persisting, before `AT+CMSS` | stat 2, same PDU: sent once by `send_prepared` |
+//! | after the modem sent, before `+CMSS` was processed | stat 3: [`PartOutcome::SentBefore`], not sent again (its MR is unknown, so its status report cannot be matched) |
+//! | after `AT+CMGD`, before the runtime recorded the result | slot empty (or reused): [`PartOutcome::Gone`], not sent again |
+//! | between the parts of a multipart message | each part is judged on its own slot |
+//! | after the runtime recorded the result, before the slot was deleted | stat 3 and unreferenced: deleted by the next sweep (stat 3 is never sent again) |
+//!
+//! **Gone is treated as sent** because this driver deletes an outgoing slot only after the
+//! modem sent that message, after `discard_prepared`, or in `reconcile_outbound` for slots no
+//! persisted `PreparedSms` refers to. Windows this cannot close: a modem that transmits and
+//! then loses power before it marks the slot stat 3 (sent again on resume); storage wiped
+//! behind the driver's back (SIM swap, factory reset: the parts count as sent although they
+//! were not); a network that accepted a message whose acknowledgement the modem never got
+//! (the modem reports an error, the runtime retries: the network sees it twice).
+//!
+//! # Storage accounting and fallbacks
+//!
+//! Prepared messages hold slots the modem also needs for incoming messages. At most
+//! `sms.outbound_slots` slots are held by outgoing messages (this driver's and unsent ones
+//! left by earlier runs, counted by the sweeps); a message that would exceed that, a
+//! memory-full answer to `AT+CMGW` (`+CMS ERROR: 322`), a profile without
+//! [`VendorProfile::sms_store_send`](crate::modem::profile::VendorProfile::sms_store_send),
+//! `sms.store_and_send = false`, or a modem that refuses `AT+CMGW`/`AT+CMSS` make
+//! `prepare_sms` return parts without slots ([`PreparedPart::index`] `None`), which
+//! `send_prepared` sends with `AT+CMGS`: at least once across crashes, like `send_sms`.
+//! [`PreparedSms::is_crash_safe`] tells which one the caller got. Incoming messages are thus
+//! never starved by outgoing ones, and outgoing ones never wait for storage.
+//!
+//! Sweeps never hand stored outgoing messages (stat 2/3) to the inbound path.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use super::port::Command;
+use super::sms::{OutgoingSms, SentSms, SmsWorker, StorageSlot};
+use crate::modem::at::response::{self, StoredPdu};
+use crate::modem::config::ms;
+use crate::modem::error::ModemError;
+use crate::modem::pdu::{Pdu, Submit, Tpdu};
+
+/// One part of a [`PreparedSms`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedPart {
+    /// Storage index from `+CMGW: <index>`. `None`: this part goes out with `AT+CMGS`
+    /// (storage sends unsupported, refused, full or capped), at least once across crashes.
+    pub index: Option<u32>,
+    /// The PDU as written (hex, SMSC field first).
+    pub pdu: String,
+    /// TPDU length in octets (the `AT+CMGW`/`AT+CMGS` argument).
+    pub tpdu_len: usize,
+}
+
+/// An outgoing message written to modem storage, ready for
+/// [`ModemHandle::send_prepared`](super::ModemHandle::send_prepared). Persist it (and flush)
+/// before sending; after a crash, send it again with the persisted value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedSms {
+    /// The modem it was written to (only that modem can send it).
+    pub modem: String,
+    /// The storage memory of the slots (`ME`, `SM`).
+    pub mem: String,
+    /// Recipient, as given.
+    pub to: String,
+    /// The caller's key, returned in status report events.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The parts in order.
+    pub parts: Vec<PreparedPart>,
+}
+
+impl PreparedSms {
+    /// Number of parts.
+    pub fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// True when every part is in storage: sending it is exactly-once across crashes.
+    pub fn is_crash_safe(&self) -> bool {
+        self.parts.iter().all(|p| p.index.is_some())
+    }
+
+    /// The storage slots it holds.
+    pub fn slots(&self) -> Vec<StorageSlot> {
+        self.parts
+            .iter()
+            .filter_map(|p| p.index)
+            .map(|index| StorageSlot {
+                mem: self.mem.clone(),
+                index,
+            })
+            .collect()
+    }
+}
+
+/// How `send_prepared` (or `send_sms`) settled one part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PartOutcome {
+    /// Sent by this call; `mr` from `+CMSS`/`+CMGS`, matched by status reports.
+    Sent {
+        /// TP-MR.
+        mr: u8,
+    },
+    /// The slot said "stored sent": the part went out before (an attempt whose reply was
+    /// lost, e.g. to a crash). Not sent again; its message reference is unknown.
+    SentBefore,
+    /// The slot was empty or held another message: the part was sent and deleted before
+    /// (the driver deletes only after sending). Not sent again.
+    Gone,
+}
+
+/// What `discard_prepared` found in the slots of a message it deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiscardReport {
+    /// Parts still unsent, now deleted: they never went out.
+    pub deleted_unsent: usize,
+    /// Parts that had gone out (stat 3), now deleted.
+    pub sent_before: usize,
+    /// Parts whose slot was already empty or reused.
+    pub gone: usize,
+}
+
+/// A stored outgoing message found by `reconcile_outbound`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOutbound {
+    /// Where.
+    pub slot: StorageSlot,
+    /// 2 stored unsent, 3 stored sent.
+    pub stat: u8,
+    /// Recipient, when the PDU decodes.
+    pub to: Option<String>,
+    /// Text of this part, when the PDU decodes as text.
+    pub text: Option<String>,
+    /// The PDU hex as stored.
+    pub pdu: String,
+}
+
+/// The result of `reconcile_outbound`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutboundReport {
+    /// Stored outgoing messages nobody referred to, deleted (unsent ones never went out).
+    pub deleted: Vec<StoredOutbound>,
+    /// Stored outgoing messages kept: referred to by a given [`PreparedSms`], or being
+    /// prepared or sent by this driver now.
+    pub kept: Vec<StoredOutbound>,
+}
+
+/// What the SMS worker knows about outgoing messages in storage.
+#[derive(Debug, Default)]
+pub(super) struct Outbound {
+    /// Slots this driver wrote and has not deleted, with the PDU written and whether their
+    /// state is known (written, and no send attempt with an unknown result since).
+    own: HashMap<StorageSlot, OwnSlot>,
+    /// Unsent slots left by earlier runs, from the first sweep on (`None` before it); a
+    /// later sweep that finds an unsent slot in neither set found the orphan of a write
+    /// whose reply was lost.
+    foreign: Option<HashSet<StorageSlot>>,
+    /// The modem refused `AT+CMGW`/`AT+CMSS`: `AT+CMGS` from now on.
+    refused: bool,
+}
+
+#[derive(Debug)]
+struct OwnSlot {
+    pdu: String,
+    known: bool,
+}
+
+/// What a slot holds, as far as one prepared part is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Stat 2 with the part's SUBMIT.
+    Unsent,
+    /// Stat 3 with the part's SUBMIT.
+    Sent,
+    /// Empty, or another message.
+    Gone,
+}
+
+/// The SUBMIT of a PDU, with TP-MR cleared (the modem assigns it when sending and may write
+/// it back into storage).
+fn submit_of(hex: &str, tpdu_len: usize) -> Option<Submit> {
+    match Pdu::from_hex_with_tpdu_len(hex, tpdu_len).ok()?.tpdu {
+        Tpdu::Submit(mut s) => {
+            s.message_reference = 0;
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+/// True when a stored PDU is the prepared part: the same SUBMIT, whether or not the modem
+/// filled in the SMSC field, padded the PDU or wrote the TP-MR into it.
+pub(super) fn same_submit(stored: &StoredPdu, part: &PreparedPart) -> bool {
+    match (
+        submit_of(&stored.pdu, stored.length),
+        submit_of(&part.pdu, part.tpdu_len),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// True for answers that mean "this modem does not do that" rather than "not now".
+fn refusal(e: &ModemError) -> bool {
+    match e {
+        ModemError::Failed { .. } => true,
+        ModemError::Cme { .. } => matches!(e.code(), Some(3 | 4)),
+        ModemError::Cms { .. } => matches!(e.code(), Some(302 | 303)),
+        _ => false,
+    }
+}
+
+/// Timeouts, reboots and lost ports: the command may or may not have been carried out.
+fn uncertain(e: &ModemError) -> bool {
+    matches!(
+        e,
+        ModemError::Timeout { .. } | ModemError::Rebooted { .. } | ModemError::PortGone { .. }
+    )
+}
+
+fn describe(slot: StorageSlot, p: &StoredPdu) -> StoredOutbound {
+    let submit = submit_of(&p.pdu, p.length);
+    StoredOutbound {
+        slot,
+        stat: p.stat,
+        to: submit.as_ref().map(|s| s.destination.to_string()),
+        text: submit
+            .as_ref()
+            .and_then(|s| s.user_data.body.text().map(str::to_owned)),
+        pdu: p.pdu.clone(),
+    }
+}
+
+impl SmsWorker {
+    /// True when prepared messages may use storage.
+    fn store_send_enabled(&self) -> bool {
+        self.sh.profile.sms_store_send
+            && self.sh.config.sms.store_and_send
+            && !self.outbound.refused
+    }
+
+    /// Slots outgoing messages hold now (as far as this driver knows).
+    fn outbound_held(&self) -> usize {
+        self.outbound.own.len() + self.outbound.foreign.as_ref().map_or(0, HashSet::len)
+    }
+
+    /// Stops tracking an outgoing slot and deletes it.
+    async fn delete_outbound(&mut self, slot: StorageSlot) {
+        self.outbound.own.remove(&slot);
+        if let Some(f) = self.outbound.foreign.as_mut() {
+            f.remove(&slot);
+        }
+        self.pending_deletes.push(slot);
+        self.flush_deletes().await;
+    }
+
+    /// The stored outgoing messages (slot, stat) a complete sweep listed. Stat 3 ones that
+    /// this driver is not sending went out already and are deleted. Unsent ones are counted
+    /// against the outgoing cap; the first sweep takes them as left by earlier runs (for
+    /// `reconcile_outbound` to judge), a later one that finds an unsent slot it has never
+    /// seen found the orphan of a write whose reply was lost, and deletes it.
+    pub(super) async fn outbound_swept(&mut self, found: Vec<(StorageSlot, u8)>) {
+        let previous = self.outbound.foreign.take();
+        let mut foreign = HashSet::new();
+        let mut delete = Vec::new();
+        for (slot, stat) in found {
+            if self.outbound.own.contains_key(&slot) {
+                continue;
+            }
+            if stat == 3 {
+                info!(modem = %self.id(), index = slot.index, "deleting a sent message left in storage");
+                delete.push(slot);
+            } else if previous.as_ref().is_none_or(|p| p.contains(&slot)) {
+                foreign.insert(slot);
+            } else {
+                warn!(modem = %self.id(), index = slot.index, "deleting an unsent message this driver wrote but never got an index for");
+                delete.push(slot);
+            }
+        }
+        self.outbound.foreign = Some(foreign);
+        for slot in delete {
+            self.delete_outbound(slot).await;
+        }
+    }
+
+    /// `prepare_sms`: encodes and writes each part to storage.
+    pub(super) async fn prepare(&mut self, sms: OutgoingSms) -> Result<PreparedSms, ModemError> {
+        let pdus = self.encode(&sms)?;
+        let mut prepared = PreparedSms {
+            modem: self.sh.config.id.clone(),
+            mem: self.sh.profile.sms_memory.clone(),
+            to: sms.to,
+            key: sms.key,
+            parts: pdus
+                .iter()
+                .map(|p| PreparedPart {
+                    index: None,
+                    pdu: p.hex(),
+                    tpdu_len: p.tpdu_len,
+                })
+                .collect(),
+        };
+        if !self.store_send_enabled() {
+            debug!(modem = %self.id(), "storage sends off: the message goes out with AT+CMGS");
+            return Ok(prepared);
+        }
+        let cap = usize::try_from(self.sh.config.sms.outbound_slots).unwrap_or(usize::MAX);
+        let held = self.outbound_held();
+        if held + prepared.parts.len() > cap {
+            warn!(modem = %self.id(), held, parts = prepared.parts.len(), cap, "outgoing storage slots capped: the message goes out with AT+CMGS");
+            return Ok(prepared);
+        }
+        self.sh
+            .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+            .await?;
+        let mut written = Vec::new();
+        for i in 0..prepared.parts.len() {
+            let Some(part) = prepared.parts.get(i) else {
+                break;
+            };
+            let cmd = Command::new(
+                format!("AT+CMGW={},2", part.tpdu_len),
+                ms(self.sh.t().long_ms),
+            )
+            .with_body(part.pdu.clone(), ms(self.sh.t().prompt_ms));
+            let res =
+                self.sh.at.ok(cmd).await.and_then(|r| {
+                    response::cmgw(&r).map_err(|e| ModemError::Response(e.to_string()))
+                });
+            match res {
+                Ok(index) => {
+                    let slot = StorageSlot {
+                        mem: prepared.mem.clone(),
+                        index,
+                    };
+                    self.outbound.own.insert(
+                        slot.clone(),
+                        OwnSlot {
+                            pdu: part.pdu.clone(),
+                            known: true,
+                        },
+                    );
+                    written.push(slot);
+                    if let Some(p) = prepared.parts.get_mut(i) {
+                        p.index = Some(index);
+                    }
+                }
+                Err(e) => {
+                    for slot in written {
+                        self.delete_outbound(slot).await;
+                    }
+                    for p in &mut prepared.parts {
+                        p.index = None;
+                    }
+                    if refusal(&e) {
+                        warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMGW: sending with AT+CMGS from now on");
+                        self.outbound.refused = true;
+                        return Ok(prepared);
+                    }
+                    if e.code() == Some(322) {
+                        warn!(modem = %self.id(), "SMS memory full: the message goes out with AT+CMGS");
+                        return Ok(prepared);
+                    }
+                    // A timeout or reboot may have stored the part anyway: the next sweep
+                    // finds that orphan (an unsent slot this driver does not know).
+                    return Err(e);
+                }
+            }
+        }
+        info!(modem = %self.id(), to = %prepared.to, slots = ?prepared.parts.iter().filter_map(|p| p.index).collect::<Vec<_>>(), "SMS written to storage");
+        Ok(prepared)
+    }
+
+    /// `send_prepared`: sends the parts that have not gone out, deletes their slots.
+    pub(super) async fn send_prepared(
+        &mut self,
+        prepared: &PreparedSms,
+    ) -> Result<SentSms, ModemError> {
+        if prepared.modem != self.sh.config.id {
+            return Err(ModemError::InvalidArgument(format!(
+                "the message was prepared on modem `{}`, not `{}`",
+                prepared.modem, self.sh.config.id
+            )));
+        }
+        if !prepared.slots().is_empty() && prepared.mem != self.sh.profile.sms_memory {
+            return Err(ModemError::InvalidArgument(format!(
+                "the message is stored in memory `{}`; this modem now sends from `{}`",
+                prepared.mem, self.sh.profile.sms_memory
+            )));
+        }
+        let total = prepared.parts.len();
+        let mut outcomes = Vec::with_capacity(total);
+        let mut refs = Vec::new();
+        for (i, part) in prepared.parts.iter().enumerate() {
+            let res = match part.index {
+                None => self
+                    .send_direct(&part.pdu, part.tpdu_len, i + 1)
+                    .await
+                    .map(|mr| PartOutcome::Sent { mr }),
+                Some(index) => {
+                    let slot = StorageSlot {
+                        mem: prepared.mem.clone(),
+                        index,
+                    };
+                    self.send_stored(slot, part, i + 1).await
+                }
+            };
+            match res {
+                Ok(o) => {
+                    if let PartOutcome::Sent { mr } = o {
+                        refs.push(mr);
+                        self.remember_sent(mr, prepared.key.clone(), i + 1, total);
+                    }
+                    outcomes.push(o);
+                }
+                Err(e) if outcomes.is_empty() => return Err(e),
+                Err(e) => {
+                    return Err(ModemError::PartialSend {
+                        sent: outcomes.len(),
+                        total,
+                        refs,
+                        cause: Box::new(e),
+                    });
+                }
+            }
+        }
+        info!(modem = %self.id(), to = %prepared.to, parts = total, ?outcomes, "prepared SMS settled");
+        Ok(SentSms {
+            key: prepared.key.clone(),
+            message_references: refs,
+            parts: total,
+            outcomes,
+        })
+    }
+
+    /// Sends one stored part: reads the slot back unless this driver knows its state, sends
+    /// it with `AT+CMSS`, deletes it. Retries (after re-checking) when the modem reboots,
+    /// times out or vanishes.
+    async fn send_stored(
+        &mut self,
+        slot: StorageSlot,
+        part: &PreparedPart,
+        part_no: usize,
+    ) -> Result<PartOutcome, ModemError> {
+        let attempts = self.sh.config.sms.send_attempts.max(1);
+        let limit = ms(self.sh.config.sms.ready_wait_ms);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let generation = self
+                .sh
+                .generation
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let res = self.try_send_stored(&slot, part, part_no).await;
+            match res {
+                Ok(o) => return Ok(o),
+                Err(e) if uncertain(&e) => {
+                    // Did the modem send it? Only the slot can tell: read it before retrying.
+                    if let Some(own) = self.outbound.own.get_mut(&slot) {
+                        own.known = false;
+                    }
+                    if attempt >= attempts {
+                        return Err(e);
+                    }
+                    warn!(modem = %self.id(), part = part_no, attempt, error = %e, "stored SMS part interrupted: checking its slot after re-init");
+                    self.sh.wait_reinit(generation, limit).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_send_stored(
+        &mut self,
+        slot: &StorageSlot,
+        part: &PreparedPart,
+        part_no: usize,
+    ) -> Result<PartOutcome, ModemError> {
+        self.sh
+            .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+            .await?;
+        let known = self
+            .outbound
+            .own
+            .get(slot)
+            .is_some_and(|o| o.known && o.pdu == part.pdu);
+        if !known {
+            match self.inspect(slot, part).await? {
+                SlotState::Unsent => {}
+                SlotState::Sent => {
+                    info!(modem = %self.id(), part = part_no, index = slot.index, "part went out before (stored sent): not sending it again");
+                    self.delete_outbound(slot.clone()).await;
+                    return Ok(PartOutcome::SentBefore);
+                }
+                SlotState::Gone => {
+                    info!(modem = %self.id(), part = part_no, index = slot.index, "slot empty or reused: the part went out before");
+                    self.outbound.own.remove(slot);
+                    if let Some(f) = self.outbound.foreign.as_mut() {
+                        f.remove(slot);
+                    }
+                    return Ok(PartOutcome::Gone);
+                }
+            }
+        }
+        let cmd = Command::new(format!("AT+CMSS={}", slot.index), ms(self.sh.t().long_ms));
+        let res = self
+            .sh
+            .at
+            .ok(cmd)
+            .await
+            .and_then(|r| response::cmss(&r).map_err(|e| ModemError::Response(e.to_string())));
+        match res {
+            Ok(mr) => {
+                self.delete_outbound(slot.clone()).await;
+                Ok(PartOutcome::Sent { mr })
+            }
+            Err(e) if refusal(&e) => {
+                // Written but not sendable from storage: send the PDU itself, then free the
+                // slot. This part is at-least-once across crashes, like `send_sms`.
+                warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMSS: sending with AT+CMGS from now on");
+                self.outbound.refused = true;
+                let mr = self.send_direct(&part.pdu, part.tpdu_len, part_no).await?;
+                self.delete_outbound(slot.clone()).await;
+                Ok(PartOutcome::Sent { mr })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a slot back (`AT+CMGR`) and judges it against the part.
+    async fn inspect(
+        &mut self,
+        slot: &StorageSlot,
+        part: &PreparedPart,
+    ) -> Result<SlotState, ModemError> {
+        self.select_mem(&slot.mem).await?;
+        let r = match self
+            .sh
+            .at
+            .ok(self.sh.cmd(format!("AT+CMGR={}", slot.index)))
+            .await
+        {
+            Ok(r) => r,
+            // 321: invalid index, i.e. nothing there.
+            Err(e) if e.code() == Some(321) => return Ok(SlotState::Gone),
+            Err(e) => return Err(e),
+        };
+        let stored = response::cmgr(&r).map_err(|e| ModemError::Response(e.to_string()))?;
+        Ok(match stored {
+            Some(p) if same_submit(&p, part) && p.stat == 2 => SlotState::Unsent,
+            Some(p) if same_submit(&p, part) && p.stat == 3 => SlotState::Sent,
+            _ => SlotState::Gone,
+        })
+    }
+
+    /// `discard_prepared`: deletes the slots of a message that will not be sent (after a
+    /// permanent failure), saying what they held.
+    pub(super) async fn discard(
+        &mut self,
+        prepared: &PreparedSms,
+    ) -> Result<DiscardReport, ModemError> {
+        if prepared.modem != self.sh.config.id {
+            return Err(ModemError::InvalidArgument(format!(
+                "the message was prepared on modem `{}`, not `{}`",
+                prepared.modem, self.sh.config.id
+            )));
+        }
+        let mut report = DiscardReport::default();
+        for part in &prepared.parts {
+            let Some(index) = part.index else { continue };
+            let slot = StorageSlot {
+                mem: prepared.mem.clone(),
+                index,
+            };
+            self.sh
+                .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+                .await?;
+            let known = self
+                .outbound
+                .own
+                .get(&slot)
+                .is_some_and(|o| o.known && o.pdu == part.pdu);
+            let state = if known {
+                SlotState::Unsent
+            } else {
+                self.inspect(&slot, part).await?
+            };
+            match state {
+                SlotState::Unsent => report.deleted_unsent += 1,
+                SlotState::Sent => report.sent_before += 1,
+                SlotState::Gone => {
+                    report.gone += 1;
+                    self.outbound.own.remove(&slot);
+                    continue;
+                }
+            }
+            self.delete_outbound(slot).await;
+        }
+        info!(modem = %self.id(), to = %prepared.to, ?report, "prepared SMS discarded");
+        Ok(report)
+    }
+
+    /// `reconcile_outbound`: lists stored outgoing messages and deletes those that neither a
+    /// `keep` entry nor this driver's current work refers to.
+    pub(super) async fn reconcile(
+        &mut self,
+        keep: &[PreparedSms],
+    ) -> Result<OutboundReport, ModemError> {
+        self.sh
+            .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+            .await?;
+        let mem = self.sh.profile.sms_memory.clone();
+        self.select_mem(&mem).await?;
+        let r = self
+            .sh
+            .at
+            .ok(Command::new("AT+CMGL=4", ms(self.sh.t().list_ms)))
+            .await?;
+        let (entries, bad) = response::cmgl(&r);
+        for b in bad {
+            warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
+        }
+        let mut report = OutboundReport::default();
+        let mut foreign = HashSet::new();
+        for e in entries.into_iter().filter(|e| e.stat >= 2) {
+            let Some(index) = e.index else { continue };
+            let slot = StorageSlot {
+                mem: mem.clone(),
+                index,
+            };
+            let own = self.outbound.own.contains_key(&slot);
+            let referred = keep.iter().any(|k| {
+                k.mem == mem
+                    && k.parts
+                        .iter()
+                        .any(|p| p.index == Some(index) && same_submit(&e, p))
+            });
+            let found = describe(slot.clone(), &e);
+            if own || referred {
+                if !own {
+                    foreign.insert(slot);
+                }
+                report.kept.push(found);
+            } else {
+                info!(modem = %self.id(), index, stat = e.stat, to = ?found.to, "deleting an outgoing message nobody refers to");
+                self.delete_outbound(slot).await;
+                report.deleted.push(found);
+            }
+        }
+        self.outbound.foreign = Some(foreign);
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modem::pdu::{Address, SubmitOptions, encode_submit};
+
+    fn part(text: &str) -> PreparedPart {
+        let to = Address::parse("+15551234567").unwrap_or_else(|e| panic!("{e}"));
+        let pdus =
+            encode_submit(&to, text, &SubmitOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let p = pdus.first().unwrap_or_else(|| panic!("no part"));
+        PreparedPart {
+            index: Some(3),
+            pdu: p.hex(),
+            tpdu_len: p.tpdu_len,
+        }
+    }
+
+    #[test]
+    fn stored_pdu_matches_across_smsc_mr_and_padding() {
+        let p = part("hello");
+        let same = |pdu: String, length: usize| StoredPdu {
+            index: None,
+            stat: 2,
+            length,
+            pdu,
+        };
+        assert!(same_submit(&same(p.pdu.clone(), p.tpdu_len), &p));
+        // The modem filled in the SMSC address when it stored it.
+        let tpdu = p.pdu.get(2..).unwrap_or_default();
+        let with_smsc = format!("07911355501010F0{tpdu}");
+        assert!(same_submit(&same(with_smsc, p.tpdu_len), &p));
+        // Without the SMSC field at all, and padded.
+        assert!(same_submit(&same(format!("{tpdu}FF"), p.tpdu_len), &p));
+        // The modem wrote the MR it assigned into the stored PDU.
+        let mut mr = tpdu.to_owned();
+        mr.replace_range(2..4, "2A");
+        assert!(same_submit(&same(format!("00{mr}"), p.tpdu_len), &p));
+        // Another text, another recipient, or garbage: not the same message.
+        let other = part("hellO");
+        assert!(!same_submit(&same(other.pdu, other.tpdu_len), &p));
+        assert!(!same_submit(&same("zz".to_owned(), 1), &p));
+    }
+
+    #[test]
+    fn prepared_sms_round_trips_and_reports_its_slots() {
+        let p = PreparedSms {
+            modem: "m0".into(),
+            mem: "ME".into(),
+            to: "+15551234567".into(),
+            key: Some("k".into()),
+            parts: vec![
+                part("a"),
+                PreparedPart {
+                    index: Some(7),
+                    ..part("b")
+                },
+            ],
+        };
+        let json = serde_json::to_string(&p).unwrap_or_default();
+        let back: PreparedSms = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, p);
+        assert_eq!(back.part_count(), 2);
+        assert!(back.is_crash_safe());
+        assert_eq!(
+            back.slots().iter().map(|s| s.index).collect::<Vec<_>>(),
+            vec![3, 7]
+        );
+        let mut direct = back;
+        direct.parts[1].index = None;
+        assert!(!direct.is_crash_safe());
+    }
+}

@@ -1,0 +1,478 @@
+//! Exactly-once SMS sending through modem storage (`AT+CMGW` → persist → `AT+CMSS`),
+//! against the simulator over a real pty: gateway crashes before and after the modem sent,
+//! multipart messages cut in the middle, orphans of a crash before the slots were persisted,
+//! a gateway that died at the `> ` prompt, and the `AT+CMGS` fallbacks.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
+
+mod common;
+
+use common::{Rig, WAIT, fast_timeouts};
+use flowgate_board::modem::{ModemEvent, OutgoingSms, PartOutcome, PreparedSms, StorageSlot};
+use flowgate_board::sim::{FaultAction, SimProfile};
+
+const TO: &str = "+15551230001";
+
+/// What the runtime does between `prepare_sms` and `send_prepared`: persist the value.
+fn persist(p: &PreparedSms) -> PreparedSms {
+    serde_json::from_str(&serde_json::to_string(p).unwrap()).unwrap()
+}
+
+fn long_text() -> String {
+    (0..400)
+        .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap()))
+        .collect()
+}
+
+fn count(rig: &Rig, prefix: &str) -> usize {
+    rig.ctl
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with(prefix))
+        .count()
+}
+
+/// Waits for the start-up sweep of the driver started after `before` sweeps.
+async fn swept(rig: &Rig, before: usize) {
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", before + 1, WAIT)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_then_send_goes_out_once_from_storage() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "stored first").with_key("k1"))
+        .await
+        .unwrap();
+    assert!(prepared.is_crash_safe());
+    assert_eq!(prepared.part_count(), 1);
+    assert_eq!(prepared.modem, "m0");
+    assert_eq!(prepared.mem, "ME");
+    let stored = rig.ctl.stored();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (Some(stored[0].0), stored[0].1),
+        (prepared.parts[0].index, 2),
+        "stored unsent"
+    );
+    assert!(
+        rig.ctl.sent_sms().is_empty(),
+        "nothing goes out before the send"
+    );
+
+    let persisted = persist(&prepared);
+    let sent = rig.modem.send_prepared(&persisted).await.unwrap();
+    assert_eq!(sent.key.as_deref(), Some("k1"));
+    assert_eq!(sent.message_references.len(), 1);
+    assert_eq!(
+        sent.outcomes,
+        vec![PartOutcome::Sent {
+            mr: sent.message_references[0]
+        }]
+    );
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "stored first".to_owned())]
+    );
+    assert!(rig.ctl.stored().is_empty(), "the slot is deleted once sent");
+    assert_eq!(count(&rig, "AT+CMSS="), 1);
+    assert_eq!(count(&rig, "AT+CMGS="), 0);
+    assert_eq!(
+        count(&rig, "AT+CMGR="),
+        0,
+        "a slot this driver just wrote needs no read-back"
+    );
+    // The status report of the stored send carries the key, as for AT+CMGS.
+    let report = rig
+        .event("status report", |e| match e {
+            ModemEvent::StatusReport(r) => Some(r.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(report.key.as_deref(), Some("k1"));
+    assert_eq!(report.message_reference, sent.message_references[0]);
+
+    // The runtime died before it recorded the result and sends it again: nothing goes out.
+    let again = rig.modem.send_prepared(&persisted).await.unwrap();
+    assert_eq!(again.outcomes, vec![PartOutcome::Gone]);
+    assert!(again.message_references.is_empty());
+    assert_eq!(rig.ctl.sent_sms().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_the_send_then_resume_sends_once() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "after the crash"))
+            .await
+            .unwrap(),
+    );
+    let sweeps = count(&rig, "AT+CMGL=4");
+    rig.crash_and_restart().await;
+    rig.ready().await;
+    swept(&rig, sweeps).await;
+    assert_eq!(rig.ctl.stored().len(), 1, "the unsent message stays stored");
+
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "after the crash".to_owned())]
+    );
+    let index = prepared.parts[0].index.unwrap();
+    assert_eq!(
+        count(&rig, &format!("AT+CMGR={index}")),
+        1,
+        "the new driver reads the slot back before sending"
+    );
+    assert!(rig.ctl.stored().is_empty());
+    assert!(
+        rig.sms.try_recv().is_err(),
+        "a stored outgoing message is never an incoming one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_modem_sent_but_before_its_reply_does_not_send_twice() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "exactly once"))
+            .await
+            .unwrap(),
+    );
+    // The modem carries AT+CMSS out, but the gateway dies before its reply arrives.
+    rig.ctl.fail_next("AT+CMSS", FaultAction::NoReply, 1);
+    let modem = rig.modem.clone();
+    let p = prepared.clone();
+    let in_flight = tokio::spawn(async move { modem.send_prepared(&p).await });
+    rig.ctl.wait_for_sent_sms(1, WAIT).await.unwrap();
+    assert_eq!(rig.ctl.stored()[0].1, 3, "stored sent");
+    let sweeps = count(&rig, "AT+CMGL=4");
+    rig.crash_and_restart().await;
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the dead driver never learned the result"
+    );
+    rig.ready().await;
+    // The new driver's sweep deletes the stat-3 slot: it went out, there is nothing to send.
+    swept(&rig, sweeps).await;
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(sent.outcomes, vec![PartOutcome::Gone]);
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "exactly once".to_owned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_cmss_reply_within_one_driver_is_read_back_not_resent() {
+    let rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "reply lost"))
+        .await
+        .unwrap();
+    rig.ctl.fail_next("AT+CMSS", FaultAction::NoReply, 1);
+    // AT+CMSS times out, the driver resyncs, reads the slot (stat 3) and does not resend.
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(sent.outcomes, vec![PartOutcome::SentBefore]);
+    assert!(sent.message_references.is_empty(), "its MR is unknown");
+    assert_eq!(rig.ctl.sent_sms().len(), 1);
+    assert!(rig.ctl.stored().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_cut_in_the_middle_is_finished_after_the_restart() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    let text = long_text();
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, text.clone()).with_key("multi"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(prepared.part_count(), 3);
+    assert!(prepared.is_crash_safe());
+    assert_eq!(rig.ctl.stored().len(), 3);
+    // Part 1 goes out and is deleted; part 2 goes out but its reply is lost to the crash;
+    // part 3 never starts.
+    rig.ctl.fail_after("AT+CMSS", 1, FaultAction::NoReply, 1);
+    let modem = rig.modem.clone();
+    let p = prepared.clone();
+    let in_flight = tokio::spawn(async move { modem.send_prepared(&p).await });
+    rig.ctl.wait_for_sent_sms(2, WAIT).await.unwrap();
+    let sweeps = count(&rig, "AT+CMGL=4");
+    rig.crash_and_restart().await;
+    assert!(in_flight.await.unwrap().is_err());
+    rig.ready().await;
+    swept(&rig, sweeps).await;
+    // Part 2 (stored sent) was cleaned up by the sweep; part 3 is still to send.
+    rig.ctl.wait_for_stored(1, WAIT).await.unwrap();
+    assert_eq!(rig.ctl.stored()[0].1, 2);
+
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert!(
+        matches!(
+            sent.outcomes[..],
+            [
+                PartOutcome::Gone,
+                PartOutcome::Gone,
+                PartOutcome::Sent { .. }
+            ]
+        ),
+        "{:?}",
+        sent.outcomes
+    );
+    assert_eq!(sent.parts, 3);
+    assert_eq!(rig.ctl.sent_sms().len(), 3, "every part exactly once");
+    assert_eq!(rig.ctl.sent_messages(), vec![(TO.to_owned(), text)]);
+    assert!(rig.ctl.stored().is_empty());
+    // The part sent now reports with the key.
+    let report = rig
+        .event("status report", |e| match e {
+            ModemEvent::StatusReport(r) if r.key.is_some() => Some(r.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (report.key.as_deref(), report.part, report.parts),
+        (Some("multi"), Some(3), Some(3))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
+    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    let kept = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "persisted reply"))
+            .await
+            .unwrap(),
+    );
+    // Written, but the gateway died before it persisted the slots: an orphan.
+    let orphan = rig
+        .modem
+        .prepare_sms(OutgoingSms::new("+15559990000", "never persisted"))
+        .await
+        .unwrap();
+    let sweeps = count(&rig, "AT+CMGL=4");
+    rig.crash_and_restart().await;
+    rig.ready().await;
+    swept(&rig, sweeps).await;
+    assert_eq!(rig.ctl.stored().len(), 2);
+
+    // An incoming message is the only thing handed out: the sweep skipped both stat-2 slots.
+    rig.ctl.send_sms("+15550000042", "hello in").unwrap();
+    let m = rig.next_sms().await;
+    assert_eq!(m.text, "hello in");
+    m.ack();
+    rig.ctl.wait_for_stored(2, WAIT).await.unwrap();
+
+    let report = rig
+        .modem
+        .reconcile_outbound(std::slice::from_ref(&kept))
+        .await
+        .unwrap();
+    let slot = |p: &PreparedSms| StorageSlot {
+        mem: "ME".into(),
+        index: p.parts[0].index.unwrap(),
+    };
+    assert_eq!(report.deleted.len(), 1);
+    assert_eq!(report.deleted[0].slot, slot(&orphan));
+    assert_eq!(report.deleted[0].stat, 2);
+    assert_eq!(report.deleted[0].to.as_deref(), Some("+15559990000"));
+    assert_eq!(report.deleted[0].text.as_deref(), Some("never persisted"));
+    assert_eq!(report.kept.len(), 1);
+    assert_eq!(report.kept[0].slot, slot(&kept));
+
+    let sent = rig.modem.send_prepared(&kept).await.unwrap();
+    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "persisted reply".to_owned())],
+        "the orphan never went out"
+    );
+    assert!(rig.ctl.stored().is_empty());
+    assert!(rig.sms.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
+    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
+    rig.ready().await;
+    // The dead process wrote `AT+CMGW=<n>` and never the PDU: the modem waits at `> `.
+    let modem = rig.modem.clone();
+    let hung = tokio::spawn(async move {
+        modem
+            .command("AT+CMGW=20,2", std::time::Duration::from_secs(30))
+            .await
+    });
+    rig.ctl
+        .wait_for_command("AT+CMGW=20,2", 1, WAIT)
+        .await
+        .unwrap();
+    rig.crash_and_restart().await;
+    assert!(hung.await.unwrap().is_err());
+    // The next driver's AT is swallowed by the prompt; ESC gets the modem back.
+    rig.ready().await;
+    assert!(rig.ctl.stored().is_empty(), "ESC stored nothing");
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "works again"))
+        .await
+        .unwrap();
+    rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "works again".to_owned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_storage_falls_back_to_cmgs() {
+    let rig = Rig::start(SimProfile::HuaweiE1550).await;
+    rig.ready().await;
+    rig.ctl.fail_next(
+        "AT+CMGW",
+        FaultAction::Error("COMMAND NOT SUPPORT".to_owned()),
+        1,
+    );
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "no storage here"))
+        .await
+        .unwrap();
+    assert!(!prepared.is_crash_safe());
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
+    assert_eq!(count(&rig, "AT+CMGS="), 1);
+    // The refusal is remembered: the next message does not try AT+CMGW again.
+    let next = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "second"))
+        .await
+        .unwrap();
+    assert!(!next.is_crash_safe());
+    assert_eq!(count(&rig, "AT+CMGW="), 1);
+    rig.modem.send_prepared(&next).await.unwrap();
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![
+            (TO.to_owned(), "no storage here".to_owned()),
+            (TO.to_owned(), "second".to_owned())
+        ]
+    );
+    assert!(rig.ctl.stored().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going() {
+    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| mc.sms.outbound_slots = 2).await;
+    rig.ready().await;
+    // A 3-part message exceeds the cap of 2 outgoing slots.
+    let long = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, long_text()))
+        .await
+        .unwrap();
+    assert!(!long.is_crash_safe());
+    assert_eq!(count(&rig, "AT+CMGW="), 0);
+    // A full memory answers AT+CMGW with +CMS ERROR: 322.
+    rig.ctl.set_memory_full(true).unwrap();
+    let full = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "memory full"))
+        .await
+        .unwrap();
+    assert!(!full.is_crash_safe());
+    assert!(rig.ctl.stored().is_empty());
+    // Messages arriving meanwhile are held back by the network, then delivered.
+    rig.ctl
+        .send_sms("+15550000043", "incoming while full")
+        .unwrap();
+    rig.ctl.set_memory_full(false).unwrap();
+    let m = rig.next_sms().await;
+    assert_eq!(m.text, "incoming while full");
+    m.ack();
+    // Storage again once there is room.
+    let stored = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "stored again"))
+        .await
+        .unwrap();
+    assert!(stored.is_crash_safe());
+    for p in [&long, &full, &stored] {
+        rig.modem.send_prepared(p).await.unwrap();
+    }
+    let texts: Vec<String> = rig.ctl.sent_messages().into_iter().map(|m| m.1).collect();
+    assert_eq!(
+        texts,
+        vec![long_text(), "memory full".into(), "stored again".into()]
+    );
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_leaves_the_slot_for_retry_or_discard() {
+    let rig = Rig::start(SimProfile::QuectelEc25).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "doomed"))
+        .await
+        .unwrap();
+    rig.ctl.fail_next(
+        "AT+CMSS",
+        FaultAction::Error("+CMS ERROR: 330".to_owned()),
+        1,
+    );
+    let e = rig.modem.send_prepared(&prepared).await.unwrap_err();
+    assert_eq!(e.code(), Some(330));
+    assert_eq!(rig.ctl.stored().len(), 1, "kept for a retry");
+    let report = rig.modem.discard_prepared(&prepared).await.unwrap();
+    assert_eq!(
+        (report.deleted_unsent, report.sent_before, report.gone),
+        (1, 0, 0)
+    );
+    assert!(rig.ctl.stored().is_empty());
+    assert!(rig.ctl.sent_sms().is_empty());
+    // A prepared message belongs to its modem.
+    let mut foreign = prepared.clone();
+    foreign.modem = "m9".into();
+    assert!(rig.modem.send_prepared(&foreign).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_sends_can_be_switched_off() {
+    let rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| {
+        mc.sms.store_and_send = false
+    })
+    .await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "direct"))
+        .await
+        .unwrap();
+    assert!(!prepared.is_crash_safe());
+    rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(count(&rig, "AT+CMGW="), 0);
+    assert_eq!(count(&rig, "AT+CMGS="), 1);
+}
