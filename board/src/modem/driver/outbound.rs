@@ -271,14 +271,38 @@ impl SmsWorker {
         self.outbound.own.len() + self.outbound.foreign.as_ref().map_or(0, HashSet::len)
     }
 
+    /// Stops tracking an outgoing slot (it is empty, or about to be).
+    fn forget_outbound(&mut self, slot: &StorageSlot) {
+        self.outbound.own.remove(slot);
+        if let Some(f) = self.outbound.foreign.as_mut() {
+            f.remove(slot);
+        }
+    }
+
     /// Stops tracking an outgoing slot and deletes it.
     async fn delete_outbound(&mut self, slot: StorageSlot) {
-        self.outbound.own.remove(&slot);
-        if let Some(f) = self.outbound.foreign.as_mut() {
-            f.remove(&slot);
-        }
+        self.forget_outbound(&slot);
         self.pending_deletes.push(slot);
         self.flush_deletes().await;
+    }
+
+    /// A prepared message can only be handled by the modem that wrote it.
+    fn check_modem(&self, prepared: &PreparedSms) -> Result<(), ModemError> {
+        if prepared.modem == self.sh.config.id {
+            return Ok(());
+        }
+        Err(ModemError::InvalidArgument(format!(
+            "the message was prepared on modem `{}`, not `{}`",
+            prepared.modem, self.sh.config.id
+        )))
+    }
+
+    /// True when this driver wrote `slot` with `part` and knows it is still unsent.
+    fn known_unsent(&self, slot: &StorageSlot, part: &PreparedPart) -> bool {
+        self.outbound
+            .own
+            .get(slot)
+            .is_some_and(|o| o.known && o.pdu == part.pdu)
     }
 
     /// The stored outgoing messages (slot, stat) a complete sweep listed. Stat 3 ones that
@@ -403,12 +427,8 @@ impl SmsWorker {
         &mut self,
         prepared: &PreparedSms,
     ) -> Result<SentSms, ModemError> {
-        if prepared.modem != self.sh.config.id {
-            return Err(ModemError::InvalidArgument(format!(
-                "the message was prepared on modem `{}`, not `{}`",
-                prepared.modem, self.sh.config.id
-            )));
-        }
+        self.check_modem(prepared)?;
+        // AT+CMSS sends from the write memory, which init sets to the profile's.
         if !prepared.slots().is_empty() && prepared.mem != self.sh.profile.sms_memory {
             return Err(ModemError::InvalidArgument(format!(
                 "the message is stored in memory `{}`; this modem now sends from `{}`",
@@ -506,12 +526,7 @@ impl SmsWorker {
         self.sh
             .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
             .await?;
-        let known = self
-            .outbound
-            .own
-            .get(slot)
-            .is_some_and(|o| o.known && o.pdu == part.pdu);
-        if !known {
+        if !self.known_unsent(slot, part) {
             match self.inspect(slot, part).await? {
                 SlotState::Unsent => {}
                 SlotState::Sent => {
@@ -521,10 +536,7 @@ impl SmsWorker {
                 }
                 SlotState::Gone => {
                     info!(modem = %self.id(), part = part_no, index = slot.index, "slot empty or reused: the part went out before");
-                    self.outbound.own.remove(slot);
-                    if let Some(f) = self.outbound.foreign.as_mut() {
-                        f.remove(slot);
-                    }
+                    self.forget_outbound(slot);
                     return Ok(PartOutcome::Gone);
                 }
             }
@@ -586,12 +598,7 @@ impl SmsWorker {
         &mut self,
         prepared: &PreparedSms,
     ) -> Result<DiscardReport, ModemError> {
-        if prepared.modem != self.sh.config.id {
-            return Err(ModemError::InvalidArgument(format!(
-                "the message was prepared on modem `{}`, not `{}`",
-                prepared.modem, self.sh.config.id
-            )));
-        }
+        self.check_modem(prepared)?;
         let mut report = DiscardReport::default();
         for part in &prepared.parts {
             let Some(index) = part.index else { continue };
@@ -602,12 +609,7 @@ impl SmsWorker {
             self.sh
                 .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
                 .await?;
-            let known = self
-                .outbound
-                .own
-                .get(&slot)
-                .is_some_and(|o| o.known && o.pdu == part.pdu);
-            let state = if known {
+            let state = if self.known_unsent(&slot, part) {
                 SlotState::Unsent
             } else {
                 self.inspect(&slot, part).await?
@@ -617,7 +619,7 @@ impl SmsWorker {
                 SlotState::Sent => report.sent_before += 1,
                 SlotState::Gone => {
                     report.gone += 1;
-                    self.outbound.own.remove(&slot);
+                    self.forget_outbound(&slot);
                     continue;
                 }
             }
