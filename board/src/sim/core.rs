@@ -2024,3 +2024,195 @@ const SIM_COMMANDS: &[&str] = &[
     "+CIMI", "+CCID", "+QCCID", "^ICCID", "+CICCID", "+CNUM", "+CMGR", "+CMGL", "+CMGS", "+CMGD",
     "+CMGW", "+CMSS", "+CPMS", "+CUSD",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modem::pdu::{SubmitOptions, encode_submit};
+
+    fn core(profile: SimProfile) -> SimCore {
+        let (events, _) = broadcast::channel(64);
+        let mut c = SimCore::new(SimConfig::new(profile), events);
+        run(&mut c, "ATE0");
+        run(&mut c, "AT+CMEE=1");
+        c
+    }
+
+    /// What the modem wrote, as text (timers and pauses left out).
+    fn text(outs: &[Out]) -> String {
+        outs.iter()
+            .filter_map(|o| match o {
+                Out::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn run(c: &mut SimCore, line: &str) -> String {
+        text(&c.feed(format!("{line}\r").as_bytes()))
+    }
+
+    fn submit(text: &str) -> (String, usize) {
+        let to = Address::parse("+15551234567").unwrap_or_else(|e| panic!("{e}"));
+        let p =
+            encode_submit(&to, text, &SubmitOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let p = p.first().unwrap_or_else(|| panic!("no part"));
+        (p.hex(), p.tpdu_len)
+    }
+
+    fn write(c: &mut SimCore, hex: &str, len: usize, stat: Option<u8>) -> String {
+        let cmd = match stat {
+            Some(s) => format!("AT+CMGW={len},{s}"),
+            None => format!("AT+CMGW={len}"),
+        };
+        assert!(run(c, &cmd).contains("> "));
+        text(&c.feed(format!("{hex}\x1a").as_bytes()))
+    }
+
+    #[test]
+    fn write_send_from_storage_and_list_by_stat() {
+        let mut c = core(SimProfile::QuectelEc25);
+        let (hex, len) = submit("from storage");
+        let r = write(&mut c, &hex, len, None);
+        assert!(r.contains("+CMGW: 0") && r.contains("OK"), "{r:?}");
+        assert_eq!(
+            c.stored(),
+            vec![(0, 2, hex.clone())],
+            "stored unsent by default"
+        );
+        assert!(run(&mut c, "AT+CMGL=2").contains("+CMGL: 0,2,,"));
+        assert!(!run(&mut c, "AT+CMGL=0").contains("+CMGL"));
+        assert!(c.sent.is_empty());
+
+        let r = run(&mut c, "AT+CMSS=0");
+        assert!(r.contains("+CMSS: 0") && r.contains("OK"), "{r:?}");
+        assert_eq!(c.sent.len(), 1);
+        assert_eq!(c.sent[0].text.as_deref(), Some("from storage"));
+        assert_eq!(c.stored()[0].1, 3, "stored sent");
+        assert!(run(&mut c, "AT+CMGL=3").contains("+CMGL: 0,3,,"));
+        assert!(run(&mut c, "AT+CMGR=0").contains("+CMGR: 3,,"));
+        // Sending it again is the gateway's choice: the modem does it.
+        assert!(run(&mut c, "AT+CMSS=0").contains("+CMSS: 1"));
+        assert!(run(&mut c, "AT+CMGD=0").contains("OK"));
+        assert!(run(&mut c, "AT+CMSS=0").contains("+CMS ERROR: 321"));
+        assert!(run(&mut c, "AT+CMSS=99").contains("+CMS ERROR: 321"));
+    }
+
+    #[test]
+    fn write_checks_stat_pdu_and_space() {
+        let mut c = core(SimProfile::HuaweiE1550);
+        let (hex, len) = submit("x");
+        // A SUBMIT is not a received message.
+        assert!(write(&mut c, &hex, len, Some(1)).contains("+CMS ERROR: 304"));
+        assert!(run(&mut c, &format!("AT+CMGW={len},7")).contains("+CMS ERROR: 304"));
+        assert!(write(&mut c, "ZZ", len, Some(2)).contains("+CMS ERROR: 304"));
+        // SIM storage counts from 1; a full memory refuses the write.
+        assert!(write(&mut c, &hex, len, Some(3)).contains("+CMGW: 1"));
+        c.set_memory_full(true);
+        assert!(write(&mut c, &hex, len, Some(2)).contains("+CMS ERROR: 322"));
+        // ESC at the prompt stores nothing.
+        assert!(run(&mut c, &format!("AT+CMGW={len}")).contains("> "));
+        assert!(text(&c.feed(b"0011\x1b")).contains("OK"));
+        assert_eq!(c.stored().len(), 1);
+    }
+
+    #[test]
+    fn lost_reply_still_sends() {
+        let mut c = core(SimProfile::QuectelEc25);
+        let (hex, len) = submit("reply lost");
+        write(&mut c, &hex, len, None);
+        c.add_trigger("AT+CMSS", FaultAction::NoReply, 0, 1);
+        assert_eq!(run(&mut c, "AT+CMSS=0"), "");
+        assert_eq!(c.sent.len(), 1);
+        assert_eq!(c.stored()[0].1, 3);
+        // The trigger skipped the first matching command.
+        c.add_trigger("AT+CMSS", FaultAction::Error("ERROR".into()), 1, 1);
+        assert!(run(&mut c, "AT+CMSS=0").contains("+CMSS:"));
+        assert!(run(&mut c, "AT+CMSS=0").contains("ERROR"));
+    }
+
+    fn states(c: &SimCore) -> Vec<(String, CallStat)> {
+        let mut v: Vec<(String, CallStat)> =
+            c.calls().into_iter().map(|(_, _, s, n)| (n, s)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    #[test]
+    fn hold_dial_swap_and_transfer() {
+        let mut c = core(SimProfile::QuectelEc25);
+        run(&mut c, "AT+QINDCFG=\"ccinfo\",1,0");
+        assert!(
+            run(&mut c, "AT+CHLD=2").contains("+CME ERROR: 3"),
+            "no call"
+        );
+        c.incoming_call("+1001").unwrap_or_else(|e| panic!("{e}"));
+        assert!(run(&mut c, "ATA").contains("OK"));
+        assert!(run(&mut c, "AT+CHLD=2").contains("OK"));
+        assert_eq!(states(&c), vec![("+1001".into(), CallStat::Held)]);
+        assert!(run(&mut c, "ATD+1002;").contains("OK"));
+        // No retrieve while the second call is being set up; ECT needs it alerting.
+        assert!(run(&mut c, "AT+CHLD=2").contains("+CME ERROR: 3"));
+        assert!(run(&mut c, "AT+CHLD=4").contains("+CME ERROR: 3"));
+        let b = c.outgoing().unwrap_or_else(|e| panic!("{e}"));
+        c.fire(Scheduled::Alert(b));
+        c.remote_answer().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            states(&c),
+            vec![
+                ("+1001".into(), CallStat::Held),
+                ("+1002".into(), CallStat::Active)
+            ]
+        );
+        // Swap, refused transfer, swap back.
+        assert!(run(&mut c, "AT+CHLD=2").contains("OK"));
+        assert_eq!(
+            states(&c),
+            vec![
+                ("+1001".into(), CallStat::Active),
+                ("+1002".into(), CallStat::Held)
+            ]
+        );
+        c.faults.ect_refused = true;
+        assert!(run(&mut c, "AT+CHLD=4").contains("+CME ERROR: 3"));
+        assert_eq!(c.calls().len(), 2);
+        c.faults.ect_refused = false;
+        let r = run(&mut c, "AT+CHLD=4");
+        assert!(r.starts_with("\r\nOK\r\n"), "{r:?}");
+        assert_eq!(r.matches("\"ccinfo\"").count(), 2, "both released: {r:?}");
+        assert!(c.calls().is_empty());
+        let ids: Vec<u64> = c.call_log.iter().map(|r| r.id).collect();
+        for (r, other) in c.call_log.iter().zip(ids.iter().rev()) {
+            assert_eq!(r.ended_by.as_deref(), Some("transferred"));
+            assert_eq!(r.transferred_with, Some(*other));
+        }
+    }
+
+    #[test]
+    fn dial_holds_the_active_call_and_chld_releases() {
+        let mut c = core(SimProfile::Sim7600);
+        run(&mut c, "AT+CLCC=1");
+        c.incoming_call("+2001").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            run(&mut c, "ATD+2002;").contains("+CME ERROR: 3"),
+            "ringing"
+        );
+        run(&mut c, "ATA");
+        let r = run(&mut c, "ATD+2002;");
+        assert!(
+            r.contains("+CLCC: 1,1,1,"),
+            "the active call is held first: {r:?}"
+        );
+        let b = c.outgoing().unwrap_or_else(|e| panic!("{e}"));
+        c.fire(Scheduled::Answer(b));
+        // 1: release the active call, take the held one back.
+        assert!(run(&mut c, "AT+CHLD=1").contains("OK"));
+        assert_eq!(states(&c), vec![("+2001".into(), CallStat::Active)]);
+        // 0 with nothing held or waiting is refused; 1x releases by index.
+        assert!(run(&mut c, "AT+CHLD=0").contains("+CME ERROR: 3"));
+        assert!(run(&mut c, "AT+CHLD=11").contains("OK"));
+        assert!(c.calls().is_empty());
+        assert!(run(&mut c, "AT+CHLD=3").contains("+CME ERROR: 4"));
+        assert!(run(&mut c, "AT+CHLD=?").contains("+CHLD: (0,1,1x,2,2x,4)"));
+    }
+}
