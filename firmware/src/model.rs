@@ -250,6 +250,12 @@ pub struct MessageTarget {
     /// Earliest time of the next attempt.
     #[serde(default)]
     pub next_attempt: Option<DateTime<Utc>>,
+    /// The message as written to modem storage and not yet settled: persisted before it is
+    /// sent, so a send interrupted by a crash is resolved from the modem's storage instead
+    /// of being sent twice (see `flowgate_board::modem::driver::outbound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub prepared: Option<flowgate_board::modem::PreparedSms>,
     /// Last error, if any.
     #[serde(default)]
     pub error: String,

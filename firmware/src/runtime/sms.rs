@@ -22,11 +22,13 @@
 //! retries transient failures with exponential back-off (persisted, so retries survive
 //! restarts), and applies delivery reports by the key the driver echoes back.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flowgate_board::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
-use flowgate_board::modem::{InboundSms, ModemHandle, OutgoingSms, SmsMessage};
+
+use flowgate_board::modem::{InboundSms, ModemHandle, OutgoingSms, PreparedSms, SmsMessage};
 use flowgate_flows::model::{Address, ReferenceType};
 use indexmap::IndexMap;
 use tokio::sync::broadcast;
@@ -206,6 +208,7 @@ fn inbound_record(
             delivered_parts: 0,
             attempts: 0,
             next_attempt: None,
+            prepared: None,
             error: if message.complete {
                 String::new()
             } else {
@@ -429,6 +432,7 @@ pub(crate) fn queue_outbound(
                 delivered_parts: 0,
                 attempts: 0,
                 next_attempt: Some(now),
+                prepared: None,
                 error: String::new(),
                 tm_update: now,
             })
@@ -461,6 +465,9 @@ pub(crate) async fn sender_task(rt: Runtime) {
     let modems = rt.modems().clone();
     let policy = rt.inner.options.sms.clone();
     let wake = rt.inner.sms_wake.clone();
+    if let Err(e) = reconcile_storage(&rt, &modems) {
+        warn!(cause = %e, "outbound storage not reconciled");
+    }
     loop {
         let next = match send_due(&rt, &modems, &policy).await {
             Ok(next) => next,
@@ -481,17 +488,9 @@ pub(crate) async fn sender_task(rt: Runtime) {
 }
 
 /// Sends every due target; returns when the next retry is due, if any.
-async fn send_due(
-    rt: &Runtime,
-    modems: &Modems,
-    policy: &SmsPolicy,
-) -> Result<Option<DateTime<Utc>>, RuntimeError> {
+async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<Option<DateTime<Utc>>, RuntimeError> {
     let db = rt.db();
-    let queued: Vec<Uuid> = db
-        .sms_queue
-        .iter()
-        .map(|e| e.map(|(id, _)| id))
-        .collect::<Result<_, _>>()?;
+    let queued: Vec<Uuid> = db.sms_queue.iter().map(|e| e.map(|(id, _)| id)).collect::<Result<_, _>>()?;
     let mut next: Option<DateTime<Utc>> = None;
     for id in queued {
         if rt.cancel_token().is_cancelled() {
@@ -503,49 +502,85 @@ async fn send_due(
         };
         for index in 0..message.targets.len() {
             let target = &message.targets[index];
-            let due = target.status == TargetStatus::Queued
-                && target.next_attempt.is_none_or(|at| at <= Utc::now());
+            let due = target.status == TargetStatus::Queued && target.next_attempt.is_none_or(|at| at <= Utc::now());
             if !due {
                 continue;
             }
-            // The send awaits the modem; the result is merged into a fresh read of the
-            // record so a delivery report applied meanwhile is not overwritten.
-            let sent = send_target(modems, policy, &message, index).await;
-            match sent.status {
+            let settled = send_target(rt, modems, policy, &message, index).await?;
+            match settled.status {
                 TargetStatus::Sent => Metrics::inc(&rt.metrics().sms_sent_total),
                 TargetStatus::Failed => Metrics::inc(&rt.metrics().sms_failed_total),
                 _ => {}
             }
-            update_message(rt, id, |m| {
-                if let Some(t) = m.targets.get_mut(index) {
-                    *t = sent.clone();
-                }
-            })?;
-            // The modem has taken the message: make that durable before anything else, so a
-            // crash now does not send it again.
-            db.store.flush().await?;
+            store_target(rt, id, index, &settled).await?;
         }
-        let Some(message) = db.messages.get(id)? else {
-            continue;
-        };
-        if message
-            .targets
-            .iter()
-            .all(|t| t.status != TargetStatus::Queued)
-        {
+        let Some(message) = db.messages.get(id)? else { continue };
+        if message.targets.iter().all(|t| t.status != TargetStatus::Queued) {
             db.sms_queue.remove(id)?;
         }
-        for t in message
-            .targets
-            .iter()
-            .filter(|t| t.status == TargetStatus::Queued)
-        {
+        for t in message.targets.iter().filter(|t| t.status == TargetStatus::Queued) {
             if let Some(at) = t.next_attempt {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
     }
     Ok(next)
+}
+
+/// Stores one target's new state and flushes: the modem's view of the message changed, and
+/// a crash must find the gateway's record agreeing with it.
+async fn store_target(rt: &Runtime, id: Uuid, index: usize, target: &MessageTarget) -> Result<(), RuntimeError> {
+    update_message(rt, id, |m| {
+        if let Some(t) = m.targets.get_mut(index) {
+            // A delivery report may have landed meanwhile (status, delivered parts); what
+            // the send decided wins for the rest.
+            let delivered = t.delivered_parts;
+            *t = target.clone();
+            t.delivered_parts = t.delivered_parts.max(delivered);
+        }
+    })?;
+    rt.db().store.flush().await?;
+    Ok(())
+}
+
+/// At start-up: tell each modem which stored outgoing messages the gateway still refers to,
+/// so orphans of a crash between `AT+CMGW` and persisting the slots are deleted, not sent.
+/// One task per modem, so a modem that never becomes ready holds up nothing else (the
+/// driver keeps slots it is preparing or sending meanwhile).
+fn reconcile_storage(rt: &Runtime, modems: &Modems) -> Result<(), RuntimeError> {
+    let db = rt.db();
+    let mut keep: HashMap<String, Vec<PreparedSms>> = HashMap::new();
+    for entry in db.sms_queue.iter() {
+        let (id, _) = entry?;
+        if let Some(message) = db.messages.get(id)? {
+            for prepared in message.targets.into_iter().filter_map(|t| t.prepared) {
+                keep.entry(prepared.modem.clone()).or_default().push(prepared);
+            }
+        }
+    }
+    for modem in modems.iter() {
+        let modem = modem.clone();
+        let kept = keep.remove(modem.id()).unwrap_or_default();
+        let cancel = rt.cancel_token().clone();
+        rt.spawn(async move {
+            let ready = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = modem.wait_ready(Duration::from_secs(600)) => r,
+            };
+            if ready.is_err() {
+                warn!(modem = modem.id(), "not ready; outbound storage not reconciled");
+                return;
+            }
+            match modem.reconcile_outbound(&kept).await {
+                Ok(report) if !report.deleted.is_empty() => {
+                    info!(modem = modem.id(), deleted = report.deleted.len(), "deleted stored outgoing SMS no message refers to");
+                }
+                Ok(_) => {}
+                Err(e) => warn!(modem = modem.id(), cause = %e, "outbound storage not reconciled"),
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Read-modify-write of one message under the runtime's message lock, with a
@@ -578,39 +613,55 @@ fn report_key(message: Uuid, index: usize) -> String {
     format!("{message}/{index}")
 }
 
-/// Sends one target; returns the target as it is after the attempt.
+/// Sends one target exactly once, through modem storage where the modem allows it:
+/// prepare (`AT+CMGW`) → persist + flush → send from storage. Returns the target as it is
+/// after the attempt.
 async fn send_target(
+    rt: &Runtime,
     modems: &Modems,
     policy: &SmsPolicy,
     message: &Message,
     index: usize,
-) -> MessageTarget {
+) -> Result<MessageTarget, RuntimeError> {
     let mut target = message.targets[index].clone();
     let to = target.destination.target.clone();
     let now = Utc::now();
-    let result = match modems.pick(&message.modem_id, &message.source.target) {
-        None => Err(("the board has no modem".to_owned(), false)),
-        Some(modem) => {
-            let sms = OutgoingSms {
-                to: to.clone(),
-                text: message.text.clone(),
-                status_report: Some(policy.delivery_reports),
-                key: Some(report_key(message.id, index)),
-            };
-            modem
-                .send_sms(sms)
-                .await
-                .map_err(|e| (e.to_string(), e.is_transient()))
-        }
-    };
     target.attempts += 1;
     target.tm_update = now;
+
+    let result = async {
+        let prepared = match target.prepared.clone() {
+            // Written to storage by an earlier attempt (maybe before a crash): only the
+            // modem that holds it can settle it.
+            Some(prepared) => prepared,
+            None => {
+                let modem = modems.pick(&message.modem_id, &message.source.target).ok_or_else(no_modem)?;
+                let sms = OutgoingSms {
+                    to: to.clone(),
+                    text: message.text.clone(),
+                    status_report: Some(policy.delivery_reports),
+                    key: Some(report_key(message.id, index)),
+                };
+                let prepared = modem.prepare_sms(sms).await.map_err(modem_failure)?;
+                target.prepared = Some(prepared.clone());
+                store_target(rt, message.id, index, &target).await.map_err(|e| (e.to_string(), true))?;
+                prepared
+            }
+        };
+        let modem = modems.get(&prepared.modem).ok_or_else(|| {
+            (format!("modem {} holding the prepared message is not on this board", prepared.modem), false)
+        })?;
+        modem.send_prepared(&prepared).await.map_err(modem_failure)
+    }
+    .await;
+
     match result {
         Ok(sent) => {
             target.status = TargetStatus::Sent;
             target.references = sent.message_references;
             target.parts = u32::try_from(sent.parts).unwrap_or(u32::MAX);
             target.next_attempt = None;
+            target.prepared = None;
             target.error.clear();
             debug!(message = %message.id, %to, parts = sent.parts, "SMS sent");
         }
@@ -619,18 +670,32 @@ async fn send_target(
             if transient && target.attempts < policy.attempts {
                 let factor = 1u32 << target.attempts.min(10);
                 let delay = policy.retry_base.saturating_mul(factor);
-                target.next_attempt = Some(
-                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
-                );
+                target.next_attempt = Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)));
                 warn!(message = %message.id, %to, attempt = target.attempts, error = %target.error, "SMS send failed; will retry");
             } else {
                 target.status = TargetStatus::Failed;
                 target.next_attempt = None;
+                if let Some(prepared) = target.prepared.take() {
+                    if let Some(modem) = modems.get(&prepared.modem) {
+                        if let Err(e) = modem.discard_prepared(&prepared).await {
+                            warn!(message = %message.id, cause = %e, "stored parts of a failed SMS not deleted");
+                        }
+                    }
+                }
                 warn!(message = %message.id, %to, attempts = target.attempts, error = %target.error, "SMS send failed for good");
             }
         }
     }
-    target
+    Ok(target)
+}
+
+fn no_modem() -> (String, bool) {
+    ("the board has no modem".to_owned(), false)
+}
+
+fn modem_failure(e: flowgate_board::modem::ModemError) -> (String, bool) {
+    let transient = e.is_transient();
+    (e.to_string(), transient)
 }
 
 /// Applies delivery reports from one modem's events until shutdown.
