@@ -357,12 +357,17 @@ impl SmsWorker {
         }
     }
 
-    /// True when the modem is ready now; after a (re-)init the read memory is the profile's
-    /// again (init set all three).
+    /// True when the modem is ready now.
     fn is_ready(&mut self) -> bool {
         if self.sh.ensure_ready().is_err() {
             return false;
         }
+        self.sync_generation();
+        true
+    }
+
+    /// After a (re-)init the read memory is the profile's again (init set all three).
+    fn sync_generation(&mut self) {
         let g = self
             .sh
             .generation
@@ -371,7 +376,6 @@ impl SmsWorker {
             self.generation = g;
             self.current_mem = Some(self.sh.profile.sms_memory.clone());
         }
-        true
     }
 
     /// Runs the jobs that waited for the modem.
@@ -483,6 +487,7 @@ impl SmsWorker {
 
     /// Makes `mem` the read/delete memory (`AT+CPMS="<mem>"`).
     pub(super) async fn select_mem(&mut self, mem: &str) -> Result<(), ModemError> {
+        self.sync_generation();
         if self.current_mem.as_deref() == Some(mem) {
             return Ok(());
         }
