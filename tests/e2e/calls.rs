@@ -111,3 +111,66 @@ async fn remote_hangup_ends_the_flow() {
     assert_eq!(call["hangup_by"], "remote");
     gw.stop().await;
 }
+
+/// Answers and waits; the flow is interrupted by the transfer.
+fn waiting_flow() -> Value {
+    json!({"name": "hold-line", "detail": "", "actions": [
+        {"type": "answer"},
+        {"type": "digits_receive", "option": {"duration": 60000, "length": 4}},
+        {"type": "hangup"}]})
+}
+
+async fn transfer(kind: &str) {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let flow = api.create_flow(waiting_flow()).await;
+    api.bind(Some(flow), None).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    let af = waiting_in_digits(&gw).await;
+    let caller = api.calls().await[0]["id"].as_str().unwrap().to_owned();
+
+    let result = api
+        .post("/v1.0/transfers", json!({
+            "transfer_type": kind,
+            "transferer_call_id": caller,
+            "transferee_addresses": [{"type": "tel", "target": "+15559998888"}]}))
+        .await;
+    assert_eq!(result["transferer_call_id"], caller.as_str());
+
+    // The network joined the caller and the transferee; the gateway left both calls.
+    let log = sim
+        .wait_for("the network transfer", flowgate_tests::WAIT, |v| {
+            let log = v.call_log();
+            log.iter().all(|c| c.ended_by.is_some()).then(|| log.to_vec())
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|c| c.ended_by.as_deref() == Some("transferred")), "{log:?}");
+    assert_eq!(sim.dialled(), ["+15559998888"]);
+    // Blind: joined while it rang; attended: only once it answered.
+    let transferee = log.iter().find(|c| c.number == "+15559998888").unwrap();
+    assert_eq!(transferee.answered, kind == "attended", "{transferee:?}");
+    // The caller's flow ended with the call; both records say the gateway let go.
+    let ended = api.wait_ended(&af).await;
+    assert_eq!(ended["end_reason"]["kind"], "hangup");
+    let calls = api
+        .wait_for("both call records to settle", || async {
+            let calls = api.calls().await;
+            (calls.len() == 2 && calls.iter().all(|c| c["status"] == "hangup")).then_some(calls)
+        })
+        .await;
+    assert!(calls.iter().all(|c| c["hangup_by"] == "local"), "{calls:?}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_transfer_joins_the_caller_while_the_transferee_rings() {
+    transfer("blind").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attended_transfer_joins_the_caller_once_the_transferee_answers() {
+    transfer("attended").await;
+}

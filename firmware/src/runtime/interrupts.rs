@@ -79,18 +79,29 @@ pub struct TransferRequest {
 }
 
 /// A transfer in progress or done.
+///
+/// On the gateway a transfer is a network transfer (explicit call transfer, `AT+CHLD=4`)
+/// between two calls of one modem: `transferer_call_id` names the gateway's call to hand
+/// over; it is put on hold, the transferee is dialled on the same modem, and the network
+/// joins the two so the gateway drops out of both. Blind: joined as soon as the transferee
+/// rings (the caller hears ringback). Attended: joined once the transferee answers (the
+/// caller waits on hold). If the transferee cannot be reached or the network refuses, the
+/// caller is taken back off hold and its flow continues.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transfer {
     /// Id.
     pub id: Uuid,
     /// Type.
     pub transfer_type: TransferType,
-    /// The transferer's call.
+    /// The call handed over.
     pub transferer_call_id: Uuid,
-    /// The call that is handed over.
+    /// The call to the transferee.
     pub transferee_call_id: Option<Uuid>,
     /// The new outbound call(s).
     pub call_ids: Vec<Uuid>,
+    /// `transferred` (the network joined the calls) or `pending` (attended: waiting for the
+    /// transferee to answer; the calls' records show the outcome).
+    pub status: String,
 }
 
 impl Runtime {

@@ -265,13 +265,90 @@ impl CallChannel {
 
 impl CallChannel {
     /// Transfers the call.
-    pub(crate) async fn transfer(
-        &self,
-        _request: super::TransferRequest,
-    ) -> Result<super::Transfer, RuntimeError> {
-        Err(RuntimeError::Invalid(
-            "transfers between modem calls are not wired yet".into(),
-        ))
+    pub(crate) async fn transfer(&self, request: super::TransferRequest) -> Result<super::Transfer, RuntimeError> {
+        use super::{Transfer, TransferType};
+        let Some(destination) = request.transferee_addresses.first().cloned() else {
+            return Err(RuntimeError::Invalid("transferee_addresses is empty".into()));
+        };
+        if destination.target.is_empty() {
+            return Err(RuntimeError::Invalid("the transferee address has no target".into()));
+        }
+        if !self.inner.live.lock().answered {
+            return Err(RuntimeError::Invalid("only an answered call can be transferred".into()));
+        }
+        let rt = &self.inner.rt;
+        let modem = self.inner.modem.clone();
+        let mut events = modem.subscribe();
+        modem.hold(self.inner.modem_call).await?;
+        let transferee = match modem.dial(&destination.target).await {
+            Ok(call) => call,
+            Err(e) => {
+                let _ = modem.retrieve(self.inner.modem_call).await;
+                return Err(e.into());
+            }
+        };
+        let own = Modems::own_number(&modem).unwrap_or_default();
+        let id = Uuid::now_v7();
+        let mut record = new_call_record(id, &modem, CallDirection::Outgoing, tel(&own), destination);
+        record.master_call_id = Some(self.inner.id);
+        let db = rt.db();
+        let mut batch = Batch::new();
+        batch.put(&db.calls, id, &record)?;
+        batch.event("call_created", id, serde_json::to_value(&record).unwrap_or_default());
+        db.store.commit(batch)?;
+        update_call(rt, self.inner.id, |c| c.chained_call_ids.push(id))?;
+        let other = CallChannel::new(rt, id, &modem, transferee);
+        rt.register_call(&other);
+
+        let mut transfer = Transfer {
+            id: Uuid::now_v7(),
+            transfer_type: request.transfer_type,
+            transferer_call_id: self.inner.id,
+            transferee_call_id: Some(id),
+            call_ids: vec![id],
+            status: "pending".into(),
+        };
+        match request.transfer_type {
+            TransferType::Blind => {
+                self.complete_transfer(&other).await?;
+                transfer.status = "transferred".into();
+            }
+            TransferType::Attended => {
+                let this = self.clone();
+                rt.spawn(async move {
+                    if wait_answered(&mut events, transferee).await {
+                        if let Err(e) = this.complete_transfer(&other).await {
+                            warn!(call = %this.id(), cause = %e, "attended transfer failed");
+                        }
+                    } else {
+                        info!(call = %this.id(), "transferee did not answer; the caller is taken off hold");
+                        other.hangup("noanswer").await;
+                        let _ = this.inner.modem.retrieve(this.inner.modem_call).await;
+                    }
+                });
+            }
+        }
+        Ok(transfer)
+    }
+
+    /// ECT: the network joins this (held) call with `other`; both leave the gateway.
+    async fn complete_transfer(&self, other: &CallChannel) -> Result<(), RuntimeError> {
+        for call in [self, other] {
+            call.inner.live.lock().local_reason.get_or_insert_with(|| "normal".to_owned());
+        }
+        match self.inner.modem.transfer(self.inner.modem_call, other.inner.modem_call).await {
+            Ok(()) => {
+                info!(call = %self.id(), transferee = %other.id(), "transferred by the network");
+                Ok(())
+            }
+            Err(e) => {
+                // The network refused: both calls are as they were; give the caller back.
+                other.hangup("failed").await;
+                let _ = self.inner.modem.retrieve(self.inner.modem_call).await;
+                self.inner.live.lock().local_reason = None;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -629,6 +706,21 @@ pub(crate) async fn call_events_task(
             _ => {}
         }
     }
+}
+
+/// Whether `call` is answered before it ends (or 60 s pass).
+async fn wait_answered(events: &mut broadcast::Receiver<ModemEvent>, call: CallId) -> bool {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(ModemEvent::CallState { call: c, state: CallStat::Active, .. }) if c == call => return true,
+                Ok(ModemEvent::CallEnded { call: c, .. }) if c == call => return false,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait).await.unwrap_or(false)
 }
 
 fn single_call(rt: &Runtime, modem: &str) -> Option<CallChannel> {
