@@ -174,3 +174,36 @@ async fn blind_transfer_joins_the_caller_while_the_transferee_rings() {
 async fn attended_transfer_joins_the_caller_once_the_transferee_answers() {
     transfer("attended").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_call_runs_its_flow_when_answered() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let created = api
+        .post("/v1.0/calls", json!({
+            "source": {"type": "tel", "target": "+15550001000"},
+            "destinations": [{"type": "tel", "target": "+15557770000"}],
+            "actions": [
+                {"type": "variable_set", "option": {"key": "reached", "value": "${voipbin.call.destination.target}"}},
+                {"type": "digits_send", "option": {"digits": "42", "duration": 100, "interval": 50}},
+                {"type": "hangup"}]}))
+        .await;
+    let call_id = created["calls"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(sim.dialled(), ["+15557770000"]);
+
+    // The simulated far end answers after ringing; then the flow runs on the call.
+    let call = api
+        .wait_for("the call to end", || async {
+            let call = api.get(&format!("/v1.0/calls/{call_id}")).await;
+            (call["status"] == "hangup").then_some(call)
+        })
+        .await;
+    assert_eq!(call["direction"], "outgoing");
+    assert!(call["tm_progressing"].is_string(), "never answered: {call}");
+    let af = call["activeflow_id"].as_str().unwrap();
+    let ended = api.wait_ended(af).await;
+    assert_eq!(ended["variables"]["reached"], "+15557770000");
+    assert_eq!(sim.dtmf_sent(), "42");
+    gw.stop().await;
+}
