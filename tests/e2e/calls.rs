@@ -126,15 +126,19 @@ async fn transfer(kind: &str) {
     let sim = gw.daemon().sims().remove(0);
     let flow = api.create_flow(waiting_flow()).await;
     api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"})).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
     let af = waiting_in_digits(&gw).await;
     let caller = api.calls().await[0]["id"].as_str().unwrap().to_owned();
 
     let result = api
-        .post("/v1.0/transfers", json!({
+        .post(
+            "/v1.0/transfers",
+            json!({
             "transfer_type": kind,
             "transferer_call_id": caller,
-            "transferee_addresses": [{"type": "tel", "target": "+15559998888"}]}))
+            "transferee_addresses": [{"type": "tel", "target": "+15559998888"}]}),
+        )
         .await;
     assert_eq!(result["transferer_call_id"], caller.as_str());
 
@@ -142,12 +146,18 @@ async fn transfer(kind: &str) {
     let log = sim
         .wait_for("the network transfer", flowgate_tests::WAIT, |v| {
             let log = v.call_log();
-            log.iter().all(|c| c.ended_by.is_some()).then(|| log.to_vec())
+            log.iter()
+                .all(|c| c.ended_by.is_some())
+                .then(|| log.to_vec())
         })
         .await
         .unwrap();
     assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log.iter().all(|c| c.ended_by.as_deref() == Some("transferred")), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|c| c.ended_by.as_deref() == Some("transferred")),
+        "{log:?}"
+    );
     assert_eq!(sim.dialled(), ["+15559998888"]);
     // Blind: joined while it rang; attended: only once it answered.
     let transferee = log.iter().find(|c| c.number == "+15559998888").unwrap();

@@ -488,9 +488,17 @@ pub(crate) async fn sender_task(rt: Runtime) {
 }
 
 /// Sends every due target; returns when the next retry is due, if any.
-async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<Option<DateTime<Utc>>, RuntimeError> {
+async fn send_due(
+    rt: &Runtime,
+    modems: &Modems,
+    policy: &SmsPolicy,
+) -> Result<Option<DateTime<Utc>>, RuntimeError> {
     let db = rt.db();
-    let queued: Vec<Uuid> = db.sms_queue.iter().map(|e| e.map(|(id, _)| id)).collect::<Result<_, _>>()?;
+    let queued: Vec<Uuid> = db
+        .sms_queue
+        .iter()
+        .map(|e| e.map(|(id, _)| id))
+        .collect::<Result<_, _>>()?;
     let mut next: Option<DateTime<Utc>> = None;
     for id in queued {
         if rt.cancel_token().is_cancelled() {
@@ -502,7 +510,8 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
         };
         for index in 0..message.targets.len() {
             let target = &message.targets[index];
-            let due = target.status == TargetStatus::Queued && target.next_attempt.is_none_or(|at| at <= Utc::now());
+            let due = target.status == TargetStatus::Queued
+                && target.next_attempt.is_none_or(|at| at <= Utc::now());
             if !due {
                 continue;
             }
@@ -514,11 +523,21 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
             }
             store_target(rt, id, index, &settled).await?;
         }
-        let Some(message) = db.messages.get(id)? else { continue };
-        if message.targets.iter().all(|t| t.status != TargetStatus::Queued) {
+        let Some(message) = db.messages.get(id)? else {
+            continue;
+        };
+        if message
+            .targets
+            .iter()
+            .all(|t| t.status != TargetStatus::Queued)
+        {
             db.sms_queue.remove(id)?;
         }
-        for t in message.targets.iter().filter(|t| t.status == TargetStatus::Queued) {
+        for t in message
+            .targets
+            .iter()
+            .filter(|t| t.status == TargetStatus::Queued)
+        {
             if let Some(at) = t.next_attempt {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -529,7 +548,12 @@ async fn send_due(rt: &Runtime, modems: &Modems, policy: &SmsPolicy) -> Result<O
 
 /// Stores one target's new state and flushes: the modem's view of the message changed, and
 /// a crash must find the gateway's record agreeing with it.
-async fn store_target(rt: &Runtime, id: Uuid, index: usize, target: &MessageTarget) -> Result<(), RuntimeError> {
+async fn store_target(
+    rt: &Runtime,
+    id: Uuid,
+    index: usize,
+    target: &MessageTarget,
+) -> Result<(), RuntimeError> {
     update_message(rt, id, |m| {
         if let Some(t) = m.targets.get_mut(index) {
             // A delivery report may have landed meanwhile (status, delivered parts); what
@@ -554,7 +578,9 @@ fn reconcile_storage(rt: &Runtime, modems: &Modems) -> Result<(), RuntimeError> 
         let (id, _) = entry?;
         if let Some(message) = db.messages.get(id)? {
             for prepared in message.targets.into_iter().filter_map(|t| t.prepared) {
-                keep.entry(prepared.modem.clone()).or_default().push(prepared);
+                keep.entry(prepared.modem.clone())
+                    .or_default()
+                    .push(prepared);
             }
         }
     }
@@ -568,12 +594,19 @@ fn reconcile_storage(rt: &Runtime, modems: &Modems) -> Result<(), RuntimeError> 
                 r = modem.wait_ready(Duration::from_secs(600)) => r,
             };
             if ready.is_err() {
-                warn!(modem = modem.id(), "not ready; outbound storage not reconciled");
+                warn!(
+                    modem = modem.id(),
+                    "not ready; outbound storage not reconciled"
+                );
                 return;
             }
             match modem.reconcile_outbound(&kept).await {
                 Ok(report) if !report.deleted.is_empty() => {
-                    info!(modem = modem.id(), deleted = report.deleted.len(), "deleted stored outgoing SMS no message refers to");
+                    info!(
+                        modem = modem.id(),
+                        deleted = report.deleted.len(),
+                        "deleted stored outgoing SMS no message refers to"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => warn!(modem = modem.id(), cause = %e, "outbound storage not reconciled"),
@@ -635,7 +668,9 @@ async fn send_target(
             // modem that holds it can settle it.
             Some(prepared) => prepared,
             None => {
-                let modem = modems.pick(&message.modem_id, &message.source.target).ok_or_else(no_modem)?;
+                let modem = modems
+                    .pick(&message.modem_id, &message.source.target)
+                    .ok_or_else(no_modem)?;
                 let sms = OutgoingSms {
                     to: to.clone(),
                     text: message.text.clone(),
@@ -644,12 +679,20 @@ async fn send_target(
                 };
                 let prepared = modem.prepare_sms(sms).await.map_err(modem_failure)?;
                 target.prepared = Some(prepared.clone());
-                store_target(rt, message.id, index, &target).await.map_err(|e| (e.to_string(), true))?;
+                store_target(rt, message.id, index, &target)
+                    .await
+                    .map_err(|e| (e.to_string(), true))?;
                 prepared
             }
         };
         let modem = modems.get(&prepared.modem).ok_or_else(|| {
-            (format!("modem {} holding the prepared message is not on this board", prepared.modem), false)
+            (
+                format!(
+                    "modem {} holding the prepared message is not on this board",
+                    prepared.modem
+                ),
+                false,
+            )
         })?;
         modem.send_prepared(&prepared).await.map_err(modem_failure)
     }
@@ -670,17 +713,18 @@ async fn send_target(
             if transient && target.attempts < policy.attempts {
                 let factor = 1u32 << target.attempts.min(10);
                 let delay = policy.retry_base.saturating_mul(factor);
-                target.next_attempt = Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)));
+                target.next_attempt = Some(
+                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)),
+                );
                 warn!(message = %message.id, %to, attempt = target.attempts, error = %target.error, "SMS send failed; will retry");
             } else {
                 target.status = TargetStatus::Failed;
                 target.next_attempt = None;
-                if let Some(prepared) = target.prepared.take() {
-                    if let Some(modem) = modems.get(&prepared.modem) {
-                        if let Err(e) = modem.discard_prepared(&prepared).await {
-                            warn!(message = %message.id, cause = %e, "stored parts of a failed SMS not deleted");
-                        }
-                    }
+                if let Some(prepared) = target.prepared.take()
+                    && let Some(modem) = modems.get(&prepared.modem)
+                    && let Err(e) = modem.discard_prepared(&prepared).await
+                {
+                    warn!(message = %message.id, cause = %e, "stored parts of a failed SMS not deleted");
                 }
                 warn!(message = %message.id, %to, attempts = target.attempts, error = %target.error, "SMS send failed for good");
             }

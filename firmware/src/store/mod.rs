@@ -427,7 +427,10 @@ impl Store {
                         inner.flushed.send_modify(|c| *c = (*c).max(upto));
                     }
                     drop(guard);
-                    result.map_err(|source| StoreError::Sled { op: "flush", source })?;
+                    result.map_err(|source| StoreError::Sled {
+                        op: "flush",
+                        source,
+                    })?;
                 }
                 None => {
                     if done.changed().await.is_err() {
@@ -720,12 +723,22 @@ mod tests {
             let store = store.clone();
             let table = table.clone();
             tasks.push(tokio::spawn(async move {
-                table.put(Uuid::now_v7(), &Rec { name: i.to_string() }).unwrap();
+                table
+                    .put(
+                        Uuid::now_v7(),
+                        &Rec {
+                            name: i.to_string(),
+                        },
+                    )
+                    .unwrap();
                 store.flush().await.unwrap();
             }));
         }
         for t in tasks {
-            tokio::time::timeout(std::time::Duration::from_secs(60), t).await.unwrap().unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(60), t)
+                .await
+                .unwrap()
+                .unwrap();
         }
         assert_eq!(table.len(), 64);
     }

@@ -265,16 +265,25 @@ impl CallChannel {
 
 impl CallChannel {
     /// Transfers the call.
-    pub(crate) async fn transfer(&self, request: super::TransferRequest) -> Result<super::Transfer, RuntimeError> {
+    pub(crate) async fn transfer(
+        &self,
+        request: super::TransferRequest,
+    ) -> Result<super::Transfer, RuntimeError> {
         use super::{Transfer, TransferType};
         let Some(destination) = request.transferee_addresses.first().cloned() else {
-            return Err(RuntimeError::Invalid("transferee_addresses is empty".into()));
+            return Err(RuntimeError::Invalid(
+                "transferee_addresses is empty".into(),
+            ));
         };
         if destination.target.is_empty() {
-            return Err(RuntimeError::Invalid("the transferee address has no target".into()));
+            return Err(RuntimeError::Invalid(
+                "the transferee address has no target".into(),
+            ));
         }
         if !self.inner.live.lock().answered {
-            return Err(RuntimeError::Invalid("only an answered call can be transferred".into()));
+            return Err(RuntimeError::Invalid(
+                "only an answered call can be transferred".into(),
+            ));
         }
         let rt = &self.inner.rt;
         let modem = self.inner.modem.clone();
@@ -289,12 +298,17 @@ impl CallChannel {
         };
         let own = Modems::own_number(&modem).unwrap_or_default();
         let id = Uuid::now_v7();
-        let mut record = new_call_record(id, &modem, CallDirection::Outgoing, tel(&own), destination);
+        let mut record =
+            new_call_record(id, &modem, CallDirection::Outgoing, tel(&own), destination);
         record.master_call_id = Some(self.inner.id);
         let db = rt.db();
         let mut batch = Batch::new();
         batch.put(&db.calls, id, &record)?;
-        batch.event("call_created", id, serde_json::to_value(&record).unwrap_or_default());
+        batch.event(
+            "call_created",
+            id,
+            serde_json::to_value(&record).unwrap_or_default(),
+        );
         db.store.commit(batch)?;
         update_call(rt, self.inner.id, |c| c.chained_call_ids.push(id))?;
         let other = CallChannel::new(rt, id, &modem, transferee);
@@ -334,9 +348,18 @@ impl CallChannel {
     /// ECT: the network joins this (held) call with `other`; both leave the gateway.
     async fn complete_transfer(&self, other: &CallChannel) -> Result<(), RuntimeError> {
         for call in [self, other] {
-            call.inner.live.lock().local_reason.get_or_insert_with(|| "normal".to_owned());
+            call.inner
+                .live
+                .lock()
+                .local_reason
+                .get_or_insert_with(|| "normal".to_owned());
         }
-        match self.inner.modem.transfer(self.inner.modem_call, other.inner.modem_call).await {
+        match self
+            .inner
+            .modem
+            .transfer(self.inner.modem_call, other.inner.modem_call)
+            .await
+        {
             Ok(()) => {
                 info!(call = %self.id(), transferee = %other.id(), "transferred by the network");
                 Ok(())
@@ -713,14 +736,20 @@ async fn wait_answered(events: &mut broadcast::Receiver<ModemEvent>, call: CallI
     let wait = async {
         loop {
             match events.recv().await {
-                Ok(ModemEvent::CallState { call: c, state: CallStat::Active, .. }) if c == call => return true,
+                Ok(ModemEvent::CallState {
+                    call: c,
+                    state: CallStat::Active,
+                    ..
+                }) if c == call => return true,
                 Ok(ModemEvent::CallEnded { call: c, .. }) if c == call => return false,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return false,
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), wait).await.unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .unwrap_or(false)
 }
 
 fn single_call(rt: &Runtime, modem: &str) -> Option<CallChannel> {
