@@ -1,13 +1,16 @@
 //! Audio formats: the call frame (20 ms of mono `i16`), decoding files and
 //! downloads (WAV through hound; MP3, FLAC, OGG/Vorbis and the WAV variants hound
-//! does not read through symphonia) into mono samples at the call rate, and
-//! writing WAV.
+//! does not read through symphonia's reader for the container) into mono samples
+//! at the call rate, and writing WAV.
 //!
 //! Decoding never panics on bad input: every decoder error becomes a
 //! [`MediaError::Decode`], and the decoders run under `catch_unwind` as a last
 //! guard, because a panic inside a third-party decoder on a hostile file must not
-//! take a call (or the daemon) down. Any channel count is mixed down to mono by
-//! averaging; any rate the DSP resampler accepts is converted.
+//! take a call (or the daemon) down. Containers are checked first (see
+//! `sanitize`) so a file cannot make symphonia allocate what it merely declares.
+//!
+//! Any channel count is mixed down to mono by averaging; any rate the DSP
+//! resampler accepts is converted.
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,12 +21,12 @@ use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::default::formats::{FlacReader, MpaReader, OggReader, WavReader as SymWavReader};
 
 use super::error::{MediaError, Result};
+use super::sanitize::{Container, sanitize};
 
 /// Length of one frame in milliseconds.
 pub const FRAME_MS: u32 = 20;
@@ -78,28 +81,22 @@ impl Decoded {
     }
 }
 
-/// Decodes a file (format from its content, with its extension as a hint).
+/// Decodes a file (the format comes from its content).
 ///
 /// # Errors
 /// [`MediaError::Io`] when it cannot be read, [`MediaError::Decode`] when it is
 /// not audio we understand, [`MediaError::TooLong`] beyond `max_secs`.
 pub fn decode_file(path: &Path, max_secs: u64) -> Result<Decoded> {
     let bytes = std::fs::read(path).map_err(|e| MediaError::io("read", path, e))?;
-    let ext = path.extension().and_then(|e| e.to_str());
-    decode_bytes(bytes, &path.display().to_string(), ext, max_secs)
+    decode_bytes(bytes, &path.display().to_string(), max_secs)
 }
 
-/// Decodes audio held in memory. `what` names it in errors; `ext` is a format
-/// hint (`mp3`, `wav`, ...).
+/// Decodes audio held in memory (the format comes from its content). `what`
+/// names it in errors.
 ///
 /// # Errors
 /// [`MediaError::Decode`], [`MediaError::TooLong`].
-pub fn decode_bytes(
-    bytes: Vec<u8>,
-    what: &str,
-    ext: Option<&str>,
-    max_secs: u64,
-) -> Result<Decoded> {
+pub fn decode_bytes(bytes: Vec<u8>, what: &str, max_secs: u64) -> Result<Decoded> {
     let guarded = |f: &dyn Fn() -> Result<Decoded>| {
         catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
             Err(MediaError::Decode {
@@ -118,7 +115,8 @@ pub fn decode_bytes(
             Err(e) => return Err(e),
         }
     }
-    guarded(&|| decode_symphonia(bytes.clone(), what, ext, max_secs))
+    let (bytes, container) = sanitize(bytes, what)?;
+    guarded(&|| decode_symphonia(bytes.clone(), container, what, max_secs))
 }
 
 fn decode_error(what: &str, reason: impl std::fmt::Display) -> MediaError {
@@ -169,7 +167,8 @@ fn decode_wav(bytes: &[u8], what: &str, max_secs: u64) -> Result<Decoded> {
     if frames > frame_limit(spec.sample_rate, max_secs) {
         return Err(too_long(what, max_secs));
     }
-    let mut samples = Vec::with_capacity(usize::try_from(frames).unwrap_or(0));
+    // The header's length is a claim: reserve no more than the bytes hold.
+    let mut samples = Vec::with_capacity(usize::try_from(frames).unwrap_or(0).min(bytes.len() / 2));
     let bits = u32::from(spec.bits_per_sample);
     let err = |e: hound::Error| decode_error(what, e);
     match spec.sample_format {
@@ -223,27 +222,23 @@ fn float_to_i32(v: f32) -> i32 {
 
 fn decode_symphonia(
     bytes: Vec<u8>,
+    container: Container,
     what: &str,
-    ext: Option<&str>,
     max_secs: u64,
 ) -> Result<Decoded> {
-    let mut hint = Hint::new();
-    if let Some(ext) = ext {
-        hint.with_extension(ext);
-    }
     let mss = MediaSourceStream::new(
         Box::new(Cursor::new(bytes)),
         MediaSourceStreamOptions::default(),
     );
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            mss,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| decode_error(what, format!("unrecognised format ({e})")))?;
-    let mut format = probed.format;
+    let opts = FormatOptions::default();
+    let opened: std::result::Result<Box<dyn FormatReader>, SymError> = match container {
+        Container::Wav => SymWavReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        Container::Flac => FlacReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        Container::Ogg => OggReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        Container::Mpeg => MpaReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+    };
+    let mut format =
+        opened.map_err(|e| decode_error(what, format!("unreadable {container:?} ({e})")))?;
     let track = format
         .tracks()
         .iter()
@@ -314,7 +309,7 @@ pub fn read_audio_file(path: &Path, rate: u32) -> Result<Vec<i16>> {
 /// # Errors
 /// As [`decode_bytes`].
 pub fn read_audio_bytes(bytes: &[u8], rate: u32) -> Result<Vec<i16>> {
-    decode_bytes(bytes.to_vec(), "uploaded audio", None, HELPER_MAX_SECS)?.into_rate(rate)
+    decode_bytes(bytes.to_vec(), "uploaded audio", HELPER_MAX_SECS)?.into_rate(rate)
 }
 
 fn mono_spec(rate: u32) -> WavSpec {
@@ -385,7 +380,7 @@ mod tests {
         let s = tone(800);
         let bytes = wav_bytes(&s, 8000).expect("wav");
         assert_eq!(bytes.len(), 44 + 1600);
-        let d = decode_bytes(bytes.clone(), "t", None, 10).expect("decode");
+        let d = decode_bytes(bytes.clone(), "t", 10).expect("decode");
         assert_eq!(
             d,
             Decoded {
@@ -413,7 +408,7 @@ mod tests {
             w.write_sample(-20i8).expect("r");
         }
         w.finalize().expect("fin");
-        let d = decode_bytes(out.into_inner(), "t", None, 10).expect("decode");
+        let d = decode_bytes(out.into_inner(), "t", 10).expect("decode");
         assert_eq!(d.samples, vec![40 * 256; 10]);
     }
 
@@ -425,7 +420,7 @@ mod tests {
             vec![0xffu8; 4096],
             b"ID3\x04garbage".to_vec(),
         ] {
-            let err = decode_bytes(bytes, "junk.bin", Some("mp3"), 10).expect_err("not audio");
+            let err = decode_bytes(bytes, "junk.bin", 10).expect_err("not audio");
             assert!(matches!(err, MediaError::Decode { .. }), "{err}");
         }
     }
@@ -433,7 +428,7 @@ mod tests {
     #[test]
     fn too_long_is_refused() {
         let bytes = wav_bytes(&tone(8000 * 3), 8000).expect("wav");
-        let err = decode_bytes(bytes, "long.wav", None, 2).expect_err("too long");
+        let err = decode_bytes(bytes, "long.wav", 2).expect_err("too long");
         assert!(matches!(err, MediaError::TooLong { limit_secs: 2, .. }));
     }
 

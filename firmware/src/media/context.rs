@@ -23,7 +23,7 @@ use super::audio::{Decoded, decode_bytes, decode_file, read_audio_file, wav_byte
 use super::cache::{DiskCache, hash_key};
 use super::clock::{Clock, SystemClock};
 use super::error::{MediaError, Result};
-use super::fetch::{Location, download, extension_hint, locate};
+use super::fetch::{Location, download, locate};
 use super::port::PortOptions;
 use super::render::{
     Digits, Echo, Pcm, Render, Silence, Tone, generated_music_on_hold, samples_in,
@@ -272,7 +272,7 @@ impl MediaContext {
         &self.inner.sound_dirs
     }
 
-    /// Bytes held by the TTS cache.
+    /// Bytes held by the TTS cache (blocking: it scans the directory).
     #[must_use]
     pub fn tts_cache_bytes(&self) -> u64 {
         self.inner.tts_cache.size()
@@ -386,7 +386,6 @@ impl MediaContext {
                 .map(Into::into),
             Location::Http(url) => {
                 let key = hash_key(&["url", url.as_str()]);
-                let ext = extension_hint(url.path());
                 let inner = self.inner.clone();
                 let k = key.clone();
                 let cached =
@@ -397,20 +396,17 @@ impl MediaContext {
                         .stats
                         .download_cache_hits
                         .fetch_add(1, Ordering::Relaxed);
-                    let (what, ext) = (url.to_string(), ext.clone());
-                    return blocking(move || {
-                        decode_bytes(bytes, &what, ext.as_deref(), max_secs)?.into_rate(rate)
-                    })
-                    .await
-                    .map(Into::into);
+                    let what = url.to_string();
+                    return blocking(move || decode_bytes(bytes, &what, max_secs)?.into_rate(rate))
+                        .await
+                        .map(Into::into);
                 }
                 self.inner.stats.downloads.fetch_add(1, Ordering::Relaxed);
                 let bytes =
                     download(&self.inner.http, &url, self.inner.settings.max_fetch_bytes).await?;
                 let inner = self.inner.clone();
                 blocking(move || {
-                    let decoded: Decoded =
-                        decode_bytes(bytes.clone(), url.as_str(), ext.as_deref(), max_secs)?;
+                    let decoded: Decoded = decode_bytes(bytes.clone(), url.as_str(), max_secs)?;
                     // Only audio is cached: an error page is fetched again next time.
                     if let Err(e) = inner.url_cache.put(&key, "bin", &bytes) {
                         tracing::warn!(error = %e, "download cache write failed");

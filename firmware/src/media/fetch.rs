@@ -17,7 +17,7 @@
 //! `Content-Length` and again while streaming). Responses are cached by URL for a
 //! configurable time, so a prompt played on every call is fetched once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use reqwest::Url;
 
@@ -84,13 +84,6 @@ pub(crate) fn locate(url: &str, sound_dirs: &[PathBuf]) -> Result<Location> {
         return Err(unsupported("not a regular file"));
     }
     Ok(Location::File(resolved))
-}
-
-/// The file extension of a URL's path or a path, as a decoder hint.
-pub(crate) fn extension_hint(name: &str) -> Option<String> {
-    let path = name.split(['?', '#']).next().unwrap_or(name);
-    let ext = Path::new(path).extension()?.to_str()?;
-    (ext.len() <= 5).then(|| ext.to_ascii_lowercase())
 }
 
 /// Downloads `url` (at most `max_bytes`).
@@ -181,15 +174,5 @@ mod tests {
             locate("https://example.invalid/a.mp3", &dirs),
             Ok(Location::Http(_))
         ));
-    }
-
-    #[test]
-    fn extension_hints() {
-        assert_eq!(
-            extension_hint("https://h/p/a.MP3?x=1").as_deref(),
-            Some("mp3")
-        );
-        assert_eq!(extension_hint("/s/b.flac").as_deref(), Some("flac"));
-        assert_eq!(extension_hint("https://h/noext"), None);
     }
 }

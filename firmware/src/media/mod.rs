@@ -30,6 +30,7 @@
 //! | `record` | recordings: end on key / silence / duration, WAV writing |
 //! | `dtmf` | merging in-band and modem digits (one press, one digit) |
 //! | [`audio`] | decoding (WAV, MP3, FLAC, OGG/Vorbis), WAV writing, frame sizes |
+//! | `sanitize` | container checks against allocation bombs before symphonia |
 //!
 //! The pure DSP (DTMF detector and generator, tones, resampler, levels, mixing)
 //! is the `flowgate-dsp` crate.
@@ -45,6 +46,7 @@ mod fetch;
 pub mod port;
 mod record;
 mod render;
+mod sanitize;
 mod session;
 mod tts;
 mod types;
