@@ -13,7 +13,8 @@ use flowgate::config::Config;
 use flowgate::metrics::Metrics;
 use flowgate::runtime::{Modems, Runtime, RuntimeOptions};
 use flowgate::store::{Db, Store, StoreOptions};
-use flowgate_board::sim::SimControl;
+use flowgate_board::modem::Modem;
+use flowgate_board::sim::{SimConfig, SimControl, SimModem};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,8 @@ pub struct Gateway {
     pub config: Config,
     pub cancel: CancellationToken,
     pub dir: tempfile::TempDir,
+    /// The simulated board, when started with [`Gateway::start_sim`].
+    pub sim: Option<SimModem>,
 }
 
 pub fn init_tracing() {
@@ -46,14 +49,43 @@ impl Gateway {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        Self::start_full(tweak, Modems::default(), None).await
+        Self::start_full(tweak, Modems::default(), None, CancellationToken::new()).await
     }
 
-    /// A gateway over the given modems (and simulator), config tweaked by `tweak`.
+    /// A gateway on the simulated board: one simulated modem `m0`, ready.
+    pub async fn start_sim() -> Self {
+        init_tracing();
+        let sim = SimModem::start(SimConfig::default()).expect("simulator");
+        let cancel = CancellationToken::new();
+        let modem = Modem::spawn(
+            sim.modem_config("m0"),
+            sim.vendor_profile(),
+            cancel.child_token(),
+        );
+        modem.wait_ready(WAIT).await.expect("modem ready");
+        let mut gw = Self::start_full(
+            |_| {},
+            Modems::new(vec![modem]),
+            Some(sim.control()),
+            cancel,
+        )
+        .await;
+        gw.sim = Some(sim);
+        gw
+    }
+
+    /// The simulator's control handle (gateways from [`Gateway::start_sim`]).
+    pub fn sim(&self) -> SimControl {
+        self.sim.as_ref().expect("a simulated board").control()
+    }
+
+    /// A gateway over the given modems (and simulator), config tweaked by `tweak`; `cancel`
+    /// stops it (and is cancelled when the gateway is dropped).
     pub async fn start_full(
         tweak: impl FnOnce(&mut Config),
         modems: Modems,
         sim: Option<SimControl>,
+        cancel: CancellationToken,
     ) -> Self {
         init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -62,7 +94,6 @@ impl Gateway {
         tweak(&mut config);
         let store = Store::open(dir.path(), &StoreOptions::default()).expect("store");
         let db = Db::new(store).expect("db");
-        let cancel = CancellationToken::new();
         let runtime = Runtime::new(
             db.clone(),
             modems,
@@ -89,6 +120,7 @@ impl Gateway {
             config,
             cancel,
             dir,
+            sim: None,
         }
     }
 
