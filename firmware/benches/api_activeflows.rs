@@ -6,6 +6,11 @@
 //! activeflow is stored and flushed; an iteration ends when every activeflow it started has
 //! run to its end (its steps persisted too). Throughput is reported in activeflows per second.
 //!
+//! Two more functions split the cost: `activeflows_runtime_only` starts the same activeflows on
+//! the runtime without HTTP, and `store_commits_only` commits the same bytes to sled without
+//! the runtime (one batch per activeflow, as the runtime does for a flow that runs straight
+//! through).
+//!
 //! Run: `cargo bench -p flowgate --bench api_activeflows`
 
 use std::sync::Arc;
@@ -16,13 +21,29 @@ use flowgate::api::auth::ApiToken;
 use flowgate::api::{ApiState, serve};
 use flowgate::config::Config;
 use flowgate::metrics::Metrics;
+use flowgate::runtime::{FlowSource, StartRequest};
 use flowgate::runtime::{Modems, Runtime, RuntimeOptions};
-use flowgate::store::{Db, Store, StoreOptions};
+use flowgate::store::{Batch, Db, Store, StoreOptions};
+use flowgate_flows::model::ReferenceType;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
+/// Concurrent HTTP clients. Override with `FLOWGATE_BENCH_CLIENTS`.
 const CLIENTS: u64 = 32;
+
+const STUCK: &str = "activeflow creates stopped making progress: with sled 0.34.7, four or more \
+    concurrent `flush_async` calls can occupy sled's IO pool while the log write they wait for \
+    is queued on that same pool (its idle-thread count underflows, so no thread is added); \
+    `Store::flush` must coalesce concurrent flushes (one in flight at a time)";
+
+fn clients() -> u64 {
+    std::env::var("FLOWGATE_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(CLIENTS)
+}
 
 struct Rig {
     base: String,
@@ -56,7 +77,7 @@ async fn rig() -> Rig {
     tokio::spawn(async move {
         let _ = serve(listener, state, server_cancel).await;
     });
-    let clients: Vec<reqwest::Client> = (0..CLIENTS).map(|_| reqwest::Client::new()).collect();
+    let clients: Vec<reqwest::Client> = (0..clients()).map(|_| reqwest::Client::new()).collect();
     let flow = json!({"name": "bench", "actions": [
         {"type": "variable_set", "option": {"key": "a", "value": "1"}},
         {"type": "variable_set", "option": {"key": "b", "value": "${a}2"}},
@@ -88,8 +109,9 @@ async fn rig() -> Rig {
 async fn run(rig: &Rig, n: u64) -> Duration {
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (i, client) in (0..CLIENTS).zip(rig.clients.iter()) {
-        let share = n / CLIENTS + u64::from(i < n % CLIENTS);
+    let count = u64::try_from(rig.clients.len()).unwrap_or(1);
+    for (i, client) in (0..count).zip(rig.clients.iter()) {
+        let share = n / count + u64::from(i < n % count);
         let client = client.clone();
         let url = format!("{}/v1.0/activeflows", rig.base);
         let body = json!({"flow_id": rig.flow_id}).to_string();
@@ -122,6 +144,53 @@ async fn run(rig: &Rig, n: u64) -> Duration {
     start.elapsed()
 }
 
+/// The same activeflows started on the runtime directly (no HTTP): what the HTTP layer costs.
+async fn run_direct(rig: &Rig, n: u64) -> Duration {
+    let flow_id: uuid::Uuid = rig.flow_id.parse().expect("flow id");
+    let start = Instant::now();
+    let count = u64::try_from(rig.clients.len()).unwrap_or(1);
+    let mut tasks = Vec::new();
+    for i in 0..count {
+        let share = n / count + u64::from(i < n % count);
+        let runtime = rig.runtime.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..share {
+                let request =
+                    StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::Api, None);
+                runtime.start(request).await.expect("start");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("starter");
+    }
+    while rig.runtime.running() > 0 {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    start.elapsed()
+}
+
+/// The store's share: per activeflow, the one batch the runtime commits for a flow that runs
+/// straight through (the ended record with its engine state, about 3.3 KB, and the created and
+/// updated events, about 1 KB and 1.9 KB), without the flush.
+fn store_commits(n: u64) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), &StoreOptions::default()).expect("store");
+    let table = store.table::<serde_json::Value>("bench").expect("table");
+    let blob = |bytes: usize| json!({"pad": "x".repeat(bytes)});
+    let (ended, created_event, ended_event) = (blob(3300), blob(1000), blob(1900));
+    let start = Instant::now();
+    for _ in 0..n {
+        let id = uuid::Uuid::now_v7();
+        let mut batch = Batch::new();
+        batch.event("activeflow_created", id, created_event.clone());
+        batch.put(&table, id, &ended).expect("put");
+        batch.event("activeflow_updated", id, ended_event.clone());
+        store.commit(batch).expect("commit");
+    }
+    start.elapsed()
+}
+
 fn bench(c: &mut Criterion) {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -133,8 +202,27 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.bench_function("activeflows_e2e", |b| {
-        b.iter_custom(|iters| tokio.block_on(run(&rig, iters)))
+        b.iter_custom(|iters| {
+            // A stuck store must fail the run, not hang it (see STUCK).
+            let limit = Duration::from_secs(60) + Duration::from_millis(iters.saturating_mul(2));
+            tokio.block_on(async {
+                tokio::time::timeout(limit, run(&rig, iters))
+                    .await
+                    .expect(STUCK)
+            })
+        })
     });
+    group.bench_function("activeflows_runtime_only", |b| {
+        b.iter_custom(|iters| {
+            let limit = Duration::from_secs(60) + Duration::from_millis(iters.saturating_mul(2));
+            tokio.block_on(async {
+                tokio::time::timeout(limit, run_direct(&rig, iters))
+                    .await
+                    .expect(STUCK)
+            })
+        })
+    });
+    group.bench_function("store_commits_only", |b| b.iter_custom(store_commits));
     group.finish();
     rig.cancel.cancel();
 }

@@ -339,20 +339,25 @@ impl Runtime {
         self.inner.runners.lock().len()
     }
 
-    /// Creates, persists (flushed) and starts an activeflow; returns its record as stored.
+    /// Creates and starts an activeflow; returns its record as first stored (flushed).
+    ///
+    /// The creation is not committed on its own: the runner commits it together with the
+    /// state it first has to store (before its first command, when it blocks, or at its end)
+    /// and flushes, so a flow that runs straight through costs one commit instead of two.
+    /// Nothing is acknowledged and no command runs before that, so a crash in between loses
+    /// only a request nobody was told about.
     pub async fn start(&self, request: StartRequest) -> Result<ActiveflowRecord, RuntimeError> {
-        let record = self.create(request)?;
-        self.inner.db.store.flush().await?;
-        self.launch(record.clone());
-        Ok(record)
-    }
-
-    /// Creates and persists an activeflow without flushing or starting it: the caller adds
-    /// it to its own durability point (see the SMS pipeline) and then calls [`Runtime::launch`].
-    pub(crate) fn create(&self, request: StartRequest) -> Result<ActiveflowRecord, RuntimeError> {
-        let mut batch = Batch::new();
-        let record = self.prepare(request, &mut batch)?;
-        self.inner.db.store.commit(batch)?;
+        let record = self.build(request)?;
+        let mut creation = Batch::new();
+        creation.event("activeflow_created", record.id, event_data(&record));
+        let (stored_tx, stored) = oneshot::channel();
+        let created = runner::Created {
+            batch: creation,
+            stored: stored_tx,
+        };
+        self.spawn_runner(record, runner::Channel::None, Some(created));
+        let record = stored.await.map_err(|_| RuntimeError::ShuttingDown)??;
+        Metrics::inc(&self.inner.metrics.activeflows_started_total);
         Ok(record)
     }
 
@@ -362,6 +367,15 @@ impl Runtime {
         request: StartRequest,
         batch: &mut Batch,
     ) -> Result<ActiveflowRecord, RuntimeError> {
+        let record = self.build(request)?;
+        batch.put(&self.inner.db.activeflows, record.id, &record)?;
+        batch.event("activeflow_created", record.id, event_data(&record));
+        Metrics::inc(&self.inner.metrics.activeflows_started_total);
+        Ok(record)
+    }
+
+    /// Builds a new activeflow's record (nothing stored).
+    fn build(&self, request: StartRequest) -> Result<ActiveflowRecord, RuntimeError> {
         if self.inner.cancel.is_cancelled() {
             return Err(RuntimeError::ShuttingDown);
         }
@@ -410,9 +424,6 @@ impl Runtime {
             tm_end: None,
             engine,
         };
-        batch.put(&db.activeflows, id, &record)?;
-        batch.event("activeflow_created", id, event_data(&record));
-        Metrics::inc(&self.inner.metrics.activeflows_started_total);
         Ok(record)
     }
 
@@ -422,10 +433,19 @@ impl Runtime {
     }
 
     pub(crate) fn launch_with(&self, record: ActiveflowRecord, channel: runner::Channel) {
+        self.spawn_runner(record, channel, None);
+    }
+
+    fn spawn_runner(
+        &self,
+        record: ActiveflowRecord,
+        channel: runner::Channel,
+        created: Option<runner::Created>,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner.runners.lock().insert(record.id, tx);
         Metrics::add(&self.inner.metrics.activeflows_running, 1);
-        let runner = runner::Runner::new(self.clone(), record, rx, channel);
+        let runner = runner::Runner::new(self.clone(), record, rx, channel, created);
         self.inner.tasks.spawn(runner.run());
     }
 

@@ -67,6 +67,15 @@ pub(crate) enum Channel {
     Call(super::calls::CallChannel),
 }
 
+/// The creation of an activeflow that is not stored yet (see [`super::Runtime::start`]): its
+/// events go into the runner's first commit, and the starter hears how that commit went.
+pub(crate) struct Created {
+    /// The creation's events.
+    pub(crate) batch: Batch,
+    /// Told the record as first stored, or why it could not be.
+    pub(crate) stored: oneshot::Sender<Result<ActiveflowRecord, RuntimeError>>,
+}
+
 /// What a signal did to the pending command.
 enum Effect {
     /// Keep waiting for the command.
@@ -82,6 +91,8 @@ pub(crate) struct Runner {
     channel: Channel,
     /// Stop requests to answer once the end is stored.
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// The creation still to commit with the first state stored.
+    created: Option<Created>,
 }
 
 impl Runner {
@@ -90,6 +101,7 @@ impl Runner {
         record: ActiveflowRecord,
         mailbox: mpsc::UnboundedReceiver<Signal>,
         channel: Channel,
+        created: Option<Created>,
     ) -> Self {
         Self {
             rt,
@@ -97,6 +109,7 @@ impl Runner {
             mailbox,
             channel,
             stop_waiters: Vec::new(),
+            created,
         }
     }
 
@@ -124,7 +137,7 @@ impl Runner {
                     return Ok(());
                 }
                 Step::Blocked => {
-                    self.persist()?;
+                    self.save().await?;
                     loop {
                         let signal = tokio::select! {
                             _ = cancel.cancelled() => return Ok(()),
@@ -137,7 +150,7 @@ impl Runner {
                     }
                 }
                 Step::Execute(command) => {
-                    self.persist()?;
+                    self.save().await?;
                     Metrics::inc(&self.rt.metrics().actions_executed_total);
                     let action_id = command.action_id;
                     debug!(activeflow = %self.record.id, action = %action_id, kind = %command.kind(), "executing");
@@ -251,11 +264,35 @@ impl Runner {
         }
     }
 
-    /// Stores the current state with an `activeflow_updated` event.
-    fn persist(&mut self) -> Result<(), RuntimeError> {
+    /// Stores the current state. The first time for an activeflow not stored yet, the
+    /// creation's events go in the same commit, and the runner waits until it is on disk —
+    /// no command runs for an activeflow that a crash could make vanish — then tells the
+    /// starter.
+    async fn save(&mut self) -> Result<(), RuntimeError> {
+        let Some(created) = self.created.take() else {
+            return self.persist(Batch::new());
+        };
+        let stored = match self.persist(created.batch) {
+            Ok(()) => self.rt.db().store.flush().await.map_err(RuntimeError::from),
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(()) => {
+                let _ = created.stored.send(Ok(self.record.clone()));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = created.stored.send(Err(e));
+                // Never stored: there is nothing to resume.
+                Err(RuntimeError::ActiveflowNotFound(self.record.id))
+            }
+        }
+    }
+
+    /// Commits the current state with an `activeflow_updated` event after what `batch` holds.
+    fn persist(&mut self, mut batch: Batch) -> Result<(), RuntimeError> {
         self.record.tm_update = Utc::now();
         let db = self.rt.db();
-        let mut batch = Batch::new();
         batch.put(&db.activeflows, self.record.id, &self.record)?;
         batch.event(
             "activeflow_updated",
@@ -272,7 +309,7 @@ impl Runner {
         self.record.status = ActiveflowStatus::Ended;
         self.record.end_reason = Some(end.reason.clone());
         self.record.tm_end = Some(now);
-        self.persist()?;
+        self.save().await?;
         Metrics::inc(&self.rt.metrics().activeflows_ended_total);
         info!(activeflow = %self.record.id, reason = %end.reason, "activeflow ended");
         for waiter in self.stop_waiters.drain(..) {

@@ -20,9 +20,15 @@
 //! gateway acknowledges something to the outside world — an SMS before the modem deletes it,
 //! an API create before the response — the caller awaits [`Store::flush`] first
 //! ("persist, then acknowledge"). Concurrent flushes share one fsync.
+//!
+//! # Liveness
+//!
+//! sled 0.34.7 can deadlock under a sustained write burst; [`watchdog`] notices a store that
+//! takes no more writes so the daemon can exit and be restarted.
 
 mod db;
 mod table;
+pub mod watchdog;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -197,6 +203,14 @@ impl Batch {
             resource_id,
             data,
         });
+        self
+    }
+
+    /// Moves every write and event of `later` to the end of this batch (a later write to the
+    /// same key wins).
+    pub fn append(&mut self, mut later: Batch) -> &mut Self {
+        self.ops.append(&mut later.ops);
+        self.events.append(&mut later.events);
         self
     }
 
