@@ -188,6 +188,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `flowgate run`: config, logging, the daemon until SIGTERM/SIGINT.
+/// Exit status when the store stalls (EX_SOFTWARE): `Restart=on-failure` restarts us.
+const STORE_STALLED_EXIT: i32 = 70;
+
 fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -221,10 +224,19 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
                 daemon.token().as_str()
             );
         }
-        let signal = crate::daemon::wait_for_signal()
-            .await
-            .context("cannot install signal handlers")?;
-        tracing::info!(signal, "stopping");
+        tokio::select! {
+            signal = crate::daemon::wait_for_signal() => {
+                let signal = signal.context("cannot install signal handlers")?;
+                tracing::info!(signal, "stopping");
+            }
+            () = daemon.store_stalled() => {
+                // Nothing can be shut down in order over a store that takes no writes (the
+                // final flush would hang): exit now, without destructors, and let the
+                // supervisor restart us. Everything acknowledged was flushed before.
+                tracing::error!("the store takes no more writes: exiting for a restart");
+                std::process::exit(STORE_STALLED_EXIT);
+            }
+        }
         daemon.shutdown().await?;
         Ok(ExitCode::SUCCESS)
     })

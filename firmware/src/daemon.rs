@@ -13,7 +13,9 @@
 //!
 //! Shutdown (SIGTERM/SIGINT): stop accepting requests, hang up every call (so no caller is
 //! left in silence), cancel the tasks, wait for them, flush the store, exit 0. Under systemd
-//! it reports READY after the API listens, and pings the watchdog at half its interval.
+//! it reports READY after the API listens, and pings the watchdog (at most at half its
+//! interval) only after the store has proved it still writes. A store that stops taking
+//! writes makes `flowgate run` exit with status 70 (see [`crate::store::watchdog`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ use crate::api::auth::{ApiToken, TokenOrigin};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::runtime::{Modems, Runtime, RuntimeError, RuntimeOptions, SmsPolicy};
+use crate::store::watchdog::{WatchdogTiming, watch_writes};
 use crate::store::{Db, Store, StoreError, StoreOptions};
 
 /// Why the daemon could not start or stop cleanly.
@@ -88,6 +91,7 @@ pub struct Daemon {
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     store: Store,
+    store_stalled: CancellationToken,
 }
 
 impl Daemon {
@@ -187,7 +191,8 @@ impl Daemon {
             }
         });
         info!(%addr, board = %config.board.profile, "flowgate is up");
-        notify_systemd_ready(&cancel);
+        let store_stalled = CancellationToken::new();
+        start_watchdog(&store, &cancel, &store_stalled);
         Ok(Self {
             addr,
             token,
@@ -197,6 +202,7 @@ impl Daemon {
             cancel,
             server,
             store,
+            store_stalled,
         })
     }
 
@@ -223,6 +229,13 @@ impl Daemon {
     /// The simulators' control handles (one per simulated modem, in board order).
     pub fn sims(&self) -> Vec<SimControl> {
         self.sims.iter().map(SimModem::control).collect()
+    }
+
+    /// Resolves when the store has stopped taking writes (see [`crate::store::watchdog`]).
+    /// An orderly shutdown is then impossible (its final flush would hang): exit at once and
+    /// let the supervisor restart the gateway.
+    pub async fn store_stalled(&self) {
+        self.store_stalled.cancelled().await;
     }
 
     /// Orderly shutdown: hang up calls, stop tasks, flush the store.
@@ -311,25 +324,30 @@ fn start_board(
     Ok((Modems::new(handles), sims))
 }
 
-/// sd_notify READY=1, and watchdog pings when systemd asks for them.
-fn notify_systemd_ready(cancel: &CancellationToken) {
+/// sd_notify READY=1, and the store watchdog: it proves the store still writes and pings the
+/// systemd watchdog (when systemd asks for pings) only after such a proof, so a stalled
+/// store stops the pings; it cancels `stalled` when the store stops taking writes.
+fn start_watchdog(store: &Store, cancel: &CancellationToken, stalled: &CancellationToken) {
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         warn!(cause = %e, "sd_notify READY failed");
     }
-    if let Some(interval) = sd_notify::watchdog_enabled() {
-        let cancel = cancel.child_token();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval / 2);
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tick.tick() => {
-                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-                    }
-                }
-            }
-        });
+    let systemd = sd_notify::watchdog_enabled();
+    let mut timing = WatchdogTiming::default();
+    if let Some(interval) = systemd {
+        timing.every = timing.every.min(interval / 2);
     }
+    let probe_store = store.clone();
+    tokio::spawn(watch_writes(
+        move || probe_store.heartbeat(),
+        move || {
+            if systemd.is_some() {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        },
+        timing,
+        cancel.child_token(),
+        stalled.clone(),
+    ));
 }
 
 /// Waits for SIGTERM or SIGINT.
