@@ -1,0 +1,109 @@
+//! Activeflow state saved to and loaded from sled, as the runtime does at every step.
+//!
+//! The state is an IVR that has looped a few times (20 actions, 30 variables, 150 steps of
+//! history: about 23 KB of JSON, the same shape as the engine's serialize benchmark), kept in
+//! an `ActiveflowRecord` on a real sled database in a temporary directory.
+//!
+//! - **save_commit**: one batch (the record plus its `activeflow_updated` event) committed;
+//! - **save_durable**: the same, then flushed to disk (what a step costs before the runtime
+//!   acknowledges anything outside);
+//! - **load**: the record read back and deserialized (what a restart does per activeflow).
+//!
+//! Run: `cargo bench -p flowgate --bench store`
+
+use std::hint::black_box;
+
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flowgate::model::{ActiveflowRecord, ActiveflowStatus};
+use flowgate::store::{Batch, Db, Store, StoreOptions};
+use flowgate_flows::engine::{Activeflow, ActiveflowSpec, Guards, Outcome, Step};
+use flowgate_flows::limits::Limits;
+use flowgate_flows::model::{ReferenceType, parse_flow};
+use serde_json::json;
+use uuid::Uuid;
+
+fn looped_ivr() -> ActiveflowRecord {
+    let id = |n: u128| Uuid::from_u128(0x5000 + n).to_string();
+    let mut actions = Vec::new();
+    for n in 0..19 {
+        actions.push(json!({"id": id(n), "type": "talk",
+            "option": {"text": format!("prompt {n} for ${{name}}"), "language": "en-US"}}));
+    }
+    actions.push(json!({"type": "goto", "option": {"target_id": id(0), "loop_count": 100}}));
+    let text = json!({"name": "ivr", "detail": "", "actions": actions}).to_string();
+    let flow = parse_flow(&text, &Limits::default()).expect("flow");
+    let spec = ActiveflowSpec::new(
+        Uuid::from_u128(1),
+        &flow,
+        ReferenceType::Call,
+        Uuid::from_u128(2),
+    );
+    let mut engine = Activeflow::new(spec, &Guards::default()).expect("activeflow");
+    for v in 0..30 {
+        engine
+            .set_variable(&format!("voipbin.call.var{v}"), "+15551234567")
+            .expect("variable");
+    }
+    let now = Utc
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .expect("time");
+    for _ in 0..150 {
+        if let Step::Execute(cmd) = engine.run(now) {
+            engine
+                .complete(cmd.action_id, Outcome::Done, now)
+                .expect("complete");
+        }
+    }
+    ActiveflowRecord {
+        id: Uuid::from_u128(1),
+        flow_id: None,
+        status: ActiveflowStatus::Running,
+        reference_type: ReferenceType::Call,
+        reference_id: Some(Uuid::from_u128(2)),
+        reference_activeflow_id: None,
+        webhook_uri: String::new(),
+        webhook_method: String::new(),
+        end_reason: None,
+        tm_create: now,
+        tm_update: now,
+        tm_end: None,
+        engine,
+    }
+}
+
+fn bench_state(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), &StoreOptions::default()).expect("store");
+    let db = Db::new(store.clone()).expect("db");
+    let record = looped_ivr();
+    let id = record.id;
+    let size = serde_json::to_vec(&record).expect("json").len();
+    let save = || {
+        let mut batch = Batch::new();
+        batch
+            .put(&db.activeflows, id, black_box(&record))
+            .expect("put");
+        batch.event("activeflow_updated", id, json!({"id": id}));
+        store.commit(batch).expect("commit");
+    };
+
+    let mut g = c.benchmark_group("activeflow_state");
+    g.throughput(Throughput::Bytes(u64::try_from(size).unwrap_or(0)));
+    g.bench_function("save_commit", |b| b.iter(save));
+    g.bench_function("save_durable", |b| {
+        b.iter(|| {
+            save();
+            store.flush_blocking().expect("flush");
+        });
+    });
+    g.bench_function("load", |b| {
+        b.iter(|| black_box(db.activeflows.get(id).expect("get").expect("stored")));
+    });
+    g.finish();
+    println!("activeflow record: {size} bytes of JSON");
+}
+
+criterion_group!(benches, bench_state);
+criterion_main!(benches);
