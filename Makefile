@@ -22,8 +22,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# The fuzz crate is its own workspace; building it into the main target directory reuses
+# whatever the workspace build already compiled with the same versions and features.
+FUZZ_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 fuzz-build:
-	$(CARGO) build --locked --manifest-path fuzz/Cargo.toml
+	$(CARGO) build --locked --manifest-path fuzz/Cargo.toml --target-dir $(FUZZ_TARGET_DIR)
 
 deps-run:
 	@scripts/deps.sh run

@@ -12,6 +12,8 @@
 //! Run: `cargo bench -p flowgate --bench store`
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -73,7 +75,27 @@ fn looped_ivr() -> ActiveflowRecord {
     }
 }
 
+/// sled 0.34.7 can deadlock under a sustained write burst (see `flowgate::store::watchdog`):
+/// a run that stops making progress fails with that message instead of hanging.
+fn guard_against_stalls(progress: &'static AtomicU64) {
+    std::thread::spawn(move || {
+        let mut last = u64::MAX;
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+            let now = progress.load(Ordering::Relaxed);
+            if now == last {
+                eprintln!("no store operation finished for 60 s: sled deadlocked");
+                std::process::exit(1);
+            }
+            last = now;
+        }
+    });
+}
+
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
 fn bench_state(c: &mut Criterion) {
+    guard_against_stalls(&PROGRESS);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), &StoreOptions::default()).expect("store");
     let db = Db::new(store.clone()).expect("db");
@@ -87,9 +109,11 @@ fn bench_state(c: &mut Criterion) {
             .expect("put");
         batch.event("activeflow_updated", id, json!({"id": id}));
         store.commit(batch).expect("commit");
+        PROGRESS.fetch_add(1, Ordering::Relaxed);
     };
 
     let mut g = c.benchmark_group("activeflow_state");
+    g.measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Bytes(u64::try_from(size).unwrap_or(0)));
     g.bench_function("save_commit", |b| b.iter(save));
     g.bench_function("save_durable", |b| {
@@ -99,7 +123,10 @@ fn bench_state(c: &mut Criterion) {
         });
     });
     g.bench_function("load", |b| {
-        b.iter(|| black_box(db.activeflows.get(id).expect("get").expect("stored")));
+        b.iter(|| {
+            PROGRESS.fetch_add(1, Ordering::Relaxed);
+            black_box(db.activeflows.get(id).expect("get").expect("stored"))
+        });
     });
     g.finish();
     println!("activeflow record: {size} bytes of JSON");
