@@ -37,7 +37,7 @@ use super::sms::tel;
 use super::{FlowSource, Runtime, RuntimeError, StartRequest};
 use crate::metrics::Metrics;
 use crate::model::{ActiveflowRecord, Call, CallDirection, CallStatus, Number, derived_id};
-use crate::store::Batch;
+use crate::store::{Batch, Db};
 
 /// Live calls, by record id and by (modem, driver call id).
 #[derive(Default)]
@@ -303,12 +303,7 @@ impl CallChannel {
         record.master_call_id = Some(self.inner.id);
         let db = rt.db();
         let mut batch = Batch::new();
-        batch.put(&db.calls, id, &record)?;
-        batch.event(
-            "call_created",
-            id,
-            serde_json::to_value(&record).unwrap_or_default(),
-        );
+        stage_new_call(&mut batch, db, &record)?;
         db.store.commit(batch)?;
         update_call(rt, self.inner.id, |c| c.chained_call_ids.push(id))?;
         let other = CallChannel::new(rt, id, &modem, transferee);
@@ -438,6 +433,17 @@ fn call_variables(call: &Call) -> IndexMap<String, String> {
     vars
 }
 
+/// Stages a new call record with its `call_created` event.
+fn stage_new_call(batch: &mut Batch, db: &Db, record: &Call) -> Result<(), RuntimeError> {
+    batch.put(&db.calls, record.id, record)?;
+    batch.event(
+        "call_created",
+        record.id,
+        serde_json::to_value(record).unwrap_or_default(),
+    );
+    Ok(())
+}
+
 fn new_call_record(
     id: Uuid,
     modem: &ModemHandle,
@@ -555,12 +561,7 @@ impl Runtime {
         }
         let db = self.db();
         let mut batch = Batch::new();
-        batch.put(&db.calls, id, &record)?;
-        batch.event(
-            "call_created",
-            id,
-            serde_json::to_value(&record).unwrap_or_default(),
-        );
+        stage_new_call(&mut batch, db, &record)?;
         db.store.commit(batch)?;
         Metrics::inc(&self.inner.metrics.calls_outgoing_total);
 
@@ -786,12 +787,7 @@ async fn on_incoming(
 
     let Some(flow_id) = binding.and_then(|b| b.call_flow_id) else {
         let mut batch = Batch::new();
-        batch.put(&db.calls, id, &record)?;
-        batch.event(
-            "call_created",
-            id,
-            serde_json::to_value(&record).unwrap_or_default(),
-        );
+        stage_new_call(&mut batch, db, &record)?;
         db.store.commit(batch)?;
         warn!(modem = modem.id(), caller = %caller, "incoming call to a number with no call_flow_id: rejecting");
         channel.hangup("failed").await;
@@ -805,12 +801,7 @@ async fn on_incoming(
         Ok(af) => af,
         Err(e) => {
             let mut batch = Batch::new();
-            batch.put(&db.calls, id, &record)?;
-            batch.event(
-                "call_created",
-                id,
-                serde_json::to_value(&record).unwrap_or_default(),
-            );
+            stage_new_call(&mut batch, db, &record)?;
             db.store.commit(batch)?;
             warn!(call = %id, flow = %flow_id, cause = %e, "call flow not started: rejecting the call");
             channel.hangup("failed").await;
@@ -818,12 +809,7 @@ async fn on_incoming(
         }
     };
     record.activeflow_id = Some(af.id);
-    batch.put(&db.calls, id, &record)?;
-    batch.event(
-        "call_created",
-        id,
-        serde_json::to_value(&record).unwrap_or_default(),
-    );
+    stage_new_call(&mut batch, db, &record)?;
     db.store.commit(batch)?;
     db.store.flush().await?;
     channel.inner.live.lock().activeflow = Some(af.id);
