@@ -505,6 +505,19 @@ impl Validator<'_> {
         }
     }
 
+    /// The options every dialling action shares (`call`, `connect`): destinations, the
+    /// caller id's address type and the anonymity setting.
+    fn dial(&mut self, destinations: &[Address], source: &Address, anonymous: &str, at: &At<'_>) {
+        self.addresses(destinations, at, "destinations", true);
+        self.one_of(
+            &source.kind,
+            ADDRESS_TYPES,
+            at.fk("source", "type"),
+            "address type",
+        );
+        self.one_of(anonymous, ANONYMOUS, at.f("anonymous"), "anonymous value");
+    }
+
     fn addresses(&mut self, list: &[Address], at: &At<'_>, field: &str, required: bool) {
         if list.is_empty() && required {
             self.err(at.f(field), "at least one destination is required");
@@ -631,19 +644,7 @@ impl Validator<'_> {
             }
             ActionOption::FetchFlow(x) => self.required_id(&x.flow_id, at.f("flow_id"), "flow_id"),
             ActionOption::Call(c) => {
-                self.addresses(&c.destinations, at, "destinations", true);
-                self.one_of(
-                    &c.source.kind,
-                    ADDRESS_TYPES,
-                    at.fk("source", "type"),
-                    "address type",
-                );
-                self.one_of(
-                    &c.anonymous,
-                    ANONYMOUS,
-                    at.f("anonymous"),
-                    "anonymous value",
-                );
+                self.dial(&c.destinations, &c.source, &c.anonymous, at);
                 if c.flow_id.is_nil() && c.actions.is_empty() {
                     self.err(
                         at.whole(),
@@ -666,19 +667,7 @@ impl Validator<'_> {
                 }
             }
             ActionOption::Connect(c) => {
-                self.addresses(&c.destinations, at, "destinations", true);
-                self.one_of(
-                    &c.source.kind,
-                    ADDRESS_TYPES,
-                    at.fk("source", "type"),
-                    "address type",
-                );
-                self.one_of(
-                    &c.anonymous,
-                    ANONYMOUS,
-                    at.f("anonymous"),
-                    "anonymous value",
-                );
+                self.dial(&c.destinations, &c.source, &c.anonymous, at);
             }
             ActionOption::QueueJoin(q) => {
                 self.required_id(&q.queue_id, at.f("queue_id"), "queue_id")
