@@ -19,9 +19,13 @@ fn ivr() -> Value {
         {"type": "hangup"}]})
 }
 
-/// The activeflow of the first call once it waits in `digits_receive`.
-async fn waiting_in_digits(gw: &Gateway) -> String {
+/// Binds `flow` to the modem, calls it, and returns the activeflow once it waits for digits.
+async fn call_waiting_in_digits(gw: &Gateway, flow: Value) -> String {
     let api = gw.api();
+    let flow = api.create_flow(flow).await;
+    api.bind(Some(flow), None).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
     api.wait_for("the flow to wait for digits", || async {
         let call = api.calls().await.into_iter().next()?;
         let af = call["activeflow_id"].as_str()?.to_owned();
@@ -35,12 +39,7 @@ async fn waiting_in_digits(gw: &Gateway) -> String {
 async fn ivr_call_branches_on_the_digit_pressed() {
     let gw = Gateway::start().await;
     let api = gw.api();
-    let flow = api.create_flow(ivr()).await;
-    api.bind(Some(flow), None).await;
-
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
-        .await;
-    let af = waiting_in_digits(&gw).await;
+    let af = call_waiting_in_digits(&gw, ivr()).await;
     api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "2"}))
         .await;
 
@@ -67,11 +66,7 @@ async fn ivr_call_branches_on_the_digit_pressed() {
 async fn forward_action_id_interrupts_digits_receive_at_once() {
     let gw = Gateway::start().await;
     let api = gw.api();
-    let flow = api.create_flow(ivr()).await;
-    api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
-        .await;
-    let af = waiting_in_digits(&gw).await;
+    let af = call_waiting_in_digits(&gw, ivr()).await;
 
     // digits_receive would wait 60 s; the jump must not wait for it.
     api.put(
@@ -98,11 +93,7 @@ async fn forward_action_id_interrupts_digits_receive_at_once() {
 async fn remote_hangup_ends_the_flow() {
     let gw = Gateway::start().await;
     let api = gw.api();
-    let flow = api.create_flow(ivr()).await;
-    api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
-        .await;
-    let af = waiting_in_digits(&gw).await;
+    let af = call_waiting_in_digits(&gw, ivr()).await;
     api.post("/v1.0/gateway/sim/hangup", json!({})).await;
     let ended = api.wait_ended(&af).await;
     assert_eq!(ended["end_reason"]["kind"], "hangup");
@@ -124,11 +115,7 @@ async fn transfer(kind: &str) {
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let flow = api.create_flow(waiting_flow()).await;
-    api.bind(Some(flow), None).await;
-    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
-        .await;
-    let af = waiting_in_digits(&gw).await;
+    let af = call_waiting_in_digits(&gw, waiting_flow()).await;
     let caller = api.calls().await[0]["id"].as_str().unwrap().to_owned();
 
     let result = api
