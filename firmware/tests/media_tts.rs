@@ -168,9 +168,13 @@ async fn talk_in_a_session_is_heard_and_a_failure_is_its_outcome() {
     pb.stop();
     // The session sees the stop at its next frame, whichever that is: keep the lockstep
     // going until it reports the playback over (one swap could race the stop).
-    exchange_until(&mut far, &mut events, F, 2_000_000, |e| {
-        matches!(e, MediaEvent::PlaybackFinished { id, .. } if *id == pb.id())
-    });
+    exchange_until(
+        &mut far,
+        &mut events,
+        F,
+        2_000_000,
+        |e| matches!(e, MediaEvent::PlaybackFinished { id, .. } if *id == pb.id()),
+    );
     assert!(matches!(
         pb.wait().await,
         flowgate::media::PlaybackOutcome::Stopped(_)
@@ -179,9 +183,13 @@ async fn talk_in_a_session_is_heard_and_a_failure_is_its_outcome() {
     let mut bad = media
         .play(Layer::Flow, talk("hello", "xx-YY"))
         .expect("queued");
-    exchange_until(&mut far, &mut events, F, 2_000_000, |e| {
-        matches!(e, MediaEvent::PlaybackFinished { id, .. } if *id == bad.id())
-    });
+    exchange_until(
+        &mut far,
+        &mut events,
+        F,
+        2_000_000,
+        |e| matches!(e, MediaEvent::PlaybackFinished { id, .. } if *id == bad.id()),
+    );
     let flowgate::media::PlaybackOutcome::Failed(e) = bad.wait().await else {
         panic!("should fail")
     };
