@@ -1,18 +1,29 @@
 //! API-triggered activeflows per second, end to end over HTTP with persistence.
 //!
 //! The real router is served on 127.0.0.1 over a sled database on disk; `CLIENTS` concurrent
-//! HTTP clients (keep-alive) each `POST /v1.0/activeflows {flow_id}` for a short non-media
-//! flow (three `variable_set` and a `talk` that API flows skip). A create answers after the
-//! activeflow is stored and flushed; an iteration ends when every activeflow it started has
-//! run to its end (its steps persisted too). Throughput is reported in activeflows per second.
+//! HTTP/1.1 keep-alive connections each `POST /v1.0/activeflows {flow_id}` for a short
+//! non-media flow (three `variable_set` and a `talk` that API flows skip). A create answers
+//! after the activeflow is stored and flushed; an iteration ends when every activeflow it
+//! started has run to its end (its steps persisted too). Throughput is reported in
+//! activeflows per second.
+//!
+//! The clients are hyper's bare HTTP/1 connections in this process: they share the
+//! machine's two cores with the server, so they are kept as lean as a load generator
+//! (reqwest's pool and URL handling cost about as much CPU as the server's HTTP layer).
 //!
 //! `activeflows_runtime_only` starts the same activeflows on the runtime without HTTP: what the
-//! HTTP layer (and the in-process clients, which share the machine's two cores) cost.
+//! HTTP layer (and the in-process clients) cost.
 //!
 //! Run: `cargo bench -p flowgate --bench api_activeflows`
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::api::auth::ApiToken;
@@ -43,10 +54,10 @@ fn clients() -> u64 {
 }
 
 struct Rig {
-    base: String,
+    addr: SocketAddr,
     flow_id: String,
     runtime: Runtime,
-    clients: Vec<reqwest::Client>,
+    clients: usize,
     cancel: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -69,65 +80,79 @@ async fn rig() -> Rig {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let addr = listener.local_addr().expect("addr");
     let server_cancel = cancel.child_token();
     tokio::spawn(async move {
         let _ = serve(listener, state, server_cancel).await;
     });
-    let clients: Vec<reqwest::Client> = (0..clients()).map(|_| reqwest::Client::new()).collect();
     let flow = json!({"name": "bench", "actions": [
         {"type": "variable_set", "option": {"key": "a", "value": "1"}},
         {"type": "variable_set", "option": {"key": "b", "value": "${a}2"}},
         {"type": "talk", "option": {"text": "skipped on API flows"}},
         {"type": "variable_set", "option": {"key": "c", "value": "${b}3"}},
     ]});
-    let created: serde_json::Value = clients[0]
-        .post(format!("{base}/v1.0/flows"))
-        .bearer_auth(TOKEN)
-        .json(&flow)
-        .send()
-        .await
-        .expect("create flow")
-        .json()
-        .await
-        .expect("flow json");
+    let mut client = connect(addr).await;
+    let created = post(&mut client, "/v1.0/flows", flow.to_string()).await;
+    let created: serde_json::Value = serde_json::from_slice(&created).expect("flow json");
     let flow_id = created["id"].as_str().expect("flow id").to_owned();
     Rig {
-        base,
+        addr,
         flow_id,
         runtime,
-        clients,
+        clients: usize::try_from(clients()).unwrap_or(1),
         cancel,
         _dir: dir,
     }
 }
 
+/// One keep-alive HTTP/1.1 connection to the server.
+async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+/// `POST path` with a JSON body; panics unless the answer is a success. Returns the body.
+async fn post(client: &mut SendRequest<Full<Bytes>>, path: &str, body: impl Into<Bytes>) -> Bytes {
+    client.ready().await.expect("connection ready");
+    let request = hyper::Request::post(path)
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .expect("request");
+    let response = client.send_request(request).await.expect("response");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert!(status.is_success(), "status {status}: {body:?}");
+    body
+}
+
 /// Starts `n` activeflows over `CLIENTS` connections and waits until all have ended.
 async fn run(rig: &Rig, n: u64) -> Duration {
+    let count = u64::try_from(rig.clients).unwrap_or(1);
+    let mut connections = Vec::new();
+    for _ in 0..count {
+        connections.push(connect(rig.addr).await);
+    }
+    let body = Bytes::from(json!({"flow_id": rig.flow_id}).to_string());
     let start = Instant::now();
     let mut tasks = Vec::new();
-    let count = u64::try_from(rig.clients.len()).unwrap_or(1);
-    for (i, client) in (0..count).zip(rig.clients.iter()) {
+    for (i, mut client) in (0..count).zip(connections) {
         let share = n / count + u64::from(i < n % count);
-        let client = client.clone();
-        let url = format!("{}/v1.0/activeflows", rig.base);
-        let body = json!({"flow_id": rig.flow_id}).to_string();
+        let body = body.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..share {
-                let response = client
-                    .post(&url)
-                    .bearer_auth(TOKEN)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .expect("request");
-                assert!(
-                    response.status().is_success(),
-                    "status {}",
-                    response.status()
-                );
-                let _ = response.bytes().await.expect("body");
+                post(&mut client, "/v1.0/activeflows", body.clone()).await;
             }
         }));
     }
@@ -145,7 +170,7 @@ async fn run(rig: &Rig, n: u64) -> Duration {
 async fn run_direct(rig: &Rig, n: u64) -> Duration {
     let flow_id: uuid::Uuid = rig.flow_id.parse().expect("flow id");
     let start = Instant::now();
-    let count = u64::try_from(rig.clients.len()).unwrap_or(1);
+    let count = u64::try_from(rig.clients).unwrap_or(1);
     let mut tasks = Vec::new();
     for i in 0..count {
         let share = n / count + u64::from(i < n % count);

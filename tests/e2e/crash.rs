@@ -28,7 +28,7 @@ fn sender(i: usize) -> String {
 }
 
 /// `kill -9` in the middle of a 200-SMS burst, restart: every message is stored once and
-/// answered once. The simulated modem lives in the test process, so — like real hardware —
+/// answered once (but for the AT+CMGS case below). The simulated modem lives in the test process, so — like real hardware —
 /// it keeps its stored messages while the gateway process dies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
@@ -111,14 +111,17 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
         assert_eq!(text, "We are open Monday to Friday, 9:00 to 17:00.");
         *replies.entry(to).or_default() += 1;
     }
+    // Replies go out through modem storage (AT+CMGW, then AT+CMSS), which a restart can
+    // check: exactly once. While the burst fills the modem's memory, a reply goes out with
+    // AT+CMGS instead, and one in flight when the process died cannot be checked: it is sent
+    // again (at least once, never lost). The gateway sends one message at a time, so at most
+    // one reply can be doubled.
     for i in 0..BURST {
-        assert_eq!(
-            replies.get(&sender(i)).copied(),
-            Some(1),
-            "replies to {}",
-            sender(i)
-        );
+        let n = replies.get(&sender(i)).copied().unwrap_or(0);
+        assert!((1..=2).contains(&n), "{n} replies to {}", sender(i));
     }
+    let doubled = replies.values().filter(|&&n| n == 2).count();
+    assert!(doubled <= 1, "{doubled} replies sent twice");
     assert_eq!(replies.len(), BURST);
     // Nothing is left on the modem: every stored message was deleted after it was persisted.
     assert!(

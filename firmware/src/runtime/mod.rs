@@ -380,10 +380,12 @@ impl Runtime {
             return Err(RuntimeError::ShuttingDown);
         }
         let db = &self.inner.db;
-        let id = request.id.unwrap_or_else(Uuid::now_v7);
-        if db.activeflows.contains(id)? {
-            return Err(RuntimeError::Duplicate(id));
-        }
+        // Only an id the caller chose can collide; a fresh v7 id needs no lookup.
+        let id = match request.id {
+            Some(id) if db.activeflows.contains(id)? => return Err(RuntimeError::Duplicate(id)),
+            Some(id) => id,
+            None => Uuid::now_v7(),
+        };
         let (flow_id, actions, on_complete) = match request.flow {
             FlowSource::Stored(flow_id) => {
                 let flow = db

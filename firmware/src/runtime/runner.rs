@@ -270,13 +270,9 @@ impl Runner {
     /// starter.
     async fn save(&mut self) -> Result<(), RuntimeError> {
         let Some(created) = self.created.take() else {
-            return self.persist(Batch::new());
+            return self.persist(Batch::new(), false).await;
         };
-        let stored = match self.persist(created.batch) {
-            Ok(()) => self.rt.db().store.flush().await.map_err(RuntimeError::from),
-            Err(e) => Err(e),
-        };
-        match stored {
+        match self.persist(created.batch, true).await {
             Ok(()) => {
                 let _ = created.stored.send(Ok(self.record.clone()));
                 Ok(())
@@ -289,8 +285,9 @@ impl Runner {
         }
     }
 
-    /// Commits the current state with an `activeflow_updated` event after what `batch` holds.
-    fn persist(&mut self, mut batch: Batch) -> Result<(), RuntimeError> {
+    /// Commits the current state with an `activeflow_updated` event after what `batch` holds;
+    /// when `durable`, returns once it is on disk.
+    async fn persist(&mut self, mut batch: Batch, durable: bool) -> Result<(), RuntimeError> {
         self.record.tm_update = Utc::now();
         let db = self.rt.db();
         batch.put(&db.activeflows, self.record.id, &self.record)?;
@@ -299,7 +296,11 @@ impl Runner {
             self.record.id,
             event_data(&self.record),
         );
-        db.store.commit(batch)?;
+        if durable {
+            db.store.commit_durable(batch).await?;
+        } else {
+            db.store.commit_async(batch).await?;
+        }
         Ok(())
     }
 

@@ -10,9 +10,10 @@
 //!
 //! Every change a controller may care about (activeflows, calls, messages, flows…) is
 //! written through a [`Batch`]: the record changes and their [`Event`]s commit in one sled
-//! transaction, and sequence numbers are allocated under a lock held across that commit, so
-//! the log is gap-free and a reader that has seen sequence `n` has seen every change up to
-//! `n`. That is what lets `GET /v1.0/gateway/events?after=SEQ` promise "no loss".
+//! transaction. One thread applies every batch and allocates the sequence numbers (see
+//! [`commit`]), so the log is gap-free, sequence order is commit order, and a reader that
+//! has seen sequence `n` has seen every change up to `n`. That is what lets
+//! `GET /v1.0/gateway/events?after=SEQ` promise "no loss".
 //!
 //! # Durability
 //!
@@ -26,6 +27,7 @@
 //! sled 0.34.7 can deadlock under a sustained write burst; [`watchdog`] notices a store that
 //! takes no more writes so the daemon can exit and be restarted.
 
+mod commit;
 mod db;
 mod table;
 pub mod watchdog;
@@ -34,7 +36,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -95,6 +96,9 @@ pub enum StoreError {
         /// The serde error.
         source: serde_json::Error,
     },
+    /// The commit thread is gone (the store is shutting down, or the thread died).
+    #[error("the store's commit thread has stopped")]
+    Stopped,
     /// sled failed (I/O error, corruption detected while running).
     #[error("database {op} failed: {source}")]
     Sled {
@@ -145,6 +149,8 @@ impl Default for StoreOptions {
 pub struct Batch {
     ops: Vec<Op>,
     events: Vec<PendingEvent>,
+    /// An event whose data could not be encoded: the commit fails with it.
+    encode_error: Option<StoreError>,
 }
 
 struct Op {
@@ -156,7 +162,8 @@ struct Op {
 struct PendingEvent {
     kind: String,
     resource_id: Uuid,
-    data: serde_json::Value,
+    /// Encoded by the caller, so the commit thread only copies it.
+    data: Box<serde_json::value::RawValue>,
 }
 
 impl Batch {
@@ -198,11 +205,19 @@ impl Batch {
         resource_id: Uuid,
         data: serde_json::Value,
     ) -> &mut Self {
-        self.events.push(PendingEvent {
-            kind: kind.into(),
-            resource_id,
-            data,
-        });
+        match serde_json::value::to_raw_value(&data) {
+            Ok(data) => self.events.push(PendingEvent {
+                kind: kind.into(),
+                resource_id,
+                data,
+            }),
+            Err(source) => {
+                self.encode_error.get_or_insert(StoreError::Encode {
+                    table: "events",
+                    source,
+                });
+            }
+        }
         self
     }
 
@@ -211,12 +226,15 @@ impl Batch {
     pub fn append(&mut self, mut later: Batch) -> &mut Self {
         self.ops.append(&mut later.ops);
         self.events.append(&mut later.events);
+        if self.encode_error.is_none() {
+            self.encode_error = later.encode_error;
+        }
         self
     }
 
     /// Whether the batch does nothing.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.events.is_empty()
+        self.ops.is_empty() && self.events.is_empty() && self.encode_error.is_none()
     }
 }
 
@@ -227,37 +245,15 @@ pub struct Store {
 }
 
 struct Inner {
+    /// The commit thread. First, so that dropping the store stops it (and its handles on
+    /// the database) before anything else goes.
+    committer: commit::Committer,
     db: sled::Db,
     path: PathBuf,
     meta: sled::Tree,
     events: sled::Tree,
-    /// Last committed event sequence, held while a batch commits so sequence order is
-    /// commit order.
-    seq: Mutex<u64>,
-    seq_tx: watch::Sender<u64>,
-    /// Flush requests and whether one is running (see [`Store::flush`]).
-    flush: Mutex<FlushState>,
-    /// The highest flush ticket known to be on disk.
-    flushed: watch::Sender<u64>,
-}
-
-#[derive(Default)]
-struct FlushState {
-    /// Tickets handed out; a flush started after ticket `n` was taken covers it.
-    requested: u64,
-    running: bool,
-}
-
-/// Clears the "running" flag if the flushing task is dropped mid-flush, so the next caller
-/// takes over instead of everyone waiting forever.
-struct Leading<'a>(&'a Inner);
-
-impl Drop for Leading<'_> {
-    fn drop(&mut self) {
-        self.0.flush.lock().running = false;
-        // Wake the waiters: one of them leads the next flush.
-        self.0.flushed.send_modify(|_| {});
-    }
+    /// The last committed event sequence (the commit thread allocates and announces them).
+    last_seq: watch::Receiver<u64>,
 }
 
 impl Store {
@@ -303,18 +299,16 @@ impl Store {
             Some((key, _)) => seq_from_key(&key)?,
             None => 0,
         };
-        let (seq_tx, _) = watch::channel(last);
-        let (flushed, _) = watch::channel(0);
+        let (seq_tx, last_seq) = watch::channel(last);
+        let committer = commit::Committer::start(db.clone(), events.clone(), last, seq_tx)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                committer,
                 db,
                 path,
                 meta,
                 events,
-                seq: Mutex::new(last),
-                seq_tx,
-                flush: Mutex::new(FlushState::default()),
-                flushed,
+                last_seq,
             }),
         })
     }
@@ -333,145 +327,65 @@ impl Store {
     }
 
     /// Commits `batch` atomically; returns the sequence numbers of its events.
+    ///
+    /// Blocks the calling thread for the commit (see [`commit`] for how concurrent batches
+    /// share a transaction); async code prefers [`Store::commit_async`].
     pub fn commit(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = Utc::now();
-        let mut seq = self.inner.seq.lock();
-        let first = *seq + 1;
-        let mut events = Vec::with_capacity(batch.events.len());
-        for (offset, pending) in (0u64..).zip(batch.events) {
-            let event = Event {
-                seq: first + offset,
-                time: now,
-                kind: pending.kind,
-                resource_id: pending.resource_id,
-                data: pending.data,
-            };
-            let bytes = serde_json::to_vec(&event).map_err(|source| StoreError::Encode {
-                table: "events",
-                source,
-            })?;
-            events.push((event.seq, bytes));
-        }
+        futures::executor::block_on(self.submit(batch, false))
+    }
 
-        // Distinct trees touched by the batch, the event log last.
-        let mut trees: Vec<&sled::Tree> = Vec::new();
-        let mut index = Vec::with_capacity(batch.ops.len());
-        for op in &batch.ops {
-            let pos = match trees.iter().position(|t| t.name() == op.tree.name()) {
-                Some(pos) => pos,
-                None => {
-                    trees.push(&op.tree);
-                    trees.len() - 1
-                }
-            };
-            index.push(pos);
-        }
-        let events_pos = trees.len();
-        trees.push(&self.inner.events);
+    /// [`Store::commit`] without blocking: the task waits while the commit thread works,
+    /// and the batches of tasks waiting together share one transaction.
+    pub async fn commit_async(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+        self.submit(batch, false).await
+    }
 
-        use sled::Transactional;
-        let result: sled::transaction::TransactionResult<(), std::convert::Infallible> =
-            trees.as_slice().transaction(|tx| {
-                for (op, &pos) in batch.ops.iter().zip(&index) {
-                    match &op.value {
-                        Some(v) => tx[pos].insert(op.key.as_slice(), v.as_slice())?,
-                        None => tx[pos].remove(op.key.as_slice())?,
-                    };
-                }
-                for (seq, bytes) in &events {
-                    tx[events_pos].insert(&seq.to_be_bytes(), bytes.as_slice())?;
-                }
-                Ok(())
-            });
-        match result {
-            Ok(()) => {}
-            Err(sled::transaction::TransactionError::Storage(source)) => {
-                return Err(StoreError::Sled {
-                    op: "commit",
-                    source,
-                });
-            }
-            Err(sled::transaction::TransactionError::Abort(never)) => match never {},
-        }
-        let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
-        if let Some(&last) = seqs.last() {
-            *seq = last;
-            self.inner.seq_tx.send_replace(last);
-        }
-        Ok(seqs)
+    /// Commits `batch` and answers once it is on disk (with everything written before):
+    /// [`Store::commit_async`] and [`Store::flush`] in one trip to the commit thread.
+    pub async fn commit_durable(&self, batch: Batch) -> Result<Vec<u64>, StoreError> {
+        self.submit(batch, true).await
     }
 
     /// Waits until everything written so far is on disk.
     ///
-    /// Concurrent callers share flushes (group commit): at most one `flush_async` runs at a
-    /// time, and a caller whose writes it may not cover waits for the next one, which it may
-    /// lead itself. Besides saving fsyncs, this avoids a sled 0.34.7 stall: with four or more
-    /// concurrent `flush_async` calls its IO pool can end up with every thread waiting for a
-    /// log write queued on that same pool.
+    /// Concurrent callers share flushes (group commit): the commit thread flushes once for
+    /// everything queued while it was busy.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let inner = &*self.inner;
-        let mut done = inner.flushed.subscribe();
-        let ticket = {
-            let mut state = inner.flush.lock();
-            state.requested += 1;
-            state.requested
+        self.submit(Batch::new(), true).await.map(drop)
+    }
+
+    /// Blocking variant of [`Store::flush`] for threads outside the runtime.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        futures::executor::block_on(self.submit(Batch::new(), true)).map(drop)
+    }
+
+    /// Hands `batch` to the commit thread; resolves with its outcome.
+    fn submit(
+        &self,
+        mut batch: Batch,
+        durable: bool,
+    ) -> impl std::future::Future<Output = Result<Vec<u64>, StoreError>> + use<> {
+        let queued = match batch.encode_error.take() {
+            Some(e) => Err(e),
+            None if batch.is_empty() && !durable => Ok(None),
+            None => Ok(Some(self.inner.committer.submit(batch, durable))),
         };
-        loop {
-            if *done.borrow_and_update() >= ticket {
-                return Ok(());
-            }
-            let lead = {
-                let mut state = inner.flush.lock();
-                if state.running {
-                    None
-                } else {
-                    state.running = true;
-                    // Every ticket taken so far belongs to writes already made.
-                    Some(state.requested)
-                }
-            };
-            match lead {
-                Some(upto) => {
-                    let guard = Leading(inner);
-                    let result = inner.db.flush_async().await;
-                    if result.is_ok() {
-                        inner.flushed.send_modify(|c| *c = (*c).max(upto));
-                    }
-                    drop(guard);
-                    result.map_err(|source| StoreError::Sled {
-                        op: "flush",
-                        source,
-                    })?;
-                }
-                None => {
-                    if done.changed().await.is_err() {
-                        return Ok(()); // the store is gone with everything in it
-                    }
-                }
+        async move {
+            match queued? {
+                Some(outcome) => outcome.await.unwrap_or(Err(StoreError::Stopped)),
+                None => Ok(Vec::new()),
             }
         }
     }
 
-    /// Blocking variant of [`Store::flush`] for shutdown paths outside the runtime.
-    pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner.db.flush().map_err(|source| StoreError::Sled {
-            op: "flush",
-            source,
-        })?;
-        Ok(())
-    }
-
     /// The sequence number of the newest event.
     pub fn last_seq(&self) -> u64 {
-        *self.inner.seq_tx.borrow()
+        *self.inner.last_seq.borrow()
     }
 
     /// A receiver that changes whenever new events are committed.
     pub fn watch_seq(&self) -> watch::Receiver<u64> {
-        self.inner.seq_tx.subscribe()
+        self.inner.last_seq.clone()
     }
 
     /// Up to `limit` events with sequence greater than `after`, in order.
