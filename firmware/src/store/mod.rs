@@ -20,7 +20,7 @@
 //! sled keeps recent writes in memory and syncs them every `flush_every_ms`. Where the
 //! gateway acknowledges something to the outside world — an SMS before the modem deletes it,
 //! an API create before the response — the caller awaits [`Store::flush`] first
-//! ("persist, then acknowledge"). Concurrent flushes share one fsync.
+//! ("persist, then acknowledge"). Concurrent flushes share one fsync (see [`commit`]).
 //!
 //! # Liveness
 //!
@@ -348,7 +348,7 @@ impl Store {
 
     /// Waits until everything written so far is on disk.
     ///
-    /// Concurrent callers share flushes (group commit): the commit thread flushes once for
+    /// Concurrent callers share flushes (group commit): the flush thread syncs once for
     /// everything queued while it was busy.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Batch::new(), true).await.map(drop)
