@@ -61,6 +61,31 @@ async fn caller_held_transferee_dialled(profile: SimProfile) -> (Rig, CallId, Ca
     (rig, a, b)
 }
 
+/// The transferee's phone rings while the caller waits on hold, then it answers.
+async fn transferee_answers(rig: &mut Rig, b: CallId) {
+    rig.ctl
+        .wait_for_calls(
+            &[(CALLER, CallStat::Held), (TRANSFEREE, CallStat::Alerting)],
+            WAIT,
+        )
+        .await
+        .unwrap();
+    rig.ctl.remote_answer().unwrap();
+    state(rig, b, CallStat::Active).await;
+}
+
+/// The driver's calls with their states, in call order.
+fn call_states(rig: &Rig) -> Vec<(CallId, CallStat)> {
+    let mut states: Vec<(CallId, CallStat)> = rig
+        .modem
+        .calls()
+        .iter()
+        .map(|c| (c.call, c.state))
+        .collect();
+    states.sort_by_key(|(call, _)| *call);
+    states
+}
+
 /// Both calls end as transferred (in either order) and the simulator logged the join.
 async fn transferred(rig: &mut Rig, a: CallId, b: CallId) {
     let mut ends = Vec::new();
@@ -126,15 +151,7 @@ async fn blind_transfer_sim7600() {
 
 async fn attended(profile: SimProfile) {
     let (mut rig, a, b) = caller_held_transferee_dialled(profile).await;
-    rig.ctl
-        .wait_for_calls(
-            &[(CALLER, CallStat::Held), (TRANSFEREE, CallStat::Alerting)],
-            WAIT,
-        )
-        .await
-        .unwrap();
-    rig.ctl.remote_answer().unwrap();
-    state(&mut rig, b, CallStat::Active).await;
+    transferee_answers(&mut rig, b).await;
     // The gateway talks to the transferee (DTMF goes to the active call), then joins.
     rig.modem.send_dtmf(b, "1").await.unwrap();
     rig.modem.transfer(b, a).await.unwrap();
@@ -154,27 +171,15 @@ async fn attended_transfer_huawei() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_transfer_keeps_both_calls_and_retrieve_works() {
     let (mut rig, a, b) = caller_held_transferee_dialled(SimProfile::QuectelEc25).await;
-    rig.ctl
-        .wait_for_calls(
-            &[(CALLER, CallStat::Held), (TRANSFEREE, CallStat::Alerting)],
-            WAIT,
-        )
-        .await
-        .unwrap();
-    rig.ctl.remote_answer().unwrap();
-    state(&mut rig, b, CallStat::Active).await;
+    transferee_answers(&mut rig, b).await;
     rig.ctl.set_ect_refused(true);
     let e = rig.modem.transfer(a, b).await.unwrap_err();
     assert!(matches!(e, ModemError::Cme { .. }), "{e:?}");
     assert_eq!(e.code(), Some(3));
-    let mut states: Vec<(CallId, CallStat)> = rig
-        .modem
-        .calls()
-        .iter()
-        .map(|c| (c.call, c.state))
-        .collect();
-    states.sort_by_key(|(call, _)| *call);
-    assert_eq!(states, vec![(a, CallStat::Held), (b, CallStat::Active)]);
+    assert_eq!(
+        call_states(&rig),
+        vec![(a, CallStat::Held), (b, CallStat::Active)]
+    );
 
     // Back to the caller: the transferee goes on hold (a swap).
     rig.modem.retrieve(a).await.unwrap();
@@ -198,15 +203,7 @@ async fn refused_transfer_keeps_both_calls_and_retrieve_works() {
 
 async fn held_party_hangs_up(profile: SimProfile) {
     let (mut rig, a, b) = caller_held_transferee_dialled(profile).await;
-    rig.ctl
-        .wait_for_calls(
-            &[(CALLER, CallStat::Held), (TRANSFEREE, CallStat::Alerting)],
-            WAIT,
-        )
-        .await
-        .unwrap();
-    rig.ctl.remote_answer().unwrap();
-    state(&mut rig, b, CallStat::Active).await;
+    transferee_answers(&mut rig, b).await;
     let held = rig
         .ctl
         .calls()
@@ -216,13 +213,7 @@ async fn held_party_hangs_up(profile: SimProfile) {
         .0;
     rig.ctl.remote_hangup_call(held).unwrap();
     assert_eq!(ended(&mut rig, a).await, CallEndReason::RemoteHangup);
-    let left: Vec<(CallId, CallStat)> = rig
-        .modem
-        .calls()
-        .iter()
-        .map(|c| (c.call, c.state))
-        .collect();
-    assert_eq!(left, vec![(b, CallStat::Active)]);
+    assert_eq!(call_states(&rig), vec![(b, CallStat::Active)]);
     rig.ctl
         .wait_for_calls(&[(TRANSFEREE, CallStat::Active)], WAIT)
         .await
