@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::port::Command;
-use super::sms::{OutgoingSms, SentSms, SmsWorker, StorageSlot};
+use super::sms::{OutgoingSms, ReinitRetry, SentSms, SmsWorker, StorageSlot, outcome_unknown};
 use crate::modem::at::response::{self, StoredPdu};
 use crate::modem::config::ms;
 use crate::modem::error::ModemError;
@@ -238,13 +238,6 @@ fn refusal(e: &ModemError) -> bool {
 }
 
 /// Timeouts, reboots and lost ports: the command may or may not have been carried out.
-fn uncertain(e: &ModemError) -> bool {
-    matches!(
-        e,
-        ModemError::Timeout { .. } | ModemError::Rebooted { .. } | ModemError::PortGone { .. }
-    )
-}
-
 fn describe(slot: StorageSlot, p: &StoredPdu) -> StoredOutbound {
     let submit = submit_of(&p.pdu, p.length);
     StoredOutbound {
@@ -489,30 +482,19 @@ impl SmsWorker {
         part: &PreparedPart,
         part_no: usize,
     ) -> Result<PartOutcome, ModemError> {
-        let attempts = self.sh.config.sms.send_attempts.max(1);
-        let limit = ms(self.sh.config.sms.ready_wait_ms);
-        let mut attempt = 0;
+        let mut retry = ReinitRetry::new(&self.sh);
         loop {
-            attempt += 1;
-            let generation = self
-                .sh
-                .generation
-                .load(std::sync::atomic::Ordering::Relaxed);
-            let res = self.try_send_stored(&slot, part, part_no).await;
-            match res {
-                Ok(o) => return Ok(o),
-                Err(e) if uncertain(&e) => {
+            retry.start(&self.sh);
+            match self.try_send_stored(&slot, part, part_no).await {
+                Err(e) if outcome_unknown(&e) => {
                     // Did the modem send it? Only the slot can tell: read it before retrying.
                     if let Some(own) = self.outbound.own.get_mut(&slot) {
                         own.known = false;
                     }
-                    if attempt >= attempts {
-                        return Err(e);
-                    }
-                    warn!(modem = %self.id(), part = part_no, attempt, error = %e, "stored SMS part interrupted: checking its slot after re-init");
-                    self.sh.wait_reinit(generation, limit).await?;
+                    let what = "stored SMS part interrupted: checking its slot after re-init";
+                    retry.wait(&self.sh, e, part_no, what).await?;
                 }
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
     }

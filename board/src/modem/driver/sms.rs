@@ -820,40 +820,27 @@ impl SmsWorker {
         tpdu_len: usize,
         part_no: usize,
     ) -> Result<u8, ModemError> {
-        let attempts = self.sh.config.sms.send_attempts.max(1);
-        let limit = ms(self.sh.config.sms.ready_wait_ms);
-        let mut attempt = 0;
+        let mut retry = ReinitRetry::new(&self.sh);
         loop {
-            attempt += 1;
-            let generation = self
-                .sh
-                .generation
-                .load(std::sync::atomic::Ordering::Relaxed);
-            let res = match self.sh.wait_ready(limit).await {
-                Ok(()) => {
-                    let cmd = Command::new(format!("AT+CMGS={tpdu_len}"), ms(self.sh.t().long_ms))
-                        .with_body(pdu.to_owned(), ms(self.sh.t().prompt_ms));
-                    self.sh.at.ok(cmd).await.and_then(|r| {
-                        response::cmgs(&r).map_err(|e| ModemError::Response(e.to_string()))
-                    })
+            retry.start(&self.sh);
+            match self.try_send_direct(pdu, tpdu_len).await {
+                Err(e) if outcome_unknown(&e) => {
+                    let what = "SMS part interrupted: retrying after re-init";
+                    retry.wait(&self.sh, e, part_no, what).await?;
                 }
-                Err(e) => Err(e),
-            };
-            match res {
-                Ok(mr) => return Ok(mr),
-                Err(
-                    e @ (ModemError::Timeout { .. }
-                    | ModemError::Rebooted { .. }
-                    | ModemError::PortGone { .. }),
-                ) if attempt < attempts => {
-                    warn!(modem = %self.id(), part = part_no, attempt, error = %e, "SMS part interrupted: retrying after re-init");
-                    // A rebooted modem is back in text mode with no settings: only send
-                    // again once the manager has re-initialised it.
-                    self.sh.wait_reinit(generation, limit).await?;
-                }
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
+    }
+
+    async fn try_send_direct(&mut self, pdu: &str, tpdu_len: usize) -> Result<u8, ModemError> {
+        self.sh
+            .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+            .await?;
+        let cmd = Command::new(format!("AT+CMGS={tpdu_len}"), ms(self.sh.t().long_ms))
+            .with_body(pdu.to_owned(), ms(self.sh.t().prompt_ms));
+        let r = self.sh.at.ok(cmd).await?;
+        response::cmgs(&r).map_err(|e| ModemError::Response(e.to_string()))
     }
 
     /// `send_sms`: every part with `AT+CMGS`.
@@ -912,5 +899,56 @@ mod tests {
         assert_eq!(a, fingerprint(&["BB".into(), "AA".into()]));
         assert_ne!(a, fingerprint(&["AA".into()]));
         assert_eq!(fingerprint(&[]), "cbf29ce484222325");
+    }
+}
+
+/// An interruption after which nobody knows whether the modem acted on the command.
+pub(super) fn outcome_unknown(e: &ModemError) -> bool {
+    matches!(
+        e,
+        ModemError::Timeout { .. } | ModemError::Rebooted { .. } | ModemError::PortGone { .. }
+    )
+}
+
+/// The attempts at sending one part (`sms.send_attempts`) when interruptions leave the
+/// outcome unknown: before each, [`ReinitRetry::start`]; after such an interruption,
+/// [`ReinitRetry::wait`].
+pub(super) struct ReinitRetry {
+    attempts: u32,
+    tried: u32,
+    generation: u64,
+}
+
+impl ReinitRetry {
+    pub(super) fn new(sh: &Shared) -> Self {
+        Self {
+            attempts: sh.config.sms.send_attempts.max(1),
+            tried: 0,
+            generation: 0,
+        }
+    }
+
+    /// Notes an attempt and the modem's init generation it runs in.
+    pub(super) fn start(&mut self, sh: &Shared) {
+        self.tried += 1;
+        self.generation = sh.generation.load(std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// After the interruption `e`: gives `e` back when the attempts are spent; otherwise
+    /// logs `what` and — a rebooted modem is back in text mode with no settings — waits
+    /// until the manager has re-initialised the modem.
+    pub(super) async fn wait(
+        &self,
+        sh: &Shared,
+        e: ModemError,
+        part_no: usize,
+        what: &str,
+    ) -> Result<(), ModemError> {
+        if self.tried >= self.attempts {
+            return Err(e);
+        }
+        warn!(modem = %sh.config.id, part = part_no, attempt = self.tried, error = %e, "{what}");
+        sh.wait_reinit(self.generation, ms(sh.config.sms.ready_wait_ms))
+            .await
     }
 }
