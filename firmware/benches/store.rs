@@ -19,45 +19,16 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::model::{ActiveflowRecord, ActiveflowStatus};
 use flowgate::store::{Batch, Db, Store, StoreOptions};
-use flowgate_flows::engine::{Activeflow, ActiveflowSpec, Guards, Outcome, Step};
-use flowgate_flows::limits::Limits;
-use flowgate_flows::model::{ReferenceType, parse_flow};
+use flowgate_flows::model::ReferenceType;
 use serde_json::json;
 use uuid::Uuid;
 
 fn looped_ivr() -> ActiveflowRecord {
-    let id = |n: u128| Uuid::from_u128(0x5000 + n).to_string();
-    let mut actions = Vec::new();
-    for n in 0..19 {
-        actions.push(json!({"id": id(n), "type": "talk",
-            "option": {"text": format!("prompt {n} for ${{name}}"), "language": "en-US"}}));
-    }
-    actions.push(json!({"type": "goto", "option": {"target_id": id(0), "loop_count": 100}}));
-    let text = json!({"name": "ivr", "detail": "", "actions": actions}).to_string();
-    let flow = parse_flow(&text, &Limits::default()).expect("flow");
-    let spec = ActiveflowSpec::new(
-        Uuid::from_u128(1),
-        &flow,
-        ReferenceType::Call,
-        Uuid::from_u128(2),
-    );
-    let mut engine = Activeflow::new(spec, &Guards::default()).expect("activeflow");
-    for v in 0..30 {
-        engine
-            .set_variable(&format!("voipbin.call.var{v}"), "+15551234567")
-            .expect("variable");
-    }
     let now = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
         .expect("time");
-    for _ in 0..150 {
-        if let Step::Execute(cmd) = engine.run(now) {
-            engine
-                .complete(cmd.action_id, Outcome::Done, now)
-                .expect("complete");
-        }
-    }
+    let engine = flowgate_flows::fixtures::looped_ivr(now);
     ActiveflowRecord {
         id: Uuid::from_u128(1),
         flow_id: None,

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flowgate_flows::engine::{Activeflow, ActiveflowSpec, Guards, Outcome, Step};
+use flowgate_flows::engine::{Activeflow, ActiveflowSpec, Guards, Step};
 use flowgate_flows::limits::Limits;
 use flowgate_flows::model::{ReferenceType, parse_flow};
 use flowgate_flows::validate::{ValidateOptions, validate_json};
@@ -120,34 +120,11 @@ fn bench_parse(c: &mut Criterion) {
 
 /// A typical IVR activeflow mid-call: 20 actions, 30 variables, a full trace window.
 fn bench_state(c: &mut Criterion) {
-    let mut actions = Vec::new();
-    for n in 0..19 {
-        actions.push(json!({"id": id(n), "type":"talk","option":{"text":format!("prompt {n} for ${{name}}"),"language":"en-US"}}));
-    }
-    actions.push(json!({"type":"goto","option":{"target_id": id(0), "loop_count": 100}}));
-    let text = json!({"name":"ivr","detail":"","actions":actions}).to_string();
-    let flow = parse_flow(&text, &Limits::default()).expect("flow");
-    let spec = ActiveflowSpec::new(
-        Uuid::from_u128(1),
-        &flow,
-        ReferenceType::Call,
-        Uuid::from_u128(2),
-    );
-    let mut af = Activeflow::new(spec, &Guards::default()).expect("af");
-    for v in 0..30 {
-        af.set_variable(&format!("voipbin.call.var{v}"), "+15551234567")
-            .expect("var");
-    }
     let now = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
         .expect("time");
-    for _ in 0..150 {
-        if let Step::Execute(cmd) = af.run(now) {
-            af.complete(cmd.action_id, Outcome::Done, now)
-                .expect("complete");
-        }
-    }
+    let af = flowgate_flows::fixtures::looped_ivr(now);
     let bytes = serde_json::to_vec(&af).expect("ser");
     let mut g = c.benchmark_group("state");
     g.throughput(Throughput::Bytes(u64::try_from(bytes.len()).unwrap_or(0)));

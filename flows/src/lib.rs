@@ -117,6 +117,8 @@
 
 pub mod dryrun;
 pub mod engine;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod limits;
 pub mod model;
 pub mod validate;
