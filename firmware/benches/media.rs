@@ -80,14 +80,19 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A media context with default settings over a scratch data directory.
+fn context(dir: &std::path::Path) -> MediaContext {
+    MediaContext::new(MediaSettings {
+        data_dir: dir.to_owned(),
+        ..MediaSettings::default()
+    })
+    .expect("context")
+}
+
 fn echo(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("dir");
-    let ctx = MediaContext::new(MediaSettings {
-        data_dir: dir.path().to_owned(),
-        ..MediaSettings::default()
-    })
-    .expect("context");
+    let ctx = context(dir.path());
     let (port, peer) = ChannelPort::pair(8000, None).expect("pair");
     let (media, _events) = rt
         .block_on(CallMedia::open_port(Box::new(port), &ctx, "bench"))
@@ -113,11 +118,7 @@ fn echo(c: &mut Criterion) {
 fn tts(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("dir");
-    let ctx = MediaContext::new(MediaSettings {
-        data_dir: dir.path().to_owned(),
-        ..MediaSettings::default()
-    })
-    .expect("context");
+    let ctx = context(dir.path());
     let text = "Thank you for calling. Press one for sales, two for support.";
     rt.block_on(ctx.synthesize(text, Some("en-US"), None, 8000))
         .expect("warm the cache");
