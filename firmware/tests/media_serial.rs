@@ -49,14 +49,7 @@ async fn session_over_a_pty_plays_detects_barges_in_and_echoes() {
     assert!(pb.wait().await.is_finished());
 
     // In-band digits, one of them also reported by the modem: each counted once.
-    let mut seen = Vec::new();
-    for (k, f) in frames(&dtmf("47", 100, 100), F).iter().enumerate() {
-        if k == 12 {
-            media.modem_dtmf('7').expect("modem");
-        }
-        far.swap(f);
-        seen.extend(drain(&mut events));
-    }
+    let seen = dtmf_with_modem_report(&media, &mut far, &mut events, "47", 12, '7');
     assert_eq!(digits(&seen), "47");
 
     // Barge-in: the digit's frame still carries the prompt, the next one does not.

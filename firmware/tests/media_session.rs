@@ -71,15 +71,8 @@ async fn inband_digits_are_reported_once_even_when_the_modem_reports_them_too() 
     let dir = tempfile::tempdir().expect("dir");
     let ctx = context(dir.path());
     let (media, mut events, mut far) = session(&ctx).await;
-    let mut seen = Vec::new();
-    for (k, f) in frames(&dtmf("123", 100, 100), F).iter().enumerate() {
-        if k == 11 {
-            // The modem's URC for the `2` arrives while the tone sounds.
-            media.modem_dtmf('2').expect("modem digit");
-        }
-        far.swap(f);
-        seen.extend(drain(&mut events));
-    }
+    // The modem's URC for the `2` arrives while the tone sounds.
+    let mut seen = dtmf_with_modem_report(&media, &mut far, &mut events, "123", 11, '2');
     // A key only the modem heard still counts.
     media.modem_dtmf('9').expect("modem digit");
     for _ in 0..3 {

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowgate::media::{ChannelPeer, Clock, MediaContext, MediaEvent, MediaEvents, MediaSettings};
+use flowgate::media::{
+    CallMedia, ChannelPeer, Clock, MediaContext, MediaEvent, MediaEvents, MediaSettings,
+};
 use flowgate_dsp::{DtmfGenConfig, DtmfGenerator};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -179,6 +181,28 @@ pub fn drain(events: &mut MediaEvents) -> Vec<MediaEvent> {
 }
 
 /// The digits among events.
+/// Sends `keys` as DTMF (100 ms on, 100 ms off) frame by frame and, at frame `at`, passes
+/// `modem` to the session as the modem's own report of the key sounding then. Returns the
+/// events seen meanwhile.
+pub fn dtmf_with_modem_report(
+    media: &CallMedia,
+    far: &mut dyn FarEnd,
+    events: &mut MediaEvents,
+    keys: &str,
+    at: usize,
+    modem: char,
+) -> Vec<MediaEvent> {
+    let mut seen = Vec::new();
+    for (k, f) in frames(&dtmf(keys, 100, 100), F).iter().enumerate() {
+        if k == at {
+            media.modem_dtmf(modem).expect("modem digit");
+        }
+        far.swap(f);
+        seen.extend(drain(events));
+    }
+    seen
+}
+
 pub fn digits(events: &[MediaEvent]) -> String {
     events
         .iter()
