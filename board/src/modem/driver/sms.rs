@@ -889,19 +889,6 @@ fn fingerprint(pdus: &[String]) -> String {
     format!("{h:016x}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprint_is_order_independent_and_stable() {
-        let a = fingerprint(&["AA".into(), "BB".into()]);
-        assert_eq!(a, fingerprint(&["BB".into(), "AA".into()]));
-        assert_ne!(a, fingerprint(&["AA".into()]));
-        assert_eq!(fingerprint(&[]), "cbf29ce484222325");
-    }
-}
-
 /// An interruption after which nobody knows whether the modem acted on the command.
 pub(super) fn outcome_unknown(e: &ModemError) -> bool {
     matches!(
@@ -950,5 +937,18 @@ impl ReinitRetry {
         warn!(modem = %sh.config.id, part = part_no, attempt = self.tried, error = %e, "{what}");
         sh.wait_reinit(self.generation, ms(sh.config.sms.ready_wait_ms))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_order_independent_and_stable() {
+        let a = fingerprint(&["AA".into(), "BB".into()]);
+        assert_eq!(a, fingerprint(&["BB".into(), "AA".into()]));
+        assert_ne!(a, fingerprint(&["AA".into()]));
+        assert_eq!(fingerprint(&[]), "cbf29ce484222325");
     }
 }
