@@ -39,8 +39,8 @@ mod line;
 
 pub use audio::{AlsaOrigin, AudioPort, AudioTransport, FrameStatus, LegAudio, PortError};
 pub use cause::{Cause, EndCause};
-pub use event::{DtmfSource, LegEvent, LineEvents, LineEventSender, Progress, line_events};
+pub use event::{DtmfSource, LegEvent, LineEventSender, LineEvents, Progress, line_events};
 pub use line::{
-    Availability, Capabilities, LegError, LegFuture, LegId, Line, Party, Placement,
-    TransferTarget, Transport,
+    Availability, Capabilities, LegError, LegFuture, LegId, Line, Party, Placement, TransferTarget,
+    Transport,
 };
