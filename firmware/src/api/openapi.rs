@@ -137,7 +137,7 @@ Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVA
         super::calls::mute, super::calls::unmute, super::calls::transfer,
         super::messages::list, super::messages::create, super::messages::get_one,
         super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
-        super::gateway::health, super::gateway::metrics, super::gateway::modems, super::gateway::modem,
+        super::gateway::health, super::gateway::metrics, super::gateway::lines, super::gateway::modems, super::gateway::modem,
         super::gateway::ussd, super::gateway::ussd_cancel,
         super::events::list, super::events::stream,
         super::flowsync::export, super::flowsync::import,
