@@ -8,9 +8,10 @@
 //! - [`error`]: the one JSON error shape and extractors that reject into it.
 //! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`:
 //!   the VoIPBIN resources.
-//! - `gateway` (health, metrics, modems), `events` (log, long-poll, SSE), `flowsync`
-//!   (whole-set export/import), `sim` (the simulated board's control).
-//! - [`openapi`]: the document generated from the handlers' annotations.
+//! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
+//!   (whole-set export/import), `sim` (the simulated board's control, per simulated modem).
+//! - [`openapi`]: the document generated from the handlers' annotations; `schema`: the
+//!   documentation-only body shapes the handlers and the document share.
 //!
 //! Handlers are thin: they parse, call the runtime / store / [`crate::sync::flowset`], and
 //! map errors (see `error.rs` for the runtime's error → status mapping).
@@ -27,6 +28,7 @@ mod messages;
 mod numbers;
 pub mod openapi;
 mod recordings;
+mod schema;
 mod sim;
 
 use std::path::PathBuf;
