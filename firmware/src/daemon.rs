@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use flowgate_board::boards::BoardProfile;
 use flowgate_board::modem::Modem;
-use flowgate_board::sim::{SimControl, SimModem};
+use flowgate_board::simulator::{Simulator, SimulatorControl};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -87,7 +87,7 @@ pub struct Daemon {
     token: ApiToken,
     token_origin: TokenOrigin,
     runtime: Runtime,
-    sims: Vec<SimModem>,
+    sims: Vec<Simulator>,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     store: Store,
@@ -182,7 +182,7 @@ impl Daemon {
             token.clone(),
             config.clone(),
             // The simulator API drives the first simulated modem (the simulated board has one).
-            sims.first().map(SimModem::control),
+            sims.first().map(Simulator::control),
         );
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
@@ -227,8 +227,8 @@ impl Daemon {
     }
 
     /// The simulators' control handles (one per simulated modem, in board order).
-    pub fn sims(&self) -> Vec<SimControl> {
-        self.sims.iter().map(SimModem::control).collect()
+    pub fn sims(&self) -> Vec<SimulatorControl> {
+        self.sims.iter().map(Simulator::control).collect()
     }
 
     /// Resolves when the store has stopped taking writes (see [`crate::store::watchdog`]).
@@ -279,7 +279,7 @@ fn create_data_dir(path: &Path) -> Result<(), DaemonError> {
 fn start_board(
     config: &Config,
     cancel: &CancellationToken,
-) -> Result<(Modems, Vec<SimModem>), DaemonError> {
+) -> Result<(Modems, Vec<Simulator>), DaemonError> {
     let name = &config.board.profile;
     let board_err = |reason: String| DaemonError::Board {
         profile: name.clone(),
@@ -298,7 +298,7 @@ fn start_board(
                     modem.id, modem.profile
                 ))
             })?;
-            let sim = SimModem::start(sim_config)
+            let sim = Simulator::start(sim_config)
                 .map_err(|e| board_err(format!("simulated modem {}: {e}", modem.id)))?;
             info!(modem = %modem.id, at = %sim.at_path().display(), pcm = %sim.pcm_path().display(), "simulated modem on pseudo-terminals");
             handles.push(Modem::spawn(

@@ -38,7 +38,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use flowgate_board::sim::SimControl;
+use flowgate_board::simulator::SimulatorControl;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -62,7 +62,7 @@ struct StateInner {
     runtime: Runtime,
     token: ApiToken,
     config: Config,
-    sim: Option<SimControl>,
+    sim: Option<SimulatorControl>,
     started: Instant,
     flows: FlowSet,
     /// Cancelled when the server shuts down: ends SSE streams and long-polls, which would
@@ -74,7 +74,12 @@ impl ApiState {
     /// The state for a gateway: its runtime, the API token, the configuration (`api.*`
     /// limits, the data directory for recordings) and the simulator's control handle when
     /// the simulated board runs.
-    pub fn new(runtime: Runtime, token: ApiToken, config: Config, sim: Option<SimControl>) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        token: ApiToken,
+        config: Config,
+        sim: Option<SimulatorControl>,
+    ) -> Self {
         let flows = FlowSet::new(runtime.db().clone());
         Self {
             inner: Arc::new(StateInner {
@@ -110,7 +115,7 @@ impl ApiState {
     }
 
     /// The simulator, or 503 `NO_SIMULATOR` on a real board.
-    fn sim(&self) -> Result<&SimControl, ApiError> {
+    fn sim(&self) -> Result<&SimulatorControl, ApiError> {
         self.inner.sim.as_ref().ok_or_else(|| {
             ApiError::unavailable(
                 "NO_SIMULATOR",

@@ -8,8 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flowgate_board::sim::{
-    SentSmsRecord, SimCallRecord, SimControl, SimError, UssdCoding, UssdScript,
+use flowgate_board::simulator::{
+    SentSmsRecord, SimulatedCallRecord, SimulatorControl, SimulatorError, UssdCoding, UssdScript,
 };
 use flowgate_dsp::{DtmfGenConfig, DtmfGenerator};
 use serde::{Deserialize, Serialize};
@@ -21,13 +21,13 @@ use crate::media::{read_audio_bytes, wav_bytes};
 /// The simulator's audio rate.
 const SIM_RATE: u32 = 8000;
 
-impl From<SimError> for ApiError {
-    fn from(e: SimError) -> Self {
+impl From<SimulatorError> for ApiError {
+    fn from(e: SimulatorError) -> Self {
         let text = e.to_string();
         match e {
-            SimError::Invalid(_) => ApiError::bad_request("INVALID_REQUEST", text),
-            SimError::NoCall => ApiError::conflict("NO_CALL", text),
-            SimError::Timeout(_) | SimError::Io(_) | SimError::Stopped => {
+            SimulatorError::Invalid(_) => ApiError::bad_request("INVALID_REQUEST", text),
+            SimulatorError::NoCall => ApiError::conflict("NO_CALL", text),
+            SimulatorError::Timeout(_) | SimulatorError::Io(_) | SimulatorError::Stopped => {
                 ApiError::unavailable("SIMULATOR_STOPPED", text)
             }
         }
@@ -45,7 +45,7 @@ pub(super) struct SimStatus {
     profile: String,
     /// Every call so far, as the simulator saw it.
     #[schema(value_type = Vec<Object>)]
-    calls: Vec<SimCallRecord>,
+    calls: Vec<SimulatedCallRecord>,
     /// The voice port is streaming.
     audio_active: bool,
     /// Caller-audio samples still queued.
@@ -184,7 +184,7 @@ pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<SimStat
     Ok(Json(SimStatus {
         at_path: sim.at_path().display().to_string(),
         pcm_path: sim.pcm_path().display().to_string(),
-        profile: sim.profile().vendor_profile_id().to_owned(),
+        profile: sim.model().vendor_profile_id().to_owned(),
         calls: sim.call_log(),
         audio_active,
         audio_queued,
@@ -314,7 +314,7 @@ pub(super) async fn dtmf(
 
 fn remote(
     state: &ApiState,
-    f: impl FnOnce(&SimControl) -> Result<(), SimError>,
+    f: impl FnOnce(&SimulatorControl) -> Result<(), SimulatorError>,
 ) -> Result<StatusCode, ApiError> {
     f(state.sim()?)?;
     Ok(StatusCode::NO_CONTENT)
@@ -328,7 +328,7 @@ fn remote(
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn hangup(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
-    remote(&state, SimControl::remote_hangup)
+    remote(&state, SimulatorControl::remote_hangup)
 }
 
 /// The far end answers the gateway's outgoing call (numbers with the `manual` dial outcome).
@@ -339,7 +339,7 @@ pub(super) async fn hangup(State(state): State<ApiState>) -> Result<StatusCode, 
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn answer(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
-    remote(&state, SimControl::remote_answer)
+    remote(&state, SimulatorControl::remote_answer)
 }
 
 /// The far end is busy.
@@ -350,7 +350,7 @@ pub(super) async fn answer(State(state): State<ApiState>) -> Result<StatusCode, 
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn busy(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
-    remote(&state, SimControl::remote_busy)
+    remote(&state, SimulatorControl::remote_busy)
 }
 
 /// Queues the network's reply to the next USSD request.
