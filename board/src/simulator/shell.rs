@@ -172,15 +172,30 @@ impl Drop for Simulator {
     }
 }
 
+/// Writes `bytes` to the AT port.
+async fn write(pty: &Pty, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    debug!(bytes = %String::from_utf8_lossy(bytes).escape_debug(), "sim tx");
+    if let Err(e) = pty.write_all(bytes).await {
+        warn!(error = %e, "simulator write failed");
+    }
+}
+
 async fn exec(sh: &SimShared, pty: &Pty, outs: Vec<Out>) {
+    // Consecutive lines go out in one write, as they stream from a real modem's UART: a
+    // client that groups a URC with the lines already waiting (`RING` and its `+CLIP`) sees
+    // them together.
+    let mut pending = Vec::new();
     for o in outs {
+        if let Out::Bytes(b) = &o {
+            pending.extend_from_slice(b);
+            continue;
+        }
+        write(pty, &std::mem::take(&mut pending)).await;
         match o {
-            Out::Bytes(b) => {
-                debug!(bytes = %String::from_utf8_lossy(&b).escape_debug(), "sim tx");
-                if let Err(e) = pty.write_all(&b).await {
-                    warn!(error = %e, "simulator write failed");
-                }
-            }
+            Out::Bytes(_) => {}
             Out::Sleep(d) => sleep(d).await,
             Out::Reboot(d) => {
                 sleep(d).await;
@@ -207,12 +222,14 @@ async fn exec(sh: &SimShared, pty: &Pty, outs: Vec<Out>) {
             Out::FlushAudio => sh.flush_audio.store(true, Ordering::Relaxed),
         }
     }
+    write(pty, &pending).await;
 }
 
 async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver<SimCmd>) {
     let mut pty = Some(pty);
     let mut buf = vec![0u8; 4096];
     let mut earlier = Vec::new();
+    let mut later = Vec::new();
     loop {
         let read = async {
             match &pty {
@@ -226,11 +243,16 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                 Ok(n) => {
                     let input = buf.get(..n).unwrap_or_default().to_vec();
                     debug!(bytes = %String::from_utf8_lossy(&input).escape_debug(), "sim rx");
-                    // Outputs of control operations whose changes this input sees go first.
+                    // Outputs of control operations whose changes this input sees go first;
+                    // timers and port losses queued meanwhile act after the input, so their
+                    // URCs follow the reply (which does not reflect them).
                     let outs = {
                         let mut core = sh.core.lock();
                         while let Ok(c) = cmds.try_recv() {
-                            earlier.push(c);
+                            match c {
+                                SimCmd::Out(_) => earlier.push(c),
+                                _ => later.push(c),
+                            }
                         }
                         core.feed(&input)
                     };
@@ -240,6 +262,9 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                     }
                     if let Some(p) = &pty {
                         exec(&sh, p, outs).await;
+                    }
+                    for c in later.drain(..) {
+                        pty = run_cmd(&sh, pty, c).await;
                     }
                 }
                 Err(e) => {
