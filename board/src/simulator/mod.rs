@@ -16,8 +16,8 @@
 //! deterministically ([`SimulatorControl::wait_for`] wakes on every state change, never on a
 //! timer).
 //!
-//! SMS storage follows 27.005 in PDU mode: received messages (stat 0/1), and messages the
-//! gateway writes with `AT+CMGW` (stat 2 "stored unsent") and sends with `AT+CMSS` (then stat 3
+//! SMS storage holds PDUs whichever mode the gateway uses (27.005 PDU or text mode): received
+//! messages (stat 0/1), and messages the gateway writes with `AT+CMGW` (stat 2 "stored unsent") and sends with `AT+CMSS` (then stat 3
 //! "stored sent"; the message is recorded as sent exactly like one sent with `AT+CMGS`).
 //! Storage lives in the simulator, so it survives the gateway closing and reopening the port
 //! (a gateway crash) as well as simulated reboots. Calls follow 27.007 `AT+CHLD` (0, 1, 1x, 2,
@@ -27,7 +27,6 @@
 //! **Vanished port**: the pty is closed and re-created at a *new* `/dev/pts/N`. With
 //! [`SimulatorConfig::link`] set, the stable symlink is re-pointed at the new pty, so a gateway
 //! configured with the link path reopens it like a re-enumerated USB modem by its by-id path.
-
 //!
 //! # Layout
 //!
@@ -302,4 +301,21 @@ pub enum SimulatorError {
     /// The simulator has stopped.
     #[error("simulator stopped")]
     Stopped,
+}
+
+/// Feeds `input` to a fresh simulated modem of `model` — the sans-IO core alone, no ptys, no
+/// tasks — and returns the bytes it wrote back. For the `simulator_input` fuzz target: no
+/// input may make the simulator panic.
+#[doc(hidden)]
+pub fn feed_fresh(model: SimulatedModel, input: &[u8]) -> Vec<u8> {
+    let (events, _) = tokio::sync::broadcast::channel(16);
+    let mut core = self::core::SimCore::new(SimulatorConfig::new(model), events);
+    core.feed(input)
+        .into_iter()
+        .filter_map(|o| match o {
+            self::core::Out::Bytes(b) => Some(b),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }

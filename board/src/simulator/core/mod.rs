@@ -393,6 +393,25 @@ mod tests {
         assert_eq!(run(&mut h, "AT+CMGF=\"x"), "\r\nERROR\r\n");
     }
 
+    proptest::proptest! {
+        /// Command-line fragments in any order (plausible lines, broken ones, prompt bodies)
+        /// never make the simulator panic.
+        #[test]
+        fn fragments_never_panic(
+            model in 0usize..3,
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "AT", "+CMGF=1", "+CMGF=0", "+CSCS=\"UCS2\"", "+CMGS=", "+CMGW=", "\"+1555\"",
+                "\"", ",", ";", "=?", "?", "\r", "\x1a", "\x1b", "0011000B91", "D+1;", "A", "H",
+                "+CMGL=\"ALL\"", "+CMGR=0", "+CNMI=2,2,0,1,0", "+CSMP=49,167,0,8", "+CUSD=1,",
+                "^USSDMODE=0", "+CHLD=2", "+VTS=", "é", "00D83D", "E1", "&W", "+CPMS=\"SM\"",
+            ]), 0..64),
+        ) {
+            let model = SimulatedModel::ALL[model];
+            let bytes: String = parts.concat();
+            let _ = crate::simulator::feed_fresh(model, bytes.as_bytes());
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         let mut c = core(SimulatedModel::Sim7600);
