@@ -40,10 +40,11 @@ STDIN COMMANDS (one per line):
     call <from>                 an incoming call
     hangup                      the far end hangs up (or stops ringing)
     answer | busy | noanswer    the far end of an outgoing call (with --dial manual)
-    dtmf <digits>               the far end presses keys (needs an active call)
+    dtmf <digits>               the far end presses keys (needs an active call; reported
+                                once the gateway enabled DTMF detection)
     ussd-reply <text>           reply to the next USSD request (GSM 7-bit)
     ussd-reply-ucs2 <text>      reply to the next USSD request (UCS2)
-    ussd-notify <text>          a network-initiated USSD message now
+    ussd-notify <text>          a network-initiated USSD message now (shown after AT+CUSD=1)
     report <mr> <to> [status]   a status report (TP-ST, default 0 = delivered)
     tone <hz> <ms>              queue a caller tone on the voice port
     sent                        SMS the gateway sent (decoded, with MR)

@@ -99,7 +99,7 @@ impl Prompt {
 pub(super) struct Csmp {
     /// First octet of the SMS-SUBMIT (17: relative validity; 49: and a status report).
     pub(super) fo: u8,
-    /// Validity period as given (relative integer, or absolute time string).
+    /// Validity period (relative, or absolute; none when `<fo>` has no TP-VPF).
     pub(super) vp: Option<ValidityPeriod>,
     pub(super) pid: u8,
     pub(super) dcs: u8,
