@@ -240,6 +240,15 @@ mod threadpool {
         promise_filler.fill((work)());
         Ok(promise)
     }
+
+    /// flowgate patch: file truncations, also executed without threads.
+    pub fn spawn_truncation<F, R>(work: F) -> Result<OneShot<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawn(work)
+    }
 }
 
 #[cfg(all(

@@ -98,18 +98,18 @@ fn perform_work(is_immortal: bool) {
         debug_delay();
         let task_res = QUEUE.recv_timeout(wait_limit);
 
+        // flowgate patch: `recv_timeout` counts this thread as waiting only
+        // while it waits, so it must not be uncounted again while it works.
+        // Decrementing twice made the count wrap once four threads were busy,
+        // and the pool never grew again.
         if let Some(task) = task_res {
-            WAITING_THREAD_COUNT.fetch_sub(1, SeqCst);
             (task)();
-            WAITING_THREAD_COUNT.fetch_add(1, SeqCst);
             performed += 1;
         }
 
         while let Some(task) = QUEUE.try_recv() {
             debug_delay();
-            WAITING_THREAD_COUNT.fetch_sub(1, SeqCst);
             (task)();
-            WAITING_THREAD_COUNT.fetch_add(1, SeqCst);
             performed += 1;
         }
 
@@ -192,6 +192,58 @@ fn spawn_new_thread(is_immortal: bool) -> Result<()> {
     }
 
     Ok(())
+}
+
+/// flowgate patch: the file truncations of the segment accountant run on a
+/// thread of their own, never on the pool. A writer that needs a free segment
+/// waits for a pending truncation while holding the segment accountant's lock,
+/// which every pool thread finishing a log write needs: a truncation queued on
+/// the pool could wait behind those threads forever.
+static TRUNCATIONS: Lazy<
+    Option<Mutex<std::sync::mpsc::Sender<Work>>>,
+    fn() -> Option<Mutex<std::sync::mpsc::Sender<Work>>>,
+> = Lazy::new(start_truncation_thread);
+
+fn start_truncation_thread() -> Option<Mutex<std::sync::mpsc::Sender<Work>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Work>();
+    let spawned = thread::Builder::new()
+        .name("sled-truncate".to_string())
+        .spawn(move || {
+            // the thread only ever touches the file, so it always finishes
+            while let Ok(task) = rx.recv() {
+                (task)();
+            }
+        });
+    match spawned {
+        Ok(_) => Some(Mutex::new(tx)),
+        Err(e) => {
+            warn!("failed to start the truncation thread: {:?}", e);
+            None
+        }
+    }
+}
+
+/// Run a file truncation on the dedicated truncation thread (or inline, if
+/// that thread could not be started: slower, but it cannot deadlock).
+pub fn spawn_truncation<F, R>(work: F) -> Result<OneShot<R>>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static + Sized,
+{
+    let (promise_filler, promise) = OneShot::pair();
+    let task: Work = Box::new(move || {
+        let result = (work)();
+        promise_filler.fill(result);
+    });
+    let task = match &*TRUNCATIONS {
+        Some(queue) => match queue.lock().send(task) {
+            Ok(()) => return Ok(promise),
+            Err(std::sync::mpsc::SendError(task)) => task,
+        },
+        None => task,
+    };
+    (task)();
+    Ok(promise)
 }
 
 /// Spawn a function on the threadpool.

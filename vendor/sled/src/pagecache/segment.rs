@@ -1095,7 +1095,8 @@ impl SegmentAccountant {
         let config = self.config.clone();
 
         io_fail!(&config, "file truncation");
-        threadpool::spawn(move || {
+        // flowgate patch: not on the IO pool (see threadpool::spawn_truncation)
+        threadpool::spawn_truncation(move || {
             debug!("truncating file to length {}", at);
             let res = config
                 .file
