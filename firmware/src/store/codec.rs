@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 /// Values shorter than this are stored as they are (the header and LZ4's literals would eat
 /// most of the gain).
-pub(super) const MIN_PACKED: usize = 256;
+pub const MIN_PACKED: usize = 256;
 
 /// The first byte of a compressed value.
 const PACKED: u8 = 0x00;
@@ -23,7 +23,7 @@ const PACKED: u8 = 0x00;
 const MAX_UNPACKED: usize = 64 * 1024 * 1024;
 
 /// The stored form of `json`: compressed when that is smaller.
-pub(super) fn pack(json: Vec<u8>) -> Vec<u8> {
+pub fn pack(json: Vec<u8>) -> Vec<u8> {
     if json.len() < MIN_PACKED {
         return json;
     }
@@ -47,7 +47,7 @@ pub(super) fn pack(json: Vec<u8>) -> Vec<u8> {
 ///
 /// # Errors
 /// A compressed value whose header or block is damaged, said in words.
-pub(super) fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     let Some((&PACKED, rest)) = stored.split_first() else {
         return Ok(Cow::Borrowed(stored));
     };

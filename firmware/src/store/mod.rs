@@ -36,7 +36,7 @@
 //! restarted.
 
 pub mod budget;
-mod codec;
+pub mod codec;
 mod commit;
 mod db;
 mod table;
