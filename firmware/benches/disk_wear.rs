@@ -14,7 +14,8 @@
 //!
 //! - **prune**: the ended activeflows then go (`retention::prune_records` with a count limit of
 //!   10): records removed per second, and the database size before, right after, and after as
-//!   many new activeflows again (sled reuses the freed segments).
+//!   many new activeflows again (sled reuses the freed segments); then six rounds of new
+//!   activeflows and pruning, to show where the size settles.
 //!
 //! Run: `cargo bench -p flowgate --bench disk_wear`
 
@@ -187,6 +188,25 @@ async fn activeflows(n: u64) {
         before / 1024,
         after / 1024,
         refilled / 1024,
+    );
+
+    // Steady state: rounds of n new activeflows, each followed by retention keeping 10 ended
+    // activeflows and 1,000 events. Pruning does not shrink sled's file, but the space it
+    // frees is reused: the size settles instead of growing with every round.
+    let mut sizes = Vec::new();
+    for _ in 0..6 {
+        retention::prune_records(&db, &dir.path().join("recordings"), &limits, Utc::now(), false)
+            .expect("prune");
+        let last = store.last_seq();
+        store.prune_events(last.saturating_sub(1000)).expect("prune events");
+        store.flush().await.expect("flush");
+        run_activeflows(&runtime, flow_id, n).await;
+        store.flush().await.expect("flush");
+        sizes.push(format!("{}", store.size_on_disk().expect("size") / 1024));
+    }
+    println!(
+        "steady state: database KiB after each round of {n} activeflows + pruning: {}",
+        sizes.join(", ")
     );
     cancel.cancel();
     runtime.wait_stopped().await;
