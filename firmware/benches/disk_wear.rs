@@ -195,10 +195,18 @@ async fn activeflows(n: u64) {
     // frees is reused: the size settles instead of growing with every round.
     let mut sizes = Vec::new();
     for _ in 0..6 {
-        retention::prune_records(&db, &dir.path().join("recordings"), &limits, Utc::now(), false)
-            .expect("prune");
+        retention::prune_records(
+            &db,
+            &dir.path().join("recordings"),
+            &limits,
+            Utc::now(),
+            false,
+        )
+        .expect("prune");
         let last = store.last_seq();
-        store.prune_events(last.saturating_sub(1000)).expect("prune events");
+        store
+            .prune_events(last.saturating_sub(1000))
+            .expect("prune events");
         store.flush().await.expect("flush");
         run_activeflows(&runtime, flow_id, n).await;
         store.flush().await.expect("flush");

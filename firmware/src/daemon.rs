@@ -145,6 +145,9 @@ impl Daemon {
                 delivery_reports: config.sms.delivery_reports,
             },
             media: Some(media),
+            ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
+            routes: crate::runtime::Routes::new(config.routes.clone()),
+            lines: Vec::new(),
         };
         let runtime = Runtime::new(
             db,

@@ -119,10 +119,11 @@ only `GET /v1.0/gateway/health` is open.\n\n\
 Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVALID_*`, `UNKNOWN_FLOW`, \
 `UNKNOWN_ACTION`; `problems` lists JSON paths), 401 token missing or wrong, 404 unknown id, \
 409 state conflict (`ACTIVEFLOW_ENDED`, `CALL_OVER`, `NO_AUDIO` — the call has no audio path, `STALE_ACTION`, \
-`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`), \
+`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`, `NOT_SUPPORTED_BY_LINE`), \
 412/428 flow-sync preconditions, 413 body over `api.max_body_bytes`, 415 not JSON, 422 JSON of the wrong shape, \
-500 the store failed (`INTERNAL`, with the cause), 502 the modem refused (`MODEM_ERROR`), \
-503 not available now (`NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, `SIMULATOR_STOPPED`, `SHUTTING_DOWN`)."
+500 the store failed (`INTERNAL`, with the cause), 502 the line or modem refused (`LINE_ERROR`, `MODEM_ERROR`), \
+503 not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, \
+`SIMULATOR_STOPPED`, `SHUTTING_DOWN`)."
     ),
     paths(
         super::flows::list, super::flows::create, super::flows::get_one, super::flows::update, super::flows::delete,
@@ -215,12 +216,12 @@ const COMMON: &[(&str, &str, &str)] = &[
     (
         "502",
         "ModemError",
-        "The modem refused or failed (`MODEM_ERROR`)",
+        "The line or modem refused or failed (`LINE_ERROR`, `MODEM_ERROR`)",
     ),
     (
         "503",
         "Unavailable",
-        "Not available now (`NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`)",
+        "Not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`)",
     ),
 ];
 

@@ -39,6 +39,7 @@ pub mod budget;
 pub mod codec;
 mod commit;
 mod db;
+mod migrate;
 mod table;
 pub mod watchdog;
 
@@ -57,10 +58,10 @@ pub use table::{Page, Table};
 
 /// The schema this build reads and writes. Bump it with a migration in [`Store::open`].
 ///
-/// 2: large values and events are stored LZ4-compressed ([`codec`]). Version 1 databases
-/// need no migration (plain JSON still reads); a build that knows only version 1 refuses a
-/// version 2 database instead of failing on its compressed records.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: large values and events are stored LZ4-compressed ([`codec`]). Older databases need no
+/// conversion for that (plain JSON still reads); a build that knows only version 2 refuses a
+/// version 3 database instead of failing on its compressed records.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -610,15 +611,18 @@ fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
                     supported: SCHEMA_VERSION,
                 });
             }
-            // found < SCHEMA_VERSION: migrations go here when the schema changes.
-            // 1 → 2: nothing to convert (plain JSON still reads); record the new version so
-            // that an older build refuses the database once compressed values are in it.
             if found < SCHEMA_VERSION {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                let reached = migrate::run(db, found)?;
+                db.flush().map_err(|source| StoreError::Sled {
+                    op: "flush",
+                    source,
+                })?;
+                meta.insert(SCHEMA_KEY, &reached.to_be_bytes())
                     .map_err(|source| StoreError::Sled {
                         op: "insert",
                         source,
                     })?;
+                tracing::info!(from = found, to = reached, "database migrated");
             }
             Ok(())
         }
@@ -872,13 +876,13 @@ mod tests {
     }
 
     #[test]
-    fn version_1_databases_read_as_they_are_and_are_marked_version_2() {
+    fn older_databases_read_as_they_are_and_are_marked_current() {
         let dir = tempfile::tempdir().unwrap();
         let id = Uuid::now_v7();
         {
             let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
             let table: Table<Rec> = store.table("recs").unwrap();
-            // What version 1 wrote: plain JSON, however large.
+            // What versions 1 and 2 wrote: plain JSON, however large.
             let name = "x".repeat(2000);
             table
                 .tree
