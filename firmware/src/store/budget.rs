@@ -8,15 +8,24 @@
 //! # States
 //!
 //! - **ok**: below 90 % of `[data] max_disk_mib`.
-//! - **pressure**: 90 % or more: retention prunes beyond its age and count limits (see
-//!   `sync::retention`), oldest ended records first.
-//! - **full**: the budget is reached, or the file system has less than the reserve left.
-//!   The store refuses batches that *create* something (any `*_created` event: a new
-//!   activeflow, call, message, recording, flow…) with [`StoreError::DiskFull`]; updates and
-//!   deletes still go through, so running flows finish and pruning works. The API answers
-//!   `507 Insufficient Storage` (code `DISK_FULL`); an inbound SMS that cannot be stored is
-//!   not acknowledged, so it stays on the modem until there is room. The state leaves full
-//!   only once usage is back under 95 % (so it does not flap on every write).
+//! - **pressure**: 90 % or more. While the directory keeps growing, retention prunes beyond
+//!   its age and count limits (see `sync::retention`), a quarter of the oldest ended records
+//!   per round.
+//! - **full**: the budget is reached and the directory is still growing, or the file system
+//!   has less than the reserve left. The store refuses batches that *create* something (any
+//!   `*_created` event: a new activeflow, call, message, recording, flow…) with
+//!   [`StoreError::DiskFull`]; updates and deletes still go through, so running flows finish
+//!   and pruning works. The API answers `507 Insufficient Storage` (code `DISK_FULL`); an
+//!   inbound SMS that cannot be stored is not acknowledged, so it stays on the modem until
+//!   there is room.
+//!
+//! Why "still growing": sled does not give the space of deleted records back to the file
+//! system at once. It reuses it for new writes, and cuts the file only when the segments at
+//! its end are free. After pruning, the file can stay at its size for a long time while
+//! holding plenty of free room; refusing work (or pruning more) for as long as it stays
+//! there would empty the database for nothing. A directory at the budget that no longer
+//! grows is using the room pruning made; one that still grows (by more than 1 MiB between
+//! two measurements) is not, and is stopped.
 //!
 //! Why refuse before the disk is really full: sled 0.34 treats a failed log write as fatal
 //! (every later operation fails until the database is reopened), and deleting needs free
@@ -62,17 +71,22 @@ impl DiskBudget {
         }
     }
 
-    /// The state for `used` bytes in the data directory and `fs_free` bytes free on its file
-    /// system, coming from `previous` (full is left only below 95 %).
-    pub fn assess(&self, previous: DiskState, used: u64, fs_free: u64) -> DiskState {
-        let percent = |p: u64| self.max_bytes / 100 * p;
-        if used >= self.max_bytes || fs_free < self.reserve_bytes {
+    /// Whether the directory grew by more than 1 MiB since the `previous` measurement (the
+    /// first measurement counts as growth).
+    pub fn growing(previous: Option<u64>, used: u64) -> bool {
+        previous.is_none_or(|p| used > p.saturating_add(MIB))
+    }
+
+    /// The state for `used` bytes in the data directory (`previous` at the measurement
+    /// before) and `fs_free` bytes free on its file system.
+    pub fn assess(&self, previous: Option<u64>, used: u64, fs_free: u64) -> DiskState {
+        if fs_free < self.reserve_bytes {
             return DiskState::Full;
         }
-        if previous == DiskState::Full && used >= percent(95) {
+        if used >= self.max_bytes && Self::growing(previous, used) {
             return DiskState::Full;
         }
-        if used >= percent(90) {
+        if used >= self.max_bytes / 100 * 90 {
             DiskState::Pressure
         } else {
             DiskState::Ok
@@ -213,32 +227,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn states_follow_the_budget_with_hysteresis_when_full() {
+    fn states_follow_the_budget_and_full_means_still_growing() {
         let budget = DiskBudget::from_mib(1000);
         let free = 10_000 * MIB;
         let used = |mib: u64| mib * MIB;
-        assert_eq!(budget.assess(DiskState::Ok, used(100), free), DiskState::Ok);
+        assert_eq!(budget.assess(None, used(100), free), DiskState::Ok);
         assert_eq!(
-            budget.assess(DiskState::Ok, used(905), free),
+            budget.assess(Some(used(890)), used(905), free),
+            DiskState::Pressure
+        );
+        // At the budget and growing: full (the first measurement counts as growth).
+        assert_eq!(budget.assess(None, used(1000), free), DiskState::Full);
+        assert_eq!(
+            budget.assess(Some(used(990)), used(1002), free),
+            DiskState::Full
+        );
+        // At the budget but no longer growing: the room pruning made is being reused.
+        assert_eq!(
+            budget.assess(Some(used(1002)), used(1002) + 1000, free),
             DiskState::Pressure
         );
         assert_eq!(
-            budget.assess(DiskState::Ok, used(1000), free),
-            DiskState::Full
-        );
-        // Full is left only under 95 %.
-        assert_eq!(
-            budget.assess(DiskState::Full, used(960), free),
-            DiskState::Full
-        );
-        assert_eq!(
-            budget.assess(DiskState::Full, used(940), free),
+            budget.assess(Some(used(1010)), used(1005), free),
             DiskState::Pressure
         );
         assert_eq!(
-            budget.assess(DiskState::Full, used(500), free),
+            budget.assess(Some(used(600)), used(500), free),
             DiskState::Ok
         );
+        assert!(DiskBudget::growing(Some(used(10)), used(12)));
+        assert!(!DiskBudget::growing(Some(used(10)), used(10) + 100));
     }
 
     #[test]
@@ -246,7 +264,7 @@ mod tests {
         let budget = DiskBudget::from_mib(1000);
         assert_eq!(budget.reserve_bytes, 50 * MIB);
         assert_eq!(
-            budget.assess(DiskState::Ok, 10 * MIB, 49 * MIB),
+            budget.assess(Some(10 * MIB), 10 * MIB, 49 * MIB),
             DiskState::Full
         );
         assert_eq!(DiskBudget::from_mib(64).reserve_bytes, 16 * MIB);

@@ -11,9 +11,9 @@
 //!   with a target still queued or being sent (or a pending flow start), recordings still
 //!   capturing. Deletions are housekeeping: they write no event.
 //! - **Disk budget**: [`run_budget`] measures the data directory every 30 s and sets the
-//!   store's [`DiskGuard`] (see `store::budget`); under pressure (≥ 90 % of
-//!   `data.max_disk_mib`) or when full, records are pruned beyond the limits too: the oldest
-//!   quarter of what may go, every round, until the data directory is back under 90 %.
+//!   store's `DiskGuard` (see `store::budget`); when full, or over 90 % of
+//!   `data.max_disk_mib` and still growing, records are pruned beyond the limits too: the
+//!   oldest quarter of what may go, every round.
 //!
 //! sled does not give space back at once: a delete writes a tombstone, and the segments that
 //! held the records are reused by later writes (or cut off when they are at the end of the
@@ -383,8 +383,20 @@ impl BudgetOptions {
     }
 }
 
-/// One round of the budget task: measure, set the store's verdict, prune when due (or under
-/// pressure). Returns the new state and whether it pruned.
+/// What one [`budget_round`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// The verdict.
+    pub state: DiskState,
+    /// Bytes in the data directory (the next round's `previous_used`).
+    pub used: u64,
+    /// What was pruned, and how many events, when retention ran.
+    pub pruned: Option<(PruneReport, usize)>,
+}
+
+/// One round of the budget task: measure, set the store's verdict, prune when due (or when
+/// the directory is over 90 % and still growing, or full). `previous_used` is the last
+/// round's measurement (`None` for the first).
 ///
 /// # Errors
 /// Measuring failed (the verdict is left as it was), or pruning failed.
@@ -392,17 +404,26 @@ pub fn budget_round(
     db: &Db,
     options: &BudgetOptions,
     now: DateTime<Utc>,
+    previous_used: Option<u64>,
     prune_due: bool,
-) -> Result<(DiskState, Option<(PruneReport, usize)>), BudgetError> {
+) -> Result<Round, BudgetError> {
     let guard = db.store.disk_guard();
     let usage = budget::measure(&options.data_dir).map_err(BudgetError::Measure)?;
     let state = options
         .budget
-        .assess(guard.state(), usage.used, usage.fs_free);
+        .assess(previous_used, usage.used, usage.fs_free);
     guard.set(state, usage.used, options.budget.max_bytes);
-    let pressure = state != DiskState::Ok;
+    let pressure = match state {
+        DiskState::Ok => false,
+        DiskState::Pressure => DiskBudget::growing(previous_used, usage.used),
+        DiskState::Full => true,
+    };
     if !(prune_due || pressure) {
-        return Ok((state, None));
+        return Ok(Round {
+            state,
+            used: usage.used,
+            pruned: None,
+        });
     }
     let report = prune_records(db, &options.recordings_dir, &options.limits, now, pressure)?;
     // Under pressure the event log keeps a quarter of its usual length (undelivered events
@@ -418,7 +439,11 @@ pub fn budget_round(
         Some((now, options.limits.max_age)),
         &options.cursor_keys,
     )?;
-    Ok((state, Some((report, pruned_events))))
+    Ok(Round {
+        state,
+        used: usage.used,
+        pruned: Some((report, pruned_events)),
+    })
 }
 
 /// Errors of the budget task.
@@ -438,34 +463,38 @@ pub enum BudgetError {
 pub async fn run_budget(db: Db, options: BudgetOptions, cancel: CancellationToken) {
     let mut last_prune: Option<Instant> = None;
     let mut last_state = DiskState::Ok;
+    let mut previous_used = None;
     loop {
         let due = last_prune.is_none_or(|t| t.elapsed() >= options.prune_every);
         let (db2, options2) = (db.clone(), options.clone());
         let started = Instant::now();
-        let round =
-            tokio::task::spawn_blocking(move || budget_round(&db2, &options2, Utc::now(), due))
-                .await;
+        let round = tokio::task::spawn_blocking(move || {
+            budget_round(&db2, &options2, Utc::now(), previous_used, due)
+        })
+        .await;
         match round {
-            Ok(Ok((state, pruned))) => {
-                if state != last_state {
-                    let used_mib = db.store.disk_guard().used() / (1024 * 1024);
+            Ok(Ok(round)) => {
+                previous_used = Some(round.used);
+                if round.state != last_state {
+                    let used_mib = round.used / (1024 * 1024);
                     let max_mib = options.budget.max_bytes / (1024 * 1024);
-                    match state {
+                    match round.state {
                         DiskState::Full => warn!(
                             used_mib,
                             max_mib, "disk full: new work is refused until retention makes room"
                         ),
                         DiskState::Pressure => warn!(
                             used_mib,
-                            max_mib, "disk nearly full: pruning beyond the retention limits"
+                            max_mib,
+                            "disk nearly full: pruning beyond the retention limits while it grows"
                         ),
                         DiskState::Ok => {
-                            info!(used_mib, max_mib, "disk usage back under the budget")
+                            info!(used_mib, max_mib, "disk usage back under the budget");
                         }
                     }
-                    last_state = state;
+                    last_state = round.state;
                 }
-                if let Some((report, events)) = pruned {
+                if let Some((report, events)) = round.pruned {
                     last_prune = Some(Instant::now());
                     if report.total() + events > 0 {
                         info!(
@@ -794,7 +823,8 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_round_sets_the_verdict_and_prunes_under_pressure() {
+    fn a_budget_round_sets_the_verdict_and_prunes_while_growing_over_the_budget() {
+        const MIB: u64 = 1024 * 1024;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &crate::store::StoreOptions::default()).unwrap();
         let db = Db::new(store.clone()).unwrap();
@@ -819,17 +849,27 @@ mod tests {
             prune_every: Duration::from_secs(600),
         };
         // Plenty of room, not due: nothing pruned.
-        let (state, pruned) = budget_round(&db, &options(used * 10), at(10), false).unwrap();
-        assert_eq!((state, pruned.is_none()), (DiskState::Ok, true));
-        // Over the budget: full, creations refused, and a quarter of the ended records go.
-        let (state, pruned) = budget_round(&db, &options(used / 2), at(10), false).unwrap();
-        assert_eq!(state, DiskState::Full);
-        assert_eq!(pruned.unwrap().0.activeflows, 10);
+        let round = budget_round(&db, &options(used * 10), at(10), None, false).unwrap();
+        assert_eq!((round.state, round.pruned), (DiskState::Ok, None));
+        // Over the budget and growing: full, creations refused, a quarter of the ended
+        // records go.
+        let round = budget_round(&db, &options(used / 2), at(10), None, false).unwrap();
+        assert_eq!(round.state, DiskState::Full);
+        assert_eq!(round.pruned.unwrap().0.activeflows, 10);
         assert!(store.disk_guard().admit().is_err());
         assert_eq!(db.activeflows.len(), 30);
-        // Room again: creations are admitted.
-        let (state, _) = budget_round(&db, &options(u64::MAX / 2), at(10), false).unwrap();
-        assert_eq!(state, DiskState::Ok);
+        // Still over the budget, but no longer growing (sled reuses the room): creations are
+        // admitted again and nothing more is pruned.
+        let now_used = budget::measure(dir.path()).unwrap().used;
+        let round =
+            budget_round(&db, &options(used / 2), at(10), Some(now_used + MIB), false).unwrap();
+        assert_eq!((round.state, round.pruned), (DiskState::Pressure, None));
+        assert!(store.disk_guard().admit().is_ok());
+        assert_eq!(db.activeflows.len(), 30);
+        // Room again.
+        let round =
+            budget_round(&db, &options(u64::MAX / 2), at(10), Some(now_used), false).unwrap();
+        assert_eq!(round.state, DiskState::Ok);
         assert!(store.disk_guard().admit().is_ok());
     }
 
