@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::activeflows::parse_actions;
 use super::error::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, Problem};
-use super::openapi::{ActionDoc, AddressDoc};
+use super::schema::{ActionDoc, AddressDoc};
 use super::{ApiState, PageQuery, listing};
 use crate::model::{Call, Recording, nil_uuid};
 use crate::runtime::{

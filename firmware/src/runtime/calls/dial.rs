@@ -216,7 +216,8 @@ async fn watch_outbound(
         match waited {
             Err(_) => {
                 info!(call = %call.id(), secs = ring_timeout.as_secs(), "no answer within the ring timeout");
-                call.hangup("noanswer").await;
+                // VoIPBIN's reason for a call its own dial timeout ended.
+                call.hangup("dialout").await;
                 return;
             }
             Ok(Phase::Ended(cause)) if !call.is_ended() => {
