@@ -14,6 +14,7 @@
 //! | dial/busy/ringback/congestion, beep | [`ToneGenerator`], [`ToneTable`] |
 //! | µ-law / A-law | [`g711::ulaw`], [`g711::alaw`] |
 //! | prompts at 22 050 Hz, files at 44.1/48 kHz | [`Resampler`], [`resample()`] |
+//! | caller-ID FSK (Bell 202, V.23) | [`FskModulator`], [`FskDemodulator`] |
 //! | levels, `end_of_silence` | [`LevelMeter`], [`SilenceDetector`] |
 //! | interrupt prompt over the flow's audio | [`mix_into`], [`Gain`] |
 //!
@@ -21,6 +22,7 @@
 
 pub mod dtmf;
 mod error;
+pub mod fsk;
 pub mod g711;
 pub mod level;
 pub mod mix;
@@ -31,6 +33,9 @@ mod util;
 
 pub use dtmf::{DtmfConfig, DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenConfig, DtmfGenerator};
 pub use error::{DspError, Result};
+pub use fsk::{
+    FskDemodConfig, FskDemodulator, FskEvent, FskModConfig, FskModulator, FskStandard,
+};
 pub use level::{LevelMeter, SilenceConfig, SilenceDetector};
 pub use mix::{Gain, apply_gain, mix_into, mix2};
 pub use resample::{Progress, Resampler, resample};
