@@ -33,6 +33,11 @@ pub mod line;
 pub mod si3050;
 pub mod si321x;
 
+#[cfg(feature = "std")]
+pub mod port;
+#[cfg(feature = "sim")]
+pub mod sim;
+
 
 pub use error::Error;
 

@@ -408,7 +408,10 @@ impl FxoLine {
             if b.present && now.saturating_sub(since) >= u64::from(sup.battery.debounce_ms) {
                 b.present = false;
                 b.polarity = None;
-                if self.off_hook() {
+                // Off-hook, no battery also means no loop current: with loop-current
+                // supervision on, that check reports it (as the power denial it usually is);
+                // battery loss ends the call itself only when current is not watched.
+                if self.off_hook() && !sup.loop_current {
                     self.release(now, EndReason::FarEnd(Disconnect::BatteryLoss));
                 }
             }

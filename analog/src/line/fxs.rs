@@ -190,8 +190,11 @@ enum State {
         phase: RingPhase,
         cid_sent: bool,
         caller: Option<CallerId>,
-        /// Cadence time already played when resuming after caller ID.
+        /// Cadence position to resume at after caller ID.
         offset: u64,
+        /// The cadence does not resume before this time (the end of the pause that carries
+        /// caller ID: the ring rhythm stays the country's).
+        resume_at: Millis,
     },
     DialTone {
         since: Millis,
@@ -415,8 +418,14 @@ impl FxsLine {
             ..
         } = self.state
         {
-            let guard = u64::from(self.config.cid_guard_ms);
-            self.set_ring_phase(RingPhase::Guard { until: now + guard });
+            let guard = now + u64::from(self.config.cid_guard_ms);
+            let resume = match self.state {
+                State::Ringing { resume_at, .. } => resume_at,
+                _ => 0,
+            };
+            self.set_ring_phase(RingPhase::Guard {
+                until: guard.max(resume),
+            });
             // Normal polarity, no on-hook transmission: quiet until the next ring.
             self.emit(FxsOutput::Feed(Feed::Active));
             self.emit(FxsOutput::Audio(FxsAudio::Silence));
@@ -446,6 +455,7 @@ impl FxsLine {
                 cid_sent,
                 caller,
                 offset,
+                ..
             } => self.ring_timers(now, phase, cid_sent, caller, offset),
             State::DialTone { since } => {
                 if now.saturating_sub(since) >= u64::from(self.config.first_digit_timeout_ms) {
@@ -518,13 +528,18 @@ impl FxsLine {
                     // Play the rest of the cadence after caller ID: remember where we are.
                     let played = now - start + offset;
                     if let State::Ringing {
-                        phase, offset, cid_sent, ..
+                        phase,
+                        offset,
+                        cid_sent,
+                        resume_at,
+                        ..
                     } = &mut self.state
                     {
                         *phase = RingPhase::Alerting {
                             until: now + u64::from(self.config.cid_delay_ms),
                         };
                         *offset = played + u64::from(cadence[next]);
+                        *resume_at = end_abs;
                         *cid_sent = true;
                     }
                     self.emit(FxsOutput::Feed(Feed::Active));
@@ -591,6 +606,7 @@ impl FxsLine {
                     cid_sent: !has_cid,
                     caller: if has_cid { caller } else { None },
                     offset: 0,
+                    resume_at: 0,
                 };
                 if pre_ring {
                     // The line reversal is the ETSI alert; caller ID follows after the delay.

@@ -332,6 +332,14 @@ where
         t
     }
 
+    /// Makes the next [`init`](Self::init) restore the calibration of the last one instead
+    /// of calibrating again (after the chip reset itself; saves the leak test and ~1 s).
+    pub fn reuse_calibration(&mut self) {
+        if self.calibration.is_some() {
+            self.config.calibration = self.calibration;
+        }
+    }
+
     /// Pulses the reset line (low 10 ms, then 100 ms to settle).
     ///
     /// # Errors
