@@ -269,13 +269,23 @@ pub enum FskEvent {
     FramingError,
     /// The carrier went away (below the threshold, with 3 dB hysteresis, for two bits).
     CarrierDown,
+    /// Continuous mark for [`MARK_SIGNAL_BITS`] bits: the mark signal that precedes a
+    /// caller-ID message (GR-30: 180 bits; EN 300 659: 180 ± 25). Reported once per run.
+    MarkSignal,
 }
+
+/// Continuous mark bits that count as a mark signal. Noise never holds one tone this long,
+/// so a message layer that only starts after a mark signal does not lock onto a byte that
+/// noise made look like a message type.
+pub const MARK_SIGNAL_BITS: u32 = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Uart {
     /// Waiting for a start bit; `armed` once a mark has been seen since the last byte or
     /// framing error (a start bit is a mark-to-space edge).
     Idle { armed: bool },
+    /// A mark-to-space edge at `edge` (fractional sample index), to be confirmed.
+    Start { edge: f64 },
     /// Receiving bit `bit` (0 = start, 1..=8 data, 9 = stop), sampled at `at`.
     Bits { bit: u8, at: f64, value: u16 },
 }
@@ -288,8 +298,12 @@ pub struct FskDemodulator {
     window: usize,
     /// Samples per bit.
     bit_len: f64,
-    /// Sample offset from the first negative statistic to the middle of the start bit.
-    first_center: f64,
+    /// From a zero crossing of the statistic to the next bit's sampling instant: the
+    /// window lags the signal by (W−1)/2 samples, and the window is aligned with a bit when
+    /// it ends one bit minus a sample after the bit's start.
+    center_offset: f64,
+    /// The statistic one sample ago.
+    prev_d: f64,
     lo_m: (f64, f64),
     lo_s: (f64, f64),
     step_m: (f64, f64),
@@ -308,6 +322,10 @@ pub struct FskDemodulator {
     uart: Uart,
     /// Samples processed.
     n: u64,
+    /// Consecutive mark samples while idle, and whether this run was reported.
+    mark_run: u32,
+    mark_reported: bool,
+    mark_signal_samples: u32,
     /// Resync the sliding sums from the ring this often (float drift).
     since_resync: u32,
 }
@@ -343,13 +361,12 @@ impl FskDemodulator {
         let amp = f64::from(dbm0_to_amplitude(config.min_level_dbm0));
         let w = window as f64;
         let on_threshold = (amp * w / 2.0).powi(2);
-        // The statistic at window end n covers samples n-W+1..=n, centred (W-1)/2 back; the
-        // first negative value is on average half a sample after the centre crossed the edge.
-        let first_center = bit_len - 1.0 - (w - 1.0) / 2.0 - 0.5;
+        let center_offset = bit_len - 1.0 - (w - 1.0) / 2.0;
         Ok(Self {
             window,
             bit_len,
-            first_center,
+            center_offset,
+            prev_d: 0.0,
             lo_m: (1.0, 0.0),
             lo_s: (1.0, 0.0),
             step_m: step(config.standard.mark_hz()),
@@ -366,6 +383,14 @@ impl FskDemodulator {
             quiet: 0,
             uart: Uart::Idle { armed: false },
             n: 0,
+            mark_run: 0,
+            mark_reported: false,
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "40 bits of 6.7 or 13.3 samples"
+            )]
+            mark_signal_samples: (f64::from(MARK_SIGNAL_BITS) * bit_len) as u32,
             since_resync: 0,
             config,
         })
@@ -461,29 +486,67 @@ impl FskDemodulator {
     }
 
     fn step_uart(&mut self, d: f64, on_event: &mut impl FnMut(FskEvent)) {
+        let prev = self.prev_d;
+        self.prev_d = d;
         if !self.carrier {
+            self.mark_run = 0;
+            self.mark_reported = false;
             return;
         }
         let now = self.n as f64;
+        if d > 0.0 && matches!(self.uart, Uart::Idle { .. }) {
+            self.mark_run = self.mark_run.saturating_add(1);
+            if !self.mark_reported && self.mark_run >= self.mark_signal_samples {
+                self.mark_reported = true;
+                on_event(FskEvent::MarkSignal);
+            }
+        } else {
+            self.mark_run = 0;
+            self.mark_reported = false;
+        }
+        // Where the statistic crossed zero between the previous sample and this one.
+        let crossing = || now - 1.0 + prev / (prev - d);
         match self.uart {
             Uart::Idle { armed } => {
                 if d > 0.0 {
                     if !armed {
                         self.uart = Uart::Idle { armed: true };
                     }
-                } else if armed && d < 0.0 {
-                    self.uart = Uart::Bits {
-                        bit: 0,
-                        at: now + self.first_center,
-                        value: 0,
-                    };
+                } else if armed && d < 0.0 && prev >= 0.0 {
+                    // A mark-to-space edge; confirmed by the next sample (noise makes single
+                    // negative samples inside a mark).
+                    self.uart = Uart::Start { edge: crossing() };
                 }
             }
+            Uart::Start { edge } => {
+                self.uart = if d < 0.0 {
+                    Uart::Bits {
+                        bit: 0,
+                        at: edge + self.center_offset,
+                        value: 0,
+                    }
+                } else {
+                    Uart::Idle { armed: true }
+                };
+            }
             Uart::Bits { bit, at, value } => {
-                if now + 0.5 < at {
+                let mut at = at;
+                if (d < 0.0) != (prev < 0.0) && prev != 0.0 {
+                    // A bit boundary: pull the sampling instant halfway towards where this
+                    // edge says the next bit's centre is (tracks clock offset and jitter).
+                    let predicted = crossing() + self.center_offset;
+                    let error = predicted - at;
+                    if error.abs() < 0.4 * self.bit_len {
+                        at += 0.5 * error;
+                    }
+                }
+                if now < at {
+                    self.uart = Uart::Bits { bit, at, value };
                     return;
                 }
-                let mark = d > 0.0;
+                // The statistic at the (fractional) sampling instant.
+                let frac = (at - (now - 1.0)).clamp(0.0, 1.0);
+                let mark = prev + (d - prev) * frac > 0.0;
                 match bit {
                     0 if mark => {
                         // A glitch, not a start bit.
@@ -579,6 +642,7 @@ mod tests {
                 assert!(bytes.ends_with(&payload), "{standard:?} at {rate} Hz: {bytes:02x?}");
                 assert!(bytes.len() <= payload.len() + 31);
                 assert_eq!(events.first(), Some(&FskEvent::CarrierUp));
+                assert!(events.contains(&FskEvent::MarkSignal));
                 assert_eq!(events.last(), Some(&FskEvent::CarrierDown));
                 let first_payload = events
                     .iter()

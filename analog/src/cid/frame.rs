@@ -1,9 +1,11 @@
 //! Finds caller-ID messages in a stream of demodulated bytes.
 //!
 //! An FSK burst reads as: channel seizure (`0x55` bytes, possibly one odd byte where the
-//! seizure meets the mark signal), then the message — type, length, body, checksum. The
-//! assembler skips everything until a known message type, collects `length + 1` more bytes,
-//! and decodes. A framing error inside a message, or the carrier ending before the message
+//! seizure meets the mark signal), the mark signal (no bytes), then the message — type,
+//! length, body, checksum. The assembler waits for the mark signal (the demodulator reports
+//! it), then for a known message type, collects `length + 1` more bytes, and decodes. Waiting
+//! for the mark signal matters in noise: noise decodes as random bytes, and one that looks
+//! like a message type would otherwise swallow the real message as its body. A framing error inside a message, or the carrier ending before the message
 //! does, is reported as an error for that message; hunting then starts again.
 
 use heapless::Vec;
@@ -22,6 +24,8 @@ enum State {
 pub struct FrameAssembler {
     buf: Vec<u8, MAX_MESSAGE>,
     state: State,
+    /// A mark signal was seen since the last message (or error).
+    armed: bool,
 }
 
 impl Default for FrameAssembler {
@@ -37,6 +41,7 @@ impl FrameAssembler {
         Self {
             buf: Vec::new(),
             state: State::Hunting,
+            armed: false,
         }
     }
 
@@ -46,17 +51,27 @@ impl FrameAssembler {
         self.state != State::Hunting
     }
 
-    /// Forgets any partial message.
+    /// Forgets any partial message (and the mark signal).
     pub fn reset(&mut self) {
         self.buf.clear();
         self.state = State::Hunting;
+        self.armed = false;
+    }
+
+    /// The demodulator saw a mark signal: a message may follow.
+    pub fn mark_signal(&mut self) {
+        if self.state == State::Hunting {
+            self.armed = true;
+        }
     }
 
     /// Feeds one byte; returns a result when a message is complete (decoded, or why not).
     pub fn push(&mut self, byte: u8) -> Option<Result<Message, CidError>> {
         match self.state {
             State::Hunting => {
-                if matches!(byte, TYPE_SDMF | TYPE_SDMF_MWI | TYPE_MDMF | TYPE_MDMF_MWI) {
+                if self.armed
+                    && matches!(byte, TYPE_SDMF | TYPE_SDMF_MWI | TYPE_MDMF | TYPE_MDMF_MWI)
+                {
                     self.buf.clear();
                     // One byte always fits.
                     let _ = self.buf.push(byte);
@@ -81,6 +96,7 @@ impl FrameAssembler {
                     return None;
                 }
                 self.state = State::Hunting;
+                self.armed = false;
                 let result = super::decode(&self.buf).map(|(m, _)| m);
                 self.buf.clear();
                 Some(result)
@@ -120,7 +136,14 @@ mod tests {
         let bytes = encode(&msg, Layout::Mdmf).expect("encodes");
         let mut a = FrameAssembler::new();
         let mut out = None;
-        for b in [0x55, 0x55, 0xD5].iter().chain(bytes.iter()) {
+        // Before the mark signal even a message-type byte is ignored.
+        assert_eq!(a.push(0x80), None);
+        assert!(!a.in_message());
+        for b in [0x55, 0x55, 0xD5] {
+            assert_eq!(a.push(b), None);
+        }
+        a.mark_signal();
+        for b in bytes.iter() {
             if let Some(r) = a.push(*b) {
                 out = Some(r);
             }
@@ -133,9 +156,11 @@ mod tests {
     fn framing_and_carrier_loss_inside_a_message() {
         let mut a = FrameAssembler::new();
         assert_eq!(a.framing_error(), None);
+        a.mark_signal();
         a.push(0x80);
         a.push(0x10);
         assert_eq!(a.carrier_lost(), Some(CidError::Incomplete));
+        a.mark_signal();
         a.push(0x04);
         assert_eq!(a.framing_error(), Some(CidError::Framing));
         assert!(!a.in_message());

@@ -245,6 +245,10 @@ impl CidReceiver {
                     FskEvent::Byte(b) => frames.push(b),
                     FskEvent::FramingError => frames.framing_error().map(Err),
                     FskEvent::CarrierDown => frames.carrier_lost().map(Err),
+                    FskEvent::MarkSignal => {
+                        frames.mark_signal();
+                        None
+                    }
                     FskEvent::CarrierUp => None,
                 };
                 match r {

@@ -2,6 +2,10 @@
 //! audio in 20 ms frames, events collected with their times.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cid_suite;
+#[cfg(feature = "spandsp-compare")]
+pub mod spandsp;
+
 use flowgate_analog::Millis;
 use flowgate_analog::line::LineEvent;
 use flowgate_analog::port::{AnalogPort, FRAME};
