@@ -29,7 +29,8 @@ use flowgate_analog::port::{AnalogPort, LineCommand};
 use flowgate_analog::sim::ExchangeConfig;
 
 fn caller() -> CallerId {
-    CallerId::new("0123456789", Some("GATEWAY TEST")).at(DateTime::new(11, 23, 18, 45).expect("date"))
+    CallerId::new("0123456789", Some("GATEWAY TEST"))
+        .at(DateTime::new(11, 23, 18, 45).expect("date"))
 }
 
 fn cid_decode(c: &mut Criterion) {
@@ -63,7 +64,12 @@ fn port_second(c: &mut Criterion) {
         let mut rig = Rig::new(ExchangeConfig::default());
         b.iter(|| {
             if !rig.fxs.line().ringing() {
-                let _ = rig.fxs.command(LineCommand::Ring { caller: Some(caller()) }, rig.now);
+                let _ = rig.fxs.command(
+                    LineCommand::Ring {
+                        caller: Some(caller()),
+                    },
+                    rig.now,
+                );
             }
             rig.step(1000);
         });
@@ -85,10 +91,14 @@ fn latency(_c: &mut Criterion) {
     // Ring at the line to the FXO ring detector, and caller ID to the Incoming event.
     let mut rig = Rig::new(ExchangeConfig::default());
     let t0 = rig.now;
-    rig.ctl.ring_line(Some(&caller()), CidSignalling::Bell).expect("ring");
+    rig.ctl
+        .ring_line(Some(&caller()), CidSignalling::Bell)
+        .expect("ring");
     let (t_in, _) = rig.until_fxo(8000, |e| matches!(e, LineEvent::Incoming { .. }));
     // Far-end reversal to Ended.
-    rig.fxo.command(LineCommand::Answer, rig.now).expect("answer");
+    rig.fxo
+        .command(LineCommand::Answer, rig.now)
+        .expect("answer");
     rig.step(2000);
     let t1 = rig.now;
     rig.ctl.hang_up_line().expect("hang up");

@@ -20,19 +20,37 @@ const TRIALS: usize = 200;
 fn main() {
     let callers = callers(TRIALS, 42);
     for standard in Standard::ALL {
-        let mut sources: Vec<(&str, Vec<_>)> =
-            vec![("flowgate tx", callers.iter().map(|c| (c.clone(), ours_tx(c, standard))).collect())];
+        #[cfg_attr(
+            not(feature = "spandsp-compare"),
+            expect(unused_mut, reason = "spandsp adds a source")
+        )]
+        let mut sources: Vec<(&str, Vec<_>)> = vec![(
+            "flowgate tx",
+            callers
+                .iter()
+                .map(|c| (c.clone(), ours_tx(c, standard)))
+                .collect(),
+        )];
         #[cfg(feature = "spandsp-compare")]
         sources.insert(
             0,
-            ("spandsp tx", callers.iter().map(|c| (c.clone(), spandsp::spandsp_tx(c, standard))).collect()),
+            (
+                "spandsp tx",
+                callers
+                    .iter()
+                    .map(|c| (c.clone(), spandsp::spandsp_tx(c, standard)))
+                    .collect(),
+            ),
         );
         for (source, bursts) in &sources {
             let mut decoders: Vec<Box<dyn Decoder>> = vec![Box::new(Ours::new(standard))];
             #[cfg(feature = "spandsp-compare")]
             decoders.push(Box::new(spandsp::SpandspRx::new(standard)));
             let names: Vec<String> = decoders.iter().map(|d| d.name()).collect();
-            println!("\n{} from {source}, {TRIALS} messages per cell (wrong or missed)\n", standard.name());
+            println!(
+                "\n{} from {source}, {TRIALS} messages per cell (wrong or missed)\n",
+                standard.name()
+            );
             println!("| condition | {} |", names.join(" | "));
             println!("|---|{}", "---|".repeat(names.len()));
             for level in [0.0, -10.0, -20.0, -30.0, -40.0, -45.0, -50.0, -55.0] {
@@ -48,5 +66,8 @@ fn main() {
 }
 
 fn cells(e: &[usize]) -> String {
-    e.iter().map(|n| format!("{n}/{TRIALS}")).collect::<Vec<_>>().join(" | ")
+    e.iter()
+        .map(|n| format!("{n}/{TRIALS}"))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }

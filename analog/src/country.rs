@@ -174,9 +174,30 @@ use RingFrequency::{Hz20, Hz25};
 /// The built-in countries.
 pub const COUNTRIES: [Country; 16] = [
     entry("us", "United States, Canada", "us", FCC, Hz20, C::Bell),
-    entry("tbr21", "TBR21 (pan-European)", "de", tbr21(2, false), Hz25, C::EtsiPreRing),
-    entry("uk", "United Kingdom", "uk", tbr21(5, true), Hz25, C::EtsiPreRing),
-    entry("de", "Germany", "de", tbr21(3, true), Hz25, C::EtsiAfterRing),
+    entry(
+        "tbr21",
+        "TBR21 (pan-European)",
+        "de",
+        tbr21(2, false),
+        Hz25,
+        C::EtsiPreRing,
+    ),
+    entry(
+        "uk",
+        "United Kingdom",
+        "uk",
+        tbr21(5, true),
+        Hz25,
+        C::EtsiPreRing,
+    ),
+    entry(
+        "de",
+        "Germany",
+        "de",
+        tbr21(3, true),
+        Hz25,
+        C::EtsiAfterRing,
+    ),
     entry("fr", "France", "fr", tbr21(2, true), Hz25, C::EtsiPreRing),
     entry("nl", "Netherlands", "nl", tbr21(2, true), Hz25, C::Dtmf),
     entry("dk", "Denmark", "dk", tbr21(2, true), Hz25, C::Dtmf),

@@ -125,7 +125,9 @@ impl<CommE: fmt::Debug, PinE: fmt::Debug> fmt::Display for Error<CommE, PinE> {
                 f,
                 "indirect register {register} reads {found:#06x} after writing {expected:#06x}"
             ),
-            Error::IsoLinkDown => f.write_str("DAA isolation link to the line side did not come up"),
+            Error::IsoLinkDown => {
+                f.write_str("DAA isolation link to the line side did not come up")
+            }
             Error::NotInitialised => f.write_str("chip not initialised"),
             Error::InvalidState { what } => write!(f, "not possible now: {what}"),
             Error::InvalidConfig { what } => write!(f, "invalid configuration: {what}"),

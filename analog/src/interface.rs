@@ -159,9 +159,8 @@ mod tests {
 
     #[test]
     fn chain_positions_are_bit_reversed() {
-        let ids: [u8; 4] = core::array::from_fn(|i| {
-            DaaSpi::chained((), u8::try_from(i).unwrap_or(0)).chain_id()
-        });
+        let ids: [u8; 4] =
+            core::array::from_fn(|i| DaaSpi::chained((), u8::try_from(i).unwrap_or(0)).chain_id());
         assert_eq!(ids, [0x00, 0x08, 0x04, 0x0C]);
     }
 }

@@ -38,7 +38,6 @@ pub mod port;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-
 pub use error::Error;
 
 /// Milliseconds since an arbitrary monotonic origin: the time input of every state machine.

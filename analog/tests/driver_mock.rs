@@ -8,9 +8,9 @@ use embedded_hal_mock::eh1::digital::{Mock as PinMock, State, Transaction as Pin
 use embedded_hal_mock::eh1::spi::{Mock as SpiMock, Transaction as T};
 use flowgate_analog::Error;
 use flowgate_analog::country::country;
-use flowgate_analog::si3050::{FxoChipConfig, LineSide, Si3050};
 use flowgate_analog::si321x::regs::Linefeed;
 use flowgate_analog::si321x::{FxsChipConfig, Part, Si321x};
+use flowgate_analog::si3050::{FxoChipConfig, LineSide, Si3050};
 
 /// ProSLIC direct registers (decimal, as in the Si3210 datasheet / DAHDI proslic.h).
 mod pr {
@@ -87,11 +87,19 @@ const SI3215_INDIRECT: [(u8, u16); 27] = [
 
 /// One byte in its own chip-select frame.
 fn out(b: u8) -> [T<u8>; 3] {
-    [T::transaction_start(), T::write_vec(vec![b]), T::transaction_end()]
+    [
+        T::transaction_start(),
+        T::write_vec(vec![b]),
+        T::transaction_end(),
+    ]
 }
 
 fn inp(b: u8) -> [T<u8>; 3] {
-    [T::transaction_start(), T::read_vec(vec![b]), T::transaction_end()]
+    [
+        T::transaction_start(),
+        T::read_vec(vec![b]),
+        T::transaction_end(),
+    ]
 }
 
 #[derive(Default)]
@@ -138,14 +146,25 @@ fn reset_pin() -> PinMock {
 fn si3215_init_sequence() -> Vec<T<u8>> {
     let mut s = Slic::default();
     s.r(pr::ID, 0x03).r(pr::PCM_MODE, 0x80); // revision 3, bit 7 = Si3215
-    s.r(pr::LOOPBACK, 0x02).r(pr::LINE_STATE, 0x00).r(pr::HYBRID, 0x33);
+    s.r(pr::LOOPBACK, 0x02)
+        .r(pr::LINE_STATE, 0x00)
+        .r(pr::HYBRID, 0x33);
     s.w(pr::PWR_DOWN1, 0x10);
     for (a, v) in SI3215_INDIRECT {
         s.iw(a, v);
     }
-    s.w(pr::LOOPBACK, 0).w(pr::REV_C, 0xEB).w(pr::AUTO_STATE, 0x07).w(pr::BAT_FEED, 0x01);
+    s.w(pr::LOOPBACK, 0)
+        .w(pr::REV_C, 0xEB)
+        .w(pr::AUTO_STATE, 0x07)
+        .w(pr::BAT_FEED, 0x01);
     // Save and flush the five filters (indirect 35..39 = Si3215 22..26).
-    for (a, v) in [(22, 0x8000), (23, 0x0320), (24, 0x008C), (25, 0x0100), (26, 0x0010)] {
+    for (a, v) in [
+        (22, 0x8000),
+        (23, 0x0320),
+        (24, 0x008C),
+        (25, 0x0100),
+        (26, 0x0010),
+    ] {
         s.ir(a, v).iw(a, 0x8000);
     }
     s.power_up();
@@ -155,12 +174,21 @@ fn si3215_init_sequence() -> Vec<T<u8>> {
         s.r(pr::BAT_V_SENSE, 0xC8 - i);
     }
     s.power_up();
-    s.w(pr::CALIBR2, 0x1F).w(pr::CALIBR1, 0x5F).r(pr::CALIBR1, 0x5F).r(pr::CALIBR1, 0x00);
+    s.w(pr::CALIBR2, 0x1F)
+        .w(pr::CALIBR1, 0x5F)
+        .r(pr::CALIBR1, 0x5F)
+        .r(pr::CALIBR1, 0x00);
     s.w(pr::DCDC, 0x99).r(pr::DC_PEAK_CAL, 0x08);
     for i in 0..12u8 {
         s.r(pr::CALIBR1 + i, 0x10 + i);
     }
-    for (a, v) in [(22, 0x8000), (23, 0x0320), (24, 0x008C), (25, 0x0100), (26, 0x0010)] {
+    for (a, v) in [
+        (22, 0x8000),
+        (23, 0x0320),
+        (24, 0x008C),
+        (25, 0x0100),
+        (26, 0x0010),
+    ] {
         s.iw(a, v);
     }
     for (a, v) in SI3215_INDIRECT {
@@ -171,10 +199,17 @@ fn si3215_init_sequence() -> Vec<T<u8>> {
         .w(pr::PCM_TX_HI, 0)
         .w(pr::PCM_RX_LO, 0)
         .w(pr::PCM_RX_HI, 0);
-    s.w(pr::IRQ_STATUS1, 0xFF).w(pr::IRQ_STATUS2, 0xFF).w(pr::IRQ_STATUS3, 0xFF);
+    s.w(pr::IRQ_STATUS1, 0xFF)
+        .w(pr::IRQ_STATUS2, 0xFF)
+        .w(pr::IRQ_STATUS3, 0xFF);
     s.w(pr::COMMON_V, 0x04);
     // Ring generator, 20 Hz normal: RNGY 0, ring trip 0x3600, VBATH 0x32, RCO 0x7EFE, RNGX 0x160.
-    s.w(pr::RING_OSC_CTL, 0).iw(9, 0).iw(16, 0x3600).w(pr::BAT_V_HI, 0x32).iw(7, 0x7EFE).iw(8, 0x0160);
+    s.w(pr::RING_OSC_CTL, 0)
+        .iw(9, 0)
+        .iw(16, 0x3600)
+        .w(pr::BAT_V_HI, 0x32)
+        .iw(7, 0x7EFE)
+        .iw(8, 0x0160);
     s.w(pr::IRQ_EN1, 0).w(pr::IRQ_EN2, 0xFF).w(pr::IRQ_EN3, 0);
     s.w(pr::LINE_STATE, 0x01); // forward active
     s.0
@@ -211,9 +246,25 @@ fn si3215_refuses_another_part_and_no_chip() {
     let mut spi = SpiMock::new(&s.0);
     let mut rst = reset_pin();
     let mut idle = PinMock::new(&[]);
-    let mut slic = Si321x::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxsChipConfig::new(Part::Si3210));
+    let mut slic = Si321x::new(
+        spi.clone(),
+        rst.clone(),
+        idle.clone(),
+        NoopDelay::new(),
+        FxsChipConfig::new(Part::Si3210),
+    );
     let err = slic.init().expect_err("wrong part");
-    assert!(matches!(err, Error::WrongChip { expected: "Si3210", found: "Si3215", id: 0x03 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::WrongChip {
+                expected: "Si3210",
+                found: "Si3215",
+                id: 0x03
+            }
+        ),
+        "{err:?}"
+    );
     spi.done();
     rst.done();
     idle.done();
@@ -223,7 +274,13 @@ fn si3215_refuses_another_part_and_no_chip() {
     let mut spi = SpiMock::new(&s.0);
     let mut rst = reset_pin();
     let mut idle = PinMock::new(&[]);
-    let mut slic = Si321x::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxsChipConfig::new(Part::Si3215));
+    let mut slic = Si321x::new(
+        spi.clone(),
+        rst.clone(),
+        idle.clone(),
+        NoopDelay::new(),
+        FxsChipConfig::new(Part::Si3215),
+    );
     assert!(matches!(slic.init(), Err(Error::NoChip { id: 0xFF })));
     spi.done();
     rst.done();
@@ -234,14 +291,26 @@ fn si3215_refuses_another_part_and_no_chip() {
 fn si3215_sanity_failure_and_pin_errors_are_reported() {
     let mut s = Slic::default();
     s.r(pr::ID, 0x03).r(pr::PCM_MODE, 0x80);
-    s.r(pr::LOOPBACK, 0x02).r(pr::LINE_STATE, 0x00).r(pr::HYBRID, 0x34);
+    s.r(pr::LOOPBACK, 0x02)
+        .r(pr::LINE_STATE, 0x00)
+        .r(pr::HYBRID, 0x34);
     let mut spi = SpiMock::new(&s.0);
     let mut rst = reset_pin();
     let mut idle = PinMock::new(&[]);
-    let mut slic = Si321x::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxsChipConfig::new(Part::Si3215));
+    let mut slic = Si321x::new(
+        spi.clone(),
+        rst.clone(),
+        idle.clone(),
+        NoopDelay::new(),
+        FxsChipConfig::new(Part::Si3215),
+    );
     assert_eq!(
         slic.init().expect_err("sanity"),
-        Error::Sanity { register: "Hybrid", expected: 0x33, found: 0x34 }
+        Error::Sanity {
+            register: "Hybrid",
+            expected: 0x33,
+            found: 0x34
+        }
     );
     spi.done();
     rst.done();
@@ -249,9 +318,17 @@ fn si3215_sanity_failure_and_pin_errors_are_reported() {
 
     // A failing reset line surfaces as Error::Pin, before any bus traffic.
     let mut spi = SpiMock::new(&[]);
-    let mut rst = PinMock::new(&[PinT::set(State::Low).with_error(MockError::Io(std::io::ErrorKind::NotConnected))]);
+    let mut rst = PinMock::new(&[
+        PinT::set(State::Low).with_error(MockError::Io(std::io::ErrorKind::NotConnected))
+    ]);
     let mut idle = PinMock::new(&[]);
-    let mut slic = Si321x::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxsChipConfig::new(Part::Si3215));
+    let mut slic = Si321x::new(
+        spi.clone(),
+        rst.clone(),
+        idle.clone(),
+        NoopDelay::new(),
+        FxsChipConfig::new(Part::Si3215),
+    );
     assert!(matches!(slic.init(), Err(Error::Pin(_))));
     spi.done();
     rst.done();
@@ -272,11 +349,19 @@ fn si3215_runtime_operations() {
         .r(pr::BAT_V_SENSE, 0xC8)
         .r(pr::LOOP_I_SENSE, 23);
     let mut spi = SpiMock::new(&s.0);
-    let mut slic = Si321x::new(spi.clone(), flowgate_analog::NoPin, flowgate_analog::NoPin, NoopDelay::new(), FxsChipConfig::new(Part::Si3215));
+    let mut slic = Si321x::new(
+        spi.clone(),
+        flowgate_analog::NoPin,
+        flowgate_analog::NoPin,
+        NoopDelay::new(),
+        FxsChipConfig::new(Part::Si3215),
+    );
     slic.ring().expect("ring");
     assert_eq!(
         slic.set_polarity(true),
-        Err(Error::InvalidState { what: "polarity cannot change while ringing or with the line open" })
+        Err(Error::InvalidState {
+            what: "polarity cannot change while ringing or with the line open"
+        })
     );
     slic.set_linefeed(Linefeed::ActiveFwd).expect("active");
     slic.set_polarity(true).expect("reverse");
@@ -284,7 +369,10 @@ fn si3215_runtime_operations() {
     assert!(slic.loop_closed().expect("hook"));
     assert_eq!(slic.linefeed_actual().expect("actual"), Linefeed::OhtRev);
     let m = slic.measurements().expect("measure");
-    assert_eq!((m.tip_mv, m.ring_mv, m.battery_mv, m.loop_current_raw), (1880, 72_192, 75_200, 23));
+    assert_eq!(
+        (m.tip_mv, m.ring_mv, m.battery_mv, m.loop_current_raw),
+        (1880, 72_192, 75_200, 23)
+    );
     spi.done();
 }
 
@@ -293,15 +381,31 @@ fn si3215_power_alarm_restores_the_line_and_gives_up_after_ten() {
     let mut s = Slic::default();
     s.w(pr::LINE_STATE, 0x04); // ringing
     // Alarm: register 64 reads 0 (the chip opened the line); ringing is restored as active.
-    s.r(pr::LOOPBACK, 0).r(pr::IRQ_STATUS2, 0x04).w(pr::IRQ_STATUS2, 0x04).r(pr::LINE_STATE, 0x04).w(pr::LINE_STATE, 0x01);
+    s.r(pr::LOOPBACK, 0)
+        .r(pr::IRQ_STATUS2, 0x04)
+        .w(pr::IRQ_STATUS2, 0x04)
+        .r(pr::LINE_STATE, 0x04)
+        .w(pr::LINE_STATE, 0x01);
     for _ in 0..9 {
-        s.r(pr::LOOPBACK, 0).r(pr::IRQ_STATUS2, 0).r(pr::LINE_STATE, 0x01).w(pr::LINE_STATE, 0x01);
+        s.r(pr::LOOPBACK, 0)
+            .r(pr::IRQ_STATUS2, 0)
+            .r(pr::LINE_STATE, 0x01)
+            .w(pr::LINE_STATE, 0x01);
     }
-    s.r(pr::LOOPBACK, 0).r(pr::IRQ_STATUS2, 0).r(pr::LINE_STATE, 0x01).w(pr::LINE_STATE, 0x00);
+    s.r(pr::LOOPBACK, 0)
+        .r(pr::IRQ_STATUS2, 0)
+        .r(pr::LINE_STATE, 0x01)
+        .w(pr::LINE_STATE, 0x00);
     // A chip that reset itself: register 8 is back to 2.
     s.r(pr::LOOPBACK, 0x02);
     let mut spi = SpiMock::new(&s.0);
-    let mut slic = Si321x::new(spi.clone(), flowgate_analog::NoPin, flowgate_analog::NoPin, NoopDelay::new(), FxsChipConfig::new(Part::Si3215));
+    let mut slic = Si321x::new(
+        spi.clone(),
+        flowgate_analog::NoPin,
+        flowgate_analog::NoPin,
+        NoopDelay::new(),
+        FxsChipConfig::new(Part::Si3215),
+    );
     slic.ring().expect("ring");
     let h = slic.check_health().expect("health");
     assert!(h.power_alarm && !h.gave_up);
@@ -372,7 +476,13 @@ fn si3050_init_sequences_per_country_are_exact() {
         let mut rst = reset_pin();
         let c = country(code).expect("country");
         let mut idle = PinMock::new(&[]);
-        let mut daa = Si3050::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxoChipConfig::new(LineSide::Si3019, c.daa));
+        let mut daa = Si3050::new(
+            spi.clone(),
+            rst.clone(),
+            idle.clone(),
+            NoopDelay::new(),
+            FxoChipConfig::new(LineSide::Si3019, c.daa),
+        );
         assert_eq!(daa.init().expect(code), LineSide::Si3019);
         let _ = daa.destroy();
         spi.done();
@@ -394,8 +504,21 @@ fn si3050_refuses_another_line_side_and_a_dead_link() {
     let mut rst = reset_pin();
     let us = country("us").expect("us");
     let mut idle = PinMock::new(&[]);
-    let mut daa = Si3050::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxoChipConfig::new(LineSide::Si3019, us.daa));
-    assert!(matches!(daa.init(), Err(Error::WrongChip { expected: "Si3019", found: "Si3018", .. })));
+    let mut daa = Si3050::new(
+        spi.clone(),
+        rst.clone(),
+        idle.clone(),
+        NoopDelay::new(),
+        FxoChipConfig::new(LineSide::Si3019, us.daa),
+    );
+    assert!(matches!(
+        daa.init(),
+        Err(Error::WrongChip {
+            expected: "Si3019",
+            found: "Si3018",
+            ..
+        })
+    ));
     spi.done();
     rst.done();
     idle.done();
@@ -409,7 +532,13 @@ fn si3050_refuses_another_line_side_and_a_dead_link() {
     let mut spi = SpiMock::new(&s.0);
     let mut rst = reset_pin();
     let mut idle = PinMock::new(&[]);
-    let mut daa = Si3050::new(spi.clone(), rst.clone(), idle.clone(), NoopDelay::new(), FxoChipConfig::new(LineSide::Si3019, us.daa));
+    let mut daa = Si3050::new(
+        spi.clone(),
+        rst.clone(),
+        idle.clone(),
+        NoopDelay::new(),
+        FxoChipConfig::new(LineSide::Si3019, us.daa),
+    );
     assert_eq!(daa.init(), Err(Error::IsoLinkDown));
     spi.done();
     rst.done();
@@ -432,7 +561,13 @@ fn si3050_hook_sample_and_interrupts() {
     let mut spi = SpiMock::new(&seq);
     let mut rst = reset_pin();
     let mut int = PinMock::new(&[PinT::get(State::Low)]);
-    let mut daa = Si3050::new(spi.clone(), rst.clone(), int.clone(), NoopDelay::new(), FxoChipConfig::new(LineSide::Si3019, us.daa));
+    let mut daa = Si3050::new(
+        spi.clone(),
+        rst.clone(),
+        int.clone(),
+        NoopDelay::new(),
+        FxoChipConfig::new(LineSide::Si3019, us.daa),
+    );
     daa.init().expect("init");
     daa.set_off_hook(true).expect("seize");
     assert!(daa.is_off_hook());

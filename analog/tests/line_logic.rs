@@ -5,7 +5,9 @@
 use flowgate_analog::Millis;
 use flowgate_analog::cid::{CallerId, Layout};
 use flowgate_analog::line::fxo::{FxoAudio, FxoCommand, FxoConfig, FxoLine, FxoOutput};
-use flowgate_analog::line::fxs::{CidMode, Feed, FxsAudio, FxsCommand, FxsConfig, FxsLine, FxsOutput};
+use flowgate_analog::line::fxs::{
+    CidMode, Feed, FxsAudio, FxsCommand, FxsConfig, FxsLine, FxsOutput,
+};
 use flowgate_analog::line::{Digits, Disconnect, EndReason, LineEvent, Tone};
 use flowgate_analog::si3050::LineSample;
 
@@ -19,7 +21,12 @@ fn fxs(cadence: &[u16], cid: CidMode) -> FxsLine {
 
 /// Runs the FXS line on-hook from `from` to `to` in 5 ms steps; reports audio completion
 /// `cid_ms` after each caller-ID burst starts. Returns the outputs with their times.
-fn run_fxs(line: &mut FxsLine, from: Millis, to: Millis, cid_ms: Millis) -> Vec<(Millis, FxsOutput)> {
+fn run_fxs(
+    line: &mut FxsLine,
+    from: Millis,
+    to: Millis,
+    cid_ms: Millis,
+) -> Vec<(Millis, FxsOutput)> {
     let mut out = Vec::new();
     let mut cid_done_at = None;
     let mut t = from;
@@ -52,8 +59,13 @@ fn feeds(out: &[(Millis, FxsOutput)]) -> Vec<(Millis, Feed)> {
 #[test]
 fn uk_double_ring_with_caller_id_in_the_long_pause() {
     let mut line = fxs(&[400, 200, 400, 2000], CidMode::Bell(Layout::Mdmf));
-    line.command(FxsCommand::Ring { caller: Some(CallerId::new("0201234", None)) }, 0)
-        .expect("ring");
+    line.command(
+        FxsCommand::Ring {
+            caller: Some(CallerId::new("0201234", None)),
+        },
+        0,
+    )
+    .expect("ring");
     let out = run_fxs(&mut line, 0, 6000, 700);
     let f = feeds(&out);
     let oht = Feed::OnHookTransmission { reversed: false };
@@ -80,7 +92,13 @@ fn uk_double_ring_with_caller_id_in_the_long_pause() {
 #[test]
 fn caller_id_longer_than_the_pause_delays_the_next_ring() {
     let mut line = fxs(&[1000, 1000], CidMode::EtsiAfterRing(Layout::Etsi));
-    line.command(FxsCommand::Ring { caller: Some(CallerId::new("1", None)) }, 0).expect("ring");
+    line.command(
+        FxsCommand::Ring {
+            caller: Some(CallerId::new("1", None)),
+        },
+        0,
+    )
+    .expect("ring");
     let out = run_fxs(&mut line, 0, 4000, 1200);
     let f = feeds(&out);
     // Caller ID 1500…2700, then the 300 ms guard: the second ring waits until 3000.
@@ -92,7 +110,13 @@ fn caller_id_longer_than_the_pause_delays_the_next_ring() {
 #[test]
 fn etsi_pre_ring_reverses_sends_then_rings() {
     let mut line = fxs(&[1000, 4000], CidMode::EtsiPreRing(Layout::Etsi));
-    line.command(FxsCommand::Ring { caller: Some(CallerId::new("123", Some("A"))) }, 0).expect("ring");
+    line.command(
+        FxsCommand::Ring {
+            caller: Some(CallerId::new("123", Some("A"))),
+        },
+        0,
+    )
+    .expect("ring");
     let out = run_fxs(&mut line, 0, 3000, 800);
     let f = feeds(&out);
     assert_eq!(
@@ -106,8 +130,12 @@ fn etsi_pre_ring_reverses_sends_then_rings() {
     );
     // Without caller ID the ring starts at once.
     let mut line = fxs(&[1000, 4000], CidMode::EtsiPreRing(Layout::Etsi));
-    line.command(FxsCommand::Ring { caller: None }, 0).expect("ring");
-    assert_eq!(feeds(&run_fxs(&mut line, 0, 100, 0)), vec![(0, Feed::Ringing)]);
+    line.command(FxsCommand::Ring { caller: None }, 0)
+        .expect("ring");
+    assert_eq!(
+        feeds(&run_fxs(&mut line, 0, 100, 0)),
+        vec![(0, Feed::Ringing)]
+    );
 }
 
 #[test]
@@ -140,11 +168,20 @@ fn receiver_left_off_hook_goes_reorder_howler_permanent_signal() {
         events,
         vec![
             (10, LineEvent::OffHook),
-            (15_010, LineEvent::Ended { reason: EndReason::NoRoute, answered: false }),
+            (
+                15_010,
+                LineEvent::Ended {
+                    reason: EndReason::NoRoute,
+                    answered: false
+                }
+            ),
             (85_010, LineEvent::PermanentSignal),
         ]
     );
-    assert!(line.command(FxsCommand::Ring { caller: None }, t).is_err(), "busy while off-hook");
+    assert!(
+        line.command(FxsCommand::Ring { caller: None }, t).is_err(),
+        "busy while off-hook"
+    );
 }
 
 #[test]
@@ -186,12 +223,24 @@ fn sample(v: i8, current: u8, ring: Option<bool>) -> LineSample {
 }
 
 /// Feeds the FXO line a 20 Hz ring for `on` ms then `off` ms of battery, in 5 ms steps.
-fn ring_burst(line: &mut FxoLine, t: &mut Millis, on: Millis, off: Millis, out: &mut Vec<(Millis, FxoOutput)>) {
+fn ring_burst(
+    line: &mut FxoLine,
+    t: &mut Millis,
+    on: Millis,
+    off: Millis,
+    out: &mut Vec<(Millis, FxoOutput)>,
+) {
     let start = *t;
     while *t < start + on + off {
         let ring = if *t < start + on {
             let p = (*t - start) % 50;
-            if p < 20 { Some(true) } else if (25..45).contains(&p) { Some(false) } else { None }
+            if p < 20 {
+                Some(true)
+            } else if (25..45).contains(&p) {
+                Some(false)
+            } else {
+                None
+            }
         } else {
             None
         };
@@ -220,7 +269,10 @@ fn fxo_attaches_pre_ring_caller_id_only_while_fresh() {
     line.caller_id(CallerId::new("555", None), 0);
     ring_burst(&mut line, &mut t, 2000, 4000, &mut out);
     let e = events(&out);
-    assert!(matches!(&e[0].1, LineEvent::Incoming { caller: Some(c), rings: 1 } if c.number.as_deref() == Some("555")), "{e:?}");
+    assert!(
+        matches!(&e[0].1, LineEvent::Incoming { caller: Some(c), rings: 1 } if c.number.as_deref() == Some("555")),
+        "{e:?}"
+    );
 
     // Caller ID older than 6 s is not this call's.
     let mut line = FxoLine::new(FxoConfig::default());
@@ -238,7 +290,10 @@ fn fxo_attaches_pre_ring_caller_id_only_while_fresh() {
 
 #[test]
 fn fxo_bell_caller_id_between_rings_then_auto_answer_and_ring_timeout() {
-    let config = FxoConfig { auto_answer_rings: Some(2), ..FxoConfig::default() };
+    let config = FxoConfig {
+        auto_answer_rings: Some(2),
+        ..FxoConfig::default()
+    };
     let mut line = FxoLine::new(config);
     let mut out = Vec::new();
     let mut t = 0;
@@ -247,11 +302,23 @@ fn fxo_bell_caller_id_between_rings_then_auto_answer_and_ring_timeout() {
     line.caller_id(CallerId::new("6095551212", None), t);
     ring_burst(&mut line, &mut t, 2000, 500, &mut out);
     let e = events(&out);
-    assert!(matches!(&e[0].1, LineEvent::Incoming { caller: Some(_), rings: 1 }), "{e:?}");
+    assert!(
+        matches!(
+            &e[0].1,
+            LineEvent::Incoming {
+                caller: Some(_),
+                rings: 1
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e[1].1, LineEvent::Ring { rings: 2 });
     assert_eq!(e[2].1, LineEvent::Answered);
     assert!(out.iter().any(|(_, o)| *o == FxoOutput::Hook(true)));
-    assert!(out.iter().any(|(_, o)| *o == FxoOutput::Audio(FxoAudio::Connected)));
+    assert!(
+        out.iter()
+            .any(|(_, o)| *o == FxoOutput::Audio(FxoAudio::Connected))
+    );
 
     // Without answering, 8 s without a ring ends the call: the caller gave up.
     let mut line = FxoLine::new(FxoConfig::default());
@@ -260,20 +327,40 @@ fn fxo_bell_caller_id_between_rings_then_auto_answer_and_ring_timeout() {
     ring_burst(&mut line, &mut t, 2000, 4000, &mut out);
     ring_burst(&mut line, &mut t, 2000, 9000, &mut out);
     let e = events(&out);
-    assert!(matches!(e.last(), Some((_, LineEvent::Ended { reason: EndReason::RingingStopped, answered: false }))), "{e:?}");
+    assert!(
+        matches!(
+            e.last(),
+            Some((
+                _,
+                LineEvent::Ended {
+                    reason: EndReason::RingingStopped,
+                    answered: false
+                }
+            ))
+        ),
+        "{e:?}"
+    );
 }
 
 /// An answered outgoing call, then the line samples `f(t)` from `t0` for `ms`.
-fn supervise(config: FxoConfig, ms: Millis, f: impl Fn(Millis) -> LineSample) -> Vec<(Millis, LineEvent)> {
+fn supervise(
+    config: FxoConfig,
+    ms: Millis,
+    f: impl Fn(Millis) -> LineSample,
+) -> Vec<(Millis, LineEvent)> {
     let mut line = FxoLine::new(config);
     line.sample(&sample(48, 0, None), 0);
-    line.command(FxoCommand::Dial(Digits::try_from("1").expect("d")), 0).expect("dial");
+    line.command(FxoCommand::Dial(Digits::try_from("1").expect("d")), 0)
+        .expect("dial");
     let mut out = Vec::new();
     let mut t = 0;
     while t < 3000 {
         line.sample(&sample(8, 23, None), t);
         line.audio_activity(t);
-        if line.pop().is_some_and(|o| matches!(o, FxoOutput::Audio(FxoAudio::SendDtmf(_)))) {
+        if line
+            .pop()
+            .is_some_and(|o| matches!(o, FxoOutput::Audio(FxoAudio::SendDtmf(_))))
+        {
             line.audio_done(t);
         }
         t += 5;
@@ -294,23 +381,60 @@ fn supervise(config: FxoConfig, ms: Millis, f: impl Fn(Millis) -> LineSample) ->
 #[test]
 fn fxo_disconnect_supervision_timing() {
     // Loop current gone for 80 ms ends the call; 60 ms does not.
-    let e = supervise(FxoConfig::default(), 1000, |t| sample(8, if (100..160).contains(&t) { 0 } else { 23 }, None));
+    let e = supervise(FxoConfig::default(), 1000, |t| {
+        sample(8, if (100..160).contains(&t) { 0 } else { 23 }, None)
+    });
     assert!(e.is_empty(), "{e:?}");
-    let e = supervise(FxoConfig::default(), 1000, |t| sample(8, if t >= 100 { 0 } else { 23 }, None));
-    assert_eq!(e, vec![(180, LineEvent::Ended { reason: EndReason::FarEnd(Disconnect::LoopCurrent), answered: true })]);
+    let e = supervise(FxoConfig::default(), 1000, |t| {
+        sample(8, if t >= 100 { 0 } else { 23 }, None)
+    });
+    assert_eq!(
+        e,
+        vec![(
+            180,
+            LineEvent::Ended {
+                reason: EndReason::FarEnd(Disconnect::LoopCurrent),
+                answered: true
+            }
+        )]
+    );
     // A polarity glitch shorter than 64 ms is no reversal; a held one is.
-    let e = supervise(FxoConfig::default(), 1000, |t| sample(if (100..140).contains(&t) { -8 } else { 8 }, 23, None));
+    let e = supervise(FxoConfig::default(), 1000, |t| {
+        sample(if (100..140).contains(&t) { -8 } else { 8 }, 23, None)
+    });
     assert!(e.is_empty(), "{e:?}");
-    let e = supervise(FxoConfig::default(), 1000, |t| sample(if t >= 100 { -8 } else { 8 }, 23, None));
-    assert_eq!(e, vec![(165, LineEvent::Ended { reason: EndReason::FarEnd(Disconnect::BatteryReversal), answered: true })]);
+    let e = supervise(FxoConfig::default(), 1000, |t| {
+        sample(if t >= 100 { -8 } else { 8 }, 23, None)
+    });
+    assert_eq!(
+        e,
+        vec![(
+            165,
+            LineEvent::Ended {
+                reason: EndReason::FarEnd(Disconnect::BatteryReversal),
+                answered: true
+            }
+        )]
+    );
     // Answer supervision by reversal: the first reversal answers, the second clears.
-    let config = FxoConfig { answer_on_polarity: true, ..FxoConfig::default() };
-    let e = supervise(config, 3000, |t| sample(if (100..2000).contains(&t) { -8 } else { 8 }, 23, None));
+    let config = FxoConfig {
+        answer_on_polarity: true,
+        ..FxoConfig::default()
+    };
+    let e = supervise(config, 3000, |t| {
+        sample(if (100..2000).contains(&t) { -8 } else { 8 }, 23, None)
+    });
     assert_eq!(
         e,
         vec![
             (165, LineEvent::Answered),
-            (2065, LineEvent::Ended { reason: EndReason::FarEnd(Disconnect::BatteryReversal), answered: true })
+            (
+                2065,
+                LineEvent::Ended {
+                    reason: EndReason::FarEnd(Disconnect::BatteryReversal),
+                    answered: true
+                }
+            )
         ]
     );
 }
@@ -321,7 +445,8 @@ fn fxo_silence_timeout() {
     config.supervision.silence_timeout_ms = Some(10_000);
     let mut line = FxoLine::new(config);
     line.sample(&sample(48, 0, None), 0);
-    line.command(FxoCommand::Dial(Digits::try_from("1").expect("d")), 0).expect("dial");
+    line.command(FxoCommand::Dial(Digits::try_from("1").expect("d")), 0)
+        .expect("dial");
     let mut t = 0;
     let mut ended = None;
     while t < 20_000 && ended.is_none() {
@@ -336,7 +461,13 @@ fn fxo_silence_timeout() {
         t += 5;
     }
     let (when, e) = ended.expect("ended");
-    assert_eq!(e, LineEvent::Ended { reason: EndReason::FarEnd(Disconnect::Silence), answered: true });
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::FarEnd(Disconnect::Silence),
+            answered: true
+        }
+    );
     // Dialled at 2 s (no dial tone heard), connected then; 10 s of silence after that.
     assert_eq!(when, 12_000);
 }

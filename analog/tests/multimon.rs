@@ -29,7 +29,12 @@ fn multimon(audio_8k: &[i16]) -> Option<String> {
         }
     };
     let bytes: Vec<u8> = audio.iter().flat_map(|s| s.to_le_bytes()).collect();
-    child.stdin.take().expect("piped").write_all(&bytes).expect("multimon-ng reads");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&bytes)
+        .expect("multimon-ng reads");
     let out = child.wait_with_output().expect("multimon-ng runs");
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -41,9 +46,15 @@ fn dt() -> DateTime {
 #[test]
 fn multimon_decodes_our_etsi_caller_id() {
     let caller = CallerId::new("0123456789", Some("GATEWAY TEST")).at(dt());
-    for mode in [CidMode::EtsiAfterRing(Layout::Etsi), CidMode::EtsiPreRing(Layout::Etsi), CidMode::EtsiAfterRing(Layout::Mdmf)] {
+    for mode in [
+        CidMode::EtsiAfterRing(Layout::Etsi),
+        CidMode::EtsiPreRing(Layout::Etsi),
+        CidMode::EtsiAfterRing(Layout::Mdmf),
+    ] {
         let burst = CidSender::new(&caller, mode, 8000).expect("renders");
-        let Some(text) = multimon(burst.samples()) else { return };
+        let Some(text) = multimon(burst.samples()) else {
+            return;
+        };
         assert!(text.contains("DATE=11231845"), "{mode:?}: {text}");
         assert!(text.contains("CID=0123456789"), "{mode:?}: {text}");
         assert!(text.contains("CNT=GATEWAY TEST"), "{mode:?}: {text}");
@@ -53,8 +64,11 @@ fn multimon_decodes_our_etsi_caller_id() {
 #[test]
 fn multimon_sees_withheld_numbers() {
     let caller = CallerId::absent(Absence::Private).at(dt());
-    let burst = CidSender::new(&caller, CidMode::EtsiAfterRing(Layout::Etsi), 8000).expect("renders");
-    let Some(text) = multimon(burst.samples()) else { return };
+    let burst =
+        CidSender::new(&caller, CidMode::EtsiAfterRing(Layout::Etsi), 8000).expect("renders");
+    let Some(text) = multimon(burst.samples()) else {
+        return;
+    };
     assert!(text.contains("DATE=11231845"), "{text}");
     assert!(text.contains("RACLI=P"), "{text}");
     assert!(text.contains("RACNT=P"), "{text}");
@@ -64,7 +78,9 @@ fn multimon_sees_withheld_numbers() {
 fn multimon_reads_our_bell_202_too() {
     let caller = CallerId::new("6095551212", Some("JOHN SMITH")).at(dt());
     let burst = CidSender::new(&caller, CidMode::Bell(Layout::Mdmf), 8000).expect("renders");
-    let Some(text) = multimon(burst.samples()) else { return };
+    let Some(text) = multimon(burst.samples()) else {
+        return;
+    };
     // multimon-ng's CLIP demodulator is V.23, but 1200/2200 Hz Bell 202 is close enough for it.
     assert!(text.contains("CID=6095551212"), "{text}");
     assert!(text.contains("CNT=JOHN SMITH"), "{text}");

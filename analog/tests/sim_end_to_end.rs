@@ -7,11 +7,11 @@ use common::{Rig, sine, tone_fraction};
 use flowgate_analog::cid::{Absence, CallerId, DateTime};
 use flowgate_analog::country::{CidSignalling, country};
 use flowgate_analog::line::fxo::DialMode;
+use flowgate_analog::line::{Digits, Disconnect, EndReason, LineEvent, Route, Tone};
 use flowgate_analog::port::FxoPortConfig;
+use flowgate_analog::port::{AnalogPort, HookState, LineCommand};
 use flowgate_analog::si3050::{FxoChipConfig, LineSide};
 use flowgate_analog::sim::SimBoard;
-use flowgate_analog::line::{Digits, Disconnect, EndReason, LineEvent, Route, Tone};
-use flowgate_analog::port::{AnalogPort, HookState, LineCommand};
 use flowgate_analog::sim::{DialMethod, DisconnectSignal, ExchangeConfig, ExchangeEvent};
 use flowgate_dsp::{ProgressConfig, ProgressDetector, ToneKind, ToneTable};
 
@@ -37,11 +37,20 @@ fn phone_lifts_hears_dial_tone_and_dials_an_extension_by_dtmf() {
     assert_eq!(rig.fxs.status().hook, HookState::OffHook);
     rig.step(1500);
     let heard = rig.ctl.phone_heard();
-    assert!(heard_tones(&heard, "us").contains(&ToneKind::Dial), "no dial tone heard");
+    assert!(
+        heard_tones(&heard, "us").contains(&ToneKind::Dial),
+        "no dial tone heard"
+    );
     rig.ctl.dial("0#", DialMethod::Dtmf).expect("digits");
     // "0#": outside prefix without a number is no route.
     let (_, e) = rig.until_fxs(2000, |e| matches!(e, LineEvent::Ended { .. }));
-    assert_eq!(e, LineEvent::Ended { reason: EndReason::NoRoute, answered: false });
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::NoRoute,
+            answered: false
+        }
+    );
     rig.step(1200);
     assert!(heard_tones(&rig.ctl.phone_heard(), "us").contains(&ToneKind::Congestion));
     rig.ctl.hang_up();
@@ -53,11 +62,16 @@ fn phone_lifts_hears_dial_tone_and_dials_an_extension_by_dtmf() {
     let (t2, e) = rig.until_fxs(3000, |e| matches!(e, LineEvent::Dialled { .. }));
     assert_eq!(
         e,
-        LineEvent::Dialled { route: Route::Outside(digits("5551234")), digits: digits("05551234#") }
+        LineEvent::Dialled {
+            route: Route::Outside(digits("5551234")),
+            digits: digits("05551234#")
+        }
     );
     assert!(t2 > t);
     // The gateway connects the call; audio flows from the phone to the call.
-    rig.fxs.command(LineCommand::Answer, rig.now).expect("answer");
+    rig.fxs
+        .command(LineCommand::Answer, rig.now)
+        .expect("answer");
     rig.step(300);
     rig.fxs_call_audio.clear();
     rig.ctl.phone_say(&sine(1000.0, 400));
@@ -65,7 +79,13 @@ fn phone_lifts_hears_dial_tone_and_dials_an_extension_by_dtmf() {
     assert!(tone_fraction(&rig.fxs_call_audio, 1000.0) > 0.5);
     rig.ctl.hang_up();
     let (_, e) = rig.until_fxs(1500, |e| matches!(e, LineEvent::Ended { .. }));
-    assert_eq!(e, LineEvent::Ended { reason: EndReason::PhoneOnHook, answered: true });
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::PhoneOnHook,
+            answered: true
+        }
+    );
 }
 
 #[test]
@@ -79,7 +99,10 @@ fn rotary_phone_dials_by_pulses() {
     let (_, e) = rig.until_fxs(12_000, |e| matches!(e, LineEvent::Dialled { .. }));
     assert_eq!(
         e,
-        LineEvent::Dialled { route: Route::Outside(digits("907")), digits: digits("0907") }
+        LineEvent::Dialled {
+            route: Route::Outside(digits("907")),
+            digits: digits("0907")
+        }
     );
 }
 
@@ -89,7 +112,12 @@ fn phone_rings_with_bell_caller_id_answers_and_hangs_up() {
     let caller = CallerId::new("5551234567", Some("JOHN SMITH"))
         .at(DateTime::new(3, 15, 13, 45).expect("date"));
     rig.fxs
-        .command(LineCommand::Ring { caller: Some(caller.clone()) }, rig.now)
+        .command(
+            LineCommand::Ring {
+                caller: Some(caller.clone()),
+            },
+            rig.now,
+        )
         .expect("ring");
     rig.step(7000);
     let rings = rig.ctl.phone_rings();
@@ -103,52 +131,100 @@ fn phone_rings_with_bell_caller_id_answers_and_hangs_up() {
     assert!(!rig.ctl.phone_ringing());
     rig.ctl.hang_up();
     let (_, e) = rig.until_fxs(1500, |e| matches!(e, LineEvent::Ended { .. }));
-    assert_eq!(e, LineEvent::Ended { reason: EndReason::PhoneOnHook, answered: true });
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::PhoneOnHook,
+            answered: true
+        }
+    );
 }
 
 #[test]
 fn exchange_rings_with_caller_id_fxo_decodes_and_answers() {
-    for signalling in [CidSignalling::Bell, CidSignalling::EtsiPreRing, CidSignalling::EtsiAfterRing, CidSignalling::Dtmf] {
+    for signalling in [
+        CidSignalling::Bell,
+        CidSignalling::EtsiPreRing,
+        CidSignalling::EtsiAfterRing,
+        CidSignalling::Dtmf,
+    ] {
         let mut rig = Rig::new(ExchangeConfig::default());
-        let caller = CallerId::new("0123456789", Some("ANNA")).at(DateTime::new(1, 2, 3, 4).expect("d"));
+        let caller =
+            CallerId::new("0123456789", Some("ANNA")).at(DateTime::new(1, 2, 3, 4).expect("d"));
         rig.ctl.ring_line(Some(&caller), signalling).expect("ring");
         let (_, e) = rig.until_fxo(8000, |e| matches!(e, LineEvent::Incoming { .. }));
-        let LineEvent::Incoming { caller: Some(got), .. } = e else {
+        let LineEvent::Incoming {
+            caller: Some(got), ..
+        } = e
+        else {
             panic!("{signalling:?}: incoming without caller ID: {e:?}");
         };
         assert_eq!(got.number.as_deref(), Some("0123456789"), "{signalling:?}");
         if signalling != CidSignalling::Dtmf {
             assert_eq!(got.name.as_deref(), Some("ANNA"), "{signalling:?}");
         }
-        rig.fxo.command(LineCommand::Answer, rig.now).expect("answer");
+        rig.fxo
+            .command(LineCommand::Answer, rig.now)
+            .expect("answer");
         rig.until_fxo(100, |e| *e == LineEvent::Answered);
         rig.step(1500);
-        assert!(rig.ctl.exchange_events().contains(&ExchangeEvent::GatewayAnswered));
+        assert!(
+            rig.ctl
+                .exchange_events()
+                .contains(&ExchangeEvent::GatewayAnswered)
+        );
         // Far end hangs up with a battery reversal.
         rig.ctl.hang_up_line().expect("hang up");
         let (_, e) = rig.until_fxo(1000, |e| matches!(e, LineEvent::Ended { .. }));
         assert_eq!(
             e,
-            LineEvent::Ended { reason: EndReason::FarEnd(Disconnect::BatteryReversal), answered: true }
+            LineEvent::Ended {
+                reason: EndReason::FarEnd(Disconnect::BatteryReversal),
+                answered: true
+            }
         );
         rig.step(1500);
-        assert!(rig.ctl.exchange_events().contains(&ExchangeEvent::GatewayHungUp));
+        assert!(
+            rig.ctl
+                .exchange_events()
+                .contains(&ExchangeEvent::GatewayHungUp)
+        );
     }
 }
 
 #[test]
 fn fxo_dials_out_and_every_disconnect_signal_is_detected() {
     for (signal, watch_current, expect) in [
-        (DisconnectSignal::OpenLoop { ms: 400 }, true, Disconnect::LoopCurrent),
+        (
+            DisconnectSignal::OpenLoop { ms: 400 },
+            true,
+            Disconnect::LoopCurrent,
+        ),
         (DisconnectSignal::BusyTone, true, Disconnect::BusyTone),
         (DisconnectSignal::BatteryLoss, true, Disconnect::LoopCurrent),
-        (DisconnectSignal::BatteryLoss, false, Disconnect::BatteryLoss),
-        (DisconnectSignal::Reversal, true, Disconnect::BatteryReversal),
+        (
+            DisconnectSignal::BatteryLoss,
+            false,
+            Disconnect::BatteryLoss,
+        ),
+        (
+            DisconnectSignal::Reversal,
+            true,
+            Disconnect::BatteryReversal,
+        ),
     ] {
-        let mut rig = rig_with_fxo(ExchangeConfig { disconnect: signal, ..ExchangeConfig::default() }, |c| {
-            c.line.supervision.loop_current = watch_current;
-        });
-        rig.fxo.command(LineCommand::Dial(digits("5551234")), rig.now).expect("dial");
+        let mut rig = rig_with_fxo(
+            ExchangeConfig {
+                disconnect: signal,
+                ..ExchangeConfig::default()
+            },
+            |c| {
+                c.line.supervision.loop_current = watch_current;
+            },
+        );
+        rig.fxo
+            .command(LineCommand::Dial(digits("5551234")), rig.now)
+            .expect("dial");
         rig.until_fxo(5000, |e| *e == LineEvent::Proceeding);
         rig.step(4000);
         assert_eq!(rig.ctl.dialled(), vec!["5551234".to_owned()], "{signal:?}");
@@ -157,10 +233,20 @@ fn fxo_dials_out_and_every_disconnect_signal_is_detected() {
         rig.fxo_call_audio.clear();
         rig.ctl.line_say(&sine(700.0, 500));
         rig.step(700);
-        assert!(tone_fraction(&rig.fxo_call_audio, 700.0) > 0.3, "{signal:?}");
+        assert!(
+            tone_fraction(&rig.fxo_call_audio, 700.0) > 0.3,
+            "{signal:?}"
+        );
         rig.ctl.hang_up_line().expect("far end hangs up");
         let (_, e) = rig.until_fxo(6000, |e| matches!(e, LineEvent::Ended { .. }));
-        assert_eq!(e, LineEvent::Ended { reason: EndReason::FarEnd(expect), answered: true }, "{signal:?}");
+        assert_eq!(
+            e,
+            LineEvent::Ended {
+                reason: EndReason::FarEnd(expect),
+                answered: true
+            },
+            "{signal:?}"
+        );
     }
 }
 
@@ -171,14 +257,20 @@ fn rig_with_fxo(exchange: ExchangeConfig, f: impl FnOnce(&mut FxoPortConfig)) ->
     let us = country("us").expect("us");
     let mut cfg = FxoPortConfig::for_zone("us");
     f(&mut cfg);
-    let fxo = board.fxo_port(FxoChipConfig::new(LineSide::Si3019, us.daa), cfg).expect("fxo");
+    let fxo = board
+        .fxo_port(FxoChipConfig::new(LineSide::Si3019, us.daa), cfg)
+        .expect("fxo");
     Rig::with_ports(board, fxs, fxo)
 }
 
 #[test]
 fn fxo_pulse_dialling_reaches_the_exchange() {
-    let mut rig = rig_with_fxo(ExchangeConfig::default(), |c| c.line.dial_mode = DialMode::Pulse);
-    rig.fxo.command(LineCommand::Dial(digits("907")), rig.now).expect("dial");
+    let mut rig = rig_with_fxo(ExchangeConfig::default(), |c| {
+        c.line.dial_mode = DialMode::Pulse
+    });
+    rig.fxo
+        .command(LineCommand::Dial(digits("907")), rig.now)
+        .expect("dial");
     rig.until_fxo(10_000, |e| *e == LineEvent::Proceeding);
     rig.step(4000);
     assert_eq!(rig.ctl.dialled(), vec!["907".to_owned()]);
@@ -191,11 +283,23 @@ fn phone_calls_out_through_the_fxo_line_with_audio_both_ways() {
     rig.until_fxs(200, |e| *e == LineEvent::OffHook);
     rig.ctl.dial("0555#", DialMethod::Dtmf).expect("digits");
     let (_, e) = rig.until_fxs(3000, |e| matches!(e, LineEvent::Dialled { .. }));
-    let LineEvent::Dialled { route: Route::Outside(number), .. } = e else { panic!("{e:?}") };
-    rig.fxs.command(LineCommand::Ringback, rig.now).expect("ringback");
-    rig.fxo.command(LineCommand::Dial(number), rig.now).expect("dial");
+    let LineEvent::Dialled {
+        route: Route::Outside(number),
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    rig.fxs
+        .command(LineCommand::Ringback, rig.now)
+        .expect("ringback");
+    rig.fxo
+        .command(LineCommand::Dial(number), rig.now)
+        .expect("dial");
     rig.until_fxo(5000, |e| *e == LineEvent::Answered);
-    rig.fxs.command(LineCommand::Answer, rig.now).expect("connect");
+    rig.fxs
+        .command(LineCommand::Answer, rig.now)
+        .expect("connect");
     rig.bridge = true;
     rig.step(4000);
     assert_eq!(rig.ctl.dialled(), vec!["555".to_owned()]);
@@ -205,12 +309,20 @@ fn phone_calls_out_through_the_fxo_line_with_audio_both_ways() {
     rig.ctl.phone_say(&sine(1000.0, 600));
     rig.ctl.line_say(&sine(600.0, 600));
     rig.step(1000);
-    assert!(tone_fraction(&rig.ctl.line_heard(), 1000.0) > 0.3, "far end hears the phone");
-    assert!(tone_fraction(&rig.ctl.phone_heard(), 600.0) > 0.3, "phone hears the far end");
+    assert!(
+        tone_fraction(&rig.ctl.line_heard(), 1000.0) > 0.3,
+        "far end hears the phone"
+    );
+    assert!(
+        tone_fraction(&rig.ctl.phone_heard(), 600.0) > 0.3,
+        "phone hears the far end"
+    );
     // The far end hangs up; the gateway ends the FXS leg: the phone hears busy.
     rig.ctl.hang_up_line().expect("hang up");
     rig.until_fxo(1000, |e| matches!(e, LineEvent::Ended { .. }));
-    rig.fxs.command(LineCommand::Hangup { tone: Tone::Busy }, rig.now).expect("hangup");
+    rig.fxs
+        .command(LineCommand::Hangup { tone: Tone::Busy }, rig.now)
+        .expect("hangup");
     let _ = rig.ctl.phone_heard();
     rig.step(2500);
     assert!(heard_tones(&rig.ctl.phone_heard(), "us").contains(&ToneKind::Busy));
@@ -220,11 +332,24 @@ fn phone_calls_out_through_the_fxo_line_with_audio_both_ways() {
 fn withheld_caller_and_ringing_that_stops() {
     let mut rig = Rig::new(ExchangeConfig::default());
     let caller = CallerId::absent(Absence::Private).at(DateTime::new(12, 25, 8, 0).expect("d"));
-    rig.ctl.ring_line(Some(&caller), CidSignalling::Bell).expect("ring");
+    rig.ctl
+        .ring_line(Some(&caller), CidSignalling::Bell)
+        .expect("ring");
     let (_, e) = rig.until_fxo(6000, |e| matches!(e, LineEvent::Incoming { .. }));
-    let LineEvent::Incoming { caller: Some(got), .. } = e else { panic!("{e:?}") };
+    let LineEvent::Incoming {
+        caller: Some(got), ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
     assert_eq!(got.number_absent, Some(Absence::Private));
     rig.ctl.hang_up_line().expect("caller gives up");
     let (_, e) = rig.until_fxo(10_000, |e| matches!(e, LineEvent::Ended { .. }));
-    assert_eq!(e, LineEvent::Ended { reason: EndReason::RingingStopped, answered: false });
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::RingingStopped,
+            answered: false
+        }
+    );
 }

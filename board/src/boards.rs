@@ -304,7 +304,10 @@ impl BoardProfile {
             if let Some(s) = a.spi
                 && !spi.insert((s.bus, s.chip_select))
             {
-                return Err(bad(format!("analog[{i}].spi"), "two ports on one chip select"));
+                return Err(bad(
+                    format!("analog[{i}].spi"),
+                    "two ports on one chip select",
+                ));
             }
         }
         Ok(())
@@ -368,7 +371,10 @@ mod tests {
         for n in BoardProfile::builtin_names() {
             let b = BoardProfile::builtin(n).unwrap_or_else(|e| panic!("{n}: {e}"));
             assert_eq!(b.name, n);
-            assert!(!b.modems.is_empty() || !b.analog.is_empty(), "{n}: no lines");
+            assert!(
+                !b.modems.is_empty() || !b.analog.is_empty(),
+                "{n}: no lines"
+            );
         }
         let sim = BoardProfile::builtin("simulated").unwrap();
         assert!(sim.modems[0].simulated.is_some());
@@ -385,7 +391,10 @@ mod tests {
         assert_eq!(kinds, [PortKind::Fxs, PortKind::Fxo]);
         assert!(analog.analog[0].fxs_config().is_ok());
         assert!(analog.analog[1].fxo_config().is_ok());
-        assert_eq!(analog.analog[1].spi.map(|s| s.path()).as_deref(), Some("/dev/spidev0.1"));
+        assert_eq!(
+            analog.analog[1].spi.map(|s| s.path()).as_deref(),
+            Some("/dev/spidev0.1")
+        );
         let sim_kinds: Vec<_> = sim.analog.iter().map(|a| (a.kind(), a.simulated)).collect();
         assert_eq!(sim_kinds, [(PortKind::Fxs, true), (PortKind::Fxo, true)]);
     }

@@ -109,12 +109,20 @@ impl FskModulator {
     /// [`DspError::UnsupportedSampleRate`] for rates other than 8000/16000;
     /// [`DspError::InvalidConfig`] for a non-finite level or one above +3 dBm0.
     pub fn new(config: FskModConfig) -> Result<Self> {
-        check_rate("FSK modulator", config.sample_rate, &[8000, 16000], "8000, 16000")?;
+        check_rate(
+            "FSK modulator",
+            config.sample_rate,
+            &[8000, 16000],
+            "8000, 16000",
+        )?;
         if !config.level_dbm0.is_finite() || config.level_dbm0 > 3.0 {
             return Err(DspError::InvalidConfig {
                 component: "FSK modulator",
                 field: "level_dbm0",
-                reason: format!("{} dBm0 is not a level at or below +3 dBm0", config.level_dbm0),
+                reason: format!(
+                    "{} dBm0 is not a level at or below +3 dBm0",
+                    config.level_dbm0
+                ),
             });
         }
         let rate = f64::from(config.sample_rate);
@@ -337,7 +345,12 @@ impl FskDemodulator {
     /// [`DspError::UnsupportedSampleRate`] for rates other than 8000/16000;
     /// [`DspError::InvalidConfig`] for a non-finite level.
     pub fn new(config: FskDemodConfig) -> Result<Self> {
-        check_rate("FSK demodulator", config.sample_rate, &[8000, 16000], "8000, 16000")?;
+        check_rate(
+            "FSK demodulator",
+            config.sample_rate,
+            &[8000, 16000],
+            "8000, 16000",
+        )?;
         if !config.min_level_dbm0.is_finite() || config.min_level_dbm0 > 0.0 {
             return Err(DspError::InvalidConfig {
                 component: "FSK demodulator",
@@ -639,7 +652,10 @@ mod tests {
                 let (bytes, events) = demodulate(standard, rate, &audio);
                 // The receiver may lock onto the seizure off by a bit pair, so the byte
                 // straddling seizure and mark signal varies; the message follows intact.
-                assert!(bytes.ends_with(&payload), "{standard:?} at {rate} Hz: {bytes:02x?}");
+                assert!(
+                    bytes.ends_with(&payload),
+                    "{standard:?} at {rate} Hz: {bytes:02x?}"
+                );
                 assert!(bytes.len() <= payload.len() + 31);
                 assert_eq!(events.first(), Some(&FskEvent::CarrierUp));
                 assert!(events.contains(&FskEvent::MarkSignal));

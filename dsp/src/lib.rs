@@ -35,9 +35,7 @@ mod util;
 
 pub use dtmf::{DtmfConfig, DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenConfig, DtmfGenerator};
 pub use error::{DspError, Result};
-pub use fsk::{
-    FskDemodConfig, FskDemodulator, FskEvent, FskModConfig, FskModulator, FskStandard,
-};
+pub use fsk::{FskDemodConfig, FskDemodulator, FskEvent, FskModConfig, FskModulator, FskStandard};
 pub use level::{LevelMeter, SilenceConfig, SilenceDetector};
 pub use mix::{Gain, apply_gain, mix_into, mix2};
 pub use progress::{ProgressConfig, ProgressDetector};

@@ -124,7 +124,12 @@ impl ProgressDetector {
     /// [`DspError::UnsupportedSampleRate`]; [`DspError::InvalidConfig`] for a fraction outside
     /// 0…1, zero cycles, or a tone without frequencies.
     pub fn new(zone: &Zone, kinds: &[ToneKind], config: ProgressConfig) -> Result<Self> {
-        check_rate("progress tone detector", config.sample_rate, &[8000, 16000], "8000, 16000")?;
+        check_rate(
+            "progress tone detector",
+            config.sample_rate,
+            &[8000, 16000],
+            "8000, 16000",
+        )?;
         let bad = |field: &'static str, reason: String| DspError::InvalidConfig {
             component: "progress tone detector",
             field,
@@ -142,11 +147,17 @@ impl ProgressDetector {
             let spec = zone.tone(kind);
             let f = frequencies(spec);
             if f.is_empty() {
-                return Err(bad("kinds", format!("{kind:?} of zone {} has no frequency", zone.code)));
+                return Err(bad(
+                    "kinds",
+                    format!("{kind:?} of zone {} has no frequency", zone.code),
+                ));
             }
             targets.push(Target {
                 kind,
-                coefs: f.iter().map(|&f| 2.0 * (TAU * f64::from(f) / rate).cos()).collect(),
+                coefs: f
+                    .iter()
+                    .map(|&f| 2.0 * (TAU * f64::from(f) / rate).cos())
+                    .collect(),
                 pattern: pattern(spec),
                 on: false,
                 run_ms: 0,
@@ -240,7 +251,11 @@ fn close(observed: u32, expected: u32) -> bool {
 
 /// True when the last `cycles × pattern.len()` completed runs follow the pattern at some
 /// rotation.
-fn cadence_matches(pattern: &[(bool, u32)], history: &VecDeque<(bool, u32)>, cycles: usize) -> bool {
+fn cadence_matches(
+    pattern: &[(bool, u32)],
+    history: &VecDeque<(bool, u32)>,
+    cycles: usize,
+) -> bool {
     let need = pattern.len() * cycles;
     if history.len() < need {
         return false;
@@ -278,8 +293,12 @@ mod tests {
     }
 
     fn detect(zone: &str, audio: &[i16]) -> Vec<(usize, ToneKind)> {
-        let z = ToneTable::builtin().expect("table").zone(zone).expect("zone");
-        let mut d = ProgressDetector::new(z, &ToneKind::ALL, ProgressConfig::new(8000)).expect("ok");
+        let z = ToneTable::builtin()
+            .expect("table")
+            .zone(zone)
+            .expect("zone");
+        let mut d =
+            ProgressDetector::new(z, &ToneKind::ALL, ProgressConfig::new(8000)).expect("ok");
         let mut out = Vec::new();
         for (i, frame) in audio.chunks(160).enumerate() {
             d.process(frame, |k| out.push((i * 20, k)));
@@ -306,7 +325,11 @@ mod tests {
                 );
                 // Busy and congestion can share a cadence in some zones; never dial for them.
                 if kind != ToneKind::Dial {
-                    assert!(!found.iter().any(|&(_, k)| k == ToneKind::Dial), "zone {} {kind:?}: {found:?}", zone.code);
+                    assert!(
+                        !found.iter().any(|&(_, k)| k == ToneKind::Dial),
+                        "zone {} {kind:?}: {found:?}",
+                        zone.code
+                    );
                 }
             }
         }
@@ -318,7 +341,10 @@ mod tests {
         assert!(found.iter().all(|&(_, k)| k == ToneKind::Busy), "{found:?}");
         assert!(!found.is_empty());
         let found = detect("us", &play("us", ToneKind::Congestion, 4000));
-        assert!(found.iter().all(|&(_, k)| k == ToneKind::Congestion), "{found:?}");
+        assert!(
+            found.iter().all(|&(_, k)| k == ToneKind::Congestion),
+            "{found:?}"
+        );
         assert!(detect("us", &vec![0; 16000]).is_empty());
         let dial = detect("us", &play("us", ToneKind::Dial, 1500));
         assert_eq!(dial.len(), 1);

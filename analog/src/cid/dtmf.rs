@@ -190,10 +190,22 @@ mod tests {
         assert_eq!(encode(&private, Variant::V1).as_deref(), Some("B10C"));
         assert_eq!(encode(&private, Variant::V2).as_deref(), Some("D1#"));
         assert_eq!(encode(&private, Variant::V3), None);
-        assert_eq!(parse("B10C").and_then(|c| c.number_absent), Some(Absence::Private));
-        assert_eq!(parse("B00C").and_then(|c| c.number_absent), Some(Absence::Unavailable));
-        assert_eq!(parse("D3#").and_then(|c| c.number_absent), Some(Absence::Unavailable));
-        assert_eq!(parse("A123D456C").and_then(|c| c.number).as_deref(), Some("123"));
+        assert_eq!(
+            parse("B10C").and_then(|c| c.number_absent),
+            Some(Absence::Private)
+        );
+        assert_eq!(
+            parse("B00C").and_then(|c| c.number_absent),
+            Some(Absence::Unavailable)
+        );
+        assert_eq!(
+            parse("D3#").and_then(|c| c.number_absent),
+            Some(Absence::Unavailable)
+        );
+        assert_eq!(
+            parse("A123D456C").and_then(|c| c.number).as_deref(),
+            Some("123")
+        );
     }
 
     #[test]

@@ -250,7 +250,10 @@ impl core::error::Error for CidError {}
 /// The checksum that makes `bytes` plus it add up to zero.
 #[must_use]
 pub fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0u8, |a, &b| a.wrapping_add(b)).wrapping_neg()
+    bytes
+        .iter()
+        .fold(0u8, |a, &b| a.wrapping_add(b))
+        .wrapping_neg()
 }
 
 fn printable<const N: usize>(b: &[u8]) -> String<N> {
@@ -374,9 +377,8 @@ pub fn decode(bytes: &[u8]) -> Result<(Message, usize), CidError> {
             if body.len() < 9 {
                 return Err(CidError::BadField { field: "SDMF body" });
             }
-            let datetime = DateTime::parse(&body[..8]).ok_or(CidError::BadField {
-                field: "date/time",
-            })?;
+            let datetime =
+                DateTime::parse(&body[..8]).ok_or(CidError::BadField { field: "date/time" })?;
             let number = &body[8..];
             let mut cid = CallerId {
                 datetime: Some(datetime),
@@ -410,9 +412,9 @@ pub fn decode(bytes: &[u8]) -> Result<(Message, usize), CidError> {
             for_params(body, |t, v| {
                 match t {
                     PARAM_DATETIME => {
-                        cid.datetime = Some(DateTime::parse(v).ok_or(CidError::BadField {
-                            field: "date/time",
-                        })?);
+                        cid.datetime = Some(
+                            DateTime::parse(v).ok_or(CidError::BadField { field: "date/time" })?,
+                        );
                     }
                     PARAM_NUMBER => cid.number = Some(printable(v)),
                     PARAM_NUMBER_ABSENT => {
@@ -481,8 +483,8 @@ mod tests {
         assert_eq!(
             sdmf.as_slice(),
             [
-                0x04, 0x12, 0x30, 0x39, 0x33, 0x30, 0x31, 0x32, 0x32, 0x34, 0x36, 0x30, 0x39,
-                0x35, 0x35, 0x35, 0x31, 0x32, 0x31, 0x32, 0x51
+                0x04, 0x12, 0x30, 0x39, 0x33, 0x30, 0x31, 0x32, 0x32, 0x34, 0x36, 0x30, 0x39, 0x35,
+                0x35, 0x35, 0x31, 0x32, 0x31, 0x32, 0x51
             ]
         );
         let mdmf = encode(
@@ -495,9 +497,9 @@ mod tests {
         assert_eq!(
             mdmf.as_slice(),
             [
-                0x80, 0x22, 0x01, 0x08, 0x30, 0x33, 0x31, 0x35, 0x31, 0x33, 0x34, 0x35, 0x02,
-                0x0A, 0x35, 0x35, 0x35, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x07, 0x0A,
-                0x4A, 0x4F, 0x48, 0x4E, 0x20, 0x53, 0x4D, 0x49, 0x54, 0x48, 0xC3
+                0x80, 0x22, 0x01, 0x08, 0x30, 0x33, 0x31, 0x35, 0x31, 0x33, 0x34, 0x35, 0x02, 0x0A,
+                0x35, 0x35, 0x35, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x07, 0x0A, 0x4A, 0x4F,
+                0x48, 0x4E, 0x20, 0x53, 0x4D, 0x49, 0x54, 0x48, 0xC3
             ]
         );
         let private = encode(
@@ -508,8 +510,8 @@ mod tests {
         assert_eq!(
             private.as_slice(),
             [
-                0x80, 0x10, 0x01, 0x08, 0x31, 0x32, 0x32, 0x35, 0x30, 0x38, 0x30, 0x30, 0x04,
-                0x01, 0x50, 0x08, 0x01, 0x50, 0x27
+                0x80, 0x10, 0x01, 0x08, 0x31, 0x32, 0x32, 0x35, 0x30, 0x38, 0x30, 0x30, 0x04, 0x01,
+                0x50, 0x08, 0x01, 0x50, 0x27
             ]
         );
         let etsi = encode(
@@ -520,9 +522,9 @@ mod tests {
         assert_eq!(
             etsi.as_slice(),
             [
-                0x80, 0x1F, 0x11, 0x01, 0x01, 0x01, 0x08, 0x30, 0x31, 0x30, 0x32, 0x30, 0x33,
-                0x30, 0x34, 0x02, 0x0A, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38,
-                0x39, 0x07, 0x04, 0x41, 0x4E, 0x4E, 0x41, 0x79
+                0x80, 0x1F, 0x11, 0x01, 0x01, 0x01, 0x08, 0x30, 0x31, 0x30, 0x32, 0x30, 0x33, 0x30,
+                0x34, 0x02, 0x0A, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x07,
+                0x04, 0x41, 0x4E, 0x4E, 0x41, 0x79
             ]
         );
         let on = encode(&Message::MessageWaiting(true), Layout::Mdmf).expect("encodes");
@@ -532,7 +534,14 @@ mod tests {
         let sdmf_on = encode(&Message::MessageWaiting(true), Layout::Sdmf).expect("encodes");
         assert_eq!(
             sdmf_on.as_slice(),
-            [0x06, 0x03, 0x42, 0x42, 0x42, checksum(&[0x06, 0x03, 0x42, 0x42, 0x42])]
+            [
+                0x06,
+                0x03,
+                0x42,
+                0x42,
+                0x42,
+                checksum(&[0x06, 0x03, 0x42, 0x42, 0x42])
+            ]
         );
     }
 
@@ -575,7 +584,10 @@ mod tests {
         assert_eq!(decode(&[]), Err(CidError::Truncated));
         assert_eq!(decode(&[0x80]), Err(CidError::Truncated));
         assert_eq!(decode(&[0x80, 0x05, 1, 2]), Err(CidError::Truncated));
-        assert_eq!(decode(&[0x33, 0x00, 0xCD]), Err(CidError::UnknownType(0x33)));
+        assert_eq!(
+            decode(&[0x33, 0x00, 0xCD]),
+            Err(CidError::UnknownType(0x33))
+        );
         assert_eq!(
             decode(&[0x82, 0x03, 0x0B, 0x01, 0xFF, 0x71]),
             Err(CidError::Checksum {
@@ -588,7 +600,9 @@ mod tests {
         bad[5] = checksum(&bad[..5]);
         assert_eq!(decode(&bad), Err(CidError::BadParameter { param: 0x02 }));
         // A date that is not a date.
-        let mut bad = [0x80, 0x0A, 0x01, 0x08, b'1', b'3', b'0', b'1', b'0', b'0', b'0', b'0', 0];
+        let mut bad = [
+            0x80, 0x0A, 0x01, 0x08, b'1', b'3', b'0', b'1', b'0', b'0', b'0', b'0', 0,
+        ];
         bad[12] = checksum(&bad[..12]);
         assert_eq!(decode(&bad), Err(CidError::BadField { field: "date/time" }));
         assert_eq!(

@@ -481,7 +481,9 @@ impl FxoLine {
                     let caller = self
                         .early_cid
                         .take()
-                        .filter(|(_, t)| now.saturating_sub(*t) <= u64::from(self.config.cid_valid_ms))
+                        .filter(|(_, t)| {
+                            now.saturating_sub(*t) <= u64::from(self.config.cid_valid_ms)
+                        })
                         .map(|(c, _)| c);
                     self.call = true;
                     self.answered = false;
@@ -498,7 +500,10 @@ impl FxoLine {
                     }
                 }
                 State::Ringing {
-                    rings, announced, caller, ..
+                    rings,
+                    announced,
+                    caller,
+                    ..
                 } => {
                     *rings = rings.saturating_add(1);
                     let rings = *rings;
@@ -518,7 +523,10 @@ impl FxoLine {
                 _ => {}
             },
             RingEdge::End { .. } => {
-                if let State::Ringing { rings, last_end, .. } = &mut self.state {
+                if let State::Ringing {
+                    rings, last_end, ..
+                } = &mut self.state
+                {
                     *last_end = Some(now);
                     let rings = *rings;
                     if self.config.auto_answer_rings.is_some_and(|n| rings >= n) {
@@ -531,7 +539,10 @@ impl FxoLine {
 
     fn answer(&mut self, now: Millis) {
         if let State::Ringing {
-            announced, caller, rings, ..
+            announced,
+            caller,
+            rings,
+            ..
         } = &self.state
         {
             if !announced {
@@ -548,18 +559,19 @@ impl FxoLine {
         match &mut self.state {
             State::Idle | State::Releasing { .. } => self.early_cid = Some((cid, now)),
             State::Ringing {
-                announced, caller, rings, ..
-            } => {
-                if caller.is_none() {
-                    *caller = Some(cid.clone());
-                    if !*announced {
-                        *announced = true;
-                        let rings = *rings;
-                        self.event(LineEvent::Incoming {
-                            caller: Some(cid),
-                            rings,
-                        });
-                    }
+                announced,
+                caller,
+                rings,
+                ..
+            } if caller.is_none() => {
+                *caller = Some(cid.clone());
+                if !*announced {
+                    *announced = true;
+                    let rings = *rings;
+                    self.event(LineEvent::Incoming {
+                        caller: Some(cid),
+                        rings,
+                    });
                 }
             }
             _ => {}
@@ -635,8 +647,7 @@ impl FxoLine {
             State::Flashing { until } => {
                 if now >= until {
                     self.emit(FxoOutput::Hook(true));
-                    self.current_watch_from =
-                        now + u64::from(self.config.supervision.safe_zone_ms);
+                    self.current_watch_from = now + u64::from(self.config.supervision.safe_zone_ms);
                     self.polarity_watch_from = self.current_watch_from;
                     self.state = State::Connected {
                         answered: self.answered,
@@ -676,7 +687,11 @@ impl FxoLine {
         let new_phase = match phase {
             Pulse::Break { until } if now >= until => {
                 self.emit(FxoOutput::Hook(true));
-                let make = if left == 0 { p.interdigit_ms } else { p.make_ms };
+                let make = if left == 0 {
+                    p.interdigit_ms
+                } else {
+                    p.make_ms
+                };
                 Pulse::Make {
                     until: until + u64::from(make),
                 }

@@ -22,8 +22,8 @@ use super::dialplan::{Decision, DialPlan};
 use super::hook::{HookDetector, HookEvent, HookTiming};
 use super::{DigitSource, Digits, EndReason, LineEvent, Route, Tone, cadence_segment};
 use crate::Millis;
-use crate::cid::{CallerId, Layout};
 use crate::cid::dtmf::Variant;
+use crate::cid::{CallerId, Layout};
 
 /// How the phone is fed (the port maps it onto the chip's linefeed states, adding the
 /// configured idle polarity).
@@ -290,7 +290,7 @@ impl FxsLine {
         }
     }
 
-    fn to_idle(&mut self) {
+    fn go_idle(&mut self) {
         self.state = State::Idle;
         self.emit(FxsOutput::Feed(Feed::Active));
         self.emit(FxsOutput::Audio(FxsAudio::Silence));
@@ -347,7 +347,7 @@ impl FxsLine {
                 let was_ringing = matches!(self.state, State::Ringing { .. });
                 if !was_ringing && self.state != State::Idle {
                     self.end_call(EndReason::PhoneOnHook);
-                    self.to_idle();
+                    self.go_idle();
                 }
             }
             HookEvent::Flash => {
@@ -522,9 +522,14 @@ impl FxsLine {
                     self.config.cid,
                     CidMode::Bell(_) | CidMode::EtsiAfterRing(_)
                 );
-                let first_cycle = now - start + offset
-                    < cadence.iter().map(|&d| u64::from(d)).sum::<u64>();
-                if after_ring && !cid_sent && caller.is_some() && next == self.cid_slot() && first_cycle {
+                let first_cycle =
+                    now - start + offset < cadence.iter().map(|&d| u64::from(d)).sum::<u64>();
+                if after_ring
+                    && !cid_sent
+                    && caller.is_some()
+                    && next == self.cid_slot()
+                    && first_cycle
+                {
                     // Play the rest of the cadence after caller ID: remember where we are.
                     let played = now - start + offset;
                     if let State::Ringing {
@@ -547,7 +552,11 @@ impl FxsLine {
                 }
                 if next != segment {
                     let on = next % 2 == 0;
-                    self.emit(FxsOutput::Feed(if on { Feed::Ringing } else { Feed::Active }));
+                    self.emit(FxsOutput::Feed(if on {
+                        Feed::Ringing
+                    } else {
+                        Feed::Active
+                    }));
                 }
                 self.set_ring_phase(RingPhase::Cadence {
                     start,
@@ -580,7 +589,11 @@ impl FxsLine {
             until: now + ends - offset,
         });
         let on = segment % 2 == 0;
-        self.emit(FxsOutput::Feed(if on { Feed::Ringing } else { Feed::Active }));
+        self.emit(FxsOutput::Feed(if on {
+            Feed::Ringing
+        } else {
+            Feed::Active
+        }));
     }
 
     /// Applies a command.
@@ -596,10 +609,9 @@ impl FxsLine {
                 }
                 self.call = true;
                 self.answered = false;
-                let pre_ring = matches!(
-                    self.config.cid,
-                    CidMode::EtsiPreRing(_) | CidMode::Dtmf(_)
-                ) && caller.is_some();
+                let pre_ring =
+                    matches!(self.config.cid, CidMode::EtsiPreRing(_) | CidMode::Dtmf(_))
+                        && caller.is_some();
                 let has_cid = caller.is_some() && self.config.cid != CidMode::Off;
                 self.state = State::Ringing {
                     phase: RingPhase::Guard { until: now },
@@ -651,7 +663,7 @@ impl FxsLine {
                 let ringing = matches!(self.state, State::Ringing { .. });
                 self.end_call(EndReason::Local);
                 if ringing || !self.hook.is_off_hook() {
-                    self.to_idle();
+                    self.go_idle();
                 } else {
                     self.clearing(tone, now);
                 }

@@ -185,7 +185,12 @@ mod tests {
     use super::*;
 
     /// Drives the detector with a hook waveform sampled every `step` ms: `(off_hook, ms)`.
-    fn run(d: &mut HookDetector, wave: &[(bool, u64)], step: u64, t: &mut Millis) -> Vec<(Millis, HookEvent)> {
+    fn run(
+        d: &mut HookDetector,
+        wave: &[(bool, u64)],
+        step: u64,
+        t: &mut Millis,
+    ) -> Vec<(Millis, HookEvent)> {
         let mut out = Vec::new();
         for &(state, dur) in wave {
             let end = *t + dur;
@@ -220,7 +225,10 @@ mod tests {
             wave.extend(pulses(digit));
             wave.push((true, 700));
         }
-        let ev: Vec<HookEvent> = run(&mut d, &wave, 5, &mut t).into_iter().map(|e| e.1).collect();
+        let ev: Vec<HookEvent> = run(&mut d, &wave, 5, &mut t)
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
         assert_eq!(
             ev,
             [
@@ -244,7 +252,10 @@ mod tests {
             wave.push((true, 17));
         }
         wave.push((true, 500));
-        let ev: Vec<HookEvent> = run(&mut d, &wave, 1, &mut t).into_iter().map(|e| e.1).collect();
+        let ev: Vec<HookEvent> = run(&mut d, &wave, 1, &mut t)
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
         assert_eq!(ev, [HookEvent::OffHook, HookEvent::Digit('3')]);
     }
 
@@ -252,15 +263,30 @@ mod tests {
     fn flash_and_hang_up_are_timed_from_the_edge() {
         let mut d = HookDetector::new(HookTiming::default());
         let mut t = 0;
-        let wave = [(true, 300), (false, 400), (true, 300), (false, 1200), (true, 20)];
+        let wave = [
+            (true, 300),
+            (false, 400),
+            (true, 300),
+            (false, 1200),
+            (true, 20),
+        ];
         let ev = run(&mut d, &wave, 5, &mut t);
         let kinds: Vec<HookEvent> = ev.iter().map(|e| e.1).collect();
         assert_eq!(
             kinds,
-            [HookEvent::OffHook, HookEvent::Flash, HookEvent::OnHook, HookEvent::OffHook]
+            [
+                HookEvent::OffHook,
+                HookEvent::Flash,
+                HookEvent::OnHook,
+                HookEvent::OffHook
+            ]
         );
         // The hang-up is reported just after flash_max (1000 ms) from the on-hook edge at 1000.
-        let hang = ev.iter().find(|e| e.1 == HookEvent::OnHook).expect("hang-up").0;
+        let hang = ev
+            .iter()
+            .find(|e| e.1 == HookEvent::OnHook)
+            .expect("hang-up")
+            .0;
         assert!((2000..=2010).contains(&hang), "{hang}");
         // The off-hook edge is reported after the 10 ms debounce.
         assert_eq!(ev[0].0, 10);

@@ -120,13 +120,23 @@ mod tests {
     use super::*;
 
     /// A 20 Hz ring for `on` ms sampled every 5 ms: positive for the first half-cycle.
-    fn ring(d: &mut RingDetector, t: &mut Millis, on: u64, hz: u64, half_wave_only: bool) -> Vec<(Millis, RingEdge)> {
+    fn ring(
+        d: &mut RingDetector,
+        t: &mut Millis,
+        on: u64,
+        hz: u64,
+        half_wave_only: bool,
+    ) -> Vec<(Millis, RingEdge)> {
         let mut out = Vec::new();
         let end = *t + on;
         let start = *t;
         while *t < end {
-            let phase = (*t - start) * hz * 2 / 1000 % 2 == 0;
-            let (p, n) = if half_wave_only { (phase, false) } else { (phase, !phase) };
+            let phase = ((*t - start) * hz * 2 / 1000).is_multiple_of(2);
+            let (p, n) = if half_wave_only {
+                (phase, false)
+            } else {
+                (phase, !phase)
+            };
             if let Some(e) = d.sample(p, n, *t) {
                 out.push((*t, e));
             }

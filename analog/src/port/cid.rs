@@ -4,9 +4,8 @@
 //! at once, whichever the exchange sends.
 
 use flowgate_dsp::{
-    DtmfConfig, DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenConfig, DtmfGenerator,
-    FskDemodConfig, FskDemodulator, FskEvent, FskModConfig, FskModulator, FskStandard,
-    ToneGenerator, ToneSpec,
+    DtmfConfig, DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenConfig, DtmfGenerator, FskDemodConfig,
+    FskDemodulator, FskEvent, FskModConfig, FskModulator, FskStandard, ToneGenerator, ToneSpec,
 };
 
 use super::PortError;
@@ -196,7 +195,10 @@ impl CidReceiver {
     /// [`PortError::Dsp`] for an unsupported rate.
     pub fn new(config: CidReceiverConfig) -> Result<Self, PortError> {
         let mut fsk = Vec::new();
-        for (on, standard) in [(config.bell, FskStandard::Bell202), (config.v23, FskStandard::V23)] {
+        for (on, standard) in [
+            (config.bell, FskStandard::Bell202),
+            (config.v23, FskStandard::V23),
+        ] {
             if on {
                 fsk.push(FskPath {
                     demod: FskDemodulator::new(FskDemodConfig::new(standard, config.sample_rate))
@@ -282,7 +284,11 @@ impl CidReceiver {
                     continue;
                 }
                 self.last = Some((m.clone(), now_ms));
-            } else if self.last.as_ref().is_some_and(|(_, t)| now_ms.saturating_sub(*t) < 2000) {
+            } else if self
+                .last
+                .as_ref()
+                .is_some_and(|(_, t)| now_ms.saturating_sub(*t) < 2000)
+            {
                 // The other demodulator's failure on a burst already decoded.
                 continue;
             }

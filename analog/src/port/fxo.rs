@@ -13,7 +13,9 @@ use flowgate_dsp::{
 };
 
 use super::cid::{CidReceiver, CidReceiverConfig, CidResult};
-use super::{Alarms, AnalogPort, HookState, LineCommand, PortError, PortKind, PortStatus, chip_err};
+use super::{
+    Alarms, AnalogPort, HookState, LineCommand, PortError, PortKind, PortStatus, chip_err,
+};
 use crate::Millis;
 use crate::cid::Message;
 use crate::line::fxo::{FxoAudio, FxoCommand, FxoCommandError, FxoConfig, FxoLine, FxoOutput};
@@ -102,8 +104,8 @@ where
             ProgressConfig::new(8000),
         )
         .map_err(dsp)?;
-        let dial_tone =
-            ProgressDetector::new(zone, &[ToneKind::Dial], ProgressConfig::new(8000)).map_err(dsp)?;
+        let dial_tone = ProgressDetector::new(zone, &[ToneKind::Dial], ProgressConfig::new(8000))
+            .map_err(dsp)?;
         Ok(Self {
             line: FxoLine::new(config.line.clone()),
             chip,
@@ -174,7 +176,11 @@ where
         Ok(())
     }
 
-    fn map_command(&mut self, cmd: LineCommand, now: Millis) -> Result<Option<FxoCommand>, PortError> {
+    fn map_command(
+        &mut self,
+        cmd: LineCommand,
+        now: Millis,
+    ) -> Result<Option<FxoCommand>, PortError> {
         Ok(Some(match cmd {
             LineCommand::Answer => FxoCommand::Answer,
             LineCommand::Dial(d) => FxoCommand::Dial(d),
@@ -258,7 +264,8 @@ where
             }
             Mode::AwaitDialTone => {
                 to_line.fill(0);
-                self.dial_tone.process(from_line, |_| heard_dial_tone = true);
+                self.dial_tone
+                    .process(from_line, |_| heard_dial_tone = true);
                 false
             }
             Mode::Dialling(g) => {
@@ -291,7 +298,9 @@ where
                 CidResult::Message(Message::MessageWaiting(on)) => {
                     tracing::info!(port = "fxo", on, "message waiting indication");
                 }
-                CidResult::Error(e) => tracing::debug!(port = "fxo", error = %e, "caller ID damaged"),
+                CidResult::Error(e) => {
+                    tracing::debug!(port = "fxo", error = %e, "caller ID damaged")
+                }
             }
         }
         if heard_dial_tone {
@@ -325,14 +334,16 @@ where
         let Some(cmd) = self.map_command(command, now)? else {
             return Ok(());
         };
-        self.line.command(cmd, now).map_err(|e| PortError::Refused {
-            command: name,
-            reason: match e {
-                FxoCommandError::Busy => "the line is in use",
-                FxoCommandError::NoCall => "no call",
-                FxoCommandError::BadNumber => "the number cannot be dialled in this mode",
-            },
-        })?;
+        self.line
+            .command(cmd, now)
+            .map_err(|e| PortError::Refused {
+                command: name,
+                reason: match e {
+                    FxoCommandError::Busy => "the line is in use",
+                    FxoCommandError::NoCall => "no call",
+                    FxoCommandError::BadNumber => "the number cannot be dialled in this mode",
+                },
+            })?;
         self.drain()
     }
 

@@ -7,16 +7,22 @@ use std::fmt::Debug;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{InputPin, OutputPin};
 use embedded_hal::spi::SpiDevice;
-use flowgate_dsp::{DtmfConfig, DtmfDetector, DtmfEvent, ToneGenerator, ToneKind, ToneSpec, ToneTable};
+use flowgate_dsp::{
+    DtmfConfig, DtmfDetector, DtmfEvent, ToneGenerator, ToneKind, ToneSpec, ToneTable,
+};
 
 use super::cid::CidSender;
-use super::{Alarms, AnalogPort, HookState, LineCommand, PortError, PortKind, PortStatus, chip_err};
+use super::{
+    Alarms, AnalogPort, HookState, LineCommand, PortError, PortKind, PortStatus, chip_err,
+};
 use crate::Millis;
 use crate::cid::{CidError, Layout};
-use crate::line::fxs::{CidMode, Feed, FxsAudio, FxsCommand, FxsCommandError, FxsConfig, FxsLine, FxsOutput};
+use crate::line::fxs::{
+    CidMode, Feed, FxsAudio, FxsCommand, FxsCommandError, FxsConfig, FxsLine, FxsOutput,
+};
 use crate::line::{LineEvent, Tone};
-use crate::si321x::regs::Linefeed;
 use crate::si321x::Si321x;
+use crate::si321x::regs::Linefeed;
 
 /// How often the chip's health (power alarms, self-reset) and line voltages are read.
 const HEALTH_EVERY_MS: Millis = 1000;
@@ -43,11 +49,15 @@ impl FxsPortConfig {
     /// [`PortError::Dsp`] for an unknown zone.
     pub fn for_zone(zone: &str) -> Result<Self, PortError> {
         let table = ToneTable::builtin().map_err(|e| PortError::Dsp(e.to_string()))?;
-        let z = table.zone(zone).map_err(|e| PortError::Dsp(e.to_string()))?;
+        let z = table
+            .zone(zone)
+            .map_err(|e| PortError::Dsp(e.to_string()))?;
         let mut line = FxsConfig::default();
         line.ring_cadence.clear();
         for &ms in z.ring_cadence_ms.iter().take(8) {
-            let _ = line.ring_cadence.push(u16::try_from(ms).unwrap_or(u16::MAX));
+            let _ = line
+                .ring_cadence
+                .push(u16::try_from(ms).unwrap_or(u16::MAX));
         }
         Ok(Self {
             line,
@@ -114,7 +124,9 @@ where
         ToneGenerator::call_progress(&config.tone_zone, ToneKind::Dial, 8000)
             .map_err(|e| PortError::Dsp(e.to_string()))?;
         if config.line.ring_cadence.is_empty() || config.line.ring_cadence.contains(&0) {
-            return Err(PortError::Config("ring cadence needs non-zero durations".into()));
+            return Err(PortError::Config(
+                "ring cadence needs non-zero durations".into(),
+            ));
         }
         let dtmf =
             DtmfDetector::new(DtmfConfig::new(8000)).map_err(|e| PortError::Dsp(e.to_string()))?;
@@ -228,9 +240,10 @@ where
                 Err(e) => {
                     // SDMF without a date: send MDMF instead rather than no caller ID.
                     let fallback = match (e.clone(), mode) {
-                        (PortError::CallerId(CidError::MissingDate), CidMode::Bell(Layout::Sdmf)) => {
-                            CidSender::new(&caller, CidMode::Bell(Layout::Mdmf), 8000).ok()
-                        }
+                        (
+                            PortError::CallerId(CidError::MissingDate),
+                            CidMode::Bell(Layout::Sdmf),
+                        ) => CidSender::new(&caller, CidMode::Bell(Layout::Mdmf), 8000).ok(),
                         _ => None,
                     };
                     match fallback {
@@ -319,11 +332,19 @@ where
             }
             if h.power_alarm {
                 self.alarms.power += 1;
-                tracing::warn!(port = "fxs", alarms = self.alarms.power, "power alarm: line restored");
+                tracing::warn!(
+                    port = "fxs",
+                    alarms = self.alarms.power,
+                    "power alarm: line restored"
+                );
             }
             if h.thermal_alarms != 0 {
                 self.alarms.thermal += 1;
-                tracing::warn!(port = "fxs", transistors = h.thermal_alarms, "transistor power alarm");
+                tracing::warn!(
+                    port = "fxs",
+                    transistors = h.thermal_alarms,
+                    "transistor power alarm"
+                );
             }
             if h.gave_up {
                 self.alarms.line_open = true;
@@ -403,13 +424,15 @@ where
         }
         let name = command.name();
         let cmd = Self::map_command(command)?;
-        self.line.command(cmd, now).map_err(|e| PortError::Refused {
-            command: name,
-            reason: match e {
-                FxsCommandError::Busy => "the phone is in use",
-                FxsCommandError::NoCall => "no call",
-            },
-        })?;
+        self.line
+            .command(cmd, now)
+            .map_err(|e| PortError::Refused {
+                command: name,
+                reason: match e {
+                    FxsCommandError::Busy => "the phone is in use",
+                    FxsCommandError::NoCall => "no call",
+                },
+            })?;
         self.drain(now)
     }
 

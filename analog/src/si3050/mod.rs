@@ -248,7 +248,10 @@ where
         }
         self.write(Reg::DcTermination, t.reg26())?;
         self.write(Reg::AcTermination, t.acim)?;
-        self.write(Reg::DaaControl4, regs::DAA_CONTROL4_BASE | u8::from(t.ohs2) << 3)?;
+        self.write(
+            Reg::DaaControl4,
+            regs::DAA_CONTROL4_BASE | u8::from(t.ohs2) << 3,
+        )?;
         let [start_hi, start_lo] = (u16::from(self.config.timeslot) * 8).to_be_bytes();
         self.write(Reg::PcmTxStartLow, start_lo)?;
         self.write(Reg::PcmTxStartHigh, start_hi)?;

@@ -279,7 +279,10 @@ impl Linefeed {
     /// True for the reverse-polarity states.
     #[must_use]
     pub const fn is_reversed(self) -> bool {
-        matches!(self, Linefeed::ActiveRev | Linefeed::OhtRev | Linefeed::RingOpen)
+        matches!(
+            self,
+            Linefeed::ActiveRev | Linefeed::OhtRev | Linefeed::RingOpen
+        )
     }
 }
 

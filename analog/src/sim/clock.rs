@@ -30,7 +30,8 @@ impl SimClock {
 
     /// Moves the clock forward to `ms` (never backwards).
     pub fn advance_to(&self, ms: Millis) {
-        self.ns.fetch_max(ms.saturating_mul(1_000_000), Ordering::SeqCst);
+        self.ns
+            .fetch_max(ms.saturating_mul(1_000_000), Ordering::SeqCst);
     }
 
     /// Moves the clock forward by `ns`.

@@ -196,7 +196,11 @@ impl SimExchange {
     ///
     /// # Errors
     /// The line is not idle, or the caller ID cannot be rendered.
-    pub fn ring(&mut self, caller: Option<&CallerId>, signalling: CidSignalling) -> Result<(), String> {
+    pub fn ring(
+        &mut self,
+        caller: Option<&CallerId>,
+        signalling: CidSignalling,
+    ) -> Result<(), String> {
         if self.state != ExchangeState::Idle || self.hook.is_off_hook() {
             return Err("the exchange line is busy".to_owned());
         }
@@ -334,32 +338,30 @@ impl SimExchange {
             ev = self.hook.poll(now);
         }
         match self.state.clone() {
-            ExchangeState::Collecting { digits, last } => {
-                if now.saturating_sub(last) >= self.config.interdigit_ms {
-                    self.events.push(ExchangeEvent::Dialled(digits.clone()));
-                    self.state = ExchangeState::Calling {
-                        number: digits,
-                        since: now,
-                    };
-                    self.tone = tone(&self.config.zone, ToneKind::Ringback);
-                }
+            ExchangeState::Collecting { digits, last }
+                if now.saturating_sub(last) >= self.config.interdigit_ms =>
+            {
+                self.events.push(ExchangeEvent::Dialled(digits.clone()));
+                self.state = ExchangeState::Calling {
+                    number: digits,
+                    since: now,
+                };
+                self.tone = tone(&self.config.zone, ToneKind::Ringback);
             }
-            ExchangeState::Calling { since, .. } => {
+            ExchangeState::Calling { since, .. }
                 if self
                     .config
                     .auto_answer_ms
-                    .is_some_and(|ms| now.saturating_sub(since) >= ms)
-                {
-                    self.connect();
-                }
+                    .is_some_and(|ms| now.saturating_sub(since) >= ms) =>
+            {
+                self.connect();
             }
-            ExchangeState::FarEndGone { since } => {
+            ExchangeState::FarEndGone { since }
                 if self.config.disconnect == DisconnectSignal::Reversal
                     && self.tone.is_none()
-                    && now.saturating_sub(since) >= 500
-                {
-                    self.tone = tone(&self.config.zone, ToneKind::Busy);
-                }
+                    && now.saturating_sub(since) >= 500 =>
+            {
+                self.tone = tone(&self.config.zone, ToneKind::Busy);
             }
             _ => {}
         }

@@ -39,8 +39,8 @@ use crate::Millis;
 use crate::cid::CallerId;
 use crate::country::CidSignalling;
 use crate::port::{FxoPort, FxoPortConfig, FxsPort, FxsPortConfig, PortError};
-use crate::si3050::{FxoChipConfig, LineSide, Si3050};
 use crate::si321x::{FxsChipConfig, Part, Si321x};
+use crate::si3050::{FxoChipConfig, LineSide, Si3050};
 
 /// Everything simulated, behind one lock.
 #[derive(Debug)]
@@ -76,7 +76,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, SimState> {
         // A panic while holding the lock (a failed test) must not hide the original panic
         // behind a poison error in every other handle.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -271,7 +273,11 @@ impl SimBoard {
     ///
     /// # Errors
     /// [`PortError`] from the port's configuration.
-    pub fn fxs_port(&self, chip: FxsChipConfig, config: FxsPortConfig) -> Result<SimFxsPort, PortError> {
+    pub fn fxs_port(
+        &self,
+        chip: FxsChipConfig,
+        config: FxsPortConfig,
+    ) -> Result<SimFxsPort, PortError> {
         let (spi, rst, int, delay) = self.hal(Chip::Slic);
         FxsPort::new(Si321x::new(spi, rst, int, delay, chip), config)
     }
@@ -280,7 +286,11 @@ impl SimBoard {
     ///
     /// # Errors
     /// [`PortError`] from the port's configuration.
-    pub fn fxo_port(&self, chip: FxoChipConfig, config: FxoPortConfig) -> Result<SimFxoPort, PortError> {
+    pub fn fxo_port(
+        &self,
+        chip: FxoChipConfig,
+        config: FxoPortConfig,
+    ) -> Result<SimFxoPort, PortError> {
         let (spi, rst, int, delay) = self.hal(Chip::Daa);
         FxoPort::new(Si3050::new(spi, rst, int, delay, chip), config)
     }
@@ -290,7 +300,10 @@ impl SimBoard {
     /// # Errors
     /// [`PortError`] (never with the built-in tables).
     pub fn default_fxs_port(&self) -> Result<SimFxsPort, PortError> {
-        self.fxs_port(FxsChipConfig::new(Part::Si3215), FxsPortConfig::for_zone("us")?)
+        self.fxs_port(
+            FxsChipConfig::new(Part::Si3215),
+            FxsPortConfig::for_zone("us")?,
+        )
     }
 
     /// The default simulated FXO port: Si3050 + Si3019, US settings.
@@ -444,7 +457,11 @@ impl AnalogSimControl {
     ///
     /// # Errors
     /// The exchange line is busy, or the caller ID cannot be rendered.
-    pub fn ring_line(&self, caller: Option<&CallerId>, signalling: CidSignalling) -> Result<(), String> {
+    pub fn ring_line(
+        &self,
+        caller: Option<&CallerId>,
+        signalling: CidSignalling,
+    ) -> Result<(), String> {
         self.with(|s, _| s.exchange.ring(caller, signalling))
     }
 
@@ -501,18 +518,21 @@ impl AnalogSimControl {
     /// Waits (real time, up to `limit`) until `f` returns `Some`; wakes on every change of
     /// the simulation.
     ///
-    /// # Errors
-    /// `Err(())` when `limit` passes first.
-    pub fn wait_for<T>(&self, limit: Duration, mut f: impl FnMut(&SimState) -> Option<T>) -> Result<T, ()> {
+    /// `None` when `limit` passes first.
+    pub fn wait_for<T>(
+        &self,
+        limit: Duration,
+        mut f: impl FnMut(&SimState) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + limit;
         let mut s = self.shared.lock();
         loop {
             if let Some(v) = f(&s) {
-                return Ok(v);
+                return Some(v);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(());
+                return None;
             }
             s = self
                 .shared

@@ -53,8 +53,9 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: u8) -> u8 {
+        u8::try_from(self.next_u64() % u64::from(n)).unwrap_or(0)
     }
 }
 
@@ -63,12 +64,18 @@ pub fn callers(n: usize, seed: u64) -> Vec<CallerId> {
     let mut r = Rng::new(seed);
     (0..n)
         .map(|_| {
-            let number: String = (0..10).map(|_| char::from(b'0' + r.below(10) as u8)).collect();
-            let len = 4 + r.below(12) as usize;
+            let number: String = (0..10).map(|_| char::from(b'0' + r.below(10))).collect();
+            let len = 4 + usize::from(r.below(12));
             let name: String = (0..len)
-                .map(|i| if i > 0 && r.below(6) == 0 { ' ' } else { char::from(b'A' + r.below(26) as u8) })
+                .map(|i| {
+                    if i > 0 && r.below(6) == 0 {
+                        ' '
+                    } else {
+                        char::from(b'A' + r.below(26))
+                    }
+                })
                 .collect();
-            let dt = DateTime::new(1 + r.below(12) as u8, 1 + r.below(28) as u8, r.below(24) as u8, r.below(60) as u8)
+            let dt = DateTime::new(1 + r.below(12), 1 + r.below(28), r.below(24), r.below(60))
                 .expect("valid date");
             CallerId::new(&number, Some(name.trim())).at(dt)
         })
@@ -81,7 +88,10 @@ pub fn ours_tx(caller: &CallerId, standard: Standard) -> Vec<i16> {
         Standard::Bell => CidMode::Bell(Layout::Mdmf),
         Standard::V23 => CidMode::EtsiAfterRing(Layout::Etsi),
     };
-    CidSender::new(caller, mode, 8000).expect("renders").samples().to_vec()
+    CidSender::new(caller, mode, 8000)
+        .expect("renders")
+        .samples()
+        .to_vec()
 }
 
 /// The fields a decoder must get right.
@@ -110,7 +120,10 @@ impl Ours {
             dtmf: false,
             sample_rate: 8000,
         };
-        Ours { rx: CidReceiver::new(config).expect("8 kHz"), config }
+        Ours {
+            rx: CidReceiver::new(config).expect("8 kHz"),
+            config,
+        }
     }
 }
 
@@ -135,20 +148,36 @@ impl Decoder for Ours {
 
 /// Scales `burst` to `level_dbm0` (its own power), pads it with `pad` samples of silence on
 /// both sides, and adds white Gaussian noise `snr_db` below the burst's power (`None`: none).
-pub fn trial(burst: &[i16], level_dbm0: f64, snr_db: Option<f64>, rng: &mut Rng, pad: usize) -> Vec<i16> {
+pub fn trial(
+    burst: &[i16],
+    level_dbm0: f64,
+    snr_db: Option<f64>,
+    rng: &mut Rng,
+    pad: usize,
+) -> Vec<i16> {
     let now = f64::from(rms_dbm0(burst));
     let gain = 10f64.powf((level_dbm0 - now) / 20.0);
     let mut x: Vec<f64> = vec![0.0; pad];
     x.extend(burst.iter().map(|&s| f64::from(s) * gain));
     x.extend(std::iter::repeat_n(0.0, pad));
     if let Some(snr) = snr_db {
-        let p: f64 = burst.iter().map(|&s| (f64::from(s) * gain).powi(2)).sum::<f64>() / burst.len() as f64;
+        let p: f64 = burst
+            .iter()
+            .map(|&s| (f64::from(s) * gain).powi(2))
+            .sum::<f64>()
+            / burst.len() as f64;
         let sigma = (p / 10f64.powf(snr / 10.0)).sqrt();
         for v in &mut x {
             *v += sigma * rng.gaussian();
         }
     }
-    x.iter().map(|&v| v.round().clamp(-32768.0, 32767.0) as i16).collect()
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "clamped to the i16 range first"
+    )]
+    x.iter()
+        .map(|&v| v.round().clamp(-32768.0, 32767.0) as i16)
+        .collect()
 }
 
 /// Trials of `callers` from `tx` under one condition: how many each decoder got wrong.

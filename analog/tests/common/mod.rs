@@ -67,7 +67,7 @@ impl Rig {
             self.board.advance_to(now);
             self.fxs.poll(now).expect("fxs poll");
             self.fxo.poll(now).expect("fxo poll");
-            if now % 20 == 0 {
+            if now.is_multiple_of(20) {
                 self.frame(now);
             }
             while let Some(e) = self.fxs.next_event() {
@@ -83,10 +83,20 @@ impl Rig {
         let mut to_phone = vec![0i16; FRAME];
         let mut to_exchange = vec![0i16; FRAME];
         let (fxs_in, fxo_in) = (self.from_phone.clone(), self.from_exchange.clone());
-        let bridge_to_fxo = if self.bridge { Some(fxs_in.as_slice()) } else { None };
-        let bridge_to_fxs = if self.bridge { Some(fxo_in.as_slice()) } else { None };
+        let bridge_to_fxo = if self.bridge {
+            Some(fxs_in.as_slice())
+        } else {
+            None
+        };
+        let bridge_to_fxs = if self.bridge {
+            Some(fxo_in.as_slice())
+        } else {
+            None
+        };
         let fxs_connected = self.fxs.audio(now, &fxs_in, &mut to_phone, bridge_to_fxs);
-        let fxo_connected = self.fxo.audio(now, &fxo_in, &mut to_exchange, bridge_to_fxo);
+        let fxo_connected = self
+            .fxo
+            .audio(now, &fxo_in, &mut to_exchange, bridge_to_fxo);
         if fxs_connected {
             self.fxs_call_audio.extend_from_slice(&fxs_in);
         }
@@ -98,7 +108,11 @@ impl Rig {
     }
 
     /// Steps until `f` matches an FXS event (returns it), at most `limit` ms.
-    pub fn until_fxs(&mut self, limit: Millis, f: impl Fn(&LineEvent) -> bool) -> (Millis, LineEvent) {
+    pub fn until_fxs(
+        &mut self,
+        limit: Millis,
+        f: impl Fn(&LineEvent) -> bool,
+    ) -> (Millis, LineEvent) {
         let start = self.fxs_events.len();
         let end = self.now + limit;
         while self.now < end {
@@ -107,10 +121,17 @@ impl Rig {
                 return e.clone();
             }
         }
-        panic!("no matching FXS event within {limit} ms; events: {:?}", self.fxs_events);
+        panic!(
+            "no matching FXS event within {limit} ms; events: {:?}",
+            self.fxs_events
+        );
     }
 
-    pub fn until_fxo(&mut self, limit: Millis, f: impl Fn(&LineEvent) -> bool) -> (Millis, LineEvent) {
+    pub fn until_fxo(
+        &mut self,
+        limit: Millis,
+        f: impl Fn(&LineEvent) -> bool,
+    ) -> (Millis, LineEvent) {
         let start = self.fxo_events.len();
         let end = self.now + limit;
         while self.now < end {
@@ -119,7 +140,10 @@ impl Rig {
                 return e.clone();
             }
         }
-        panic!("no matching FXO event within {limit} ms; events: {:?}", self.fxo_events);
+        panic!(
+            "no matching FXO event within {limit} ms; events: {:?}",
+            self.fxo_events
+        );
     }
 }
 
@@ -128,7 +152,9 @@ pub fn sine(hz: f64, ms: usize) -> Vec<i16> {
     (0..ms * 8)
         .map(|i| {
             let v = (std::f64::consts::TAU * hz * i as f64 / 8000.0).sin() * 8000.0;
-            v as i16
+            #[expect(clippy::cast_possible_truncation, reason = "|v| ≤ 8000")]
+            let s = v as i16;
+            s
         })
         .collect()
 }
@@ -147,5 +173,9 @@ pub fn tone_fraction(x: &[i16], hz: f64) -> f64 {
         s1 = s;
     }
     let p = s1 * s1 + s2 * s2 - c * s1 * s2;
-    if total == 0.0 { 0.0 } else { p * 2.0 / x.len() as f64 / total }
+    if total == 0.0 {
+        0.0
+    } else {
+        p * 2.0 / x.len() as f64 / total
+    }
 }

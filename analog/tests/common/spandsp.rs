@@ -35,7 +35,11 @@ pub fn spandsp_tx(caller: &CallerId, standard: Standard) -> Vec<i16> {
     let mut msg = [0u8; 256];
     let add = |msg: &mut [u8; 256], len: c_int, t: u8, body: &[u8]| -> c_int {
         let n = c_int::try_from(body.len()).expect("short");
-        let ptr = if body.is_empty() { null() } else { body.as_ptr() };
+        let ptr = if body.is_empty() {
+            null()
+        } else {
+            body.as_ptr()
+        };
         // SAFETY: tx is live; msg has room for the short caller-ID fields added here.
         unsafe { sys::adsi_add_field(tx.as_ptr(), msg.as_mut_ptr(), len, t, ptr, n) }
     };
@@ -46,8 +50,18 @@ pub fn spandsp_tx(caller: &CallerId, standard: Standard) -> Vec<i16> {
     let dt = caller.datetime.expect("date");
     let date = format!("{:02}{:02}{:02}{:02}", dt.month, dt.day, dt.hour, dt.minute);
     len = add(&mut msg, len, DATETIME, date.as_bytes());
-    len = add(&mut msg, len, CALLER_NUMBER, caller.number.as_deref().unwrap_or("").as_bytes());
-    len = add(&mut msg, len, CALLER_NAME, caller.name.as_deref().unwrap_or("").as_bytes());
+    len = add(
+        &mut msg,
+        len,
+        CALLER_NUMBER,
+        caller.number.as_deref().unwrap_or("").as_bytes(),
+    );
+    len = add(
+        &mut msg,
+        len,
+        CALLER_NAME,
+        caller.name.as_deref().unwrap_or("").as_bytes(),
+    );
     // SAFETY: msg holds `len` valid bytes.
     let put = unsafe { sys::adsi_tx_put_message(tx.as_ptr(), msg.as_ptr(), len) };
     assert!(put > 0, "adsi_tx_put_message refused the message");

@@ -15,8 +15,8 @@ use thiserror::Error;
 
 use super::{AnalogPortProfile, GpioLine};
 use flowgate_analog::port::{AnalogPort, FxoPort, FxsPort, PortError, PortKind};
-use flowgate_analog::si3050::Si3050;
 use flowgate_analog::si321x::Si321x;
+use flowgate_analog::si3050::Si3050;
 
 /// The consumer name the lines are requested under (`gpioinfo` shows it).
 const CONSUMER: &str = "flowgate-analog";
@@ -77,8 +77,14 @@ impl OutputPin for BoardPin {
 impl InputPin for BoardPin {
     fn is_high(&mut self) -> Result<bool, GpioError> {
         match self {
-            BoardPin::Output(h) => h.get_value().map(|v| v != 0).map_err(|e| GpioError(e.to_string())),
-            BoardPin::Interrupt(h) => h.get_value().map(|v| v != 0).map_err(|e| GpioError(e.to_string())),
+            BoardPin::Output(h) => h
+                .get_value()
+                .map(|v| v != 0)
+                .map_err(|e| GpioError(e.to_string())),
+            BoardPin::Interrupt(h) => h
+                .get_value()
+                .map(|v| v != 0)
+                .map_err(|e| GpioError(e.to_string())),
             BoardPin::None => Ok(true),
         }
     }
@@ -177,9 +183,13 @@ fn gpio(port: &str, l: &GpioLine, interrupt: bool) -> Result<BoardPin, AnalogOpe
     let mut chip = Chip::new(l.path()).map_err(err)?;
     let line = chip.get_line(l.line).map_err(err)?;
     if interrupt {
-        line.events(LineRequestFlags::INPUT, EventRequestFlags::FALLING_EDGE, CONSUMER)
-            .map(BoardPin::Interrupt)
-            .map_err(err)
+        line.events(
+            LineRequestFlags::INPUT,
+            EventRequestFlags::FALLING_EDGE,
+            CONSUMER,
+        )
+        .map(BoardPin::Interrupt)
+        .map_err(err)
     } else {
         // Released from reset (high) until the driver pulses it.
         line.request(LineRequestFlags::OUTPUT, 1, CONSUMER)
@@ -194,7 +204,10 @@ fn gpio(port: &str, l: &GpioLine, interrupt: bool) -> Result<BoardPin, AnalogOpe
 /// # Errors
 /// [`AnalogOpenError`] naming the port and the device that failed.
 pub fn open_port(p: &AnalogPortProfile) -> Result<(LinuxPort, Option<IrqWaiter>), AnalogOpenError> {
-    let port_err = |source: PortError| AnalogOpenError::Port { port: p.id.clone(), source };
+    let port_err = |source: PortError| AnalogOpenError::Port {
+        port: p.id.clone(),
+        source,
+    };
     let Some(spi_loc) = p.spi else {
         return Err(AnalogOpenError::Profile {
             port: p.id.clone(),
@@ -243,11 +256,15 @@ pub fn open_port(p: &AnalogPortProfile) -> Result<(LinuxPort, Option<IrqWaiter>)
     let port: LinuxPort = match p.kind() {
         PortKind::Fxs => {
             let (chip, cfg) = p.fxs_config().map_err(port_err)?;
-            Box::new(FxsPort::new(Si321x::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?)
+            Box::new(
+                FxsPort::new(Si321x::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?,
+            )
         }
         PortKind::Fxo => {
             let (chip, cfg) = p.fxo_config().map_err(port_err)?;
-            Box::new(FxoPort::new(Si3050::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?)
+            Box::new(
+                FxoPort::new(Si3050::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?,
+            )
         }
     };
     Ok((port, waiter))

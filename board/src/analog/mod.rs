@@ -15,8 +15,8 @@ pub use self::linux::{AnalogOpenError, BoardPin, GpioError, IrqWaiter, LinuxPort
 use crate::modem::config::AudioTransport;
 use flowgate_analog::country::{Country, country};
 use flowgate_analog::port::{FxoPortConfig, FxsPortConfig, PortError, PortKind};
-use flowgate_analog::si3050::{FxoChipConfig, LineSide};
 use flowgate_analog::si321x::{Companding, FxsChipConfig, Part};
+use flowgate_analog::si3050::{FxoChipConfig, LineSide};
 
 /// The chip of an analog port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,7 +139,8 @@ impl AnalogPortProfile {
     /// # Errors
     /// [`PortError::Config`] for an unknown country.
     pub fn country(&self) -> Result<&'static Country, PortError> {
-        country(&self.country).ok_or_else(|| PortError::Config(format!("unknown country {:?}", self.country)))
+        country(&self.country)
+            .ok_or_else(|| PortError::Config(format!("unknown country {:?}", self.country)))
     }
 
     fn companding(&self) -> Companding {
@@ -209,12 +210,26 @@ pub fn fxs_cid_mode(c: &Country) -> flowgate_analog::line::fxs::CidMode {
 /// Checks one analog port of a profile; the error is `(key, reason)` for the board error.
 pub(crate) fn validate(p: &AnalogPortProfile, i: usize) -> Result<(), (String, String)> {
     let k = |f: &str| format!("analog[{i}].{f}");
-    if p.id.is_empty() || !p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err((k("id"), "must be non-empty letters, digits, `-` or `_`".into()));
+    if p.id.is_empty()
+        || !p
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err((
+            k("id"),
+            "must be non-empty letters, digits, `-` or `_`".into(),
+        ));
     }
     if country(&p.country).is_none() {
-        let known: Vec<&str> = flowgate_analog::country::COUNTRIES.iter().map(|c| c.code).collect();
-        return Err((k("country"), format!("unknown country (known: {})", known.join(", "))));
+        let known: Vec<&str> = flowgate_analog::country::COUNTRIES
+            .iter()
+            .map(|c| c.code)
+            .collect();
+        return Err((
+            k("country"),
+            format!("unknown country (known: {})", known.join(", ")),
+        ));
     }
     match (&p.spi, p.simulated) {
         (None, false) => return Err((k("spi"), "required (or mark the port `simulated`)".into())),
@@ -239,7 +254,12 @@ pub(crate) fn validate(p: &AnalogPortProfile, i: usize) -> Result<(), (String, S
         }
     }
     match &p.audio {
-        Some(AudioTransport::Alsa { sample_rate, playback, capture, .. }) => {
+        Some(AudioTransport::Alsa {
+            sample_rate,
+            playback,
+            capture,
+            ..
+        }) => {
             if *sample_rate != 8000 {
                 return Err((k("audio.sample_rate"), "analog ports run at 8000 Hz".into()));
             }
@@ -248,7 +268,10 @@ pub(crate) fn validate(p: &AnalogPortProfile, i: usize) -> Result<(), (String, S
             }
         }
         Some(AudioTransport::SerialPcm { .. }) => {
-            return Err((k("audio"), "analog ports use an ALSA device (the PCM codec)".into()));
+            return Err((
+                k("audio"),
+                "analog ports use an ALSA device (the PCM codec)".into(),
+            ));
         }
         Some(AudioTransport::None) | None => {}
     }
@@ -264,8 +287,15 @@ mod tests {
             id: "p".into(),
             chip,
             country: "de".into(),
-            spi: Some(SpiLocation { bus: 0, chip_select: 1, max_speed_hz: 1_000_000 }),
-            reset: Some(GpioLine { chip: "gpiochip0".into(), line: 17 }),
+            spi: Some(SpiLocation {
+                bus: 0,
+                chip_select: 1,
+                max_speed_hz: 1_000_000,
+            }),
+            reset: Some(GpioLine {
+                chip: "gpiochip0".into(),
+                line: 17,
+            }),
             interrupt: None,
             timeslot: 2,
             alaw: true,
@@ -278,7 +308,10 @@ mod tests {
     #[test]
     fn configs_follow_the_country() {
         let (chip, port_cfg) = port(AnalogChip::Si3215).fxs_config().expect("fxs");
-        assert_eq!(chip.ring_frequency, flowgate_analog::si321x::RingFrequency::Hz25);
+        assert_eq!(
+            chip.ring_frequency,
+            flowgate_analog::si321x::RingFrequency::Hz25
+        );
         assert_eq!(chip.impedance, Some(0x5)); // Germany's ACIM 3 → TISS 5
         assert_eq!(chip.timeslot, 2);
         assert_eq!(chip.companding, Companding::Alaw);
@@ -288,15 +321,31 @@ mod tests {
         let (daa, _) = port(AnalogChip::Si3050Si3019).fxo_config().expect("fxo");
         assert_eq!(daa.termination.acim, 3);
         assert_eq!(daa.line_side, LineSide::Si3019);
-        assert_eq!(port(AnalogChip::Si3050Si3018).spi.map(|s| s.path()).as_deref(), Some("/dev/spidev0.1"));
-        assert_eq!(GpioLine { chip: "gpiochip4".into(), line: 1 }.path(), "/dev/gpiochip4");
+        assert_eq!(
+            port(AnalogChip::Si3050Si3018)
+                .spi
+                .map(|s| s.path())
+                .as_deref(),
+            Some("/dev/spidev0.1")
+        );
+        assert_eq!(
+            GpioLine {
+                chip: "gpiochip4".into(),
+                line: 1
+            }
+            .path(),
+            "/dev/gpiochip4"
+        );
     }
 
     #[test]
     fn validation_names_the_key() {
         let mut p = port(AnalogChip::Si3050Si3019);
         p.extension = Some("200".into());
-        assert_eq!(validate(&p, 1).expect_err("fxo extension").0, "analog[1].extension");
+        assert_eq!(
+            validate(&p, 1).expect_err("fxo extension").0,
+            "analog[1].extension"
+        );
         let mut p = port(AnalogChip::Si3215);
         p.country = "xx".into();
         assert_eq!(validate(&p, 0).expect_err("country").0, "analog[0].country");
