@@ -353,3 +353,25 @@ fn withheld_caller_and_ringing_that_stops() {
         }
     );
 }
+
+#[test]
+fn power_alarm_and_chip_self_reset_are_recovered() {
+    let mut rig = Rig::new(ExchangeConfig::default());
+    rig.step(100);
+    // The chip opens the line by itself (a power alarm): the port restores it.
+    rig.ctl.chips(|slic, _| slic.power_alarm());
+    rig.step(1100);
+    assert_eq!(rig.fxs.status().alarms.power, 1);
+    assert_eq!(rig.fxs.status().alarms.thermal, 1);
+    assert_ne!(
+        rig.ctl.chips(|slic, _| slic.linefeed_actual()),
+        flowgate_analog::si321x::regs::Linefeed::Open
+    );
+    // The chip resets itself: the port notices and initialises it again (restoring the
+    // calibration), and the phone works afterwards.
+    rig.ctl.chips(|slic, _| slic.self_reset());
+    rig.step(1100);
+    assert_eq!(rig.fxs.status().chip.as_deref(), Some("Si3215 rev 3"));
+    rig.ctl.lift_handset();
+    rig.until_fxs(300, |e| *e == LineEvent::OffHook);
+}

@@ -357,3 +357,43 @@ mod tests {
         assert!(validate(&p, 0).is_ok());
     }
 }
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[test]
+    fn opening_a_missing_device_names_port_and_path() {
+        let p = AnalogPortProfile {
+            id: "fxs9".into(),
+            chip: AnalogChip::Si3215,
+            country: "us".into(),
+            spi: Some(SpiLocation {
+                bus: 9,
+                chip_select: 7,
+                max_speed_hz: 1_000_000,
+            }),
+            reset: None,
+            interrupt: None,
+            timeslot: 0,
+            alaw: false,
+            audio: None,
+            extension: None,
+            simulated: false,
+        };
+        let Err(e) = open_port(&p) else {
+            panic!("/dev/spidev9.7 does not exist here");
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("fxs9: SPI /dev/spidev9.7"), "{text}");
+        let sim = AnalogPortProfile {
+            spi: None,
+            simulated: true,
+            ..p
+        };
+        assert!(matches!(
+            open_port(&sim),
+            Err(AnalogOpenError::Profile { .. })
+        ));
+    }
+}
