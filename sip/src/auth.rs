@@ -73,11 +73,16 @@ impl Algorithm {
 /// Splits `Digest a=b, c="d, e"` into `(scheme, [(key, value)])`.
 fn parse_params(v: &str) -> Result<(String, Vec<(String, String)>), AuthError> {
     let v = v.trim();
-    let (scheme, rest) = v.split_once(|c: char| c.is_ascii_whitespace()).ok_or_else(|| AuthError::Malformed(v.to_owned()))?;
+    let (scheme, rest) = v
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .ok_or_else(|| AuthError::Malformed(v.to_owned()))?;
     let mut out = Vec::new();
     let mut chars = rest.trim().chars().peekable();
     loop {
-        while chars.peek().is_some_and(|c| c.is_ascii_whitespace() || *c == ',') {
+        while chars
+            .peek()
+            .is_some_and(|c| c.is_ascii_whitespace() || *c == ',')
+        {
             chars.next();
         }
         if chars.peek().is_none() {
@@ -170,7 +175,9 @@ impl Challenge {
         let nonce = get(&p, "nonce").ok_or_else(|| AuthError::Malformed("no nonce".into()))?;
         let algorithm = match get(&p, "algorithm") {
             None => Algorithm::Md5,
-            Some(a) => Algorithm::from_token(a).ok_or_else(|| AuthError::Algorithm(a.to_owned()))?,
+            Some(a) => {
+                Algorithm::from_token(a).ok_or_else(|| AuthError::Algorithm(a.to_owned()))?
+            }
         };
         let qop_auth = match get(&p, "qop") {
             None => false,
@@ -195,7 +202,9 @@ impl Challenge {
         for v in values {
             match Self::parse(v) {
                 Ok(c) => {
-                    if best.as_ref().is_none_or(|b| b.algorithm == Algorithm::Md5 && c.algorithm == Algorithm::Sha256) {
+                    if best.as_ref().is_none_or(|b| {
+                        b.algorithm == Algorithm::Md5 && c.algorithm == Algorithm::Sha256
+                    }) {
                         best = Some(c);
                     }
                 }
@@ -206,7 +215,15 @@ impl Challenge {
     }
 
     /// The header value answering this challenge.
-    pub fn answer(&self, username: &str, password: &str, method: &str, uri: &str, cnonce: &str, nc: u32) -> String {
+    pub fn answer(
+        &self,
+        username: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+        cnonce: &str,
+        nc: u32,
+    ) -> String {
         let alg = self.algorithm;
         let ha1 = alg.hash_hex(format!("{username}:{}:{password}", self.realm).as_bytes());
         let ha2 = alg.hash_hex(format!("{method}:{uri}").as_bytes());
@@ -220,7 +237,8 @@ impl Challenge {
         );
         let response = if self.qop_auth {
             let nc = format!("{nc:08x}");
-            let r = alg.hash_hex(format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce).as_bytes());
+            let r =
+                alg.hash_hex(format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce).as_bytes());
             let _ = write!(out, ", qop=auth, nc={nc}, cnonce=\"{}\"", quote(cnonce));
             r
         } else {
@@ -247,7 +265,14 @@ pub struct ClientAuth {
 
 impl ClientAuth {
     /// An `Authorization`/`Proxy-Authorization` value answering `challenge`.
-    pub fn authorize(&mut self, challenge: &Challenge, username: &str, password: &str, method: &str, uri: &str) -> String {
+    pub fn authorize(
+        &mut self,
+        challenge: &Challenge,
+        username: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+    ) -> String {
         let nc = self.nc.entry(challenge.nonce.clone()).or_insert(0);
         *nc += 1;
         let nc = *nc;
@@ -287,16 +312,23 @@ impl Answer {
         if !scheme.eq_ignore_ascii_case("Digest") {
             return Err(AuthError::Malformed(format!("scheme {scheme}")));
         }
-        let need = |k: &str| get(&p, k).map(str::to_owned).ok_or_else(|| AuthError::Malformed(format!("no {k}")));
+        let need = |k: &str| {
+            get(&p, k)
+                .map(str::to_owned)
+                .ok_or_else(|| AuthError::Malformed(format!("no {k}")))
+        };
         let algorithm = match get(&p, "algorithm") {
             None => Algorithm::Md5,
-            Some(a) => Algorithm::from_token(a).ok_or_else(|| AuthError::Algorithm(a.to_owned()))?,
+            Some(a) => {
+                Algorithm::from_token(a).ok_or_else(|| AuthError::Algorithm(a.to_owned()))?
+            }
         };
         let qop = match get(&p, "qop") {
             None => None,
             Some(q) if q.eq_ignore_ascii_case("auth") => {
                 let nc = get(&p, "nc").ok_or_else(|| AuthError::Malformed("no nc".into()))?;
-                let nc = u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed(format!("nc {nc}")))?;
+                let nc = u32::from_str_radix(nc, 16)
+                    .map_err(|_| AuthError::Malformed(format!("nc {nc}")))?;
                 Some((nc, need("cnonce")?))
             }
             Some(q) => return Err(AuthError::Qop(q.to_owned())),
@@ -318,7 +350,8 @@ impl Answer {
         let ha1 = alg.hash_hex(format!("{}:{}:{password}", self.username, self.realm).as_bytes());
         let ha2 = alg.hash_hex(format!("{method}:{}", self.uri).as_bytes());
         let expect = match &self.qop {
-            Some((nc, cnonce)) => alg.hash_hex(format!("{ha1}:{}:{nc:08x}:{cnonce}:auth:{ha2}", self.nonce).as_bytes()),
+            Some((nc, cnonce)) => alg
+                .hash_hex(format!("{ha1}:{}:{nc:08x}:{cnonce}:auth:{ha2}", self.nonce).as_bytes()),
             None => alg.hash_hex(format!("{ha1}:{}:{ha2}", self.nonce).as_bytes()),
         };
         constant_time_eq(expect.as_bytes(), self.response.as_bytes())
@@ -358,7 +391,14 @@ impl DigestServer {
     pub fn new(realm: &str, algorithms: &[Algorithm], lifetime: Duration, base: Instant) -> Self {
         let mut secret = [0u8; 32];
         rand::fill(&mut secret);
-        Self { realm: realm.to_owned(), algorithms: algorithms.to_vec(), lifetime, secret, base, seen: HashMap::new() }
+        Self {
+            realm: realm.to_owned(),
+            algorithms: algorithms.to_vec(),
+            lifetime,
+            secret,
+            base,
+            seen: HashMap::new(),
+        }
     }
 
     /// The realm.
@@ -375,7 +415,8 @@ impl DigestServer {
     }
 
     fn new_nonce(&self, now: Instant) -> String {
-        let issued = u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX);
+        let issued =
+            u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX);
         let salt = format!("{:08x}", rand::random::<u32>());
         format!("{issued:x}.{salt}.{}", self.mac(issued, &salt))
     }
@@ -397,7 +438,13 @@ impl DigestServer {
     }
 
     /// Verifies an answer; `password_of(username)` looks the user up (None: unknown).
-    pub fn verify(&mut self, answer: &Answer, method: &str, now: Instant, password_of: impl Fn(&str) -> Option<String>) -> Verdict {
+    pub fn verify(
+        &mut self,
+        answer: &Answer,
+        method: &str,
+        now: Instant,
+        password_of: impl Fn(&str) -> Option<String>,
+    ) -> Verdict {
         if answer.realm != self.realm {
             return Verdict::Failed(format!("realm {:?}", answer.realm));
         }
@@ -405,10 +452,14 @@ impl DigestServer {
             return Verdict::Failed(format!("algorithm {}", answer.algorithm.token()));
         }
         let mut parts = answer.nonce.split('.');
-        let (Some(issued), Some(salt), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(issued), Some(salt), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Verdict::Failed("foreign nonce".into());
         };
-        let Ok(issued) = u64::from_str_radix(issued, 16) else { return Verdict::Failed("foreign nonce".into()) };
+        let Ok(issued) = u64::from_str_radix(issued, 16) else {
+            return Verdict::Failed("foreign nonce".into());
+        };
         if !constant_time_eq(self.mac(issued, salt).as_bytes(), mac.as_bytes()) {
             return Verdict::Failed("forged nonce".into());
         }
@@ -418,7 +469,8 @@ impl DigestServer {
         if !answer.matches(&password, method) {
             return Verdict::Failed(format!("wrong password for {}", answer.username));
         }
-        let now_ms = u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX);
+        let now_ms =
+            u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX);
         let life = u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX);
         if now_ms.saturating_sub(issued) > life {
             return Verdict::Stale;
@@ -430,7 +482,8 @@ impl DigestServer {
             }
             entry.0 = *nc;
             if self.seen.len() > 4096 {
-                self.seen.retain(|_, (_, iss)| now_ms.saturating_sub(*iss) <= life);
+                self.seen
+                    .retain(|_, (_, iss)| now_ms.saturating_sub(*iss) <= life);
             }
         }
         Verdict::Ok(answer.username.clone())
@@ -451,13 +504,23 @@ mod tests {
             "Digest realm=\"http-auth@example.org\", qop=\"auth, auth-int\", algorithm={alg}, nonce=\"{NONCE}\", opaque=\"{OPAQUE}\""
         ))
         .unwrap();
-        c.answer("Mufasa", "Circle of Life", "GET", "/dir/index.html", CNONCE, 1)
+        c.answer(
+            "Mufasa",
+            "Circle of Life",
+            "GET",
+            "/dir/index.html",
+            CNONCE,
+            1,
+        )
     }
 
     #[test]
     fn rfc7616_sha256_and_md5_vectors() {
         let a = Answer::parse(&rfc7616("SHA-256")).unwrap();
-        assert_eq!(a.response, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        assert_eq!(
+            a.response,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
         assert!(a.matches("Circle of Life", "GET"));
         assert!(!a.matches("circle of life", "GET"));
         let a = Answer::parse(&rfc7616("MD5")).unwrap();
@@ -473,22 +536,39 @@ mod tests {
         let a = Answer::parse(&c.answer("u", "p", "REGISTER", "sip:h", "x", 1)).unwrap();
         let ha1 = Algorithm::Md5.hash_hex(b"u:r:p");
         let ha2 = Algorithm::Md5.hash_hex(b"REGISTER:sip:h");
-        assert_eq!(a.response, Algorithm::Md5.hash_hex(format!("{ha1}:n:{ha2}").as_bytes()));
+        assert_eq!(
+            a.response,
+            Algorithm::Md5.hash_hex(format!("{ha1}:n:{ha2}").as_bytes())
+        );
         assert_eq!(a.qop, None);
     }
 
     #[test]
     fn picks_sha256_over_md5() {
-        let v = ["Digest realm=\"a\", nonce=\"1\", algorithm=MD5", "Digest realm=\"a\", nonce=\"1\", algorithm=SHA-256"];
-        assert_eq!(Challenge::pick(v.into_iter()).unwrap().algorithm, Algorithm::Sha256);
+        let v = [
+            "Digest realm=\"a\", nonce=\"1\", algorithm=MD5",
+            "Digest realm=\"a\", nonce=\"1\", algorithm=SHA-256",
+        ];
+        assert_eq!(
+            Challenge::pick(v.into_iter()).unwrap().algorithm,
+            Algorithm::Sha256
+        );
         assert!(Challenge::parse("Basic realm=\"x\"").is_err());
-        assert!(matches!(Challenge::parse("Digest realm=\"x\", nonce=\"y\", algorithm=SHA-512-256"), Err(AuthError::Algorithm(_))));
+        assert!(matches!(
+            Challenge::parse("Digest realm=\"x\", nonce=\"y\", algorithm=SHA-512-256"),
+            Err(AuthError::Algorithm(_))
+        ));
     }
 
     #[test]
     fn server_verifies_counts_and_expires_nonces() {
         let t0 = Instant::now();
-        let mut s = DigestServer::new("flowgate", &[Algorithm::Sha256, Algorithm::Md5], Duration::from_secs(300), t0);
+        let mut s = DigestServer::new(
+            "flowgate",
+            &[Algorithm::Sha256, Algorithm::Md5],
+            Duration::from_secs(300),
+            t0,
+        );
         let users = |u: &str| (u == "201").then(|| "secret-201".to_owned());
         let ch = s.challenge(t0, false);
         assert_eq!(ch.len(), 2);
@@ -496,24 +576,53 @@ mod tests {
         let c = Challenge::pick(ch.iter().map(String::as_str)).unwrap();
         let v1 = client.authorize(&c, "201", "secret-201", "REGISTER", "sip:flowgate");
         let a1 = Answer::parse(&v1).unwrap();
-        assert_eq!(s.verify(&a1, "REGISTER", t0, users), Verdict::Ok("201".into()));
+        assert_eq!(
+            s.verify(&a1, "REGISTER", t0, users),
+            Verdict::Ok("201".into())
+        );
         // The same nc again is a replay; the next nc is fine.
-        assert!(matches!(s.verify(&a1, "REGISTER", t0, users), Verdict::Failed(_)));
-        let a2 = Answer::parse(&client.authorize(&c, "201", "secret-201", "REGISTER", "sip:flowgate")).unwrap();
+        assert!(matches!(
+            s.verify(&a1, "REGISTER", t0, users),
+            Verdict::Failed(_)
+        ));
+        let a2 =
+            Answer::parse(&client.authorize(&c, "201", "secret-201", "REGISTER", "sip:flowgate"))
+                .unwrap();
         assert_eq!(a2.qop.as_ref().unwrap().0, 2);
-        assert_eq!(s.verify(&a2, "REGISTER", t0, users), Verdict::Ok("201".into()));
+        assert_eq!(
+            s.verify(&a2, "REGISTER", t0, users),
+            Verdict::Ok("201".into())
+        );
         // Wrong password, unknown user, forged nonce.
-        let bad = Answer::parse(&c.answer("201", "nope", "REGISTER", "sip:flowgate", "c", 9)).unwrap();
-        assert!(matches!(s.verify(&bad, "REGISTER", t0, users), Verdict::Failed(_)));
-        let unknown = Answer::parse(&c.answer("999", "x", "REGISTER", "sip:flowgate", "c", 1)).unwrap();
-        assert!(matches!(s.verify(&unknown, "REGISTER", t0, users), Verdict::Failed(_)));
+        let bad =
+            Answer::parse(&c.answer("201", "nope", "REGISTER", "sip:flowgate", "c", 9)).unwrap();
+        assert!(matches!(
+            s.verify(&bad, "REGISTER", t0, users),
+            Verdict::Failed(_)
+        ));
+        let unknown =
+            Answer::parse(&c.answer("999", "x", "REGISTER", "sip:flowgate", "c", 1)).unwrap();
+        assert!(matches!(
+            s.verify(&unknown, "REGISTER", t0, users),
+            Verdict::Failed(_)
+        ));
         let mut forged = c.clone();
         forged.nonce = "0.0.000000000000000000000000".into();
-        let f = Answer::parse(&forged.answer("201", "secret-201", "REGISTER", "sip:flowgate", "c", 1)).unwrap();
-        assert!(matches!(s.verify(&f, "REGISTER", t0, users), Verdict::Failed(_)));
+        let f =
+            Answer::parse(&forged.answer("201", "secret-201", "REGISTER", "sip:flowgate", "c", 1))
+                .unwrap();
+        assert!(matches!(
+            s.verify(&f, "REGISTER", t0, users),
+            Verdict::Failed(_)
+        ));
         // After the lifetime the right password gets Stale.
-        let a3 = Answer::parse(&client.authorize(&c, "201", "secret-201", "REGISTER", "sip:flowgate")).unwrap();
-        assert_eq!(s.verify(&a3, "REGISTER", t0 + Duration::from_secs(301), users), Verdict::Stale);
+        let a3 =
+            Answer::parse(&client.authorize(&c, "201", "secret-201", "REGISTER", "sip:flowgate"))
+                .unwrap();
+        assert_eq!(
+            s.verify(&a3, "REGISTER", t0 + Duration::from_secs(301), users),
+            Verdict::Stale
+        );
         assert!(s.challenge(t0, true)[0].contains("stale=true"));
     }
 }

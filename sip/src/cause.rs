@@ -38,7 +38,6 @@ pub enum Cause {
 pub fn q850_from_sip(status: u16) -> u8 {
     match status {
         200..=299 => 16,
-        400 => 41,
         401 | 402 | 403 | 407 => 21,
         404 | 485 | 604 => 1,
         405 => 63,
@@ -105,7 +104,7 @@ impl Cause {
         match q {
             16 => Cause::Normal,
             17 => Cause::Busy,
-            18 | 19 | 20 => Cause::NoAnswer,
+            18..=20 => Cause::NoAnswer,
             21 | 55 | 57 | 87 => Cause::Rejected,
             1..=3 | 22 | 26 | 28 => Cause::Unreachable,
             34 | 42 | 47 => Cause::Congestion,
@@ -148,7 +147,9 @@ impl Cause {
             Cause::Timeout => "timeout",
             Cause::Cancelled => "cancel",
             Cause::Transferred => "normal",
-            Cause::Unreachable | Cause::Congestion | Cause::NetworkFailure | Cause::LineReset => "failed",
+            Cause::Unreachable | Cause::Congestion | Cause::NetworkFailure | Cause::LineReset => {
+                "failed"
+            }
             Cause::Normal => {
                 if answered {
                     "normal"
@@ -176,13 +177,18 @@ impl Cause {
 
 /// Reads `Reason: Q.850;cause=NN` (RFC 3326) if present.
 pub fn reason_header_q850(value: &str) -> Option<u8> {
-    crate::message::split_commas(value).into_iter().find_map(|r| {
-        let (proto, params) = r.split_once(';')?;
-        if !proto.trim().eq_ignore_ascii_case("Q.850") {
-            return None;
-        }
-        crate::message::param(&format!(";{params}"), "cause").flatten()?.parse().ok()
-    })
+    crate::message::split_commas(value)
+        .into_iter()
+        .find_map(|r| {
+            let (proto, params) = r.split_once(';')?;
+            if !proto.trim().eq_ignore_ascii_case("Q.850") {
+                return None;
+            }
+            crate::message::param(&format!(";{params}"), "cause")
+                .flatten()?
+                .parse()
+                .ok()
+        })
 }
 
 #[cfg(test)]
@@ -191,14 +197,44 @@ mod tests {
 
     #[test]
     fn rfc3398_sip_to_q850() {
-        for (s, q) in [(404, 1), (486, 17), (480, 18), (403, 21), (408, 102), (503, 41), (502, 38), (484, 28), (410, 22), (600, 17), (603, 21), (606, 58), (405, 63), (488, 127)] {
+        for (s, q) in [
+            (404, 1),
+            (486, 17),
+            (480, 18),
+            (403, 21),
+            (408, 102),
+            (503, 41),
+            (502, 38),
+            (484, 28),
+            (410, 22),
+            (600, 17),
+            (603, 21),
+            (606, 58),
+            (405, 63),
+            (488, 127),
+        ] {
             assert_eq!(q850_from_sip(s), q, "{s}");
         }
     }
 
     #[test]
     fn rfc3398_q850_to_sip() {
-        for (q, s) in [(1, 404), (17, 486), (18, 408), (19, 480), (21, 403), (22, 410), (27, 502), (28, 484), (34, 503), (38, 503), (65, 488), (79, 501), (102, 504), (127, 500)] {
+        for (q, s) in [
+            (1, 404),
+            (17, 486),
+            (18, 408),
+            (19, 480),
+            (21, 403),
+            (22, 410),
+            (27, 502),
+            (28, 484),
+            (34, 503),
+            (38, 503),
+            (65, 488),
+            (79, 501),
+            (102, 504),
+            (127, 500),
+        ] {
             assert_eq!(sip_from_q850(q), s, "{q}");
         }
     }
@@ -214,11 +250,22 @@ mod tests {
         assert_eq!(Cause::from_sip(480).voipbin_reason(false), "noanswer");
         assert_eq!(Cause::Normal.voipbin_reason(false), "cancel");
         assert_eq!(Cause::Normal.voipbin_reason(true), "normal");
-        for c in [Cause::Normal, Cause::Busy, Cause::NoAnswer, Cause::Rejected, Cause::Unreachable, Cause::Congestion, Cause::Timeout] {
+        for c in [
+            Cause::Normal,
+            Cause::Busy,
+            Cause::NoAnswer,
+            Cause::Rejected,
+            Cause::Unreachable,
+            Cause::Congestion,
+            Cause::Timeout,
+        ] {
             assert_eq!(Cause::from_q850(c.q850()), c);
         }
         assert_eq!(Cause::from_voipbin("busy"), Some(Cause::Busy));
         assert_eq!(Cause::from_voipbin("bogus"), None);
-        assert_eq!(reason_header_q850("SIP;cause=200, Q.850;cause=17;text=\"busy\""), Some(17));
+        assert_eq!(
+            reason_header_q850("SIP;cause=200, Q.850;cause=17;text=\"busy\""),
+            Some(17)
+        );
     }
 }

@@ -21,7 +21,10 @@ pub struct ConfigError {
 }
 
 fn err(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.into(), problem: problem.into() }
+    ConfigError {
+        field: field.into(),
+        problem: problem.into(),
+    }
 }
 
 /// Serde helper: a `Duration` as integer milliseconds.
@@ -255,17 +258,31 @@ impl SipConfig {
         }
         let mut users = std::collections::HashSet::new();
         for (i, e) in self.extensions.iter().enumerate() {
-            if e.user.is_empty() || !e.user.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)) {
-                return Err(err(format!("extensions[{i}].user"), "letters, digits, - _ . + only"));
+            if e.user.is_empty()
+                || !e
+                    .user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+            {
+                return Err(err(
+                    format!("extensions[{i}].user"),
+                    "letters, digits, - _ . + only",
+                ));
             }
             if !users.insert(e.user.clone()) {
                 return Err(err(format!("extensions[{i}].user"), "duplicate"));
             }
             if e.password.len() < 8 {
-                return Err(err(format!("extensions[{i}].password"), "at least 8 characters"));
+                return Err(err(
+                    format!("extensions[{i}].password"),
+                    "at least 8 characters",
+                ));
             }
         }
-        for (name, list) in [("security.allow", &self.security.allow), ("security.deny", &self.security.deny)] {
+        for (name, list) in [
+            ("security.allow", &self.security.allow),
+            ("security.deny", &self.security.deny),
+        ] {
             for c in list {
                 crate::ua::security::Cidr::parse(c).map_err(|e| err(name, e))?;
             }
@@ -283,10 +300,16 @@ impl SipConfig {
             }
         }
         if !(96..=127).contains(&r.telephone_event_pt) {
-            return Err(err("rtp.telephone_event_pt", "dynamic payload type 96..=127"));
+            return Err(err(
+                "rtp.telephone_event_pt",
+                "dynamic payload type 96..=127",
+            ));
         }
         if r.jitter_min_ms < 20 || r.jitter_max_ms < r.jitter_min_ms || r.jitter_max_ms > 1000 {
-            return Err(err("rtp.jitter", "need 20 <= jitter_min_ms <= jitter_max_ms <= 1000"));
+            return Err(err(
+                "rtp.jitter",
+                "need 20 <= jitter_min_ms <= jitter_max_ms <= 1000",
+            ));
         }
         Ok(())
     }
@@ -316,7 +339,11 @@ mod tests {
         c.rtp.codecs = vec!["G729".into()];
         assert_eq!(c.validate().unwrap_err().field, "rtp.codecs");
         let mut c = SipConfig::default();
-        c.extensions.push(ExtensionConfig { user: "201".into(), password: "short".into(), display_name: String::new() });
+        c.extensions.push(ExtensionConfig {
+            user: "201".into(),
+            password: "short".into(),
+            display_name: String::new(),
+        });
         assert!(c.validate().unwrap_err().field.contains("password"));
         let mut c = SipConfig::default();
         c.security.allow.push("10.0.0.0/33".into());

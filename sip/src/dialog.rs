@@ -96,22 +96,47 @@ fn strip_tag(v: &str) -> String {
 
 fn contact_uri(h: &crate::message::Headers) -> Result<String, DialogError> {
     let c = h.get("Contact").ok_or(DialogError::NoContact)?;
-    let first = crate::message::split_commas(c).into_iter().next().ok_or(DialogError::NoContact)?;
+    let first = crate::message::split_commas(c)
+        .into_iter()
+        .next()
+        .ok_or(DialogError::NoContact)?;
     Ok(NameAddr::parse(first)?.uri)
 }
 
 impl Dialog {
     /// The UAC's dialog from a response to its INVITE: a 1xx with a To tag (early) or a
     /// 2xx (confirmed). The route set is the response's Record-Route, reversed.
-    pub fn uac(invite: &Request, response: &Response, local_contact: &str) -> Result<Self, DialogError> {
+    pub fn uac(
+        invite: &Request,
+        response: &Response,
+        local_contact: &str,
+    ) -> Result<Self, DialogError> {
         let k = response.key()?;
         let remote_tag = k.to_tag.ok_or(DialogError::NoToTag)?;
-        let rr: Vec<String> = response.headers.get_all("Record-Route").map(str::to_owned).collect();
-        let from = invite.headers.get("From").ok_or(ParseError::Missing("From"))?;
-        let to = response.headers.get("To").ok_or(ParseError::Missing("To"))?;
+        let rr: Vec<String> = response
+            .headers
+            .get_all("Record-Route")
+            .map(str::to_owned)
+            .collect();
+        let from = invite
+            .headers
+            .get("From")
+            .ok_or(ParseError::Missing("From"))?;
+        let to = response
+            .headers
+            .get("To")
+            .ok_or(ParseError::Missing("To"))?;
         Ok(Self {
-            id: DialogId { call_id: k.call_id, local_tag: k.from_tag, remote_tag },
-            state: if response.status >= 200 { DialogState::Confirmed } else { DialogState::Early },
+            id: DialogId {
+                call_id: k.call_id,
+                local_tag: k.from_tag,
+                remote_tag,
+            },
+            state: if response.status >= 200 {
+                DialogState::Confirmed
+            } else {
+                DialogState::Early
+            },
             local_seq: k.cseq,
             remote_seq: None,
             local_uri: strip_tag(from),
@@ -124,19 +149,34 @@ impl Dialog {
     }
 
     /// The UAS's dialog from a received INVITE, with the tag it puts in its responses.
-    pub fn uas(invite: &Request, local_tag: &str, local_contact: &str) -> Result<Self, DialogError> {
+    pub fn uas(
+        invite: &Request,
+        local_tag: &str,
+        local_contact: &str,
+    ) -> Result<Self, DialogError> {
         let k = invite.key()?;
-        let from = invite.headers.get("From").ok_or(ParseError::Missing("From"))?;
+        let from = invite
+            .headers
+            .get("From")
+            .ok_or(ParseError::Missing("From"))?;
         let to = invite.headers.get("To").ok_or(ParseError::Missing("To"))?;
         Ok(Self {
-            id: DialogId { call_id: k.call_id, local_tag: local_tag.to_owned(), remote_tag: k.from_tag },
+            id: DialogId {
+                call_id: k.call_id,
+                local_tag: local_tag.to_owned(),
+                remote_tag: k.from_tag,
+            },
             state: DialogState::Early,
             local_seq: rand::random_range(1..10_000),
             remote_seq: Some(k.cseq),
             local_uri: strip_tag(to),
             remote_uri: strip_tag(from),
             remote_target: contact_uri(&invite.headers)?,
-            route_set: invite.headers.get_all("Record-Route").map(str::to_owned).collect(),
+            route_set: invite
+                .headers
+                .get_all("Record-Route")
+                .map(str::to_owned)
+                .collect(),
             local_contact: local_contact.to_owned(),
             is_uac: false,
         })
@@ -170,11 +210,16 @@ impl Dialog {
     fn request_with_cseq(&self, method: Method, cseq: u32) -> Request {
         // §12.2.1.1: loose routing when the first route has `lr`, else strict routing
         // (the first route becomes the Request-URI and the target goes last).
-        let first_lr = self.route_set.first().map(|r| param(r, "lr").is_some() || r.contains(";lr"));
+        let first_lr = self
+            .route_set
+            .first()
+            .map(|r| param(r, "lr").is_some() || r.contains(";lr"));
         let (uri, routes): (String, Vec<String>) = match first_lr {
             None | Some(true) => (self.remote_target.clone(), self.route_set.clone()),
             Some(false) => {
-                let first = NameAddr::parse(&self.route_set[0]).map(|n| n.uri).unwrap_or_default();
+                let first = NameAddr::parse(&self.route_set[0])
+                    .map(|n| n.uri)
+                    .unwrap_or_default();
                 let mut rest: Vec<String> = self.route_set[1..].to_vec();
                 rest.push(format!("<{}>", self.remote_target));
                 (first, rest)
@@ -185,11 +230,20 @@ impl Dialog {
             r.headers.push("Route", route);
         }
         r.headers.push("Max-Forwards", "70");
-        r.headers.push("From", format!("{};tag={}", self.local_uri, self.id.local_tag));
-        r.headers.push("To", format!("{};tag={}", self.remote_uri, self.id.remote_tag));
+        r.headers.push(
+            "From",
+            format!("{};tag={}", self.local_uri, self.id.local_tag),
+        );
+        r.headers.push(
+            "To",
+            format!("{};tag={}", self.remote_uri, self.id.remote_tag),
+        );
         r.headers.push("Call-ID", self.id.call_id.clone());
         r.headers.push("CSeq", format!("{cseq} {method}"));
-        if matches!(method, Method::Invite | Method::Update | Method::Refer | Method::Subscribe | Method::Notify) {
+        if matches!(
+            method,
+            Method::Invite | Method::Update | Method::Refer | Method::Subscribe | Method::Notify
+        ) {
             r.headers.push("Contact", self.local_contact.clone());
         }
         r
@@ -218,15 +272,26 @@ impl Dialog {
     /// Records a response to a request we sent in this dialog: 2xx confirms an early
     /// dialog, and a 2xx to a target refresh moves the remote target.
     pub fn on_response(&mut self, resp: &Response) {
-        let is_refresh = resp.key().is_ok_and(|k| matches!(k.cseq_method, Method::Invite | Method::Update));
+        let is_refresh = resp
+            .key()
+            .is_ok_and(|k| matches!(k.cseq_method, Method::Invite | Method::Update));
         if (200..300).contains(&resp.status) {
             self.state = DialogState::Confirmed;
             if is_refresh && let Ok(t) = contact_uri(&resp.headers) {
                 self.remote_target = t;
             }
             // §12.1.2: the route set is fixed by the 2xx for an early dialog.
-            if self.is_uac && is_refresh && resp.headers.get("Record-Route").is_some() && self.remote_seq.is_none() {
-                self.route_set = resp.headers.get_all("Record-Route").map(str::to_owned).rev().collect();
+            if self.is_uac
+                && is_refresh
+                && resp.headers.get("Record-Route").is_some()
+                && self.remote_seq.is_none()
+            {
+                self.route_set = resp
+                    .headers
+                    .get_all("Record-Route")
+                    .map(str::to_owned)
+                    .rev()
+                    .collect();
             }
         }
     }
@@ -234,7 +299,9 @@ impl Dialog {
     /// Whether a message belongs to this dialog (Call-ID and both tags).
     pub fn matches_request(&self, req: &Request) -> bool {
         req.key().is_ok_and(|k| {
-            k.call_id == self.id.call_id && k.from_tag == self.id.remote_tag && k.to_tag.as_deref() == Some(&self.id.local_tag)
+            k.call_id == self.id.call_id
+                && k.from_tag == self.id.remote_tag
+                && k.to_tag.as_deref() == Some(&self.id.local_tag)
         })
     }
 }
@@ -281,21 +348,36 @@ Contact: <sip:alice@10.0.0.1:5060>
 
     #[test]
     fn uac_dialog_reverses_record_route_and_loose_routes() {
-        let mut d = Dialog::uac(&invite(), &ok_with(&["<sip:p2.example;lr>", "<sip:p1.example;lr>"]), "<sip:me@10.0.0.1>").unwrap();
+        let mut d = Dialog::uac(
+            &invite(),
+            &ok_with(&["<sip:p2.example;lr>", "<sip:p1.example;lr>"]),
+            "<sip:me@10.0.0.1>",
+        )
+        .unwrap();
         assert_eq!(d.state, DialogState::Confirmed);
-        assert_eq!(d.route_set, vec!["<sip:p1.example;lr>", "<sip:p2.example;lr>"]);
+        assert_eq!(
+            d.route_set,
+            vec!["<sip:p1.example;lr>", "<sip:p2.example;lr>"]
+        );
         let bye = d.request(Method::Bye);
         assert_eq!(bye.uri, "sip:bob@10.0.0.2:5070");
-        assert_eq!(bye.headers.get_all("Route").collect::<Vec<_>>(), vec!["<sip:p1.example;lr>", "<sip:p2.example;lr>"]);
+        assert_eq!(
+            bye.headers.get_all("Route").collect::<Vec<_>>(),
+            vec!["<sip:p1.example;lr>", "<sip:p2.example;lr>"]
+        );
         assert_eq!(bye.headers.get("CSeq"), Some("11 BYE"));
-        assert_eq!(bye.headers.get("From"), Some("Alice <sip:alice@a.example>;tag=at"));
+        assert_eq!(
+            bye.headers.get("From"),
+            Some("Alice <sip:alice@a.example>;tag=at")
+        );
         assert_eq!(bye.headers.get("To"), Some("<sip:bob@b.example>;tag=bt"));
         assert_eq!(d.ack(10).headers.get("CSeq"), Some("10 ACK"));
     }
 
     #[test]
     fn strict_route_puts_first_hop_in_request_uri() {
-        let mut d = Dialog::uac(&invite(), &ok_with(&["<sip:strict.example>"]), "<sip:me@h>").unwrap();
+        let mut d =
+            Dialog::uac(&invite(), &ok_with(&["<sip:strict.example>"]), "<sip:me@h>").unwrap();
         let r = d.request(Method::Bye);
         assert_eq!(r.uri, "sip:strict.example");
         assert_eq!(r.headers.get("Route"), Some("<sip:bob@10.0.0.2:5070>"));
@@ -313,11 +395,15 @@ Contact: <sip:alice@10.0.0.1:5060>
         re.headers.set("From", "Alice <sip:alice@a.example>;tag=at");
         re.headers.set("To", "<sip:bob@b.example>;tag=bt");
         re.headers.set("Contact", "<sip:alice@10.9.9.9>");
-        re.headers.push_front("Via", "SIP/2.0/UDP a.example;branch=z9hG4bK2");
+        re.headers
+            .push_front("Via", "SIP/2.0/UDP a.example;branch=z9hG4bK2");
         assert!(d.matches_request(&re));
         d.on_request(&re).unwrap();
         assert_eq!(d.remote_target, "sip:alice@10.9.9.9");
-        assert_eq!(d.on_request(&re), Err(DialogError::CSeqOrder { last: 11, got: 11 }));
+        assert_eq!(
+            d.on_request(&re),
+            Err(DialogError::CSeqOrder { last: 11, got: 11 })
+        );
     }
 
     #[test]
@@ -327,6 +413,9 @@ Contact: <sip:alice@10.0.0.1:5060>
         let d = Dialog::uac(&invite(), &r, "<sip:me@h>").unwrap();
         assert_eq!(d.state, DialogState::Early);
         r.headers.set("To", "<sip:bob@b.example>");
-        assert_eq!(Dialog::uac(&invite(), &r, "<sip:me@h>"), Err(DialogError::NoToTag));
+        assert_eq!(
+            Dialog::uac(&invite(), &r, "<sip:me@h>"),
+            Err(DialogError::NoToTag)
+        );
     }
 }

@@ -91,7 +91,10 @@ impl Default for Limits {
     /// 64 KiB messages (the UDP datagram maximum) and 128 header fields: an INVITE through
     /// several proxies has perhaps 30.
     fn default() -> Self {
-        Self { max_message: 65_535, max_headers: 128 }
+        Self {
+            max_message: 65_535,
+            max_headers: 128,
+        }
     }
 }
 
@@ -243,22 +246,37 @@ pub struct Headers(pub Vec<Header>);
 impl Headers {
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl DoubleEndedIterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+        self.0
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
     }
 
     /// Appends a field.
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        self.0.push(Header { name: name.to_owned(), value: value.into() });
+        self.0.push(Header {
+            name: name.to_owned(),
+            value: value.into(),
+        });
     }
 
     /// Inserts a field before all others (a new top `Via`).
     pub fn push_front(&mut self, name: &str, value: impl Into<String>) {
-        self.0.insert(0, Header { name: name.to_owned(), value: value.into() });
+        self.0.insert(
+            0,
+            Header {
+                name: name.to_owned(),
+                value: value.into(),
+            },
+        );
     }
 
     /// Removes every field called `name`.
@@ -269,7 +287,11 @@ impl Headers {
     /// Replaces every field called `name` by one with `value` (in the first one's place).
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
-        match self.0.iter().position(|h| h.name.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter()
+            .position(|h| h.name.eq_ignore_ascii_case(name))
+        {
             Some(i) => {
                 self.0[i].value = value;
                 let mut idx = 0;
@@ -285,7 +307,10 @@ impl Headers {
 
     /// A mutable reference to the first value of `name`.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut String> {
-        self.0.iter_mut().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| &mut h.value)
+        self.0
+            .iter_mut()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| &mut h.value)
     }
 }
 
@@ -358,7 +383,12 @@ fn write_headers_and_body(out: &mut String, headers: &Headers, body: &[u8]) -> V
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: Method, uri: impl Into<String>) -> Self {
-        Self { method, uri: uri.into(), headers: Headers::default(), body: Vec::new() }
+        Self {
+            method,
+            uri: uri.into(),
+            headers: Headers::default(),
+            body: Vec::new(),
+        }
     }
 
     /// Serializes with a correct `Content-Length`.
@@ -386,7 +416,12 @@ impl Response {
                 headers.0.push(h.clone());
             }
         }
-        Self { status, reason: reason.to_owned(), headers, body: Vec::new() }
+        Self {
+            status,
+            reason: reason.to_owned(),
+            headers,
+            body: Vec::new(),
+        }
     }
 
     /// Adds `;tag=` to `To` unless it already has one.
@@ -476,7 +511,10 @@ pub struct MsgKey {
 impl MsgKey {
     fn read(h: &Headers) -> Result<Self, ParseError> {
         let via = Via::parse(h.get("Via").ok_or(ParseError::Missing("Via"))?)?;
-        let call_id = h.get("Call-ID").ok_or(ParseError::Missing("Call-ID"))?.to_owned();
+        let call_id = h
+            .get("Call-ID")
+            .ok_or(ParseError::Missing("Call-ID"))?
+            .to_owned();
         let (cseq, cseq_method) = parse_cseq(h.get("CSeq").ok_or(ParseError::Missing("CSeq"))?)?;
         let from = h.get("From").ok_or(ParseError::Missing("From"))?;
         let to = h.get("To").ok_or(ParseError::Missing("To"))?;
@@ -527,7 +565,10 @@ impl Via {
     /// Parses one Via value.
     pub fn parse(v: &str) -> Result<Self, ParseError> {
         let bad = || ParseError::Header("Via", v.to_owned());
-        let (proto, rest) = v.trim().split_once(|c: char| c.is_ascii_whitespace()).ok_or_else(bad)?;
+        let (proto, rest) = v
+            .trim()
+            .split_once(|c: char| c.is_ascii_whitespace())
+            .ok_or_else(bad)?;
         let mut parts = proto.split('/').map(str::trim);
         let (name, ver, transport) = (parts.next(), parts.next(), parts.next());
         if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || ver != Some("2.0") {
@@ -548,7 +589,14 @@ impl Via {
             Some(None) => Some(None),
             Some(Some(p)) => Some(Some(p.parse().map_err(|_| bad())?)),
         };
-        Ok(Self { transport, host, port, branch, received, rport })
+        Ok(Self {
+            transport,
+            host,
+            port,
+            branch,
+            received,
+            rport,
+        })
     }
 }
 
@@ -571,7 +619,11 @@ pub fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
             Some((h, p)) => (h, Some(p.parse().ok()?)),
             None => (s, None),
         };
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
             return None;
         }
         (h.to_owned(), p)
@@ -623,9 +675,15 @@ impl NameAddr {
     pub fn parse(v: &str) -> Result<Self, ParseError> {
         let v = v.trim();
         let (display_name, uri, params) = if let Some(lt) = v.find('<') {
-            let gt = v[lt..].find('>').map(|i| i + lt).ok_or_else(|| ParseError::Uri(v.to_owned()))?;
+            let gt = v[lt..]
+                .find('>')
+                .map(|i| i + lt)
+                .ok_or_else(|| ParseError::Uri(v.to_owned()))?;
             let dn = v[..lt].trim();
-            let dn = dn.strip_prefix('"').and_then(|d| d.strip_suffix('"')).unwrap_or(dn);
+            let dn = dn
+                .strip_prefix('"')
+                .and_then(|d| d.strip_suffix('"'))
+                .unwrap_or(dn);
             (unescape_quoted(dn), v[lt + 1..gt].trim(), &v[gt + 1..])
         } else {
             match v.find(';') {
@@ -634,12 +692,21 @@ impl NameAddr {
             }
         };
         let parsed = parse_uri(uri)?;
-        Ok(Self { display_name, uri: uri.to_owned(), parsed, params: params.trim().to_owned() })
+        Ok(Self {
+            display_name,
+            uri: uri.to_owned(),
+            parsed,
+            params: params.trim().to_owned(),
+        })
     }
 
     /// The user part of the URI (a number or extension), or empty.
     pub fn user(&self) -> String {
-        self.parsed.auth.as_ref().map(|a| a.user.clone()).unwrap_or_default()
+        self.parsed
+            .auth
+            .as_ref()
+            .map(|a| a.user.clone())
+            .unwrap_or_default()
     }
 
     /// The URI's host as text (IPv6 without brackets).
@@ -693,7 +760,10 @@ pub fn parse_uri(s: &str) -> Result<rsip::Uri, ParseError> {
 /// when one is complete, `Ok(None)` when more bytes are needed. Leading CRLFs (keep-alive)
 /// count into the length, so the caller drains them with the message.
 pub fn frame_len(buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     let rest = &buf[start..];
     let Some(head_end) = find_head_end(rest) else {
         if buf.len() > limits.max_message {
@@ -707,7 +777,10 @@ pub fn frame_len(buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseErro
         if let Some((n, v)) = line.split_once(':') {
             let n = n.trim();
             if n.eq_ignore_ascii_case("Content-Length") || n.eq_ignore_ascii_case("l") {
-                cl = v.trim().parse().map_err(|_| ParseError::ContentLength(v.trim().to_owned()))?;
+                cl = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ParseError::ContentLength(v.trim().to_owned()))?;
             }
         }
     }
@@ -753,7 +826,10 @@ fn parse_inner(bytes: &[u8], limits: &Limits) -> Result<Message, Refusal> {
     if bytes.len() > limits.max_message {
         return Err(refuse(ParseError::TooLarge(bytes.len())));
     }
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).ok_or(refuse(ParseError::Empty))?;
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .ok_or(refuse(ParseError::Empty))?;
     let bytes = &bytes[start..];
     let (head_end, body_start) = find_head_end(bytes).ok_or(refuse(ParseError::Unterminated))?;
     let head = std::str::from_utf8(&bytes[..head_end]).map_err(|_| refuse(ParseError::NotUtf8))?;
@@ -776,7 +852,9 @@ fn unfold(head: &str, limits: &Limits) -> Result<Draft, ParseError> {
     let mut raw: Vec<String> = Vec::new();
     for line in lines {
         if line.starts_with(' ') || line.starts_with('\t') {
-            let prev = raw.last_mut().ok_or_else(|| ParseError::HeaderLine(line.to_owned()))?;
+            let prev = raw
+                .last_mut()
+                .ok_or_else(|| ParseError::HeaderLine(line.to_owned()))?;
             prev.push(' ');
             prev.push_str(line.trim());
         } else {
@@ -788,7 +866,9 @@ fn unfold(head: &str, limits: &Limits) -> Result<Draft, ParseError> {
     }
     let mut headers = Headers(Vec::with_capacity(raw.len()));
     for line in raw {
-        let (name, value) = line.split_once(':').ok_or_else(|| ParseError::HeaderLine(line.clone()))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| ParseError::HeaderLine(line.clone()))?;
         let name = name.trim_end();
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(ParseError::HeaderLine(line.clone()));
@@ -797,10 +877,16 @@ fn unfold(head: &str, limits: &Limits) -> Result<Draft, ParseError> {
         let value = value.trim();
         if SPLIT_LISTS.contains(&name.as_str()) {
             for item in split_commas(value) {
-                headers.0.push(Header { name: name.clone(), value: item.to_owned() });
+                headers.0.push(Header {
+                    name: name.clone(),
+                    value: item.to_owned(),
+                });
             }
         } else {
-            headers.0.push(Header { name, value: value.to_owned() });
+            headers.0.push(Header {
+                name,
+                value: value.to_owned(),
+            });
         }
         if headers.0.len() > limits.max_headers {
             return Err(ParseError::TooManyHeaders(limits.max_headers));
@@ -843,10 +929,15 @@ pub fn split_commas(v: &str) -> Vec<&str> {
 fn take_body(headers: &Headers, avail: &[u8]) -> Result<Vec<u8>, ParseError> {
     match headers.get("Content-Length") {
         Some(v) => {
-            let n: usize = v.parse().map_err(|_| ParseError::ContentLength(v.to_owned()))?;
+            let n: usize = v
+                .parse()
+                .map_err(|_| ParseError::ContentLength(v.to_owned()))?;
             // RFC 3261 §18.3: fewer bytes than announced is an error; extra bytes after the
             // announced body are discarded.
-            avail.get(..n).map(<[u8]>::to_vec).ok_or_else(|| ParseError::ContentLength(v.to_owned()))
+            avail
+                .get(..n)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| ParseError::ContentLength(v.to_owned()))
         }
         None => Ok(avail.to_vec()),
     }
@@ -859,18 +950,28 @@ fn build_response(d: Draft, avail: &[u8]) -> Result<Response, ParseError> {
         return Err(ParseError::Version(ver.to_owned()));
     }
     let code = it.next().unwrap_or_default();
-    let status: u16 = code.parse().map_err(|_| ParseError::StartLine(d.start.clone()))?;
+    let status: u16 = code
+        .parse()
+        .map_err(|_| ParseError::StartLine(d.start.clone()))?;
     if !(100..=699).contains(&status) || code.len() != 3 {
         return Err(ParseError::StartLine(d.start.clone()));
     }
     let reason = it.next().unwrap_or_default().to_owned();
     // Everything a client transaction needs must be readable.
     let key = MsgKey::read(&d.headers)?;
-    key.via.branch.as_ref().ok_or(ParseError::Header("Via", "no branch".into()))?;
+    key.via
+        .branch
+        .as_ref()
+        .ok_or(ParseError::Header("Via", "no branch".into()))?;
     NameAddr::parse(d.headers.get("From").unwrap_or_default())?;
     NameAddr::parse(d.headers.get("To").unwrap_or_default())?;
     let body = take_body(&d.headers, avail)?;
-    Ok(Response { status, reason, headers: d.headers, body })
+    Ok(Response {
+        status,
+        reason,
+        headers: d.headers,
+        body,
+    })
 }
 
 fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
@@ -889,7 +990,10 @@ fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
                     r.headers.0.push(h.clone());
                 }
             }
-            r.headers.push("Warning", format!("399 flowgate \"{}\"", error.to_string().replace('"', "'")));
+            r.headers.push(
+                "Warning",
+                format!("399 flowgate \"{}\"", error.to_string().replace('"', "'")),
+            );
             r
         });
         Refusal { error, reply }
@@ -907,7 +1011,11 @@ fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
         return Err(with_reply(&d, ParseError::StartLine(d.start.clone()), 400));
     }
     if parts[2] != "SIP/2.0" {
-        return Err(with_reply(&d, ParseError::Version(parts[2].to_owned()), 505));
+        return Err(with_reply(
+            &d,
+            ParseError::Version(parts[2].to_owned()),
+            505,
+        ));
     }
     let key = match MsgKey::read(&d.headers) {
         Ok(k) => k,
@@ -916,7 +1024,11 @@ fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
     if key.cseq_method != method && method != Method::Ack && method != Method::Cancel
         || (method == Method::Ack || method == Method::Cancel) && key.cseq_method != method
     {
-        return Err(with_reply(&d, ParseError::Header("CSeq", "method does not match".into()), 400));
+        return Err(with_reply(
+            &d,
+            ParseError::Header("CSeq", "method does not match".into()),
+            400,
+        ));
     }
     if let Err(e) = parse_uri(parts[1]) {
         return Err(with_reply(&d, e, 400));
@@ -939,19 +1051,32 @@ fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
     if let Some(mf) = d.headers.get("Max-Forwards")
         && mf.parse::<u8>().is_err()
     {
-        return Err(with_reply(&d, ParseError::Header("Max-Forwards", mf.to_owned()), 400));
+        return Err(with_reply(
+            &d,
+            ParseError::Header("Max-Forwards", mf.to_owned()),
+            400,
+        ));
     }
     if let Some(ex) = d.headers.get("Expires")
         && ex.parse::<u32>().is_err()
     {
-        return Err(with_reply(&d, ParseError::Header("Expires", ex.to_owned()), 400));
+        return Err(with_reply(
+            &d,
+            ParseError::Header("Expires", ex.to_owned()),
+            400,
+        ));
     }
     let body = match take_body(&d.headers, avail) {
         Ok(b) => b,
         Err(e) => return Err(with_reply(&d, e, 400)),
     };
     let uri = parts[1].to_owned();
-    Ok(Message::Request(Request { method, uri, headers: d.headers, body }))
+    Ok(Message::Request(Request {
+        method,
+        uri,
+        headers: d.headers,
+        body,
+    }))
 }
 
 /// A response `501 Not Implemented` (with `Allow`) for an extension method.
@@ -1002,7 +1127,9 @@ Content-Length: 4\r\n\r\nv=0\nEXTRA";
     #[test]
     fn unfolds_folded_headers() {
         let m = "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>\r\n ;tag=88\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1\r\n\tOPTIONS\r\n\r\n";
-        let Message::Request(r) = parse(m.as_bytes(), &Limits::default()).unwrap() else { panic!() };
+        let Message::Request(r) = parse(m.as_bytes(), &Limits::default()).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.key().unwrap().from_tag, "88");
         assert_eq!(r.key().unwrap().cseq_method, Method::Options);
     }
@@ -1010,7 +1137,9 @@ Content-Length: 4\r\n\r\nv=0\nEXTRA";
     #[test]
     fn extension_method_parses_and_gets_501() {
         let m = "FOO sip:x@y SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nf: <sip:a@b>;tag=1\r\nt: <sip:x@y>\r\ni: c\r\nCSeq: 1 FOO\r\n\r\n";
-        let Message::Request(r) = parse(m.as_bytes(), &Limits::default()).unwrap() else { panic!() };
+        let Message::Request(r) = parse(m.as_bytes(), &Limits::default()).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.method, Method::Other("FOO".into()));
         let resp = not_implemented(&r, "INVITE, ACK");
         let text = String::from_utf8(resp.to_bytes()).unwrap();
@@ -1024,20 +1153,37 @@ Content-Length: 4\r\n\r\nv=0\nEXTRA";
         let e = parse(m.as_bytes(), &Limits::default()).unwrap_err();
         assert_eq!(e.reply.unwrap().status, 400);
         let m = "INVITE sip:x@y SIP/2.0\r\nFrom: <sip:a@b>;tag=1\r\n\r\n";
-        assert!(parse(m.as_bytes(), &Limits::default()).unwrap_err().reply.is_none());
+        assert!(
+            parse(m.as_bytes(), &Limits::default())
+                .unwrap_err()
+                .reply
+                .is_none()
+        );
         let m = "INVITE sip:x@y SIP/7.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n";
-        assert_eq!(parse(m.as_bytes(), &Limits::default()).unwrap_err().reply.unwrap().status, 505);
+        assert_eq!(
+            parse(m.as_bytes(), &Limits::default())
+                .unwrap_err()
+                .reply
+                .unwrap()
+                .status,
+            505
+        );
     }
 
     #[test]
     fn splits_comma_lists_and_frames_streams() {
         let m = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 2\r\n\r\nab";
-        let Message::Response(r) = parse(m.as_bytes(), &Limits::default()).unwrap() else { panic!() };
+        let Message::Response(r) = parse(m.as_bytes(), &Limits::default()).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.headers.get_all("Via").count(), 2);
         let mut buf = b"\r\n\r\n".to_vec();
         buf.extend_from_slice(m.as_bytes());
         buf.extend_from_slice(b"INVITE");
-        assert_eq!(frame_len(&buf, &Limits::default()).unwrap(), Some(4 + m.len()));
+        assert_eq!(
+            frame_len(&buf, &Limits::default()).unwrap(),
+            Some(4 + m.len())
+        );
         assert_eq!(frame_len(&buf[..20], &Limits::default()).unwrap(), None);
     }
 
@@ -1062,6 +1208,9 @@ Content-Length: 4\r\n\r\nv=0\nEXTRA";
             ParseError::TooManyHeaders(_)
         ));
         let big = vec![b'a'; 70_000];
-        assert!(matches!(parse(&big, &Limits::default()).unwrap_err().error, ParseError::TooLarge(_)));
+        assert!(matches!(
+            parse(&big, &Limits::default()).unwrap_err().error,
+            ParseError::TooLarge(_)
+        ));
     }
 }

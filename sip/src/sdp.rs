@@ -166,7 +166,11 @@ fn parse_c(v: &str) -> Result<IpAddr, SdpError> {
     match (it.next(), it.next(), it.next()) {
         (Some("IN"), Some("IP4" | "IP6"), Some(a)) => {
             // Multicast TTL suffix (`/127`) is not for a voice gateway.
-            a.split('/').next().unwrap_or_default().parse().map_err(|_| SdpError::Malformed(format!("c={v}")))
+            a.split('/')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| SdpError::Malformed(format!("c={v}")))
         }
         _ => Err(SdpError::Malformed(format!("c={v}"))),
     }
@@ -175,8 +179,14 @@ fn parse_c(v: &str) -> Result<IpAddr, SdpError> {
 impl Sdp {
     /// Parses an SDP body (LF or CRLF lines).
     pub fn parse(body: &[u8]) -> Result<Self, SdpError> {
-        let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
-        let mut sdp = Sdp { session_id: 0, version: 0, connection: None, media: Vec::new() };
+        let text =
+            std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+        let mut sdp = Sdp {
+            session_id: 0,
+            version: 0,
+            connection: None,
+            media: Vec::new(),
+        };
         let mut session_dir = Direction::SendRecv;
         let mut seen_v = false;
         for line in text.lines() {
@@ -184,7 +194,9 @@ impl Sdp {
             if line.is_empty() {
                 continue;
             }
-            let (k, v) = line.split_once('=').ok_or_else(|| SdpError::Malformed(line.to_owned()))?;
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| SdpError::Malformed(line.to_owned()))?;
             match k {
                 "v" => {
                     if v != "0" {
@@ -216,9 +228,17 @@ impl Sdp {
                         return Err(SdpError::Malformed(format!("m={v}")));
                     }
                     let port = f[1].split('/').next().unwrap_or_default();
-                    let port = port.parse().map_err(|_| SdpError::Malformed(format!("m={v}")))?;
+                    let port = port
+                        .parse()
+                        .map_err(|_| SdpError::Malformed(format!("m={v}")))?;
                     let formats = if f[2].starts_with("RTP/") {
-                        f[3..].iter().map(|p| p.parse::<u8>().map_err(|_| SdpError::Malformed(format!("m={v}")))).collect::<Result<_, _>>()?
+                        f[3..]
+                            .iter()
+                            .map(|p| {
+                                p.parse::<u8>()
+                                    .map_err(|_| SdpError::Malformed(format!("m={v}")))
+                            })
+                            .collect::<Result<_, _>>()?
                     } else {
                         Vec::new()
                     };
@@ -246,8 +266,12 @@ impl Sdp {
                         (None, Some(d)) => session_dir = d,
                         (Some(m), Some(d)) => m.direction = d,
                         (Some(m), None) if name == "rtpmap" => {
-                            let (pt, enc) = value.split_once(' ').ok_or_else(|| SdpError::Malformed(line.to_owned()))?;
-                            let pt = pt.parse().map_err(|_| SdpError::Malformed(line.to_owned()))?;
+                            let (pt, enc) = value
+                                .split_once(' ')
+                                .ok_or_else(|| SdpError::Malformed(line.to_owned()))?;
+                            let pt = pt
+                                .parse()
+                                .map_err(|_| SdpError::Malformed(line.to_owned()))?;
                             let mut e = enc.trim().split('/');
                             let name = e.next().unwrap_or_default().to_owned();
                             let rate = e.next().and_then(|r| r.parse().ok()).unwrap_or(8000);
@@ -318,10 +342,20 @@ pub struct Negotiated {
     pub ptime: u32,
 }
 
-fn write_sdp(local: &LocalMedia, formats: &[(u8, &str, u32)], te: Option<u8>, dir: Direction, port: u16) -> String {
+fn write_sdp(
+    local: &LocalMedia,
+    formats: &[(u8, &str, u32)],
+    te: Option<u8>,
+    dir: Direction,
+    port: u16,
+) -> String {
     let ipv = if local.addr.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::with_capacity(256);
-    let _ = write!(s, "v=0\r\no=flowgate {} {} IN {ipv} {}\r\ns=flowgate\r\nc=IN {ipv} {}\r\nt=0 0\r\n", local.session_id, local.version, local.addr, local.addr);
+    let _ = write!(
+        s,
+        "v=0\r\no=flowgate {} {} IN {ipv} {}\r\ns=flowgate\r\nc=IN {ipv} {}\r\nt=0 0\r\n",
+        local.session_id, local.version, local.addr, local.addr
+    );
     let mut pts: Vec<String> = formats.iter().map(|(p, _, _)| p.to_string()).collect();
     if let Some(te) = te {
         pts.push(te.to_string());
@@ -331,7 +365,10 @@ fn write_sdp(local: &LocalMedia, formats: &[(u8, &str, u32)], te: Option<u8>, di
         let _ = write!(s, "a=rtpmap:{pt} {name}/{rate}\r\n");
     }
     if let Some(te) = te {
-        let _ = write!(s, "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n");
+        let _ = write!(
+            s,
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+        );
     }
     let _ = write!(s, "a=ptime:20\r\na={}\r\n", dir.attr());
     s
@@ -339,12 +376,25 @@ fn write_sdp(local: &LocalMedia, formats: &[(u8, &str, u32)], te: Option<u8>, di
 
 /// Builds an offer.
 pub fn offer(local: &LocalMedia) -> String {
-    let f: Vec<(u8, &str, u32)> = local.codecs.iter().map(|c| (c.payload_type(), c.name(), 8000)).collect();
-    write_sdp(local, &f, local.telephone_event, local.direction, local.port)
+    let f: Vec<(u8, &str, u32)> = local
+        .codecs
+        .iter()
+        .map(|c| (c.payload_type(), c.name(), 8000))
+        .collect();
+    write_sdp(
+        local,
+        &f,
+        local.telephone_event,
+        local.direction,
+        local.port,
+    )
 }
 
 fn te_pt(m: &Media) -> Option<u8> {
-    m.formats.iter().copied().find(|pt| m.encoding(*pt).is_some_and(|(n, r)| n.eq_ignore_ascii_case("telephone-event") && r == 8000))
+    m.formats.iter().copied().find(|pt| {
+        m.encoding(*pt)
+            .is_some_and(|(n, r)| n.eq_ignore_ascii_case("telephone-event") && r == 8000)
+    })
 }
 
 /// Answers an offer: the first offered codec this side supports. `local.direction` is
@@ -365,8 +415,15 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<(String, Negotiated), S
         })
         .ok_or(SdpError::NoCommonCodec)?;
     let te = te_pt(m).filter(|_| local.telephone_event.is_some());
-    let held_by_addr = m.connection.or(offer.connection).is_some_and(|ip| ip.is_unspecified());
-    let offered = if held_by_addr { Direction::SendOnly } else { m.direction };
+    let held_by_addr = m
+        .connection
+        .or(offer.connection)
+        .is_some_and(|ip| ip.is_unspecified());
+    let offered = if held_by_addr {
+        Direction::SendOnly
+    } else {
+        m.direction
+    };
     let dir = combine(offered.answer(), local.direction);
     let mut body = write_sdp(local, &[(pt, codec.name(), 8000)], te, dir, local.port);
     // Every other m-line of the offer is refused with port 0, in order (RFC 3264 §6).
@@ -377,10 +434,23 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<(String, Negotiated), S
             seen_audio = true;
             continue;
         }
-        let _ = write!(extra, "m={} 0 {} {}\r\n", om.kind, om.proto, om.formats.first().map(u8::to_string).unwrap_or_else(|| "0".into()));
+        let _ = write!(
+            extra,
+            "m={} 0 {} {}\r\n",
+            om.kind,
+            om.proto,
+            om.formats
+                .first()
+                .map(u8::to_string)
+                .unwrap_or_else(|| "0".into())
+        );
     }
     // Keep m-line order: declined lines before the accepted one go first.
-    let idx = offer.media.iter().position(|x| std::ptr::eq(x, m)).unwrap_or(0);
+    let idx = offer
+        .media
+        .iter()
+        .position(|x| std::ptr::eq(x, m))
+        .unwrap_or(0);
     if idx > 0 || !extra.is_empty() {
         let (head, audio) = body.split_at(body.find("m=audio").unwrap_or(body.len()));
         let mut before = String::new();
@@ -389,7 +459,15 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<(String, Negotiated), S
             if i == idx {
                 continue;
             }
-            let line = format!("m={} 0 {} {}\r\n", om.kind, om.proto, om.formats.first().map(u8::to_string).unwrap_or_else(|| "0".into()));
+            let line = format!(
+                "m={} 0 {} {}\r\n",
+                om.kind,
+                om.proto,
+                om.formats
+                    .first()
+                    .map(u8::to_string)
+                    .unwrap_or_else(|| "0".into())
+            );
             if i < idx {
                 before.push_str(&line);
             } else {
@@ -400,7 +478,17 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<(String, Negotiated), S
     }
     let remote = offer.audio_addr().filter(|_| dir != Direction::Inactive);
     let ptime = m.ptime.unwrap_or(20);
-    Ok((body, Negotiated { codec, payload_type: pt, telephone_event: te, remote, direction: dir, ptime }))
+    Ok((
+        body,
+        Negotiated {
+            codec,
+            payload_type: pt,
+            telephone_event: te,
+            remote,
+            direction: dir,
+            ptime,
+        },
+    ))
 }
 
 /// Combines what the offer allows this side with what this side wants.
@@ -430,7 +518,14 @@ pub fn accept_answer(local: &LocalMedia, answer: &Sdp) -> Result<Negotiated, Sdp
     let te = te_pt(m).filter(|_| local.telephone_event.is_some());
     let dir = combine(m.direction.answer(), local.direction);
     let remote = answer.audio_addr().filter(|_| dir != Direction::Inactive);
-    Ok(Negotiated { codec, payload_type: pt, telephone_event: te, remote, direction: dir, ptime: m.ptime.unwrap_or(20) })
+    Ok(Negotiated {
+        codec,
+        payload_type: pt,
+        telephone_event: te,
+        remote,
+        direction: dir,
+        ptime: m.ptime.unwrap_or(20),
+    })
 }
 
 /// A wildcard address used when nothing better is known.
@@ -464,27 +559,52 @@ mod tests {
         assert!(body.contains("m=audio 20000 RTP/AVP 8 96\r\n"));
         assert!(body.contains("a=sendrecv"));
         let back = Sdp::parse(body.as_bytes()).unwrap();
-        assert_eq!(accept_answer(&local(Direction::SendRecv), &back).unwrap().codec, Codec::Pcma);
+        assert_eq!(
+            accept_answer(&local(Direction::SendRecv), &back)
+                .unwrap()
+                .codec,
+            Codec::Pcma
+        );
     }
 
     #[test]
     fn no_common_codec_is_an_error() {
-        let o = SIPP_OFFER.replace("8 0 96", "18 96").replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000");
-        assert_eq!(answer(&Sdp::parse(o.as_bytes()).unwrap(), &local(Direction::SendRecv)), Err(SdpError::NoCommonCodec));
+        let o = SIPP_OFFER
+            .replace("8 0 96", "18 96")
+            .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000");
+        assert_eq!(
+            answer(
+                &Sdp::parse(o.as_bytes()).unwrap(),
+                &local(Direction::SendRecv)
+            ),
+            Err(SdpError::NoCommonCodec)
+        );
     }
 
     #[test]
     fn hold_directions_mirror() {
         let o = format!("{SIPP_OFFER}a=sendonly\r\n");
-        let (body, n) = answer(&Sdp::parse(o.as_bytes()).unwrap(), &local(Direction::SendRecv)).unwrap();
+        let (body, n) = answer(
+            &Sdp::parse(o.as_bytes()).unwrap(),
+            &local(Direction::SendRecv),
+        )
+        .unwrap();
         assert_eq!(n.direction, Direction::RecvOnly);
         assert!(body.contains("a=recvonly"));
         let o = format!("{SIPP_OFFER}a=inactive\r\n");
-        let (_, n) = answer(&Sdp::parse(o.as_bytes()).unwrap(), &local(Direction::SendRecv)).unwrap();
+        let (_, n) = answer(
+            &Sdp::parse(o.as_bytes()).unwrap(),
+            &local(Direction::SendRecv),
+        )
+        .unwrap();
         assert_eq!((n.direction, n.remote), (Direction::Inactive, None));
         // RFC 2543 hold: c=0.0.0.0.
         let o = SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-        let (_, n) = answer(&Sdp::parse(o.as_bytes()).unwrap(), &local(Direction::SendRecv)).unwrap();
+        let (_, n) = answer(
+            &Sdp::parse(o.as_bytes()).unwrap(),
+            &local(Direction::SendRecv),
+        )
+        .unwrap();
         assert_eq!((n.direction, n.remote), (Direction::RecvOnly, None));
         // We hold the peer: our offer says sendonly.
         assert!(offer(&local(Direction::SendOnly)).contains("a=sendonly"));
@@ -493,7 +613,11 @@ mod tests {
     #[test]
     fn declined_streams_keep_their_place() {
         let o = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 31\r\nm=audio 6000 RTP/AVP 0\r\n";
-        let (body, _) = answer(&Sdp::parse(o.as_bytes()).unwrap(), &local(Direction::SendRecv)).unwrap();
+        let (body, _) = answer(
+            &Sdp::parse(o.as_bytes()).unwrap(),
+            &local(Direction::SendRecv),
+        )
+        .unwrap();
         let v = body.find("m=video 0").unwrap();
         let a = body.find("m=audio 20000").unwrap();
         assert!(v < a);

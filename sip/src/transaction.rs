@@ -47,7 +47,11 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Self { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
     }
 }
 
@@ -174,8 +178,15 @@ struct Tx {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Client { branch: String, method: Method },
-    Server { branch: String, sent_by: String, method: Method },
+    Client {
+        branch: String,
+        method: Method,
+    },
+    Server {
+        branch: String,
+        sent_by: String,
+        method: Method,
+    },
 }
 
 /// The transaction layer: every live transaction, matched by branch (RFC 3261 §17.1.3,
@@ -197,15 +208,33 @@ fn server_key(req: &Request) -> Option<Key> {
     if !branch.starts_with("z9hG4bK") {
         return None;
     }
-    let method = if req.method == Method::Ack { Method::Invite } else { req.method.clone() };
-    let sent_by = format!("{}:{}", k.via.host.to_ascii_lowercase(), k.via.port.unwrap_or(5060));
-    Some(Key::Server { branch, sent_by, method })
+    let method = if req.method == Method::Ack {
+        Method::Invite
+    } else {
+        req.method.clone()
+    };
+    let sent_by = format!(
+        "{}:{}",
+        k.via.host.to_ascii_lowercase(),
+        k.via.port.unwrap_or(5060)
+    );
+    Some(Key::Server {
+        branch,
+        sent_by,
+        method,
+    })
 }
 
 impl TransactionLayer {
     /// An empty layer.
     pub fn new(timers: Timers) -> Self {
-        Self { timers, next_id: 1, txs: HashMap::new(), by_key: HashMap::new(), heap: BinaryHeap::new() }
+        Self {
+            timers,
+            next_id: 1,
+            txs: HashMap::new(),
+            by_key: HashMap::new(),
+            heap: BinaryHeap::new(),
+        }
     }
 
     /// The timer values in use.
@@ -236,17 +265,37 @@ impl TransactionLayer {
     /// Starts a client transaction: the request must carry its top Via with a
     /// `z9hG4bK` branch. Returns its id and the first send. CANCEL and ACK for non-2xx
     /// are not started here (CANCEL is, as a non-INVITE client transaction of its own).
-    pub fn send_request(&mut self, request: Request, peer: Peer, now: Instant) -> (TxId, Vec<TxOutput>) {
+    pub fn send_request(
+        &mut self,
+        request: Request,
+        peer: Peer,
+        now: Instant,
+    ) -> (TxId, Vec<TxOutput>) {
         let id = self.alloc();
-        let branch = request.key().ok().and_then(|k| k.via.branch).unwrap_or_default();
-        let role = if request.method == Method::Invite { Role::InviteClient } else { Role::NonInviteClient };
+        let branch = request
+            .key()
+            .ok()
+            .and_then(|k| k.via.branch)
+            .unwrap_or_default();
+        let role = if request.method == Method::Invite {
+            Role::InviteClient
+        } else {
+            Role::NonInviteClient
+        };
         let bytes = request.to_bytes();
         let reliable = peer.transport.reliable();
         let t1 = self.timers.t1;
-        let key = Key::Client { branch, method: request.method.clone() };
+        let key = Key::Client {
+            branch,
+            method: request.method.clone(),
+        };
         let tx = Tx {
             role,
-            state: if role == Role::InviteClient { State::Calling } else { State::Trying },
+            state: if role == Role::InviteClient {
+                State::Calling
+            } else {
+                State::Trying
+            },
             peer,
             method: request.method.clone(),
             request,
@@ -271,7 +320,10 @@ impl TransactionLayer {
     /// stray 2xx to INVITE must go to the dialog layer, which re-sends its ACK).
     pub fn on_response(&mut self, response: Response, now: Instant) -> Option<Vec<TxOutput>> {
         let k = response.key().ok()?;
-        let key = Key::Client { branch: k.via.branch?, method: k.cseq_method };
+        let key = Key::Client {
+            branch: k.via.branch?,
+            method: k.cseq_method,
+        };
         let id = *self.by_key.get(&key)?;
         let timers = self.timers;
         let tx = self.txs.get_mut(&id)?;
@@ -292,24 +344,32 @@ impl TransactionLayer {
                     out.push(TxOutput::Response { id, response });
                 } else {
                     let ack = build_ack(&tx.request, &response).to_bytes();
-                    out.push(TxOutput::Send { peer: tx.peer, bytes: ack.clone() });
+                    out.push(TxOutput::Send {
+                        peer: tx.peer,
+                        bytes: ack.clone(),
+                    });
                     tx.last_sent = Some(ack);
                     tx.state = State::Completed;
-                    tx.end_at = Some(if reliable { now } else { now + Duration::from_secs(32) });
+                    tx.end_at = Some(if reliable {
+                        now
+                    } else {
+                        now + Duration::from_secs(32)
+                    });
                     tx.end_is_timeout = false;
                     out.push(TxOutput::Response { id, response });
                 }
             }
-            (Role::InviteClient, State::Accepted) => {
-                if (200..300).contains(&status) {
-                    out.push(TxOutput::Response { id, response });
-                }
+            (Role::InviteClient, State::Accepted) if (200..300).contains(&status) => {
+                out.push(TxOutput::Response { id, response });
             }
             (Role::InviteClient, State::Completed) => {
                 if status >= 300
                     && let Some(ack) = &tx.last_sent
                 {
-                    out.push(TxOutput::Send { peer: tx.peer, bytes: ack.clone() });
+                    out.push(TxOutput::Send {
+                        peer: tx.peer,
+                        bytes: ack.clone(),
+                    });
                 }
             }
             (Role::NonInviteClient, State::Trying | State::Proceeding) => {
@@ -346,7 +406,9 @@ impl TransactionLayer {
         };
         if let Some(&id) = self.by_key.get(&key) {
             let timers = self.timers;
-            let Some(tx) = self.txs.get_mut(&id) else { return Incoming::Ack };
+            let Some(tx) = self.txs.get_mut(&id) else {
+                return Incoming::Ack;
+            };
             let mut out = Vec::new();
             if request.method == Method::Ack {
                 if tx.role == Role::InviteServer && tx.state == State::Completed {
@@ -373,7 +435,10 @@ impl TransactionLayer {
             if tx.state != State::Accepted
                 && let Some(last) = &tx.last_sent
             {
-                out.push(TxOutput::Send { peer: tx.peer, bytes: last.clone() });
+                out.push(TxOutput::Send {
+                    peer: tx.peer,
+                    bytes: last.clone(),
+                });
             }
             return Incoming::Absorbed(out);
         }
@@ -383,13 +448,31 @@ impl TransactionLayer {
         Incoming::New(self.new_server(request, from, Some(key), now))
     }
 
-    fn new_server(&mut self, request: &Request, from: Peer, key: Option<Key>, now: Instant) -> TxId {
+    fn new_server(
+        &mut self,
+        request: &Request,
+        from: Peer,
+        key: Option<Key>,
+        now: Instant,
+    ) -> TxId {
         let id = self.alloc();
-        let role = if request.method == Method::Invite { Role::InviteServer } else { Role::NonInviteServer };
-        let key = key.unwrap_or(Key::Server { branch: format!("nobranch-{}", id.0), sent_by: String::new(), method: request.method.clone() });
+        let role = if request.method == Method::Invite {
+            Role::InviteServer
+        } else {
+            Role::NonInviteServer
+        };
+        let key = key.unwrap_or(Key::Server {
+            branch: format!("nobranch-{}", id.0),
+            sent_by: String::new(),
+            method: request.method.clone(),
+        });
         let tx = Tx {
             role,
-            state: if role == Role::InviteServer { State::Proceeding } else { State::Trying },
+            state: if role == Role::InviteServer {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             peer: from,
             method: request.method.clone(),
             request: request.clone(),
@@ -420,26 +503,44 @@ impl TransactionLayer {
 
     /// The server INVITE transaction a CANCEL refers to (same branch and sent-by).
     pub fn find_invite_for_cancel(&self, cancel: &Request) -> Option<TxId> {
-        let Key::Server { branch, sent_by, .. } = server_key(cancel)? else { return None };
-        self.by_key.get(&Key::Server { branch, sent_by, method: Method::Invite }).copied()
+        let Key::Server {
+            branch, sent_by, ..
+        } = server_key(cancel)?
+        else {
+            return None;
+        };
+        self.by_key
+            .get(&Key::Server {
+                branch,
+                sent_by,
+                method: Method::Invite,
+            })
+            .copied()
     }
 
     /// Whether an INVITE server transaction has not sent a final response yet.
     pub fn is_pending_invite(&self, id: TxId) -> bool {
-        self.txs.get(&id).is_some_and(|t| t.role == Role::InviteServer && t.state == State::Proceeding)
+        self.txs
+            .get(&id)
+            .is_some_and(|t| t.role == Role::InviteServer && t.state == State::Proceeding)
     }
 
     /// The TU answers a server transaction. Responses to a transaction that has already
     /// sent its final response are ignored (returns nothing).
     pub fn respond(&mut self, id: TxId, response: &Response, now: Instant) -> Vec<TxOutput> {
         let timers = self.timers;
-        let Some(tx) = self.txs.get_mut(&id) else { return Vec::new() };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return Vec::new();
+        };
         if !matches!(tx.state, State::Trying | State::Proceeding) {
             return Vec::new();
         }
         let bytes = response.to_bytes();
         let reliable = tx.peer.transport.reliable();
-        let out = vec![TxOutput::Send { peer: tx.peer, bytes: bytes.clone() }];
+        let out = vec![TxOutput::Send {
+            peer: tx.peer,
+            bytes: bytes.clone(),
+        }];
         tx.last_sent = Some(bytes);
         let status = response.status;
         match tx.role {
@@ -493,7 +594,9 @@ impl TransactionLayer {
 
     fn expire(&mut self, id: TxId, now: Instant) -> Vec<TxOutput> {
         let timers = self.timers;
-        let Some(tx) = self.txs.get_mut(&id) else { return Vec::new() };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         if tx.end_at.is_some_and(|at| at <= now) {
             let timeout = tx.end_is_timeout;
@@ -511,7 +614,10 @@ impl TransactionLayer {
                 Role::InviteClient | Role::NonInviteClient => tx.request_bytes.clone(),
                 _ => tx.last_sent.clone().unwrap_or_default(),
             };
-            out.push(TxOutput::Send { peer: tx.peer, bytes });
+            out.push(TxOutput::Send {
+                peer: tx.peer,
+                bytes,
+            });
             tx.interval = match (tx.role, tx.state) {
                 // Timer A doubles without a cap.
                 (Role::InviteClient, _) => tx.interval * 2,
@@ -531,7 +637,9 @@ impl TransactionLayer {
         // Drop stale heap entries (timers re-armed or transactions gone) lazily.
         while let Some(Reverse((at, id))) = self.heap.peek().copied() {
             match self.txs.get(&id) {
-                Some(tx) if tx.retransmit_at == Some(at) || tx.end_at == Some(at) => return Some(at),
+                Some(tx) if tx.retransmit_at == Some(at) || tx.end_at == Some(at) => {
+                    return Some(at);
+                }
                 _ => {
                     self.heap.pop();
                 }
@@ -602,7 +710,10 @@ mod tests {
     use crate::message::{Message, parse};
 
     fn peer(transport: Transport) -> Peer {
-        Peer { addr: "127.0.0.1:5062".parse().unwrap(), transport }
+        Peer {
+            addr: "127.0.0.1:5062".parse().unwrap(),
+            transport,
+        }
     }
 
     fn req(method: &str, branch: &str) -> Request {
@@ -622,7 +733,9 @@ mod tests {
     }
 
     fn sends(out: &[TxOutput]) -> usize {
-        out.iter().filter(|o| matches!(o, TxOutput::Send { .. })).count()
+        out.iter()
+            .filter(|o| matches!(o, TxOutput::Send { .. }))
+            .count()
     }
 
     #[test]
@@ -640,7 +753,10 @@ mod tests {
             if sends(&out) > 0 {
                 at.push((now - t0).as_millis());
             }
-            if out.iter().any(|o| matches!(o, TxOutput::Timeout { id: i, .. } if *i == id)) {
+            if out
+                .iter()
+                .any(|o| matches!(o, TxOutput::Timeout { id: i, .. } if *i == id))
+            {
                 break;
             }
         }
@@ -692,8 +808,12 @@ mod tests {
         assert!(matches!(&out[0], TxOutput::Response { response, .. } if response.status == 100));
         // No retransmission after a provisional.
         assert!(l.next_deadline().unwrap() - t0 == Duration::from_secs(32));
-        let out = l.on_response(resp(&invite, 486), t0 + Duration::from_secs(1)).unwrap();
-        let TxOutput::Send { bytes, .. } = &out[0] else { panic!() };
+        let out = l
+            .on_response(resp(&invite, 486), t0 + Duration::from_secs(1))
+            .unwrap();
+        let TxOutput::Send { bytes, .. } = &out[0] else {
+            panic!()
+        };
         let text = String::from_utf8_lossy(bytes);
         assert!(text.starts_with("ACK sip:b@h SIP/2.0"));
         assert!(text.contains("branch=z9hG4bKd"));
@@ -701,7 +821,9 @@ mod tests {
         assert!(text.contains("tag=t"));
         assert!(matches!(&out[1], TxOutput::Response { response, .. } if response.status == 486));
         // A retransmitted 486 is ACKed again and not passed up.
-        let out = l.on_response(resp(&invite, 486), t0 + Duration::from_secs(2)).unwrap();
+        let out = l
+            .on_response(resp(&invite, 486), t0 + Duration::from_secs(2))
+            .unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(sends(&out), 1);
         // Timer D: 32 s after the final.
@@ -716,7 +838,9 @@ mod tests {
         l.send_request(invite.clone(), peer(Transport::Udp), t0);
         let out = l.on_response(resp(&invite, 200), t0).unwrap();
         assert_eq!(out.len(), 1);
-        let out = l.on_response(resp(&invite, 200), t0 + Duration::from_millis(500)).unwrap();
+        let out = l
+            .on_response(resp(&invite, 200), t0 + Duration::from_millis(500))
+            .unwrap();
         assert!(matches!(&out[0], TxOutput::Response { response, .. } if response.status == 200));
         assert_eq!(l.next_deadline().unwrap() - t0, Duration::from_secs(32)); // timer M
     }
@@ -726,11 +850,15 @@ mod tests {
         let t0 = Instant::now();
         let mut l = TransactionLayer::new(Timers::default());
         let invite = req("INVITE", "z9hG4bKs");
-        let Incoming::New(id) = l.on_request(&invite, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::New(id) = l.on_request(&invite, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         let out = l.respond(id, &resp(&invite, 180), t0);
         assert_eq!(sends(&out), 1);
         // A retransmitted INVITE gets the 180 again.
-        let Incoming::Absorbed(out) = l.on_request(&invite, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::Absorbed(out) = l.on_request(&invite, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         assert_eq!(sends(&out), 1);
         l.respond(id, &resp(&invite, 486), t0);
         let mut at = Vec::new();
@@ -747,7 +875,10 @@ mod tests {
             a
         };
         let t = t0 + Duration::from_secs(4);
-        assert!(matches!(l.on_request(&ack, peer(Transport::Udp), t), Incoming::Absorbed(_)));
+        assert!(matches!(
+            l.on_request(&ack, peer(Transport::Udp), t),
+            Incoming::Absorbed(_)
+        ));
         // Confirmed: timer I = T4, no more retransmissions.
         assert_eq!(l.next_deadline().unwrap(), t + Duration::from_secs(5));
         let out = l.poll(t + Duration::from_secs(5));
@@ -760,7 +891,9 @@ mod tests {
         let t0 = Instant::now();
         let mut l = TransactionLayer::new(Timers::default());
         let invite = req("INVITE", "z9hG4bKh");
-        let Incoming::New(id) = l.on_request(&invite, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::New(id) = l.on_request(&invite, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         l.respond(id, &resp(&invite, 603), t0);
         let mut n = 0;
         let mut timeout_at = None;
@@ -781,9 +914,13 @@ mod tests {
         let t0 = Instant::now();
         let mut l = TransactionLayer::new(Timers::default());
         let bye = req("BYE", "z9hG4bKj");
-        let Incoming::New(id) = l.on_request(&bye, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::New(id) = l.on_request(&bye, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         l.respond(id, &resp(&bye, 200), t0);
-        let Incoming::Absorbed(out) = l.on_request(&bye, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::Absorbed(out) = l.on_request(&bye, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         assert_eq!(sends(&out), 1);
         assert_eq!(l.next_deadline().unwrap() - t0, Duration::from_secs(32));
         let mut ack = req("ACK", "z9hG4bKnew");
@@ -812,10 +949,14 @@ mod tests {
         let t0 = Instant::now();
         let mut l = TransactionLayer::new(Timers::default());
         let invite = req("INVITE", "z9hG4bKc");
-        let Incoming::New(id) = l.on_request(&invite, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::New(id) = l.on_request(&invite, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         let cancel = build_cancel(&invite);
         assert_eq!(l.find_invite_for_cancel(&cancel), Some(id));
-        let Incoming::New(cid) = l.on_request(&cancel, peer(Transport::Udp), t0) else { panic!() };
+        let Incoming::New(cid) = l.on_request(&cancel, peer(Transport::Udp), t0) else {
+            panic!()
+        };
         assert_ne!(cid, id);
         assert!(l.is_pending_invite(id));
     }

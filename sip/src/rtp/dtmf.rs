@@ -19,7 +19,9 @@ pub fn event_code(digit: char) -> Option<u8> {
 
 /// The digit of an event code.
 pub fn digit_of(code: u8) -> Option<char> {
-    b"0123456789*#ABCD".get(usize::from(code)).map(|&b| char::from(b))
+    b"0123456789*#ABCD"
+        .get(usize::from(code))
+        .map(|&b| char::from(b))
 }
 
 /// One telephone-event payload (4 bytes).
@@ -39,13 +41,23 @@ impl EventPayload {
     /// Parses the first 4 bytes.
     pub fn parse(b: &[u8]) -> Option<Self> {
         let b = b.get(..4)?;
-        Some(Self { event: b[0], end: b[1] & 0x80 != 0, volume: b[1] & 0x3f, duration: u16::from_be_bytes([b[2], b[3]]) })
+        Some(Self {
+            event: b[0],
+            end: b[1] & 0x80 != 0,
+            volume: b[1] & 0x3f,
+            duration: u16::from_be_bytes([b[2], b[3]]),
+        })
     }
 
     /// Serializes.
     pub fn bytes(&self) -> [u8; 4] {
         let d = self.duration.to_be_bytes();
-        [self.event, (u8::from(self.end) << 7) | (self.volume & 0x3f), d[0], d[1]]
+        [
+            self.event,
+            (u8::from(self.end) << 7) | (self.volume & 0x3f),
+            d[0],
+            d[1],
+        ]
     }
 }
 
@@ -75,7 +87,13 @@ impl DtmfSender {
     pub fn new(digit: char, duration: Duration) -> Option<Self> {
         let ms = duration.as_millis().clamp(40, 5000);
         let total = u16::try_from(ms * 8).unwrap_or(u16::MAX);
-        Some(Self { event: event_code(digit)?, total, elapsed: 0, ends_left: 3, started: false })
+        Some(Self {
+            event: event_code(digit)?,
+            total,
+            elapsed: 0,
+            ends_left: 3,
+            started: false,
+        })
     }
 
     /// The packet for the next 20 ms tick, or `None` when the event is over.
@@ -90,7 +108,15 @@ impl DtmfSender {
         if end {
             self.ends_left -= 1;
         }
-        Some(EventPacket { marker, payload: EventPayload { event: self.event, end, volume: 10, duration: self.elapsed } })
+        Some(EventPacket {
+            marker,
+            payload: EventPayload {
+                event: self.event,
+                end,
+                volume: 10,
+                duration: self.elapsed,
+            },
+        })
     }
 
     /// Whether all packets (including the three end packets) went out.
@@ -151,7 +177,12 @@ mod tests {
         }
         assert_eq!(digits, vec!['#']);
         // The next press has a new timestamp; starting with an end packet still counts.
-        let end = EventPayload { event: 1, end: true, volume: 10, duration: 800 };
+        let end = EventPayload {
+            event: 1,
+            end: true,
+            volume: 10,
+            duration: 800,
+        };
         assert_eq!(r.on_packet(5000, &end.bytes()), Some('1'));
         assert_eq!(r.on_packet(5000, &end.bytes()), None);
         assert_eq!(r.on_packet(9000, &[1, 2]), None);

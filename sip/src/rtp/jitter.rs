@@ -32,7 +32,10 @@ pub struct JitterConfig {
 
 impl Default for JitterConfig {
     fn default() -> Self {
-        Self { min_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200) }
+        Self {
+            min_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+        }
     }
 }
 
@@ -128,14 +131,22 @@ impl JitterBuffer {
     /// The RFC 3550 interarrival jitter estimate, in timestamp units.
     pub fn jitter(&self) -> u32 {
         // Bounded by construction (≤ a few seconds of samples).
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "non-negative and bounded")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "non-negative and bounded"
+        )]
         let j = self.jitter.round() as u32;
         j
     }
 
     /// The current target delay in frames.
     pub fn target_frames(&self) -> u64 {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "non-negative and bounded")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "non-negative and bounded"
+        )]
         let from_jitter = (3.0 * self.jitter / FRAME as f64).ceil() as u64 + 1;
         (from_jitter + self.bump).clamp(self.min_frames, self.max_frames)
     }
@@ -151,7 +162,11 @@ impl JitterBuffer {
     /// Forgets everything (a new SSRC: a new stream).
     pub fn reset(&mut self) {
         let stats = self.stats;
-        *self = Self { stats, ..Self::new(JitterConfig::default()) }.with_limits(self.min_frames, self.max_frames);
+        *self = Self {
+            stats,
+            ..Self::new(JitterConfig::default())
+        }
+        .with_limits(self.min_frames, self.max_frames);
     }
 
     fn with_limits(mut self, min: u64, max: u64) -> Self {
@@ -168,7 +183,10 @@ impl JitterBuffer {
             return self.last_ext;
         }
         let last32 = (self.last_ext & 0xffff_ffff) as u32;
-        #[expect(clippy::cast_possible_wrap, reason = "wrapping difference of RTP timestamps")]
+        #[expect(
+            clippy::cast_possible_wrap,
+            reason = "wrapping difference of RTP timestamps"
+        )]
         let delta = ts.wrapping_sub(last32) as i32;
         let ext = self.last_ext.wrapping_add_signed(i64::from(delta));
         if delta > 0 {
@@ -183,11 +201,16 @@ impl JitterBuffer {
         // Frames are counted from the first packet's timestamp (less a margin for packets
         // reordered before it), so a stream's 20 ms grid lines up with its packets.
         let origin = *self.origin.get_or_insert(ext);
-        let Some(rel) = (ext + FRAME as u64 * 64).checked_sub(origin) else { return };
+        let Some(rel) = (ext + FRAME as u64 * 64).checked_sub(origin) else {
+            return;
+        };
         // Interarrival jitter (RFC 3550 §6.4.1 / A.8), in timestamp units.
         let base = *self.base.get_or_insert(arrival);
         let arrival_ts = arrival.saturating_duration_since(base).as_secs_f64() * 8000.0;
-        #[expect(clippy::cast_precision_loss, reason = "timestamps fit f64 exactly for years")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "timestamps fit f64 exactly for years"
+        )]
         let transit = arrival_ts - ext as f64;
         if let Some(prev) = self.last_transit {
             let d = (transit - prev).abs();
@@ -212,7 +235,9 @@ impl JitterBuffer {
             if self.cursor.is_none_or(|c| idx >= c) {
                 let fresh = !self.frames.contains_key(&idx);
                 dup &= !fresh;
-                let slot = self.frames.entry(idx).or_insert(Slot { samples: [0; FRAME] });
+                let slot = self.frames.entry(idx).or_insert(Slot {
+                    samples: [0; FRAME],
+                });
                 slot.samples[off..off + n].copy_from_slice(&rest[..n]);
                 self.newest = Some(self.newest.map_or(idx, |m| m.max(idx)));
             }
@@ -342,7 +367,8 @@ mod tests {
     fn run(n: u32, arrive: impl Fn(u32) -> Option<u64>, pulls: u32) -> (Vec<i16>, JitterBuffer) {
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new(JitterConfig::default());
-        let mut events: Vec<(u64, u32)> = (0..n).filter_map(|k| arrive(k).map(|a| (a, k))).collect();
+        let mut events: Vec<(u64, u32)> =
+            (0..n).filter_map(|k| arrive(k).map(|a| (a, k))).collect();
         events.sort();
         let mut played = Vec::new();
         let mut e = 0;
@@ -351,12 +377,20 @@ mod tests {
             while e < events.len() && events[e].0 <= now_ms {
                 let k = events[e].1;
                 let v = i16::try_from(k + 1).unwrap();
-                jb.push(1000 + k * 160, &frame(v), t0 + Duration::from_millis(events[e].0));
+                jb.push(
+                    1000 + k * 160,
+                    &frame(v),
+                    t0 + Duration::from_millis(events[e].0),
+                );
                 e += 1;
             }
             let mut out = [0i16; FRAME];
             let st = jb.pop(&mut out);
-            played.push(if st == FrameStatus::Received { out[0] } else { 0 });
+            played.push(if st == FrameStatus::Received {
+                out[0]
+            } else {
+                0
+            });
         }
         (played, jb)
     }
@@ -369,24 +403,47 @@ mod tests {
     fn steady_stream_plays_in_order_with_constant_delay() {
         let (played, jb) = run(100, |k| Some(u64::from(k) * 20), 100);
         assert_eq!(received(&played), (1..=100).collect::<Vec<i16>>());
-        assert_eq!(jb.stats().lost + jb.stats().late + jb.stats().underruns, 0, "{:?}", jb.stats());
+        assert_eq!(
+            jb.stats().lost + jb.stats().late + jb.stats().underruns,
+            0,
+            "{:?}",
+            jb.stats()
+        );
         assert!(jb.target_frames() <= 2);
     }
 
     #[test]
     fn reordered_packets_play_in_order() {
         // Pairs swapped: 1,0,3,2,… each pair's second packet 5 ms late.
-        let (played, jb) = run(100, |k| Some(if k % 2 == 0 { u64::from(k) * 20 + 25 } else { u64::from(k) * 20 - 15 }), 115);
+        let (played, jb) = run(
+            100,
+            |k| {
+                Some(if k % 2 == 0 {
+                    u64::from(k) * 20 + 25
+                } else {
+                    u64::from(k) * 20 - 15
+                })
+            },
+            115,
+        );
         // The very first packet may be given up while nothing is known about the path
         // (it arrived after its successor and after playout started); none after it.
         let r = received(&played);
         assert!(r.ends_with(&(2..=100).collect::<Vec<i16>>()), "{r:?}");
-        assert!(jb.stats().late <= 1 && jb.stats().lost == 0, "{:?}", jb.stats());
+        assert!(
+            jb.stats().late <= 1 && jb.stats().lost == 0,
+            "{:?}",
+            jb.stats()
+        );
     }
 
     #[test]
     fn loss_is_concealed_and_playout_moves_on() {
-        let (played, jb) = run(50, |k| (k != 20 && k != 21).then_some(u64::from(k) * 20), 60);
+        let (played, jb) = run(
+            50,
+            |k| (k != 20 && k != 21).then_some(u64::from(k) * 20),
+            60,
+        );
         let r = received(&played);
         assert_eq!(r.len(), 48);
         assert!(!r.contains(&21) && !r.contains(&22));
@@ -398,14 +455,24 @@ mod tests {
     #[test]
     fn jitter_grows_the_delay_then_it_shrinks_back() {
         // 120 ms of delay on every fifth packet for 6 s, then a clean stream for 20 s.
-        let (played, jb) = run(1300, |k| Some(u64::from(k) * 20 + if k < 300 && k % 5 == 0 { 120 } else { 0 }), 1300);
+        let (played, jb) = run(
+            1300,
+            |k| Some(u64::from(k) * 20 + if k < 300 && k % 5 == 0 { 120 } else { 0 }),
+            1300,
+        );
         let r = received(&played);
         let s = jb.stats();
         // Early packets may be late while the buffer learns; after that nothing is lost.
         assert!(s.late <= 6, "{s:?}");
         assert!(r.len() >= 1290, "{}", r.len());
         assert!(r.windows(2).all(|w| w[0] < w[1]));
-        assert!(s.shrunk > 0, "{s:?} level {} target {} bump {}", jb.level(), jb.target_frames(), jb.bump);
+        assert!(
+            s.shrunk > 0,
+            "{s:?} level {} target {} bump {}",
+            jb.level(),
+            jb.target_frames(),
+            jb.bump
+        );
         // Back to a small delay at the end.
         assert!(jb.level() <= 3, "level {}", jb.level());
         assert!(jb.target_frames() <= 2);
@@ -433,7 +500,11 @@ mod tests {
         let mut jb = JitterBuffer::new(JitterConfig::default());
         let mut out = [0; FRAME];
         for k in 0..10u32 {
-            jb.push(k * 160, &frame(5), t0 + Duration::from_millis(u64::from(k) * 20));
+            jb.push(
+                k * 160,
+                &frame(5),
+                t0 + Duration::from_millis(u64::from(k) * 20),
+            );
             jb.pop(&mut out);
         }
         let statuses: Vec<FrameStatus> = (0..6).map(|_| jb.pop(&mut out)).collect();
@@ -462,7 +533,11 @@ mod tests {
         let mut got = Vec::new();
         for k in 0..10u32 {
             let ts = (u32::MAX - 800).wrapping_add(k * 160);
-            jb.push(ts, &frame(i16::try_from(k + 1).unwrap()), t0 + Duration::from_millis(u64::from(k) * 20));
+            jb.push(
+                ts,
+                &frame(i16::try_from(k + 1).unwrap()),
+                t0 + Duration::from_millis(u64::from(k) * 20),
+            );
             if jb.pop(&mut out) == FrameStatus::Received {
                 got.push(out[0]);
             }

@@ -104,7 +104,14 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejects() {
-        let p = RtpPacket { marker: true, payload_type: 8, seq: 65535, timestamp: 7, ssrc: 0xdead_beef, payload: &[1, 2, 3] };
+        let p = RtpPacket {
+            marker: true,
+            payload_type: 8,
+            seq: 65535,
+            timestamp: 7,
+            ssrc: 0xdead_beef,
+            payload: &[1, 2, 3],
+        };
         let mut b = Vec::new();
         p.write(&mut b);
         assert_eq!(RtpPacket::parse(&b).unwrap(), p);

@@ -88,7 +88,14 @@ fn header(out: &mut Vec<u8>, count: u8, pt: u8, words_minus_one: u16) {
 }
 
 /// A sender report (with a report block when we also receive).
-pub fn sender_report(ssrc: u32, wall: SystemTime, rtp_ts: u32, packets: u32, octets: u32, block: Option<&ReportBlock>) -> Vec<u8> {
+pub fn sender_report(
+    ssrc: u32,
+    wall: SystemTime,
+    rtp_ts: u32,
+    packets: u32,
+    octets: u32,
+    block: Option<&ReportBlock>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(52);
     let n = u8::from(block.is_some());
     header(&mut out, n, 200, 6 + 6 * u16::from(n));
@@ -168,7 +175,10 @@ pub fn parse(mut b: &[u8]) -> Result<Vec<RtcpPacket>, RtcpError> {
                 if p.len() < 8 + 24 * count {
                     return Err(RtcpError::Malformed);
                 }
-                RtcpPacket::Rr { ssrc: u32_at(p, 4)?, reports: blocks(p, 8, count)? }
+                RtcpPacket::Rr {
+                    ssrc: u32_at(p, 4)?,
+                    reports: blocks(p, 8, count)?,
+                }
             }
             other => RtcpPacket::Other(other),
         });
@@ -183,16 +193,37 @@ mod tests {
 
     #[test]
     fn sr_and_rr_round_trip() {
-        let block = ReportBlock { ssrc: 9, fraction_lost: 12, cumulative_lost: -3, highest_seq: 70_000, jitter: 44, lsr: 5, dlsr: 6 };
+        let block = ReportBlock {
+            ssrc: 9,
+            fraction_lost: 12,
+            cumulative_lost: -3,
+            highest_seq: 70_000,
+            jitter: 44,
+            lsr: 5,
+            dlsr: 6,
+        };
         let wall = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let mut compound = sender_report(1, wall, 160, 10, 1600, Some(&block));
         compound.extend(receiver_report(2, None));
         let p = parse(&compound).unwrap();
         assert_eq!(
             p[0],
-            RtcpPacket::Sr { ssrc: 1, ntp: ntp(wall), rtp_ts: 160, packets: 10, octets: 1600, reports: vec![block] }
+            RtcpPacket::Sr {
+                ssrc: 1,
+                ntp: ntp(wall),
+                rtp_ts: 160,
+                packets: 10,
+                octets: 1600,
+                reports: vec![block]
+            }
         );
-        assert_eq!(p[1], RtcpPacket::Rr { ssrc: 2, reports: vec![] });
+        assert_eq!(
+            p[1],
+            RtcpPacket::Rr {
+                ssrc: 2,
+                reports: vec![]
+            }
+        );
         assert_eq!(ntp(wall) >> 32, 1_700_000_000 + 2_208_988_800);
         assert!(parse(&compound[..10]).is_err());
         assert!(parse(&[0x81, 200, 0, 0]).is_err());

@@ -161,7 +161,9 @@ impl RtpSession {
 
     /// Feeds a received datagram.
     pub fn on_packet(&mut self, data: &[u8], from: SocketAddr, now: Instant) -> Incoming {
-        let Ok(p) = RtpPacket::parse(data) else { return Incoming::Ignored };
+        let Ok(p) = RtpPacket::parse(data) else {
+            return Incoming::Ignored;
+        };
         let is_audio = p.payload_type == self.params.payload_type;
         let is_event = self.params.telephone_event == Some(p.payload_type) && p.payload_type >= 96;
         if !is_audio && !is_event {
@@ -251,22 +253,38 @@ impl RtpSession {
             let pkt = pkt?;
             self.payload.clear();
             self.payload.extend_from_slice(&pkt.payload.bytes());
-            (pkt.marker, self.params.telephone_event.unwrap_or(101), self.dtmf_ts)
+            (
+                pkt.marker,
+                self.params.telephone_event.unwrap_or(101),
+                self.dtmf_ts,
+            )
         } else {
             self.payload.clear();
             let law = self.params.codec.law();
-            self.payload.extend(frame.iter().take(FRAME * 3).map(|&s| law.encode(s)));
+            self.payload
+                .extend(frame.iter().take(FRAME * 3).map(|&s| law.encode(s)));
             let ts = self.ts;
-            self.ts = self.ts.wrapping_add(u32::try_from(frame.len().min(FRAME * 3)).unwrap_or(160));
+            self.ts = self
+                .ts
+                .wrapping_add(u32::try_from(frame.len().min(FRAME * 3)).unwrap_or(160));
             (!self.first_sent, self.params.payload_type, ts)
         };
         let dest = dest?;
         self.first_sent = true;
         self.seq = self.seq.wrapping_add(1);
-        let p = RtpPacket { marker, payload_type: pt, seq: self.seq, timestamp: ts, ssrc: self.ssrc, payload: &self.payload };
+        let p = RtpPacket {
+            marker,
+            payload_type: pt,
+            seq: self.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+            payload: &self.payload,
+        };
         p.write(&mut self.out);
         self.packets_sent = self.packets_sent.wrapping_add(1);
-        self.octets_sent = self.octets_sent.wrapping_add(u32::try_from(self.payload.len()).unwrap_or(0));
+        self.octets_sent = self
+            .octets_sent
+            .wrapping_add(u32::try_from(self.payload.len()).unwrap_or(0));
         Some((&self.out, dest))
     }
 
@@ -286,7 +304,11 @@ impl RtpSession {
         self.expected_prior = expected;
         self.received_prior = self.received;
         let lost_int = i64::from(exp_int) - i64::from(rec_int);
-        let fraction = if exp_int == 0 || lost_int <= 0 { 0 } else { u8::try_from((lost_int << 8) / i64::from(exp_int)).unwrap_or(255) };
+        let fraction = if exp_int == 0 || lost_int <= 0 {
+            0
+        } else {
+            u8::try_from((lost_int << 8) / i64::from(exp_int)).unwrap_or(255)
+        };
         Some(ReportBlock {
             ssrc,
             fraction_lost: fraction,
@@ -325,7 +347,9 @@ mod tests {
         let a_addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         let mut a = RtpSession::new(params("127.0.0.1:5000"), JitterConfig::default());
         let mut b = RtpSession::new(params("10.9.9.9:9"), JitterConfig::default());
-        let tone: Vec<i16> = (0..160).map(|i| if i % 2 == 0 { 8000 } else { -8000 }).collect();
+        let tone: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 8000 } else { -8000 })
+            .collect();
         assert!(a.queue_dtmf('7', Duration::from_millis(60)));
         let mut digits = Vec::new();
         let mut received = 0;
@@ -366,7 +390,14 @@ mod tests {
         let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
         for seq in [1u16, 2, 4, 5] {
             let pl = [0xffu8; 160];
-            let pkt = RtpPacket { marker: false, payload_type: 0, seq, timestamp: u32::from(seq) * 160, ssrc: 5, payload: &pl };
+            let pkt = RtpPacket {
+                marker: false,
+                payload_type: 0,
+                seq,
+                timestamp: u32::from(seq) * 160,
+                ssrc: 5,
+                payload: &pl,
+            };
             let mut v = Vec::new();
             pkt.write(&mut v);
             assert_eq!(b.on_packet(&v, from, t0), Incoming::Audio);
@@ -376,7 +407,14 @@ mod tests {
         assert_eq!(rb.fraction_lost, 51); // 1 of 5 → 256/5
         // Wrong payload type is ignored.
         let pl = [0u8; 4];
-        let pkt = RtpPacket { marker: false, payload_type: 18, seq: 6, timestamp: 0, ssrc: 5, payload: &pl };
+        let pkt = RtpPacket {
+            marker: false,
+            payload_type: 18,
+            seq: 6,
+            timestamp: 0,
+            ssrc: 5,
+            payload: &pl,
+        };
         let mut v = Vec::new();
         pkt.write(&mut v);
         assert_eq!(b.on_packet(&v, from, t0), Incoming::Ignored);

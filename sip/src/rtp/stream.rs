@@ -52,7 +52,11 @@ impl PortRange {
     /// A range (`min` rounded up to even).
     pub fn new(min: u16, max: u16) -> Self {
         let min = min + min % 2;
-        Self { min, max, next: AtomicU16::new(min) }
+        Self {
+            min,
+            max,
+            next: AtomicU16::new(min),
+        }
     }
 
     /// Binds an RTP socket on an even port and RTCP on the next one.
@@ -65,11 +69,18 @@ impl PortRange {
                 self.next.store(self.min + 2, Ordering::Relaxed);
                 p = self.min;
             }
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, p)) else { continue };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, p + 1)) else { continue };
+            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, p)) else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, p + 1)) else {
+                continue;
+            };
             return Ok((rtp, rtcp));
         }
-        Err(StreamError::NoPort { min: self.min, max: self.max })
+        Err(StreamError::NoPort {
+            min: self.min,
+            max: self.max,
+        })
     }
 }
 
@@ -102,7 +113,10 @@ pub struct RtpControl(Arc<Mutex<Shared>>);
 
 impl RtpControl {
     fn with<T>(&self, f: impl FnOnce(&mut Shared) -> T) -> T {
-        let mut g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut g)
     }
 
@@ -151,7 +165,9 @@ pub struct RtpStream {
 
 impl std::fmt::Debug for RtpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RtpStream").field("local", &self.rtp.local_addr().ok()).finish_non_exhaustive()
+        f.debug_struct("RtpStream")
+            .field("local", &self.rtp.local_addr().ok())
+            .finish_non_exhaustive()
     }
 }
 
@@ -161,7 +177,12 @@ const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 impl RtpStream {
     /// Binds a stream in `range` on `ip`. Parameters may be set later (the port is
     /// needed for the SDP before the answer is known): until then nothing is sent.
-    pub fn bind(range: &PortRange, ip: IpAddr, params: SessionParams, jitter: JitterConfig) -> Result<(Self, RtpControl), StreamError> {
+    pub fn bind(
+        range: &PortRange,
+        ip: IpAddr,
+        params: SessionParams,
+        jitter: JitterConfig,
+    ) -> Result<(Self, RtpControl), StreamError> {
         let (rtp, rtcp) = range.bind(ip)?;
         rtcp.set_nonblocking(true)?;
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -202,7 +223,10 @@ impl RtpStream {
     }
 
     fn sync_control(&mut self) -> Result<(), StreamError> {
-        let mut g = self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if g.closed {
             return Err(StreamError::Closed);
         }
@@ -249,7 +273,9 @@ impl RtpStream {
             if now >= tick {
                 late_reads += 1;
             }
-            let wait = tick.saturating_duration_since(now).max(Duration::from_micros(50));
+            let wait = tick
+                .saturating_duration_since(now)
+                .max(Duration::from_micros(50));
             self.rtp.set_read_timeout(Some(wait))?;
             match self.rtp.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
@@ -258,7 +284,12 @@ impl RtpStream {
                         break;
                     }
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
                     if Instant::now() >= tick {
                         break;
                     }
@@ -273,7 +304,11 @@ impl RtpStream {
         }
         let now = Instant::now();
         // Absolute deadlines keep the pace; after a long stall, restart the clock.
-        self.next_tick = Some(if now > tick + 5 * TICK { now + TICK } else { tick + TICK });
+        self.next_tick = Some(if now > tick + 5 * TICK {
+            now + TICK
+        } else {
+            tick + TICK
+        });
         self.maybe_rtcp(now)?;
         Ok(self.session.pull(frame))
     }
@@ -285,7 +320,11 @@ impl RtpStream {
         if let Some((pkt, dest)) = self.session.push(frame) {
             match self.rtp.send_to(pkt, dest) {
                 Ok(_) => self.stats.packets_out += 1,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                    ) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -300,7 +339,10 @@ impl RtpStream {
 
     /// Counters.
     pub fn stats(&self) -> StreamStats {
-        StreamStats { jitter: self.session.jitter_stats(), ..self.stats }
+        StreamStats {
+            jitter: self.session.jitter_stats(),
+            ..self.stats
+        }
     }
 
     fn maybe_rtcp(&mut self, now: Instant) -> Result<(), StreamError> {
@@ -309,18 +351,34 @@ impl RtpStream {
             return Ok(());
         }
         self.next_rtcp = Some(now + RTCP_INTERVAL);
-        let Some(dest) = self.session.destination() else { return Ok(()) };
+        let Some(dest) = self.session.destination() else {
+            return Ok(());
+        };
         let dest = SocketAddr::new(dest.ip(), dest.port().wrapping_add(1));
         let block = self.session.report_block();
         let (packets, octets, ts) = self.session.send_counters();
         let pkt = if packets > 0 {
-            rtcp::sender_report(self.session.ssrc(), SystemTime::now(), ts, packets, octets, block.as_ref())
+            rtcp::sender_report(
+                self.session.ssrc(),
+                SystemTime::now(),
+                ts,
+                packets,
+                octets,
+                block.as_ref(),
+            )
         } else {
             rtcp::receiver_report(self.session.ssrc(), block.as_ref())
         };
         match self.rtcp.send_to(&pkt, dest) {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -332,15 +390,24 @@ mod tests {
     use crate::sdp::{Codec, Direction};
 
     fn params(remote: Option<SocketAddr>) -> SessionParams {
-        SessionParams { codec: Codec::Pcma, payload_type: 8, telephone_event: Some(101), remote, direction: Direction::SendRecv, symmetric: true }
+        SessionParams {
+            codec: Codec::Pcma,
+            payload_type: 8,
+            telephone_event: Some(101),
+            remote,
+            direction: Direction::SendRecv,
+            symmetric: true,
+        }
     }
 
     #[test]
     fn two_streams_exchange_audio_and_digits_over_loopback() {
         let range = PortRange::new(31_000, 31_999);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let (mut a, _actl) = RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
-        let (mut b, bctl) = RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
+        let (mut a, _actl) =
+            RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
+        let (mut b, bctl) =
+            RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
         assert_eq!(a.local_addr().unwrap().port() % 2, 0);
         let mut pa = params(Some(b.local_addr().unwrap()));
         pa.remote = Some(b.local_addr().unwrap());
@@ -360,8 +427,17 @@ mod tests {
             a.read_frame(&mut frame).unwrap();
         }
         // Paced by the streams' own 20 ms clocks (two reads per loop on separate clocks).
-        assert!(t0.elapsed() >= Duration::from_millis(450), "{:?}", t0.elapsed());
-        assert!(got_audio >= 15, "{got_audio} {:?} {:?}", b.stats(), a.stats());
+        assert!(
+            t0.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(
+            got_audio >= 15,
+            "{got_audio} {:?} {:?}",
+            b.stats(),
+            a.stats()
+        );
         assert_eq!(a.take_dtmf(), Some('9'));
         bctl.close();
         assert!(matches!(b.read_frame(&mut frame), Err(StreamError::Closed)));
@@ -370,14 +446,23 @@ mod tests {
     #[test]
     fn read_frame_keeps_time_without_packets() {
         let range = PortRange::new(32_000, 32_999);
-        let (mut s, _c) = RtpStream::bind(&range, "127.0.0.1".parse().unwrap(), params(None), JitterConfig::default()).unwrap();
+        let (mut s, _c) = RtpStream::bind(
+            &range,
+            "127.0.0.1".parse().unwrap(),
+            params(None),
+            JitterConfig::default(),
+        )
+        .unwrap();
         let mut f = [1i16; 160];
         let t0 = Instant::now();
         for _ in 0..10 {
             assert_eq!(s.read_frame(&mut f).unwrap(), FrameStatus::Missing);
         }
         let e = t0.elapsed();
-        assert!(e >= Duration::from_millis(195) && e < Duration::from_millis(600), "{e:?}");
+        assert!(
+            e >= Duration::from_millis(195) && e < Duration::from_millis(600),
+            "{e:?}"
+        );
         assert!(f.iter().all(|&x| x == 0));
     }
 }

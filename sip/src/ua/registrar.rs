@@ -47,15 +47,34 @@ pub struct Registrar {
 impl Registrar {
     /// A registrar granting between `min_expires` and `max_expires` seconds.
     pub fn new(min_expires: u32, max_expires: u32) -> Self {
-        Self { bindings: HashMap::new(), min_expires, max_expires }
+        Self {
+            bindings: HashMap::new(),
+            min_expires,
+            max_expires,
+        }
     }
 
     /// Applies an (authenticated) REGISTER for `user`; returns the bindings now in force
     /// with their remaining seconds, for the 200's Contact headers.
-    pub fn register(&mut self, user: &str, req: &Request, source: SocketAddr, transport: Transport, now: Instant) -> Result<Vec<(String, u32)>, RegisterError> {
+    pub fn register(
+        &mut self,
+        user: &str,
+        req: &Request,
+        source: SocketAddr,
+        transport: Transport,
+        now: Instant,
+    ) -> Result<Vec<(String, u32)>, RegisterError> {
         let key = req.key().map_err(|e| RegisterError::Bad(e.to_string()))?;
-        let default_exp: u32 = req.headers.get("Expires").and_then(|e| e.parse().ok()).unwrap_or(3600);
-        let contacts: Vec<&str> = req.headers.get_all("Contact").flat_map(split_commas).collect();
+        let default_exp: u32 = req
+            .headers
+            .get("Expires")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(3600);
+        let contacts: Vec<&str> = req
+            .headers
+            .get_all("Contact")
+            .flat_map(split_commas)
+            .collect();
         let list = self.bindings.entry(user.to_owned()).or_default();
         list.retain(|b| b.expires > now);
         if contacts.len() == 1 && contacts[0] == "*" {
@@ -66,7 +85,10 @@ impl Registrar {
         } else {
             for c in contacts {
                 let na = NameAddr::parse(c).map_err(|e| RegisterError::Bad(e.to_string()))?;
-                let exp = param(c, "expires").flatten().and_then(|e| e.parse().ok()).unwrap_or(default_exp);
+                let exp = param(c, "expires")
+                    .flatten()
+                    .and_then(|e| e.parse().ok())
+                    .unwrap_or(default_exp);
                 if exp != 0 && exp < self.min_expires {
                     return Err(RegisterError::IntervalTooBrief(self.min_expires));
                 }
@@ -104,7 +126,13 @@ impl Registrar {
             .map(|l| {
                 l.iter()
                     .filter(|b| b.expires > now)
-                    .map(|b| (b.contact.clone(), u32::try_from(b.expires.duration_since(now).as_secs()).unwrap_or(u32::MAX)))
+                    .map(|b| {
+                        (
+                            b.contact.clone(),
+                            u32::try_from(b.expires.duration_since(now).as_secs())
+                                .unwrap_or(u32::MAX),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -112,12 +140,21 @@ impl Registrar {
 
     /// The most recent live binding of `user` (where a call to the extension goes).
     pub fn lookup(&self, user: &str, now: Instant) -> Option<&Binding> {
-        self.bindings.get(user)?.iter().rev().find(|b| b.expires > now)
+        self.bindings
+            .get(user)?
+            .iter()
+            .rev()
+            .find(|b| b.expires > now)
     }
 
     /// Every user with at least one live binding.
     pub fn registered(&self, now: Instant) -> Vec<String> {
-        let mut v: Vec<String> = self.bindings.iter().filter(|(_, l)| l.iter().any(|b| b.expires > now)).map(|(u, _)| u.clone()).collect();
+        let mut v: Vec<String> = self
+            .bindings
+            .iter()
+            .filter(|(_, l)| l.iter().any(|b| b.expires > now))
+            .map(|(u, _)| u.clone())
+            .collect();
         v.sort();
         v
     }
@@ -161,19 +198,65 @@ mod tests {
         let t0 = Instant::now();
         let src: SocketAddr = "10.0.0.5:5060".parse().unwrap();
         let mut r = Registrar::new(60, 3600);
-        let b = r.register("201", &reg("<sip:201@10.0.0.5:5060>", Some(120), 1), src, Transport::Udp, t0).unwrap();
+        let b = r
+            .register(
+                "201",
+                &reg("<sip:201@10.0.0.5:5060>", Some(120), 1),
+                src,
+                Transport::Udp,
+                t0,
+            )
+            .unwrap();
         assert_eq!(b, vec![("sip:201@10.0.0.5:5060".to_owned(), 120)]);
         assert_eq!(r.lookup("201", t0).unwrap().source, src);
-        assert_eq!(r.register("201", &reg("<sip:201@10.0.0.5:5060>", Some(120), 1), src, Transport::Udp, t0), Err(RegisterError::Bad("CSeq out of order".into())));
-        assert_eq!(r.register("201", &reg("<sip:201@10.0.0.5>", Some(10), 2), src, Transport::Udp, t0), Err(RegisterError::IntervalTooBrief(60)));
+        assert_eq!(
+            r.register(
+                "201",
+                &reg("<sip:201@10.0.0.5:5060>", Some(120), 1),
+                src,
+                Transport::Udp,
+                t0
+            ),
+            Err(RegisterError::Bad("CSeq out of order".into()))
+        );
+        assert_eq!(
+            r.register(
+                "201",
+                &reg("<sip:201@10.0.0.5>", Some(10), 2),
+                src,
+                Transport::Udp,
+                t0
+            ),
+            Err(RegisterError::IntervalTooBrief(60))
+        );
         // Per-contact expires wins, capped at max.
-        let b = r.register("201", &reg("<sip:201@10.0.0.5:5060>;expires=99999", None, 3), src, Transport::Udp, t0).unwrap();
+        let b = r
+            .register(
+                "201",
+                &reg("<sip:201@10.0.0.5:5060>;expires=99999", None, 3),
+                src,
+                Transport::Udp,
+                t0,
+            )
+            .unwrap();
         assert_eq!(b[0].1, 3600);
         assert_eq!(r.registered(t0), vec!["201".to_owned()]);
-        assert_eq!(r.expire(t0 + Duration::from_secs(3601)), vec!["201".to_owned()]);
+        assert_eq!(
+            r.expire(t0 + Duration::from_secs(3601)),
+            vec!["201".to_owned()]
+        );
         assert!(r.lookup("201", t0 + Duration::from_secs(3601)).is_none());
-        r.register("201", &reg("<sip:201@10.0.0.5:5060>", Some(120), 4), src, Transport::Udp, t0).unwrap();
-        let b = r.register("201", &reg("*", Some(0), 5), src, Transport::Udp, t0).unwrap();
+        r.register(
+            "201",
+            &reg("<sip:201@10.0.0.5:5060>", Some(120), 4),
+            src,
+            Transport::Udp,
+            t0,
+        )
+        .unwrap();
+        let b = r
+            .register("201", &reg("*", Some(0), 5), src, Transport::Udp, t0)
+            .unwrap();
         assert!(b.is_empty());
     }
 }

@@ -24,10 +24,18 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a.trim().parse().map_err(|_| format!("{s:?} is not an address"))?;
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
-            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: bad prefix"))?,
             None => max,
         };
         Ok(Self { addr, prefix })
@@ -41,11 +49,19 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -115,7 +131,12 @@ impl Guard {
         if self.sources.len() > 10_000 {
             self.prune(now);
         }
-        let b = self.sources.entry(ip).or_insert(Bucket { tokens: burst, at: now, failures: 0, banned_until: None });
+        let b = self.sources.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+            failures: 0,
+            banned_until: None,
+        });
         if let Some(until) = b.banned_until {
             if now < until {
                 return Admission::Banned;
@@ -139,7 +160,12 @@ impl Guard {
     /// Records a failed authentication; true when the source is now banned.
     pub fn auth_failed(&mut self, ip: IpAddr, now: Instant) -> bool {
         let burst = self.burst;
-        let b = self.sources.entry(ip).or_insert(Bucket { tokens: burst, at: now, failures: 0, banned_until: None });
+        let b = self.sources.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+            failures: 0,
+            banned_until: None,
+        });
         b.failures += 1;
         if self.ban_after > 0 && b.failures >= self.ban_after {
             b.banned_until = Some(now + self.ban_for);
@@ -157,7 +183,9 @@ impl Guard {
 
     fn prune(&mut self, now: Instant) {
         let burst = self.burst;
-        self.sources.retain(|_, b| b.banned_until.is_some_and(|u| u > now) || b.failures > 0 || b.tokens < burst);
+        self.sources.retain(|_, b| {
+            b.banned_until.is_some_and(|u| u > now) || b.failures > 0 || b.tokens < burst
+        });
     }
 }
 
@@ -203,11 +231,20 @@ mod tests {
         assert_eq!(g.admit(a, false, t0), Admission::RateLimited);
         assert_eq!(g.admit(a, true, t0), Admission::Allow);
         // 100 ms refill one token at 10/s.
-        assert_eq!(g.admit(a, false, t0 + Duration::from_millis(100)), Admission::Allow);
+        assert_eq!(
+            g.admit(a, false, t0 + Duration::from_millis(100)),
+            Admission::Allow
+        );
         assert!(!g.auth_failed(a, t0));
         assert!(!g.auth_failed(a, t0));
         assert!(g.auth_failed(a, t0));
-        assert_eq!(g.admit(a, false, t0 + Duration::from_secs(59)), Admission::Banned);
-        assert_eq!(g.admit(a, false, t0 + Duration::from_secs(61)), Admission::Allow);
+        assert_eq!(
+            g.admit(a, false, t0 + Duration::from_secs(59)),
+            Admission::Banned
+        );
+        assert_eq!(
+            g.admit(a, false, t0 + Duration::from_secs(61)),
+            Admission::Allow
+        );
     }
 }
