@@ -255,6 +255,10 @@ impl Core {
             } else {
                 None
             };
+            let mut reg = reg;
+            if let Some(r) = reg.as_mut() {
+                r.schedule(now);
+            }
             core.regs.push(reg);
             if core.regs[i].is_some() {
                 core.arm(now, Timer::Reg(i));
@@ -361,6 +365,7 @@ impl Core {
     }
 
     fn send(&mut self, peer: Peer, bytes: Vec<u8>) {
+        tracing::trace!(to = %peer.addr, first = %first_line(&bytes), "sip out");
         self.net.send(peer, bytes, self.limits);
     }
 
@@ -415,6 +420,7 @@ impl Core {
 
     fn on_bytes(&mut self, data: &[u8], src: Peer) {
         let now = Instant::now();
+        tracing::trace!(from = %src.addr, first = %first_line(data), "sip in");
         match message::parse(data, &self.limits) {
             Ok(Message::Request(req)) => self.on_request(req, src, now),
             Ok(Message::Response(resp)) => match self.layer.on_response(resp.clone(), now) {
@@ -961,10 +967,10 @@ impl Core {
         let body = match &offer {
             Some(o) => match sdp::answer(o, &local) {
                 Ok((body, n)) => {
-                    let held = !n.direction.receives()
-                        || o.audio_addr().is_none()
-                        || !o.audio().is_some_and(|m| m.direction.sends());
-                    let held = held && n.direction != Direction::SendRecv;
+                    // The peer holds us when it no longer wants to receive (sendonly,
+                    // inactive) or gives no address (RFC 2543's c=0.0.0.0).
+                    let held = o.audio().is_some_and(|m| !m.direction.receives())
+                        || o.audio_addr().is_none();
                     c.ctl.update(SessionParams::from_negotiated(&n, true));
                     c.negotiated = Some(n);
                     let was = c.held_by_remote;
@@ -2150,6 +2156,15 @@ impl Core {
             let _ = self.hangup(id, Cause::Normal, now);
         }
     }
+}
+
+fn first_line(b: &[u8]) -> String {
+    let end = b
+        .iter()
+        .position(|&c| c == b'\r' || c == b'\n')
+        .unwrap_or(b.len())
+        .min(120);
+    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
 /// A digit from an INFO body (`application/dtmf-relay` `Signal=5`, or `application/dtmf`).

@@ -96,6 +96,11 @@ impl RegClient {
         if self.in_flight { None } else { self.next_at }
     }
 
+    /// Schedules the first REGISTER for `at` (the next [`RegClient::poll`] after it sends).
+    pub fn schedule(&mut self, at: Instant) {
+        self.next_at = Some(at);
+    }
+
     /// Starts registering now.
     pub fn start(&mut self, now: Instant) -> Vec<RegAction> {
         self.next_at = Some(now);

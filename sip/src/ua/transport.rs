@@ -33,6 +33,9 @@ pub(crate) enum Inbound {
 /// The transports.
 pub(crate) struct Net {
     pub(crate) udp: Arc<UdpSocket>,
+    /// The same socket for sending: a non-blocking std send never waits for tokio's
+    /// write readiness (which `try_send_to` needs and the core never polls).
+    udp_send: std::net::UdpSocket,
     tcp_addr: Option<SocketAddr>,
     listener: Option<TcpListener>,
     conns: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
@@ -44,7 +47,10 @@ impl Net {
     /// Binds UDP (and TCP when configured) on the configured address; TCP takes the
     /// port UDP got when the configured port is 0.
     pub(crate) async fn bind(cfg: &SipConfig) -> std::io::Result<Self> {
-        let udp = UdpSocket::bind(cfg.listen).await?;
+        let std_udp = std::net::UdpSocket::bind(cfg.listen)?;
+        std_udp.set_nonblocking(true)?;
+        let udp_send = std_udp.try_clone()?;
+        let udp = UdpSocket::from_std(std_udp)?;
         let udp_addr = udp.local_addr()?;
         let (listener, tcp_addr) = if cfg.transports.contains(&Transport::Tcp) {
             let l = TcpListener::bind(SocketAddr::new(udp_addr.ip(), udp_addr.port())).await?;
@@ -56,6 +62,7 @@ impl Net {
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
         Ok(Self {
             udp: Arc::new(udp),
+            udp_send,
             tcp_addr,
             listener,
             conns: HashMap::new(),
@@ -111,7 +118,7 @@ impl Net {
     pub(crate) fn send(&mut self, peer: Peer, bytes: Vec<u8>, limits: Limits) {
         match peer.transport {
             Transport::Udp => {
-                if let Err(e) = self.udp.try_send_to(&bytes, peer.addr) {
+                if let Err(e) = self.udp_send.send_to(&bytes, peer.addr) {
                     debug!(error = %e, to = %peer.addr, "UDP send failed");
                 }
             }

@@ -1,0 +1,463 @@
+//! Two user agents in one process on loopback: call flows in and out, media and digits,
+//! hold, transfer, cancel, busy, and the security rules (challenge, wrong password,
+//! ban, registrar and calls to an extension).
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use flowgate_sip::cause::Cause;
+use flowgate_sip::config::ExtensionConfig;
+use flowgate_sip::ua::{AuthIdentity, Destination, DtmfSource, Party, Progress, UaEvent};
+use uuid::Uuid;
+
+fn party(n: &str) -> Party {
+    Party {
+        number: n.into(),
+        display_name: format!("Caller {n}"),
+        uri: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_answer_media_dtmf_hold_and_hangup() {
+    let (a, mut ea) = start(config("127.0.0.1", 41_000)).await;
+    let mut cb = config("127.0.0.1", 42_000);
+    cb.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (b, mut eb) = start(cb).await;
+
+    let id = Uuid::now_v7();
+    let to = Destination::Uri(format!("sip:200@{}", b.udp_addr()));
+    a.call(id, to, party("5551234")).await.unwrap();
+
+    let (bid, caller, callee, auth) = wait_for(&mut eb, |e| match e {
+        UaEvent::Incoming {
+            call,
+            caller,
+            callee,
+            auth,
+            ..
+        } => Some((*call, caller.clone(), callee.clone(), auth.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(caller.number, "5551234");
+    assert_eq!(caller.display_name, "Caller 5551234");
+    assert_eq!(callee.number, "200");
+    assert_eq!(auth, AuthIdentity::Trunk("lan".into()));
+
+    b.progress(bid, false).await.unwrap();
+    wait_for(&mut ea, |e| {
+        matches!(
+            e,
+            UaEvent::Progress {
+                progress: Progress::Ringing,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    b.answer(bid).await.unwrap();
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
+    })
+    .await;
+    wait_for(&mut eb, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == bid).then_some(())
+    })
+    .await;
+
+    let (ca, ha) = media_thread(a.take_audio(id).await.unwrap(), 8000);
+    let (cbm, hb) = media_thread(b.take_audio(bid).await.unwrap(), 4000);
+
+    a.send_dtmf(id, "42#", Duration::from_millis(80))
+        .await
+        .unwrap();
+    let mut digits = String::new();
+    while digits.len() < 3 {
+        let d = wait_for(&mut eb, |e| match e {
+            UaEvent::Dtmf {
+                digit,
+                source: DtmfSource::Rfc4733,
+                ..
+            } => Some(*digit),
+            _ => None,
+        })
+        .await;
+        digits.push(d);
+    }
+    assert_eq!(digits, "42#");
+
+    a.hold(id).await.unwrap();
+    wait_for(&mut eb, |e| {
+        matches!(e, UaEvent::Held { call } if *call == bid).then_some(())
+    })
+    .await;
+    a.retrieve(id).await.unwrap();
+    wait_for(&mut eb, |e| {
+        matches!(e, UaEvent::Retrieved { call } if *call == bid).then_some(())
+    })
+    .await;
+
+    // Audio flowed both ways (≥ 0.3 s each) at about the sent level.
+    while cbm.received.load(Ordering::Relaxed) < 15 || ca.received.load(Ordering::Relaxed) < 15 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cbm.peak.load(Ordering::Relaxed) > 6000);
+
+    a.hangup(id, Cause::Normal).await.unwrap();
+    let cause = wait_for(&mut eb, |e| match e {
+        UaEvent::Ended { call, cause } if *call == bid => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(cause.cause, Cause::Normal);
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == id).then_some(())
+    })
+    .await;
+    ha.join().unwrap();
+    hb.join().unwrap();
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_cancel_and_blind_transfer() {
+    let (a, mut ea) = start(config("127.0.0.1", 43_000)).await;
+    let mut cb = config("127.0.0.1", 43_500);
+    cb.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (b, mut eb) = start(cb).await;
+    let to = || Destination::Uri(format!("sip:300@{}", b.udp_addr()));
+
+    // Busy: 486 with Q.850 17, "busy" for VoIPBIN.
+    let id = Uuid::now_v7();
+    a.call(id, to(), party("1")).await.unwrap();
+    let bid = wait_for(&mut eb, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    b.hangup(bid, Cause::Busy).await.unwrap();
+    let c = wait_for(&mut ea, |e| match e {
+        UaEvent::Ended { call, cause } if *call == id => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (c.cause, c.sip_status, c.q850),
+        (Cause::Busy, Some(486), 17)
+    );
+    assert_eq!(c.cause.voipbin_reason(false), "busy");
+
+    // Cancel: the caller gives up while it rings.
+    let id = Uuid::now_v7();
+    a.call(id, to(), party("2")).await.unwrap();
+    let bid = wait_for(&mut eb, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    b.progress(bid, true).await.unwrap();
+    wait_for(&mut ea, |e| {
+        matches!(
+            e,
+            UaEvent::Progress {
+                progress: Progress::EarlyMedia,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    a.hangup(id, Cause::Cancelled).await.unwrap();
+    let c = wait_for(&mut eb, |e| match e {
+        UaEvent::Ended { call, cause } if *call == bid => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(c.cause, Cause::Cancelled);
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == id).then_some(())
+    })
+    .await;
+
+    // Blind transfer: A asks B to call someone else; B reports success.
+    let id = Uuid::now_v7();
+    a.call(id, to(), party("3")).await.unwrap();
+    let bid = wait_for(&mut eb, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    b.answer(bid).await.unwrap();
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Answered { .. }).then_some(())
+    })
+    .await;
+    a.transfer(id, "sip:400@127.0.0.1:5999").await.unwrap();
+    let target = wait_for(&mut eb, |e| match e {
+        UaEvent::TransferRequested { call, target } if *call == bid => Some(target.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(target.uri, "sip:400@127.0.0.1:5999");
+    assert!(target.replaces.is_none());
+    b.transfer_outcome(bid, 200).await.unwrap();
+    let st = wait_for(&mut ea, |e| match e {
+        UaEvent::TransferResult { call, status } if *call == id => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(st, 200);
+    b.hangup(bid, Cause::Transferred).await.unwrap();
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == id).then_some(())
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_are_challenged_refused_and_banned() {
+    // The gateway on 127.0.0.1 trusts nothing; the stranger is on 127.0.0.2.
+    let mut cg = config("127.0.0.1", 44_000);
+    cg.extensions.push(ExtensionConfig {
+        user: "201".into(),
+        password: "right-password".into(),
+        display_name: "Desk".into(),
+    });
+    cg.security.ban_after_failures = 2;
+    let (gw, mut eg) = start(cg).await;
+    let (stranger, mut es) = start(config("127.0.0.2", 44_500)).await;
+    let to = || Destination::Uri(format!("sip:+15550001@{}", gw.udp_addr()));
+
+    // No credentials at all: 401 challenge, the call never shows up at the gateway.
+    let id = Uuid::now_v7();
+    stranger.call(id, to(), party("666")).await.unwrap();
+    let c = wait_for(&mut es, |e| match e {
+        UaEvent::Ended { call, cause } if *call == id => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(c.sip_status, Some(401));
+    assert!(
+        eg.try_recv().is_err(),
+        "no event at the gateway for an unauthenticated call"
+    );
+
+    // Challenge unknown sources off: 403.
+    gw.shutdown().await;
+    let mut cg = config("127.0.0.1", 44_000);
+    cg.security.challenge_unknown = false;
+    let (gw, mut eg) = start(cg).await;
+    let id = Uuid::now_v7();
+    stranger
+        .call(
+            id,
+            Destination::Uri(format!("sip:1@{}", gw.udp_addr())),
+            party("666"),
+        )
+        .await
+        .unwrap();
+    let c = wait_for(&mut es, |e| match e {
+        UaEvent::Ended { call, cause } if *call == id => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(c.sip_status, Some(403));
+    assert!(eg.try_recv().is_err());
+    gw.shutdown().await;
+    stranger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extension_registers_with_digest_and_is_called_and_calls() {
+    // The gateway (registrar) on 127.0.0.1; the phone on 127.0.0.3 registers to it
+    // through a trunk entry with credentials.
+    let mut cg = config("127.0.0.1", 45_000);
+    cg.extensions.push(ExtensionConfig {
+        user: "201".into(),
+        password: "phone-secret".into(),
+        display_name: "Desk".into(),
+    });
+    let (gw, mut eg) = start(cg).await;
+    let mut cp = config("127.0.0.3", 45_500);
+    let mut t = trusted("gw", gw.udp_addr(), "127.0.0.1/32");
+    t.username = Some("201".into());
+    t.password = Some("phone-secret".into());
+    t.register = true;
+    t.expires_secs = 120;
+    cp.trunks.push(t);
+    let (phone, mut ep) = start(cp).await;
+
+    let st = wait_for(&mut ep, |e| match e {
+        UaEvent::Registration { state, .. }
+            if !matches!(state, flowgate_sip::ua::RegState::Registering) =>
+        {
+            Some(state.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        st,
+        flowgate_sip::ua::RegState::Registered { expires_secs: 120 }
+    );
+    wait_for(&mut eg, |e| {
+        matches!(
+            e,
+            UaEvent::Extension {
+                registered: true,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    let s = gw.status().await.unwrap();
+    assert_eq!(s.extensions[0].user, "201");
+
+    // The gateway calls the extension (by its binding); the phone trusts the gateway.
+    let id = Uuid::now_v7();
+    gw.call(
+        id,
+        Destination::Extension("201".into()),
+        party("+15557654321"),
+    )
+    .await
+    .unwrap();
+    let pid = wait_for(&mut ep, |e| match e {
+        UaEvent::Incoming { call, caller, .. } => {
+            assert_eq!(caller.number, "+15557654321");
+            Some(*call)
+        }
+        _ => None,
+    })
+    .await;
+    phone.answer(pid).await.unwrap();
+    wait_for(&mut eg, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
+    })
+    .await;
+    phone.hangup(pid, Cause::Normal).await.unwrap();
+    wait_for(&mut eg, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == id).then_some(())
+    })
+    .await;
+
+    // The phone calls out through the gateway: challenged (401), answers with its
+    // credentials, and arrives authenticated as extension 201.
+    let id = Uuid::now_v7();
+    phone
+        .call(
+            id,
+            Destination::Trunk {
+                trunk: "gw".into(),
+                number: "+15550009999".into(),
+            },
+            party("201"),
+        )
+        .await
+        .unwrap();
+    let (gid, caller, auth) = wait_for(&mut eg, |e| match e {
+        UaEvent::Incoming {
+            call, caller, auth, ..
+        } => Some((*call, caller.clone(), auth.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(auth, AuthIdentity::Extension("201".into()));
+    assert_eq!(caller.number, "201");
+    assert_eq!(caller.display_name, "Caller 201");
+    gw.hangup(gid, Cause::NoAnswer).await.unwrap();
+    let c = wait_for(&mut ep, |e| match e {
+        UaEvent::Ended { call, cause } if *call == id => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(c.cause, Cause::NoAnswer);
+    gw.shutdown().await;
+    phone.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_refused_and_the_source_banned() {
+    let mut cg = config("127.0.0.1", 46_000);
+    cg.extensions.push(ExtensionConfig {
+        user: "201".into(),
+        password: "phone-secret".into(),
+        display_name: String::new(),
+    });
+    cg.security.ban_after_failures = 2;
+    let (gw, mut eg) = start(cg).await;
+    let mut cp = config("127.0.0.4", 46_500);
+    let mut t = trusted("gw", gw.udp_addr(), "127.0.0.1/32");
+    t.username = Some("201".into());
+    t.password = Some("wrong-secret".into());
+    cp.trunks.push(t);
+    let (phone, mut ep) = start(cp).await;
+    for _ in 0..2 {
+        let id = Uuid::now_v7();
+        phone
+            .call(
+                id,
+                Destination::Trunk {
+                    trunk: "gw".into(),
+                    number: "1".into(),
+                },
+                party("201"),
+            )
+            .await
+            .unwrap();
+        let c = wait_for(&mut ep, |e| match e {
+            UaEvent::Ended { call, cause } if *call == id => Some(cause.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(c.sip_status, Some(403));
+    }
+    // Banned now: the next INVITE gets no answer at all (a timeout at the phone would
+    // take 32 s; check the gateway never reports a call and answers nothing).
+    let id = Uuid::now_v7();
+    phone
+        .call(
+            id,
+            Destination::Trunk {
+                trunk: "gw".into(),
+                number: "1".into(),
+            },
+            party("201"),
+        )
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            if let Some(UaEvent::Ended { call, .. } | UaEvent::Progress { call, .. }) =
+                ep.recv().await
+                && call == id
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(r.is_err(), "a banned source got an answer");
+    assert!(eg.try_recv().is_err());
+    phone.hangup(id, Cause::Normal).await.unwrap();
+    gw.shutdown().await;
+    phone.shutdown().await;
+}
