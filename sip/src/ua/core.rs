@@ -1374,7 +1374,7 @@ impl Core {
                 trunk.username.clone(),
                 trunk.password.clone(),
                 Challenge::pick(resp.headers.get_all(name)),
-            ) && (c.auth_nonce.as_deref() != Some(ch.nonce.as_str()) || ch.stale)
+            ) && (c.auth_nonce.is_none() || ch.stale)
             {
                 {
                     c.auth_nonce = Some(ch.nonce.clone());

@@ -57,7 +57,8 @@ pub struct RegClient {
     state: RegState,
     next_at: Option<Instant>,
     in_flight: bool,
-    answered_nonce: Option<String>,
+    /// The last REGISTER answered a challenge received just before it.
+    answered_fresh: bool,
     auth: ClientAuth,
     last_auth: Option<(Challenge, bool)>,
     failures: u32,
@@ -79,7 +80,7 @@ impl RegClient {
             state: RegState::Unregistered,
             next_at: None,
             in_flight: false,
-            answered_nonce: None,
+            answered_fresh: false,
             auth: ClientAuth::default(),
             last_auth: None,
             failures: 0,
@@ -155,6 +156,7 @@ impl RegClient {
         }
         self.next_at = None;
         self.in_flight = true;
+        self.answered_fresh = false;
         let req = self.build(self.expires);
         if !matches!(self.state, RegState::Registered { .. }) {
             self.set(RegState::Registering, &mut out);
@@ -196,6 +198,7 @@ impl RegClient {
             200..=299 => {
                 self.in_flight = false;
                 self.failures = 0;
+                self.answered_fresh = false;
                 let granted = self.granted(resp).unwrap_or(self.expires).max(1);
                 // Refresh at half the granted time (at least 5 s before expiry).
                 let refresh = Duration::from_secs(u64::from(granted / 2).max(1)).min(
@@ -222,12 +225,14 @@ impl RegClient {
                     Ok(c) => c,
                     Err(e) => return self.fail(resp.status, e.to_string(), now),
                 };
-                // Answer each nonce once (stale nonces get a new one): a second challenge
-                // for the nonce we answered means the credentials are wrong.
-                if self.answered_nonce.as_deref() == Some(ch.nonce.as_str()) && !ch.stale {
+                // Credentials answering the challenge just received were refused (a new
+                // challenge that is not `stale`): the password is wrong; do not loop.
+                // Pre-authorised refreshes (built from an older challenge) may be
+                // challenged once.
+                if self.answered_fresh && !ch.stale {
                     return self.fail(resp.status, "credentials refused".into(), now);
                 }
-                self.answered_nonce = Some(ch.nonce.clone());
+                self.answered_fresh = true;
                 self.last_auth = Some((ch, proxy));
                 let req = self.build(self.expires);
                 vec![RegAction::Send(req)]
