@@ -57,7 +57,10 @@ pub struct SipConfig {
     pub public_ip: Option<IpAddr>,
     /// Realm of the digest challenges this UA sends (registrar and callers).
     pub realm: String,
-    /// Digest algorithms offered in challenges, strongest first (RFC 8760 order).
+    /// Digest algorithms offered in challenges, one challenge header each, preferred
+    /// first (RFC 8760). Default `["MD5"]` alone: baresip 1.0 (libre) gives up on any
+    /// challenge list with a SHA-256 entry — tested — and older phones are alike; add
+    /// `"SHA-256"` where every phone supports it.
     pub challenge_algorithms: Vec<Algorithm>,
     /// How long a nonce this UA issues stays valid (seconds); older ones get `stale=true`.
     pub nonce_lifetime_secs: u64,
@@ -86,7 +89,7 @@ impl Default for SipConfig {
             transports: vec![Transport::Udp, Transport::Tcp],
             public_ip: None,
             realm: "flowgate".into(),
-            challenge_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            challenge_algorithms: vec![Algorithm::Md5],
             nonce_lifetime_secs: 300,
             timers: Timers::default(),
             user_agent: "Flowgate".into(),

@@ -24,20 +24,44 @@ fn kamailio() -> Kamailio {
     let dir = tempfile::tempdir().unwrap();
     let port = free_udp_port();
     let child = Command::new("kamailio")
-        .args(["-f", &cfg.display().to_string(), "-DD", "-E", "-n", "1", "-m", "32", "-M", "8"])
+        .args([
+            "-f",
+            &cfg.display().to_string(),
+            "-DD",
+            "-E",
+            "-n",
+            "1",
+            "-m",
+            "32",
+            "-M",
+            "8",
+        ])
         .args(["-l", &format!("udp:127.0.0.1:{port}")])
-        .args(["-Y", &dir.path().display().to_string(), "-w", &dir.path().display().to_string()])
+        .args([
+            "-Y",
+            &dir.path().display().to_string(),
+            "-w",
+            &dir.path().display().to_string(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("kamailio runs (Debian package kamailio; scripts/deps.sh test installs it)");
-    Kamailio { child, port, _dir: dir }
+    Kamailio {
+        child,
+        port,
+        _dir: dir,
+    }
 }
 
 fn trunk(port: u16, password: &str) -> flowgate_sip::config::TrunkConfig {
-    let mut t = trusted("kam", format!("127.0.0.1:{port}").parse().unwrap(), "127.0.0.1/32");
+    let mut t = trusted(
+        "kam",
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "127.0.0.1/32",
+    );
     t.domain = Some("127.0.0.1".into());
     t.username = Some("gw".into());
     t.password = Some(password.into());
@@ -50,7 +74,9 @@ fn trunk(port: u16, password: &str) -> flowgate_sip::config::TrunkConfig {
 /// The first state after `Registering` (REGISTERs are retransmitted until kamailio is up).
 async fn settled(ev: &mut tokio::sync::mpsc::UnboundedReceiver<UaEvent>) -> RegState {
     wait_for(ev, |e| match e {
-        UaEvent::Registration { state, .. } if *state != RegState::Registering => Some(state.clone()),
+        UaEvent::Registration { state, .. } if *state != RegState::Registering => {
+            Some(state.clone())
+        }
         _ => None,
     })
     .await
@@ -65,7 +91,10 @@ async fn registers_to_kamailio_with_sha256_digest() {
     let st = settled(&mut ev).await;
     assert_eq!(st, RegState::Registered { expires_secs: 120 });
     let s = ua.status().await.unwrap();
-    assert_eq!(s.trunks, vec![("kam".to_owned(), RegState::Registered { expires_secs: 120 })]);
+    assert_eq!(
+        s.trunks,
+        vec![("kam".to_owned(), RegState::Registered { expires_secs: 120 })]
+    );
     ua.shutdown().await;
 
     // Wrong password: one challenge answered, refused again → Failed, backing off.
@@ -73,7 +102,11 @@ async fn registers_to_kamailio_with_sha256_digest() {
     cfg.trunks.push(trunk(k.port, "not-the-secret"));
     let (ua, mut ev) = start(cfg).await;
     match settled(&mut ev).await {
-        RegState::Failed { status: 401, retry_in_secs, .. } => assert_eq!(retry_in_secs, 30),
+        RegState::Failed {
+            status: 401,
+            retry_in_secs,
+            ..
+        } => assert_eq!(retry_in_secs, 30),
         other => panic!("expected a 401 failure, got {other:?}"),
     }
     // No REGISTER storm: nothing else happens within a second.

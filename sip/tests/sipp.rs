@@ -16,7 +16,9 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
 }
 
 fn sipp(args: &[String]) -> Child {
@@ -35,7 +37,12 @@ async fn finished(child: Child) {
         .await
         .expect("sipp finishes within 30 s")
         .expect("sipp exit status");
-    assert!(out.status.success(), "sipp failed: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sipp failed: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn free_even_port() -> u16 {
@@ -50,7 +57,11 @@ fn free_even_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_calls_with_audio_and_rfc2833_digits() {
     let mut cfg = config("127.0.0.1", 47_000);
-    cfg.trunks.push(trusted("sipp", "127.0.0.1:5060".parse().unwrap(), "127.0.0.1/32"));
+    cfg.trunks.push(trusted(
+        "sipp",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
     let (ua, mut ev) = start(cfg).await;
     let port = ua.udp_addr().port();
     let child = sipp(&[
@@ -76,14 +87,21 @@ async fn sipp_calls_with_audio_and_rfc2833_digits() {
     let mut media = None;
     loop {
         match next(&mut ev).await {
-            UaEvent::Incoming { call, caller, callee, .. } => {
+            UaEvent::Incoming {
+                call,
+                caller,
+                callee,
+                ..
+            } => {
                 assert_eq!(caller.number, "5551000");
                 assert_eq!(caller.display_name, "SIPp Caller");
                 assert_eq!(callee.number, "100");
                 ua.progress(call, false).await.unwrap();
                 ua.answer(call).await.unwrap();
             }
-            UaEvent::AudioReady { call } => media = Some(media_thread(ua.take_audio(call).await.unwrap(), 3000)),
+            UaEvent::AudioReady { call } => {
+                media = Some(media_thread(ua.take_audio(call).await.unwrap(), 3000))
+            }
             UaEvent::Dtmf { digit, source, .. } => {
                 assert_eq!(source, DtmfSource::Rfc4733);
                 digits.push(digit);
@@ -125,9 +143,22 @@ async fn the_user_agent_calls_a_sipp_uas() {
         "25s".into(),
     ]);
     let id = Uuid::now_v7();
-    let from = Party { number: "+15550001111".into(), display_name: "Gateway".into(), uri: String::new() };
-    ua.call(id, Destination::Uri(format!("sip:1000@127.0.0.1:{sipp_port}")), from).await.unwrap();
-    wait_for(&mut ev, |e| matches!(e, UaEvent::Answered { call } if *call == id).then_some(())).await;
+    let from = Party {
+        number: "+15550001111".into(),
+        display_name: "Gateway".into(),
+        uri: String::new(),
+    };
+    ua.call(
+        id,
+        Destination::Uri(format!("sip:1000@127.0.0.1:{sipp_port}")),
+        from,
+    )
+    .await
+    .unwrap();
+    wait_for(&mut ev, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
+    })
+    .await;
     let (counters, h) = media_thread(ua.take_audio(id).await.unwrap(), 3000);
     // SIPp plays g711a.pcap after the ACK: wait until half a second of it arrived.
     let arrived = tokio::time::timeout(Duration::from_secs(10), async {
@@ -138,7 +169,10 @@ async fn the_user_agent_calls_a_sipp_uas() {
     .await;
     assert!(arrived.is_ok(), "no audio from SIPp");
     ua.hangup(id, Cause::Normal).await.unwrap();
-    wait_for(&mut ev, |e| matches!(e, UaEvent::Ended { call, .. } if *call == id).then_some(())).await;
+    wait_for(&mut ev, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == id).then_some(())
+    })
+    .await;
     h.join().unwrap();
     finished(child).await;
     ua.shutdown().await;

@@ -289,6 +289,11 @@ async fn extension_registers_with_digest_and_is_called_and_calls() {
     // The gateway (registrar) on 127.0.0.1; the phone on 127.0.0.3 registers to it
     // through a trunk entry with credentials.
     let mut cg = config("127.0.0.1", 45_000);
+    // Both algorithms offered (RFC 8760): this user agent picks SHA-256.
+    cg.challenge_algorithms = vec![
+        flowgate_sip::auth::Algorithm::Sha256,
+        flowgate_sip::auth::Algorithm::Md5,
+    ];
     cg.extensions.push(ExtensionConfig {
         user: "201".into(),
         password: "phone-secret".into(),
