@@ -565,8 +565,24 @@ impl Via {
     /// Parses one Via value.
     pub fn parse(v: &str) -> Result<Self, ParseError> {
         let bad = || ParseError::Header("Via", v.to_owned());
-        let (proto, rest) = v
-            .trim()
+        // `SIP / 2.0 / UDP` is legal (SLASH = SWS "/" SWS): drop the space around slashes.
+        let mut norm = String::with_capacity(v.len());
+        let mut after_slash = false;
+        for c in v.trim().chars() {
+            if c == '/' {
+                while norm.ends_with([' ', '\t']) {
+                    norm.pop();
+                }
+                after_slash = true;
+                norm.push(c);
+            } else if after_slash && (c == ' ' || c == '\t') {
+                continue;
+            } else {
+                after_slash = false;
+                norm.push(c);
+            }
+        }
+        let (proto, rest) = norm
             .split_once(|c: char| c.is_ascii_whitespace())
             .ok_or_else(bad)?;
         let mut parts = proto.split('/').map(str::trim);
@@ -581,6 +597,13 @@ impl Via {
             Some(i) => (rest[..i].trim(), &rest[i..]),
             None => (rest, ""),
         };
+        // Every parameter is a token, optionally `=value` (no empty `;;`).
+        for p in params.split(';').skip(1) {
+            let name = p.split('=').next().unwrap_or_default().trim();
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(bad());
+            }
+        }
         let (host, port) = split_host_port(sent_by).ok_or_else(bad)?;
         let branch = param(params, "branch").flatten().map(str::to_owned);
         let received = param(params, "received").flatten().map(str::to_owned);
@@ -674,22 +697,48 @@ impl NameAddr {
     /// Parses a name-addr / addr-spec; the URI is checked by rsip.
     pub fn parse(v: &str) -> Result<Self, ParseError> {
         let v = v.trim();
-        let (display_name, uri, params) = if let Some(lt) = v.find('<') {
-            let gt = v[lt..]
-                .find('>')
-                .map(|i| i + lt)
-                .ok_or_else(|| ParseError::Uri(v.to_owned()))?;
+        let bad = || ParseError::Uri(v.to_owned());
+        // A quoted display name may hold '<' itself: find its closing quote first.
+        let (display_name, rest) = if let Some(q) = v.strip_prefix('"') {
+            let mut esc = false;
+            let end = q
+                .char_indices()
+                .find(|&(_, c)| {
+                    let hit = c == '"' && !esc;
+                    esc = c == '\\' && !esc;
+                    hit
+                })
+                .map(|(i, _)| i)
+                .ok_or_else(bad)?;
+            (unescape_quoted(&q[..end]), q[end + 1..].trim_start())
+        } else if let Some(lt) = v.find('<') {
             let dn = v[..lt].trim();
-            let dn = dn
-                .strip_prefix('"')
-                .and_then(|d| d.strip_suffix('"'))
-                .unwrap_or(dn);
-            (unescape_quoted(dn), v[lt + 1..gt].trim(), &v[gt + 1..])
-        } else {
-            match v.find(';') {
-                Some(i) => (String::new(), v[..i].trim(), &v[i..]),
-                None => (String::new(), v, ""),
+            // An unquoted display name is tokens and spaces only (RFC 3261 §25.1).
+            if !dn
+                .bytes()
+                .all(|b| is_token_byte(b) || b == b' ' || b == b'\t')
+            {
+                return Err(bad());
             }
+            (dn.to_owned(), &v[lt..])
+        } else {
+            (String::new(), v)
+        };
+        let (uri, params) = if let Some(r) = rest.strip_prefix('<') {
+            let gt = r.find('>').ok_or_else(bad)?;
+            (r[..gt].trim(), &r[gt + 1..])
+        } else if display_name.is_empty() && !v.starts_with('"') {
+            // addr-spec: no '<>', so no URI headers and its parameters are the header's.
+            let (u, p) = match rest.find(';') {
+                Some(i) => (rest[..i].trim(), &rest[i..]),
+                None => (rest, ""),
+            };
+            if u.contains('?') || u.contains(',') {
+                return Err(bad());
+            }
+            (u, p)
+        } else {
+            return Err(bad());
         };
         let parsed = parse_uri(uri)?;
         Ok(Self {
@@ -749,9 +798,25 @@ pub fn parse_uri(s: &str) -> Result<rsip::Uri, ParseError> {
     if s.is_empty() || s.len() > 2048 || s.bytes().any(|b| b.is_ascii_whitespace() || b < 0x21) {
         return Err(ParseError::Uri(s.to_owned()));
     }
-    let owned = s.to_owned();
-    match std::panic::catch_unwind(move || rsip::Uri::try_from(owned.as_str())) {
-        Ok(Ok(u)) if u.scheme.is_some() => Ok(u),
+    // rsip 0.4 has no IPv6 reference grammar: swap a bracketed literal for a placeholder
+    // domain, let rsip check the rest, and put the address back.
+    let (text, v6) = match (s.find('['), s.find(']')) {
+        (Some(a), Some(b)) if a < b => {
+            let ip: std::net::Ipv6Addr = s[a + 1..b]
+                .parse()
+                .map_err(|_| ParseError::Uri(s.to_owned()))?;
+            (format!("{}ipv6.invalid{}", &s[..a], &s[b + 1..]), Some(ip))
+        }
+        (None, None) => (s.to_owned(), None),
+        _ => return Err(ParseError::Uri(s.to_owned())),
+    };
+    match std::panic::catch_unwind(move || rsip::Uri::try_from(text.as_str())) {
+        Ok(Ok(mut u)) if u.scheme.is_some() => {
+            if let Some(ip) = v6 {
+                u.host_with_port.host = rsip::Host::IpAddr(std::net::IpAddr::V6(ip));
+            }
+            Ok(u)
+        }
         _ => Err(ParseError::Uri(s.to_owned())),
     }
 }
@@ -1030,8 +1095,18 @@ fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
             400,
         ));
     }
+    // A Request-URI carries no URI headers (RFC 3261 §19.1.5: they are not allowed
+    // there) and no '<>' (which rsip would refuse anyway).
+    if parts[1].contains('?') {
+        return Err(with_reply(&d, ParseError::Uri(parts[1].to_owned()), 400));
+    }
     if let Err(e) = parse_uri(parts[1]) {
         return Err(with_reply(&d, e, 400));
+    }
+    for v in d.headers.get_all("Via") {
+        if let Err(e) = Via::parse(v) {
+            return Err(with_reply(&d, e, 400));
+        }
     }
     for name in ["From", "To"] {
         if let Err(e) = NameAddr::parse(d.headers.get(name).unwrap_or_default()) {
@@ -1046,6 +1121,23 @@ fn build_request(d: Draft, avail: &[u8]) -> Result<Message, Refusal> {
             if let Err(e) = NameAddr::parse(item) {
                 return Err(with_reply(&d, e, 400));
             }
+        }
+    }
+    // Headers that exist once (RFC 3261 §7.3.1): two values are ambiguous, refuse them.
+    for name in [
+        "Call-ID",
+        "CSeq",
+        "From",
+        "To",
+        "Max-Forwards",
+        "Content-Length",
+    ] {
+        if d.headers.get_all(name).count() > 1 {
+            return Err(with_reply(
+                &d,
+                ParseError::Header("duplicate", name.to_owned()),
+                400,
+            ));
         }
     }
     if let Some(mf) = d.headers.get("Max-Forwards")
