@@ -4,6 +4,12 @@
 //! and is called back through its binding (auto-answer). Started by the test on free
 //! loopback ports with a configuration written to a temporary directory.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default,
+    reason = "tests"
+)]
+
 mod common;
 
 use std::io::Write;

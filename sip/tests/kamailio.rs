@@ -3,6 +3,12 @@
 //! counting (`tests/kamailio/kamailio.cfg`) — and a wrong password fails instead of
 //! looping. Each test starts its own kamailio on a free loopback port.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default,
+    reason = "tests"
+)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -2,6 +2,12 @@
 //! user agent with audio and RFC 2833 digits from the pcaps it ships, and answers a call
 //! the user agent places. Each test starts its own SIPp on free loopback ports.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default,
+    reason = "tests"
+)]
+
 mod common;
 
 use std::path::PathBuf;
@@ -48,7 +54,7 @@ async fn finished(child: Child) {
 fn free_even_port() -> u16 {
     loop {
         let p = free_udp_port();
-        if p % 2 == 0 && p < 65_000 {
+        if p.is_multiple_of(2) && p < 65_000 {
             return p;
         }
     }

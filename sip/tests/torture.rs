@@ -3,6 +3,12 @@
 //! readable enough, else dropped), and no prefix or single-byte corruption of any of
 //! them panics.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default,
+    reason = "tests"
+)]
+
 use std::path::PathBuf;
 
 use flowgate_sip::message::{Limits, Message, parse};

@@ -2,6 +2,12 @@
 //! hold, transfer, cancel, busy, and the security rules (challenge, wrong password,
 //! ban, registrar and calls to an extension).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default,
+    reason = "tests"
+)]
+
 mod common;
 
 use std::sync::atomic::Ordering;

@@ -1,7 +1,13 @@
 //! Helpers shared by the user agent's integration tests: configurations on loopback,
 //! waiting for events (never sleeping), free ports, and a media thread per call.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::field_reassign_with_default,
+    reason = "test helpers"
+)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
