@@ -472,3 +472,87 @@ async fn wrong_password_is_refused_and_the_source_banned() {
     gw.shutdown().await;
     phone.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_call_qualify_and_attended_transfer() {
+    let mut ca = config("127.0.0.1", 52_000);
+    ca.transports = vec![
+        flowgate_sip::transaction::Transport::Udp,
+        flowgate_sip::transaction::Transport::Tcp,
+    ];
+    let mut cb = config("127.0.0.1", 52_500);
+    cb.transports = ca.transports.clone();
+    cb.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (b, mut eb) = start(cb).await;
+    // A pings B with OPTIONS as a qualified trunk.
+    let mut qt = trusted("b", b.udp_addr(), "127.0.0.1/32");
+    qt.qualify = true;
+    ca.trunks.push(qt);
+    let (a, mut ea) = start(ca).await;
+    let reachable = wait_for(&mut ea, |e| match e {
+        UaEvent::TrunkReachable { trunk, reachable } if trunk == "b" => Some(*reachable),
+        _ => None,
+    })
+    .await;
+    assert!(reachable);
+
+    // Two calls over TCP from A to B.
+    let tcp = b.tcp_addr().unwrap();
+    let mut ids = Vec::new();
+    let mut bids = Vec::new();
+    for n in ["301", "302"] {
+        let id = Uuid::now_v7();
+        a.call(
+            id,
+            Destination::Uri(format!("sip:{n}@{tcp};transport=tcp")),
+            party("9"),
+        )
+        .await
+        .unwrap();
+        let bid = wait_for(&mut eb, |e| match e {
+            UaEvent::Incoming { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await;
+        b.answer(bid).await.unwrap();
+        wait_for(&mut ea, |e| {
+            matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
+        })
+        .await;
+        ids.push(id);
+        bids.push(bid);
+    }
+    // Attended transfer: A asks B (first call) to replace the second call.
+    a.transfer_attended(ids[0], ids[1]).await.unwrap();
+    let target = wait_for(&mut eb, |e| match e {
+        UaEvent::TransferRequested { call, target } if *call == bids[0] => Some(target.clone()),
+        _ => None,
+    })
+    .await;
+    let rep = target.replaces.expect("Replaces");
+    assert_eq!(
+        rep.call,
+        Some(bids[1]),
+        "the Replaces names B's second call"
+    );
+    b.transfer_outcome(bids[0], 503).await.unwrap();
+    let st = wait_for(&mut ea, |e| match e {
+        UaEvent::TransferResult { call, status } if *call == ids[0] => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(st, 503);
+    for (id, bid) in ids.iter().zip(&bids) {
+        b.hangup(*bid, Cause::Normal).await.unwrap();
+        wait_for(&mut ea, |e| {
+            matches!(e, UaEvent::Ended { call, .. } if call == id).then_some(())
+        })
+        .await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}

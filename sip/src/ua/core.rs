@@ -365,7 +365,7 @@ impl Core {
     }
 
     fn send(&mut self, peer: Peer, bytes: Vec<u8>) {
-        tracing::trace!(to = %peer.addr, first = %first_line(&bytes), "sip out");
+        tracing::trace!(to = %peer.addr, transport = ?peer.transport, first = %first_line(&bytes), "sip out");
         self.net.send(peer, bytes, self.limits);
     }
 
@@ -420,7 +420,7 @@ impl Core {
 
     fn on_bytes(&mut self, data: &[u8], src: Peer) {
         let now = Instant::now();
-        tracing::trace!(from = %src.addr, first = %first_line(data), "sip in");
+        tracing::trace!(from = %src.addr, transport = ?src.transport, first = %first_line(data), "sip in");
         match message::parse(data, &self.limits) {
             Ok(Message::Request(req)) => self.on_request(req, src, now),
             Ok(Message::Response(resp)) => match self.layer.on_response(resp.clone(), now) {
@@ -1956,12 +1956,12 @@ impl Core {
                     }));
                     return;
                 };
-                // RFC 3891: Replaces names the dialog from the *target's* point of view:
-                // its to-tag is our local tag in that dialog... seen from the target, the
-                // dialog's to-tag is ours (we are the far end to it) and from-tag theirs.
+                // RFC 3891 §3: the target matches `to-tag` against its own local tag and
+                // `from-tag` against its remote one, so from our side of that dialog:
+                // to-tag = the target's tag (our remote), from-tag = ours.
                 let rep = format!(
                     "{};to-tag={};from-tag={}",
-                    d.id.call_id, d.id.local_tag, d.id.remote_tag
+                    d.id.call_id, d.id.remote_tag, d.id.local_tag
                 );
                 let enc = rep
                     .replace('%', "%25")
