@@ -18,7 +18,7 @@
 //! # Strictness
 //!
 //! [`parse`] never panics (fuzz target `sip_parse`; rsip calls are additionally guarded).
-//! A request that fails validation yields a [`Refusal`] carrying a ready `400`/`505`/`413`
+//! A request that fails validation yields a [`Refusal`] carrying a ready `400`/`505`
 //! when Via, From, To, Call-ID and CSeq were readable enough to answer, and nothing
 //! otherwise (the datagram is dropped). Responses that fail are always dropped.
 

@@ -556,3 +556,85 @@ async fn tcp_call_qualify_and_attended_transfer() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_flood_dials_nothing_and_the_gateway_stays_responsive() {
+    // SIPVicious-style: OPTIONS and INVITEs to guessed extensions from 127.0.0.5, as fast
+    // as the socket goes. The gateway rate-limits the source (50/s, burst 100), never
+    // reports a call, and still serves a trusted caller at once.
+    let mut cg = config("127.0.0.1", 53_000);
+    cg.security.rate_per_sec = 50;
+    cg.security.rate_burst = 100;
+    cg.extensions.push(ExtensionConfig {
+        user: "201".into(),
+        password: "phone-secret".into(),
+        display_name: String::new(),
+    });
+    cg.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (gw, mut eg) = start(cg).await;
+    let target = gw.udp_addr();
+    let scanner = tokio::net::UdpSocket::bind("127.0.0.5:0").await.unwrap();
+    let t0 = std::time::Instant::now();
+    for i in 0..1000u32 {
+        let method = if i % 2 == 0 { "OPTIONS" } else { "INVITE" };
+        let msg = format!(
+            "{method} sip:{ext}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.5:5060;branch=z9hG4bKscan{i}\r\nFrom: \"sipvicious\" <sip:100@1.1.1.1>;tag={i}\r\nTo: <sip:{ext}@{target}>\r\nCall-ID: scan{i}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            ext = 100 + i % 900
+        );
+        scanner.send_to(msg.as_bytes(), target).await.unwrap();
+    }
+    let sending = t0.elapsed();
+    // Count the requests answered (final responses are retransmitted to a scanner that
+    // never ACKs: count Call-IDs) until a second passes quietly.
+    let mut answered = std::collections::HashSet::new();
+    let mut buf = vec![0u8; 4096];
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(1000), scanner.recv_from(&mut buf)).await
+    {
+        let Ok(flowgate_sip::message::Message::Response(r)) =
+            flowgate_sip::message::parse(&buf[..n], &Default::default())
+        else {
+            panic!("not a response")
+        };
+        if r.key().unwrap().cseq_method == flowgate_sip::message::Method::Invite {
+            assert!(
+                matches!(r.status, 401 | 403),
+                "an INVITE from a scanner got {}",
+                r.status
+            );
+        }
+        answered.insert(r.key().unwrap().call_id);
+    }
+    let answers = answered.len();
+    let allowed = 100.0 + 50.0 * (t0.elapsed().as_secs_f64());
+    // The burst allowance plus what refilled meanwhile, nothing like 1000 (INVITEs get
+    // challenges, OPTIONS 200).
+    assert!(
+        (answers as f64) <= allowed,
+        "{answers} requests of 1000 answered (sent in {sending:?}, allowance {allowed:.0})"
+    );
+    assert!(eg.try_recv().is_err(), "the scan produced an event");
+
+    // A trusted caller still gets through at once.
+    let (a, _ea) = start(config("127.0.0.1", 53_500)).await;
+    let id = Uuid::now_v7();
+    a.call(
+        id,
+        Destination::Uri(format!("sip:200@{target}")),
+        party("7"),
+    )
+    .await
+    .unwrap();
+    let auth = wait_for(&mut eg, |e| match e {
+        UaEvent::Incoming { auth, .. } => Some(auth.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(auth, AuthIdentity::Trunk("lan".into()));
+    a.shutdown().await;
+    gw.shutdown().await;
+}
