@@ -52,7 +52,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const INVITE: &str = "INVITE sip:+15551234567@192.0.2.10:5060 SIP/2.0\r\n\
+const SDP: &str = "v=0\r\no=pbx 2890844526 2890844526 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n\
+m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-16\r\na=ptime:20\r\n";
+
+/// A realistic INVITE from a PBX through one proxy, with SDP.
+fn invite() -> String {
+    format!(
+        "INVITE sip:+15551234567@192.0.2.10:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK74bf9;rport\r\n\
 Via: SIP/2.0/UDP 192.0.2.30:5060;branch=z9hG4bK88aa1;received=192.0.2.31\r\n\
 Max-Forwards: 69\r\n\
@@ -66,19 +73,20 @@ Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO\r\n\
 Supported: replaces, timer\r\n\
 User-Agent: Bench PBX 1.0\r\n\
 Content-Type: application/sdp\r\n\
-Content-Length: 229\r\n\r\n\
-v=0\r\no=pbx 2890844526 2890844526 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n\
-m=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
-a=fmtp:101 0-16\r\na=ptime:20\r\n";
+Content-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    )
+}
 
 fn messages(c: &mut Criterion) {
+    let invite = invite();
     let mut g = c.benchmark_group("message");
     g.throughput(Throughput::Elements(1));
     let limits = Limits::default();
     g.bench_function("parse INVITE with SDP", |b| {
-        b.iter(|| parse(black_box(INVITE.as_bytes()), &limits).unwrap())
+        b.iter(|| parse(black_box(invite.as_bytes()), &limits).unwrap())
     });
-    let Ok(Message::Request(req)) = parse(INVITE.as_bytes(), &limits) else {
+    let Ok(Message::Request(req)) = parse(invite.as_bytes(), &limits) else {
         panic!()
     };
     g.bench_function("serialize INVITE with SDP", |b| {
@@ -97,10 +105,11 @@ fn messages(c: &mut Criterion) {
 }
 
 fn transactions(c: &mut Criterion) {
+    let invite = invite();
     let mut g = c.benchmark_group("transaction");
     g.throughput(Throughput::Elements(1));
     let limits = Limits::default();
-    let Ok(Message::Request(req)) = parse(INVITE.as_bytes(), &limits) else {
+    let Ok(Message::Request(req)) = parse(invite.as_bytes(), &limits) else {
         panic!()
     };
     let peer = Peer {
@@ -226,44 +235,50 @@ fn media(c: &mut Criterion) {
     );
     g.finish();
 
-    // Memory per call: heap held by an RtpStream (sockets, session, jitter buffer) after
-    // 10 s of audio, plus its inline size. Printed, not timed.
+    // Memory per call, printed (not timed): the heap an RtpStream holds right after it is
+    // bound (sockets, session, buffers), plus what a session's jitter buffer and counters
+    // grow to over 10 s of jittered audio, plus their inline sizes.
     let range = PortRange::new(36_000, 36_999);
+    let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let before = LIVE.load(Ordering::Relaxed);
-    let (mut s, _ctl) = RtpStream::bind(
+    let (s, ctl) = RtpStream::bind(
         &range,
         "127.0.0.1".parse().unwrap(),
-        params("127.0.0.1:9".parse().unwrap()),
+        params(peer),
         JitterConfig::default(),
     )
     .unwrap();
-    let mut session = RtpSession::new(
-        params("127.0.0.1:9".parse().unwrap()),
-        JitterConfig::default(),
-    );
-    let mut feeder = RtpSession::new(
-        params("127.0.0.1:9".parse().unwrap()),
-        JitterConfig::default(),
-    );
+    let stream_heap = LIVE.load(Ordering::Relaxed) - before;
+    let mut feeder = RtpSession::new(params(peer), JitterConfig::default());
+    let packets: Vec<Vec<u8>> = (0..500u32)
+        .map(|k| {
+            feeder
+                .push(&g711_frame(k))
+                .map(|(p, _)| p.to_vec())
+                .unwrap()
+        })
+        .collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut session = RtpSession::new(params(peer), JitterConfig::default());
+    let fresh = LIVE.load(Ordering::Relaxed) - before;
     let t0 = Instant::now();
     let mut out = [0i16; 160];
-    for k in 0..500u32 {
-        let pkt = feeder
-            .push(&g711_frame(k))
-            .map(|(p, _)| p.to_vec())
-            .unwrap();
-        let arrival = t0 + Duration::from_millis(u64::from(k) * 20 + u64::from(k % 5) * 8);
-        session.on_packet(&pkt, "127.0.0.1:9".parse().unwrap(), arrival);
+    let mut peak = 0;
+    for (k, pkt) in packets.iter().enumerate() {
+        let arrival = t0 + Duration::from_millis(k as u64 * 20 + (k as u64 % 5) * 12);
+        session.on_packet(pkt, peer, arrival);
         let _ = session.pull(&mut out) == FrameStatus::Received;
+        peak = peak.max(LIVE.load(Ordering::Relaxed) - before);
     }
-    let _ = s.write_frame(&out);
-    let heap = LIVE.load(Ordering::Relaxed) - before;
     println!(
-        "rtp/memory per call: stream {} B inline + session {} B inline, heap {} B for stream + session after 10 s",
+        "rtp/memory per call: RtpStream {} B inline + {} B heap when bound; a session grows from {} B to at most {} B heap over 10 s of jittered audio; RtpControl {} B",
         std::mem::size_of::<RtpStream>(),
-        std::mem::size_of::<RtpSession>(),
-        heap
+        stream_heap,
+        fresh,
+        peak,
+        std::mem::size_of_val(&ctl),
     );
+    drop(s);
 }
 
 fn trusted_config(ip: &str, rtp: u16) -> SipConfig {

@@ -132,6 +132,9 @@ async fn call_answer_media_dtmf_hold_and_hangup() {
     .await;
     ha.join().unwrap();
     hb.join().unwrap();
+    // Nothing is left behind on either side.
+    assert_eq!(a.status().await.unwrap().calls, 0);
+    assert_eq!(b.status().await.unwrap().calls, 0);
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -788,6 +788,7 @@ impl Core {
             self.respond(inv, r, now);
         }
         self.end_call(id, Cause::Cancelled, None, "caller cancelled");
+        self.forget(id);
     }
 
     fn on_ack(&mut self, req: &Request, now: Instant) {
@@ -882,6 +883,7 @@ impl Core {
                 let q = req.headers.get("Reason").and_then(reason_header_q850);
                 let cause = q.map_or(Cause::Normal, Cause::from_q850);
                 self.end_call(id, cause, q, "remote hangup");
+                self.forget(id);
             }
             Method::Invite => self.reinvite(id, tx, req, now),
             Method::Refer => self.on_refer(id, tx, req, now),
@@ -1572,7 +1574,7 @@ impl Core {
                     tcp: self.net.tcp_addr(),
                     trunks,
                     extensions,
-                    calls: self.calls.values().filter(|c| !c.ended).count(),
+                    calls: self.calls.len(),
                 };
                 let _ = reply.send(s);
             }

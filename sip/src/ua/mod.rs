@@ -297,7 +297,8 @@ pub struct Status {
     pub trunks: Vec<(String, RegState)>,
     /// Registered extensions.
     pub extensions: Vec<ExtensionStatus>,
-    /// Calls in progress.
+    /// Calls held: in progress, plus ended outgoing ones still waiting for the final
+    /// response to their CANCEL'd INVITE.
     pub calls: usize,
 }
 
