@@ -382,5 +382,95 @@ fn call_setups(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, messages, transactions, media, call_setups);
+fn sipp_to_ua(c: &mut Criterion) {
+    // SIPp (Debian sip-tester) places calls with its built-in `uac` scenario (INVITE with
+    // SDP, 200, ACK, BYE) as fast as it can, up to 500 at once, against one user agent
+    // that answers each on Incoming: the gateway's side of a call setup alone. Skipped
+    // when sipp is not installed.
+    if std::process::Command::new("sipp")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        println!("ua/sipp: sipp not installed, skipped");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ua, mut ev) = rt.block_on(async {
+        UserAgent::start(trusted_config("127.0.0.1", 20_000))
+            .await
+            .unwrap()
+    });
+    let port = ua.udp_addr().port();
+    let answering = ua.clone();
+    rt.spawn(async move {
+        while let Some(e) = ev.recv().await {
+            if let UaEvent::Incoming { call, .. } = e {
+                let _ = answering.answer(call).await;
+            }
+        }
+    });
+    let calls = 2000u64;
+    let mut g = c.benchmark_group("ua");
+    g.throughput(Throughput::Elements(calls));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(30));
+    g.bench_function("sipp uac -> user agent, 2000 calls, <= 500 at once", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let sport = UdpSocket::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                let start = Instant::now();
+                let out = std::process::Command::new("sipp")
+                    .args([
+                        "-sn",
+                        "uac",
+                        &format!("127.0.0.1:{port}"),
+                        "-i",
+                        "127.0.0.1",
+                        "-p",
+                        &sport.to_string(),
+                    ])
+                    .args([
+                        "-m",
+                        &calls.to_string(),
+                        "-r",
+                        "5000",
+                        "-l",
+                        "500",
+                        "-nostdin",
+                        "-timeout",
+                        "60s",
+                    ])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                total += start.elapsed();
+                assert!(out.success(), "sipp reported failed calls");
+            }
+            total
+        });
+    });
+    g.finish();
+    rt.block_on(ua.shutdown());
+}
+
+criterion_group!(
+    benches,
+    messages,
+    transactions,
+    media,
+    call_setups,
+    sipp_to_ua
+);
 criterion_main!(benches);
