@@ -9,7 +9,7 @@ use flowgate_flows::validate::validate_json;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiPath, ApiQuery, JsonText, Problem, problems_under};
-use super::openapi::FlowDoc;
+use super::schema::FlowDoc;
 use super::{ApiState, PageQuery, listing};
 use crate::sync::flowset::FlowSetError;
 
