@@ -1,38 +1,12 @@
-//! Cause mapping: SIP status ↔ Q.850 cause (RFC 3398 §7.2.4.1 and §8.2.6.1) ↔ the
-//! neutral causes of the call-leg contract ↔ VoIPBIN hangup reasons. Pure tables.
+//! Cause mapping for SIP: SIP status ↔ Q.850 (RFC 3398 §7.2.4.1 and §8.2.6.1), and SIP
+//! status ↔ the call-leg contract's neutral [`Cause`]. Pure tables.
 //!
-//! [`Cause`] mirrors the contract's neutral `Cause` one to one (the SIP line's adapter
-//! converts by name); it lives here so this crate does not depend on the contract crate.
+//! The neutral causes and their Q.850 and VoIPBIN mappings are the contract's own
+//! (`flowgate_line::Cause`, re-exported here): SIP maps its statuses to Q.850 by RFC 3398
+//! and the shared table classifies them, so every transport agrees; a few statuses whose
+//! meaning is sharper than their Q.850 value (408, 480, 487, 503) are classified directly.
 
-use serde::{Deserialize, Serialize};
-
-/// Neutral end-of-call causes (the call-leg contract's `Cause`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Normal clearing.
-    Normal,
-    /// The callee is busy.
-    Busy,
-    /// Rang without answer, or the callee is not reachable right now.
-    NoAnswer,
-    /// The callee (or the network for it) refused the call.
-    Rejected,
-    /// No such number / no route.
-    Unreachable,
-    /// Overload somewhere on the path.
-    Congestion,
-    /// A failure of the network or the far end.
-    NetworkFailure,
-    /// The caller gave up before the answer.
-    Cancelled,
-    /// The call was handed over to another party.
-    Transferred,
-    /// The line itself was reset.
-    LineReset,
-    /// A protocol timer expired (no response at all).
-    Timeout,
-}
+pub use flowgate_line::Cause;
 
 /// RFC 3398 §8.2.6.1: the Q.850 cause for a SIP final response status received.
 pub fn q850_from_sip(status: u16) -> u8 {
@@ -55,8 +29,7 @@ pub fn q850_from_sip(status: u16) -> u8 {
         502 => 38,
         603 => 21,
         606 => 58,
-        400..=499 => 41,
-        500..=599 => 41,
+        400..=599 => 41,
         _ => 31,
     }
 }
@@ -83,95 +56,26 @@ pub fn sip_from_q850(q850: u8) -> u16 {
     }
 }
 
-impl Cause {
-    /// The neutral cause of a SIP final response to our INVITE.
-    pub fn from_sip(status: u16) -> Cause {
-        match status {
-            200..=299 => Cause::Normal,
-            486 | 600 => Cause::Busy,
-            408 => Cause::Timeout,
-            480 => Cause::NoAnswer,
-            487 => Cause::Cancelled,
-            403 | 603 | 401 | 407 => Cause::Rejected,
-            404 | 410 | 484 | 485 | 604 => Cause::Unreachable,
-            503 => Cause::Congestion,
-            _ => Self::from_q850(q850_from_sip(status)),
-        }
+/// The neutral cause of a SIP final response to our INVITE.
+pub fn cause_from_sip(status: u16) -> Cause {
+    match status {
+        200..=299 => Cause::Normal,
+        408 => Cause::Timeout,
+        480 => Cause::NoAnswer,
+        487 => Cause::Cancelled,
+        503 => Cause::Congestion,
+        _ => Cause::from_q850(q850_from_sip(status)),
     }
+}
 
-    /// The neutral cause of a Q.850 value (e.g. from a `Reason: Q.850;cause=` header).
-    pub fn from_q850(q: u8) -> Cause {
-        match q {
-            16 => Cause::Normal,
-            17 => Cause::Busy,
-            18..=20 => Cause::NoAnswer,
-            21 | 55 | 57 | 87 => Cause::Rejected,
-            1..=3 | 22 | 26 | 28 => Cause::Unreachable,
-            34 | 42 | 47 => Cause::Congestion,
-            102 => Cause::Timeout,
-            _ => Cause::NetworkFailure,
-        }
-    }
-
-    /// The Q.850 value of a neutral cause.
-    pub fn q850(self) -> u8 {
-        match self {
-            Cause::Normal | Cause::Cancelled | Cause::Transferred => 16,
-            Cause::Busy => 17,
-            Cause::NoAnswer => 19,
-            Cause::Rejected => 21,
-            Cause::Unreachable => 1,
-            Cause::Congestion => 34,
-            Cause::NetworkFailure => 38,
-            Cause::LineReset => 41,
-            Cause::Timeout => 102,
-        }
-    }
-
-    /// The status this UA answers an unanswered INVITE with when the call ends for this
-    /// cause (a busy mobile gives the PBX `486`).
-    pub fn sip_status(self) -> u16 {
-        match self {
-            Cause::Cancelled => 487,
-            Cause::Normal | Cause::Transferred => 603,
-            c => sip_from_q850(c.q850()),
-        }
-    }
-
-    /// VoIPBIN's hangup reason (`normal`, `failed`, `busy`, `cancel`, `timeout`,
-    /// `noanswer`; `dialout` and `amd` are set by the flow engine, not by a line).
-    pub fn voipbin_reason(self, answered: bool) -> &'static str {
-        match self {
-            Cause::Busy | Cause::Rejected => "busy",
-            Cause::NoAnswer => "noanswer",
-            Cause::Timeout => "timeout",
-            Cause::Cancelled => "cancel",
-            Cause::Transferred => "normal",
-            Cause::Unreachable | Cause::Congestion | Cause::NetworkFailure | Cause::LineReset => {
-                "failed"
-            }
-            Cause::Normal => {
-                if answered {
-                    "normal"
-                } else {
-                    "cancel"
-                }
-            }
-        }
-    }
-
-    /// The neutral cause for a VoIPBIN `hangup` action's reason (what the flow asks the
-    /// line to signal).
-    pub fn from_voipbin(reason: &str) -> Option<Cause> {
-        Some(match reason {
-            "normal" | "dialout" | "amd" => Cause::Normal,
-            "busy" => Cause::Busy,
-            "noanswer" => Cause::NoAnswer,
-            "timeout" => Cause::Timeout,
-            "cancel" => Cause::Cancelled,
-            "failed" => Cause::NetworkFailure,
-            _ => return None,
-        })
+/// The status this user agent refuses an unanswered INVITE with when the call ends for
+/// `cause` (a busy mobile gives the PBX `486`).
+pub fn sip_status_for(cause: Cause) -> u16 {
+    match cause {
+        Cause::Cancelled => 487,
+        Cause::Normal | Cause::Transferred => 603,
+        Cause::Unavailable => 480,
+        c => sip_from_q850(c.q850()),
     }
 }
 
@@ -240,29 +144,28 @@ mod tests {
     }
 
     #[test]
-    fn busy_round_trips_both_ways() {
+    fn causes_both_ways_and_voipbin_reasons() {
         // A busy mobile (Q.850 17) gives the PBX 486, and a 486 is "busy" for VoIPBIN.
-        assert_eq!(Cause::from_q850(17).sip_status(), 486);
-        assert_eq!(Cause::from_sip(486).voipbin_reason(false), "busy");
-        assert_eq!(Cause::from_sip(487), Cause::Cancelled);
-        assert_eq!(Cause::Cancelled.sip_status(), 487);
-        assert_eq!(Cause::from_sip(404).voipbin_reason(false), "failed");
-        assert_eq!(Cause::from_sip(480).voipbin_reason(false), "noanswer");
-        assert_eq!(Cause::Normal.voipbin_reason(false), "cancel");
-        assert_eq!(Cause::Normal.voipbin_reason(true), "normal");
+        assert_eq!(sip_status_for(Cause::from_q850(17)), 486);
+        assert_eq!(cause_from_sip(486).voipbin_reason(false), "busy");
+        assert_eq!(cause_from_sip(487), Cause::Cancelled);
+        assert_eq!(sip_status_for(Cause::Cancelled), 487);
+        assert_eq!(cause_from_sip(404), Cause::Unreachable);
+        assert_eq!(cause_from_sip(404).voipbin_reason(false), "failed");
+        assert_eq!(cause_from_sip(480).voipbin_reason(false), "noanswer");
+        assert_eq!(cause_from_sip(408).voipbin_reason(false), "timeout");
+        assert_eq!(cause_from_sip(603), Cause::Rejected);
+        assert_eq!(cause_from_sip(503), Cause::Congestion);
         for c in [
-            Cause::Normal,
             Cause::Busy,
             Cause::NoAnswer,
             Cause::Rejected,
             Cause::Unreachable,
-            Cause::Congestion,
             Cause::Timeout,
         ] {
-            assert_eq!(Cause::from_q850(c.q850()), c);
+            assert_eq!(cause_from_sip(sip_status_for(c)), c, "{c:?}");
         }
-        assert_eq!(Cause::from_voipbin("busy"), Some(Cause::Busy));
-        assert_eq!(Cause::from_voipbin("bogus"), None);
+        assert_eq!(Cause::from_voipbin_reason("busy"), Cause::Busy);
         assert_eq!(
             reason_header_q850("SIP;cause=200, Q.850;cause=17;text=\"busy\""),
             Some(17)

@@ -161,6 +161,7 @@ pub struct RtpStream {
     digits: VecDeque<char>,
     buf: Vec<u8>,
     stats: StreamStats,
+    device: String,
 }
 
 impl std::fmt::Debug for RtpStream {
@@ -185,6 +186,7 @@ impl RtpStream {
     ) -> Result<(Self, RtpControl), StreamError> {
         let (rtp, rtcp) = range.bind(ip)?;
         rtcp.set_nonblocking(true)?;
+        let device = format!("rtp:{}", rtp.local_addr()?);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let s = Self {
             rtp,
@@ -197,6 +199,7 @@ impl RtpStream {
             digits: VecDeque::new(),
             buf: vec![0; 2048],
             stats: StreamStats::default(),
+            device,
         };
         Ok((s, RtpControl(shared)))
     }
@@ -384,6 +387,44 @@ impl RtpStream {
     }
 }
 
+/// The call-leg contract's port: the media layer drives a SIP call like any other leg.
+/// Concealed frames (a lost or late packet covered by the jitter buffer) count as
+/// `Received` — the buffer holds audio, not silence; `Missing` is silence.
+impl flowgate_line::AudioPort for RtpStream {
+    fn sample_rate(&self) -> u32 {
+        8000
+    }
+
+    fn device(&self) -> &str {
+        &self.device
+    }
+
+    fn read_frame(
+        &mut self,
+        frame: &mut [i16],
+    ) -> Result<flowgate_line::FrameStatus, flowgate_line::PortError> {
+        match RtpStream::read_frame(self, frame) {
+            Ok(FrameStatus::Received | FrameStatus::Concealed) => {
+                Ok(flowgate_line::FrameStatus::Received)
+            }
+            Ok(FrameStatus::Missing) => Ok(flowgate_line::FrameStatus::Missing),
+            Err(e) => Err(flowgate_line::PortError {
+                device: self.device.clone(),
+                op: "read",
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn write_frame(&mut self, frame: &[i16]) -> Result<(), flowgate_line::PortError> {
+        RtpStream::write_frame(self, frame).map_err(|e| flowgate_line::PortError {
+            device: self.device.clone(),
+            op: "write",
+            detail: e.to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +482,12 @@ mod tests {
         assert_eq!(a.take_dtmf(), Some('9'));
         bctl.close();
         assert!(matches!(b.read_frame(&mut frame), Err(StreamError::Closed)));
+        // Through the contract's trait: the same stream is a `Box<dyn AudioPort>`.
+        let mut port: Box<dyn flowgate_line::AudioPort> = Box::new(a);
+        assert!(port.device().starts_with("rtp:127.0.0.1:"));
+        assert_eq!(port.sample_rate(), 8000);
+        port.write_frame(&tone).unwrap();
+        assert!(port.read_frame(&mut frame).is_ok());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::{
     Progress, Replaces, Status, TransferTarget, UaError, UaEvent,
 };
 use crate::auth::{Answer, Challenge, ClientAuth, DigestServer, Verdict};
-use crate::cause::{Cause, reason_header_q850};
+use crate::cause::{Cause, cause_from_sip, reason_header_q850, sip_status_for};
 use crate::config::SipConfig;
 use crate::dialog::Dialog;
 use crate::message::{
@@ -1412,7 +1412,7 @@ impl Core {
             }
         }
         let q = resp.headers.get("Reason").and_then(reason_header_q850);
-        let cause = q.map_or_else(|| Cause::from_sip(status), Cause::from_q850);
+        let cause = q.map_or_else(|| cause_from_sip(status), Cause::from_q850);
         let detail = format!("{status} {}", resp.reason);
         if let Some(c) = self.calls.get_mut(&id)
             && !c.ended
@@ -1800,7 +1800,7 @@ impl Core {
         let reason = format!("Q.850;cause={}", cause.q850());
         match (c.incoming, c.state) {
             (true, State::Ringing) => {
-                let status = cause.sip_status();
+                let status = sip_status_for(cause);
                 let mut r = Response::to_request(&c.invite, status, reason_phrase(status));
                 r.set_to_tag(&c.local_tag);
                 r.headers.push("Reason", reason);

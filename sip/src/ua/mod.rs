@@ -33,6 +33,7 @@ use uuid::Uuid;
 use crate::cause::Cause;
 use crate::config::{ConfigError, SipConfig};
 use crate::rtp::RtpStream;
+pub use flowgate_line::{Party, Progress};
 pub use registration::RegState;
 
 /// A call's id: chosen by the caller of [`UserAgent::call`] for outgoing calls (the
@@ -81,17 +82,6 @@ pub enum UaError {
     Stopped,
 }
 
-/// One end of a call (the call-leg contract's `Party`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Party {
-    /// User part / number (`+15551234567`, `201`).
-    pub number: String,
-    /// Display name.
-    pub display_name: String,
-    /// Full URI.
-    pub uri: String,
-}
-
 /// How an incoming call was authenticated. There is deliberately no "unauthenticated"
 /// value: such calls never reach the events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,17 +91,6 @@ pub enum AuthIdentity {
     Trunk(String),
     /// A registrar extension that passed digest authentication.
     Extension(String),
-}
-
-/// Call progress (the contract's `Progress`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Progress {
-    /// 100 Trying.
-    Trying,
-    /// 180 Ringing (play local ringback).
-    Ringing,
-    /// 183 with SDP: the far end's audio is flowing before the answer.
-    EarlyMedia,
 }
 
 /// Where a digit came from.
