@@ -124,7 +124,7 @@ async fn baresip_registers_calls_through_and_is_called() {
         matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
     })
     .await;
-    let (counters, h) = media_thread(ua.take_audio(id).await.unwrap(), 3000);
+    let (counters, h) = media_thread(ua.take_audio(id).unwrap(), 3000);
     let heard = tokio::time::timeout(Duration::from_secs(10), async {
         while counters.received.load(Ordering::Relaxed) < 25 {
             tokio::time::sleep(Duration::from_millis(20)).await;

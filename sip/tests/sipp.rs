@@ -106,7 +106,7 @@ async fn sipp_calls_with_audio_and_rfc2833_digits() {
                 ua.answer(call).await.unwrap();
             }
             UaEvent::AudioReady { call } => {
-                media = Some(media_thread(ua.take_audio(call).await.unwrap(), 3000))
+                media = Some(media_thread(ua.take_audio(call).unwrap(), 3000))
             }
             UaEvent::Dtmf { digit, source, .. } => {
                 assert_eq!(source, DtmfSource::Rfc4733);
@@ -165,7 +165,7 @@ async fn the_user_agent_calls_a_sipp_uas() {
         matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
     })
     .await;
-    let (counters, h) = media_thread(ua.take_audio(id).await.unwrap(), 3000);
+    let (counters, h) = media_thread(ua.take_audio(id).unwrap(), 3000);
     // SIPp plays g711a.pcap after the ACK: wait until half a second of it arrived.
     let arrived = tokio::time::timeout(Duration::from_secs(10), async {
         while counters.received.load(Ordering::Relaxed) < 25 {

@@ -80,8 +80,8 @@ async fn call_answer_media_dtmf_hold_and_hangup() {
     })
     .await;
 
-    let (ca, ha) = media_thread(a.take_audio(id).await.unwrap(), 8000);
-    let (cbm, hb) = media_thread(b.take_audio(bid).await.unwrap(), 4000);
+    let (ca, ha) = media_thread(a.take_audio(id).unwrap(), 8000);
+    let (cbm, hb) = media_thread(b.take_audio(bid).unwrap(), 4000);
 
     a.send_dtmf(id, "42#", Duration::from_millis(80))
         .await

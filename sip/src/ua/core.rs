@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
+use super::Streams;
 use super::registrar::{RegisterError, Registrar};
 use super::registration::{RegAction, RegClient, RegState};
 use super::security::{Admission, Cidr, Guard};
@@ -93,7 +94,6 @@ struct Call {
     /// The SDP we answer with (incoming), or the offer we made (late offer / outgoing).
     sdp_body: String,
     late_offer: bool,
-    stream: Option<RtpStream>,
     ctl: RtpControl,
     audio_ready: bool,
     retx: Option<Retx>,
@@ -133,6 +133,9 @@ pub(crate) struct Core {
     client_auth: ClientAuth,
     jitter: JitterConfig,
     codecs: Vec<Codec>,
+    /// Each call's RTP stream until the media layer takes it (shared with the handle so
+    /// `take_audio` is a plain call).
+    streams: Streams,
 }
 
 fn rand_hex(bytes: usize) -> String {
@@ -178,6 +181,7 @@ impl Core {
         cfg: SipConfig,
         mut net: Net,
         events: mpsc::UnboundedSender<UaEvent>,
+        streams: Streams,
     ) -> Result<Self, UaError> {
         let limits = Limits::default();
         net.spawn_listener(limits);
@@ -237,6 +241,7 @@ impl Core {
             client_auth: ClientAuth::default(),
             jitter,
             codecs,
+            streams,
             cfg,
         };
         for i in 0..core.cfg.trunks.len() {
@@ -735,7 +740,6 @@ impl Core {
             negotiated,
             sdp_body,
             late_offer,
-            stream: Some(stream),
             ctl,
             audio_ready: false,
             retx: None,
@@ -751,6 +755,10 @@ impl Core {
             ring_deadline,
         };
         self.calls.insert(id, call);
+        self.streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, stream);
         self.by_dialog.insert((sip_call_id.clone(), local_tag), id);
         self.invite_server.insert(tx, id);
         self.arm(ring_deadline, Timer::Ring(id));
@@ -1536,16 +1544,6 @@ impl Core {
                 };
                 let _ = reply.send(r);
             }
-            Command::TakeAudio { id, reply } => {
-                let r = match self.calls.get_mut(&id) {
-                    Some(c) if !c.ended => c.stream.take().ok_or(UaError::State {
-                        call: id,
-                        what: "audio already taken".into(),
-                    }),
-                    _ => Err(UaError::NoCall(id)),
-                };
-                let _ = reply.send(r);
-            }
             Command::Status { reply } => {
                 let trunks = self
                     .cfg
@@ -1698,7 +1696,6 @@ impl Core {
             negotiated: None,
             sdp_body: offer,
             late_offer: false,
-            stream: Some(stream),
             ctl,
             audio_ready: false,
             retx: None,
@@ -1714,6 +1711,10 @@ impl Core {
             ring_deadline,
         };
         self.calls.insert(id, call);
+        self.streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, stream);
         self.by_dialog.insert((sip_call_id.clone(), from_tag), id);
         self.arm(ring_deadline, Timer::Ring(id));
         info!(call = %id, %sip_call_id, to = %peer.addr, "outgoing call");
@@ -2026,7 +2027,10 @@ impl Core {
         c.ended = true;
         c.retx = None;
         c.ctl.close();
-        c.stream = None;
+        self.streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
         if let Some((_, reply)) = c.pending.take() {
             let _ = reply.send(Err(UaError::NoCall(id)));
         }

@@ -283,6 +283,9 @@ pub struct Status {
 
 type Reply<T> = oneshot::Sender<Result<T, UaError>>;
 
+/// Streams not yet taken, by call (shared by the task and the handles).
+type Streams = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<CallId, RtpStream>>>;
+
 #[derive(Debug)]
 enum Command {
     Call {
@@ -327,10 +330,6 @@ enum Command {
         status: u16,
         reply: Reply<()>,
     },
-    TakeAudio {
-        id: CallId,
-        reply: Reply<RtpStream>,
-    },
     Status {
         reply: oneshot::Sender<Status>,
     },
@@ -343,6 +342,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct UserAgent {
     commands: mpsc::UnboundedSender<Command>,
+    streams: Streams,
     udp: SocketAddr,
     tcp: Option<SocketAddr>,
 }
@@ -357,11 +357,13 @@ impl UserAgent {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let net = transport::Net::bind(&config).await?;
         let (udp, tcp) = (net.udp_addr(), net.tcp_addr());
-        let core = core::Core::new(config, net, ev_tx)?;
+        let streams = Streams::default();
+        let core = core::Core::new(config, net, ev_tx, streams.clone())?;
         tokio::spawn(core.run(cmd_rx));
         Ok((
             UserAgent {
                 commands: cmd_tx,
+                streams,
                 udp,
                 tcp,
             },
@@ -485,9 +487,18 @@ impl UserAgent {
             .await
     }
 
-    /// Takes the call's RTP stream (once) for the media thread.
-    pub async fn take_audio(&self, id: CallId) -> Result<RtpStream, UaError> {
-        self.ask(|reply| Command::TakeAudio { id, reply }).await
+    /// Takes the call's RTP stream (once) for the media thread; a plain call, so a
+    /// line adapter can hand it out from a synchronous `audio(leg)`. The stream exists
+    /// from the INVITE on (sent or received); `AudioReady` says when media flows.
+    pub fn take_audio(&self, id: CallId) -> Result<RtpStream, UaError> {
+        self.streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id)
+            .ok_or(UaError::State {
+                call: id,
+                what: "no audio: the call ended, never existed, or its stream was taken".into(),
+            })
     }
 
     /// A snapshot: registrations, extensions, call count.
