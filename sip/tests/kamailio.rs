@@ -25,6 +25,30 @@ struct Kamailio {
     _dir: tempfile::TempDir,
 }
 
+impl Kamailio {
+    /// Stops kamailio and its worker processes: SIGTERM to the main process makes it end
+    /// its children (a SIGKILL, as `kill_on_drop` sends, would orphan them).
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        }
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // A failing test still stops the whole process tree.
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 fn kamailio() -> Kamailio {
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/kamailio.cfg");
     let dir = tempfile::tempdir().unwrap();
@@ -90,7 +114,7 @@ async fn settled(ev: &mut tokio::sync::mpsc::UnboundedReceiver<UaEvent>) -> RegS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_to_kamailio_with_sha256_digest() {
-    let mut k = kamailio();
+    let k = kamailio();
     let mut cfg = config("127.0.0.1", 49_000);
     cfg.trunks.push(trunk(k.port, "flowgate-secret"));
     let (ua, mut ev) = start(cfg).await;
@@ -119,5 +143,5 @@ async fn registers_to_kamailio_with_sha256_digest() {
     let quiet = tokio::time::timeout(Duration::from_secs(1), ev.recv()).await;
     assert!(quiet.is_err(), "unexpected event {quiet:?}");
     ua.shutdown().await;
-    let _ = k.child.kill().await;
+    k.stop().await;
 }
