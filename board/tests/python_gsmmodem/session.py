@@ -218,6 +218,17 @@ def on_call(call):
         changed.notify_all()
 
 
+def quiesce():
+    """Waits until python-gsmmodem's call-state pollers have stopped. On a modem without
+    call URCs it polls AT+CLCC from a thread per call; a poll still in flight when the
+    next call rings would take that call's RING/+CLIP as part of its AT+CLCC response
+    (its reader cannot tell a URC from a response line while it waits for one)."""
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and "_pollCallStatus" in t.name:
+            t.join(timeout=30)
+            check(not t.is_alive(), "python-gsmmodem's call poller stopped")
+
+
 def wait_state(what, pred):
     with changed:
         if not changed.wait_for(lambda: any(pred(s) for s in states), timeout=WAIT):
@@ -240,6 +251,7 @@ call.sendDtmfTone("12#")
 check(ask("dtmf_sent") == "12#", "DTMF reached the simulator")
 hang_up(call)
 ask("wait_no_calls")
+quiesce()
 
 states.clear()
 call = modem.dial("+15553330002", callStatusUpdateCallbackFunc=on_call)
@@ -248,6 +260,7 @@ wait_state("the second call answered", lambda s: s == (True, True))
 ask("remote_hangup")
 wait_state("the far end hanging up", lambda s: not s[0])
 ask("wait_no_calls")
+quiesce()
 
 # ------------------------------------------------------------------ calls in
 ask("incoming_call", number="+15557654321")
@@ -268,6 +281,7 @@ if SIMCOM:
 else:
     check(dtmf_urcs == [], "no DTMF URC: python-gsmmodem never enabled detection")
 ask("wait_no_calls")
+quiesce()
 
 count = len(watch.calls)
 ask("incoming_call", number="+15557654322")
@@ -276,6 +290,7 @@ seen = len(watch.lines)
 ask("remote_hangup")
 watch.wait_line("a caller giving up while it rings", seen, lambda l: l.startswith(end))
 ask("wait_no_calls")
+quiesce()
 
 ask("incoming_call", number="+15557654323")
 watch.wait("a third incoming call", lambda: len(watch.calls) > count + 1)
@@ -283,6 +298,7 @@ last = watch.calls[-1]
 last.answer()
 hang_up(last)
 ask("wait_no_calls")
+quiesce()
 report["calls"] = list(dict.fromkeys(c.number for c in watch.calls))
 report["dtmf_urcs"] = dtmf_urcs
 
