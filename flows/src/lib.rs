@@ -121,5 +121,6 @@ pub mod engine;
 pub mod fixtures;
 pub mod limits;
 pub mod model;
+pub mod problem;
 pub mod validate;
 pub mod vars;

@@ -304,17 +304,27 @@ fn condition_datetime_operand_order_and_fields() {
         (r#""condition":"<=","hour":9,"minute":-1"#, t),
         (r#""condition":">=","hour":9,"minute":-1"#, f),
         (r#""condition":"==","hour":10,"minute":30"#, t),
-        // omitted minute = any (Flowgate), hour only
-        (r#""condition":"==","hour":10"#, t),
-        (r#""condition":"==","minute":30"#, t),
-        (r#""condition":"==","weekdays":[3]"#, t),
-        (r#""condition":"==","weekdays":[0,6]"#, f),
-        (r#""condition":"==","month":6,"day":4"#, t),
-        (r#""condition":"==","month":7"#, f),
-        (r#""condition":">","day":3"#, f),
+        // An omitted hour or minute is 0 and tested, as in VoIPBIN's code: at 10:30,
+        // `hour == 10` alone is false (minute 0 != 30) …
+        (r#""condition":"==","hour":10"#, f),
+        (r#""condition":"==","minute":30"#, f),
+        (r#""condition":"==","hour":10,"minute":-1"#, t),
+        (r#""condition":"==","weekdays":[3]"#, f),
+        (r#""condition":"==","weekdays":[3],"hour":-1,"minute":-1"#, t),
+        (r#""condition":"<=","weekdays":[3]"#, t),
+        // … unless the Flowgate option says omitted fields match any value.
+        (r#""condition":"==","hour":10,"omitted_fields":"any""#, t),
+        (r#""condition":"==","minute":30,"omitted_fields":"any""#, t),
+        (r#""condition":"==","weekdays":[3],"omitted_fields":"any""#, t),
+        (r#""condition":"==","weekdays":[0,6],"omitted_fields":"any""#, f),
+        (r#""condition":"==","month":6,"day":4,"omitted_fields":"any""#, t),
+        (r#""condition":"==","month":6,"day":4"#, f),
+        (r#""condition":"==","month":7,"omitted_fields":"any""#, f),
+        (r#""condition":">","day":3,"hour":-1,"minute":-1"#, f),
+        (r#""condition":">=","hour":9"#, f),
         // per-action time zone: 10:30 UTC is 19:30 in Tokyo
-        (r#""condition":"==","hour":19,"timezone":"Asia/Tokyo""#, t),
-        (r#""condition":"${op}","hour":10"#, f),
+        (r#""condition":"==","hour":19,"minute":30,"timezone":"Asia/Tokyo""#, t),
+        (r#""condition":"${op}","hour":10,"minute":-1"#, f),
     ];
     for (opt, expected) in cases {
         assert_eq!(first_command(&cond_dt(opt), &[]), *expected, "{opt}");
@@ -329,7 +339,7 @@ fn condition_datetime_default_timezone_from_guards() {
     };
     // 10:30 UTC = 12:30 in Berlin (summer time)
     let mut af = new_af_with(
-        &cond_dt(r#""condition":"==","hour":12"#),
+        &cond_dt(r#""condition":"==","hour":12,"minute":-1"#),
         ReferenceType::Call,
         &guards,
     );
@@ -543,10 +553,7 @@ fn invalid_fetched_actions_are_a_fatal_fetch_error() {
         panic!()
     };
     let bad = parse_actions(
-        &format!(
-            r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
-            id(42)
-        ),
+        r#"[{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000001","loop_count":1}}]"#,
         &Limits::default(),
     )
     .expect("parse");
@@ -556,9 +563,55 @@ fn invalid_fetched_actions_are_a_fatal_fetch_error() {
         panic!()
     };
     assert!(
-        matches!(&end.reason, EndReason::Error(e) if e.contains("does not match")),
+        matches!(&end.reason, EndReason::Error(e) if e.contains("`fetch`") && e.contains("reserved")),
         "{end:?}"
     );
+}
+
+#[test]
+fn a_target_in_no_stack_fails_only_when_the_jump_happens() {
+    // Fetched actions may name a target that is in none of the stacks: VoIPBIN pushes them,
+    // and only the jump fails (fatal). A goto that does not jump is harmless.
+    let mut af = new_af(
+        r#"[{"type":"fetch","option":{"event_url":"http://x"}}]"#,
+        ReferenceType::Api,
+    );
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    let fetched = parse_actions(
+        &format!(
+            r#"[{{"type":"goto","option":{{"target_id":"{t}"}}}},
+                {{"type":"variable_set","option":{{"key":"a","value":"1"}}}},
+                {{"type":"goto","option":{{"target_id":"{t}","loop_count":1}}}}]"#,
+            t = id(42)
+        ),
+        &Limits::default(),
+    )
+    .expect("parse");
+    af.complete(c.action_id, Outcome::Actions(fetched), t0())
+        .expect("pushed");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(af.variable("a"), Some("1"));
+    assert!(
+        matches!(&end.reason, EndReason::Error(e) if e.contains("`goto`") && e.contains(&id(42).to_string())),
+        "{end:?}"
+    );
+    // The same for the main stack: the flow is created and runs until the jump.
+    let mut af = new_af(
+        &format!(
+            r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}},{}]"#,
+            talk(1),
+            id(42),
+            talk(2)
+        ),
+        ReferenceType::Call,
+    );
+    let (cmds, end) = drive(&mut af);
+    assert_eq!(cmds, [ActionType::Talk]);
+    assert!(matches!(end.reason, EndReason::Error(_)), "{end:?}");
 }
 
 #[test]
@@ -775,11 +828,9 @@ fn push_actions_fork_lifo_and_return() {
     assert_eq!(cmd_ids(&mut af), [id(20), id(10), id(2)]);
     // invalid pushes are refused and change nothing
     let mut af = new_af(&json, ReferenceType::Call);
+    // (a jump to the reserved FINISH id cannot run anywhere)
     let bad = parse_actions(
-        &format!(
-            r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
-            id(77)
-        ),
+        r#"[{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000002","loop_count":1}}]"#,
         &Limits::default(),
     )
     .expect("parse");
