@@ -63,8 +63,20 @@
 //!   `voipbin.recording.*` when a recording starts. For `condition_call_status` it keeps
 //!   **`voipbin.call.status`** current (`dialing`, `ringing`, `progressing`, `terminating`,
 //!   `canceling`, `hangup`); VoIPBIN documents this variable but never sets it.
+//! * **`voipbin.flow.reference_data`** ([`vars::REFERENCE_DATA`]): the JSON of the call
+//!   (as `GET /v1.0/calls/{id}` serves it) or of the conversation (`{id, self, peer, …}`,
+//!   VoIPBIN's field names) the activeflow runs for, set with
+//!   [`Activeflow::set_reference_data`] when the flow starts and again whenever the call
+//!   changes (status, recording) — VoIPBIN computes it each time a template reads it. Other
+//!   reference types have none (`""`), and a flow of another kind of reference does not
+//!   inherit it (a recording's on-end flow). A flow's own `variable_set` of the name wins
+//!   until the runtime sets it again (VoIPBIN: a stored variable of that name wins).
+//!   [`crate::dryrun`] does all of this offline, as a model.
 //! * Timers of media commands, and their outcomes ([`Outcome::Timeout`] for a
 //!   `digits_receive` that ran out).
+//! * Commands carry the values the runtime must act on: where VoIPBIN normalises a value
+//!   (an unknown or empty `hangup.reason` is normal clearing) the command holds the
+//!   normalised one.
 //! * The actions for `fetch` / `fetch_flow` ([`Outcome::Actions`]).
 //! * For calls: hang up when the flow ends ([`EndReason::Finished`], `Stopped`, `Error`,
 //!   `Guard`), as VoIPBIN's call-manager does; and report a remote hang-up with
@@ -77,10 +89,17 @@
 //!
 //! The next action is: the forward pointer if set (jumps, forks, interrupts), else the
 //! action's `next_id`, else the next array element; at the end of a forked stack the cursor
-//! returns after the forking action (honouring that action's own `next_id`). Jump targets are
-//! searched in the current stack and its ancestors; jumping into an ancestor releases the
-//! stacks in between. Only the chain of stacks from the main stack to the current one is
-//! kept, so no stack leaks.
+//! returns after the forking action (honouring that action's own `next_id`). Jump targets
+//! (`goto`, `branch`, conditions, `next_id`, `forward`) are searched in the current stack and
+//! then each ancestor, like VoIPBIN's `GetAction` following `ReturnStackID`; jumping into an
+//! ancestor releases the stacks in between. A target found in no stack ends the flow with an
+//! error naming it when the jump happens (not before: VoIPBIN pushes such actions and a jump
+//! that never happens is harmless). Only the chain of stacks from the main stack to the
+//! current one is kept, so no stack leaks.
+//!
+//! Actions without an id (nil) and actions repeating an id of their list get ids derived
+//! from the activeflow id when the activeflow is created or the actions are pushed; jumps to
+//! a repeated id go to its first action.
 
 mod stack;
 mod trace;
