@@ -305,7 +305,7 @@ fn validate_files(
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let (_, report) = validate_json(&text, &opts);
-        let ok = report.is_ok() && !(strict && !report.warnings.is_empty());
+        let ok = report.is_ok() && (!strict || report.warnings.is_empty());
         all_ok &= ok;
         if json {
             results.push(serde_json::json!({
@@ -416,8 +416,7 @@ fn script_events(script: Option<&Path>, inputs: &[String]) -> anyhow::Result<Vec
         let base = path.parent().unwrap_or(Path::new("."));
         for (line, event) in script_lines(&text) {
             events.push(
-                parse_event(event, base)
-                    .with_context(|| format!("{}:{line}", path.display()))?,
+                parse_event(event, base).with_context(|| format!("{}:{line}", path.display()))?,
             );
         }
     }
@@ -495,9 +494,9 @@ fn run_flow(args: &RunFlow<'_>) -> anyhow::Result<ExitCode> {
     let mut http: Option<tokio::runtime::Runtime> = None;
     let mut fetch = |request: &FetchRequest| -> Result<Vec<Action>, String> {
         match request {
-            FetchRequest::FetchFlow { flow_id } => Err(format!(
-                "flow {flow_id} is not among the --with files"
-            )),
+            FetchRequest::FetchFlow { flow_id } => {
+                Err(format!("flow {flow_id} is not among the --with files"))
+            }
             FetchRequest::Fetch { url, method, body } => match replies.find(url) {
                 None => Err(format!(
                     "no --fetch answer for {url}: give one with --fetch {url} FILE (the dry run does not reach the network on its own)"

@@ -228,7 +228,10 @@ async fn flows_with_warnings_are_stored_and_the_warnings_reported() {
     assert!(warnings[1].contains("\\\\u{e4}ngry"), "{warnings:?}");
     // Stored and loaded like any flow.
     let got = gw.ok(Method::GET, &format!("/v1.0/flows/{id}"), None).await;
-    assert_eq!(got["actions"][1]["option"]["target_id"], parent_action.as_str());
+    assert_eq!(
+        got["actions"][1]["option"]["target_id"],
+        parent_action.as_str()
+    );
 }
 
 #[tokio::test]
@@ -250,7 +253,10 @@ async fn invalid_flows_are_refused_with_every_problem_and_its_path() {
     let paths = problem_paths(&bad.1);
     // A target that is not in the flow is no error (a sub-flow may jump into the flow that
     // fetched it); the reserved FINISH id is.
-    assert!(!paths.iter().any(|p| p.starts_with("actions[3]")), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p.starts_with("actions[3]")),
+        "{paths:?}"
+    );
     for expected in [
         "actions[0].option.target_id",
         "actions[1].type",
@@ -443,9 +449,7 @@ async fn inline_actions_and_their_errors() {
             Some(json!({"actions": [{"type": "goto", "option": {"target_id": nowhere, "loop_count": 1}}]})),
         )
         .await;
-    let ended = gw
-        .wait_ended(jumps["id"].as_str().expect("id"))
-        .await;
+    let ended = gw.wait_ended(jumps["id"].as_str().expect("id")).await;
     assert_eq!(ended["end_reason"]["kind"], "error", "{ended}");
     assert!(
         ended["end_reason"]["detail"]

@@ -101,14 +101,27 @@ fn validate_warns_without_failing_unless_strict() {
 
 #[test]
 fn the_readme_example_still_runs() {
-    let ivr = concat!(env!("CARGO_MANIFEST_DIR"), "/../flows/library/ivr-menu.json");
+    let ivr = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../flows/library/ivr-menu.json"
+    );
     let out = flowgate(&[
-        "flow", "run", ivr, "--input", "dtmf:2", "--input", "hangup", "--now",
+        "flow",
+        "run",
+        ivr,
+        "--input",
+        "dtmf:2",
+        "--input",
+        "hangup",
+        "--now",
         "2025-06-04T10:00:00Z",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("trace:") && text.contains("end: hangup"), "{text}");
+    assert!(
+        text.contains("trace:") && text.contains("end: hangup"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -131,9 +144,7 @@ fn a_script_file_drives_interrupts() {
          forward-now:actions[3]\n",
     )
     .expect("script");
-    let out = flowgate(&[
-        "flow", "run", p(&flow), "--script", p(&script), "--json",
-    ]);
+    let out = flowgate(&["flow", "run", p(&flow), "--script", p(&script), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout_json(&out);
     assert_eq!(said(&report), ["welcome", "operator"]);
@@ -143,8 +154,16 @@ fn a_script_file_drives_interrupts() {
 
     // Without forward_now the prompt's digit is taken first, then the jump happens.
     let out = flowgate(&[
-        "flow", "run", p(&flow), "--json", "--input", "at:actions[1]", "--input",
-        &format!("forward:{C}"), "--input", "dtmf:7",
+        "flow",
+        "run",
+        p(&flow),
+        "--json",
+        "--input",
+        "at:actions[1]",
+        "--input",
+        &format!("forward:{C}"),
+        "--input",
+        "dtmf:7",
     ]);
     let report = stdout_json(&out);
     assert_eq!(said(&report), ["welcome", "operator"]);
@@ -192,7 +211,10 @@ fn continue_after_block_and_pushed_actions_from_a_file() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout_json(&out);
-    assert_eq!(report["trace"][0]["option"]["destinations"][0]["target"], "+15557654321");
+    assert_eq!(
+        report["trace"][0]["option"]["destinations"][0]["target"],
+        "+15557654321"
+    );
     // The push came while the message was being sent; it ran, then the flow blocked and
     // the client continued it.
     assert_eq!(report["variables"]["agent"], "joined");
@@ -224,9 +246,7 @@ fn on_complete_chains_run_with_the_with_files() {
         &json!({"id": NEXT, "name": "report", "detail": "", "actions": [
             {"type": "webhook_send", "option": {"uri": "https://crm.example/t", "method": "POST", "data": "${ticket} ${voipbin.call.status}"}}]}),
     );
-    let out = flowgate(&[
-        "flow", "run", p(&main), "--with", p(&next), "--json",
-    ]);
+    let out = flowgate(&["flow", "run", p(&main), "--with", p(&next), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout_json(&out);
     let flows = report["flows"].as_array().expect("flows");
@@ -299,8 +319,17 @@ fn fetch_is_answered_from_files_or_another_url_never_on_its_own() {
     );
     let url = "https://crm.example/menu?caller=42";
     let out = flowgate(&[
-        "flow", "run", p(&flow), "--reference", "api", "--var", "caller=42", "--fetch", url,
-        p(&reply), "--json",
+        "flow",
+        "run",
+        p(&flow),
+        "--reference",
+        "api",
+        "--var",
+        "caller=42",
+        "--fetch",
+        url,
+        p(&reply),
+        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout_json(&out);
@@ -310,8 +339,17 @@ fn fetch_is_answered_from_files_or_another_url_never_on_its_own() {
 
     // No answer for the URL: the fetch fails (fatal), and the dry run never went online.
     let out = flowgate(&[
-        "flow", "run", p(&flow), "--reference", "api", "--var", "caller=7", "--fetch", url,
-        p(&reply), "--json",
+        "flow",
+        "run",
+        p(&flow),
+        "--reference",
+        "api",
+        "--var",
+        "caller=7",
+        "--fetch",
+        url,
+        p(&reply),
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let report = stdout_json(&out);
@@ -329,8 +367,17 @@ fn fetch_is_answered_from_files_or_another_url_never_on_its_own() {
     );
     let instead = format!("http://127.0.0.1:{port}/menu");
     let out = flowgate(&[
-        "flow", "run", p(&flow), "--reference", "api", "--var", "caller=9", "--fetch", "*",
-        &instead, "--json",
+        "flow",
+        "run",
+        p(&flow),
+        "--reference",
+        "api",
+        "--var",
+        "caller=9",
+        "--fetch",
+        "*",
+        &instead,
+        "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout_json(&out);

@@ -437,7 +437,10 @@ impl Validator<'_> {
                 false
             }
             IdRef::Id(u) if is_reserved_action_id(*u) => {
-                self.err(path, format!("{u} is a reserved id and cannot be a jump target"));
+                self.err(
+                    path,
+                    format!("{u} is a reserved id and cannot be a jump target"),
+                );
                 false
             }
             IdRef::Id(u) => {
@@ -589,12 +592,13 @@ impl Validator<'_> {
             }
             ActionOption::ConditionVariable(c) => {
                 self.condition(&c.condition, at, ALWAYS_FALSE);
-                if let Some(list) =
-                    not_one_of(&c.value_type, &["string", "number", "length"])
-                {
+                if let Some(list) = not_one_of(&c.value_type, &["string", "number", "length"]) {
                     self.warn(
                         at.f("value_type"),
-                        format!("`{}` is not a valid value_type (use one of {list}): {ALWAYS_FALSE}", c.value_type),
+                        format!(
+                            "`{}` is not a valid value_type (use one of {list}): {ALWAYS_FALSE}",
+                            c.value_type
+                        ),
                     );
                 }
                 self.required_text(
@@ -609,7 +613,11 @@ impl Validator<'_> {
                     "value_length",
                     "no length compares so",
                 );
-                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), Some(FALSE_STOPS));
+                dynamic |= self.target(
+                    &c.false_target_id,
+                    at.f("false_target_id"),
+                    Some(FALSE_STOPS),
+                );
             }
             ActionOption::ConditionDatetime(c) => self.condition_datetime(c, at, &mut dynamic),
             ActionOption::ConditionCallDigits(c) => {
@@ -621,16 +629,27 @@ impl Validator<'_> {
                         "condition_call_digits without length or key is never true",
                     );
                 }
-                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), Some(FALSE_STOPS));
+                dynamic |= self.target(
+                    &c.false_target_id,
+                    at.f("false_target_id"),
+                    Some(FALSE_STOPS),
+                );
             }
             ActionOption::ConditionCallStatus(c) => {
                 if let Some(list) = not_one_of(&c.status, CALL_STATUSES) {
                     self.warn(
                         at.f("status"),
-                        format!("`{}` is not a call status (use one of {list}): {ALWAYS_FALSE}", c.status),
+                        format!(
+                            "`{}` is not a call status (use one of {list}): {ALWAYS_FALSE}",
+                            c.status
+                        ),
                     );
                 }
-                dynamic |= self.target(&c.false_target_id, at.f("false_target_id"), Some(FALSE_STOPS));
+                dynamic |= self.target(
+                    &c.false_target_id,
+                    at.f("false_target_id"),
+                    Some(FALSE_STOPS),
+                );
             }
             ActionOption::VariableSet(v) => {
                 self.required_text(
@@ -664,7 +683,9 @@ impl Validator<'_> {
                 if c.flow_id.is_nil() && c.actions.is_empty() {
                     self.warn(
                         at.whole(),
-                        format!("call needs a flow_id or inline actions for the new calls: {FAILS}"),
+                        format!(
+                            "call needs a flow_id or inline actions for the new calls: {FAILS}"
+                        ),
                     );
                 }
                 if !c.actions.is_empty() {
@@ -777,13 +798,26 @@ impl Validator<'_> {
             }
             ActionOption::Play(p) => {
                 if p.stream_urls.is_empty() {
-                    self.warn(at.f("stream_urls"), "no stream URL: there is nothing to play");
+                    self.warn(
+                        at.f("stream_urls"),
+                        "no stream URL: there is nothing to play",
+                    );
                 }
             }
             ActionOption::DigitsReceive(d) => {
                 self.non_negative(d.duration, at.f("duration"), "duration", "it counts as 0");
-                self.non_negative(d.length, at.f("length"), "length", "there is no length rule");
-                self.dtmf_chars(&d.key, at.f("key"), "key", "it is stored, but such characters never end the input");
+                self.non_negative(
+                    d.length,
+                    at.f("length"),
+                    "length",
+                    "there is no length rule",
+                );
+                self.dtmf_chars(
+                    &d.key,
+                    at.f("key"),
+                    "key",
+                    "it is stored, but such characters never end the input",
+                );
                 if d.duration == 0 {
                     self.warn(at.f("duration"), "duration 0: digits_receive times out at once unless digits were pressed before");
                 }
@@ -796,9 +830,15 @@ impl Validator<'_> {
             }
             ActionOption::DigitsSend(d) => {
                 if d.digits.is_empty() {
-                    self.warn(at.f("digits"), "digits is required: there is nothing to send");
+                    self.warn(
+                        at.f("digits"),
+                        "digits is required: there is nothing to send",
+                    );
                 } else if !has_placeholder(&d.digits) && d.digits.chars().count() > 100 {
-                    self.warn(at.f("digits"), format!("at most 100 digits can be sent: {FAILS}"));
+                    self.warn(
+                        at.f("digits"),
+                        format!("at most 100 digits can be sent: {FAILS}"),
+                    );
                 }
                 self.dtmf_chars(&d.digits, at.f("digits"), "digits", FAILS);
                 self.range(
@@ -840,11 +880,21 @@ impl Validator<'_> {
             ActionOption::RecordingStart(r) => {
                 self.one_of(&r.format, &["", "wav"], at.f("format"), "recording format");
                 self.end_of_key(&r.end_of_key, at);
-                self.non_negative(r.end_of_silence, at.f("end_of_silence"), "end_of_silence", FAILS);
+                self.non_negative(
+                    r.end_of_silence,
+                    at.f("end_of_silence"),
+                    "end_of_silence",
+                    FAILS,
+                );
                 self.non_negative(r.duration, at.f("duration"), "duration", FAILS);
             }
             ActionOption::ExternalMediaStart(e) => {
-                self.required_text(&e.external_host, at.f("external_host"), "external_host", FAILS);
+                self.required_text(
+                    &e.external_host,
+                    at.f("external_host"),
+                    "external_host",
+                    FAILS,
+                );
             }
             ActionOption::Amd(a) => {
                 self.one_of(
@@ -1075,7 +1125,6 @@ fn display_rt(rt: ReferenceType) -> &'static str {
     }
 }
 
-
 /// The warning for a jump target or `next_id` outside the list being checked.
 fn outside(id: Uuid) -> String {
     format!(
@@ -1127,7 +1176,11 @@ mod tests {
         assert_eq!(paths(&r.warnings), ["actions[1].id", "actions[1].next_id"]);
         assert!(r.warnings.iter().all(|w| w.severity == Severity::Warning));
         assert!(r.warnings[0].message.contains("fresh id"));
-        assert!(r.warnings[1].message.contains("looked up in the flows below"));
+        assert!(
+            r.warnings[1]
+                .message
+                .contains("looked up in the flows below")
+        );
     }
 
     #[test]
@@ -1307,8 +1360,14 @@ mod tests {
             .iter()
             .map(|w| (w.path.as_str(), w.message.as_str()))
             .collect();
-        assert!(w[0].0 == "actions[0].option" && w[0].1.contains("`minute` is omitted"), "{w:?}");
-        assert!(w[1].0 == "actions[1].option" && w[1].1.contains("00:00"), "{w:?}");
+        assert!(
+            w[0].0 == "actions[0].option" && w[0].1.contains("`minute` is omitted"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].0 == "actions[1].option" && w[1].1.contains("00:00"),
+            "{w:?}"
+        );
         assert_eq!(w[2].0, "actions[3].option", "{w:?}");
         assert!(w[2].1.contains("tests nothing"), "{w:?}");
         assert_eq!(w.len(), 3, "{w:?}");
@@ -1422,49 +1481,209 @@ mod every_rule {
         let c = |a: &str, p: &'static str, s: Severity| (a.to_owned(), p, s);
         vec![
             c(r#"{"type":"branch","option":{}}"#, "option", W),
-            c(&format!(r#"{{"type":"condition_variable","option":{{"condition":"==","value_type":"string",{T}}}}}"#), "option.variable", W),
-            c(&format!(r#"{{"type":"condition_variable","option":{{"condition":"==","variable":"x","value_type":"length","value_length":-1,{T}}}}}"#), "option.value_length", W),
-            c(&format!(r#"{{"type":"condition_call_digits","option":{{"length":-1,{T}}}}}"#), "option.length", W),
-            c(&format!(r#"{{"type":"condition_call_digits","option":{{"key":"x",{T}}}}}"#), "option.key", W),
-            c(&format!(r#"{{"type":"condition_call_status","option":{{"status":"flying",{T}}}}}"#), "option.status", W),
-            c(r#"{"type":"variable_set","option":{"value":"x"}}"#, "option.key", W),
+            c(
+                &format!(
+                    r#"{{"type":"condition_variable","option":{{"condition":"==","value_type":"string",{T}}}}}"#
+                ),
+                "option.variable",
+                W,
+            ),
+            c(
+                &format!(
+                    r#"{{"type":"condition_variable","option":{{"condition":"==","variable":"x","value_type":"length","value_length":-1,{T}}}}}"#
+                ),
+                "option.value_length",
+                W,
+            ),
+            c(
+                &format!(r#"{{"type":"condition_call_digits","option":{{"length":-1,{T}}}}}"#),
+                "option.length",
+                W,
+            ),
+            c(
+                &format!(r#"{{"type":"condition_call_digits","option":{{"key":"x",{T}}}}}"#),
+                "option.key",
+                W,
+            ),
+            c(
+                &format!(
+                    r#"{{"type":"condition_call_status","option":{{"status":"flying",{T}}}}}"#
+                ),
+                "option.status",
+                W,
+            ),
+            c(
+                r#"{"type":"variable_set","option":{"value":"x"}}"#,
+                "option.key",
+                W,
+            ),
             c(r#"{"type":"fetch","option":{}}"#, "option.event_url", W),
-            c(r#"{"type":"fetch","option":{"event_url":"http://x","event_method":"PATCH"}}"#, "option.event_method", W),
+            c(
+                r#"{"type":"fetch","option":{"event_url":"http://x","event_method":"PATCH"}}"#,
+                "option.event_method",
+                W,
+            ),
             c(r#"{"type":"fetch_flow","option":{}}"#, "option.flow_id", W),
-            c(r#"{"type":"call","option":{"flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#, "option.destinations", W),
-            c(r#"{"type":"call","option":{"destinations":[{"type":"tel","target":"+1"}]}}"#, "option", W),
-            c(r#"{"type":"call","option":{"destinations":[{"type":"tel"}],"flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#, "option.destinations[0].target", W),
-            c(r#"{"type":"call","option":{"destinations":[{"type":"tel","target":"+1"}],"anonymous":"x","flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#, "option.anonymous", E),
-            c(r#"{"type":"connect","option":{}}"#, "option.destinations", W),
-            c(r#"{"type":"connect","option":{"destinations":[{"type":"tel","target":"+1"}],"source":{"type":"fax"}}}"#, "option.source.type", W),
+            c(
+                r#"{"type":"call","option":{"flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+                "option.destinations",
+                W,
+            ),
+            c(
+                r#"{"type":"call","option":{"destinations":[{"type":"tel","target":"+1"}]}}"#,
+                "option",
+                W,
+            ),
+            c(
+                r#"{"type":"call","option":{"destinations":[{"type":"tel"}],"flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+                "option.destinations[0].target",
+                W,
+            ),
+            c(
+                r#"{"type":"call","option":{"destinations":[{"type":"tel","target":"+1"}],"anonymous":"x","flow_id":"00000000-0000-0000-0000-0000000000a1"}}"#,
+                "option.anonymous",
+                E,
+            ),
+            c(
+                r#"{"type":"connect","option":{}}"#,
+                "option.destinations",
+                W,
+            ),
+            c(
+                r#"{"type":"connect","option":{"destinations":[{"type":"tel","target":"+1"}],"source":{"type":"fax"}}}"#,
+                "option.source.type",
+                W,
+            ),
             c(r#"{"type":"queue_join","option":{}}"#, "option.queue_id", W),
-            c(r#"{"type":"conference_join","option":{}}"#, "option.conference_id", W),
-            c(r#"{"type":"confbridge_join","option":{}}"#, "option.confbridge_id", W),
-            c(r#"{"type":"ai_talk","option":{}}"#, "option.assistance_id", W),
-            c(r#"{"type":"ai_talk","option":{"ai_id":"00000000-0000-0000-0000-0000000000a1","assistance_type":"bot"}}"#, "option.assistance_type", W),
-            c(r#"{"type":"ai_talk","option":{"ai_id":"00000000-0000-0000-0000-0000000000a1","duration":-5}}"#, "option.duration", W),
-            c(r#"{"type":"ai_task","option":{}}"#, "option.assistance_id", W),
-            c(r#"{"type":"message_send","option":{"text":"x"}}"#, "option.destinations", W),
-            c(r#"{"type":"email_send","option":{"destinations":[{"type":"tel","target":"+1"}],"subject":"s"}}"#, "option.destinations[0].type", W),
+            c(
+                r#"{"type":"conference_join","option":{}}"#,
+                "option.conference_id",
+                W,
+            ),
+            c(
+                r#"{"type":"confbridge_join","option":{}}"#,
+                "option.confbridge_id",
+                W,
+            ),
+            c(
+                r#"{"type":"ai_talk","option":{}}"#,
+                "option.assistance_id",
+                W,
+            ),
+            c(
+                r#"{"type":"ai_talk","option":{"ai_id":"00000000-0000-0000-0000-0000000000a1","assistance_type":"bot"}}"#,
+                "option.assistance_type",
+                W,
+            ),
+            c(
+                r#"{"type":"ai_talk","option":{"ai_id":"00000000-0000-0000-0000-0000000000a1","duration":-5}}"#,
+                "option.duration",
+                W,
+            ),
+            c(
+                r#"{"type":"ai_task","option":{}}"#,
+                "option.assistance_id",
+                W,
+            ),
+            c(
+                r#"{"type":"message_send","option":{"text":"x"}}"#,
+                "option.destinations",
+                W,
+            ),
+            c(
+                r#"{"type":"email_send","option":{"destinations":[{"type":"tel","target":"+1"}],"subject":"s"}}"#,
+                "option.destinations[0].type",
+                W,
+            ),
             c(r#"{"type":"webhook_send","option":{}}"#, "option.uri", W),
-            c(r#"{"type":"conversation_send","option":{"text":"x"}}"#, "option.conversation_id", W),
-            c(r#"{"type":"transcribe_start","option":{}}"#, "option.language", W),
-            c(r#"{"type":"transcribe_recording","option":{"language":"en-US","provider":"ibm"}}"#, "option.provider", W),
-            c(r#"{"type":"transcribe_start","option":{"language":"en-US","direction":"up"}}"#, "option.direction", W),
-            c(r#"{"type":"talk","option":{"text":"x","provider":"ibm"}}"#, "option.provider", W),
+            c(
+                r#"{"type":"conversation_send","option":{"text":"x"}}"#,
+                "option.conversation_id",
+                W,
+            ),
+            c(
+                r#"{"type":"transcribe_start","option":{}}"#,
+                "option.language",
+                W,
+            ),
+            c(
+                r#"{"type":"transcribe_recording","option":{"language":"en-US","provider":"ibm"}}"#,
+                "option.provider",
+                W,
+            ),
+            c(
+                r#"{"type":"transcribe_start","option":{"language":"en-US","direction":"up"}}"#,
+                "option.direction",
+                W,
+            ),
+            c(
+                r#"{"type":"talk","option":{"text":"x","provider":"ibm"}}"#,
+                "option.provider",
+                W,
+            ),
             c(r#"{"type":"play","option":{}}"#, "option.stream_urls", W),
-            c(r#"{"type":"digits_receive","option":{"duration":100,"length":-1}}"#, "option.length", W),
-            c(r#"{"type":"digits_send","option":{"duration":100}}"#, "option.digits", W),
-            c(r#"{"type":"sleep","option":{"duration":-1}}"#, "option.duration", W),
-            c(r#"{"type":"echo","option":{"duration":-1}}"#, "option.duration", W),
-            c(r#"{"type":"stream_echo","option":{"duration":-1}}"#, "option.duration", W),
-            c(r#"{"type":"recording_start","option":{"end_of_silence":-1}}"#, "option.end_of_silence", W),
-            c(r#"{"type":"external_media_start","option":{}}"#, "option.external_host", W),
-            c(r#"{"type":"amd","option":{"machine_handle":"ignore"}}"#, "option.machine_handle", W),
-            c(r#"{"type":"hangup","option":{"reason":"angry"}}"#, "option.reason", W),
-            c(r#"{"type":"goto","option":{"loop_count":1}}"#, "option.target_id", W),
-            c(r#"{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000002","loop_count":1}}"#, "option.target_id", E),
-            c(&format!(r#"{{"type":"condition_datetime","option":{{"condition":"==","hour":1,"minute":1,"timezone":"Nowhere/Land",{T}}}}}"#), "option.timezone", E),
+            c(
+                r#"{"type":"digits_receive","option":{"duration":100,"length":-1}}"#,
+                "option.length",
+                W,
+            ),
+            c(
+                r#"{"type":"digits_send","option":{"duration":100}}"#,
+                "option.digits",
+                W,
+            ),
+            c(
+                r#"{"type":"sleep","option":{"duration":-1}}"#,
+                "option.duration",
+                W,
+            ),
+            c(
+                r#"{"type":"echo","option":{"duration":-1}}"#,
+                "option.duration",
+                W,
+            ),
+            c(
+                r#"{"type":"stream_echo","option":{"duration":-1}}"#,
+                "option.duration",
+                W,
+            ),
+            c(
+                r#"{"type":"recording_start","option":{"end_of_silence":-1}}"#,
+                "option.end_of_silence",
+                W,
+            ),
+            c(
+                r#"{"type":"external_media_start","option":{}}"#,
+                "option.external_host",
+                W,
+            ),
+            c(
+                r#"{"type":"amd","option":{"machine_handle":"ignore"}}"#,
+                "option.machine_handle",
+                W,
+            ),
+            c(
+                r#"{"type":"hangup","option":{"reason":"angry"}}"#,
+                "option.reason",
+                W,
+            ),
+            c(
+                r#"{"type":"goto","option":{"loop_count":1}}"#,
+                "option.target_id",
+                W,
+            ),
+            c(
+                r#"{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000002","loop_count":1}}"#,
+                "option.target_id",
+                E,
+            ),
+            c(
+                &format!(
+                    r#"{{"type":"condition_datetime","option":{{"condition":"==","hour":1,"minute":1,"timezone":"Nowhere/Land",{T}}}}}"#
+                ),
+                "option.timezone",
+                E,
+            ),
         ]
     }
 

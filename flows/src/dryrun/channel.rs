@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::engine::{Activeflow, Outcome};
-use crate::model::{ActionType, CommandOption, ReferenceType, RecordingStartOption};
+use crate::model::{ActionType, CommandOption, RecordingStartOption, ReferenceType};
 use crate::vars::{self, CALL_STATUS, REFERENCE_DATA};
 
 /// The modem id the dry run reports (`voipbin.gateway.modem_id`) unless `--var` sets one.
@@ -39,6 +39,7 @@ pub(super) struct Channel {
     status: &'static str,
     started: DateTime<Utc>,
     answered: Option<DateTime<Utc>>,
+    hung_up: Option<DateTime<Utc>>,
     recording: Option<Uuid>,
     recordings: Vec<Uuid>,
     /// `--var voipbin.flow.reference_data=…` was given: the user's text stays.
@@ -99,9 +100,15 @@ impl Channel {
                 put("voipbin.conversation.id", id.to_string());
                 put("voipbin.conversation.owner_id", Uuid::nil().to_string());
                 for side in ["self", "peer"] {
-                    put(&format!("voipbin.conversation.{side}.type"), "tel".to_owned());
+                    put(
+                        &format!("voipbin.conversation.{side}.type"),
+                        "tel".to_owned(),
+                    );
                     for field in ["target", "target_name", "name", "detail"] {
-                        put(&format!("voipbin.conversation.{side}.{field}"), String::new());
+                        put(
+                            &format!("voipbin.conversation.{side}.{field}"),
+                            String::new(),
+                        );
                     }
                 }
                 put(
@@ -130,6 +137,7 @@ impl Channel {
             status,
             started: now,
             answered: (status == PROGRESSING).then_some(now),
+            hung_up: None,
             recording: None,
             recordings: Vec::new(),
             fixed_reference_data: given(REFERENCE_DATA).is_some(),
@@ -148,9 +156,14 @@ impl Channel {
     }
 
     /// The flow ended or the caller hung up: the call is over (the runtime hangs up a call
-    /// whose flow ends).
-    pub(super) fn hang_up(&mut self) {
-        self.live = false;
+    /// whose flow ends). The call record says so (what a follow-up's reference data shows);
+    /// `voipbin.call.status` is left as it was, as the runtime leaves it.
+    pub(super) fn hang_up(&mut self, now: DateTime<Utc>) {
+        if self.live {
+            self.live = false;
+            self.status = "hangup";
+            self.hung_up = Some(now);
+        }
     }
 
     /// Sets `voipbin.flow.reference_data` to the current call or conversation, as the
@@ -232,13 +245,13 @@ impl Channel {
     ) -> Outcome {
         if !matches!(outcome, Outcome::Done | Outcome::Timeout) || !self.live {
             if matches!(outcome, Outcome::Hangup) {
-                self.hang_up();
+                self.hang_up(now);
             }
             return outcome;
         }
         match option {
             CommandOption::Answer(_) => self.answer(af, now),
-            CommandOption::Hangup(_) => self.hang_up(),
+            CommandOption::Hangup(_) => self.hang_up(now),
             CommandOption::RecordingStart(o) => {
                 if let Err(e) = self.start_recording(af, o, now) {
                     return Outcome::Failed(format!("recording_start: {e}"));
@@ -345,7 +358,7 @@ impl Channel {
             "tm_create": self.started,
             "tm_ringing": incoming.then_some(self.started),
             "tm_progressing": self.answered,
-            "tm_hangup": null,
+            "tm_hangup": self.hung_up,
             "tm_update": now,
         })
     }

@@ -342,7 +342,7 @@ pub fn dry_run(
         run.channel.refresh(&mut af, run.now);
         let end = run.run_flow(&mut af, &mut cur);
         // The runtime hangs up a call whose flow ends; follow-ups have no live call.
-        run.channel.hang_up();
+        run.channel.hang_up(run.now);
         run.collect_trace(&af, cur);
         let mut next = None;
         let follow_up = match &end.follow_up {
@@ -636,7 +636,10 @@ impl Runner<'_, '_> {
                 match id.map(|id| af.continue_block(id)) {
                     Some(Ok(())) => (Applied::Resumed, "continued".to_owned()),
                     Some(Err(e)) => (Applied::Nothing, format!("refused: {e}")),
-                    None => (Applied::Nothing, unknown(target.unwrap_or(Target::Index(0)))),
+                    None => (
+                        Applied::Nothing,
+                        unknown(target.unwrap_or(Target::Index(0))),
+                    ),
                 }
             }
             InputEvent::Stop(reason) => {

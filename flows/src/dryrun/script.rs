@@ -223,12 +223,11 @@ pub fn parse_input(
             now: true,
         }),
         (k @ ("push" | "push-now"), Some(a)) => {
-            let (actions, source) = push_actions(a.trim(), load).map_err(|message| {
-                InputError::Push {
+            let (actions, source) =
+                push_actions(a.trim(), load).map_err(|message| InputError::Push {
                     input: s.to_owned(),
                     message,
-                }
-            })?;
+                })?;
             Ok(InputEvent::Push {
                 actions,
                 source,
@@ -398,10 +397,7 @@ mod tests {
             format!("continue:{u}").parse(),
             Ok(InputEvent::Continue(Some(Target::Id(id))))
         );
-        assert_eq!(
-            "stop".parse(),
-            Ok(InputEvent::Stop(API_STOP_REASON.into()))
-        );
+        assert_eq!("stop".parse(), Ok(InputEvent::Stop(API_STOP_REASON.into())));
         assert_eq!("stop: done".parse(), Ok(InputEvent::Stop("done".into())));
         assert!(matches!(
             "forward:nowhere".parse::<InputEvent>(),
@@ -439,7 +435,9 @@ mod tests {
             Ok(r#"{"name":"x","actions":[{"type":"hangup"},{"type":"answer"}]}"#.into())
         })
         .expect("loaded");
-        assert!(matches!(event, InputEvent::Push { ref actions, now: false, .. } if actions.len() == 2));
+        assert!(
+            matches!(event, InputEvent::Push { ref actions, now: false, .. } if actions.len() == 2)
+        );
         assert_eq!(event.to_string(), "push:x.json (2 actions)");
         assert!(matches!(
             r#"push:[{"type":"nope"}]"#.parse::<InputEvent>(),

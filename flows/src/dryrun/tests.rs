@@ -53,7 +53,14 @@ fn json_shape() {
     let keys: Vec<_> = v.as_object().expect("object").keys().cloned().collect();
     assert_eq!(
         keys,
-        ["trace", "variables", "end", "flows", "interrupts", "unused_inputs"]
+        [
+            "trace",
+            "variables",
+            "end",
+            "flows",
+            "interrupts",
+            "unused_inputs"
+        ]
     );
     assert_eq!(v["trace"][0]["type"], "talk");
     assert_eq!(v["trace"][0]["outcome"], "skipped");
@@ -200,7 +207,10 @@ fn the_runtime_variables_are_set_and_overridable() {
         r.variables["voipbin.conversation.id"],
         DRY_RUN_CONVERSATION_ID.to_string()
     );
-    assert_eq!(r.variables["voipbin.conversation_message.direction"], "incoming");
+    assert_eq!(
+        r.variables["voipbin.conversation_message.direction"],
+        "incoming"
+    );
     let r = run(r#"[{"type":"stop"}]"#, ReferenceType::Api, &[]);
     assert!(!r.variables.keys().any(|k| k.starts_with("voipbin.call.")));
 }
@@ -219,7 +229,10 @@ fn recording_start_sets_the_recording_variables() {
     );
     let rec = &r.variables["voipbin.recording.id"];
     assert_eq!(&r.variables["rec"], rec);
-    assert_eq!(r.variables["voipbin.recording.filenames"], format!("{rec}.wav"));
+    assert_eq!(
+        r.variables["voipbin.recording.filenames"],
+        format!("{rec}.wav")
+    );
     assert_eq!(
         r.variables["voipbin.recording.reference_id"],
         DRY_RUN_CALL_ID.to_string()
@@ -248,7 +261,11 @@ fn reference_data_is_the_call_or_conversation_json() {
                 {{"type":"message_send","option":{{"destinations":[{{"type":"tel","target":"+1"}}],"text":"{text}"}}}}]"#
         )
     };
-    let r = run(&msg("${voipbin.flow.reference_data}"), ReferenceType::Call, &[]);
+    let r = run(
+        &msg("${voipbin.flow.reference_data}"),
+        ReferenceType::Call,
+        &[],
+    );
     let sent: Vec<Value> = r
         .trace
         .iter()
@@ -308,7 +325,10 @@ fn every_option_is_in_the_trace_substituted() {
     assert_eq!(sms["source"]["target"], DEFAULT_MODEM_ID);
     assert_eq!(sms["destinations"][0]["target_name"], "");
     // What the runtime is handed: an unknown reason is normal clearing.
-    assert_eq!(r.trace[1].option.as_ref().expect("option")["reason"], "normal");
+    assert_eq!(
+        r.trace[1].option.as_ref().expect("option")["reason"],
+        "normal"
+    );
 }
 
 // ----- interrupts ----------------------------------------------------------------------------
@@ -318,7 +338,10 @@ fn forward_without_now_waits_for_the_command() {
     let json = format!("[{},{},{}]", talk(1), talk(2), talk(3));
     let r = run(&json, ReferenceType::Call, &[&format!("forward:{}", id(3))]);
     assert_eq!(said(&r), ["t1", "t3"]);
-    assert_eq!(r.trace[0].input.as_deref(), Some(format!("forward:{} (queued)", id(3)).as_str()));
+    assert_eq!(
+        r.trace[0].input.as_deref(),
+        Some(format!("forward:{} (queued)", id(3)).as_str())
+    );
     assert_eq!(r.interrupts[0].effect, "queued");
     assert_eq!(r.interrupts[0].action, id(1));
 }
@@ -377,7 +400,11 @@ fn continue_waits_for_the_block() {
         ReferenceType::Conversation,
         &[&format!("continue:{}", id(77)), "continue"],
     );
-    assert!(r.interrupts[0].effect.starts_with("refused:"), "{:?}", r.interrupts);
+    assert!(
+        r.interrupts[0].effect.starts_with("refused:"),
+        "{:?}",
+        r.interrupts
+    );
     assert_eq!(r.variables["resumed"], "yes");
 }
 
@@ -388,7 +415,11 @@ fn forward_now_leaves_a_block() {
             {{"id":"{}","type":"variable_set","option":{{"key":"y","value":"jumped"}}}}]"#,
         id(6)
     );
-    let r = run(&json, ReferenceType::Api, &[&format!("forward-now:{}", id(6))]);
+    let r = run(
+        &json,
+        ReferenceType::Api,
+        &[&format!("forward-now:{}", id(6))],
+    );
     assert_eq!(r.variables["y"], "jumped");
     assert!(!r.variables.contains_key("x"));
 }
@@ -422,7 +453,11 @@ fn stop_and_refused_interrupts() {
         &["forward:actions[9]", &format!("forward:{}", id(99))],
     );
     assert_eq!(said(&r), ["t1", "t2"]);
-    assert!(r.interrupts.iter().all(|i| i.effect.starts_with("refused:")));
+    assert!(
+        r.interrupts
+            .iter()
+            .all(|i| i.effect.starts_with("refused:"))
+    );
     assert!(r.render_text().contains("refused"));
 }
 
@@ -441,7 +476,8 @@ fn on_complete_chain_runs_with_the_given_flows() {
     let next = flow(&format!(
         r#"{{"id":"{NEXT}","name":"n","detail":"","actions":[
             {{"type":"talk","option":{{"text":"too late"}}}},
-            {{"type":"message_send","option":{{"destinations":[{{"type":"tel","target":"+1"}}],"text":"from ${{who}}"}}}}]}}"#
+            {{"type":"message_send","option":{{"destinations":[{{"type":"tel","target":"+1"}}],"text":"from ${{who}}"}}}},
+            {{"type":"variable_set","option":{{"key":"call","value":"${{voipbin.flow.reference_data}}"}}}}]}}"#
     ));
     let mut c = cfg(ReferenceType::Call, &[]);
     c.flows = vec![next];
@@ -450,7 +486,10 @@ fn on_complete_chain_runs_with_the_given_flows() {
     assert_eq!(r.flows[0].ended, EndReason::Hangup);
     assert!(matches!(
         r.flows[0].follow_up,
-        FollowUpReport::Started { complete_count: 1, .. }
+        FollowUpReport::Started {
+            complete_count: 1,
+            ..
+        }
     ));
     assert_eq!(r.flows[1].complete_count, 1);
     assert_eq!(r.flows[1].flow_id.to_string(), NEXT);
@@ -465,15 +504,26 @@ fn on_complete_chain_runs_with_the_given_flows() {
             .as_deref()
             .is_some_and(|m| m.contains("no live call"))
     );
-    assert_eq!(second[1].option.as_ref().expect("option")["text"], "from main");
+    assert_eq!(
+        second[1].option.as_ref().expect("option")["text"],
+        "from main"
+    );
     assert_eq!(r.end, "finished");
     assert_eq!(r.variables["voipbin.activeflow.complete_count"], "1");
+    // The call record is over; the variable stays as the runtime left it.
+    let call: Value = serde_json::from_str(&r.variables["call"]).expect("json");
+    assert_eq!(call["status"], "hangup");
+    assert_eq!(call["activeflow_id"], activeflow_id(1).to_string());
+    assert_eq!(r.variables["voipbin.call.status"], "progressing");
     assert!(r.render_text().contains("flow 2"));
 
     // Without the follow-up flow: the first flow's end says what would follow.
     let r = dry_run(&main, &cfg(ReferenceType::Call, &[]), &mut no_fetch).expect("run");
     assert_eq!(r.flows.len(), 1);
-    assert!(matches!(r.flows[0].follow_up, FollowUpReport::Missing { .. }));
+    assert!(matches!(
+        r.flows[0].follow_up,
+        FollowUpReport::Missing { .. }
+    ));
     assert!(r.end.contains("not among the given flows"), "{}", r.end);
 }
 
@@ -491,7 +541,10 @@ fn chain_depth_limit_refuses_the_fifth_follow_up() {
     assert_eq!(r.variables["n"], "4");
     assert!(matches!(
         r.flows[4].follow_up,
-        FollowUpReport::Refused { complete_count: 5, .. }
+        FollowUpReport::Refused {
+            complete_count: 5,
+            ..
+        }
     ));
     assert!(r.end.contains("refused"), "{}", r.end);
 }

@@ -310,20 +310,35 @@ fn condition_datetime_operand_order_and_fields() {
         (r#""condition":"==","minute":30"#, f),
         (r#""condition":"==","hour":10,"minute":-1"#, t),
         (r#""condition":"==","weekdays":[3]"#, f),
-        (r#""condition":"==","weekdays":[3],"hour":-1,"minute":-1"#, t),
+        (
+            r#""condition":"==","weekdays":[3],"hour":-1,"minute":-1"#,
+            t,
+        ),
         (r#""condition":"<=","weekdays":[3]"#, t),
         // … unless the Flowgate option says omitted fields match any value.
         (r#""condition":"==","hour":10,"omitted_fields":"any""#, t),
         (r#""condition":"==","minute":30,"omitted_fields":"any""#, t),
-        (r#""condition":"==","weekdays":[3],"omitted_fields":"any""#, t),
-        (r#""condition":"==","weekdays":[0,6],"omitted_fields":"any""#, f),
-        (r#""condition":"==","month":6,"day":4,"omitted_fields":"any""#, t),
+        (
+            r#""condition":"==","weekdays":[3],"omitted_fields":"any""#,
+            t,
+        ),
+        (
+            r#""condition":"==","weekdays":[0,6],"omitted_fields":"any""#,
+            f,
+        ),
+        (
+            r#""condition":"==","month":6,"day":4,"omitted_fields":"any""#,
+            t,
+        ),
         (r#""condition":"==","month":6,"day":4"#, f),
         (r#""condition":"==","month":7,"omitted_fields":"any""#, f),
         (r#""condition":">","day":3,"hour":-1,"minute":-1"#, f),
         (r#""condition":">=","hour":9"#, f),
         // per-action time zone: 10:30 UTC is 19:30 in Tokyo
-        (r#""condition":"==","hour":19,"minute":30,"timezone":"Asia/Tokyo""#, t),
+        (
+            r#""condition":"==","hour":19,"minute":30,"timezone":"Asia/Tokyo""#,
+            t,
+        ),
         (r#""condition":"${op}","hour":10,"minute":-1"#, f),
     ];
     for (opt, expected) in cases {
