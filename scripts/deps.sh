@@ -12,7 +12,7 @@
 set -euo pipefail
 
 run_pkgs=(pkg-config libasound2-dev espeak-ng)
-test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng)
+test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
 case "${1:-test}" in

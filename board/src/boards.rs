@@ -16,6 +16,10 @@ use crate::sim::{SimConfig, SimModem, SimProfile};
 const BUILTIN: &[(&str, &str)] = &[
     ("simulated", include_str!("../boards/simulated.toml")),
     (
+        "simulated-dual",
+        include_str!("../boards/simulated-dual.toml"),
+    ),
+    (
         "rpi4-quectel-ec25",
         include_str!("../boards/rpi4-quectel-ec25.toml"),
     ),
@@ -74,6 +78,13 @@ pub struct SimulatedModem {
     /// SIM PIN (the simulated SIM starts locked).
     #[serde(default)]
     pub pin: Option<String>,
+    /// Registration `<stat>` the network reports (1 home, 5 roaming, 2 searching, 3
+    /// denied): a SIM that is not registered shows how calls fail over to another line.
+    #[serde(default)]
+    pub registration: Option<u8>,
+    /// What happens to numbers this modem dials (default: answered after 2 s of ringing).
+    #[serde(default)]
+    pub dial: Option<crate::sim::DialPolicy>,
 }
 
 /// One modem of a board.
@@ -321,6 +332,12 @@ impl BoardModem {
             c.storage_slots = n;
         }
         c.pin.clone_from(&s.pin);
+        if let Some(r) = s.registration {
+            c.registration = r;
+        }
+        if let Some(dial) = &s.dial {
+            c.dial = dial.clone();
+        }
         if let Some(d) = link_dir {
             c.link = Some(d.join(format!("{}-at", self.id)));
             c.pcm_link = Some(d.join(format!("{}-pcm", self.id)));

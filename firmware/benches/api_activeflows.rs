@@ -76,7 +76,7 @@ async fn rig() -> Rig {
         Arc::new(Metrics::default()),
         cancel.child_token(),
     );
-    let state = ApiState::new(runtime.clone(), ApiToken::new(TOKEN), config, None);
+    let state = ApiState::new(runtime.clone(), ApiToken::new(TOKEN), config, Vec::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

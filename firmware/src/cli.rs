@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// Data directory, overriding `data.dir`.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Board profile (a built-in name such as `simulated-dual`, or a TOML file),
+    /// overriding `board.profile`.
+    #[arg(long)]
+    pub board: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +233,9 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = args.data {
         config.data.dir = dir;
+    }
+    if let Some(board) = args.board {
+        config.board.profile = board;
     }
     config.validate()?;
     init_logging(&config.log)?;

@@ -55,6 +55,11 @@ pub struct Config {
     pub http: HttpConfig,
     /// SMS sending policy.
     pub sms: SmsConfig,
+    /// Calls: ringing and routing.
+    pub calls: CallsConfig,
+    /// The routing table: which lines an outbound call tries (`[[routes]]`; empty = the
+    /// built-in table, see `runtime::lines`).
+    pub routes: Vec<crate::runtime::Route>,
     /// Audio, TTS and tones.
     pub media: MediaConfig,
     /// Logging.
@@ -185,6 +190,23 @@ impl Default for SmsConfig {
             send_attempts: 5,
             retry_base_secs: 5,
             delivery_reports: true,
+        }
+    }
+}
+
+/// `[calls]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// How long an outbound call (`call`, `connect`, `POST /calls`, a transfer) may ring
+    /// before it is given up, seconds.
+    pub ring_timeout_secs: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: 60,
         }
     }
 }
@@ -411,6 +433,15 @@ impl Config {
                 "sms.retry_base_secs",
                 "must be between 1 and 3600 seconds".into(),
             );
+        }
+        if !(5..=600).contains(&self.calls.ring_timeout_secs) {
+            bad(
+                "calls.ring_timeout_secs",
+                "must be between 5 and 600 seconds".into(),
+            );
+        }
+        for (key, message) in crate::runtime::Routes::problems(&self.routes) {
+            bad(&key, message);
         }
         if self.media.tts_command.trim().is_empty() {
             bad(

@@ -87,7 +87,8 @@ pub struct Daemon {
     token: ApiToken,
     token_origin: TokenOrigin,
     runtime: Runtime,
-    sims: Vec<SimModem>,
+    /// The simulated modems, by modem id, in board order.
+    sims: Vec<(String, SimModem)>,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     store: Store,
@@ -145,6 +146,9 @@ impl Daemon {
                 delivery_reports: config.sms.delivery_reports,
             },
             media: Some(media),
+            ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
+            routes: crate::runtime::Routes::new(config.routes.clone()),
+            lines: Vec::new(),
         };
         let runtime = Runtime::new(
             db,
@@ -181,8 +185,9 @@ impl Daemon {
             runtime.clone(),
             token.clone(),
             config.clone(),
-            // The simulator API drives the first simulated modem (the simulated board has one).
-            sims.first().map(SimModem::control),
+            sims.iter()
+                .map(|(id, sim)| (id.clone(), sim.control()))
+                .collect(),
         );
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
@@ -228,7 +233,7 @@ impl Daemon {
 
     /// The simulators' control handles (one per simulated modem, in board order).
     pub fn sims(&self) -> Vec<SimControl> {
-        self.sims.iter().map(SimModem::control).collect()
+        self.sims.iter().map(|(_, sim)| sim.control()).collect()
     }
 
     /// Resolves when the store has stopped taking writes (see [`crate::store::watchdog`]).
@@ -279,7 +284,7 @@ fn create_data_dir(path: &Path) -> Result<(), DaemonError> {
 fn start_board(
     config: &Config,
     cancel: &CancellationToken,
-) -> Result<(Modems, Vec<SimModem>), DaemonError> {
+) -> Result<(Modems, Vec<(String, SimModem)>), DaemonError> {
     let name = &config.board.profile;
     let board_err = |reason: String| DaemonError::Board {
         profile: name.clone(),
@@ -306,7 +311,7 @@ fn start_board(
                 modem.vendor_profile(),
                 cancel.child_token(),
             ));
-            sims.push(sim);
+            sims.push((modem.id.clone(), sim));
         } else {
             let driver_config = modem
                 .modem_config()

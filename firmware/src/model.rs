@@ -2,11 +2,13 @@
 //! messages and recordings. Stored in sled as JSON and served by the API as they are.
 //!
 //! Fields VoIPBIN has and the gateway cannot fill (customer ids, billing) are left out;
-//! gateway-only fields (`modem_id`, delivery attempts) are added with `#[serde(default)]`
-//! so records from older builds keep parsing.
+//! gateway-only fields (the line, delivery attempts) are added with `#[serde(default)]`
+//! so records from older builds keep parsing. The stored model owns its types: nothing a
+//! driver defines is written to sled (a driver change must never change the database).
 
 use chrono::{DateTime, Utc};
 use flowgate_flows::model::Address;
+use flowgate_line::{EndCause, Transport};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -40,11 +42,16 @@ pub mod nil_uuid {
 pub struct Number {
     /// Record id.
     pub id: Uuid,
-    /// The number in E.164 (`+15551234567`), or empty when the binding is by modem.
+    /// The number in E.164 (`+15551234567`), or empty when the binding is by line.
     #[serde(default)]
     pub number: String,
-    /// Bind by modem instead of (or as well as) by number: the modem's id in the board
-    /// profile. Useful when the SIM does not know its own number.
+    /// Bind by line instead of (or as well as) by number: the line's id (a modem in the
+    /// board profile, an FXS port, a SIP trunk). Useful when the SIM does not know its own
+    /// number.
+    #[serde(default)]
+    pub line_id: String,
+    /// The same as `line_id` when the line is a modem (read by clients written before
+    /// lines; accepted in requests as another name for `line_id`).
     #[serde(default)]
     pub modem_id: String,
     /// Flow started for incoming calls.
@@ -74,11 +81,29 @@ fn active() -> String {
     "active".into()
 }
 
+fn modem_transport() -> Transport {
+    Transport::Modem
+}
+
 impl Number {
-    /// Whether this binding applies to a call or message on `modem_id` for `target`.
-    pub fn matches(&self, modem_id: &str, target: &str) -> bool {
+    /// Whether this binding applies to a call or message on line `line_id` for `target`.
+    pub fn matches(&self, line_id: &str, target: &str) -> bool {
         (!self.number.is_empty() && same_number(&self.number, target))
-            || (!self.modem_id.is_empty() && self.modem_id == modem_id)
+            || (!self.line_id.is_empty() && self.line_id == line_id)
+    }
+
+    /// Makes `line_id` and `modem_id` agree: a request may name the line by either (the
+    /// older name wins only when the newer is absent). `modem` tells whether the line is
+    /// a modem (then `modem_id` repeats it for older clients).
+    pub fn settle_line(&mut self, modem: impl Fn(&str) -> bool) {
+        if self.line_id.is_empty() {
+            self.line_id = std::mem::take(&mut self.modem_id);
+        }
+        self.modem_id = if modem(&self.line_id) {
+            self.line_id.clone()
+        } else {
+            String::new()
+        };
     }
 }
 
@@ -135,12 +160,21 @@ impl CallStatus {
     }
 }
 
-/// A phone call on one of the gateway's modems.
+/// A phone call on one of the gateway's lines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Call {
-    /// Record id.
+    /// Record id (the leg's id).
     pub id: Uuid,
-    /// Modem carrying the call.
+    /// The line carrying the call (a modem, an analog port, a SIP trunk).
+    #[serde(default)]
+    pub line_id: String,
+    /// What kind of line: `modem`, `sip`, `fxs` or `fxo`.
+    #[serde(default = "modem_transport")]
+    #[schema(value_type = String)]
+    pub transport: Transport,
+    /// The modem carrying the call, when the line is a modem (`line_id` again; kept for
+    /// clients written before lines).
+    #[serde(default)]
     pub modem_id: String,
     /// `incoming` or `outgoing`.
     pub direction: CallDirection,
@@ -180,6 +214,11 @@ pub struct Call {
     /// `normal`, `busy`, `noanswer`, `failed`, … once hung up.
     #[serde(default)]
     pub hangup_reason: String,
+    /// How the line ended the call: the neutral cause, its Q.850 value and the line's own
+    /// report (`NO CARRIER`, a SIP status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub end_cause: Option<EndCause>,
     /// On hold (music on hold playing).
     #[serde(default)]
     pub hold: bool,
@@ -252,15 +291,44 @@ pub struct MessageTarget {
     pub next_attempt: Option<DateTime<Utc>>,
     /// The message as written to modem storage and not yet settled: persisted before it is
     /// sent, so a send interrupted by a crash is resolved from the modem's storage instead
-    /// of being sent twice (see `flowgate_board::modem::driver::outbound`).
+    /// of being sent twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub prepared: Option<flowgate_board::modem::PreparedSms>,
+    pub prepared: Option<StoredSms>,
     /// Last error, if any.
     #[serde(default)]
     pub error: String,
     /// Last status change.
     pub tm_update: DateTime<Utc>,
+}
+
+/// An outgoing SMS written to a modem's storage and not yet settled, as the store keeps it
+/// (the model's own copy of the driver's prepared message: the sled format does not change
+/// when the driver does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSms {
+    /// The modem it was written to (only that modem can send it).
+    pub modem: String,
+    /// The storage memory of the slots (`ME`, `SM`).
+    pub mem: String,
+    /// Recipient, as given.
+    pub to: String,
+    /// The key status reports are matched with.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The parts in order.
+    pub parts: Vec<StoredSmsPart>,
+}
+
+/// One part of a [`StoredSms`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSmsPart {
+    /// Storage index (`None`: the part goes out with `AT+CMGS`).
+    pub index: Option<u32>,
+    /// The PDU (hex, SMSC field first).
+    pub pdu: String,
+    /// TPDU length in octets.
+    pub tpdu_len: usize,
 }
 
 /// What happened with the flow of an inbound message.

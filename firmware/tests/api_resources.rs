@@ -833,7 +833,7 @@ async fn number_bindings_reference_existing_flows() {
 }
 
 #[tokio::test]
-async fn calls_without_a_modem() {
+async fn calls_without_a_line() {
     let gw = Gateway::start().await;
     let flow = gw
         .create_flow(json!([{"type": "talk", "option": {"text": "hi"}}]))
@@ -846,7 +846,7 @@ async fn calls_without_a_modem() {
     assert_error(
         &gw.post("/v1.0/calls", body).await,
         StatusCode::SERVICE_UNAVAILABLE,
-        "NO_MODEM",
+        "NO_LINE",
     );
     let unknown_flow =
         json!({"source": {}, "destinations": [{"type": "tel", "target": "1"}], "flow_id": uuid()});
@@ -855,11 +855,19 @@ async fn calls_without_a_modem() {
         StatusCode::BAD_REQUEST,
         "UNKNOWN_FLOW",
     );
+    // A SIP address is routed like a number: with no SIP line there is no line for it.
     let sip =
         json!({"source": {}, "destinations": [{"type": "sip", "target": "a@b"}], "flow_id": flow});
-    let sip = gw.post("/v1.0/calls", sip).await;
-    assert_error(&sip, StatusCode::BAD_REQUEST, "INVALID_BODY");
-    assert_eq!(problem_paths(&sip.1), ["destinations[0]"]);
+    assert_error(
+        &gw.post("/v1.0/calls", sip).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "NO_LINE",
+    );
+    // An address a call cannot go to at all is a bad request, named by its path.
+    let email = json!({"source": {}, "destinations": [{"type": "email", "target": "a@b"}], "flow_id": flow});
+    let email = gw.post("/v1.0/calls", email).await;
+    assert_error(&email, StatusCode::BAD_REQUEST, "INVALID_BODY");
+    assert_eq!(problem_paths(&email.1), ["destinations[0]"]);
     let no_dest = json!({"source": {}, "destinations": [], "flow_id": flow});
     assert_error(
         &gw.post("/v1.0/calls", no_dest).await,

@@ -24,8 +24,7 @@ use flowgate::media::{
     AudioPort, CallMedia, Clock, FrameStatus, Layer, ManualClock, MediaError, MediaEvent, Source,
     SystemClock,
 };
-use flowgate_board::modem::AudioTransport;
-use flowgate_board::modem::profile::AudioKind;
+use flowgate_line::{AlsaOrigin, AudioTransport, LegAudio};
 use media_support::*;
 
 /// Set in the child: the test's directory.
@@ -157,10 +156,10 @@ fn a_session_on_file_pcms_keeps_real_time() {
             playback: "gw_play".into(),
             capture: "gw_cap".into(),
             sample_rate: 8000,
-            origin: AudioKind::UsbAudio,
+            origin: AlsaOrigin::UsbAudio,
         };
         let started = Instant::now();
-        let (media, mut events) = CallMedia::open(&transport, &ctx, "alsa-call")
+        let (media, mut events) = CallMedia::open(LegAudio::Device(transport), &ctx, "alsa-call")
             .await
             .expect("open");
         let mut pb = media

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flowgate::media::{
-    CallMedia, ChannelPeer, ChannelPort, DigitSource, EndOfKey, Layer, MediaContext, MediaError,
+    CallMedia, ChannelPeer, ChannelPort, DtmfSource, EndOfKey, Layer, MediaContext, MediaError,
     MediaEvent, MediaEvents, MuteDirection, PlaybackOutcome, RecordOptions, RecordingEnd, Source,
     StopCause, read_audio_file, write_wav,
 };
@@ -74,13 +74,13 @@ async fn inband_digits_are_reported_once_even_when_the_modem_reports_them_too() 
     // The modem's URC for the `2` arrives while the tone sounds.
     let mut seen = dtmf_with_modem_report(&media, &mut far, &mut events, "123", 11, '2');
     // A key only the modem heard still counts.
-    media.modem_dtmf('9').expect("modem digit");
+    media.signalled_dtmf('9').expect("modem digit");
     for _ in 0..3 {
         far.swap(&silence());
     }
     seen.extend(drain(&mut events));
     assert_eq!(digits(&seen), "1239");
-    let sources: Vec<DigitSource> = seen
+    let sources: Vec<DtmfSource> = seen
         .iter()
         .filter_map(|e| match e {
             MediaEvent::Dtmf { source, .. } => Some(*source),
@@ -90,13 +90,13 @@ async fn inband_digits_are_reported_once_even_when_the_modem_reports_them_too() 
     assert_eq!(
         sources,
         [
-            DigitSource::InBand,
-            DigitSource::Modem,
-            DigitSource::InBand,
-            DigitSource::Modem
+            DtmfSource::InBand,
+            DtmfSource::Signalled,
+            DtmfSource::InBand,
+            DtmfSource::Signalled
         ]
     );
-    assert!(media.modem_dtmf('x').is_err());
+    assert!(media.signalled_dtmf('x').is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

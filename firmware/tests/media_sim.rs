@@ -15,6 +15,7 @@ use flowgate::media::{
 };
 use flowgate_board::modem::{AudioTransport, Modem, ModemConfig, ModemEvent, ModemHandle};
 use flowgate_board::sim::{SimConfig, SimControl, SimModem, SimProfile};
+use flowgate_line::LegAudio;
 use media_support::*;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -122,7 +123,7 @@ async fn media_event(
             }
             m = call.modem_events.recv() => {
                 if let Ok(ModemEvent::Dtmf { digit, .. }) = m {
-                    media.modem_dtmf(digit).expect("forward");
+                    media.signalled_dtmf(digit).expect("forward");
                 }
             }
             () = tokio::time::sleep_until(deadline) => panic!("no matching media event; saw {seen:?}"),
@@ -135,9 +136,10 @@ async fn ivr_audio_over_the_simulated_modem() {
     let mut call = answered_call().await;
     let data = tempfile::tempdir().expect("data");
     let ctx = context(data.path());
-    let (media, mut events) = CallMedia::open(&call.transport, &ctx, "sim-call")
-        .await
-        .expect("open the voice port");
+    let (media, mut events) =
+        CallMedia::open(LegAudio::Device(call.transport.clone()), &ctx, "sim-call")
+            .await
+            .expect("open the voice port");
     let mut seen = Vec::new();
 
     // The caller hears the prompt, then silence.
@@ -231,9 +233,10 @@ async fn hold_music_reaches_the_caller_and_barge_in_is_prompt() {
     let call = answered_call().await;
     let data = tempfile::tempdir().expect("data");
     let ctx = context(data.path());
-    let (media, mut events) = CallMedia::open(&call.transport, &ctx, "sim-call")
-        .await
-        .expect("open");
+    let (media, mut events) =
+        CallMedia::open(LegAudio::Device(call.transport.clone()), &ctx, "sim-call")
+            .await
+            .expect("open");
     media.hold(true).await.expect("hold");
     let from = call.ctl.recorded_audio().len();
     call.ctl

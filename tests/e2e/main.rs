@@ -8,6 +8,8 @@ mod api;
 mod audio;
 /// Calls: IVR with DTMF, interrupts.
 mod calls;
+/// `connect`: calls forwarded between two modems, audio, digits, hang-ups, fail-over.
+mod connect;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
 /// SMS: the keyword bot, API-triggered notifications.

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use flowgate_line::AudioTransport;
+
 use super::profile::{AudioKind, VendorProfile};
 use super::recovery::BackoffPolicy;
 
@@ -159,45 +161,6 @@ pub struct PowerConfig {
     pub power_key: Option<GpioLineConfig>,
     /// Time between the two power-key pulses.
     pub off_wait_ms: u64,
-}
-
-/// The voice transport the audio layer opens for this modem's calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum AudioTransport {
-    /// Raw PCM on a tty: 8 kHz (or `sample_rate`) s16le mono in 20 ms frames, both
-    /// directions, active after the profile's per-call enable command.
-    SerialPcm {
-        /// The tty (`/dev/ttyUSB1`, a by-id path, or the simulator's pty).
-        device: PathBuf,
-        /// Sample rate.
-        #[serde(default = "default_rate")]
-        sample_rate: u32,
-    },
-    /// An ALSA device: USB Audio Class modems (`hw:Android`) or an external sound card wired
-    /// to an analog modem.
-    Alsa {
-        /// Playback device (towards the caller).
-        playback: String,
-        /// Capture device (from the caller).
-        capture: String,
-        /// Sample rate.
-        #[serde(default = "default_rate")]
-        sample_rate: u32,
-        /// Where the card comes from (for status and docs).
-        #[serde(default = "default_alsa_origin")]
-        origin: AudioKind,
-    },
-    /// No audio path: calls can be answered and DTMF received, media actions cannot run.
-    None,
-}
-
-fn default_rate() -> u32 {
-    8000
-}
-
-fn default_alsa_origin() -> AudioKind {
-    AudioKind::UsbAudio
 }
 
 /// Configuration of one modem.

@@ -14,6 +14,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod events;
+pub mod line;
 pub mod pdu;
 pub mod power;
 pub mod profile;
@@ -26,4 +27,5 @@ pub use driver::{
 };
 pub use error::ModemError;
 pub use events::{CallEndCause, CallEndReason, CallId, ModemEvent, ModemState, ModemStatus};
+pub use line::ModemLine;
 pub use profile::VendorProfile;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem, problems_under};
-use super::openapi::ActionDoc;
+use super::schema::ActionDoc;
 use super::{ApiState, PageQuery, listing};
 use crate::model::{ActiveflowView, nil_uuid};
 use crate::runtime::{FlowSource, StartRequest};

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::activeflows::parse_actions;
 use super::error::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, Problem};
-use super::openapi::{ActionDoc, AddressDoc};
+use super::schema::{ActionDoc, AddressDoc};
 use super::{ApiState, PageQuery, listing};
 use crate::model::{Call, Recording, nil_uuid};
 use crate::runtime::{
@@ -25,13 +25,17 @@ listing!(
     Call
 );
 
+/// Address types a call can go to (`""` is a number).
+const DIALLABLE: &[&str] = &["", "tel", "sip", "extension"];
+
 /// `POST /v1.0/calls`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CreateCall {
-    /// Our side: the number to call from (it picks the modem).
+    /// Our side: the caller id to present where the line can.
     #[schema(value_type = AddressDoc)]
     source: Address,
-    /// Who to call (type `tel` or empty); one call per destination.
+    /// Who to call: `tel` (or untyped) numbers, `sip` addresses, `extension`s — whatever
+    /// the routing table routes; one call per destination.
     #[schema(value_type = Vec<AddressDoc>)]
     destinations: Vec<Address>,
     /// Stored flow to run when a call is answered (or give `actions`).
@@ -49,7 +53,10 @@ pub(super) struct CreateCall {
     #[serde(default)]
     #[allow(dead_code, reason = "accepted and ignored, as documented")]
     anonymous: String,
-    /// Gateway extension: the modem to dial through (default: picked by `source`).
+    /// Gateway extension: the line to dial through (default: the routing table decides).
+    #[serde(default)]
+    line_id: String,
+    /// The older name of `line_id` (a modem's id).
     #[serde(default)]
     modem_id: String,
 }
@@ -102,9 +109,9 @@ pub(super) async fn list(
 #[utoipa::path(post, path = "/v1.0/calls", tag = "calls", request_body = CreateCall,
     responses(
         (status = 200, description = "The calls dialled", body = CreatedCalls),
-        (status = 409, description = "`CALL_OVER`: the modem lost the call at once", body = ErrorBody),
-        (status = 502, description = "`MODEM_ERROR`: the modem refused to dial", body = ErrorBody),
-        (status = 503, description = "`NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`", body = ErrorBody),
+        (status = 409, description = "`CALL_OVER`: the line lost the call at once", body = ErrorBody),
+        (status = 502, description = "`LINE_ERROR`: the line refused to dial", body = ErrorBody),
+        (status = 503, description = "`NO_LINE`, `LINE_UNAVAILABLE`, `SHUTTING_DOWN`", body = ErrorBody),
     ))]
 pub(super) async fn create(
     State(state): State<ApiState>,
@@ -141,11 +148,11 @@ pub(super) async fn create(
         .destinations
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.target.trim().is_empty() || !(d.kind.is_empty() || d.kind == "tel"))
+        .filter(|(_, d)| d.target.trim().is_empty() || !DIALLABLE.contains(&d.kind.as_str()))
         .map(|(i, d)| Problem {
             path: format!("destinations[{i}]"),
             message: format!(
-                "a modem can dial a `tel` address with a target, not type {:?} target {:?}",
+                "a call goes to a `tel`, `sip` or `extension` address with a target, not type {:?} target {:?}",
                 d.kind, d.target
             ),
         })
@@ -165,10 +172,15 @@ pub(super) async fn create(
             id: None,
             source: body.source.clone(),
             destination,
-            flow: flow.clone(),
+            flow: Some(flow.clone()),
             variables: body.variables.clone(),
             master_call_id: None,
-            modem_id: body.modem_id.clone(),
+            line_id: if body.line_id.is_empty() {
+                body.modem_id.clone()
+            } else {
+                body.line_id.clone()
+            },
+            prefer_line: String::new(),
         };
         match state.runtime().dial(request).await {
             Ok(call) => calls.push(call),
@@ -353,12 +365,12 @@ pub(super) async fn unmute(
     Ok(Json(state.runtime().call_mute(id, direction, false).await?))
 }
 
-/// Transfers a call (attended or blind) between the calls the gateway holds.
+/// Transfers a call (attended or blind), the way its line can.
 #[utoipa::path(post, path = "/v1.0/transfers", tag = "calls", request_body = TransferRequest,
     responses(
         (status = 200, description = "The transfer", body = Transfer),
         (status = 409, description = "`CALL_OVER`", body = ErrorBody),
-        (status = 503, description = "`NO_MODEM`, `MODEM_UNAVAILABLE`", body = ErrorBody),
+        (status = 503, description = "`NO_LINE`, `LINE_UNAVAILABLE`", body = ErrorBody),
     ))]
 pub(super) async fn transfer(
     State(state): State<ApiState>,

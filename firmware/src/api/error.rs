@@ -205,6 +205,8 @@ impl From<crate::runtime::RuntimeError> for ApiError {
             R::NoAudio(..) => Self::conflict("NO_AUDIO", text),
             R::Invalid(_) => Self::bad_request("INVALID_REQUEST", text),
             R::NoModem(_) => Self::unavailable("NO_MODEM", text),
+            R::NoLine(_) => Self::unavailable("NO_LINE", text),
+            R::Line(e) => Self::from(e),
             R::ShuttingDown => Self::unavailable("SHUTTING_DOWN", text),
             R::Store(e) => Self::from(e),
             R::Modem(e) => Self::from(e),
@@ -223,6 +225,22 @@ impl From<crate::runtime::RuntimeError> for ApiError {
                 E::TooManyStacks(_) => Self::conflict("TOO_MANY_STACKS", text),
                 _ => Self::bad_request("INVALID_REQUEST", text),
             },
+        }
+    }
+}
+
+/// A line that cannot take the call now is 503 (retry later, or another line); one that
+/// cannot do what was asked is 409; one that refused or failed is 502; a bad argument 400.
+impl From<flowgate_line::LegError> for ApiError {
+    fn from(e: flowgate_line::LegError) -> Self {
+        use flowgate_line::LegError as L;
+        let text = e.to_string();
+        match e {
+            L::NoSuchLeg { .. } => Self::conflict("CALL_OVER", text),
+            L::Unsupported { .. } => Self::conflict("NOT_SUPPORTED_BY_LINE", text),
+            L::Unavailable { .. } => Self::unavailable("LINE_UNAVAILABLE", text),
+            L::Invalid(_) => Self::bad_request("INVALID_REQUEST", text),
+            L::Failed { .. } => Self::new(StatusCode::BAD_GATEWAY, "LINE_ERROR", text),
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ApiState;
 use super::error::{ApiError, ApiQuery};
-use super::openapi::EventDoc;
+use super::schema::EventDoc;
 use crate::store::{Event, Store};
 
 const DEFAULT_LIMIT: u32 = 100;

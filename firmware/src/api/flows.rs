@@ -16,7 +16,7 @@ use flowgate_flows::validate::{Problem as FlowProblem, validate_json};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiPath, ApiQuery, JsonText, Problem, problems_under};
-use super::openapi::FlowDoc;
+use super::schema::FlowDoc;
 use super::{ApiState, PageQuery, listing};
 use crate::sync::flowset::FlowSetError;
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::error::{ApiError, ApiJson, ErrorBody};
-use super::openapi::FlowDoc;
+use super::schema::FlowDoc;
 use crate::sync::flowset::{FlowSet, ImportSummary};
 
 /// The exported set.

@@ -1,5 +1,6 @@
 //! Gateway resources: the health check (the only route without a token), Prometheus
-//! metrics, and the modems (status from the driver, USSD).
+//! metrics, the lines calls go out on and come in from, and the modems (status from the
+//! driver, USSD — modem features).
 
 use axum::Json;
 use axum::extract::State;
@@ -19,6 +20,30 @@ listing!(
     ModemStatus,
     Object
 );
+
+listing!(
+    /// The gateway's lines (never paged).
+    LineList,
+    LineView
+);
+
+/// One line in `GET /v1.0/gateway/lines`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LineView {
+    /// Line id (`sim0`, an analog port, a SIP trunk).
+    id: String,
+    /// `modem`, `sip`, `fxs` or `fxo`.
+    #[schema(value_type = String)]
+    transport: flowgate_line::Transport,
+    /// Whether it can take a new call now: `{state: ready|busy|unregistered|down, reason?}`.
+    #[schema(value_type = Object)]
+    availability: flowgate_line::Availability,
+    /// What it can do besides place, answer and hang up.
+    #[schema(value_type = Object)]
+    capabilities: flowgate_line::Capabilities,
+    /// Its own number or extension, when known.
+    own_number: String,
+}
 
 /// `GET /v1.0/gateway/health`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -124,6 +149,27 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
         state.runtime().metrics().render(),
     )
         .into_response()
+}
+
+/// Every line: transport, availability, capabilities.
+#[utoipa::path(get, path = "/v1.0/gateway/lines", tag = "gateway",
+    responses((status = 200, description = "Every line", body = LineList)))]
+pub(super) async fn lines(State(state): State<ApiState>) -> Json<LineList> {
+    Json(LineList {
+        result: state
+            .runtime()
+            .lines()
+            .iter()
+            .map(|l| LineView {
+                id: l.id().to_owned(),
+                transport: l.transport(),
+                availability: l.availability(),
+                capabilities: l.capabilities(),
+                own_number: l.own_party().number,
+            })
+            .collect(),
+        next_page_token: None,
+    })
 }
 
 fn modem_by_id(state: &ApiState, id: &str) -> Result<ModemHandle, ApiError> {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
-use super::openapi::AddressDoc;
+use super::schema::AddressDoc;
 use super::{ApiState, PageQuery, listing};
 use crate::model::Message;
 

@@ -8,9 +8,10 @@
 //! - [`error`]: the one JSON error shape and extractors that reject into it.
 //! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`:
 //!   the VoIPBIN resources.
-//! - `gateway` (health, metrics, modems), `events` (log, long-poll, SSE), `flowsync`
-//!   (whole-set export/import), `sim` (the simulated board's control).
-//! - [`openapi`]: the document generated from the handlers' annotations.
+//! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
+//!   (whole-set export/import), `sim` (the simulated board's control, per simulated modem).
+//! - [`openapi`]: the document generated from the handlers' annotations; `schema`: the
+//!   documentation-only body shapes the handlers and the document share.
 //!
 //! Handlers are thin: they parse, call the runtime / store / [`crate::sync::flowset`], and
 //! map errors (see `error.rs` for the runtime's error → status mapping).
@@ -27,6 +28,7 @@ mod messages;
 mod numbers;
 pub mod openapi;
 mod recordings;
+mod schema;
 mod sim;
 
 use std::path::PathBuf;
@@ -62,7 +64,8 @@ struct StateInner {
     runtime: Runtime,
     token: ApiToken,
     config: Config,
-    sim: Option<SimControl>,
+    /// The simulated modems, by id, in board order.
+    sims: Vec<(String, SimControl)>,
     started: Instant,
     flows: FlowSet,
     /// Cancelled when the server shuts down: ends SSE streams and long-polls, which would
@@ -72,16 +75,21 @@ struct StateInner {
 
 impl ApiState {
     /// The state for a gateway: its runtime, the API token, the configuration (`api.*`
-    /// limits, the data directory for recordings) and the simulator's control handle when
-    /// the simulated board runs.
-    pub fn new(runtime: Runtime, token: ApiToken, config: Config, sim: Option<SimControl>) -> Self {
+    /// limits, the data directory for recordings) and the control handles of the simulated
+    /// modems (by modem id, in board order) when the simulated board runs.
+    pub fn new(
+        runtime: Runtime,
+        token: ApiToken,
+        config: Config,
+        sims: Vec<(String, SimControl)>,
+    ) -> Self {
         let flows = FlowSet::new(runtime.db().clone());
         Self {
             inner: Arc::new(StateInner {
                 runtime,
                 token,
                 config,
-                sim,
+                sims,
                 started: Instant::now(),
                 flows,
                 shutdown: CancellationToken::new(),
@@ -109,14 +117,31 @@ impl ApiState {
         self.inner.config.data.dir.join("recordings")
     }
 
-    /// The simulator, or 503 `NO_SIMULATOR` on a real board.
-    fn sim(&self) -> Result<&SimControl, ApiError> {
-        self.inner.sim.as_ref().ok_or_else(|| {
-            ApiError::unavailable(
+    /// The simulated modem `wanted` (the first when `None`): 503 `NO_SIMULATOR` on a real
+    /// board, 404 for a modem the board does not simulate.
+    fn sim(&self, wanted: Option<&str>) -> Result<(&str, &SimControl), ApiError> {
+        let sims = &self.inner.sims;
+        let found = match wanted {
+            None | Some("") => sims.first(),
+            Some(id) => sims.iter().find(|(sim, _)| sim == id),
+        };
+        match found {
+            Some((id, control)) => Ok((id.as_str(), control)),
+            None if sims.is_empty() => Err(ApiError::unavailable(
                 "NO_SIMULATOR",
                 "the gateway runs on real hardware; the simulator API is not available",
-            )
-        })
+            )),
+            None => Err(ApiError::not_found(format_args!(
+                "simulated modem {:?} (the board simulates: {})",
+                wanted.unwrap_or_default(),
+                self.sim_ids().join(", ")
+            ))),
+        }
+    }
+
+    /// The ids of the simulated modems.
+    fn sim_ids(&self) -> Vec<String> {
+        self.inner.sims.iter().map(|(id, _)| id.clone()).collect()
     }
 
     fn metrics(&self) -> &Arc<Metrics> {
@@ -200,6 +225,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1.0/recordings/{id}/file", get(recordings::file))
         .route("/v1.0/gateway/metrics", get(gateway::metrics))
+        .route("/v1.0/gateway/lines", get(gateway::lines))
         .route("/v1.0/gateway/modems", get(gateway::modems))
         .route("/v1.0/gateway/modems/{id}", get(gateway::modem))
         .route(

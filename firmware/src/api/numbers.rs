@@ -1,5 +1,5 @@
 //! `/v1.0/numbers`: number bindings — which flow runs for calls and messages to a number (or
-//! to a modem). Referenced flows must exist; the check and the write happen under the flow
+//! to a line: a modem, an FXS port, a SIP trunk). Referenced flows must exist; the check and the write happen under the flow
 //! set's lock so a concurrent flow delete cannot leave a binding dangling.
 
 use axum::Json;
@@ -26,7 +26,10 @@ pub(super) struct NumberBody {
     /// The number in E.164 (`+15551234567`); digits, `+`, `*`, `#`, spaces, dashes and
     /// brackets, at most 32 characters.
     number: Option<String>,
-    /// Bind by modem (its id in the board profile) instead of, or as well as, by number.
+    /// Bind by line (a modem's id in the board profile, an analog port, a SIP trunk)
+    /// instead of, or as well as, by number.
+    line_id: Option<String>,
+    /// The older name of `line_id` (a modem's id); `line_id` wins when both are given.
     modem_id: Option<String>,
     /// Flow for incoming calls.
     #[serde(default, deserialize_with = "present")]
@@ -69,13 +72,23 @@ fn valid_number(number: &str) -> bool {
 }
 
 impl NumberBody {
-    /// Applies the present fields to `n`.
-    fn apply(self, n: &mut Number) {
+    /// Applies the present fields to `n`; returns the name the request gave the line by
+    /// (errors about it name that field).
+    fn apply(self, n: &mut Number) -> &'static str {
+        let line_field = if self.line_id.is_none() && self.modem_id.is_some() {
+            "modem_id"
+        } else {
+            "line_id"
+        };
         if let Some(v) = self.number {
             n.number = v.trim().to_owned();
         }
-        if let Some(v) = self.modem_id {
-            n.modem_id = v.trim().to_owned();
+        match (self.line_id, self.modem_id) {
+            (Some(v), _) | (None, Some(v)) => {
+                n.line_id = v.trim().to_owned();
+                n.modem_id.clear();
+            }
+            (None, None) => {}
         }
         if let Some(v) = self.call_flow_id {
             n.call_flow_id = v;
@@ -89,20 +102,27 @@ impl NumberBody {
         if let Some(v) = self.detail {
             n.detail = v;
         }
+        line_field
     }
 }
 
 /// Checks a binding and stores it with `kind` (`number_created` / `number_updated`).
-/// Holds the flow set's lock from the checks to the commit.
-async fn store(state: &ApiState, number: Number, kind: &str) -> Result<Json<Number>, ApiError> {
+/// Holds the flow set's lock from the checks to the commit. `line_field` names the field
+/// the request gave the line by.
+async fn store(
+    state: &ApiState,
+    mut number: Number,
+    kind: &str,
+    line_field: &str,
+) -> Result<Json<Number>, ApiError> {
     {
         let db = state.runtime().db();
         let _guard = state.flows().lock();
         let mut problems = Vec::new();
-        if number.number.is_empty() && number.modem_id.is_empty() {
+        if number.number.is_empty() && number.line_id.is_empty() {
             problems.push(Problem {
                 path: "number".into(),
-                message: "give a number, a modem_id, or both".into(),
+                message: "give a number, a line_id (or modem_id), or both".into(),
             });
         }
         if !number.number.is_empty() && !valid_number(&number.number) {
@@ -114,13 +134,14 @@ async fn store(state: &ApiState, number: Number, kind: &str) -> Result<Json<Numb
                 ),
             });
         }
-        if !number.modem_id.is_empty() && state.runtime().modems().get(&number.modem_id).is_none() {
-            let known: Vec<&str> = state.runtime().modems().iter().map(|m| m.id()).collect();
+        let lines = state.runtime().lines();
+        if !number.line_id.is_empty() && lines.get(&number.line_id).is_none() {
+            let known: Vec<&str> = lines.iter().map(|l| l.id()).collect();
             problems.push(Problem {
-                path: "modem_id".into(),
+                path: line_field.into(),
                 message: format!(
-                    "the board has no modem {:?} (it has: {})",
-                    number.modem_id,
+                    "the gateway has no line {:?} (it has: {})",
+                    number.line_id,
                     known.join(", ")
                 ),
             });
@@ -156,13 +177,18 @@ async fn store(state: &ApiState, number: Number, kind: &str) -> Result<Json<Numb
                     format!("number {} is already bound ({id})", number.number),
                 ));
             }
-            if !number.modem_id.is_empty() && other.modem_id == number.modem_id {
+            if !number.line_id.is_empty() && other.line_id == number.line_id {
                 return Err(ApiError::conflict(
                     "DUPLICATE_NUMBER",
-                    format!("modem {} is already bound ({id})", number.modem_id),
+                    format!("line {} is already bound ({id})", number.line_id),
                 ));
             }
         }
+        number.settle_line(|id| {
+            lines
+                .get(id)
+                .is_some_and(|l| l.transport() == flowgate_line::Transport::Modem)
+        });
         let mut batch = Batch::new();
         batch.put(&db.numbers, number.id, &number)?;
         batch.event(
@@ -213,6 +239,7 @@ pub(super) async fn create(
     let mut number = Number {
         id: Uuid::now_v7(),
         number: String::new(),
+        line_id: String::new(),
         modem_id: String::new(),
         call_flow_id: None,
         message_flow_id: None,
@@ -222,8 +249,8 @@ pub(super) async fn create(
         tm_create: now,
         tm_update: now,
     };
-    body.apply(&mut number);
-    store(&state, number, "number_created").await
+    let line_field = body.apply(&mut number);
+    store(&state, number, "number_created", line_field).await
 }
 
 /// One binding.
@@ -249,9 +276,9 @@ pub(super) async fn update(
     ApiJson(body): ApiJson<NumberBody>,
 ) -> Result<Json<Number>, ApiError> {
     let mut number = load(&state, id)?;
-    body.apply(&mut number);
+    let line_field = body.apply(&mut number);
     number.tm_update = Utc::now();
-    store(&state, number, "number_updated").await
+    store(&state, number, "number_updated", line_field).await
 }
 
 /// Sets both flows of a binding; emits `number_updated`.
@@ -267,7 +294,7 @@ pub(super) async fn set_flow_ids(
     number.call_flow_id = body.call_flow_id;
     number.message_flow_id = body.message_flow_id;
     number.tm_update = Utc::now();
-    store(&state, number, "number_updated").await
+    store(&state, number, "number_updated", "line_id").await
 }
 
 /// Deletes a binding; emits `number_deleted`.

@@ -13,99 +13,11 @@ use axum::response::IntoResponse;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
-use uuid::Uuid;
+use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
+use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 
-/// A flow in VoIPBIN's JSON (documentation type; unknown fields are kept verbatim).
-#[derive(ToSchema)]
-#[allow(
-    dead_code,
-    reason = "documentation only: bodies are parsed by the flows crate"
-)]
-pub struct FlowDoc {
-    /// Flow id (assigned by the server when missing on create).
-    id: Option<Uuid>,
-    /// `flow` (set by the server).
-    #[schema(rename = "type")]
-    kind: Option<String>,
-    /// Name.
-    name: Option<String>,
-    /// Description.
-    detail: Option<String>,
-    /// The actions, run in array order unless `next_id` says otherwise.
-    actions: Vec<ActionDoc>,
-    /// Flow started when an activeflow of this flow ends.
-    on_complete_flow_id: Option<Uuid>,
-    /// Created (set by the server).
-    tm_create: Option<String>,
-    /// Last changed (set by the server).
-    tm_update: Option<String>,
-}
-
-/// One action (documentation type).
-#[derive(ToSchema)]
-#[allow(
-    dead_code,
-    reason = "documentation only: actions are parsed by the flows crate"
-)]
-pub struct ActionDoc {
-    /// Action id (assigned when missing).
-    id: Option<Uuid>,
-    /// Explicit successor (default: the next element).
-    next_id: Option<Uuid>,
-    /// Action type, e.g. `talk`, `digits_receive`, `branch`, `message_send`.
-    #[schema(rename = "type")]
-    kind: String,
-    /// The action's options (see the flows crate documentation).
-    #[schema(value_type = Option<Object>)]
-    option: Option<serde_json::Value>,
-}
-
-/// An address (VoIPBIN's `CommonAddress`; documentation type).
-#[derive(ToSchema)]
-#[allow(
-    dead_code,
-    reason = "documentation only: the flows crate's Address is used"
-)]
-pub struct AddressDoc {
-    /// `tel` (phone number), `""`, or another VoIPBIN address type.
-    #[schema(rename = "type")]
-    kind: Option<String>,
-    /// The number.
-    target: Option<String>,
-    /// Display name of the target.
-    target_name: Option<String>,
-    /// Name.
-    name: Option<String>,
-    /// Free text.
-    detail: Option<String>,
-}
-
-/// One entry of the event log (documentation type; the store's `Event`).
-#[derive(ToSchema)]
-#[allow(
-    dead_code,
-    reason = "documentation only: the store's Event is serialized"
-)]
-pub struct EventDoc {
-    /// Position in the log: strictly increasing, gap-free, persistent.
-    seq: u64,
-    /// When the change was committed.
-    time: chrono::DateTime<chrono::Utc>,
-    /// `activeflow_created`, `activeflow_updated`, `activeflow_deleted`, `flow_created`,
-    /// `flow_updated`, `flow_deleted`, `call_created`, `call_updated`, `message_created`,
-    /// `message_updated`, `recording_created`, `recording_updated`, `recording_deleted`,
-    /// `number_created`, `number_updated`, `number_deleted`, …
-    #[schema(rename = "type")]
-    kind: String,
-    /// The resource the event is about.
-    resource_id: Uuid,
-    /// The resource after the change (its public JSON).
-    #[schema(value_type = Object)]
-    data: serde_json::Value,
-}
 
 /// The document.
 #[derive(OpenApi)]
@@ -119,10 +31,11 @@ only `GET /v1.0/gateway/health` is open.\n\n\
 Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVALID_*`, `UNKNOWN_FLOW`, \
 `UNKNOWN_ACTION`; `problems` lists JSON paths), 401 token missing or wrong, 404 unknown id, \
 409 state conflict (`ACTIVEFLOW_ENDED`, `CALL_OVER`, `NO_AUDIO` — the call has no audio path, `STALE_ACTION`, \
-`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`), \
+`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`, `NOT_SUPPORTED_BY_LINE`), \
 412/428 flow-sync preconditions, 413 body over `api.max_body_bytes`, 415 not JSON, 422 JSON of the wrong shape, \
-500 the store failed (`INTERNAL`, with the cause), 502 the modem refused (`MODEM_ERROR`), \
-503 not available now (`NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, `SIMULATOR_STOPPED`, `SHUTTING_DOWN`)."
+500 the store failed (`INTERNAL`, with the cause), 502 the line or modem refused (`LINE_ERROR`, `MODEM_ERROR`), \
+503 not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, \
+`SIMULATOR_STOPPED`, `SHUTTING_DOWN`)."
     ),
     paths(
         super::flows::list, super::flows::create, super::flows::get_one, super::flows::update, super::flows::delete,
@@ -136,7 +49,7 @@ Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVA
         super::calls::mute, super::calls::unmute, super::calls::transfer,
         super::messages::list, super::messages::create, super::messages::get_one,
         super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
-        super::gateway::health, super::gateway::metrics, super::gateway::modems, super::gateway::modem,
+        super::gateway::health, super::gateway::metrics, super::gateway::lines, super::gateway::modems, super::gateway::modem,
         super::gateway::ussd, super::gateway::ussd_cancel,
         super::events::list, super::events::stream,
         super::flowsync::export, super::flowsync::import,
@@ -215,12 +128,12 @@ const COMMON: &[(&str, &str, &str)] = &[
     (
         "502",
         "ModemError",
-        "The modem refused or failed (`MODEM_ERROR`)",
+        "The line or modem refused or failed (`LINE_ERROR`, `MODEM_ERROR`)",
     ),
     (
         "503",
         "Unavailable",
-        "Not available now (`NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`)",
+        "Not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`)",
     ),
 ];
 

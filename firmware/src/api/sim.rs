@@ -1,11 +1,13 @@
 //! `/v1.0/gateway/sim/*`: the simulated board's control, when it runs (503 `NO_SIMULATOR`
-//! on real hardware). Inject what the network or the far end would do — SMS (text or PDU),
+//! on real hardware). Every route acts on one simulated modem: `?modem=<id>` names it (the
+//! board's first simulated modem without it; 404 for an id the board does not simulate). Inject what the network or the far end would do — SMS (text or PDU),
 //! incoming calls, DTMF (as the modem's URCs and/or as in-band tones), remote answer, busy
 //! and hang-up, USSD replies, caller audio from a WAV — and read back what the gateway did:
 //! SMS sent (decoded and raw PDU), numbers dialled, DTMF sent, the audio it sent as a WAV.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate_board::sim::{
@@ -20,6 +22,42 @@ use crate::media::{read_audio_bytes, wav_bytes};
 
 /// The simulator's audio rate.
 const SIM_RATE: u32 = 8000;
+
+/// `?modem=<id>`: which simulated modem a route acts on.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ModemQuery {
+    /// The simulated modem (its id in the board profile); default: the first.
+    modem: Option<String>,
+}
+
+/// The simulated modem a request acts on (see the module docs).
+pub(super) struct Sim {
+    id: String,
+    control: SimControl,
+}
+
+impl std::ops::Deref for Sim {
+    type Target = SimControl;
+    fn deref(&self) -> &SimControl {
+        &self.control
+    }
+}
+
+impl FromRequestParts<ApiState> for Sim {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        // Only `modem` is read here (other keys are left to a route's own query struct).
+        let axum::extract::Query(query) =
+            axum::extract::Query::<ModemQuery>::try_from_uri(&parts.uri)?;
+        let (id, control) = state.sim(query.modem.as_deref())?;
+        Ok(Sim {
+            id: id.to_owned(),
+            control: control.clone(),
+        })
+    }
+}
 
 impl From<SimError> for ApiError {
     fn from(e: SimError) -> Self {
@@ -37,6 +75,10 @@ impl From<SimError> for ApiError {
 /// `GET /v1.0/gateway/sim`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct SimStatus {
+    /// The simulated modem (its id in the board profile).
+    modem: String,
+    /// Every simulated modem of the board (`?modem=` names one).
+    modems: Vec<String>,
     /// The AT port the gateway opens.
     at_path: String,
     /// The serial-PCM voice port.
@@ -147,6 +189,10 @@ pub(super) struct RecordedQuery {
     /// Clear the recording after reading it (default false).
     #[serde(default)]
     take: bool,
+    /// The simulated modem (see [`ModemQuery`]).
+    #[serde(default)]
+    #[allow(dead_code, reason = "read by the `Sim` extractor")]
+    modem: Option<String>,
 }
 
 /// One whole message the gateway sent.
@@ -173,15 +219,19 @@ pub(super) struct Sent {
 }
 
 /// The simulator's state.
-#[utoipa::path(get, path = "/v1.0/gateway/sim", tag = "simulator",
+#[utoipa::path(get, path = "/v1.0/gateway/sim", tag = "simulator", params(ModemQuery),
     responses(
         (status = 200, description = "The simulator", body = SimStatus),
         (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
     ))]
-pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<SimStatus>, ApiError> {
-    let sim = state.sim()?;
+pub(super) async fn status(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    sim: Sim,
+) -> Result<Json<SimStatus>, ApiError> {
     let (audio_active, audio_queued) = sim.view(|v| (v.audio_active(), v.audio_queued()));
     Ok(Json(SimStatus {
+        modem: sim.id.clone(),
+        modems: state.sim_ids(),
         at_path: sim.at_path().display().to_string(),
         pcm_path: sim.pcm_path().display().to_string(),
         profile: sim.profile().vendor_profile_id().to_owned(),
@@ -192,16 +242,15 @@ pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<SimStat
 }
 
 /// Delivers an SMS to the gateway.
-#[utoipa::path(post, path = "/v1.0/gateway/sim/sms", tag = "simulator", request_body = SmsBody,
+#[utoipa::path(post, path = "/v1.0/gateway/sim/sms", tag = "simulator", params(ModemQuery), request_body = SmsBody,
     responses(
         (status = 200, description = "Delivered", body = Delivered),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn sms(
-    State(state): State<ApiState>,
+    sim: Sim,
     ApiJson(body): ApiJson<SmsBody>,
 ) -> Result<Json<Delivered>, ApiError> {
-    let sim = state.sim()?;
     let pdus = match (body.text, body.pdu) {
         (Some(text), None) => {
             if body.from.trim().is_empty() {
@@ -230,14 +279,14 @@ pub(super) async fn sms(
 }
 
 /// Rings the gateway from a number.
-#[utoipa::path(post, path = "/v1.0/gateway/sim/calls", tag = "simulator", request_body = CallBody,
+#[utoipa::path(post, path = "/v1.0/gateway/sim/calls", tag = "simulator", params(ModemQuery), request_body = CallBody,
     responses(
         (status = 204, description = "Ringing"),
         (status = 409, description = "`NO_CALL`", body = ErrorBody),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn incoming_call(
-    State(state): State<ApiState>,
+    sim: Sim,
     ApiJson(body): ApiJson<CallBody>,
 ) -> Result<StatusCode, ApiError> {
     if body.from.trim().is_empty() {
@@ -246,7 +295,7 @@ pub(super) async fn incoming_call(
             "from must not be empty",
         ));
     }
-    state.sim()?.incoming_call(&body.from)?;
+    sim.incoming_call(&body.from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,17 +330,16 @@ fn dtmf_tones(body: &DtmfBody) -> Result<Vec<i16>, ApiError> {
 }
 
 /// The far end presses keys.
-#[utoipa::path(post, path = "/v1.0/gateway/sim/dtmf", tag = "simulator", request_body = DtmfBody,
+#[utoipa::path(post, path = "/v1.0/gateway/sim/dtmf", tag = "simulator", params(ModemQuery), request_body = DtmfBody,
     responses(
         (status = 204, description = "Sent"),
         (status = 409, description = "`NO_CALL`: no active call", body = ErrorBody),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn dtmf(
-    State(state): State<ApiState>,
+    sim: Sim,
     ApiJson(body): ApiJson<DtmfBody>,
 ) -> Result<StatusCode, ApiError> {
-    let sim = state.sim()?;
     if body.digits.is_empty() {
         return Err(ApiError::bad_request(
             "INVALID_BODY",
@@ -313,54 +361,54 @@ pub(super) async fn dtmf(
 }
 
 fn remote(
-    state: &ApiState,
+    sim: &Sim,
     f: impl FnOnce(&SimControl) -> Result<(), SimError>,
 ) -> Result<StatusCode, ApiError> {
-    f(state.sim()?)?;
+    f(sim)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The far end hangs up the most recent call (or stops ringing).
-#[utoipa::path(post, path = "/v1.0/gateway/sim/hangup", tag = "simulator",
+#[utoipa::path(post, path = "/v1.0/gateway/sim/hangup", tag = "simulator", params(ModemQuery),
     responses(
         (status = 204, description = "Hung up"),
         (status = 409, description = "`NO_CALL`", body = ErrorBody),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
-pub(super) async fn hangup(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
-    remote(&state, SimControl::remote_hangup)
+pub(super) async fn hangup(sim: Sim) -> Result<StatusCode, ApiError> {
+    remote(&sim, SimControl::remote_hangup)
 }
 
 /// The far end answers the gateway's outgoing call (numbers with the `manual` dial outcome).
-#[utoipa::path(post, path = "/v1.0/gateway/sim/answer", tag = "simulator",
+#[utoipa::path(post, path = "/v1.0/gateway/sim/answer", tag = "simulator", params(ModemQuery),
     responses(
         (status = 204, description = "Answered"),
         (status = 409, description = "`NO_CALL`", body = ErrorBody),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
-pub(super) async fn answer(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
-    remote(&state, SimControl::remote_answer)
+pub(super) async fn answer(sim: Sim) -> Result<StatusCode, ApiError> {
+    remote(&sim, SimControl::remote_answer)
 }
 
 /// The far end is busy.
-#[utoipa::path(post, path = "/v1.0/gateway/sim/busy", tag = "simulator",
+#[utoipa::path(post, path = "/v1.0/gateway/sim/busy", tag = "simulator", params(ModemQuery),
     responses(
         (status = 204, description = "Busy"),
         (status = 409, description = "`NO_CALL`", body = ErrorBody),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
-pub(super) async fn busy(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
-    remote(&state, SimControl::remote_busy)
+pub(super) async fn busy(sim: Sim) -> Result<StatusCode, ApiError> {
+    remote(&sim, SimControl::remote_busy)
 }
 
 /// Queues the network's reply to the next USSD request.
-#[utoipa::path(post, path = "/v1.0/gateway/sim/ussd", tag = "simulator", request_body = UssdReplyBody,
+#[utoipa::path(post, path = "/v1.0/gateway/sim/ussd", tag = "simulator", params(ModemQuery), request_body = UssdReplyBody,
     responses(
         (status = 204, description = "Queued"),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn ussd_reply(
-    State(state): State<ApiState>,
+    sim: Sim,
     ApiJson(body): ApiJson<UssdReplyBody>,
 ) -> Result<StatusCode, ApiError> {
     let coding = match body.coding.as_deref() {
@@ -378,23 +426,22 @@ pub(super) async fn ussd_reply(
     }
     let mut script = UssdScript::new(body.text, coding);
     script.status = body.status;
-    state.sim()?.queue_ussd_reply(script)?;
+    sim.queue_ussd_reply(script)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Queues caller audio from an upload: WAV (any rate, mono or stereo, integer or float
 /// PCM) or another format the media layer decodes; resampled to 8 kHz.
-#[utoipa::path(post, path = "/v1.0/gateway/sim/audio", tag = "simulator",
+#[utoipa::path(post, path = "/v1.0/gateway/sim/audio", tag = "simulator", params(ModemQuery),
     request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file"),
     responses(
         (status = 200, description = "Queued", body = AudioQueued),
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn queue_audio(
-    State(state): State<ApiState>,
+    sim: Sim,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<AudioQueued>, ApiError> {
-    let sim = state.sim()?;
     let samples = read_audio_bytes(&body, SIM_RATE)
         .map_err(|e| ApiError::bad_request("INVALID_AUDIO", e.to_string()))?;
     sim.queue_audio(&samples)?;
@@ -415,10 +462,9 @@ pub(super) async fn queue_audio(
         (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
     ))]
 pub(super) async fn recorded_audio(
-    State(state): State<ApiState>,
+    sim: Sim,
     ApiQuery(q): ApiQuery<RecordedQuery>,
 ) -> Result<Response, ApiError> {
-    let sim = state.sim()?;
     let samples = if q.take {
         sim.take_recorded_audio()
     } else {
@@ -430,13 +476,12 @@ pub(super) async fn recorded_audio(
 }
 
 /// What the gateway sent: SMS (decoded and raw), numbers dialled, DTMF.
-#[utoipa::path(get, path = "/v1.0/gateway/sim/sent", tag = "simulator",
+#[utoipa::path(get, path = "/v1.0/gateway/sim/sent", tag = "simulator", params(ModemQuery),
     responses(
         (status = 200, description = "What the gateway sent", body = Sent),
         (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
     ))]
-pub(super) async fn sent(State(state): State<ApiState>) -> Result<Json<Sent>, ApiError> {
-    let sim = state.sim()?;
+pub(super) async fn sent(sim: Sim) -> Result<Json<Sent>, ApiError> {
     Ok(Json(Sent {
         sms: sim.sent_sms(),
         messages: sim

@@ -13,6 +13,12 @@
 //!    then beeps of recordings about to start are mixed in;
 //! 4. outbound mute; keys that end recordings cut them.
 //!
+//! When the call is bridged to another ([`super::bridge`]), the caller's audio (after
+//! inbound mute) also goes to the peer, and the peer's audio is the base of the outgoing
+//! audio, under the flow layer's and mixed with it. Digits the line signalled that the
+//! audio did not carry are reported for relay to the peer once the merge window shows
+//! that no in-band tone came with them (the peer then hears each digit once).
+//!
 //! Commands are applied between frames, so a `stop` takes effect on the very next
 //! frame written (barge-in within one frame). Time is the frame count.
 
@@ -23,12 +29,13 @@ use flowgate_dsp::{DtmfConfig, DtmfDetector, DtmfEvent, Gain, mix2};
 use uuid::Uuid;
 
 use super::audio::frame_len;
+use super::bridge::BridgeEnd;
 use super::dtmf::DtmfMerger;
 use super::error::{MediaError, Result};
 use super::record::{Finished, Recorder};
 use super::render::{Looping, Render};
 use super::types::{
-    DigitSource, Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome, RecordDirection,
+    DtmfSource, Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome, RecordDirection,
     RecordingEnd, StopCause,
 };
 
@@ -64,8 +71,10 @@ pub(crate) enum Command {
     Hold(Option<Arc<[i16]>>),
     /// Mute or unmute a direction.
     Mute { direction: MuteDirection, on: bool },
-    /// A digit the modem reported.
-    ModemDtmf(char),
+    /// A digit the line signalled.
+    SignalledDtmf(char),
+    /// Join the peer of a bridge (`Some`), or leave the bridge.
+    Bridge(Option<Box<BridgeEnd>>),
     /// Start a recording.
     Record(Box<Recorder>),
     /// Stop a recording.
@@ -101,10 +110,12 @@ pub(crate) struct MediaCore {
     detector: DtmfDetector,
     merger: DtmfMerger,
     recorders: Vec<Recorder>,
+    bridge: Option<Box<BridgeEnd>>,
     events: Vec<MediaEvent>,
     closed: bool,
     // Scratch buffers, one frame each.
     flow: Vec<i16>,
+    peer: Vec<i16>,
     interrupt: Vec<i16>,
     mixed: Vec<i16>,
     presses: Vec<(char, Option<u64>)>,
@@ -125,9 +136,11 @@ impl MediaCore {
             detector: DtmfDetector::new(DtmfConfig::new(rate))?,
             merger: DtmfMerger::new(merge_window),
             recorders: Vec::new(),
+            bridge: None,
             events: Vec::new(),
             closed: false,
             flow: vec![0; frame],
+            peer: vec![0; frame],
             interrupt: vec![0; frame],
             mixed: vec![0; frame],
             presses: Vec::new(),
@@ -229,12 +242,12 @@ impl MediaCore {
                     self.mute_out = on;
                 }
             }
-            Command::ModemDtmf(digit) => {
+            Command::SignalledDtmf(digit) => {
                 let now = self.now_ms();
-                if self.merger.press(digit, DigitSource::Modem, now) {
+                if self.merger.press(digit, DtmfSource::Signalled, now) {
                     self.events.push(MediaEvent::Dtmf {
                         digit,
-                        source: DigitSource::Modem,
+                        source: DtmfSource::Signalled,
                     });
                     self.presses.push((digit, None));
                     self.apply_keys();
@@ -252,6 +265,7 @@ impl MediaCore {
                     self.finish_recording(i, RecordingEnd::Stopped);
                 }
             }
+            Command::Bridge(end) => self.bridge = end,
             Command::Close => self.close(),
         }
     }
@@ -269,6 +283,7 @@ impl MediaCore {
             return;
         }
         self.closed = true;
+        self.bridge = None;
         for idx in 0..self.layers.len() {
             self.clear_layer(idx, StopCause::Closed);
         }
@@ -357,10 +372,10 @@ impl MediaCore {
             let digit = e.digit().to_char();
             match *e {
                 DtmfEvent::Start { at, .. } => {
-                    if self.merger.press(digit, DigitSource::InBand, now) {
+                    if self.merger.press(digit, DtmfSource::InBand, now) {
                         self.events.push(MediaEvent::Dtmf {
                             digit,
-                            source: DigitSource::InBand,
+                            source: DtmfSource::InBand,
                         });
                         self.presses.push((digit, Some(at)));
                     }
@@ -369,16 +384,35 @@ impl MediaCore {
             }
         }
 
+        if self.bridge.is_some() {
+            let events = &mut self.events;
+            self.merger
+                .settle_signalled(now, |digit| events.push(MediaEvent::RelayDigit { digit }));
+        }
+
         // 2. Outgoing audio.
         let heard: &[i16] = if self.mute_in {
             SILENCE.get(..frame).unwrap_or(&[])
         } else {
             input
         };
+        let bridged = match self.bridge.as_mut() {
+            Some(end) => {
+                end.send(heard, self.rate);
+                end.receive(&mut self.peer[..frame], self.rate);
+                true
+            }
+            None => false,
+        };
         if let Some(moh) = self.hold.as_mut() {
             moh.fill(output);
         } else {
             self.render_layer(0, heard);
+            if bridged {
+                for (f, p) in self.flow.iter_mut().zip(&self.peer[..frame]) {
+                    *f = f.saturating_add(*p);
+                }
+            }
             if self.render_layer(1, heard) {
                 mix2(
                     output,
@@ -659,7 +693,7 @@ mod tests {
         for (k, f) in frames.iter().enumerate() {
             if k == 4 {
                 // The modem reports the first key as well while it sounds.
-                c.apply(Command::ModemDtmf('2'));
+                c.apply(Command::SignalledDtmf('2'));
             }
             tick(&mut c, f);
             for e in c.drain_events() {
@@ -670,7 +704,7 @@ mod tests {
         }
         assert_eq!(digits.len(), 2, "{digits:?}");
         assert_eq!(digits[0].0, '2');
-        assert_eq!(digits[1], ('5', DigitSource::InBand));
+        assert_eq!(digits[1], ('5', DtmfSource::InBand));
     }
 
     fn recording(c: &mut MediaCore, opts: RecordOptions) -> MemSink {

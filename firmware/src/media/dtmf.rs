@@ -1,5 +1,5 @@
-//! One key press, one digit: merging the in-band detector with the modem's DTMF
-//! URCs.
+//! One key press, one digit: merging the in-band detector with the digits the line
+//! signals (modem URCs, RFC 4733).
 //!
 //! A modem that reports DTMF (`+QTONEDET`, `+RXDTMF`, `^DDTMF`, `+DTMF`) usually
 //! leaves the tones in the voice stream as well, so the in-band detector hears the
@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::types::DigitSource;
+use super::types::DtmfSource;
 
 /// Default matching window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(300);
@@ -33,12 +33,14 @@ const KEEP: usize = 32;
 #[derive(Debug, Clone)]
 struct Report {
     digit: char,
-    source: DigitSource,
+    source: DtmfSource,
     /// When the press started (ms).
     start: u64,
     /// When it ended; `None` while an in-band press is still held.
     end: Option<u64>,
     matched: bool,
+    /// A signalled report already given to [`DtmfMerger::settle_signalled`].
+    settled: bool,
 }
 
 impl Report {
@@ -74,7 +76,7 @@ impl DtmfMerger {
 
     /// A press reported by `source` at `now`. Returns true when it is a new press
     /// to pass on, false when the other source already reported it.
-    pub(crate) fn press(&mut self, digit: char, source: DigitSource, now: u64) -> bool {
+    pub(crate) fn press(&mut self, digit: char, source: DtmfSource, now: u64) -> bool {
         self.prune(now);
         let window = self.window;
         if let Some(r) = self.reports.iter_mut().find(|r| {
@@ -86,8 +88,8 @@ impl DtmfMerger {
             return false;
         }
         let end = match source {
-            DigitSource::Modem => Some(now),
-            DigitSource::InBand => None,
+            DtmfSource::Signalled => Some(now),
+            DtmfSource::InBand => None,
         };
         self.reports.push_back(Report {
             digit,
@@ -95,8 +97,26 @@ impl DtmfMerger {
             start: now,
             end,
             matched: false,
+            settled: false,
         });
         true
+    }
+
+    /// Calls `relay` once for every signalled press that no in-band tone matched within
+    /// the window: the audio did not carry it, so a bridged peer must be sent it. Call it
+    /// every frame (before a press can prune the report).
+    pub(crate) fn settle_signalled(&mut self, now: u64, mut relay: impl FnMut(char)) {
+        let window = self.window;
+        for r in &mut self.reports {
+            if r.source == DtmfSource::Signalled
+                && !r.matched
+                && !r.settled
+                && r.start + window <= now
+            {
+                r.settled = true;
+                relay(r.digit);
+            }
+        }
     }
 
     /// The in-band detector decided the held key `digit` was released at `now`.
@@ -105,7 +125,7 @@ impl DtmfMerger {
             .reports
             .iter_mut()
             .rev()
-            .find(|r| r.source == DigitSource::InBand && r.digit == digit && r.end.is_none())
+            .find(|r| r.source == DtmfSource::InBand && r.digit == digit && r.end.is_none())
         {
             r.end = Some(now);
         }
@@ -115,7 +135,7 @@ impl DtmfMerger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use DigitSource::{InBand, Modem};
+    use DtmfSource::{InBand, Signalled};
 
     fn merger() -> DtmfMerger {
         DtmfMerger::new(DEFAULT_WINDOW)
@@ -125,10 +145,10 @@ mod tests {
     fn both_sources_report_one_press_once() {
         let mut m = merger();
         assert!(m.press('5', InBand, 1000));
-        assert!(!m.press('5', Modem, 1080));
+        assert!(!m.press('5', Signalled, 1080));
         m.release('5', 1150);
         // Modem first this time.
-        assert!(m.press('7', Modem, 2000));
+        assert!(m.press('7', Signalled, 2000));
         assert!(!m.press('7', InBand, 2040));
         m.release('7', 2200);
     }
@@ -138,29 +158,44 @@ mod tests {
         let mut m = merger();
         assert!(m.press('1', InBand, 0));
         m.release('1', 1500);
-        assert!(!m.press('1', Modem, 1600));
+        assert!(!m.press('1', Signalled, 1600));
     }
 
     #[test]
     fn quick_repeats_are_two_presses() {
         let mut m = merger();
         assert!(m.press('1', InBand, 0));
-        assert!(!m.press('1', Modem, 50));
+        assert!(!m.press('1', Signalled, 50));
         m.release('1', 100);
         assert!(m.press('1', InBand, 200));
-        assert!(!m.press('1', Modem, 250));
+        assert!(!m.press('1', Signalled, 250));
         m.release('1', 300);
         // Only one source reporting two presses: both pass.
-        assert!(m.press('2', Modem, 1000));
-        assert!(m.press('2', Modem, 1200));
+        assert!(m.press('2', Signalled, 1000));
+        assert!(m.press('2', Signalled, 1200));
+    }
+
+    #[test]
+    fn only_signalled_presses_without_a_tone_are_settled_for_relay() {
+        let mut m = merger();
+        assert!(m.press('5', Signalled, 0));
+        assert!(!m.press('5', InBand, 40));
+        m.release('5', 140);
+        assert!(m.press('6', Signalled, 1000));
+        let mut relayed = Vec::new();
+        m.settle_signalled(1200, |d| relayed.push(d));
+        assert!(relayed.is_empty(), "not before the window closed");
+        m.settle_signalled(1300, |d| relayed.push(d));
+        m.settle_signalled(1400, |d| relayed.push(d));
+        assert_eq!(relayed, ['6']);
     }
 
     #[test]
     fn other_digits_and_late_reports_do_not_match() {
         let mut m = merger();
         assert!(m.press('3', InBand, 0));
-        assert!(m.press('4', Modem, 20));
+        assert!(m.press('4', Signalled, 20));
         m.release('3', 100);
-        assert!(m.press('3', Modem, 100 + 301));
+        assert!(m.press('3', Signalled, 100 + 301));
     }
 }

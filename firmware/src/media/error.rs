@@ -8,10 +8,10 @@ use thiserror::Error;
 /// Why a media operation failed.
 #[derive(Debug, Error)]
 pub enum MediaError {
-    /// The modem has no audio path (`AudioTransport::None`): calls can be answered
-    /// and digits received from the modem, but audio actions cannot run.
-    #[error("this call has no audio path (the modem profile says `none`)")]
-    NoAudioPath,
+    /// The leg has no audio path (a data-only modem, transport `none`): calls can be
+    /// answered and signalled digits received, but audio actions cannot run.
+    #[error("this call has no audio path: {0}")]
+    NoAudioPath(String),
     /// The audio device does not exist.
     #[error("audio device {device} not found: {detail}")]
     DeviceMissing {
@@ -166,3 +166,26 @@ impl MediaError {
 
 /// Result alias of the media layer.
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;
+
+impl From<flowgate_line::PortError> for MediaError {
+    fn from(e: flowgate_line::PortError) -> Self {
+        MediaError::Device {
+            device: e.device,
+            op: e.op,
+            detail: e.detail,
+        }
+    }
+}
+
+impl From<MediaError> for flowgate_line::PortError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Device { device, op, detail } => Self { device, op, detail },
+            other => Self {
+                device: String::new(),
+                op: "io",
+                detail: other.to_string(),
+            },
+        }
+    }
+}

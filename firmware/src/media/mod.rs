@@ -1,14 +1,16 @@
 //! Call audio: ports, TTS, playback, recording, per-call media sessions.
 //!
 //! The runtime never touches samples. For each call with audio it opens a
-//! [`CallMedia`] session on the modem's [`AudioTransport`](flowgate_board::modem::AudioTransport)
-//! and drives it with commands; the session reports [`MediaEvent`]s.
+//! [`CallMedia`] session on the leg's audio ([`LegAudio`](flowgate_line::LegAudio): a device
+//! or a port the line made) and drives it with commands; the session reports
+//! [`MediaEvent`]s.
 //!
 //! ```no_run
-//! # async fn demo(transport: flowgate_board::modem::AudioTransport) -> Result<(), flowgate::media::MediaError> {
+//! # async fn demo(transport: flowgate_line::AudioTransport) -> Result<(), flowgate::media::MediaError> {
 //! use flowgate::media::{CallMedia, Layer, MediaContext, MediaSettings, Source};
 //! let ctx = MediaContext::new(MediaSettings::default())?;
-//! let (media, mut events) = CallMedia::open(&transport, &ctx, "call-1").await?;
+//! let audio = flowgate_line::LegAudio::from_transport(transport);
+//! let (media, mut events) = CallMedia::open(audio, &ctx, "call-1").await?;
 //! let mut prompt = media.play(Layer::Flow, Source::Tts {
 //!     text: "Press 1 for sales".into(), language: Some("en-US".into()), voice: None,
 //! })?;
@@ -28,7 +30,8 @@
 //! | `tts` | espeak-ng voices (BCP 47 → voice) and runs |
 //! | `fetch` | `play` URLs: http(s) downloads and confined local files |
 //! | `record` | recordings: end on key / silence / duration, WAV writing |
-//! | `dtmf` | merging in-band and modem digits (one press, one digit) |
+//! | `dtmf` | merging in-band and signalled digits (one press, one digit) |
+//! | [`bridge`] | joining two calls' audio frame by frame |
 //! | [`audio`] | decoding (WAV, MP3, FLAC, OGG/Vorbis), WAV writing, frame sizes |
 //! | `sanitize` | container checks against allocation bombs before symphonia |
 //!
@@ -36,6 +39,7 @@
 //! is the `flowgate-dsp` crate.
 
 pub mod audio;
+pub mod bridge;
 mod cache;
 pub mod clock;
 mod context;
@@ -52,6 +56,7 @@ mod tts;
 mod types;
 
 pub use audio::{read_audio_bytes, read_audio_file, wav_bytes, write_wav};
+pub use bridge::{BridgeEnd, bridge_pair};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{MediaContext, MediaSettings, MediaStats};
 pub use dtmf::DEFAULT_WINDOW as DTMF_MERGE_WINDOW;
@@ -61,7 +66,7 @@ pub use record::{CHECKPOINT_SECS, KEY_DELAY_MS, KEY_GUARD_MS};
 pub use render::generated_music_on_hold;
 pub use session::{CallMedia, MediaEvents, Playback};
 pub use types::{
-    DigitSource, EndOfKey, Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome,
+    DtmfSource, EndOfKey, Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome,
     RecordDirection, RecordOptions, RecordingEnd, RecordingInfo, Source, StopCause,
 };
 

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
-use flowgate_board::modem::AudioTransport;
+use flowgate_line::LegAudio;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
@@ -152,28 +152,30 @@ impl Drop for Playback {
 }
 
 impl CallMedia {
-    /// Opens a session on a modem's voice transport. The port is opened on the
-    /// session's own thread.
+    /// Opens a session on a leg's audio: a device transport (opened on the session's own
+    /// thread) or a port the line made.
     ///
     /// # Errors
-    /// [`MediaError::NoAudioPath`] for `AudioTransport::None`, device errors,
+    /// [`MediaError::NoAudioPath`] when the leg has no audio, device errors,
     /// [`MediaError::NoRuntime`] outside a tokio runtime.
     pub async fn open(
-        transport: &AudioTransport,
+        audio: LegAudio,
         ctx: &MediaContext,
         label: &str,
     ) -> Result<(CallMedia, MediaEvents)> {
-        if matches!(transport, AudioTransport::None) {
-            return Err(MediaError::NoAudioPath);
+        match audio {
+            LegAudio::Unavailable(why) => Err(MediaError::NoAudioPath(why)),
+            LegAudio::Port(port) => CallMedia::open_port(port, ctx, label).await,
+            LegAudio::Device(transport) => {
+                let (options, clock) = (ctx.settings().port.clone(), ctx.clock());
+                CallMedia::start(
+                    move || open_transport(&transport, &options, clock),
+                    ctx,
+                    label,
+                )
+                .await
+            }
         }
-        let transport = transport.clone();
-        let (options, clock) = (ctx.settings().port.clone(), ctx.clock());
-        CallMedia::start(
-            move || open_transport(&transport, &options, clock),
-            ctx,
-            label,
-        )
-        .await
     }
 
     /// Opens a session on a port the caller built (a [`ChannelPort`](super::ChannelPort),
@@ -368,19 +370,36 @@ impl CallMedia {
         self.shared.send(Command::Mute { direction, on })
     }
 
-    /// A digit the modem reported for this call (`ModemEvent::Dtmf`). It is merged
+    /// Joins the peer at the other end of `end` (see [`super::bridge`]): from the next
+    /// frame the caller hears the peer and the peer hears the caller.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn bridge(&self, end: super::BridgeEnd) -> Result<()> {
+        self.shared.send(Command::Bridge(Some(Box::new(end))))
+    }
+
+    /// Leaves the bridge (the caller hears the flow again).
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn unbridge(&self) -> Result<()> {
+        self.shared.send(Command::Bridge(None))
+    }
+
+    /// A digit the line signalled for this call (a modem URC, RFC 4733). It is merged
     /// with in-band detection and comes back as one `MediaEvent::Dtmf` per press.
     ///
     /// # Errors
     /// [`MediaError::InvalidOption`] for a non-DTMF character,
     /// [`MediaError::SessionClosed`].
-    pub fn modem_dtmf(&self, digit: char) -> Result<()> {
+    pub fn signalled_dtmf(&self, digit: char) -> Result<()> {
         let d =
             flowgate_dsp::DtmfDigit::from_char(digit).ok_or_else(|| MediaError::InvalidOption {
                 field: "digit",
                 reason: format!("{digit:?} is not a DTMF key"),
             })?;
-        self.shared.send(Command::ModemDtmf(d.to_char()))
+        self.shared.send(Command::SignalledDtmf(d.to_char()))
     }
 
     /// Ends the session (hang-up): playbacks stop, recordings are finalized, and
@@ -491,7 +510,9 @@ fn run(
     dispatch(&mut core, &mut tracked, events);
     if let Some(e) = failure {
         tracing::warn!(call = %label, device = %port.device(), error = %e, "audio port failed");
-        let _ = events.send(MediaEvent::PortFailed { error: Arc::new(e) });
+        let _ = events.send(MediaEvent::PortFailed {
+            error: Arc::new(e.into()),
+        });
     }
     drop(port);
     tracing::debug!(call = %label, frames, missing, "media session closed");

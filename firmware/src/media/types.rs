@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use super::error::MediaError;
 
+/// Who reported a DTMF digit first: the line's signalling or the in-band detector.
+pub use flowgate_line::DtmfSource;
+
 /// The two outgoing audio layers, mixed together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layer {
@@ -217,15 +220,6 @@ pub enum RecordingEnd {
     Failed(Arc<MediaError>),
 }
 
-/// Who reported a DTMF digit first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigitSource {
-    /// The in-band detector on the caller's audio.
-    InBand,
-    /// The modem's URC, forwarded with [`CallMedia::modem_dtmf`](super::CallMedia::modem_dtmf).
-    Modem,
-}
-
 /// What a session reports.
 #[derive(Debug, Clone)]
 pub enum MediaEvent {
@@ -250,7 +244,14 @@ pub enum MediaEvent {
         /// `0-9 * # A-D`.
         digit: char,
         /// Which report came first.
-        source: DigitSource,
+        source: DtmfSource,
+    },
+    /// A digit the line signalled that the audio did not carry, while the call is
+    /// bridged: relay it to the peer (out of band, or in-band where the peer has no
+    /// signalling).
+    RelayDigit {
+        /// The digit.
+        digit: char,
     },
     /// A recording's audio starts now (after its beep, if any).
     RecordingStarted {

@@ -106,8 +106,8 @@ pub struct Transfer {
 
 impl Runtime {
     /// The live call `id`, or why there is none.
-    fn live_call(&self, id: Uuid) -> Result<super::calls::CallChannel, RuntimeError> {
-        match self.call_channel(id) {
+    fn live_call(&self, id: Uuid) -> Result<super::calls::LiveCall, RuntimeError> {
+        match self.live_call_by_id(id) {
             Some(c) => Ok(c),
             None => match self.db().calls.get(id)? {
                 Some(call) if call.status == CallStatus::Hangup => Err(RuntimeError::CallOver(id)),

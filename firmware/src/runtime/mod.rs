@@ -6,11 +6,14 @@
 //!
 //! - [`Runtime`] (this file): the hub — creates activeflows, holds the mailbox of every live
 //!   runner, routes interrupts, resumes flows after a restart.
-//! - `runner`: one activeflow's task loop (engine ↔ executor ↔ mailbox).
-//! - `exec`: commands that need no call: `fetch`, `fetch_flow`, `webhook_send`,
-//!   `message_send`, `conversation_send`, `call`, and the clear failures of actions the
-//!   gateway cannot perform yet.
-//! - `calls`: call channels — modem calls, their media, the call commands.
+//! - `runner`: one activeflow's task loop (engine ↔ executor ↔ mailbox); `mailbox`: what
+//!   can be said to a runner.
+//! - `commands`: where every engine command is performed (call commands go to the call;
+//!   HTTP, the flow store, SMS, outbound calls and the clear failures are here).
+//! - `calls`: live calls — legs on the gateway's lines (see `flowgate_line`), their records,
+//!   media, dialling with fail-over, `connect`, transfers.
+//! - `lines`: the registry of lines and the routing table; `modems`: the modems, for SMS and
+//!   USSD, which stay modem features.
 //! - `sms`: inbound SMS (persist, then acknowledge, then start the flow) and the outbound
 //!   queue with retries and delivery reports.
 //!
@@ -22,8 +25,10 @@
 //! reason, and starts the flows of inbound messages that were stored but not yet started.
 
 mod calls;
-mod exec;
+mod commands;
 mod interrupts;
+mod lines;
+mod mailbox;
 mod modems;
 mod runner;
 mod sms;
@@ -53,8 +58,9 @@ pub use calls::DialRequest;
 pub use interrupts::{
     MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,
 };
+pub use lines::{Lines, Route, RouteError, Routes};
+pub(crate) use mailbox::Signal;
 pub use modems::Modems;
-pub(crate) use runner::Signal;
 pub use sms::SmsPolicy;
 
 /// Errors of the runtime's operations (API-facing).
@@ -93,6 +99,12 @@ pub enum RuntimeError {
     /// No modem can do what was asked.
     #[error("no modem: {0}")]
     NoModem(String),
+    /// No line can carry the call.
+    #[error("no line: {0}")]
+    NoLine(String),
+    /// A line refused or failed a call operation.
+    #[error(transparent)]
+    Line(#[from] flowgate_line::LegError),
     /// The modem refused or failed.
     #[error(transparent)]
     Modem(#[from] flowgate_board::modem::error::ModemError),
@@ -102,7 +114,7 @@ pub enum RuntimeError {
 }
 
 /// Runtime settings taken from the daemon config.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuntimeOptions {
     /// Engine guards for new activeflows.
     pub guards: Guards,
@@ -115,6 +127,33 @@ pub struct RuntimeOptions {
     /// The media layer; `None` runs without audio (calls can still be answered, take digits
     /// from the modem and hang up).
     pub media: Option<crate::media::MediaContext>,
+    /// How long an outbound call may ring before it is given up.
+    pub ring_timeout: Duration,
+    /// The routing table for outbound calls.
+    pub routes: Routes,
+    /// Lines besides the modems (SIP, analog ports), already running.
+    pub lines: Vec<std::sync::Arc<dyn flowgate_line::Line>>,
+}
+
+impl std::fmt::Debug for RuntimeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeOptions")
+            .field("guards", &self.guards)
+            .field("http_timeout", &self.http_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("sms", &self.sms)
+            .field("ring_timeout", &self.ring_timeout)
+            .field("routes", &self.routes)
+            .field(
+                "lines",
+                &self
+                    .lines
+                    .iter()
+                    .map(|l| l.id().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RuntimeOptions {
@@ -125,6 +164,9 @@ impl Default for RuntimeOptions {
             max_response_bytes: 1024 * 1024,
             sms: SmsPolicy::default(),
             media: None,
+            ring_timeout: Duration::from_secs(60),
+            routes: Routes::default(),
+            lines: Vec::new(),
         }
     }
 }
@@ -201,6 +243,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     runners: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Signal>>>,
     modems: Modems,
+    lines: Lines,
     calls: Mutex<calls::CallTable>,
     /// Serialises read-modify-write of message records (sender vs. delivery reports).
     message_lock: Mutex<()>,
@@ -212,15 +255,24 @@ struct Inner {
 }
 
 impl Runtime {
-    /// A runtime over `db` with the board's `modems`. Nothing runs until
-    /// [`Runtime::start_services`], [`Runtime::recover`] or a start.
+    /// A runtime over `db` with the board's `modems` (each becomes a line as well) and
+    /// the other lines of `options`. Nothing runs until [`Runtime::start_services`],
+    /// [`Runtime::recover`] or a start. Call it inside a tokio runtime.
     pub fn new(
         db: Db,
         modems: Modems,
-        options: RuntimeOptions,
+        mut options: RuntimeOptions,
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> Self {
+        let mut lines: Vec<Arc<dyn flowgate_line::Line>> = modems
+            .iter()
+            .map(|m| {
+                flowgate_board::modem::ModemLine::new(m.clone()) as Arc<dyn flowgate_line::Line>
+            })
+            .collect();
+        lines.append(&mut options.lines);
+        let lines = Lines::new(lines);
         let http = reqwest::Client::builder()
             .timeout(options.http_timeout)
             .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))
@@ -237,6 +289,7 @@ impl Runtime {
                 metrics,
                 runners: Mutex::new(HashMap::new()),
                 modems,
+                lines,
                 calls: Mutex::new(calls::CallTable::default()),
                 message_lock: Mutex::new(()),
                 call_lock: Mutex::new(()),
@@ -262,9 +315,19 @@ impl Runtime {
         &self.inner.http
     }
 
-    /// The board's modems.
+    /// The board's modems (SMS, USSD).
     pub fn modems(&self) -> &Modems {
         &self.inner.modems
+    }
+
+    /// Every line calls can go out on or come in from.
+    pub fn lines(&self) -> &Lines {
+        &self.inner.lines
+    }
+
+    /// The routing table.
+    pub fn routes(&self) -> &Routes {
+        &self.inner.options.routes
     }
 
     /// The media layer, if the gateway runs with one.
@@ -277,16 +340,23 @@ impl Runtime {
         &self.inner.sms_wake
     }
 
-    /// Starts the per-modem tasks (inbound SMS, call events, delivery reports) and the SMS
-    /// sender. Call once, after [`Runtime::recover`].
+    /// Starts the per-line call tasks, the per-modem SMS tasks (inbound SMS, delivery
+    /// reports) and the SMS sender. Call once, after [`Runtime::recover`].
     pub fn start_services(&self) {
+        for line in self.inner.lines.iter() {
+            match line.take_events() {
+                Some(events) => {
+                    self.spawn(calls::line_events_task(
+                        self.clone(),
+                        Arc::clone(line),
+                        events,
+                    ));
+                }
+                None => warn!(line = line.id(), "the line's events are taken already"),
+            }
+        }
         for modem in self.inner.modems.iter() {
             self.spawn(sms::inbound_task(self.clone(), modem.clone()));
-            self.spawn(calls::call_events_task(
-                self.clone(),
-                modem.clone(),
-                modem.subscribe(),
-            ));
             self.spawn(sms::reports_task(self.clone(), modem.subscribe()));
         }
         self.spawn(sms::sender_task(self.clone()));
@@ -355,7 +425,7 @@ impl Runtime {
             batch: creation,
             stored: stored_tx,
         };
-        self.spawn_runner(record, runner::Channel::None, Some(created));
+        self.spawn_runner(record, None, Some(created));
         let record = stored.await.map_err(|_| RuntimeError::ShuttingDown)??;
         Metrics::inc(&self.inner.metrics.activeflows_started_total);
         Ok(record)
@@ -431,23 +501,24 @@ impl Runtime {
 
     /// Starts the runner of a stored activeflow.
     pub(crate) fn launch(&self, record: ActiveflowRecord) {
-        self.launch_with(record, runner::Channel::None);
+        self.launch_with(record, None);
     }
 
-    pub(crate) fn launch_with(&self, record: ActiveflowRecord, channel: runner::Channel) {
-        self.spawn_runner(record, channel, None);
+    /// Starts the runner of a stored activeflow on `call` (a call flow) or on nothing.
+    pub(crate) fn launch_with(&self, record: ActiveflowRecord, call: Option<calls::LiveCall>) {
+        self.spawn_runner(record, call, None);
     }
 
     fn spawn_runner(
         &self,
         record: ActiveflowRecord,
-        channel: runner::Channel,
+        call: Option<calls::LiveCall>,
         created: Option<runner::Created>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner.runners.lock().insert(record.id, tx);
         Metrics::add(&self.inner.metrics.activeflows_running, 1);
-        let runner = runner::Runner::new(self.clone(), record, rx, channel, created);
+        let runner = runner::Runner::new(self.clone(), record, rx, call, created);
         self.inner.tasks.spawn(runner.run());
     }
 

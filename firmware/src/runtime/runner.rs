@@ -15,57 +15,18 @@ use chrono::Utc;
 use flowgate_flows::engine::{
     Command, End, EndReason, EngineError, FollowUp, ForwardEffect, Outcome, Step,
 };
-use flowgate_flows::model::{Action, ReferenceType};
+use flowgate_flows::model::ReferenceType;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
-use super::{Runtime, RuntimeError, event_data, exec};
+use super::calls::LiveCall;
+use super::mailbox::Signal;
+use super::{Runtime, RuntimeError, commands, event_data};
 use crate::metrics::Metrics;
 use crate::model::{ActiveflowRecord, ActiveflowStatus};
 use crate::store::Batch;
-
-/// A message to a runner.
-pub(crate) enum Signal {
-    /// A digit the caller pressed.
-    Dtmf(char),
-    /// Jump to an action.
-    Forward {
-        target: Uuid,
-        now: bool,
-        reply: oneshot::Sender<Result<ForwardEffect, EngineError>>,
-    },
-    /// Fork: push actions as a new stack.
-    Push {
-        actions: Vec<Action>,
-        now: bool,
-        reply: oneshot::Sender<Result<ForwardEffect, EngineError>>,
-    },
-    /// Resume a `block`.
-    Continue {
-        action_id: Uuid,
-        reply: oneshot::Sender<Result<(), EngineError>>,
-    },
-    /// End the flow.
-    Stop {
-        reason: String,
-        reply: Option<oneshot::Sender<()>>,
-    },
-    /// The call the flow runs on is gone.
-    Hangup,
-    /// A trusted variable changed outside the flow (`voipbin.call.status`).
-    SetVariable { name: String, value: String },
-}
-
-/// The channel an activeflow runs on, for commands that act on a call.
-#[derive(Clone)]
-pub(crate) enum Channel {
-    /// No call (API, message and follow-up flows).
-    None,
-    /// A live call.
-    Call(super::calls::CallChannel),
-}
 
 /// The creation of an activeflow that is not stored yet (see [`super::Runtime::start`]): its
 /// events go into the runner's first commit, and the starter hears how that commit went.
@@ -88,7 +49,8 @@ pub(crate) struct Runner {
     rt: Runtime,
     record: ActiveflowRecord,
     mailbox: mpsc::UnboundedReceiver<Signal>,
-    channel: Channel,
+    /// The call a call flow runs on (none for API, message and follow-up flows).
+    call: Option<LiveCall>,
     /// Stop requests to answer once the end is stored.
     stop_waiters: Vec<oneshot::Sender<()>>,
     /// The creation still to commit with the first state stored.
@@ -100,14 +62,14 @@ impl Runner {
         rt: Runtime,
         record: ActiveflowRecord,
         mailbox: mpsc::UnboundedReceiver<Signal>,
-        channel: Channel,
+        call: Option<LiveCall>,
         created: Option<Created>,
     ) -> Self {
         Self {
             rt,
             record,
             mailbox,
-            channel,
+            call,
             stop_waiters: Vec::new(),
             created,
         }
@@ -185,7 +147,7 @@ impl Runner {
     }
 
     fn command_future(&self, command: Command) -> BoxFuture<'static, Outcome> {
-        exec::perform(&self.rt, &self.record, &self.channel, command)
+        commands::perform(&self.rt, &self.record, self.call.as_ref(), command)
     }
 
     /// Applies a mailbox signal to the engine.
@@ -319,7 +281,7 @@ impl Runner {
 
         // VoIPBIN: FINISH (or any end) of a call flow hangs up the call.
         if self.record.reference_type == ReferenceType::Call
-            && let Channel::Call(call) = &self.channel
+            && let Some(call) = &self.call
         {
             call.end_of_flow(&end.reason).await;
         }

@@ -28,7 +28,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flowgate_board::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
 
-use flowgate_board::modem::{InboundSms, ModemHandle, OutgoingSms, PreparedSms, SmsMessage};
+use flowgate_board::modem::{
+    InboundSms, ModemHandle, OutgoingSms, PreparedPart, PreparedSms, SmsMessage,
+};
 use flowgate_flows::model::{Address, ReferenceType};
 use indexmap::IndexMap;
 use tokio::sync::broadcast;
@@ -40,7 +42,7 @@ use super::{FlowSource, Runtime, RuntimeError, StartRequest};
 use crate::metrics::Metrics;
 use crate::model::{
     Conversation, FlowState, Message, MessageDirection, MessageTarget, Number, Pending, SmsSeen,
-    TargetStatus, derived_id,
+    StoredSms, StoredSmsPart, TargetStatus, derived_id,
 };
 use crate::store::Batch;
 
@@ -577,7 +579,8 @@ fn reconcile_storage(rt: &Runtime, modems: &Modems) -> Result<(), RuntimeError> 
     for entry in db.sms_queue.iter() {
         let (id, _) = entry?;
         if let Some(message) = db.messages.get(id)? {
-            for prepared in message.targets.into_iter().filter_map(|t| t.prepared) {
+            for stored in message.targets.into_iter().filter_map(|t| t.prepared) {
+                let prepared = PreparedSms::from(stored);
                 keep.entry(prepared.modem.clone())
                     .or_default()
                     .push(prepared);
@@ -666,7 +669,7 @@ async fn send_target(
         let prepared = match target.prepared.clone() {
             // Written to storage by an earlier attempt (maybe before a crash): only the
             // modem that holds it can settle it.
-            Some(prepared) => prepared,
+            Some(stored) => PreparedSms::from(stored),
             None => {
                 let modem = modems
                     .pick(&message.modem_id, &message.source.target)
@@ -678,7 +681,7 @@ async fn send_target(
                     key: Some(report_key(message.id, index)),
                 };
                 let prepared = modem.prepare_sms(sms).await.map_err(modem_failure)?;
-                target.prepared = Some(prepared.clone());
+                target.prepared = Some(StoredSms::from(&prepared));
                 store_target(rt, message.id, index, &target)
                     .await
                     .map_err(|e| (e.to_string(), true))?;
@@ -720,7 +723,7 @@ async fn send_target(
             } else {
                 target.status = TargetStatus::Failed;
                 target.next_attempt = None;
-                if let Some(prepared) = target.prepared.take()
+                if let Some(prepared) = target.prepared.take().map(PreparedSms::from)
                     && let Some(modem) = modems.get(&prepared.modem)
                     && let Err(e) = modem.discard_prepared(&prepared).await
                 {
@@ -804,4 +807,46 @@ fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeE
 fn parse_key(key: &str) -> Option<(Uuid, usize)> {
     let (id, index) = key.split_once('/')?;
     Some((Uuid::parse_str(id).ok()?, index.parse().ok()?))
+}
+
+/// The store's copy of a prepared message (the model owns its types).
+impl From<&PreparedSms> for StoredSms {
+    fn from(p: &PreparedSms) -> Self {
+        StoredSms {
+            modem: p.modem.clone(),
+            mem: p.mem.clone(),
+            to: p.to.clone(),
+            key: p.key.clone(),
+            parts: p
+                .parts
+                .iter()
+                .map(|part| StoredSmsPart {
+                    index: part.index,
+                    pdu: part.pdu.clone(),
+                    tpdu_len: part.tpdu_len,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The driver's prepared message again, from the store's copy (after a restart).
+impl From<StoredSms> for PreparedSms {
+    fn from(s: StoredSms) -> Self {
+        PreparedSms {
+            modem: s.modem,
+            mem: s.mem,
+            to: s.to,
+            key: s.key,
+            parts: s
+                .parts
+                .into_iter()
+                .map(|part| PreparedPart {
+                    index: part.index,
+                    pdu: part.pdu,
+                    tpdu_len: part.tpdu_len,
+                })
+                .collect(),
+        }
+    }
 }

@@ -29,6 +29,7 @@
 
 mod commit;
 mod db;
+mod migrate;
 mod table;
 pub mod watchdog;
 
@@ -44,7 +45,7 @@ pub use db::Db;
 pub use table::{Page, Table};
 
 /// The schema this build reads and writes. Bump it with a migration in [`Store::open`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -501,7 +502,19 @@ fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
                     supported: SCHEMA_VERSION,
                 });
             }
-            // found < SCHEMA_VERSION: migrations go here when the schema changes.
+            if found < SCHEMA_VERSION {
+                let reached = migrate::run(db, found)?;
+                db.flush().map_err(|source| StoreError::Sled {
+                    op: "flush",
+                    source,
+                })?;
+                meta.insert(SCHEMA_KEY, &reached.to_be_bytes())
+                    .map_err(|source| StoreError::Sled {
+                        op: "insert",
+                        source,
+                    })?;
+                tracing::info!(from = found, to = reached, "database migrated");
+            }
             Ok(())
         }
         None => {

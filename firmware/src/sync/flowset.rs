@@ -501,6 +501,7 @@ mod tests {
         let number = crate::model::Number {
             id: Uuid::now_v7(),
             number: "+15550001".into(),
+            line_id: String::new(),
             modem_id: String::new(),
             call_flow_id: Some(bound),
             message_flow_id: None,

@@ -103,7 +103,8 @@ impl Gateway {
         );
         runtime.recover().await.expect("recover");
         runtime.start_services();
-        let state = ApiState::new(runtime.clone(), ApiToken::new(TOKEN), config.clone(), sim);
+        let sims = sim.map(|s| vec![("m0".to_owned(), s)]).unwrap_or_default();
+        let state = ApiState::new(runtime.clone(), ApiToken::new(TOKEN), config.clone(), sims);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

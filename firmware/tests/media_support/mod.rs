@@ -195,7 +195,7 @@ pub fn dtmf_with_modem_report(
     let mut seen = Vec::new();
     for (k, f) in frames(&dtmf(keys, 100, 100), F).iter().enumerate() {
         if k == at {
-            media.modem_dtmf(modem).expect("modem digit");
+            media.signalled_dtmf(modem).expect("modem digit");
         }
         far.swap(f);
         seen.extend(drain(events));

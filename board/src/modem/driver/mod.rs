@@ -435,6 +435,17 @@ impl ModemHandle {
     /// Dials `number` (voice). Returns once the modem accepted the dial; progress (alerting,
     /// active, busy, no answer) comes as events for the returned call.
     pub async fn dial(&self, number: &str) -> Result<CallId, ModemError> {
+        self.dial_as(number, |_| {}).await
+    }
+
+    /// [`ModemHandle::dial`], telling `reserve` the call's id before any event about the
+    /// call is published: whoever maps driver calls to its own names (the line adapter)
+    /// knows the call before its first event arrives.
+    pub async fn dial_as(
+        &self,
+        number: &str,
+        reserve: impl FnOnce(CallId) + Send,
+    ) -> Result<CallId, ModemError> {
         validate_number(number)?;
         let sh = &self.shared;
         sh.ensure_ready()?;
@@ -442,6 +453,7 @@ impl ModemHandle {
             .calls
             .lock()
             .dial_started(number, tokio::time::Instant::now());
+        reserve(call);
         sh.apply_call_actions(actions).await;
         let r = sh
             .at

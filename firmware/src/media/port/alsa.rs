@@ -27,7 +27,7 @@ use alsa::pcm::{Access, Format, HwParams, PCM};
 use alsa::{Direction, ValueOr};
 use parking_lot::{Condvar, Mutex};
 
-use super::{AudioPort, FrameStatus};
+use super::{AudioPort, FrameStatus, PortError};
 use crate::media::audio::{check_call_rate, frame_len};
 use crate::media::clock::{Clock, Pacer};
 use crate::media::error::{MediaError, Result};
@@ -533,7 +533,7 @@ impl AudioPort for AlsaPort {
         &self.name
     }
 
-    fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus> {
+    fn read_frame(&mut self, frame: &mut [i16]) -> std::result::Result<FrameStatus, PortError> {
         match self.captured.pop(Duration::from_millis(20) + self.stall)? {
             Some(f) => {
                 let n = f.len().min(frame.len());
@@ -548,9 +548,9 @@ impl AudioPort for AlsaPort {
         }
     }
 
-    fn write_frame(&mut self, frame: &[i16]) -> Result<()> {
+    fn write_frame(&mut self, frame: &[i16]) -> std::result::Result<(), PortError> {
         if let Some(e) = self.to_play.take_error() {
-            return Err(e);
+            return Err(e.into());
         }
         if self.to_play.push_dropping(frame.to_vec()) {
             self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
 
-use super::{AudioPort, FrameStatus};
+use super::{AudioPort, FrameStatus, PortError};
 use crate::media::audio::{check_call_rate, frame_len};
 use crate::media::error::{MediaError, Result};
 
@@ -55,8 +55,8 @@ impl ChannelPort {
     }
 }
 
-fn closed(op: &'static str) -> MediaError {
-    MediaError::Device {
+fn closed(op: &'static str) -> PortError {
+    PortError {
         device: "channel".into(),
         op,
         detail: "the peer is gone".into(),
@@ -72,7 +72,7 @@ impl AudioPort for ChannelPort {
         &self.name
     }
 
-    fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus> {
+    fn read_frame(&mut self, frame: &mut [i16]) -> std::result::Result<FrameStatus, PortError> {
         let got = match self.stall {
             None => self.from_peer.recv().map_err(|_| closed("read"))?,
             Some(d) => match self.from_peer.recv_timeout(d) {
@@ -90,7 +90,7 @@ impl AudioPort for ChannelPort {
         Ok(FrameStatus::Received)
     }
 
-    fn write_frame(&mut self, frame: &[i16]) -> Result<()> {
+    fn write_frame(&mut self, frame: &[i16]) -> std::result::Result<(), PortError> {
         self.to_peer
             .send(frame.to_vec())
             .map_err(|_| closed("write"))
@@ -111,7 +111,7 @@ impl ChannelPeer {
     pub fn send(&self, frame: &[i16]) -> Result<()> {
         self.to_port
             .send(frame.to_vec())
-            .map_err(|_| closed("send"))
+            .map_err(|_| MediaError::from(closed("send")))
     }
 
     /// The next frame the session sent, waiting up to `timeout`.

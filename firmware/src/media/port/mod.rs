@@ -1,6 +1,7 @@
 //! Audio ports: where a call's frames come from and go to.
 //!
-//! Every transport is an [`AudioPort`]: read one 20 ms frame of the caller's audio,
+//! Every transport is an [`AudioPort`] (the trait is the call-leg contract's,
+//! `flowgate_line`): read one 20 ms frame of the far end's audio,
 //! write one frame back. The port owns its pacing (see [`crate::media::clock`]):
 //! `read_frame` returns about every 20 ms whatever the device does, and reports a
 //! frame as [`FrameStatus::Missing`] instead of blocking when the far end stalls,
@@ -19,7 +20,7 @@ mod serial;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowgate_board::modem::AudioTransport;
+pub use flowgate_line::{AudioPort, AudioTransport, FrameStatus, PortError};
 
 pub use self::alsa::{AlsaOptions, AlsaPort};
 pub use self::channel::{ChannelPeer, ChannelPort};
@@ -27,38 +28,7 @@ pub use self::serial::{SerialOptions, SerialPcmPort};
 use super::clock::Clock;
 use super::error::{MediaError, Result};
 
-/// What [`AudioPort::read_frame`] got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameStatus {
-    /// A frame of caller audio.
-    Received,
-    /// No frame came in time (the far end stalled); the buffer holds silence.
-    Missing,
-}
-
-/// A bidirectional stream of 20 ms mono `i16` frames at [`sample_rate`](Self::sample_rate).
-pub trait AudioPort: Send {
-    /// 8000 or 16000.
-    fn sample_rate(&self) -> u32;
-
-    /// The device, for logs and errors.
-    fn device(&self) -> &str;
-
-    /// Fills `frame` (one frame long) with the next frame of caller audio.
-    ///
-    /// # Errors
-    /// The device failed or vanished; the session ends with `PortFailed`.
-    fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus>;
-
-    /// Sends one frame towards the caller. Must not block for long: a port that
-    /// cannot take the frame now queues or drops it.
-    ///
-    /// # Errors
-    /// The device failed or vanished.
-    fn write_frame(&mut self, frame: &[i16]) -> Result<()>;
-}
-
-/// Port settings that are not part of the modem profile.
+/// Port settings that are not part of a line's audio description.
 #[derive(Debug, Clone)]
 pub struct PortOptions {
     /// How late a frame may be before the session ticks without it.
@@ -76,8 +46,8 @@ impl Default for PortOptions {
     }
 }
 
-/// Opens the port for a modem's voice transport. Blocking: call it from a
-/// blocking thread (the session does).
+/// Opens the port for a device transport. Blocking: call it from a blocking thread (the
+/// session does).
 ///
 /// # Errors
 /// [`MediaError::NoAudioPath`] for `None`; device errors naming the device.
@@ -109,6 +79,6 @@ pub fn open_transport(
             };
             Ok(Box::new(AlsaPort::open(playback, capture, &opts, clock)?))
         }
-        AudioTransport::None => Err(MediaError::NoAudioPath),
+        AudioTransport::None => Err(MediaError::NoAudioPath("the transport is `none`".into())),
     }
 }

@@ -27,7 +27,7 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, BaudRate, ControlFlags, FlushArg, SetArg, SpecialCharacterIndices};
 
-use super::{AudioPort, FrameStatus};
+use super::{AudioPort, FrameStatus, PortError};
 use crate::media::audio::{check_call_rate, frame_len};
 use crate::media::clock::{Clock, Pacer};
 use crate::media::error::{MediaError, Result};
@@ -235,7 +235,7 @@ impl AudioPort for SerialPcmPort {
         &self.device
     }
 
-    fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus> {
+    fn read_frame(&mut self, frame: &mut [i16]) -> std::result::Result<FrameStatus, PortError> {
         let mut waited = Duration::ZERO;
         // Fixed for this frame: before the first frame the schedule has no
         // anchor and the deadline would otherwise move with `now`.
@@ -261,7 +261,7 @@ impl AudioPort for SerialPcmPort {
         }
     }
 
-    fn write_frame(&mut self, frame: &[i16]) -> Result<()> {
+    fn write_frame(&mut self, frame: &[i16]) -> std::result::Result<(), PortError> {
         for s in frame {
             self.tx.extend_from_slice(&s.to_le_bytes());
         }
@@ -276,6 +276,6 @@ impl AudioPort for SerialPcmPort {
             self.dropped_frames += frames as u64;
             tracing::debug!(device = %self.device, dropped = self.dropped_frames, "far end not reading: audio dropped");
         }
-        self.flush_tx()
+        Ok(self.flush_tx()?)
     }
 }

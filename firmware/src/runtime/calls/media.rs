@@ -1,30 +1,31 @@
-//! The media side of a call channel: the call's media session, the audio commands of a
+//! The media side of a live call: the call's media session, the audio commands of a
 //! flow, recordings, and the API's audio interrupts.
 //!
-//! The session is opened when the driver reports the call's audio routed
-//! (`ModemEvent::AudioReady`), or by the first audio command after answering if that event
-//! is late. Digits: with a session open, modem-reported digits go through the session, which
-//! merges them with in-band detection so one key press reaches the flow once; without one
-//! they go to the flow directly.
+//! The session is opened on the leg's audio (`Line::audio`) when the line reports it
+//! ready (`LegEvent::AudioReady`), or by the first audio command after answering if that
+//! event is late. Digits: with a session open, signalled digits go through the session,
+//! which merges them with in-band detection so one key press reaches the flow once;
+//! without one they go to the flow directly. While the call is bridged, signalled digits
+//! the audio did not carry are relayed to the peer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use flowgate_board::modem::AudioTransport;
 use flowgate_flows::engine::Outcome;
 use flowgate_flows::model::{RecordingStartOption, ReferenceType};
 use indexmap::IndexMap;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::{CallChannel, update_call};
+use super::LiveCall;
+use super::record::update_call;
 use crate::media::{
     CallMedia, EndOfKey, Layer, MediaEvent, MediaEvents, MuteDirection as MediaMute,
     PlaybackOutcome, RecordOptions, RecordingEnd, Source,
 };
 use crate::model::{Call, Recording, RecordingStatus};
-use crate::runtime::runner::Signal;
+use crate::runtime::mailbox::Signal;
 use crate::runtime::{
     FlowSource, MuteDirection, RecordingRequest, RuntimeError, StartRequest, TalkRequest,
 };
@@ -54,15 +55,6 @@ pub(super) struct RecordingOrigin {
     activeflow: Option<Uuid>,
 }
 
-pub(super) fn initial_slot(transport: &AudioTransport) -> MediaSlot {
-    match transport {
-        AudioTransport::None => {
-            MediaSlot::Unavailable("the modem profile has no audio transport".into())
-        }
-        _ => MediaSlot::Waiting,
-    }
-}
-
 fn media_error(kind: &str, e: impl std::fmt::Display) -> Outcome {
     Outcome::Failed(format!("{kind}: {e}"))
 }
@@ -71,8 +63,8 @@ fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms.max(0)).unwrap_or(0))
 }
 
-impl CallChannel {
-    /// The driver routed the call's audio: open the session.
+impl LiveCall {
+    /// The line made the leg's audio available: open the session.
     pub(super) async fn on_audio_ready(&self) {
         if let Err(e) = self.open_media().await {
             warn!(call = %self.inner.id, cause = %e, "no media session for the call");
@@ -94,8 +86,8 @@ impl CallChannel {
                 .send_replace(MediaSlot::Unavailable(why.clone()));
             return Err(RuntimeError::NoAudio(self.inner.id, why));
         };
-        let transport = self.inner.modem.audio_transport();
-        match CallMedia::open(&transport, &ctx, &self.inner.id.to_string()).await {
+        let audio = self.line().audio(self.inner.id);
+        match CallMedia::open(audio, &ctx, &self.inner.id.to_string()).await {
             Ok((media, events)) => {
                 let media = Arc::new(media);
                 self.inner
@@ -124,6 +116,14 @@ impl CallChannel {
             return Err(RuntimeError::NoAudio(self.inner.id, why));
         }
         self.answer().await?;
+        self.media_unanswered().await
+    }
+
+    /// The session, without answering (an outgoing leg's early media).
+    pub(super) async fn media_unanswered(&self) -> Result<Arc<CallMedia>, RuntimeError> {
+        if let MediaSlot::Unavailable(why) = self.inner.media.borrow().clone() {
+            return Err(RuntimeError::NoAudio(self.inner.id, why));
+        }
         let mut slot = self.inner.media.subscribe();
         let ready = tokio::time::timeout(
             AUDIO_READY_GRACE,
@@ -137,29 +137,57 @@ impl CallChannel {
         }
     }
 
+    /// The session, if it is open.
+    pub(super) fn open_media_session(&self) -> Option<Arc<CallMedia>> {
+        match self.inner.media.borrow().clone() {
+            MediaSlot::Open(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Closes the session (hang-up); recordings are finalized by the session.
     pub(super) fn close_media(&self) {
-        if let MediaSlot::Open(m) = self.inner.media.borrow().clone() {
+        if let Some(m) = self.open_media_session() {
             m.close();
         }
     }
 
-    /// A digit the modem reported: through the session (merged with in-band detection), or
+    /// A digit the line signalled: through the session (merged with in-band detection), or
     /// straight to the flow when there is no session.
-    pub(super) fn route_modem_dtmf(&self, digit: char) {
-        if let MediaSlot::Open(m) = self.inner.media.borrow().clone()
-            && m.modem_dtmf(digit).is_ok()
+    pub(super) fn route_signalled_dtmf(&self, digit: char) {
+        if let Some(m) = self.open_media_session()
+            && m.signalled_dtmf(digit).is_ok()
         {
             return;
         }
         self.to_flow(Signal::Dtmf(digit));
     }
 
-    fn to_flow(&self, signal: Signal) {
-        let activeflow = self.inner.live.lock().activeflow;
-        if let Some(af) = activeflow {
-            let _ = self.inner.rt.signal(af, signal);
-        }
+    /// Relays a digit to the call this one is bridged to: out of band where its line can,
+    /// in-band otherwise.
+    fn relay_to_peer(&self, digit: char) {
+        let Some(peer) = self.inner.live.lock().peer.clone() else {
+            return;
+        };
+        let rt = self.inner.rt.clone();
+        rt.spawn(async move {
+            let digits = digit.to_string();
+            if peer.capabilities().dtmf_signalled
+                && peer.line().send_dtmf(peer.id(), &digits).await.is_ok()
+            {
+                return;
+            }
+            if let Some(media) = peer.open_media_session() {
+                let tone = Source::Digits {
+                    digits,
+                    tone: Duration::from_millis(100),
+                    gap: Duration::ZERO,
+                };
+                if let Ok(p) = media.play(Layer::Interrupt, tone) {
+                    p.detach();
+                }
+            }
+        });
     }
 
     async fn media_events(&self, mut events: MediaEvents) {
@@ -169,6 +197,7 @@ impl CallChannel {
                     debug!(call = %self.inner.id, %digit, ?source, "dtmf");
                     self.to_flow(Signal::Dtmf(digit));
                 }
+                MediaEvent::RelayDigit { digit } => self.relay_to_peer(digit),
                 MediaEvent::RecordingFinished {
                     id,
                     duration,
@@ -236,16 +265,19 @@ impl CallChannel {
         }
     }
 
-    /// `digits_send`: the modem's DTMF command (out of band, what GSM networks carry
-    /// reliably); in-band tones on the voice path when the modem refuses.
+    /// `digits_send`: the line's out-of-band digits (what GSM networks carry reliably);
+    /// in-band tones on the voice path when the line has none or refuses.
     pub(super) async fn send_digits(&self, digits: &str, tone_ms: i64, gap_ms: i64) -> Outcome {
         let tone = if tone_ms > 0 { tone_ms } else { 100 };
-        match self
-            .inner
-            .modem
-            .send_dtmf(self.inner.modem_call, digits)
-            .await
-        {
+        let signalled = if self.capabilities().dtmf_signalled {
+            self.line()
+                .send_dtmf(self.inner.id, digits)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            Err("the line has no out-of-band digits".to_owned())
+        };
+        match signalled {
             Ok(()) => {
                 // VoIPBIN moves on after duration·n + interval·(n−1).
                 let n = i64::try_from(digits.chars().count()).unwrap_or(i64::MAX);
@@ -255,8 +287,8 @@ impl CallChannel {
                 tokio::time::sleep(millis(total)).await;
                 Outcome::Done
             }
-            Err(modem_error) => {
-                debug!(call = %self.inner.id, cause = %modem_error, "modem DTMF refused; sending in-band");
+            Err(line_error) => {
+                debug!(call = %self.inner.id, cause = %line_error, "no out-of-band digits; sending in-band");
                 let source = Source::Digits {
                     digits: digits.to_owned(),
                     tone: millis(tone),
@@ -264,7 +296,7 @@ impl CallChannel {
                 };
                 match self.play_and_wait("digits_send", source, false).await {
                     Outcome::Failed(e) => {
-                        Outcome::Failed(format!("digits_send: modem: {modem_error}; in-band: {e}"))
+                        Outcome::Failed(format!("digits_send: line: {line_error}; in-band: {e}"))
                     }
                     other => other,
                 }
@@ -402,7 +434,7 @@ impl CallChannel {
             return Err(RuntimeError::Invalid("the call is not recording".into()));
         };
         let finished = self.inner.recording_done.notified();
-        if let MediaSlot::Open(m) = self.inner.media.borrow().clone() {
+        if let Some(m) = self.open_media_session() {
             m.stop_recording(id)
                 .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
         }

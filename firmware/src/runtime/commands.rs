@@ -1,6 +1,8 @@
-//! Performs engine commands that need no call: HTTP (`fetch`, `webhook_send`), the flow
-//! store (`fetch_flow`), the SMS queue (`message_send`, `conversation_send`), outbound calls
-//! (`call`), and clear failures for actions that need parts the gateway does not have.
+//! Where every engine command is performed. Commands on the flow's call (answer, media,
+//! digits, `connect`…) go to the call ([`LiveCall::perform`]); the rest are performed
+//! here: HTTP (`fetch`, `webhook_send`), the flow store (`fetch_flow`), the SMS queue
+//! (`message_send`, `conversation_send`), outbound calls (`call`), and clear failures for
+//! actions that need parts the gateway does not have.
 //!
 //! Every command becomes a `'static` future returning an [`Outcome`]; the runner may drop it
 //! at any time (interrupts), so nothing here leaves work half-done across an `.await` that
@@ -17,14 +19,14 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 use super::Runtime;
-use super::runner::Channel;
+use super::calls::LiveCall;
 use crate::model::{ActiveflowRecord, derived_id};
 
-/// Performs `command` for the activeflow `record` on `channel`.
+/// Performs `command` for the activeflow `record`, on its `call` if it runs on one.
 pub(crate) fn perform(
     rt: &Runtime,
     record: &ActiveflowRecord,
-    channel: &Channel,
+    call: Option<&LiveCall>,
     command: Command,
 ) -> BoxFuture<'static, Outcome> {
     let kind = command.kind();
@@ -58,9 +60,9 @@ pub(crate) fn perform(
         CommandOption::EmailSend(_) => {
             ready(unavailable(kind, "the gateway has no e-mail transport"))
         }
-        CommandOption::Connect(_) | CommandOption::ConfbridgeJoin(_) => ready(unavailable(
+        CommandOption::ConfbridgeJoin(_) => ready(unavailable(
             kind,
-            "bridging calls needs the SIP side, which this release does not have yet",
+            "the gateway has no conference bridges (connect bridges two calls directly)",
         )),
         CommandOption::QueueJoin(_) => ready(unavailable(kind, "the gateway has no call queues")),
         CommandOption::ConferenceJoin(_) => {
@@ -86,23 +88,16 @@ pub(crate) fn perform(
             kind,
             "answering-machine detection is not available on the gateway",
         )),
-        option => match channel {
-            Channel::Call(call) => {
-                // Only a recording's on-end flow inherits the flow's variables.
-                let variables = if matches!(option, CommandOption::RecordingStart(_)) {
-                    record.engine.variables().to_map()
-                } else {
-                    indexmap::IndexMap::new()
-                };
-                call.perform(
-                    Command {
-                        action_id: command.action_id,
-                        option,
-                    },
-                    variables,
-                )
-            }
-            Channel::None => ready(Outcome::Failed(format!(
+        option => match call {
+            Some(call) => call.perform(
+                record,
+                step_key,
+                Command {
+                    action_id: command.action_id,
+                    option,
+                },
+            ),
+            None => ready(Outcome::Failed(format!(
                 "{kind}: the activeflow has no live call"
             ))),
         },
@@ -268,7 +263,7 @@ fn message_send(
     if option.text.is_empty() {
         return Outcome::Failed("message_send: empty text".into());
     }
-    // Reply through the modem the conversation came in on, when the flow has one.
+    // Reply through the modem the conversation (or call) came in on, when the flow has one.
     let modem_id = record
         .engine
         .variable("voipbin.gateway.modem_id")

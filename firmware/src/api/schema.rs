@@ -1,0 +1,96 @@
+//! Documentation-only types for the OpenAPI document: the shapes of bodies that are parsed
+//! elsewhere (flows and actions by the flows crate, addresses, events by the store). Kept
+//! apart from `openapi` so handlers name them without depending on the document that
+//! lists the handlers.
+
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A flow in VoIPBIN's JSON (documentation type; unknown fields are kept verbatim).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: bodies are parsed by the flows crate"
+)]
+pub(super) struct FlowDoc {
+    /// Flow id (assigned by the server when missing on create).
+    id: Option<Uuid>,
+    /// `flow` (set by the server).
+    #[schema(rename = "type")]
+    kind: Option<String>,
+    /// Name.
+    name: Option<String>,
+    /// Description.
+    detail: Option<String>,
+    /// The actions, run in array order unless `next_id` says otherwise.
+    actions: Vec<ActionDoc>,
+    /// Flow started when an activeflow of this flow ends.
+    on_complete_flow_id: Option<Uuid>,
+    /// Created (set by the server).
+    tm_create: Option<String>,
+    /// Last changed (set by the server).
+    tm_update: Option<String>,
+}
+
+/// One action (documentation type).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: actions are parsed by the flows crate"
+)]
+pub(super) struct ActionDoc {
+    /// Action id (assigned when missing).
+    id: Option<Uuid>,
+    /// Explicit successor (default: the next element).
+    next_id: Option<Uuid>,
+    /// Action type, e.g. `talk`, `digits_receive`, `branch`, `message_send`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// The action's options (see the flows crate documentation).
+    #[schema(value_type = Option<Object>)]
+    option: Option<serde_json::Value>,
+}
+
+/// An address (VoIPBIN's `CommonAddress`; documentation type).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: the flows crate's Address is used"
+)]
+pub(super) struct AddressDoc {
+    /// `tel` (phone number), `""`, or another VoIPBIN address type.
+    #[schema(rename = "type")]
+    kind: Option<String>,
+    /// The number.
+    target: Option<String>,
+    /// Display name of the target.
+    target_name: Option<String>,
+    /// Name.
+    name: Option<String>,
+    /// Free text.
+    detail: Option<String>,
+}
+
+/// One entry of the event log (documentation type; the store's `Event`).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: the store's Event is serialized"
+)]
+pub(super) struct EventDoc {
+    /// Position in the log: strictly increasing, gap-free, persistent.
+    seq: u64,
+    /// When the change was committed.
+    time: chrono::DateTime<chrono::Utc>,
+    /// `activeflow_created`, `activeflow_updated`, `activeflow_deleted`, `flow_created`,
+    /// `flow_updated`, `flow_deleted`, `call_created`, `call_updated`, `message_created`,
+    /// `message_updated`, `recording_created`, `recording_updated`, `recording_deleted`,
+    /// `number_created`, `number_updated`, `number_deleted`, …
+    #[schema(rename = "type")]
+    kind: String,
+    /// The resource the event is about.
+    resource_id: Uuid,
+    /// The resource after the change (its public JSON).
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}

@@ -1,0 +1,158 @@
+//! `POST /v1.0/transfers`: hand an answered call to another party, the way its line can.
+//!
+//! * A line that reaches a party by address (SIP REFER) does a blind transfer itself.
+//! * A line that joins two of its own legs (GSM explicit call transfer) gets the usual
+//!   dance: hold the caller, place the transferee on the same line, and join the two —
+//!   at once for a blind transfer (the transferee is alerting), once answered for an
+//!   attended one; if the transferee never answers, the caller is taken off hold.
+
+use flowgate_line::{LegError, TransferTarget};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::dial::DialRequest;
+use super::record::update_call;
+use super::{LiveCall, Phase};
+use crate::runtime::{RuntimeError, Transfer, TransferRequest, TransferType};
+
+impl LiveCall {
+    /// Transfers the call.
+    pub(crate) async fn transfer(
+        &self,
+        request: TransferRequest,
+    ) -> Result<Transfer, RuntimeError> {
+        let Some(destination) = request.transferee_addresses.first().cloned() else {
+            return Err(RuntimeError::Invalid(
+                "transferee_addresses is empty".into(),
+            ));
+        };
+        if destination.target.is_empty() {
+            return Err(RuntimeError::Invalid(
+                "the transferee address has no target".into(),
+            ));
+        }
+        if !self.is_answered() {
+            return Err(RuntimeError::Invalid(
+                "only an answered call can be transferred".into(),
+            ));
+        }
+        let rt = &self.inner.rt;
+        let line = self.line();
+        let caps = line.capabilities();
+        let mut transfer = Transfer {
+            id: Uuid::now_v7(),
+            transfer_type: request.transfer_type,
+            transferer_call_id: self.id(),
+            transferee_call_id: None,
+            call_ids: Vec::new(),
+            status: "pending".into(),
+        };
+        if request.transfer_type == TransferType::Blind && caps.transfer_to_party {
+            self.inner.live.lock().local_reason = Some("normal".into());
+            let to = super::dial::party_of(&destination);
+            if let Err(e) = line.transfer(self.id(), TransferTarget::Party(to)).await {
+                self.inner.live.lock().local_reason = None;
+                return Err(e.into());
+            }
+            transfer.status = "transferred".into();
+            return Ok(transfer);
+        }
+        if !caps.transfer_to_leg {
+            return Err(LegError::Unsupported {
+                line: line.id().to_owned(),
+                what: "transfer calls",
+            }
+            .into());
+        }
+        line.hold(self.id()).await?;
+        let dialled = rt
+            .dial(DialRequest {
+                id: None,
+                source: rt
+                    .db()
+                    .calls
+                    .get(self.id())?
+                    .map(|c| c.destination)
+                    .unwrap_or_default(),
+                destination,
+                flow: None,
+                variables: Default::default(),
+                master_call_id: Some(self.id()),
+                // The network joins only two calls of the same line.
+                line_id: line.id().to_owned(),
+                prefer_line: String::new(),
+            })
+            .await;
+        let other = match dialled.map(|c| rt.live_call_by_id(c.id)) {
+            Ok(Some(other)) => other,
+            Ok(None) => {
+                let _ = line.retrieve(self.id()).await;
+                return Err(RuntimeError::Invalid(
+                    "the transferee's call ended at once".into(),
+                ));
+            }
+            Err(e) => {
+                let _ = line.retrieve(self.id()).await;
+                return Err(e);
+            }
+        };
+        update_call(rt, self.id(), |c| c.chained_call_ids.push(other.id()))?;
+        transfer.transferee_call_id = Some(other.id());
+        transfer.call_ids = vec![other.id()];
+        match request.transfer_type {
+            TransferType::Blind => {
+                self.complete_transfer(&other).await?;
+                transfer.status = "transferred".into();
+            }
+            TransferType::Attended => {
+                let this = self.clone();
+                let ring = rt.inner.options.ring_timeout;
+                rt.spawn(async move {
+                    let answered = tokio::time::timeout(
+                        ring,
+                        other.wait_phase(|p| matches!(p, Phase::Answered)),
+                    )
+                    .await;
+                    if matches!(answered, Ok(Phase::Answered)) {
+                        if let Err(e) = this.complete_transfer(&other).await {
+                            warn!(call = %this.id(), cause = %e, "attended transfer failed");
+                        }
+                    } else {
+                        info!(call = %this.id(), "transferee did not answer; the caller is taken off hold");
+                        other.hangup("noanswer").await;
+                        let _ = this.line().retrieve(this.id()).await;
+                    }
+                });
+            }
+        }
+        Ok(transfer)
+    }
+
+    /// The line joins this (held) call with `other`; both leave the gateway.
+    async fn complete_transfer(&self, other: &LiveCall) -> Result<(), RuntimeError> {
+        for call in [self, other] {
+            call.inner
+                .live
+                .lock()
+                .local_reason
+                .get_or_insert_with(|| "normal".to_owned());
+        }
+        let line = self.line();
+        match line
+            .transfer(self.id(), TransferTarget::Leg(other.id()))
+            .await
+        {
+            Ok(()) => {
+                info!(call = %self.id(), transferee = %other.id(), "transferred by the network");
+                Ok(())
+            }
+            Err(e) => {
+                // The network refused: both calls are as they were; give the caller back.
+                other.hangup("failed").await;
+                let _ = line.retrieve(self.id()).await;
+                self.inner.live.lock().local_reason = None;
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Schema migrations: a database written by an older release is brought to
+//! [`super::SCHEMA_VERSION`] when it is opened.
+//!
+//! Migrations work on the records' raw JSON, never through today's model types: a migration
+//! describes what an old release wrote, and must keep working however the model changes
+//! later. Each step only fills in what is missing, so a step interrupted by a crash simply
+//! runs again at the next start; the version is written after the step's data is.
+
+use serde_json::{Map, Value};
+
+use super::StoreError;
+
+/// Brings the data from schema `from` to the newest; returns the version reached.
+pub(super) fn run(db: &sled::Db, from: u32) -> Result<u32, StoreError> {
+    let mut version = from;
+    if version < 2 {
+        v1_lines(db)?;
+        version = 2;
+    }
+    Ok(version)
+}
+
+/// v1 → v2: calls and number bindings name their *line* (modems, SIP, analog ports), not
+/// only their modem. Calls get `line_id` (the modem id) and `transport: "modem"`; number
+/// bindings by modem get `line_id`.
+fn v1_lines(db: &sled::Db) -> Result<(), StoreError> {
+    rewrite(db, "calls", |record| {
+        let modem = text(record, "modem_id");
+        let mut changed = false;
+        if !record.contains_key("line_id") {
+            record.insert("line_id".into(), Value::String(modem));
+            changed = true;
+        }
+        if !record.contains_key("transport") {
+            record.insert("transport".into(), Value::String("modem".into()));
+            changed = true;
+        }
+        changed
+    })?;
+    rewrite(db, "numbers", |record| {
+        if record.contains_key("line_id") {
+            return false;
+        }
+        let modem = text(record, "modem_id");
+        record.insert("line_id".into(), Value::String(modem));
+        true
+    })
+}
+
+fn text(record: &Map<String, Value>, key: &str) -> String {
+    record
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Applies `change` to every record of `tree` (JSON objects) and writes back the ones it
+/// changed.
+fn rewrite(
+    db: &sled::Db,
+    tree: &'static str,
+    mut change: impl FnMut(&mut Map<String, Value>) -> bool,
+) -> Result<(), StoreError> {
+    let tree_handle = db.open_tree(tree).map_err(|source| StoreError::Sled {
+        op: "open tree",
+        source,
+    })?;
+    for entry in tree_handle.iter() {
+        let (key, bytes) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
+        let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            table: tree,
+            key: hex::encode(&key),
+            reason: format!("migrating: {e}"),
+        })?;
+        let Some(record) = value.as_object_mut() else {
+            return Err(StoreError::Corrupt {
+                table: tree,
+                key: hex::encode(&key),
+                reason: "migrating: the record is not a JSON object".into(),
+            });
+        };
+        if change(record) {
+            let bytes = serde_json::to_vec(&value).map_err(|source| StoreError::Encode {
+                table: tree,
+                source,
+            })?;
+            tree_handle
+                .insert(key, bytes)
+                .map_err(|source| StoreError::Sled {
+                    op: "insert",
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}

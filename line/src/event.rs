@@ -1,0 +1,116 @@
+//! What a line tells the owner of its calls: one ordered stream of leg events.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::cause::EndCause;
+use crate::line::{LegId, Party};
+
+/// How far an outgoing leg got before it was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Progress {
+    /// The line is trying (the network took the attempt).
+    Trying,
+    /// The far end is alerting.
+    Ringing,
+    /// The far end sends audio before answering (announcements, its own ringback): the
+    /// leg's audio can be opened and passed on.
+    EarlyMedia,
+}
+
+/// How a digit reached the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DtmfSource {
+    /// Out of band: a modem URC, RFC 4733 telephone-event, SIP INFO, an analog line's DTMF
+    /// decoder chip.
+    Signalled,
+    /// Detected in the audio by the gateway's own detector.
+    InBand,
+}
+
+/// One event of one leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEvent {
+    /// A call arrived on the line. `leg` is new.
+    Incoming {
+        /// The new leg.
+        leg: LegId,
+        /// Who calls (number empty when withheld).
+        caller: Party,
+        /// Whom they called (the line's number, the dialled extension, the request URI).
+        callee: Party,
+    },
+    /// An outgoing leg progressed.
+    Progress {
+        /// The leg.
+        leg: LegId,
+        /// How far.
+        progress: Progress,
+    },
+    /// The leg is answered (ours: the far end picked up; theirs: the line answered).
+    Answered {
+        /// The leg.
+        leg: LegId,
+    },
+    /// The leg's audio can be opened now (the modem routed it, RTP was negotiated).
+    AudioReady {
+        /// The leg.
+        leg: LegId,
+    },
+    /// A digit came in on the leg's signalling (in-band digits come from the media layer).
+    Dtmf {
+        /// The leg.
+        leg: LegId,
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+        /// How it came.
+        source: DtmfSource,
+    },
+    /// The far end (or the network) put the leg on hold.
+    Held {
+        /// The leg.
+        leg: LegId,
+    },
+    /// The far end took the leg off hold.
+    Retrieved {
+        /// The leg.
+        leg: LegId,
+    },
+    /// The leg is over. Sent exactly once per leg, and last.
+    Ended {
+        /// The leg.
+        leg: LegId,
+        /// Why.
+        cause: EndCause,
+    },
+}
+
+impl LegEvent {
+    /// The leg the event is about.
+    pub fn leg(&self) -> LegId {
+        match self {
+            LegEvent::Incoming { leg, .. }
+            | LegEvent::Progress { leg, .. }
+            | LegEvent::Answered { leg }
+            | LegEvent::AudioReady { leg }
+            | LegEvent::Dtmf { leg, .. }
+            | LegEvent::Held { leg }
+            | LegEvent::Retrieved { leg }
+            | LegEvent::Ended { leg, .. } => *leg,
+        }
+    }
+}
+
+/// The receiving end of a line's events. Unbounded: a line never waits for the runtime (a
+/// driver task must not stall on a slow consumer), and events are few per call.
+pub type LineEvents = mpsc::UnboundedReceiver<LegEvent>;
+
+/// The sending end, kept by the line.
+pub type LineEventSender = mpsc::UnboundedSender<LegEvent>;
+
+/// A new event channel for a line.
+pub fn line_events() -> (LineEventSender, LineEvents) {
+    mpsc::unbounded_channel()
+}
