@@ -144,10 +144,7 @@ impl Line for ScriptedLine {
 fn runtime(lines: Vec<Arc<ScriptedLine>>) -> Runtime {
     let db = Db::new(Store::temporary().expect("store")).expect("db");
     let options = RuntimeOptions {
-        lines: lines
-            .into_iter()
-            .map(|l| l as Arc<dyn Line>)
-            .collect(),
+        lines: lines.into_iter().map(|l| l as Arc<dyn Line>).collect(),
         ..RuntimeOptions::default()
     };
     let rt = Runtime::new(
@@ -209,7 +206,11 @@ async fn a_line_that_refuses_hands_the_call_to_the_next() {
     let call = call_until(&rt, call.id, |c| c.tm_progressing.is_some()).await;
     assert_eq!(call.line_id, "b");
     assert_eq!(bad.placed.lock().as_slice(), [call.id]);
-    assert_eq!(good.placed.lock().as_slice(), [call.id], "the same leg, on the next line");
+    assert_eq!(
+        good.placed.lock().as_slice(),
+        [call.id],
+        "the same leg, on the next line"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +231,10 @@ async fn a_busy_callee_is_not_rung_again_on_another_line() {
     let rt = runtime(vec![busy.clone(), other.clone()]);
     let call = rt.dial(request()).await.expect("dialled");
     let call = call_until(&rt, call.id, |c| c.status == CallStatus::Hangup).await;
-    assert_eq!((call.hangup_by.as_str(), call.hangup_reason.as_str()), ("remote", "busy"));
+    assert_eq!(
+        (call.hangup_by.as_str(), call.hangup_reason.as_str()),
+        ("remote", "busy")
+    );
     assert!(other.placed.lock().is_empty());
 }
 

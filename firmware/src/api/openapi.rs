@@ -18,7 +18,6 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 
-
 /// The document.
 #[derive(OpenApi)]
 #[openapi(

@@ -90,6 +90,10 @@ impl Channel {
                     // What the runtime writes for a caller without a number.
                     put("voipbin.call.source.target_name", "anonymous".to_owned());
                 }
+                // The line the call came in on (a modem here; `--var` may name a SIP trunk or
+                // an analog port).
+                put("voipbin.gateway.line_id", DEFAULT_MODEM_ID.to_owned());
+                put("voipbin.gateway.transport", "modem".to_owned());
                 put("voipbin.gateway.modem_id", DEFAULT_MODEM_ID.to_owned());
                 (id, status)
             }
@@ -197,6 +201,7 @@ impl Channel {
                 | ActionType::Hangup
                 | ActionType::RecordingStart
                 | ActionType::RecordingStop
+                | ActionType::Connect
                 | ActionType::Mute
         )
     }
@@ -251,6 +256,9 @@ impl Channel {
         }
         match option {
             CommandOption::Answer(_) => self.answer(af, now),
+            CommandOption::Connect(c) if c.destinations.is_empty() => {
+                return Outcome::Failed("connect: no destinations".into());
+            }
             CommandOption::Hangup(_) => self.hang_up(now),
             CommandOption::RecordingStart(o) => {
                 if let Err(e) = self.start_recording(af, o, now) {
@@ -340,6 +348,8 @@ impl Channel {
         let nil = Uuid::nil();
         json!({
             "id": self.reference_id,
+            "line_id": v("voipbin.gateway.line_id"),
+            "transport": v("voipbin.gateway.transport"),
             "modem_id": v("voipbin.gateway.modem_id"),
             "direction": if incoming { "incoming" } else { "outgoing" },
             "source": address("source"),

@@ -3,11 +3,12 @@
 //!
 //! Pure: no I/O and no clock. What the gateway's runtime does around a flow is simulated
 //! (module `channel`): the variables it sets at the start (`voipbin.call.*` with
-//! `voipbin.call.status` `ringing`, `voipbin.conversation*`, `voipbin.gateway.modem_id`,
-//! `voipbin.flow.reference_data`), `voipbin.call.status` becoming `progressing` when the call
-//! is answered (by `answer`, or by the media commands that answer first), `voipbin.recording.*`
-//! after `recording_start`, and the runtime's own failures (a second `recording_start`, a call
-//! command once the call is over). `--var` values override any of them.
+//! `voipbin.call.status` `ringing`, `voipbin.conversation*`, `voipbin.gateway.*` — line,
+//! transport, modem —, `voipbin.flow.reference_data`), `voipbin.call.status` becoming
+//! `progressing` when the call is answered (by `answer`, or by the media commands that answer
+//! first), `voipbin.recording.*` after `recording_start`, and the runtime's own failures (a
+//! second `recording_start`, a call command — `connect` included — once the call is over).
+//! `--var` values override any of them.
 //!
 //! Media commands complete at once while a virtual clock advances by the durations their
 //! options state (`sleep`, `echo`, `digits_send`, a `digits_receive` timeout); service
