@@ -3,22 +3,33 @@
 #
 #   scripts/deps.sh run     what `flowgate run` needs (build + TTS)
 #   scripts/deps.sh test    what the test suite needs (adds the PulseAudio
-#                           real-time ALSA path and the ALSA plugins)
+#                           real-time ALSA path and the ALSA plugins, and the
+#                           Python modem client the simulator is checked with)
 #   scripts/deps.sh bench   what the benchmarks need (adds libclang for the
 #                           spandsp comparison)
 #
 # As root it apt-installs what is missing; otherwise it prints the apt line
 # and fails, so nobody runs a half-working build.
+#
+# `test` and `bench` also make a Python venv with python-gsmmodem-new (an
+# independent modem client; pyserial comes with it) in
+# ${CARGO_TARGET_DIR:-target}/pyvenv, where board/tests/python_gsmmodem.rs
+# finds it. That needs no root: pip installs into the venv only.
 set -euo pipefail
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
 run_pkgs=(pkg-config libasound2-dev espeak-ng)
-test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox)
+test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
+# The python-gsmmodem release the simulator's client test was written against.
+pypi_pkgs=(python-gsmmodem-new==0.13.0)
+
 case "${1:-test}" in
-  run) want=("${run_pkgs[@]}") ;;
-  test) want=("${test_pkgs[@]}") ;;
-  bench) want=("${bench_pkgs[@]}") ;;
+  run) want=("${run_pkgs[@]}"); python=no ;;
+  test) want=("${test_pkgs[@]}"); python=yes ;;
+  bench) want=("${bench_pkgs[@]}"); python=yes ;;
   *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
@@ -26,15 +37,28 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-  echo "missing Debian packages; install them with:" >&2
-  echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "missing Debian packages; install them with:" >&2
+    echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ "$python" = yes ]; then
+  target="${CARGO_TARGET_DIR:-$root/target}"
+  case "$target" in /*) ;; *) target="$root/$target" ;; esac
+  venv="$target/pyvenv"
+  if ! "$venv/bin/python3" -c 'import gsmmodem' 2>/dev/null; then
+    echo "making $venv with ${pypi_pkgs[*]}" >&2
+    mkdir -p "$target"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pypi_pkgs[@]}"
+  fi
 fi

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::modem::config::{AudioTransport, GpioLineConfig, ModemConfig, PowerConfig, SmsMode};
 use crate::modem::profile::VendorProfile;
-use crate::sim::{SimConfig, SimModem, SimProfile};
+use crate::simulator::{SimulatedModel, Simulator, SimulatorConfig};
 
 /// Built-in board profiles (name, TOML).
 const BUILTIN: &[(&str, &str)] = &[
@@ -84,7 +84,7 @@ pub struct SimulatedModem {
     pub registration: Option<u8>,
     /// What happens to numbers this modem dials (default: answered after 2 s of ringing).
     #[serde(default)]
-    pub dial: Option<crate::sim::DialPolicy>,
+    pub dial: Option<crate::simulator::DialPolicy>,
 }
 
 /// One modem of a board.
@@ -220,7 +220,7 @@ impl BoardProfile {
             match (&m.simulated, &m.port) {
                 (Some(_), Some(_)) => return Err(bad(k("port"), "a simulated modem has no port")),
                 (Some(_), None) => {
-                    if SimProfile::from_id(&m.profile).is_none() {
+                    if SimulatedModel::from_id(&m.profile).is_none() {
                         return Err(bad(
                             k("profile"),
                             "the simulator speaks quectel-ec25, huawei-e1550 and simcom-sim7600 only",
@@ -322,9 +322,9 @@ impl BoardModem {
 
     /// The simulator configuration of a simulated modem; `link_dir` gets stable symlinks
     /// `<id>-at` and `<id>-pcm` so the driver can reopen the port by path.
-    pub fn sim_config(&self, link_dir: Option<&Path>) -> Option<SimConfig> {
+    pub fn sim_config(&self, link_dir: Option<&Path>) -> Option<SimulatorConfig> {
         let s = self.simulated.as_ref()?;
-        let mut c = SimConfig::new(SimProfile::from_id(&self.profile)?);
+        let mut c = SimulatorConfig::new(SimulatedModel::from_id(&self.profile)?);
         if let Some(n) = &s.own_number {
             c.own_number.clone_from(n);
         }
@@ -346,7 +346,7 @@ impl BoardModem {
     }
 
     /// The driver configuration for a started simulator of this modem.
-    pub fn config_for_sim(&self, sim: &SimModem) -> ModemConfig {
+    pub fn config_for_sim(&self, sim: &Simulator) -> ModemConfig {
         let mut c = sim.modem_config(&self.id);
         c.pin
             .clone_from(&self.simulated.as_ref().and_then(|s| s.pin.clone()));

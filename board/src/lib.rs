@@ -4,11 +4,12 @@
 //!
 //! - [`modem`]: GSM/LTE modems — the sans-IO AT codec, the sans-IO SMS PDU codec, the async
 //!   driver that owns a serial port, and the vendor profiles.
-//! - [`sim`]: simulated hardware — a modem on a pseudo-terminal with a serial-PCM voice port,
-//!   scriptable through a control handle. It is the default board of the daemon.
+//! - [`simulator`]: the simulated modem — a modem on a pseudo-terminal with a serial-PCM voice
+//!   port, answering as the vendors' manuals show, scriptable through a control handle. It is
+//!   the default board of the daemon.
 //! - [`boards`]: board profiles (TOML): which modems, ports, GPIOs and audio devices a board
 //!   has.
 
 pub mod boards;
 pub mod modem;
-pub mod sim;
+pub mod simulator;

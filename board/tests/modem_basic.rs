@@ -9,11 +9,11 @@ mod common;
 
 use common::Rig;
 use flowgate_board::modem::at::types::{RegStatus, SimState};
-use flowgate_board::sim::SimProfile;
+use flowgate_board::simulator::SimulatedModel;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_and_identity_quectel() {
-    let rig = Rig::start(SimProfile::QuectelEc25).await;
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let s = rig.modem.status();
     assert_eq!(s.identity.manufacturer.as_deref(), Some("Quectel"));
@@ -36,7 +36,7 @@ async fn init_and_identity_quectel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_and_identity_huawei() {
-    let rig = Rig::start(SimProfile::HuaweiE1550).await;
+    let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     let s = rig.modem.status();
     assert_eq!(s.identity.manufacturer.as_deref(), Some("huawei"));

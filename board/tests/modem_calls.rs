@@ -11,11 +11,11 @@ use common::{Rig, WAIT};
 use flowgate_board::modem::at::types::{CallStat, Direction, DtmfSource};
 use flowgate_board::modem::events::UssdStatus;
 use flowgate_board::modem::{CallEndReason, CallId, ModemEvent, OutgoingSms};
-use flowgate_board::sim::{DialOutcome, SimProfile, UssdCoding, UssdScript};
+use flowgate_board::simulator::{DialOutcome, SimulatedModel, UssdCoding, UssdScript};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn incoming_answer_dtmf_remote_hangup(
-    profile: SimProfile,
+    profile: SimulatedModel,
     source: DtmfSource,
     cc: Option<u16>,
 ) {
@@ -82,17 +82,19 @@ async fn incoming_answer_dtmf_remote_hangup(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_call_quectel() {
-    incoming_answer_dtmf_remote_hangup(SimProfile::QuectelEc25, DtmfSource::Qtonedet, None).await;
+    incoming_answer_dtmf_remote_hangup(SimulatedModel::QuectelEc25, DtmfSource::Qtonedet, None)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_call_huawei() {
-    incoming_answer_dtmf_remote_hangup(SimProfile::HuaweiE1550, DtmfSource::Ddtmf, Some(16)).await;
+    incoming_answer_dtmf_remote_hangup(SimulatedModel::HuaweiE1550, DtmfSource::Ddtmf, Some(16))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_call_sim7600() {
-    incoming_answer_dtmf_remote_hangup(SimProfile::Sim7600, DtmfSource::Rxdtmf, None).await;
+    incoming_answer_dtmf_remote_hangup(SimulatedModel::Sim7600, DtmfSource::Rxdtmf, None).await;
 }
 
 async fn dial(rig: &mut Rig, number: &str) -> CallId {
@@ -109,7 +111,7 @@ async fn ended(rig: &mut Rig, call: CallId) -> CallEndReason {
     .await
 }
 
-async fn outgoing(profile: SimProfile) {
+async fn outgoing(profile: SimulatedModel) {
     let mut rig = Rig::start_with(profile, |sc, _| sc.dial.default = DialOutcome::Manual).await;
     rig.ready().await;
 
@@ -150,17 +152,17 @@ async fn outgoing(profile: SimProfile) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outgoing_calls_quectel() {
-    outgoing(SimProfile::QuectelEc25).await;
+    outgoing(SimulatedModel::QuectelEc25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outgoing_calls_huawei() {
-    outgoing(SimProfile::HuaweiE1550).await;
+    outgoing(SimulatedModel::HuaweiE1550).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outgoing_call_scripted_answer_and_remote_hangup() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |sc, _| {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |sc, _| {
         sc.dial.default = DialOutcome::Answer { ring_ms: 50 };
     })
     .await;
@@ -177,7 +179,7 @@ async fn outgoing_call_scripted_answer_and_remote_hangup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_call_operations_are_errors() {
-    let rig = Rig::start(SimProfile::QuectelEc25).await;
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     assert!(rig.modem.dial("12ab").await.is_err());
     assert!(rig.modem.dial("").await.is_err());
@@ -188,7 +190,7 @@ async fn invalid_call_operations_are_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_during_a_call_does_not_disturb_it() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     rig.ctl.incoming_call("+15557770000").unwrap();
     let call = rig
@@ -233,7 +235,7 @@ async fn sms_during_a_call_does_not_disturb_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missed_call() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     rig.ctl.incoming_call("+15557770001").unwrap();
     let call = rig
@@ -248,7 +250,7 @@ async fn missed_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voice_port_carries_audio_both_ways() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let tone: Vec<i16> = (0..1600)
         .map(|i| i16::try_from((i % 100) * 100).unwrap())
@@ -304,7 +306,7 @@ async fn voice_port_carries_audio_both_ways() {
     rig.ctl.wait_for_audio(false, WAIT).await.unwrap();
 }
 
-async fn ussd(profile: SimProfile) {
+async fn ussd(profile: SimulatedModel) {
     let rig = Rig::start(profile).await;
     rig.ready().await;
     // Default reply, GSM7 (plain text on Quectel, packed hex on Huawei).
@@ -332,17 +334,17 @@ async fn ussd(profile: SimProfile) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ussd_quectel_text_and_ucs2() {
-    ussd(SimProfile::QuectelEc25).await;
+    ussd(SimulatedModel::QuectelEc25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ussd_huawei_packed_gsm7_and_ucs2() {
-    ussd(SimProfile::HuaweiE1550).await;
+    ussd(SimulatedModel::HuaweiE1550).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_initiated_ussd_is_an_event() {
-    let mut rig = Rig::start(SimProfile::HuaweiE1550).await;
+    let mut rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     rig.ctl
         .ussd_notify(&UssdScript::new("Promo", UssdCoding::Gsm7))

@@ -17,14 +17,14 @@ use flowgate_board::modem::config::GpioLineConfig;
 use flowgate_board::modem::events::RecoveryOutcome;
 use flowgate_board::modem::recovery::RecoveryStep;
 use flowgate_board::modem::{CallEndReason, ModemEvent, ModemState, OutgoingSms};
-use flowgate_board::sim::{FaultAction, SimProfile};
+use flowgate_board::simulator::{FaultAction, SimulatedModel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unresponsive_modem_climbs_the_ladder_then_comes_back() {
     let gpio_dir = tempfile::tempdir().unwrap();
     let gpio = gpio_dir.path().join("reset-value");
     let g = gpio.clone();
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, move |_, mc| {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, move |_, mc| {
         fast_timeouts(mc);
         mc.power.reset = Some(GpioLineConfig {
             value_file: g,
@@ -97,7 +97,7 @@ async fn unresponsive_modem_climbs_the_ladder_then_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_cycle_is_skipped_without_gpio() {
-    let mut rig = Rig::start_with(SimProfile::HuaweiE1550, |_, mc| fast_timeouts(mc)).await;
+    let mut rig = Rig::start_with(SimulatedModel::HuaweiE1550, |_, mc| fast_timeouts(mc)).await;
     rig.ready().await;
     rig.ctl.set_unresponsive(true);
     let _ = rig.modem.command("AT", Duration::from_millis(250)).await;
@@ -117,7 +117,7 @@ async fn power_cycle_is_skipped_without_gpio() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_reply_is_cured_by_resync() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
     rig.ready().await;
     // Let the start-up sweep and call poll pass, so the dropped reply is ours.
     rig.ctl
@@ -152,7 +152,7 @@ async fn a_lost_reply_is_cured_by_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_sim_is_retried_with_backoff() {
     let rig = Rig::start_full(
-        SimProfile::QuectelEc25,
+        SimulatedModel::QuectelEc25,
         |_, _| {},
         |ctl| ctl.set_sim_busy(3),
     )
@@ -170,7 +170,7 @@ async fn busy_sim_is_retried_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_pin_is_entered() {
-    let rig = Rig::start_with(SimProfile::QuectelEc25, |sc, mc| {
+    let rig = Rig::start_with(SimulatedModel::QuectelEc25, |sc, mc| {
         sc.pin = Some("1234".to_owned());
         mc.pin = Some("1234".to_owned());
     })
@@ -181,7 +181,7 @@ async fn sim_pin_is_entered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_sim_without_pin_waits() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |sc, mc| {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |sc, mc| {
         sc.pin = Some("1234".to_owned());
         mc.sms.ready_wait_ms = 200;
     })
@@ -215,7 +215,7 @@ async fn locked_sim_without_pin_waits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_during_a_call_ends_it_and_reinitialises() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     rig.ctl.incoming_call("+15550009999").unwrap();
     let call = rig
@@ -245,7 +245,7 @@ async fn reboot_during_a_call_ends_it_and_reinitialises() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_port_is_reopened_by_path() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let before = rig.ctl.at_pty();
     rig.ctl.vanish(Duration::from_millis(300)).unwrap();
@@ -277,7 +277,7 @@ async fn a_vanished_port_is_reopened_by_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_line_is_survived() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let mut junk = vec![
         0u8, 0xFF, 0xFE, b'\r', b'\n', 0x1B, b'>', b' ', b'\r', b'\n',
@@ -304,7 +304,7 @@ async fn garbage_on_the_line_is_survived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huawei_boot_heartbeat_is_not_a_reboot() {
-    let rig = Rig::start(SimProfile::HuaweiE1550).await;
+    let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     rig.ctl.send_urc("^BOOT:20952548,0,0,0,75").unwrap();
     rig.ctl.wait_for_command("AT+CMEE?", 1, WAIT).await.unwrap();
@@ -327,8 +327,8 @@ async fn huawei_boot_heartbeat_is_not_a_reboot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_modems_one_failing_does_not_disturb_the_other() {
-    let bad = Rig::start_with(SimProfile::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
-    let mut good = Rig::start(SimProfile::HuaweiE1550).await;
+    let bad = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
+    let mut good = Rig::start(SimulatedModel::HuaweiE1550).await;
     bad.ready().await;
     good.ready().await;
     bad.ctl.set_unresponsive(true);

@@ -13,11 +13,11 @@ use std::time::Duration;
 use common::{Rig, WAIT};
 use flowgate_board::modem::events::DeliveryState;
 use flowgate_board::modem::{ModemEvent, OutgoingSms, SmsMode};
-use flowgate_board::sim::{FaultAction, SimProfile};
+use flowgate_board::simulator::{FaultAction, SimulatedModel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_of_100_arrives_once_in_order() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     for i in 0..100 {
         rig.ctl
@@ -46,7 +46,7 @@ async fn burst_of_100_arrives_once_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_out_of_order() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let text: String = (0..400)
         .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap()))
@@ -67,7 +67,7 @@ async fn multipart_out_of_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_multipart_after_timeout() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
         mc.sms.multipart_timeout_ms = 300
     })
     .await;
@@ -87,7 +87,7 @@ async fn incomplete_multipart_after_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_message_is_released_and_handed_out_again() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
         mc.sms.sweep_interval_ms = 1_000
     })
     .await;
@@ -109,7 +109,7 @@ async fn unacked_message_is_released_and_handed_out_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_is_drained_at_start() {
     let mut rig = Rig::start_full(
-        SimProfile::QuectelEc25,
+        SimulatedModel::QuectelEc25,
         |_, _| {},
         |ctl| {
             // Stored before the gateway starts (CNMI not set yet: no +CMTI).
@@ -129,7 +129,7 @@ async fn backlog_is_drained_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_full_is_reported_and_drained() {
-    let mut rig = Rig::start_with(SimProfile::HuaweiE1550, |sc, _| sc.storage_slots = 3).await;
+    let mut rig = Rig::start_with(SimulatedModel::HuaweiE1550, |sc, _| sc.storage_slots = 3).await;
     rig.ready().await;
     for i in 0..5 {
         rig.ctl
@@ -158,7 +158,7 @@ async fn memory_full_is_reported_and_drained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_delivery_is_acknowledged_with_cnma_after_ack() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
         mc.sms.mode = SmsMode::Direct
     })
     .await;
@@ -178,7 +178,7 @@ async fn direct_delivery_is_acknowledged_with_cnma_after_ack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_long_text_and_match_status_reports() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let text = format!("{} — with a dash and an emoji 🙂", "long text ".repeat(15));
     let sent = rig
@@ -220,7 +220,7 @@ async fn send_long_text_and_match_status_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_status_reports_huawei() {
-    let mut rig = Rig::start(SimProfile::HuaweiE1550).await;
+    let mut rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     let sent = rig
         .modem
@@ -242,7 +242,7 @@ async fn stored_status_reports_huawei() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reboot_in_the_middle_of_a_send_retries_and_loses_nothing() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     assert_eq!(rig.modem.init_count(), 1);
     rig.ctl.fail_next("AT+CMGS", FaultAction::Reboot, 1);
@@ -270,7 +270,7 @@ async fn reboot_in_the_middle_of_a_send_retries_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_errors_are_typed() {
-    let rig = Rig::start(SimProfile::QuectelEc25).await;
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     rig.ctl.fail_next(
         "AT+CMGS",
@@ -309,7 +309,7 @@ async fn send_errors_are_typed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsolicited_cms_322_is_a_full_memory() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     // Unsolicited while idle (after the start-up sweep and call poll).
     rig.ctl
@@ -334,7 +334,7 @@ async fn unsolicited_cms_322_is_a_full_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_arriving_while_the_modem_recovers_are_read_afterwards() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     // A reboot: the message is stored while the driver re-initialises (CNMI is reset, so
     // there is no +CMTI); the sweep after the re-init finds it.

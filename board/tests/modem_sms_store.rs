@@ -12,7 +12,7 @@ mod common;
 
 use common::{Rig, WAIT, fast_timeouts};
 use flowgate_board::modem::{ModemEvent, OutgoingSms, PartOutcome, PreparedSms, StorageSlot};
-use flowgate_board::sim::{FaultAction, SimProfile};
+use flowgate_board::simulator::{FaultAction, SimulatedModel};
 
 const TO: &str = "+15551230001";
 
@@ -45,7 +45,7 @@ async fn swept(rig: &Rig, before: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepare_then_send_goes_out_once_from_storage() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let prepared = rig
         .modem
@@ -109,7 +109,7 @@ async fn prepare_then_send_goes_out_once_from_storage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_before_the_send_then_resume_sends_once() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let prepared = persist(
         &rig.modem
@@ -144,7 +144,7 @@ async fn crash_before_the_send_then_resume_sends_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_modem_sent_but_before_its_reply_does_not_send_twice() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let prepared = persist(
         &rig.modem
@@ -180,7 +180,7 @@ async fn crash_after_the_modem_sent_but_before_its_reply_does_not_send_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_cmss_reply_within_one_driver_is_read_back_not_resent() {
-    let rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
+    let rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
     rig.ready().await;
     let prepared = rig
         .modem
@@ -198,7 +198,7 @@ async fn lost_cmss_reply_within_one_driver_is_read_back_not_resent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_cut_in_the_middle_is_finished_after_the_restart() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let text = long_text();
     let prepared = persist(
@@ -258,7 +258,7 @@ async fn multipart_cut_in_the_middle_is_finished_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
-    let mut rig = Rig::start(SimProfile::QuectelEc25).await;
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let kept = persist(
         &rig.modem
@@ -315,7 +315,7 @@ async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
     rig.ready().await;
     // The dead process wrote `AT+CMGW=<n>` and never the PDU: the modem waits at `> `.
     let modem = rig.modem.clone();
@@ -347,7 +347,7 @@ async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_storage_falls_back_to_cmgs() {
-    let rig = Rig::start(SimProfile::HuaweiE1550).await;
+    let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     rig.ctl.fail_next(
         "AT+CMGW",
@@ -384,7 +384,10 @@ async fn refused_storage_falls_back_to_cmgs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going() {
-    let mut rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| mc.sms.outbound_slots = 2).await;
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
+        mc.sms.outbound_slots = 2
+    })
+    .await;
     rig.ready().await;
     // A 3-part message exceeds the cap of 2 outgoing slots.
     let long = rig
@@ -431,7 +434,7 @@ async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_failure_leaves_the_slot_for_retry_or_discard() {
-    let rig = Rig::start(SimProfile::QuectelEc25).await;
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
     let prepared = rig
         .modem
@@ -461,7 +464,7 @@ async fn a_permanent_failure_leaves_the_slot_for_retry_or_discard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_sends_can_be_switched_off() {
-    let rig = Rig::start_with(SimProfile::QuectelEc25, |_, mc| {
+    let rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
         mc.sms.store_and_send = false
     })
     .await;

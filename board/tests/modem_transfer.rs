@@ -13,7 +13,7 @@ mod common;
 use common::{Rig, WAIT};
 use flowgate_board::modem::at::types::CallStat;
 use flowgate_board::modem::{CallEndReason, CallId, ModemError, ModemEvent};
-use flowgate_board::sim::{DialOutcome, SimProfile};
+use flowgate_board::simulator::{DialOutcome, SimulatedModel};
 
 const CALLER: &str = "+15557770001";
 const TRANSFEREE: &str = "+15557770002";
@@ -36,7 +36,7 @@ async fn ended(rig: &mut Rig, call: CallId) -> CallEndReason {
 
 /// A caller rings in, the gateway answers and puts them on hold, then dials the transferee
 /// (who rings until the test answers for them).
-async fn caller_held_transferee_dialled(profile: SimProfile) -> (Rig, CallId, CallId) {
+async fn caller_held_transferee_dialled(profile: SimulatedModel) -> (Rig, CallId, CallId) {
     let mut rig = Rig::start_with(profile, |sc, _| sc.dial.default = DialOutcome::Manual).await;
     rig.ready().await;
     rig.ctl.incoming_call(CALLER).unwrap();
@@ -119,7 +119,7 @@ async fn transferred(rig: &mut Rig, a: CallId, b: CallId) {
     }
 }
 
-async fn blind(profile: SimProfile) {
+async fn blind(profile: SimulatedModel) {
     let (mut rig, a, b) = caller_held_transferee_dialled(profile).await;
     // Transfer right away: the driver waits until the transferee's phone rings (ECT needs
     // the second call alerting at least; the E1550 wedges on AT+CHLD before ^CONF).
@@ -136,20 +136,20 @@ async fn blind(profile: SimProfile) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blind_transfer_quectel() {
-    blind(SimProfile::QuectelEc25).await;
+    blind(SimulatedModel::QuectelEc25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blind_transfer_huawei() {
-    blind(SimProfile::HuaweiE1550).await;
+    blind(SimulatedModel::HuaweiE1550).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blind_transfer_sim7600() {
-    blind(SimProfile::Sim7600).await;
+    blind(SimulatedModel::Sim7600).await;
 }
 
-async fn attended(profile: SimProfile) {
+async fn attended(profile: SimulatedModel) {
     let (mut rig, a, b) = caller_held_transferee_dialled(profile).await;
     transferee_answers(&mut rig, b).await;
     // The gateway talks to the transferee (DTMF goes to the active call), then joins.
@@ -160,17 +160,17 @@ async fn attended(profile: SimProfile) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attended_transfer_quectel() {
-    attended(SimProfile::QuectelEc25).await;
+    attended(SimulatedModel::QuectelEc25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attended_transfer_huawei() {
-    attended(SimProfile::HuaweiE1550).await;
+    attended(SimulatedModel::HuaweiE1550).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_transfer_keeps_both_calls_and_retrieve_works() {
-    let (mut rig, a, b) = caller_held_transferee_dialled(SimProfile::QuectelEc25).await;
+    let (mut rig, a, b) = caller_held_transferee_dialled(SimulatedModel::QuectelEc25).await;
     transferee_answers(&mut rig, b).await;
     rig.ctl.set_ect_refused(true);
     let e = rig.modem.transfer(a, b).await.unwrap_err();
@@ -201,7 +201,7 @@ async fn refused_transfer_keeps_both_calls_and_retrieve_works() {
     transferred(&mut rig, a, b).await;
 }
 
-async fn held_party_hangs_up(profile: SimProfile) {
+async fn held_party_hangs_up(profile: SimulatedModel) {
     let (mut rig, a, b) = caller_held_transferee_dialled(profile).await;
     transferee_answers(&mut rig, b).await;
     let held = rig
@@ -227,10 +227,10 @@ async fn held_party_hangs_up(profile: SimProfile) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_party_hangs_up_quectel() {
-    held_party_hangs_up(SimProfile::QuectelEc25).await;
+    held_party_hangs_up(SimulatedModel::QuectelEc25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_party_hangs_up_huawei() {
-    held_party_hangs_up(SimProfile::HuaweiE1550).await;
+    held_party_hangs_up(SimulatedModel::HuaweiE1550).await;
 }

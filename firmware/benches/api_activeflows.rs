@@ -41,9 +41,9 @@ const TOKEN: &str = "bench-token-0123456789abcdef";
 /// Concurrent HTTP clients. Override with `FLOWGATE_BENCH_CLIENTS`.
 const CLIENTS: u64 = 32;
 
-const STUCK: &str = "activeflow creates stopped making progress: sled 0.34.7 deadlocked (its IO \
-    pool stops growing once a few threads are busy; see `flowgate::store::watchdog`) or \
-    flushes no longer go through the store's one flush thread";
+const STUCK: &str = "activeflow creates stopped making progress: the store stalled (released sled \
+    0.34.7 could deadlock here; the patched copy in vendor/sled should not) or flushes no longer \
+    go through the store's one flush thread";
 
 fn clients() -> u64 {
     std::env::var("FLOWGATE_BENCH_CLIENTS")

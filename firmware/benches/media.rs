@@ -12,6 +12,11 @@
 //!   hand-off time. Target ≤ 40 ms.
 //! * `media_tts/cache_hit`: `talk` audio for a prompt already in the disk cache
 //!   (no espeak-ng run): key, file read, decode.
+//! * `media_bridge/core_pair`: CPU of one bridged call-second: both calls' cores (DTMF
+//!   detection on each side, the frame queues between them) for 50 frames each.
+//! * `media_bridge/round_trip`: a frame captured on one call is sent on the other in the
+//!   same tick (asserted: no extra frame of delay); the time is the two sessions'
+//!   processing and thread hand-offs on in-process ports.
 //!
 //! ```text
 //! cargo bench -p flowgate --bench media
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::media::bench::CoreBench;
-use flowgate::media::{CallMedia, ChannelPort, Layer, MediaContext, MediaSettings};
+use flowgate::media::{CallMedia, ChannelPort, Layer, MediaContext, MediaSettings, bridge_pair};
 
 const FRAME: usize = 160;
 
@@ -138,5 +143,76 @@ fn tts(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, core, echo, tts);
+fn bridge(c: &mut Criterion) {
+    let mut g = c.benchmark_group("media_bridge");
+    let caller = tone(300.0, 8000, 4000.0);
+    let callee = tone(700.0, 8000, 4000.0);
+    g.throughput(Throughput::Elements(8000));
+    g.bench_function("core_pair", |b| {
+        let (mut a, mut z) = (
+            CoreBench::new(8000).expect("core"),
+            CoreBench::new(8000).expect("core"),
+        );
+        let (end_a, end_z) = bridge_pair();
+        a.bridge(end_a);
+        z.bridge(end_z);
+        let (mut out_a, mut out_z) = (vec![0i16; FRAME], vec![0i16; FRAME]);
+        b.iter(|| {
+            for (fa, fz) in caller.chunks(FRAME).zip(callee.chunks(FRAME)) {
+                a.tick(black_box(fa), &mut out_a);
+                z.tick(black_box(fz), &mut out_z);
+            }
+            (out_a[0], out_z[0])
+        });
+    });
+    g.finish();
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = context(dir.path());
+    let (port_a, peer_a) = ChannelPort::pair(8000, None).expect("pair");
+    let (port_z, peer_z) = ChannelPort::pair(8000, None).expect("pair");
+    let (a, _ev_a) = rt
+        .block_on(CallMedia::open_port(Box::new(port_a), &ctx, "bench-a"))
+        .expect("open");
+    let (z, _ev_z) = rt
+        .block_on(CallMedia::open_port(Box::new(port_z), &ctx, "bench-z"))
+        .expect("open");
+    let (end_a, end_z) = bridge_pair();
+    a.bridge(end_a).expect("bridge");
+    z.bridge(end_z).expect("bridge");
+    // Let the bridge commands land before the first measured frame.
+    for _ in 0..2 {
+        peer_a
+            .exchange(&[0; FRAME], Duration::from_secs(5))
+            .expect("tick");
+        peer_z
+            .exchange(&[0; FRAME], Duration::from_secs(5))
+            .expect("tick");
+    }
+    let frame = tone(440.0, FRAME, 6000.0);
+    let silence = [0i16; FRAME];
+    let mut g = c.benchmark_group("media_bridge");
+    g.bench_function("round_trip", |b| {
+        b.iter(|| {
+            // Caller A's frame goes in; callee Z's very next frame out is that frame.
+            peer_a
+                .exchange(black_box(&frame), Duration::from_secs(5))
+                .expect("a ticks");
+            let out = peer_z
+                .exchange(&silence, Duration::from_secs(5))
+                .expect("z ticks");
+            assert_eq!(out, frame, "no extra frame of delay");
+            out
+        });
+    });
+    g.finish();
+    a.close();
+    z.close();
+    drop((peer_a, peer_z));
+    rt.block_on(a.closed());
+    rt.block_on(z.closed());
+}
+
+criterion_group!(benches, core, echo, tts, bridge);
 criterion_main!(benches);

@@ -7,7 +7,8 @@
 //! - **save_commit**: one batch (the record plus its `activeflow_updated` event) committed;
 //! - **save_durable**: the same, then flushed to disk (what a step costs before the runtime
 //!   acknowledges anything outside);
-//! - **load**: the record read back and deserialized (what a restart does per activeflow).
+//! - **load**: the record read back and deserialized (what a restart does per activeflow);
+//! - **activeflow_codec**: LZ4 packing and unpacking of the record alone (`store::codec`).
 //!
 //! Run: `cargo bench -p flowgate --bench store`
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowgate::model::{ActiveflowRecord, ActiveflowStatus};
-use flowgate::store::{Batch, Db, Store, StoreOptions};
+use flowgate::store::{Batch, Db, Store, StoreOptions, codec};
 use flowgate_flows::model::ReferenceType;
 use serde_json::json;
 use uuid::Uuid;
@@ -46,8 +47,9 @@ fn looped_ivr() -> ActiveflowRecord {
     }
 }
 
-/// sled 0.34.7 can deadlock under a sustained write burst (see `flowgate::store::watchdog`):
-/// a run that stops making progress fails with that message instead of hanging.
+/// Released sled 0.34.7 could deadlock under a sustained write burst; the workspace's patched
+/// copy should not (`vendor/sled/PATCHES.md`). A run that stops making progress fails with a
+/// message instead of hanging: that would be a regression.
 fn guard_against_stalls(progress: &'static AtomicU64) {
     std::thread::spawn(move || {
         let mut last = u64::MAX;
@@ -55,7 +57,9 @@ fn guard_against_stalls(progress: &'static AtomicU64) {
             std::thread::sleep(Duration::from_secs(60));
             let now = progress.load(Ordering::Relaxed);
             if now == last {
-                eprintln!("no store operation finished for 60 s: sled deadlocked");
+                eprintln!(
+                    "no store operation finished for 60 s: the store stalled (see vendor/sled/PATCHES.md)"
+                );
                 std::process::exit(1);
             }
             last = now;
@@ -100,7 +104,22 @@ fn bench_state(c: &mut Criterion) {
         });
     });
     g.finish();
-    println!("activeflow record: {size} bytes of JSON");
+
+    // The codec alone (LZ4 on the record's JSON), to tell its share of the figures above.
+    let json = serde_json::to_vec(&record).expect("json");
+    let packed = codec::pack(json.clone());
+    let mut g = c.benchmark_group("activeflow_codec");
+    g.measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Bytes(u64::try_from(size).unwrap_or(0)));
+    g.bench_function("pack", |b| b.iter(|| codec::pack(black_box(json.clone()))));
+    g.bench_function("unpack", |b| {
+        b.iter(|| codec::unpack(black_box(&packed)).expect("unpack").len())
+    });
+    g.finish();
+    println!(
+        "activeflow record: {size} bytes of JSON, {} stored",
+        packed.len()
+    );
 }
 
 criterion_group!(benches, bench_state);

@@ -100,6 +100,19 @@ pub struct DataConfig {
     pub cache_mib: u64,
     /// Events kept in the log.
     pub event_retention: u64,
+    /// The most the data directory may hold, MiB (database, recordings, caches).
+    pub max_disk_mib: u64,
+    /// Ended activeflows, calls, messages, recordings and events older than this many days
+    /// are removed.
+    pub retention_days: u64,
+    /// Ended activeflows kept at most (oldest removed first).
+    pub keep_activeflows: u64,
+    /// Ended calls kept at most.
+    pub keep_calls: u64,
+    /// Settled SMS kept at most.
+    pub keep_messages: u64,
+    /// Ended recordings (and their files) kept at most.
+    pub keep_recordings: u64,
 }
 
 impl Default for DataConfig {
@@ -108,6 +121,12 @@ impl Default for DataConfig {
             dir: PathBuf::from("./flowgate-data"),
             cache_mib: 8,
             event_retention: 100_000,
+            max_disk_mib: 1024,
+            retention_days: 30,
+            keep_activeflows: 20_000,
+            keep_calls: 20_000,
+            keep_messages: 50_000,
+            keep_recordings: 2_000,
         }
     }
 }
@@ -388,6 +407,28 @@ impl Config {
                 "data.event_retention",
                 "must keep at least 100 events".into(),
             );
+        }
+        if self.data.max_disk_mib < 64 {
+            bad(
+                "data.max_disk_mib",
+                "must be at least 64 MiB (sled needs room to compact, and 16 MiB stay free)".into(),
+            );
+        }
+        if !(1..=3650).contains(&self.data.retention_days) {
+            bad(
+                "data.retention_days",
+                "must be between 1 and 3650 days".into(),
+            );
+        }
+        for (key, value) in [
+            ("data.keep_activeflows", self.data.keep_activeflows),
+            ("data.keep_calls", self.data.keep_calls),
+            ("data.keep_messages", self.data.keep_messages),
+            ("data.keep_recordings", self.data.keep_recordings),
+        ] {
+            if value < 10 {
+                bad(key, "must keep at least 10".into());
+            }
         }
         if self.board.profile.trim().is_empty() {
             bad(

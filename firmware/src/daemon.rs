@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use flowgate_board::boards::BoardProfile;
 use flowgate_board::modem::Modem;
-use flowgate_board::sim::{SimControl, SimModem};
+use flowgate_board::simulator::{Simulator, SimulatorControl};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -88,7 +88,7 @@ pub struct Daemon {
     token_origin: TokenOrigin,
     runtime: Runtime,
     /// The simulated modems, by modem id, in board order.
-    sims: Vec<(String, SimModem)>,
+    sims: Vec<(String, Simulator)>,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     store: Store,
@@ -232,7 +232,7 @@ impl Daemon {
     }
 
     /// The simulators' control handles (one per simulated modem, in board order).
-    pub fn sims(&self) -> Vec<SimControl> {
+    pub fn sims(&self) -> Vec<SimulatorControl> {
         self.sims.iter().map(|(_, sim)| sim.control()).collect()
     }
 
@@ -284,7 +284,7 @@ fn create_data_dir(path: &Path) -> Result<(), DaemonError> {
 fn start_board(
     config: &Config,
     cancel: &CancellationToken,
-) -> Result<(Modems, Vec<(String, SimModem)>), DaemonError> {
+) -> Result<(Modems, Vec<(String, Simulator)>), DaemonError> {
     let name = &config.board.profile;
     let board_err = |reason: String| DaemonError::Board {
         profile: name.clone(),
@@ -303,7 +303,7 @@ fn start_board(
                     modem.id, modem.profile
                 ))
             })?;
-            let sim = SimModem::start(sim_config)
+            let sim = Simulator::start(sim_config)
                 .map_err(|e| board_err(format!("simulated modem {}: {e}", modem.id)))?;
             info!(modem = %modem.id, at = %sim.at_path().display(), pcm = %sim.pcm_path().display(), "simulated modem on pseudo-terminals");
             handles.push(Modem::spawn(

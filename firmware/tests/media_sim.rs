@@ -14,15 +14,15 @@ use flowgate::media::{
     CallMedia, EndOfKey, Layer, MediaEvent, MediaEvents, RecordOptions, RecordingEnd, Source,
 };
 use flowgate_board::modem::{AudioTransport, Modem, ModemConfig, ModemEvent, ModemHandle};
-use flowgate_board::sim::{SimConfig, SimControl, SimModem, SimProfile};
+use flowgate_board::simulator::{SimulatedModel, Simulator, SimulatorConfig, SimulatorControl};
 use flowgate_line::LegAudio;
 use media_support::*;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 struct Call {
-    _sim: SimModem,
-    ctl: SimControl,
+    _sim: Simulator,
+    ctl: SimulatorControl,
     _modem: ModemHandle,
     modem_events: broadcast::Receiver<ModemEvent>,
     cancel: CancellationToken,
@@ -60,11 +60,11 @@ async fn modem_event<T>(
 /// A simulated incoming call, answered, with its audio routed.
 async fn answered_call() -> Call {
     let dir = tempfile::tempdir().expect("dir");
-    let mut sc = SimConfig::new(SimProfile::QuectelEc25);
+    let mut sc = SimulatorConfig::new(SimulatedModel::QuectelEc25);
     sc.link = Some(dir.path().join("at"));
     sc.pcm_link = Some(dir.path().join("pcm"));
     sc.ring_interval_ms = None;
-    let sim = SimModem::start(sc).expect("sim");
+    let sim = Simulator::start(sc).expect("sim");
     let ctl = sim.control();
     let mut mc = ModemConfig::new("m0", dir.path().join("at"));
     mc.audio = Some(AudioTransport::SerialPcm {

@@ -60,7 +60,7 @@ fn write_v1(dir: &std::path::Path) {
 
 #[test]
 fn a_schema_1_database_is_migrated_to_lines() {
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let dir = tempfile::tempdir().unwrap();
     write_v1(dir.path());
 

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use flowgate_board::sim::{SimConfig, SimModem};
+use flowgate_board::simulator::{Simulator, SimulatorConfig};
 use flowgate_tests::{Api, Process, SIM_NUMBER, WAIT, library_flow, write_config};
 use serde_json::Value;
 
@@ -33,10 +33,10 @@ fn sender(i: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = SimModem::start(SimConfig {
+    let sim = Simulator::start(SimulatorConfig {
         link: Some(dir.path().join("modem-at")),
         own_number: SIM_NUMBER.into(),
-        ..SimConfig::default()
+        ..SimulatorConfig::default()
     })
     .unwrap();
     let sim_control = sim.control();

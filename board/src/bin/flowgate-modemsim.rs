@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use flowgate_board::sim::{
-    DialOutcome, FaultAction, SimConfig, SimControl, SimEvent, SimModem, SimProfile, UssdCoding,
-    UssdScript,
+use flowgate_board::simulator::{
+    DialOutcome, FaultAction, SimulatedModel, Simulator, SimulatorConfig, SimulatorControl,
+    SimulatorEvent, UssdCoding, UssdScript,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -40,10 +40,11 @@ STDIN COMMANDS (one per line):
     call <from>                 an incoming call
     hangup                      the far end hangs up (or stops ringing)
     answer | busy | noanswer    the far end of an outgoing call (with --dial manual)
-    dtmf <digits>               the far end presses keys (needs an active call)
+    dtmf <digits>               the far end presses keys (needs an active call; reported
+                                once the gateway enabled DTMF detection)
     ussd-reply <text>           reply to the next USSD request (GSM 7-bit)
     ussd-reply-ucs2 <text>      reply to the next USSD request (UCS2)
-    ussd-notify <text>          a network-initiated USSD message now
+    ussd-notify <text>          a network-initiated USSD message now (shown after AT+CUSD=1)
     report <mr> <to> [status]   a status report (TP-ST, default 0 = delivered)
     tone <hz> <ms>              queue a caller tone on the voice port
     sent                        SMS the gateway sent (decoded, with MR)
@@ -69,12 +70,12 @@ STDIN COMMANDS (one per line):
 ";
 
 struct Args {
-    config: SimConfig,
+    config: SimulatorConfig,
     verbose: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut c = SimConfig::default();
+    let mut c = SimulatorConfig::default();
     let mut verbose = false;
     let mut ring = 2_000u64;
     let mut dial = "answer".to_owned();
@@ -85,8 +86,8 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             "--profile" => {
                 let v = val("--profile")?;
-                c.profile =
-                    SimProfile::from_id(&v).ok_or_else(|| format!("unknown profile `{v}`"))?;
+                c.model =
+                    SimulatedModel::from_id(&v).ok_or_else(|| format!("unknown profile `{v}`"))?;
             }
             "--link" => c.link = Some(PathBuf::from(val("--link")?)),
             "--pcm-link" => c.pcm_link = Some(PathBuf::from(val("--pcm-link")?)),
@@ -155,12 +156,12 @@ fn tone(hz: f64, ms: u64) -> Vec<i16> {
         .collect()
 }
 
-fn run(ctl: &SimControl, line: &str) -> Result<Option<String>, String> {
+fn run(ctl: &SimulatorControl, line: &str) -> Result<Option<String>, String> {
     let line = line.trim();
     let (cmd, rest) = line
         .split_once(' ')
         .map_or((line, ""), |(c, r)| (c, r.trim()));
-    let e = |x: flowgate_board::sim::SimError| x.to_string();
+    let e = |x: flowgate_board::simulator::SimulatorError| x.to_string();
     let done = Ok(Some("ok".to_owned()));
     match cmd {
         "" => Ok(None),
@@ -292,11 +293,11 @@ fn run(ctl: &SimControl, line: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn describe(ev: &SimEvent, verbose: bool) -> Option<String> {
+fn describe(ev: &SimulatorEvent, verbose: bool) -> Option<String> {
     Some(match ev {
-        SimEvent::Command { line } if verbose => format!("<< {line}"),
-        SimEvent::Command { .. } => return None,
-        SimEvent::SmsSent { record } => {
+        SimulatorEvent::Command { line } if verbose => format!("<< {line}"),
+        SimulatorEvent::Command { .. } => return None,
+        SimulatorEvent::SmsSent { record } => {
             format!(
                 "SMS sent mr={} to={} text={:?}",
                 record.mr,
@@ -304,23 +305,25 @@ fn describe(ev: &SimEvent, verbose: bool) -> Option<String> {
                 record.text.as_deref().unwrap_or("")
             )
         }
-        SimEvent::SmsDelivered { index } => format!("SMS delivered (index {index:?})"),
-        SimEvent::SmsDeleted { index } => format!("SMS {index} deleted"),
-        SimEvent::MemoryFull => "SMS memory full".to_owned(),
-        SimEvent::StatusReportSent { mr } => format!("status report sent for mr={mr}"),
-        SimEvent::Dialled { number } => format!("gateway dialled {number}"),
-        SimEvent::IncomingCall { call, number } => format!("call {call} from {number} ringing"),
-        SimEvent::Answered { call } => format!("call {call} answered by the gateway"),
-        SimEvent::CallState { call, state } => format!("call {call} {state:?}"),
-        SimEvent::CallEnded { call, by } => format!("call {call} ended by {by}"),
-        SimEvent::DtmfSent { digit } => format!("gateway sent DTMF {digit}"),
-        SimEvent::UssdRequest { code } => format!("USSD request {code}"),
-        SimEvent::AudioActive { active } => {
+        SimulatorEvent::SmsDelivered { index } => format!("SMS delivered (index {index:?})"),
+        SimulatorEvent::SmsDeleted { index } => format!("SMS {index} deleted"),
+        SimulatorEvent::MemoryFull => "SMS memory full".to_owned(),
+        SimulatorEvent::StatusReportSent { mr } => format!("status report sent for mr={mr}"),
+        SimulatorEvent::Dialled { number } => format!("gateway dialled {number}"),
+        SimulatorEvent::IncomingCall { call, number } => {
+            format!("call {call} from {number} ringing")
+        }
+        SimulatorEvent::Answered { call } => format!("call {call} answered by the gateway"),
+        SimulatorEvent::CallState { call, state } => format!("call {call} {state:?}"),
+        SimulatorEvent::CallEnded { call, by } => format!("call {call} ended by {by}"),
+        SimulatorEvent::DtmfSent { digit } => format!("gateway sent DTMF {digit}"),
+        SimulatorEvent::UssdRequest { code } => format!("USSD request {code}"),
+        SimulatorEvent::AudioActive { active } => {
             format!("voice port {}", if *active { "active" } else { "idle" })
         }
-        SimEvent::Rebooted => "rebooted".to_owned(),
-        SimEvent::PortGone => "AT port gone".to_owned(),
-        SimEvent::PortRecreated { path } => format!("AT port back at {}", path.display()),
+        SimulatorEvent::Rebooted => "rebooted".to_owned(),
+        SimulatorEvent::PortGone => "AT port gone".to_owned(),
+        SimulatorEvent::PortRecreated { path } => format!("AT port back at {}", path.display()),
     })
 }
 
@@ -337,8 +340,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let profile = args.config.profile;
-    let sim = match SimModem::start(args.config) {
+    let profile = args.config.model;
+    let sim = match Simulator::start(args.config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("flowgate-modemsim: {e}");

@@ -10,7 +10,7 @@ use flowgate_board::modem::events::ModemState;
 use flowgate_board::modem::{
     AudioTransport, InboundSms, Modem, ModemConfig, ModemEvent, ModemHandle,
 };
-use flowgate_board::sim::{SimConfig, SimControl, SimModem, SimProfile};
+use flowgate_board::simulator::{SimulatedModel, Simulator, SimulatorConfig, SimulatorControl};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -26,8 +26,8 @@ pub fn init_tracing() {
 }
 
 pub struct Rig {
-    pub sim: SimModem,
-    pub ctl: SimControl,
+    pub sim: Simulator,
+    pub ctl: SimulatorControl,
     pub modem: ModemHandle,
     pub events: broadcast::Receiver<ModemEvent>,
     pub sms: mpsc::UnboundedReceiver<InboundSms>,
@@ -55,32 +55,32 @@ pub fn test_config(at: &Path, pcm: &Path, id: &str) -> ModemConfig {
 }
 
 impl Rig {
-    pub async fn start(profile: SimProfile) -> Rig {
+    pub async fn start(profile: SimulatedModel) -> Rig {
         Self::start_with(profile, |_, _| {}).await
     }
 
     pub async fn start_with(
-        profile: SimProfile,
-        tweak: impl FnOnce(&mut SimConfig, &mut ModemConfig),
+        profile: SimulatedModel,
+        tweak: impl FnOnce(&mut SimulatorConfig, &mut ModemConfig),
     ) -> Rig {
         Self::start_full(profile, tweak, |_| {}).await
     }
 
     /// Like `start_with`, and `on_sim` runs on the simulator before the driver starts.
     pub async fn start_full(
-        profile: SimProfile,
-        tweak: impl FnOnce(&mut SimConfig, &mut ModemConfig),
-        on_sim: impl FnOnce(&SimControl),
+        profile: SimulatedModel,
+        tweak: impl FnOnce(&mut SimulatorConfig, &mut ModemConfig),
+        on_sim: impl FnOnce(&SimulatorControl),
     ) -> Rig {
         init_tracing();
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut sc = SimConfig::new(profile);
+        let mut sc = SimulatorConfig::new(profile);
         sc.link = Some(dir.path().join("at"));
         sc.pcm_link = Some(dir.path().join("pcm"));
         sc.ring_interval_ms = None;
         let mut mc = test_config(&dir.path().join("at"), &dir.path().join("pcm"), "m0");
         tweak(&mut sc, &mut mc);
-        let sim = SimModem::start(sc).expect("sim");
+        let sim = Simulator::start(sc).expect("sim");
         let ctl = sim.control();
         on_sim(&ctl);
         let cancel = CancellationToken::new();

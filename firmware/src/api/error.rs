@@ -140,9 +140,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A full disk is `507 Insufficient Storage` with code `DISK_FULL` (the request was fine and
+/// may be retried once retention has made room; 503 would suggest the whole gateway is
+/// down, which it is not: reads, updates and running flows go on). Other store failures
+/// are 500.
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal("the database operation", &e)
+        match e {
+            crate::store::StoreError::DiskFull { .. } => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "DISK_FULL", e.to_string())
+            }
+            e => Self::internal("the database operation", &e),
+        }
     }
 }
 
@@ -183,7 +192,7 @@ pub fn problems_under(
 
 /// How the runtime's errors reach a client. The mapping is documented in the OpenAPI
 /// description (see `api::openapi`): unknown ids 404, ended/over/stale 409, bad requests 400,
-/// no modem / shutting down 503, a modem that refused 502, the store 500.
+/// no modem / shutting down 503, a modem that refused 502, a full disk 507, the store 500.
 impl From<crate::runtime::RuntimeError> for ApiError {
     fn from(e: crate::runtime::RuntimeError) -> Self {
         use crate::runtime::RuntimeError as R;

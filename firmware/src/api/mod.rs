@@ -40,7 +40,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use flowgate_board::sim::SimControl;
+use flowgate_board::simulator::SimulatorControl;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -65,7 +65,7 @@ struct StateInner {
     token: ApiToken,
     config: Config,
     /// The simulated modems, by id, in board order.
-    sims: Vec<(String, SimControl)>,
+    sims: Vec<(String, SimulatorControl)>,
     started: Instant,
     flows: FlowSet,
     /// Cancelled when the server shuts down: ends SSE streams and long-polls, which would
@@ -81,7 +81,7 @@ impl ApiState {
         runtime: Runtime,
         token: ApiToken,
         config: Config,
-        sims: Vec<(String, SimControl)>,
+        sims: Vec<(String, SimulatorControl)>,
     ) -> Self {
         let flows = FlowSet::new(runtime.db().clone());
         Self {
@@ -119,7 +119,7 @@ impl ApiState {
 
     /// The simulated modem `wanted` (the first when `None`): 503 `NO_SIMULATOR` on a real
     /// board, 404 for a modem the board does not simulate.
-    fn sim(&self, wanted: Option<&str>) -> Result<(&str, &SimControl), ApiError> {
+    fn sim(&self, wanted: Option<&str>) -> Result<(&str, &SimulatorControl), ApiError> {
         let sims = &self.inner.sims;
         let found = match wanted {
             None | Some("") => sims.first(),

@@ -5,8 +5,9 @@
 //!
 //! The error responses every operation can give (401 without the token, 400 for a bad path
 //! or query, 413/415/422 for bodies, 404 for unknown ids, 500 when the store fails, 502/503
-//! where a modem is involved) are added by [`CommonErrors`] rather than repeated on every
-//! handler, so no status the server sends is undocumented.
+//! where a modem is involved, 507 on a POST when the disk is full) are added by
+//! [`CommonErrors`] rather than repeated on every handler, so no status the server sends is
+//! undocumented.
 
 use axum::Json;
 use axum::response::IntoResponse;
@@ -34,7 +35,7 @@ Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVA
 412/428 flow-sync preconditions, 413 body over `api.max_body_bytes`, 415 not JSON, 422 JSON of the wrong shape, \
 500 the store failed (`INTERNAL`, with the cause), 502 the line or modem refused (`LINE_ERROR`, `MODEM_ERROR`), \
 503 not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, \
-`SIMULATOR_STOPPED`, `SHUTTING_DOWN`)."
+`SIMULATOR_STOPPED`, `SHUTTING_DOWN`), 507 the disk budget (`data.max_disk_mib`) is used up (`DISK_FULL`: nothing new is stored until retention has made room; reads, updates and running flows go on, and the same request succeeds later)."
     ),
     paths(
         super::flows::list, super::flows::create, super::flows::get_one, super::flows::update, super::flows::delete,
@@ -134,6 +135,11 @@ const COMMON: &[(&str, &str, &str)] = &[
         "Unavailable",
         "Not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `SHUTTING_DOWN`)",
     ),
+    (
+        "507",
+        "InsufficientStorage",
+        "The disk budget is used up (`DISK_FULL`): nothing new is stored until retention has made room",
+    ),
 ];
 
 impl Modify for CommonErrors {
@@ -152,22 +158,23 @@ impl Modify for CommonErrors {
                 .insert((*name).to_owned(), RefOr::T(response));
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                add_common(path, op);
+            for (op, post) in [
+                (&mut item.get, false),
+                (&mut item.put, false),
+                (&mut item.post, true),
+                (&mut item.delete, false),
+            ] {
+                if let Some(op) = op {
+                    add_common(path, op, post);
+                }
             }
         }
     }
 }
 
-fn add_common(path: &str, op: &mut Operation) {
+/// `post`: the operation is a POST, the method of every request that may create something
+/// (and so meet a full disk).
+fn add_common(path: &str, op: &mut Operation, post: bool) {
     let has_body = op.request_body.is_some();
     let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || path.contains('{');
     let modem = op
@@ -183,6 +190,7 @@ fn add_common(path: &str, op: &mut Operation) {
             "413" | "415" | "422" => has_body,
             "500" => true,
             "502" | "503" => modem,
+            "507" => post && !open,
             _ => false,
         };
         if wanted {

@@ -10,8 +10,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flowgate_board::sim::{
-    SentSmsRecord, SimCallRecord, SimControl, SimError, UssdCoding, UssdScript,
+use flowgate_board::simulator::{
+    SentSmsRecord, SimulatedCallRecord, SimulatorControl, SimulatorError, UssdCoding, UssdScript,
 };
 use flowgate_dsp::{DtmfGenConfig, DtmfGenerator};
 use serde::{Deserialize, Serialize};
@@ -34,12 +34,12 @@ pub(super) struct ModemQuery {
 /// The simulated modem a request acts on (see the module docs).
 pub(super) struct Sim {
     id: String,
-    control: SimControl,
+    control: SimulatorControl,
 }
 
 impl std::ops::Deref for Sim {
-    type Target = SimControl;
-    fn deref(&self) -> &SimControl {
+    type Target = SimulatorControl;
+    fn deref(&self) -> &SimulatorControl {
         &self.control
     }
 }
@@ -59,13 +59,13 @@ impl FromRequestParts<ApiState> for Sim {
     }
 }
 
-impl From<SimError> for ApiError {
-    fn from(e: SimError) -> Self {
+impl From<SimulatorError> for ApiError {
+    fn from(e: SimulatorError) -> Self {
         let text = e.to_string();
         match e {
-            SimError::Invalid(_) => ApiError::bad_request("INVALID_REQUEST", text),
-            SimError::NoCall => ApiError::conflict("NO_CALL", text),
-            SimError::Timeout(_) | SimError::Io(_) | SimError::Stopped => {
+            SimulatorError::Invalid(_) => ApiError::bad_request("INVALID_REQUEST", text),
+            SimulatorError::NoCall => ApiError::conflict("NO_CALL", text),
+            SimulatorError::Timeout(_) | SimulatorError::Io(_) | SimulatorError::Stopped => {
                 ApiError::unavailable("SIMULATOR_STOPPED", text)
             }
         }
@@ -87,7 +87,7 @@ pub(super) struct SimStatus {
     profile: String,
     /// Every call so far, as the simulator saw it.
     #[schema(value_type = Vec<Object>)]
-    calls: Vec<SimCallRecord>,
+    calls: Vec<SimulatedCallRecord>,
     /// The voice port is streaming.
     audio_active: bool,
     /// Caller-audio samples still queued.
@@ -234,7 +234,7 @@ pub(super) async fn status(
         modems: state.sim_ids(),
         at_path: sim.at_path().display().to_string(),
         pcm_path: sim.pcm_path().display().to_string(),
-        profile: sim.profile().vendor_profile_id().to_owned(),
+        profile: sim.model().vendor_profile_id().to_owned(),
         calls: sim.call_log(),
         audio_active,
         audio_queued,
@@ -362,7 +362,7 @@ pub(super) async fn dtmf(
 
 fn remote(
     sim: &Sim,
-    f: impl FnOnce(&SimControl) -> Result<(), SimError>,
+    f: impl FnOnce(&SimulatorControl) -> Result<(), SimulatorError>,
 ) -> Result<StatusCode, ApiError> {
     f(sim)?;
     Ok(StatusCode::NO_CONTENT)
@@ -376,7 +376,7 @@ fn remote(
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn hangup(sim: Sim) -> Result<StatusCode, ApiError> {
-    remote(&sim, SimControl::remote_hangup)
+    remote(&sim, SimulatorControl::remote_hangup)
 }
 
 /// The far end answers the gateway's outgoing call (numbers with the `manual` dial outcome).
@@ -387,7 +387,7 @@ pub(super) async fn hangup(sim: Sim) -> Result<StatusCode, ApiError> {
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn answer(sim: Sim) -> Result<StatusCode, ApiError> {
-    remote(&sim, SimControl::remote_answer)
+    remote(&sim, SimulatorControl::remote_answer)
 }
 
 /// The far end is busy.
@@ -398,7 +398,7 @@ pub(super) async fn answer(sim: Sim) -> Result<StatusCode, ApiError> {
         (status = 503, description = "`NO_SIMULATOR`, `SIMULATOR_STOPPED`", body = ErrorBody),
     ))]
 pub(super) async fn busy(sim: Sim) -> Result<StatusCode, ApiError> {
-    remote(&sim, SimControl::remote_busy)
+    remote(&sim, SimulatorControl::remote_busy)
 }
 
 /// Queues the network's reply to the next USSD request.

@@ -158,6 +158,11 @@ pub mod bench {
             Ok(())
         }
 
+        /// Joins the peer at the other end of a bridge.
+        pub fn bridge(&mut self, end: super::BridgeEnd) {
+            self.core.apply(Command::Bridge(Some(Box::new(end))));
+        }
+
         /// One frame; events are dropped.
         pub fn tick(&mut self, input: &[i16], output: &mut [i16]) {
             self.core.tick(input, output);

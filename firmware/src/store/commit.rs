@@ -11,15 +11,16 @@
 //! task committed on its own. While a thread works on one group, the next one queues up, so
 //! under load the fixed costs are paid once per group, and a lone request pays no added
 //! delay. One flushing thread also keeps sled's `flush_async` out of the picture: four or
-//! more of those at once can leave sled 0.34.7's IO pool with every thread waiting for a log
-//! write queued on that same pool.
+//! more of those at once could leave sled 0.34.7's IO pool with every thread waiting for a log
+//! write queued on that same pool (released 0.34.7; see `vendor/sled/PATCHES.md`).
 //!
 //! The thread is the one place sequence numbers are allocated: sequence order is commit
 //! order without a lock, and the log stays gap-free. A group's transaction is atomic as a
 //! whole; when it fails, its batches are retried one by one so that each caller hears its
 //! own outcome.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use chrono::Utc;
@@ -65,6 +66,7 @@ impl Committer {
         events: sled::Tree,
         last: u64,
         seq_tx: watch::Sender<u64>,
+        written: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
         let (queue, jobs) = mpsc::channel();
         let (to_flush, flushes) = mpsc::channel();
@@ -80,7 +82,7 @@ impl Committer {
         let flusher = spawn("store-flush", Box::new(move || flush_loop(&flushes, &db)))?;
         let committer = spawn(
             "store-commit",
-            Box::new(move || commit_loop(&jobs, &to_flush, &events, last, &seq_tx)),
+            Box::new(move || commit_loop(&jobs, &to_flush, &events, last, &seq_tx, &written)),
         )?;
         Ok(Self {
             queue: Some(queue),
@@ -134,9 +136,10 @@ fn commit_loop(
     events: &sled::Tree,
     mut seq: u64,
     seq_tx: &watch::Sender<u64>,
+    written: &AtomicU64,
 ) {
     while let Some(group) = next_group(jobs) {
-        let outcomes = commit_group(events, &mut seq, &group);
+        let outcomes = commit_group(events, &mut seq, &group, written);
         if *seq_tx.borrow() != seq {
             seq_tx.send_replace(seq);
         }
@@ -184,7 +187,12 @@ fn flush_loop(flushes: &mpsc::Receiver<Committed>, db: &sled::Db) {
 }
 
 /// Commits the group's batches in one transaction, or one by one when that fails.
-fn commit_group(events: &sled::Tree, seq: &mut u64, group: &[Job]) -> Vec<Outcome> {
+fn commit_group(
+    events: &sled::Tree,
+    seq: &mut u64,
+    group: &[Job],
+    written: &AtomicU64,
+) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = group.iter().map(|_| Ok(Vec::new())).collect();
     let pending: Vec<usize> = (0..group.len())
         .filter(|&i| !group[i].batch.is_empty())
@@ -192,7 +200,12 @@ fn commit_group(events: &sled::Tree, seq: &mut u64, group: &[Job]) -> Vec<Outcom
     if pending.is_empty() {
         return outcomes;
     }
-    match apply(events, seq, pending.iter().map(|&i| &group[i].batch)) {
+    match apply(
+        events,
+        seq,
+        pending.iter().map(|&i| &group[i].batch),
+        written,
+    ) {
         Ok(numbered) => {
             for (&i, seqs) in pending.iter().zip(numbered) {
                 outcomes[i] = Ok(seqs);
@@ -201,7 +214,7 @@ fn commit_group(events: &sled::Tree, seq: &mut u64, group: &[Job]) -> Vec<Outcom
         Err(e) if pending.len() == 1 => outcomes[pending[0]] = Err(e),
         Err(_) => {
             for &i in &pending {
-                outcomes[i] = apply(events, seq, std::iter::once(&group[i].batch))
+                outcomes[i] = apply(events, seq, std::iter::once(&group[i].batch), written)
                     .map(|mut numbered| numbered.pop().unwrap_or_default());
             }
         }
@@ -226,6 +239,7 @@ fn apply<'a>(
     events: &sled::Tree,
     seq: &mut u64,
     batches: impl Iterator<Item = &'a Batch> + Clone,
+    written: &AtomicU64,
 ) -> Result<Vec<Vec<u64>>, StoreError> {
     let now = Utc::now();
     let mut next = *seq;
@@ -242,6 +256,7 @@ fn apply<'a>(
                 resource_id: pending.resource_id,
                 data: &pending.data,
             })
+            .map(super::codec::pack)
             .map_err(|source| StoreError::Encode {
                 table: "events",
                 source,
@@ -285,6 +300,15 @@ fn apply<'a>(
     match result {
         Ok(()) => {
             *seq = next;
+            let ops: usize = batches
+                .flat_map(|b| &b.ops)
+                .map(|op| op.key.len() + op.value.as_ref().map_or(0, Vec::len))
+                .sum();
+            let events: usize = encoded.iter().map(|(_, bytes)| 8 + bytes.len()).sum();
+            written.fetch_add(
+                u64::try_from(ops + events).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             Ok(numbered)
         }
         Err(sled::transaction::TransactionError::Storage(source)) => Err(StoreError::Sled {

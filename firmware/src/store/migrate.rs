@@ -17,6 +17,12 @@ pub(super) fn run(db: &sled::Db, from: u32) -> Result<u32, StoreError> {
         v1_lines(db)?;
         version = 2;
     }
+    if version < 3 {
+        // v2 → v3: large values are written LZ4-compressed from now on (`super::codec`);
+        // plain JSON still reads, so nothing is converted. The steps above see only plain
+        // JSON: no release before 3 compressed anything.
+        version = 3;
+    }
     Ok(version)
 }
 

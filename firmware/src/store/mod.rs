@@ -22,11 +22,21 @@
 //! an API create before the response — the caller awaits [`Store::flush`] first
 //! ("persist, then acknowledge"). Concurrent flushes share one fsync (see [`commit`]).
 //!
+//! # Disk budget
+//!
+//! [`budget`] decides when the data directory is full; then batches that create something
+//! (any `*_created` event) are refused with [`StoreError::DiskFull`], while updates and deletes
+//! go through (running flows finish, retention frees room).
+//!
 //! # Liveness
 //!
-//! sled 0.34.7 can deadlock under a sustained write burst; [`watchdog`] notices a store that
-//! takes no more writes so the daemon can exit and be restarted.
+//! sled 0.34.7 could deadlock under a sustained write burst; the workspace carries a patched
+//! sled that removes the cause (`vendor/sled/PATCHES.md`). [`watchdog`] stays as the last line
+//! of defence: it notices a store that takes no more writes so the daemon can exit and be
+//! restarted.
 
+pub mod budget;
+pub mod codec;
 mod commit;
 mod db;
 mod migrate;
@@ -35,17 +45,23 @@ pub mod watchdog;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub use budget::{DiskBudget, DiskGuard, DiskState};
 pub use db::Db;
 pub use table::{Page, Table};
 
 /// The schema this build reads and writes. Bump it with a migration in [`Store::open`].
-pub const SCHEMA_VERSION: u32 = 2;
+///
+/// 3: large values and events are stored LZ4-compressed ([`codec`]). Older databases need no
+/// conversion for that (plain JSON still reads); a build that knows only version 2 refuses a
+/// version 3 database instead of failing on its compressed records.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -100,6 +116,19 @@ pub enum StoreError {
     /// The commit thread is gone (the store is shutting down, or the thread died).
     #[error("the store's commit thread has stopped")]
     Stopped,
+    /// The data directory has used up its disk budget (or its file system is nearly full):
+    /// nothing new is stored until retention has made room.
+    #[error(
+        "the disk is full: the data directory uses {used_mib} MiB of its {max_mib} MiB budget \
+         ([data] max_disk_mib) or its file system is nearly full; nothing new is stored until \
+         old records are pruned"
+    )]
+    DiskFull {
+        /// MiB in use at the last measurement.
+        used_mib: u64,
+        /// The budget, MiB.
+        max_mib: u64,
+    },
     /// sled failed (I/O error, corruption detected while running).
     #[error("database {op} failed: {source}")]
     Sled {
@@ -233,6 +262,11 @@ impl Batch {
         self
     }
 
+    /// Whether the batch creates something (an event `*_created`): what a full disk refuses.
+    pub fn creates(&self) -> bool {
+        self.events.iter().any(|e| e.kind.ends_with("_created"))
+    }
+
     /// Whether the batch does nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.events.is_empty() && self.encode_error.is_none()
@@ -255,6 +289,10 @@ struct Inner {
     events: sled::Tree,
     /// The last committed event sequence (the commit thread allocates and announces them).
     last_seq: watch::Receiver<u64>,
+    /// The disk verdict (set by retention, read on every commit).
+    guard: DiskGuard,
+    /// Bytes of keys, values and events committed through batches (flash-wear accounting).
+    written: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -301,7 +339,14 @@ impl Store {
             None => 0,
         };
         let (seq_tx, last_seq) = watch::channel(last);
-        let committer = commit::Committer::start(db.clone(), events.clone(), last, seq_tx)?;
+        let written = Arc::new(AtomicU64::new(0));
+        let committer = commit::Committer::start(
+            db.clone(),
+            events.clone(),
+            last,
+            seq_tx,
+            Arc::clone(&written),
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 committer,
@@ -310,6 +355,8 @@ impl Store {
                 meta,
                 events,
                 last_seq,
+                guard: DiskGuard::default(),
+                written,
             }),
         })
     }
@@ -325,6 +372,31 @@ impl Store {
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// sled's files on disk (log, snapshots, config), in bytes.
+    ///
+    /// # Errors
+    /// The files could not be listed.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner
+            .db
+            .size_on_disk()
+            .map_err(|source| StoreError::Sled {
+                op: "measure the size on disk",
+                source,
+            })
+    }
+
+    /// The disk verdict this store obeys (retention sets it; see [`budget`]).
+    pub fn disk_guard(&self) -> &DiskGuard {
+        &self.inner.guard
+    }
+
+    /// Bytes of keys, values and events committed through batches since the store was
+    /// opened: what the gateway asks sled to write (sled adds its own framing and rewrites).
+    pub fn bytes_committed(&self) -> u64 {
+        self.inner.written.load(Ordering::Relaxed)
     }
 
     /// Commits `batch` atomically; returns the sequence numbers of its events.
@@ -366,10 +438,16 @@ impl Store {
         mut batch: Batch,
         durable: bool,
     ) -> impl std::future::Future<Output = Result<Vec<u64>, StoreError>> + use<> {
-        let queued = match batch.encode_error.take() {
-            Some(e) => Err(e),
-            None if batch.is_empty() && !durable => Ok(None),
-            None => Ok(Some(self.inner.committer.submit(batch, durable))),
+        // A full disk refuses what creates; updates and deletes still go through.
+        let admitted = if batch.creates() {
+            self.inner.guard.admit()
+        } else {
+            Ok(())
+        };
+        let queued = match (batch.encode_error.take(), admitted) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) if batch.is_empty() && !durable => Ok(None),
+            (None, Ok(())) => Ok(Some(self.inner.committer.submit(batch, durable))),
         };
         async move {
             match queued? {
@@ -398,32 +476,63 @@ impl Store {
                 break;
             }
             let (key, bytes) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
-            let event: Event = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                table: "events",
-                key: hex::encode(&key),
-                reason: e.to_string(),
-            })?;
-            out.push(event);
+            out.push(decode_event(&key, &bytes)?);
         }
         Ok(out)
     }
 
     /// Deletes events with sequence `<= upto` (log retention); returns how many went.
+    ///
+    /// Deletes in sled batches of 1,024 keys: one log write per chunk instead of one per event.
     pub fn prune_events(&self, upto: u64) -> Result<usize, StoreError> {
+        const CHUNK: usize = 1024;
         let mut removed = 0;
         let end = upto.saturating_add(1).to_be_bytes();
-        for entry in self.inner.events.range(..end) {
-            let (key, _) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for entry in self.inner.events.range(..end).take(CHUNK) {
+                let (key, _) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
+                batch.remove(key);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(removed);
+            }
             self.inner
                 .events
-                .remove(key)
+                .apply_batch(batch)
                 .map_err(|source| StoreError::Sled {
                     op: "remove",
                     source,
                 })?;
-            removed += 1;
+            removed += n;
         }
-        Ok(removed)
+    }
+
+    /// The sequence number of the newest event committed before `cutoff` (0 if none): what
+    /// age-based retention may prune.
+    pub fn last_seq_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Stamp {
+            time: DateTime<Utc>,
+        }
+        let mut last = 0;
+        for entry in self.inner.events.iter() {
+            let (key, bytes) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                table: "events",
+                key: hex::encode(&key),
+                reason,
+            };
+            let json = codec::unpack(&bytes).map_err(corrupt)?;
+            let stamp: Stamp = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
+            if stamp.time >= cutoff {
+                break;
+            }
+            last = seq_from_key(&key)?;
+        }
+        Ok(last)
     }
 
     /// Reads a small value from the meta tree.
@@ -539,6 +648,17 @@ fn check_schema(db: &sled::Db, meta: &sled::Tree, path: &Path) -> Result<(), Sto
             Ok(())
         }
     }
+}
+
+/// An event as stored (JSON, compressed when large; see [`codec`]).
+fn decode_event(key: &[u8], bytes: &[u8]) -> Result<Event, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: "events",
+        key: hex::encode(key),
+        reason,
+    };
+    let json = codec::unpack(bytes).map_err(corrupt)?;
+    serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
 }
 
 fn seq_from_key(key: &[u8]) -> Result<u64, StoreError> {
@@ -682,6 +802,115 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(table.len(), 64);
+    }
+
+    #[test]
+    fn a_full_disk_refuses_creations_but_not_updates_or_deletes() {
+        let store = Store::temporary().unwrap();
+        let table: Table<Rec> = store.table("recs").unwrap();
+        let id = Uuid::now_v7();
+        let mut batch = Batch::new();
+        batch.put(&table, id, &Rec { name: "a".into() }).unwrap();
+        batch.event("rec_created", id, serde_json::Value::Null);
+        store.commit(batch).unwrap();
+
+        store
+            .disk_guard()
+            .set(DiskState::Full, 2048 * 1024 * 1024, 1024 * 1024 * 1024);
+        let mut batch = Batch::new();
+        batch
+            .put(&table, Uuid::now_v7(), &Rec { name: "b".into() })
+            .unwrap();
+        batch.event("rec_created", id, serde_json::Value::Null);
+        match store.commit(batch) {
+            Err(StoreError::DiskFull { used_mib, max_mib }) => {
+                assert_eq!((used_mib, max_mib), (2048, 1024));
+            }
+            other => panic!("a creation must be refused, got {other:?}"),
+        }
+        assert_eq!(table.len(), 1);
+
+        let mut batch = Batch::new();
+        batch.put(&table, id, &Rec { name: "a2".into() }).unwrap();
+        batch.event("rec_updated", id, serde_json::Value::Null);
+        store.commit(batch).unwrap();
+        let mut batch = Batch::new();
+        batch.remove(&table, id);
+        store.commit(batch).unwrap();
+        assert!(table.is_empty());
+
+        store.disk_guard().set(DiskState::Ok, 0, 1024 * 1024 * 1024);
+        let mut batch = Batch::new();
+        batch.put(&table, id, &Rec { name: "c".into() }).unwrap();
+        batch.event("rec_created", id, serde_json::Value::Null);
+        store.commit(batch).unwrap();
+    }
+
+    #[test]
+    fn bytes_committed_count_keys_values_and_events() {
+        let store = Store::temporary().unwrap();
+        let table: Table<Rec> = store.table("recs").unwrap();
+        let mut batch = Batch::new();
+        batch
+            .put(&table, Uuid::nil(), &Rec { name: "x".into() })
+            .unwrap();
+        store.commit(batch).unwrap();
+        // 16-byte key + {"name":"x"}.
+        assert_eq!(store.bytes_committed(), 16 + 12);
+    }
+
+    #[test]
+    fn events_are_pruned_in_chunks_and_found_by_age() {
+        let store = Store::temporary().unwrap();
+        for _ in 0..3000 {
+            let mut batch = Batch::new();
+            batch.event("x", Uuid::nil(), serde_json::Value::Null);
+            store.commit(batch).unwrap();
+        }
+        let later = Utc::now() + chrono::TimeDelta::hours(1);
+        assert_eq!(store.last_seq_before(later).unwrap(), 3000);
+        let earlier = Utc::now() - chrono::TimeDelta::hours(1);
+        assert_eq!(store.last_seq_before(earlier).unwrap(), 0);
+        assert_eq!(store.prune_events(2500).unwrap(), 2500);
+        assert_eq!(store.events_after(0, 10).unwrap()[0].seq, 2501);
+    }
+
+    #[test]
+    fn older_databases_read_as_they_are_and_are_marked_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Uuid::now_v7();
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            let table: Table<Rec> = store.table("recs").unwrap();
+            // What versions 1 and 2 wrote: plain JSON, however large.
+            let name = "x".repeat(2000);
+            table
+                .tree
+                .insert(id.as_bytes(), serde_json::to_vec(&Rec { name }).unwrap())
+                .unwrap();
+            store
+                .inner
+                .meta
+                .insert(SCHEMA_KEY, &1u32.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let table: Table<Rec> = store.table("recs").unwrap();
+        assert_eq!(table.get(id).unwrap().unwrap().name.len(), 2000);
+        let stored = store.inner.meta.get(SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(stored.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+        // New writes of large values are compressed, and read back.
+        table
+            .put(
+                id,
+                &Rec {
+                    name: "y".repeat(2000),
+                },
+            )
+            .unwrap();
+        assert!(table.stored_len(id).unwrap().unwrap() < 200);
+        assert_eq!(table.get(id).unwrap().unwrap().name, "y".repeat(2000));
     }
 
     #[test]

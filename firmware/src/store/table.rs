@@ -1,8 +1,8 @@
 //! Typed views over sled trees: one [`Table`] per record type, keyed by UUID.
 //!
-//! Values are JSON so a database can be inspected with ordinary tools and so
-//! records written by an older build still parse when fields are added (every
-//! record type uses `#[serde(default)]` for new fields). Keys are the 16 raw
+//! Values are JSON so records written by an older build still parse when fields
+//! are added (every record type uses `#[serde(default)]` for new fields); large
+//! ones are stored LZ4-compressed (see [`super::codec`]: flash wear). Keys are the 16 raw
 //! bytes of the UUID: gateway-created ids are UUIDv7, so key order is creation
 //! order and paging by key gives VoIPBIN's "newest last" listing for free.
 
@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, codec};
 
 /// A typed sled tree of `V` records keyed by [`Uuid`].
 pub struct Table<V> {
@@ -62,6 +62,15 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
             Some(bytes) => self.decode(id, &bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The size of the record under `id` as stored (what a write of it costs), if any.
+    pub fn stored_len(&self, id: Uuid) -> Result<Option<usize>, StoreError> {
+        Ok(self
+            .tree
+            .get(id.as_bytes())
+            .map_err(|source| StoreError::Sled { op: "get", source })?
+            .map(|bytes| bytes.len()))
     }
 
     /// Whether a record exists under `id`.
@@ -142,18 +151,22 @@ impl<V: Serialize + DeserializeOwned> Table<V> {
     }
 
     pub(super) fn encode(&self, value: &V) -> Result<Vec<u8>, StoreError> {
-        serde_json::to_vec(value).map_err(|source| StoreError::Encode {
-            table: self.name,
-            source,
-        })
+        serde_json::to_vec(value)
+            .map(codec::pack)
+            .map_err(|source| StoreError::Encode {
+                table: self.name,
+                source,
+            })
     }
 
     fn decode(&self, id: Uuid, bytes: &[u8]) -> Result<V, StoreError> {
-        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        let corrupt = |reason: String| StoreError::Corrupt {
             table: self.name,
             key: id.to_string(),
-            reason: source.to_string(),
-        })
+            reason,
+        };
+        let json = codec::unpack(bytes).map_err(corrupt)?;
+        serde_json::from_slice(&json).map_err(|source| corrupt(source.to_string()))
     }
 }
 

@@ -1,14 +1,18 @@
 //! The store watchdog: proves at a steady pace that the database still takes and persists
 //! writes, and says so when it does not.
 //!
-//! Why it exists: sled 0.34.7 can deadlock under a sustained write burst. Its IO thread pool
-//! stops growing once a few of its threads are busy (the idle-thread count is decremented
-//! twice per task and wraps), so when every pool thread waits for the segment accountant
-//! while the accountant's holder waits for a file truncation queued on that same pool,
-//! nothing moves again (seen in our store benchmark; upstream: spacejam/sled#1412). Reads
-//! may still work, so only a write proves health. A stalled store cannot be shut down in
-//! order either (the final flush would hang), so the daemon's answer is to exit at once and
-//! let the supervisor restart it: sled recovers its log at open, and everything the gateway
+//! Why it exists: sled 0.34.7 as released can deadlock under a sustained write burst. Its IO
+//! thread pool stopped growing once a few of its threads were busy (the idle-thread count was
+//! decremented twice per task and wrapped), so when every pool thread waited for the segment
+//! accountant while the accountant's holder waited for a file truncation queued on that same
+//! pool, nothing moved again (upstream: spacejam/sled#1412). The workspace now carries a
+//! patched sled that removes both causes (`vendor/sled/PATCHES.md`; the soak
+//! `cargo bench -p flowgate --bench store_soak` runs ten minutes of sustained writes without a
+//! stall). The watchdog stays as the last line of defence against any stall the patch does
+//! not cover (a dying flash chip, a kernel that stops completing I/O): reads may still work,
+//! so only a write proves health. A stalled store cannot be shut down in order either (the
+//! final flush would hang), so the daemon's answer is to exit at once (status 70) and let the
+//! supervisor restart it: sled recovers its log at open, and everything the gateway
 //! acknowledged was flushed before it was acknowledged.
 //!
 //! The probe runs on a blocking thread (a stuck probe strands that one thread, never a

@@ -7,7 +7,8 @@
 //!   revision, so concurrent changes are detected (`ETag` / `If-Match`).
 //! - [`webhooks`]: delivery of the persistent event log to configured targets (in order,
 //!   retried with backoff, cursor persisted) and to each activeflow's own `webhook_uri`.
-//! - [`retention`]: pruning the event log without losing undelivered events.
+//! - [`retention`]: pruning the event log without losing undelivered events, record retention
+//!   by age and count, and the disk budget (`[data] max_disk_mib`).
 //!
 //! The daemon calls [`spawn_webhooks`] once after the runtime has started.
 
@@ -23,17 +24,28 @@ use webhooks::{
     ACTIVEFLOW_HOOKS_CURSOR, ActiveflowHooks, DeliveryOptions, TargetWorker, cursor_key,
 };
 
-/// Starts a delivery task per `[[webhooks]]` target, the per-activeflow webhook follower and
-/// the retention task, all tracked by the runtime (so its shutdown waits for them) and
-/// stopped by `cancel`.
+/// Starts a delivery task per `[[webhooks]]` target, the per-activeflow webhook follower, the
+/// event-log retention task and the disk-budget task, all tracked by the runtime (so its
+/// shutdown waits for them) and stopped by `cancel`.
 pub fn spawn_webhooks(runtime: &Runtime, config: &Config, cancel: CancellationToken) {
     spawn_with(
         runtime,
         &config.webhooks,
         config.data.event_retention,
         DeliveryOptions::default(),
-        cancel,
+        cancel.clone(),
     );
+    let options =
+        retention::BudgetOptions::from_config(&config.data, cursor_keys(&config.webhooks));
+    runtime.spawn(retention::run_budget(runtime.db().clone(), options, cancel));
+}
+
+/// The meta keys of every webhook cursor: the configured targets' and the per-activeflow
+/// follower's (events they have not received are never pruned).
+pub fn cursor_keys(targets: &[WebhookTarget]) -> Vec<String> {
+    let mut keys: Vec<String> = (0..targets.len()).map(|i| cursor_key(targets, i)).collect();
+    keys.push(ACTIVEFLOW_HOOKS_CURSOR.to_owned());
+    keys
 }
 
 /// [`spawn_webhooks`] with explicit targets, retention and delivery options.

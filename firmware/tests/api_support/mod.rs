@@ -14,7 +14,7 @@ use flowgate::metrics::Metrics;
 use flowgate::runtime::{Modems, Runtime, RuntimeOptions};
 use flowgate::store::{Db, Store, StoreOptions};
 use flowgate_board::modem::Modem;
-use flowgate_board::sim::{SimConfig, SimControl, SimModem};
+use flowgate_board::simulator::{Simulator, SimulatorConfig, SimulatorControl};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +33,7 @@ pub struct Gateway {
     pub cancel: CancellationToken,
     pub dir: tempfile::TempDir,
     /// The simulated board, when started with [`Gateway::start_sim`].
-    pub sim: Option<SimModem>,
+    pub sim: Option<Simulator>,
 }
 
 pub fn init_tracing() {
@@ -55,7 +55,7 @@ impl Gateway {
     /// A gateway on the simulated board: one simulated modem `m0`, ready.
     pub async fn start_sim() -> Self {
         init_tracing();
-        let sim = SimModem::start(SimConfig::default()).expect("simulator");
+        let sim = Simulator::start(SimulatorConfig::default()).expect("simulator");
         let cancel = CancellationToken::new();
         let modem = Modem::spawn(
             sim.modem_config("m0"),
@@ -75,7 +75,7 @@ impl Gateway {
     }
 
     /// The simulator's control handle (gateways from [`Gateway::start_sim`]).
-    pub fn sim(&self) -> SimControl {
+    pub fn sim(&self) -> SimulatorControl {
         self.sim.as_ref().expect("a simulated board").control()
     }
 
@@ -84,7 +84,7 @@ impl Gateway {
     pub async fn start_full(
         tweak: impl FnOnce(&mut Config),
         modems: Modems,
-        sim: Option<SimControl>,
+        sim: Option<SimulatorControl>,
         cancel: CancellationToken,
     ) -> Self {
         init_tracing();

@@ -284,7 +284,9 @@ impl Manager {
                 self.optional(&sh.profile.cnmi_direct).await?;
             }
         }
-        for c in ["AT+CLIP=1", "AT+CRC=1", "AT+CREG=2"] {
+        // `AT+CUSD=1`: network-initiated USSD is only presented once enabled (27.007 §7.15);
+        // ModemManager enables it the same way.
+        for c in ["AT+CLIP=1", "AT+CRC=1", "AT+CREG=2", "AT+CUSD=1"] {
             self.optional(c).await?;
         }
         if sh.profile.lte {

@@ -17,6 +17,7 @@ mod manager;
 mod outbound;
 mod port;
 mod sms;
+mod storage;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,10 +30,11 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-pub use outbound::{
-    DiscardReport, OutboundReport, PartOutcome, PreparedPart, PreparedSms, StoredOutbound,
+pub use sms::{InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage};
+pub use storage::{
+    DiscardReport, OutboundReport, PartOutcome, PreparedPart, PreparedSms, StorageSlot,
+    StoredOutbound,
 };
-pub use sms::{InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage, StorageSlot};
 
 use self::port::{AtClient, Command, Mark};
 use self::sms::SmsJob;

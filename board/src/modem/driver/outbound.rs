@@ -53,144 +53,20 @@
 //!
 //! Sweeps never hand stored outgoing messages (stat 2/3) to the inbound path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::port::Command;
-use super::sms::{OutgoingSms, ReinitRetry, SentSms, SmsWorker, StorageSlot, outcome_unknown};
+use super::sms::{OutgoingSms, ReinitRetry, SentSms, SmsWorker, outcome_unknown};
+use super::storage::{
+    DiscardReport, OutboundReport, OwnSlot, PartOutcome, PreparedPart, PreparedSms, StorageSlot,
+    StoredOutbound,
+};
 use crate::modem::at::response::{self, StoredPdu};
 use crate::modem::config::ms;
 use crate::modem::error::ModemError;
 use crate::modem::pdu::{Pdu, Submit, Tpdu};
-
-/// One part of a [`PreparedSms`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreparedPart {
-    /// Storage index from `+CMGW: <index>`. `None`: this part goes out with `AT+CMGS`
-    /// (storage sends unsupported, refused, full or capped), at least once across crashes.
-    pub index: Option<u32>,
-    /// The PDU as written (hex, SMSC field first).
-    pub pdu: String,
-    /// TPDU length in octets (the `AT+CMGW`/`AT+CMGS` argument).
-    pub tpdu_len: usize,
-}
-
-/// An outgoing message written to modem storage, ready for
-/// [`ModemHandle::send_prepared`](super::ModemHandle::send_prepared). Persist it (and flush)
-/// before sending; after a crash, send it again with the persisted value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreparedSms {
-    /// The modem it was written to (only that modem can send it).
-    pub modem: String,
-    /// The storage memory of the slots (`ME`, `SM`).
-    pub mem: String,
-    /// Recipient, as given.
-    pub to: String,
-    /// The caller's key, returned in status report events.
-    #[serde(default)]
-    pub key: Option<String>,
-    /// The parts in order.
-    pub parts: Vec<PreparedPart>,
-}
-
-impl PreparedSms {
-    /// Number of parts.
-    pub fn part_count(&self) -> usize {
-        self.parts.len()
-    }
-
-    /// True when every part is in storage: sending it is exactly-once across crashes.
-    pub fn is_crash_safe(&self) -> bool {
-        self.parts.iter().all(|p| p.index.is_some())
-    }
-
-    /// The storage slots it holds.
-    pub fn slots(&self) -> Vec<StorageSlot> {
-        self.parts
-            .iter()
-            .filter_map(|p| p.index)
-            .map(|index| StorageSlot {
-                mem: self.mem.clone(),
-                index,
-            })
-            .collect()
-    }
-}
-
-/// How `send_prepared` (or `send_sms`) settled one part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum PartOutcome {
-    /// Sent by this call; `mr` from `+CMSS`/`+CMGS`, matched by status reports.
-    Sent {
-        /// TP-MR.
-        mr: u8,
-    },
-    /// The slot said "stored sent": the part went out before (an attempt whose reply was
-    /// lost, e.g. to a crash). Not sent again; its message reference is unknown.
-    SentBefore,
-    /// The slot was empty or held another message: the part was sent and deleted before
-    /// (the driver deletes only after sending). Not sent again.
-    Gone,
-}
-
-/// What `discard_prepared` found in the slots of a message it deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct DiscardReport {
-    /// Parts still unsent, now deleted: they never went out.
-    pub deleted_unsent: usize,
-    /// Parts that had gone out (stat 3), now deleted.
-    pub sent_before: usize,
-    /// Parts whose slot was already empty or reused.
-    pub gone: usize,
-}
-
-/// A stored outgoing message found by `reconcile_outbound`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredOutbound {
-    /// Where.
-    pub slot: StorageSlot,
-    /// 2 stored unsent, 3 stored sent.
-    pub stat: u8,
-    /// Recipient, when the PDU decodes.
-    pub to: Option<String>,
-    /// Text of this part, when the PDU decodes as text.
-    pub text: Option<String>,
-    /// The PDU hex as stored.
-    pub pdu: String,
-}
-
-/// The result of `reconcile_outbound`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct OutboundReport {
-    /// Stored outgoing messages nobody referred to, deleted (unsent ones never went out).
-    pub deleted: Vec<StoredOutbound>,
-    /// Stored outgoing messages kept: referred to by a given [`PreparedSms`], or being
-    /// prepared or sent by this driver now.
-    pub kept: Vec<StoredOutbound>,
-}
-
-/// What the SMS worker knows about outgoing messages in storage.
-#[derive(Debug, Default)]
-pub(super) struct Outbound {
-    /// Slots this driver wrote and has not deleted, with the PDU written and whether their
-    /// state is known (written, and no send attempt with an unknown result since).
-    own: HashMap<StorageSlot, OwnSlot>,
-    /// Unsent slots left by earlier runs, from the first sweep on (`None` before it); a
-    /// later sweep that finds an unsent slot in neither set found the orphan of a write
-    /// whose reply was lost.
-    foreign: Option<HashSet<StorageSlot>>,
-    /// The modem refused `AT+CMGW`/`AT+CMSS`: `AT+CMGS` from now on.
-    refused: bool,
-}
-
-#[derive(Debug)]
-struct OwnSlot {
-    pdu: String,
-    known: bool,
-}
 
 /// What a slot holds, as far as one prepared part is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::Shared;
-use super::outbound::{DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms};
 use super::port::Command;
+use super::storage::{
+    DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms, StorageSlot,
+};
 use crate::modem::at::response;
 use crate::modem::config::{SmsMode, ms};
 use crate::modem::error::ModemError;
@@ -80,15 +82,6 @@ pub struct SentSms {
     /// How each part was settled, in order.
     #[serde(default)]
     pub outcomes: Vec<PartOutcome>,
-}
-
-/// Where a received part is stored on the modem.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct StorageSlot {
-    /// Memory (`ME`, `SM`).
-    pub mem: String,
-    /// Index.
-    pub index: u32,
 }
 
 /// A received message (all parts joined).

@@ -1,20 +1,23 @@
-//! Simulated hardware: a modem on a pseudo-terminal, with a serial-PCM voice port.
+//! The simulated modem: a GSM/LTE modem on a pseudo-terminal, with a serial-PCM voice port.
+//! (The *SIM card* it holds is configuration: number, IMSI, ICCID, PIN.)
 //!
-//! [`SimModem::start`] opens two ptys: the AT port (opened by the gateway with tokio-serial
+//! [`Simulator::start`] opens two ptys: the AT port (opened by the gateway with tokio-serial
 //! exactly like `/dev/ttyUSB2`) and the voice port (8 kHz s16le mono, 20 ms = 320-byte
 //! frames, paced by the simulator's own clock: each 20 ms it writes one frame of caller audio
 //! — silence when none is queued — and records what the gateway sent). The modem speaks the
-//! dialect of a [`SimProfile`] (Quectel EC25, Huawei E1550, SIMCom SIM7600).
+//! dialect of a [`SimulatedModel`] (Quectel EC25, Huawei E1550, SIMCom SIM7600): the
+//! information lines of read and test commands, PDU and text mode SMS, the call, DTMF and USSD
+//! URCs, as the vendors' AT manuals show them.
 //!
-//! [`SimControl`] (clone-able) injects events (SMS text or PDU, incoming calls, DTMF, remote
+//! [`SimulatorControl`] (clone-able) injects events (SMS text or PDU, incoming calls, DTMF, remote
 //! hang-up/answer/busy, USSD replies, caller audio), injects faults (delayed, dropped or lost
 //! replies, garbage, reboots with `RDY`, a vanished port, full memory, busy SIM, a network
 //! that refuses call transfer), reads back what the gateway did, and waits for it
-//! deterministically ([`SimControl::wait_for`] wakes on every state change, never on a
+//! deterministically ([`SimulatorControl::wait_for`] wakes on every state change, never on a
 //! timer).
 //!
-//! SMS storage follows 27.005 in PDU mode: received messages (stat 0/1), and messages the
-//! gateway writes with `AT+CMGW` (stat 2 "stored unsent") and sends with `AT+CMSS` (then stat 3
+//! SMS storage holds PDUs whichever mode the gateway uses (27.005 PDU or text mode): received
+//! messages (stat 0/1), and messages the gateway writes with `AT+CMGW` (stat 2 "stored unsent") and sends with `AT+CMSS` (then stat 3
 //! "stored sent"; the message is recorded as sent exactly like one sent with `AT+CMGS`).
 //! Storage lives in the simulator, so it survives the gateway closing and reopening the port
 //! (a gateway crash) as well as simulated reboots. Calls follow 27.007 `AT+CHLD` (0, 1, 1x, 2,
@@ -22,13 +25,21 @@
 //! alerting one (24.091), logged as `transferred` with the other call's id.
 //!
 //! **Vanished port**: the pty is closed and re-created at a *new* `/dev/pts/N`. With
-//! [`SimConfig::link`] set, the stable symlink is re-pointed at the new pty, so a gateway
+//! [`SimulatorConfig::link`] set, the stable symlink is re-pointed at the new pty, so a gateway
 //! configured with the link path reopens it like a re-enumerated USB modem by its by-id path.
+//!
+//! # Layout
+//!
+//! - `core/`: the sans-IO modem (bytes in, actions out): line discipline, the command table,
+//!   and one module per command family (general, network, SMS, calls, USSD, audio).
+//! - `dialect.rs`: what differs between the models, as data.
+//! - `shell.rs`: the I/O shell (ptys, tasks, timers); `control.rs`: the control handle.
 
+mod control;
 mod core;
 mod dialect;
 mod pty;
-mod run;
+mod shell;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,16 +47,18 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use self::core::{FaultAction, SentSmsRecord, SimCallRecord, UssdScript};
-pub use self::dialect::SimProfile;
-pub use self::run::{SimControl, SimModem, SimView};
+pub use self::control::{SimulatorControl, SimulatorView};
+pub use self::core::{FaultAction, SentSmsRecord, SimulatedCallRecord, UssdScript};
+pub use self::dialect::SimulatedModel;
+pub use self::shell::Simulator;
 use crate::modem::at::types::CallStat;
 
 /// How a USSD reply is coded by the (simulated) network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UssdCoding {
-    /// GSM 7-bit (DCS 15): packed hex on Huawei, plain text on the others.
+    /// GSM 7-bit (DCS 15): packed hex on Huawei (until `AT^USSDMODE=0`), text in the `+CSCS`
+    /// character set otherwise.
     Gsm7,
     /// UCS2 (DCS 72): hex of UTF-16BE.
     Ucs2,
@@ -103,9 +116,10 @@ impl Default for DialPolicy {
 /// Simulator configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SimConfig {
+pub struct SimulatorConfig {
     /// Modem model.
-    pub profile: SimProfile,
+    #[serde(alias = "profile")]
+    pub model: SimulatedModel,
     /// Stable symlink to the AT pty (re-pointed when the port vanishes and comes back).
     pub link: Option<PathBuf>,
     /// Stable symlink to the voice pty.
@@ -145,10 +159,10 @@ pub struct SimConfig {
     pub boot_urcs_at_start: bool,
 }
 
-impl Default for SimConfig {
+impl Default for SimulatorConfig {
     fn default() -> Self {
         Self {
-            profile: SimProfile::QuectelEc25,
+            model: SimulatedModel::QuectelEc25,
             link: None,
             pcm_link: None,
             own_number: "+15550001000".to_owned(),
@@ -171,11 +185,11 @@ impl Default for SimConfig {
     }
 }
 
-impl SimConfig {
-    /// Defaults for `profile`.
-    pub fn new(profile: SimProfile) -> Self {
+impl SimulatorConfig {
+    /// Defaults for `model`.
+    pub fn new(model: SimulatedModel) -> Self {
         Self {
-            profile,
+            model,
             ..Self::default()
         }
     }
@@ -184,7 +198,7 @@ impl SimConfig {
 /// Something that happened in the simulator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum SimEvent {
+pub enum SimulatorEvent {
     /// The gateway sent a command line.
     Command {
         /// The line.
@@ -271,7 +285,7 @@ pub enum SimEvent {
 
 /// Simulator errors.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum SimError {
+pub enum SimulatorError {
     /// Creating or using a pty failed.
     #[error("simulator I/O: {0}")]
     Io(String),
@@ -287,4 +301,21 @@ pub enum SimError {
     /// The simulator has stopped.
     #[error("simulator stopped")]
     Stopped,
+}
+
+/// Feeds `input` to a fresh simulated modem of `model` — the sans-IO core alone, no ptys, no
+/// tasks — and returns the bytes it wrote back. For the `simulator_input` fuzz target: no
+/// input may make the simulator panic.
+#[doc(hidden)]
+pub fn feed_fresh(model: SimulatedModel, input: &[u8]) -> Vec<u8> {
+    let (events, _) = tokio::sync::broadcast::channel(16);
+    let mut core = self::core::SimCore::new(SimulatorConfig::new(model), events);
+    core.feed(input)
+        .into_iter()
+        .filter_map(|o| match o {
+            self::core::Out::Bytes(b) => Some(b),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
