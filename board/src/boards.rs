@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::analog::AnalogPortProfile;
 use crate::modem::config::{AudioTransport, GpioLineConfig, ModemConfig, PowerConfig, SmsMode};
 use crate::modem::profile::VendorProfile;
 use crate::simulator::{SimulatedModel, Simulator, SimulatorConfig};
@@ -27,6 +28,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "huawei-e1550-usb",
         include_str!("../boards/huawei-e1550-usb.toml"),
     ),
+    ("rpi-fxs-fxo", include_str!("../boards/rpi-fxs-fxo.toml")),
 ];
 
 /// Board profile errors.
@@ -60,7 +62,7 @@ pub enum BoardError {
     },
     /// No built-in board and no file of that name.
     #[error(
-        "unknown board `{0}` (built-in: simulated, rpi4-quectel-ec25, huawei-e1550-usb; or a path to a TOML file)"
+        "unknown board `{0}` (built-in: simulated, rpi4-quectel-ec25, huawei-e1550-usb, rpi-fxs-fxo; or a path to a TOML file)"
     )]
     Unknown(String),
 }
@@ -135,6 +137,9 @@ pub struct BoardProfile {
     /// Its modems.
     #[serde(default, rename = "modem")]
     pub modems: Vec<BoardModem>,
+    /// Its analog telephone ports (FXS and FXO).
+    #[serde(default, rename = "analog")]
+    pub analog: Vec<AnalogPortProfile>,
 }
 
 impl BoardProfile {
@@ -297,6 +302,25 @@ impl BoardProfile {
             line("reset", &m.power.reset)?;
             line("power_key", &m.power.power_key)?;
         }
+        let mut spi = HashSet::new();
+        for (i, a) in self.analog.iter().enumerate() {
+            crate::analog::validate(a, i).map_err(|(key, reason)| BoardError::Invalid {
+                source_name: source_name.to_owned(),
+                key,
+                reason,
+            })?;
+            if !ids.insert(a.id.as_str()) {
+                return Err(bad(format!("analog[{i}].id"), "duplicate port id"));
+            }
+            if let Some(s) = a.spi
+                && !spi.insert((s.bus, s.chip_select))
+            {
+                return Err(bad(
+                    format!("analog[{i}].spi"),
+                    "two ports on one chip select",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -364,7 +388,10 @@ mod tests {
         for n in BoardProfile::builtin_names() {
             let b = BoardProfile::builtin(n).unwrap_or_else(|e| panic!("{n}: {e}"));
             assert_eq!(b.name, n);
-            assert!(!b.modems.is_empty());
+            assert!(
+                !b.modems.is_empty() || !b.analog.is_empty(),
+                "{n}: no lines"
+            );
         }
         let sim = BoardProfile::builtin("simulated").unwrap();
         assert!(sim.modems[0].simulated.is_some());
@@ -373,6 +400,20 @@ mod tests {
         let c = rpi.modems[0].modem_config().unwrap();
         assert!(matches!(c.audio, Some(AudioTransport::SerialPcm { .. })));
         assert!(c.power.power_key.is_some());
+        // The analog board: one FXS and one FXO, each on its own chip select, configured
+        // from the country; the simulated board has the same pair, simulated.
+        let analog = BoardProfile::builtin("rpi-fxs-fxo").unwrap();
+        let kinds: Vec<_> = analog.analog.iter().map(|a| a.kind()).collect();
+        use flowgate_analog::port::PortKind;
+        assert_eq!(kinds, [PortKind::Fxs, PortKind::Fxo]);
+        assert!(analog.analog[0].fxs_config().is_ok());
+        assert!(analog.analog[1].fxo_config().is_ok());
+        assert_eq!(
+            analog.analog[1].spi.map(|s| s.path()).as_deref(),
+            Some("/dev/spidev0.1")
+        );
+        let sim_kinds: Vec<_> = sim.analog.iter().map(|a| (a.kind(), a.simulated)).collect();
+        assert_eq!(sim_kinds, [(PortKind::Fxs, true), (PortKind::Fxo, true)]);
     }
 
     #[test]

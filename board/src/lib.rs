@@ -7,9 +7,12 @@
 //! - [`simulator`]: the simulated modem — a modem on a pseudo-terminal with a serial-PCM voice
 //!   port, answering as the vendors' manuals show, scriptable through a control handle. It is
 //!   the default board of the daemon.
-//! - [`boards`]: board profiles (TOML): which modems, ports, GPIOs and audio devices a board
-//!   has.
+//! - [`analog`]: FXS/FXO ports on Linux — board-profile entries, spidev and GPIO
+//!   character-device bindings for the `flowgate-analog` drivers.
+//! - [`boards`]: board profiles (TOML): which modems, analog ports, GPIOs and audio devices a
+//!   board has.
 
+pub mod analog;
 pub mod boards;
 pub mod modem;
 pub mod simulator;

@@ -11,7 +11,7 @@ use api_support::{Gateway, WAIT, assert_error};
 use flowgate::runtime::Modems;
 use flowgate::store::DiskState;
 use flowgate_board::modem::Modem;
-use flowgate_board::sim::{SimConfig, SimModem};
+use flowgate_board::simulator::{Simulator, SimulatorConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -65,7 +65,7 @@ async fn a_full_disk_refuses_new_work_with_507_and_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sms_that_cannot_be_stored_stays_on_the_modem_until_there_is_room() {
     api_support::init_tracing();
-    let sim = SimModem::start(SimConfig::default()).expect("simulator");
+    let sim = Simulator::start(SimulatorConfig::default()).expect("simulator");
     let cancel = CancellationToken::new();
     let mut modem_config = sim.modem_config("m0");
     // The driver hands an unacknowledged message out again at its next sweep.

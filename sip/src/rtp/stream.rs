@@ -1,0 +1,515 @@
+//! The I/O piece of RTP: an [`RtpStream`] on a std `UdpSocket` (RTP on an even port of
+//! the configured range, RTCP on the next), with a blocking 20 ms frame interface shaped
+//! like the call-leg contract's `AudioPort`. The media layer runs one blocking thread per
+//! call that calls [`RtpStream::read_frame`] and [`RtpStream::write_frame`].
+//!
+//! `read_frame` returns every 20 ms by the stream's own clock (absolute deadlines, so the
+//! pace does not drift), receiving whatever arrives meanwhile, even when packets stop.
+//! The user agent keeps an [`RtpControl`] to change the parameters on a re-INVITE, send
+//! RFC 4733 digits and close the stream when the call ends.
+
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use thiserror::Error;
+
+use super::jitter::{FrameStatus, JitterConfig, JitterStats};
+use super::session::{Incoming, RtpSession, SessionParams};
+use super::{is_rtcp, rtcp};
+
+/// Errors of the RTP I/O layer.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// No free even/odd port pair in the range.
+    #[error("no free RTP port in {min}..={max}")]
+    NoPort {
+        /// Range start.
+        min: u16,
+        /// Range end.
+        max: u16,
+    },
+    /// A socket error.
+    #[error("RTP socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The call ended: the user agent closed the stream.
+    #[error("RTP stream closed")]
+    Closed,
+}
+
+/// The configured RTP port range; allocation walks it round-robin.
+#[derive(Debug)]
+pub struct PortRange {
+    min: u16,
+    max: u16,
+    next: AtomicU16,
+}
+
+impl PortRange {
+    /// A range (`min` rounded up to even).
+    pub fn new(min: u16, max: u16) -> Self {
+        let min = min + min % 2;
+        Self {
+            min,
+            max,
+            next: AtomicU16::new(min),
+        }
+    }
+
+    /// Binds an RTP socket on an even port and RTCP on the next one.
+    pub fn bind(&self, ip: IpAddr) -> Result<(UdpSocket, UdpSocket), StreamError> {
+        let pairs = (self.max.saturating_sub(self.min) / 2).max(1);
+        for _ in 0..pairs {
+            let mut p = self.next.fetch_add(2, Ordering::Relaxed);
+            if p < self.min || p >= self.max {
+                // Wrapped past the end: start over (a racing thread may do the same).
+                self.next.store(self.min + 2, Ordering::Relaxed);
+                p = self.min;
+            }
+            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, p)) else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, p + 1)) else {
+                continue;
+            };
+            return Ok((rtp, rtcp));
+        }
+        Err(StreamError::NoPort {
+            min: self.min,
+            max: self.max,
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    params: Option<SessionParams>,
+    dtmf: VecDeque<(char, Duration)>,
+    closed: bool,
+    stats: StreamStats,
+}
+
+/// Counters of a stream, readable from the control side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// RTP packets received (any payload).
+    pub packets_in: u64,
+    /// RTP packets sent.
+    pub packets_out: u64,
+    /// RTCP packets received.
+    pub rtcp_in: u64,
+    /// Digits received by RFC 4733.
+    pub digits_in: u64,
+    /// Jitter buffer counters.
+    pub jitter: JitterStats,
+}
+
+/// The user agent's handle on a stream.
+#[derive(Debug, Clone)]
+pub struct RtpControl(Arc<Mutex<Shared>>);
+
+impl RtpControl {
+    fn with<T>(&self, f: impl FnOnce(&mut Shared) -> T) -> T {
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut g)
+    }
+
+    /// New parameters (re-INVITE), applied at the next frame.
+    pub fn update(&self, params: SessionParams) {
+        self.with(|s| s.params = Some(params));
+    }
+
+    /// Queues a digit to send as RFC 4733 events.
+    pub fn send_dtmf(&self, digit: char, duration: Duration) {
+        self.with(|s| s.dtmf.push_back((digit, duration)));
+    }
+
+    /// Ends the stream: the next read or write returns [`StreamError::Closed`].
+    pub fn close(&self) {
+        self.with(|s| s.closed = true);
+    }
+
+    /// Whether the stream was closed.
+    pub fn is_closed(&self) -> bool {
+        self.with(|s| s.closed)
+    }
+
+    /// The counters as of the last frame.
+    pub fn stats(&self) -> StreamStats {
+        self.with(|s| s.stats)
+    }
+}
+
+/// A digit sink: called from the media thread for each RFC 4733 digit received.
+pub type DtmfSink = Box<dyn FnMut(char) + Send>;
+
+/// One call's RTP stream.
+pub struct RtpStream {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    session: RtpSession,
+    shared: Arc<Mutex<Shared>>,
+    next_tick: Option<Instant>,
+    next_rtcp: Option<Instant>,
+    on_dtmf: Option<DtmfSink>,
+    digits: VecDeque<char>,
+    buf: Vec<u8>,
+    stats: StreamStats,
+    device: String,
+}
+
+impl std::fmt::Debug for RtpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtpStream")
+            .field("local", &self.rtp.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+const TICK: Duration = Duration::from_millis(20);
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
+impl RtpStream {
+    /// Binds a stream in `range` on `ip`. Parameters may be set later (the port is
+    /// needed for the SDP before the answer is known): until then nothing is sent.
+    pub fn bind(
+        range: &PortRange,
+        ip: IpAddr,
+        params: SessionParams,
+        jitter: JitterConfig,
+    ) -> Result<(Self, RtpControl), StreamError> {
+        let (rtp, rtcp) = range.bind(ip)?;
+        rtcp.set_nonblocking(true)?;
+        let device = format!("rtp:{}", rtp.local_addr()?);
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let s = Self {
+            rtp,
+            rtcp,
+            session: RtpSession::new(params, jitter),
+            shared: shared.clone(),
+            next_tick: None,
+            next_rtcp: None,
+            on_dtmf: None,
+            digits: VecDeque::new(),
+            buf: vec![0; 2048],
+            stats: StreamStats::default(),
+            device,
+        };
+        Ok((s, RtpControl(shared)))
+    }
+
+    /// The local RTP address.
+    pub fn local_addr(&self) -> Result<SocketAddr, StreamError> {
+        Ok(self.rtp.local_addr()?)
+    }
+
+    /// Sample rate (8 kHz: G.711).
+    pub fn sample_rate(&self) -> u32 {
+        8000
+    }
+
+    /// Routes received digits to `sink` (called on the media thread) instead of
+    /// [`RtpStream::take_dtmf`].
+    pub fn set_dtmf_sink(&mut self, sink: DtmfSink) {
+        self.on_dtmf = Some(sink);
+    }
+
+    /// The next digit received by RFC 4733 when no sink is set.
+    pub fn take_dtmf(&mut self) -> Option<char> {
+        self.digits.pop_front()
+    }
+
+    fn sync_control(&mut self) -> Result<(), StreamError> {
+        let mut g = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.closed {
+            return Err(StreamError::Closed);
+        }
+        if let Some(p) = g.params.take() {
+            self.session.update(p);
+        }
+        while let Some((d, dur)) = g.dtmf.pop_front() {
+            self.session.queue_dtmf(d, dur);
+        }
+        self.stats.jitter = self.session.jitter_stats();
+        g.stats = self.stats;
+        Ok(())
+    }
+
+    fn handle(&mut self, n: usize, from: SocketAddr, now: Instant) {
+        let data = &self.buf[..n];
+        if is_rtcp(data) {
+            if rtcp::parse(data).is_ok() {
+                self.stats.rtcp_in += 1;
+            }
+            return;
+        }
+        self.stats.packets_in += 1;
+        if let Incoming::Dtmf(d) = self.session.on_packet(data, from, now) {
+            self.stats.digits_in += 1;
+            match &mut self.on_dtmf {
+                Some(sink) => sink(d),
+                None => self.digits.push_back(d),
+            }
+        }
+    }
+
+    /// Blocks until the next 20 ms tick, receiving meanwhile, then fills `frame` from
+    /// the jitter buffer.
+    pub fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus, StreamError> {
+        self.sync_control()?;
+        let start = Instant::now();
+        let tick = *self.next_tick.get_or_insert(start + TICK);
+        // Receive until the tick; past it, still take what is already queued (a reader
+        // that runs late must not starve the socket), bounded so a flood cannot stall us.
+        let mut late_reads = 0;
+        loop {
+            let now = Instant::now();
+            if now >= tick {
+                late_reads += 1;
+            }
+            let wait = tick
+                .saturating_duration_since(now)
+                .max(Duration::from_micros(50));
+            self.rtp.set_read_timeout(Some(wait))?;
+            match self.rtp.recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    self.handle(n, from, Instant::now());
+                    if late_reads > 32 {
+                        break;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
+                    if Instant::now() >= tick {
+                        break;
+                    }
+                }
+                // ICMP port unreachable from an earlier send surfaces here on Linux.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        while let Ok((n, from)) = self.rtcp.recv_from(&mut self.buf) {
+            self.handle(n, from, Instant::now());
+        }
+        let now = Instant::now();
+        // Absolute deadlines keep the pace; after a long stall, restart the clock.
+        self.next_tick = Some(if now > tick + 5 * TICK {
+            now + TICK
+        } else {
+            tick + TICK
+        });
+        self.maybe_rtcp(now)?;
+        Ok(self.session.pull(frame))
+    }
+
+    /// Sends one 20 ms frame (or a telephone-event packet while digits are queued).
+    /// Never blocks for long: a full socket buffer drops the packet.
+    pub fn write_frame(&mut self, frame: &[i16]) -> Result<(), StreamError> {
+        self.sync_control()?;
+        if let Some((pkt, dest)) = self.session.push(frame) {
+            match self.rtp.send_to(pkt, dest) {
+                Ok(_) => self.stats.packets_out += 1,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a digit to send as RFC 4733 events over the next frames' writes. False
+    /// when the peer did not negotiate telephone-event.
+    pub fn send_dtmf(&mut self, digit: char, duration: Duration) -> bool {
+        self.session.queue_dtmf(digit, duration)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StreamStats {
+        StreamStats {
+            jitter: self.session.jitter_stats(),
+            ..self.stats
+        }
+    }
+
+    fn maybe_rtcp(&mut self, now: Instant) -> Result<(), StreamError> {
+        let due = *self.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        if now < due {
+            return Ok(());
+        }
+        self.next_rtcp = Some(now + RTCP_INTERVAL);
+        let Some(dest) = self.session.destination() else {
+            return Ok(());
+        };
+        let dest = SocketAddr::new(dest.ip(), dest.port().wrapping_add(1));
+        let block = self.session.report_block();
+        let (packets, octets, ts) = self.session.send_counters();
+        let pkt = if packets > 0 {
+            rtcp::sender_report(
+                self.session.ssrc(),
+                SystemTime::now(),
+                ts,
+                packets,
+                octets,
+                block.as_ref(),
+            )
+        } else {
+            rtcp::receiver_report(self.session.ssrc(), block.as_ref())
+        };
+        match self.rtcp.send_to(&pkt, dest) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The call-leg contract's port: the media layer drives a SIP call like any other leg.
+/// Concealed frames (a lost or late packet covered by the jitter buffer) count as
+/// `Received` — the buffer holds audio, not silence; `Missing` is silence.
+impl flowgate_line::AudioPort for RtpStream {
+    fn sample_rate(&self) -> u32 {
+        8000
+    }
+
+    fn device(&self) -> &str {
+        &self.device
+    }
+
+    fn read_frame(
+        &mut self,
+        frame: &mut [i16],
+    ) -> Result<flowgate_line::FrameStatus, flowgate_line::PortError> {
+        match RtpStream::read_frame(self, frame) {
+            Ok(FrameStatus::Received | FrameStatus::Concealed) => {
+                Ok(flowgate_line::FrameStatus::Received)
+            }
+            Ok(FrameStatus::Missing) => Ok(flowgate_line::FrameStatus::Missing),
+            Err(e) => Err(flowgate_line::PortError {
+                device: self.device.clone(),
+                op: "read",
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn write_frame(&mut self, frame: &[i16]) -> Result<(), flowgate_line::PortError> {
+        RtpStream::write_frame(self, frame).map_err(|e| flowgate_line::PortError {
+            device: self.device.clone(),
+            op: "write",
+            detail: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdp::{Codec, Direction};
+
+    fn params(remote: Option<SocketAddr>) -> SessionParams {
+        SessionParams {
+            codec: Codec::Pcma,
+            payload_type: 8,
+            telephone_event: Some(101),
+            remote,
+            direction: Direction::SendRecv,
+            symmetric: true,
+        }
+    }
+
+    #[test]
+    fn two_streams_exchange_audio_and_digits_over_loopback() {
+        let range = PortRange::new(31_000, 31_999);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let (mut a, _actl) =
+            RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
+        let (mut b, bctl) =
+            RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
+        assert_eq!(a.local_addr().unwrap().port() % 2, 0);
+        let mut pa = params(Some(b.local_addr().unwrap()));
+        pa.remote = Some(b.local_addr().unwrap());
+        a.session.update(pa);
+        b.session.update(params(Some(a.local_addr().unwrap())));
+        bctl.send_dtmf('9', Duration::from_millis(60));
+        let tone = vec![4000i16; 160];
+        let mut got_audio = 0;
+        let mut frame = [0i16; 160];
+        let t0 = Instant::now();
+        for _ in 0..25 {
+            a.write_frame(&tone).unwrap();
+            b.write_frame(&tone).unwrap();
+            if b.read_frame(&mut frame).unwrap() == FrameStatus::Received {
+                got_audio += 1;
+            }
+            a.read_frame(&mut frame).unwrap();
+        }
+        // Paced by the streams' own 20 ms clocks (two reads per loop on separate clocks).
+        assert!(
+            t0.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(
+            got_audio >= 15,
+            "{got_audio} {:?} {:?}",
+            b.stats(),
+            a.stats()
+        );
+        assert_eq!(a.take_dtmf(), Some('9'));
+        bctl.close();
+        assert!(matches!(b.read_frame(&mut frame), Err(StreamError::Closed)));
+        // Through the contract's trait: the same stream is a `Box<dyn AudioPort>`.
+        let mut port: Box<dyn flowgate_line::AudioPort> = Box::new(a);
+        assert!(port.device().starts_with("rtp:127.0.0.1:"));
+        assert_eq!(port.sample_rate(), 8000);
+        port.write_frame(&tone).unwrap();
+        assert!(port.read_frame(&mut frame).is_ok());
+    }
+
+    #[test]
+    fn read_frame_keeps_time_without_packets() {
+        let range = PortRange::new(32_000, 32_999);
+        let (mut s, _c) = RtpStream::bind(
+            &range,
+            "127.0.0.1".parse().unwrap(),
+            params(None),
+            JitterConfig::default(),
+        )
+        .unwrap();
+        let mut f = [1i16; 160];
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(s.read_frame(&mut f).unwrap(), FrameStatus::Missing);
+        }
+        let e = t0.elapsed();
+        assert!(
+            e >= Duration::from_millis(195) && e < Duration::from_millis(600),
+            "{e:?}"
+        );
+        assert!(f.iter().all(|&x| x == 0));
+    }
+}
