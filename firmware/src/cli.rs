@@ -6,9 +6,9 @@
 //!
 //! ```text
 //! flowgate run [--config FILE] [--listen ADDR:PORT] [--data DIR]
-//! flowgate flow validate FILE… [--reference call|api|message] [--json]
-//! flowgate flow run FILE [--reference …] [--var K=V]… [--input EVENT]… [--now RFC3339]
-//!                        [--with FLOW_FILE]… [--json]
+//! flowgate flow validate FILE… [--reference call|api|message|none] [--strict] [--json]
+//! flowgate flow run FILE [--reference …] [--var K=V]… [--script FILE] [--input EVENT]…
+//!                        [--now RFC3339] [--with FLOW_FILE]… [--fetch URL SOURCE]… [--json]
 //! flowgate config default
 //! flowgate config check FILE
 //! ```
@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use flowgate_flows::dryrun::{DryRunConfig, FetchRequest, InputEvent, dry_run, parse_var};
-use flowgate_flows::engine::EndReason;
-use flowgate_flows::limits::Limits;
-use flowgate_flows::model::{Action, Flow, ReferenceType, parse_actions};
-use flowgate_flows::validate::{ValidateOptions, validate_json};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use flowgate_flows::dryrun::{
+    DryRunConfig, FetchRequest, InputEvent, actions_of, dry_run, parse_input, parse_var,
+    script_lines,
+};
+use flowgate_flows::model::{Action, Flow, ReferenceType};
+use flowgate_flows::validate::{Problem, ValidateOptions, validate_json};
 
 use crate::config::{Config, DEFAULT_TOML};
 
@@ -67,7 +68,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 enum FlowCommand {
-    /// Check flow files; exit 1 if any has an error (warnings go to stderr).
+    /// Check flow files; exit 1 if any has an error (warnings go to stderr and never fail,
+    /// unless --strict).
     Validate {
         /// Flow JSON files.
         #[arg(required = true)]
@@ -75,31 +77,49 @@ enum FlowCommand {
         /// What the flows are for (adds warnings about actions media gating would skip).
         #[arg(long, value_enum)]
         reference: Option<Reference>,
+        /// Warnings count as errors for the exit status (for CI).
+        #[arg(long)]
+        strict: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
-    /// Run a flow offline with a scripted channel and print the trace.
+    /// Run a flow offline with a scripted channel and print the trace (exit 1 if a flow of
+    /// the run ends with an error).
     Run {
         /// The flow JSON file.
         file: PathBuf,
         /// What started the flow (decides which actions run).
         #[arg(long, value_enum, default_value = "call")]
         reference: Reference,
-        /// A variable set before the first action (repeatable).
+        /// A variable set before the first action, over the ones the gateway sets
+        /// (repeatable).
         #[arg(long = "var", value_name = "KEY=VALUE")]
         vars: Vec<String>,
-        /// Scripted channel input, in order: dtmf:DIGITS, press:DIGITS, timeout, hangup,
-        /// fail[:REASON] (repeatable).
+        /// A file of scripted events, one per line (`#` comments); `push:FILE` paths in it
+        /// are relative to it. Its events come before the --input ones.
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+        /// One scripted event, in order (repeatable): dtmf:DIGITS, press:DIGITS, timeout,
+        /// hangup, fail[:REASON], at:TARGET, forward:TARGET, forward-now:TARGET,
+        /// push:SOURCE, push-now:SOURCE, continue[:TARGET], stop[:REASON]. TARGET is an
+        /// action id or actions[N]; SOURCE a JSON array of actions or a file holding one.
         #[arg(long = "input", value_name = "EVENT")]
         inputs: Vec<String>,
         /// The time the flow runs at (condition_datetime), RFC 3339. Default: now.
         #[arg(long)]
         now: Option<String>,
-        /// Other flow files that `fetch_flow` may look up by id (repeatable).
+        /// Other flow files: `fetch_flow` pushes their actions and `on_complete_flow_id`
+        /// follow-ups run them (repeatable).
         #[arg(long = "with", value_name = "FLOW_FILE")]
         with: Vec<PathBuf>,
-        /// Machine-readable output: {"trace":[…],"variables":{…},"end":"…"}.
+        /// Answers the flow's `fetch` of URL (`*`: any other URL) with the actions in SOURCE:
+        /// a JSON file, or an http(s) URL requested instead (repeatable). A fetch no
+        /// mapping answers fails: the dry run does not reach the network on its own.
+        #[arg(long = "fetch", num_args = 2, value_names = ["URL", "SOURCE"], action = ArgAction::Append)]
+        fetch: Vec<String>,
+        /// Machine-readable output: {"trace":[…],"variables":{…},"end":"…","flows":[…],
+        /// "interrupts":[…],"unused_inputs":[…]}.
         #[arg(long)]
         json: bool,
     },
@@ -125,6 +145,8 @@ enum Reference {
     Api,
     /// An incoming SMS (media actions skipped).
     Message,
+    /// No reference, like a recording's on-end flow (only actions that run anywhere).
+    None,
 }
 
 impl Reference {
@@ -133,6 +155,7 @@ impl Reference {
             Reference::Call => ReferenceType::Call,
             Reference::Api => ReferenceType::Api,
             Reference::Message => ReferenceType::Conversation,
+            Reference::None => ReferenceType::None,
         }
     }
 }
@@ -155,25 +178,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Flow(FlowCommand::Validate {
             files,
             reference,
+            strict,
             json,
-        }) => validate_files(&files, reference, json),
+        }) => validate_files(&files, reference, strict, json),
         Command::Flow(FlowCommand::Run {
             file,
             reference,
             vars,
+            script,
             inputs,
             now,
             with,
+            fetch,
             json,
-        }) => run_flow(
-            &file,
+        }) => run_flow(&RunFlow {
+            file: &file,
             reference,
-            &vars,
-            &inputs,
-            now.as_deref(),
-            &with,
+            vars: &vars,
+            script: script.as_deref(),
+            inputs: &inputs,
+            now: now.as_deref(),
+            with: &with,
+            fetch: &fetch,
             json,
-        ),
+        }),
         Command::Config(ConfigCommand::Default) => {
             print!("{DEFAULT_TOML}");
             Ok(ExitCode::SUCCESS)
@@ -271,11 +299,12 @@ fn init_logging(log: &crate::config::LogConfig) -> anyhow::Result<()> {
 fn validate_files(
     files: &[PathBuf],
     reference: Option<Reference>,
+    strict: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let opts = ValidateOptions {
-        limits: Limits::default(),
         reference_type: reference.map(Reference::to_reference_type),
+        ..ValidateOptions::default()
     };
     let mut all_ok = true;
     let mut results = Vec::new();
@@ -283,7 +312,8 @@ fn validate_files(
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let (_, report) = validate_json(&text, &opts);
-        all_ok &= report.is_ok();
+        let ok = report.is_ok() && (!strict || report.warnings.is_empty());
+        all_ok &= ok;
         if json {
             results.push(serde_json::json!({
                 "file": file.display().to_string(),
@@ -292,14 +322,7 @@ fn validate_files(
                 "warnings": report.warnings,
             }));
         } else {
-            for w in &report.warnings {
-                eprintln!(
-                    "{}: warning: {}: {}",
-                    file.display(),
-                    or_root(&w.path),
-                    w.message
-                );
-            }
+            print_warnings(file, &report.warnings);
             for e in &report.errors {
                 println!(
                     "{}: error: {}: {}",
@@ -328,16 +351,31 @@ fn validate_files(
     })
 }
 
+fn print_warnings(file: &Path, warnings: &[Problem]) {
+    for w in warnings {
+        eprintln!(
+            "{}: warning: {}: {}",
+            file.display(),
+            or_root(&w.path),
+            w.message
+        );
+    }
+}
+
 fn or_root(path: &str) -> &str {
     if path.is_empty() { "(document)" } else { path }
 }
 
+/// Reads and validates a flow file; warnings go to stderr (they never stop a run).
 fn load_flow(path: &Path) -> anyhow::Result<Flow> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (flow, report) = validate_json(&text, &ValidateOptions::default());
     match flow {
-        Some(flow) => Ok(flow),
+        Some(flow) => {
+            print_warnings(path, &report.warnings);
+            Ok(flow)
+        }
         None => {
             let problems: Vec<String> = report
                 .errors
@@ -353,33 +391,104 @@ fn load_flow(path: &Path) -> anyhow::Result<Flow> {
     }
 }
 
-fn run_flow(
-    file: &Path,
+/// The options of `flowgate flow run`.
+struct RunFlow<'a> {
+    file: &'a Path,
     reference: Reference,
-    vars: &[String],
-    inputs: &[String],
-    now: Option<&str>,
-    with: &[PathBuf],
+    vars: &'a [String],
+    script: Option<&'a Path>,
+    inputs: &'a [String],
+    now: Option<&'a str>,
+    with: &'a [PathBuf],
+    /// URL, SOURCE pairs, flattened as clap gives them.
+    fetch: &'a [String],
     json: bool,
-) -> anyhow::Result<ExitCode> {
-    let flow = load_flow(file)?;
-    let mut known: Vec<Flow> = Vec::new();
-    for path in with {
-        known.push(load_flow(path)?);
+}
+
+/// Parses one scripted event; `push:FILE` reads FILE relative to `base`.
+fn parse_event(text: &str, base: &Path) -> anyhow::Result<InputEvent> {
+    let mut load = |name: &str| -> Result<String, String> {
+        let path = base.join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    Ok(parse_input(text, &mut load)?)
+}
+
+/// The script: the --script file's events, then the --input ones.
+fn script_events(script: Option<&Path>, inputs: &[String]) -> anyhow::Result<Vec<InputEvent>> {
+    let mut events = Vec::new();
+    if let Some(path) = script {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (line, event) in script_lines(&text) {
+            events.push(
+                parse_event(event, base).with_context(|| format!("{}:{line}", path.display()))?,
+            );
+        }
     }
+    for input in inputs {
+        events.push(parse_event(input, Path::new("."))?);
+    }
+    Ok(events)
+}
+
+/// Where the answer to a `fetch` comes from.
+enum FetchSource {
+    /// Actions read from a file when the run starts.
+    Actions(Vec<Action>),
+    /// An http(s) URL requested instead of the flow's.
+    Url(String),
+}
+
+/// `--fetch URL SOURCE` pairs: exact URLs first, then `*`.
+struct FetchMap(Vec<(String, FetchSource)>);
+
+impl FetchMap {
+    fn load(pairs: &[String]) -> anyhow::Result<Self> {
+        let mut map = Vec::new();
+        for pair in pairs.chunks(2) {
+            let [url, source] = pair else {
+                bail!("--fetch needs a URL and a SOURCE");
+            };
+            let answer = if source.starts_with("http://") || source.starts_with("https://") {
+                FetchSource::Url(source.clone())
+            } else {
+                let text = std::fs::read_to_string(source)
+                    .with_context(|| format!("--fetch {url}: cannot read {source}"))?;
+                let actions = actions_of(&text)
+                    .map_err(|e| anyhow::anyhow!("--fetch {url}: {source}: {e}"))?;
+                FetchSource::Actions(actions)
+            };
+            map.push((url.clone(), answer));
+        }
+        Ok(Self(map))
+    }
+
+    fn find(&self, url: &str) -> Option<&FetchSource> {
+        self.0
+            .iter()
+            .find(|(u, _)| u == url)
+            .or_else(|| self.0.iter().find(|(u, _)| u == "*"))
+            .map(|(_, s)| s)
+    }
+}
+
+fn run_flow(args: &RunFlow<'_>) -> anyhow::Result<ExitCode> {
+    let flow = load_flow(args.file)?;
     let mut config = DryRunConfig {
-        reference_type: reference.to_reference_type(),
+        reference_type: args.reference.to_reference_type(),
         ..DryRunConfig::default()
     };
-    for v in vars {
+    for path in args.with {
+        config.flows.push(load_flow(path)?);
+    }
+    for v in args.vars {
         let (k, value) = parse_var(v)?;
         config.variables.insert(k, value);
     }
-    config.inputs = inputs
-        .iter()
-        .map(|s| s.parse::<InputEvent>())
-        .collect::<Result<_, _>>()?;
-    config.now = match now {
+    config.inputs = script_events(args.script, args.inputs)?;
+    config.now = match args.now {
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
             .with_context(|| {
                 format!("--now {text:?} is not an RFC 3339 time such as 2026-11-23T09:30:00Z")
@@ -387,31 +496,36 @@ fn run_flow(
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
+    let replies = FetchMap::load(args.fetch)?;
 
     let mut http: Option<tokio::runtime::Runtime> = None;
     let mut fetch = |request: &FetchRequest| -> Result<Vec<Action>, String> {
         match request {
-            FetchRequest::FetchFlow { flow_id } => known
-                .iter()
-                .find(|f| f.id == Some(*flow_id))
-                .map(|f| f.actions.clone())
-                .ok_or_else(|| format!("flow {flow_id} is not among the --with files")),
-            FetchRequest::Fetch { url, method, body } => {
-                if http.is_none() {
-                    http = Some(
-                        tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(|e| format!("cannot start the HTTP client: {e}"))?,
-                    );
-                }
-                let rt = http.as_ref().ok_or("no HTTP client")?;
-                rt.block_on(fetch_actions(url, method, body))
+            FetchRequest::FetchFlow { flow_id } => {
+                Err(format!("flow {flow_id} is not among the --with files"))
             }
+            FetchRequest::Fetch { url, method, body } => match replies.find(url) {
+                None => Err(format!(
+                    "no --fetch answer for {url}: give one with --fetch {url} FILE (the dry run does not reach the network on its own)"
+                )),
+                Some(FetchSource::Actions(actions)) => Ok(actions.clone()),
+                Some(FetchSource::Url(instead)) => {
+                    if http.is_none() {
+                        http = Some(
+                            tokio::runtime::Builder::new_current_thread()
+                                .enable_all()
+                                .build()
+                                .map_err(|e| format!("cannot start the HTTP client: {e}"))?,
+                        );
+                    }
+                    let rt = http.as_ref().ok_or("no HTTP client")?;
+                    rt.block_on(fetch_actions(instead, method, body))
+                }
+            },
         }
     };
     let report = dry_run(&flow, &config, &mut fetch)?;
-    if json {
+    if args.json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -421,9 +535,10 @@ fn run_flow(
     for unused in &report.unused_inputs {
         eprintln!("warning: input `{unused}` was never consumed");
     }
-    Ok(match report.end_detail.reason {
-        EndReason::Error(_) | EndReason::Guard(_) => ExitCode::from(1),
-        _ => ExitCode::SUCCESS,
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -449,6 +564,5 @@ async fn fetch_actions(
         return Err(format!("{url}: HTTP {} (200 required)", response.status()));
     }
     let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
-    parse_actions(&text, &Limits::default())
-        .map_err(|e| format!("{url}: not a valid action list: {e}"))
+    actions_of(&text).map_err(|e| format!("{url}: not a valid action list: {e}"))
 }

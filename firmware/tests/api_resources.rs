@@ -187,6 +187,53 @@ async fn flow_crud_stamps_server_fields_and_emits_events() {
     );
 }
 
+/// What VoIPBIN would store is stored: warnings come back as `Warning` headers, not
+/// refusals — a sub-flow that jumps into the flow fetching it, an unknown hangup reason, a
+/// nil action id.
+#[tokio::test]
+async fn flows_with_warnings_are_stored_and_the_warnings_reported() {
+    let gw = Gateway::start().await;
+    let parent_action = uuid();
+    let body = json!({"name": "sub", "detail": "", "actions": [
+        {"id": "00000000-0000-0000-0000-000000000000", "type": "talk", "option": {"text": "sub"}},
+        {"type": "goto", "option": {"target_id": parent_action, "loop_count": 1}},
+        {"type": "hangup", "option": {"reason": "ängry"}},
+    ]});
+    let response = send(gw.req(Method::POST, "/v1.0/flows").json(&body)).await;
+    assert_eq!(response.0, StatusCode::OK, "{}", response.1);
+    let stored = response.1;
+    let id = stored["id"].as_str().expect("id").to_owned();
+    assert_ne!(
+        stored["actions"][0]["id"], "00000000-0000-0000-0000-000000000000",
+        "a nil id is assigned"
+    );
+    let raw = gw
+        .req(Method::PUT, &format!("/v1.0/flows/{id}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(raw.status(), StatusCode::OK);
+    let warnings: Vec<String> = raw
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("299 flowgate \"actions[1].option.target_id: "),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("\\\\u{e4}ngry"), "{warnings:?}");
+    // Stored and loaded like any flow.
+    let got = gw.ok(Method::GET, &format!("/v1.0/flows/{id}"), None).await;
+    assert_eq!(
+        got["actions"][1]["option"]["target_id"],
+        parent_action.as_str()
+    );
+}
+
 #[tokio::test]
 async fn invalid_flows_are_refused_with_every_problem_and_its_path() {
     let gw = Gateway::start_with(|c| c.api.max_body_bytes = 4096).await;
@@ -195,14 +242,21 @@ async fn invalid_flows_are_refused_with_every_problem_and_its_path() {
         .post(
             "/v1.0/flows",
             json!({"name": "x", "actions": [
-                {"type": "goto", "option": {"target_id": target}},
+                {"type": "goto", "option": {"target_id": "00000000-0000-0000-0000-000000000002", "loop_count": 1}},
                 {"type": "no_such_action"},
                 {"type": "talk", "option": {"text": 5}},
+                {"type": "goto", "option": {"target_id": target, "loop_count": 1}},
             ]}),
         )
         .await;
     assert_error(&bad, StatusCode::BAD_REQUEST, "INVALID_FLOW");
     let paths = problem_paths(&bad.1);
+    // A target that is not in the flow is no error (a sub-flow may jump into the flow that
+    // fetched it); the reserved FINISH id is.
+    assert!(
+        !paths.iter().any(|p| p.starts_with("actions[3]")),
+        "{paths:?}"
+    );
     for expected in [
         "actions[0].option.target_id",
         "actions[1].type",
@@ -385,14 +439,35 @@ async fn inline_actions_and_their_errors() {
         "{}",
         invalid.1
     );
-    let bad_jump = gw
-        .post(
+    // A jump to an id in no stack is VoIPBIN's run-time error: the activeflow is created and
+    // ends with an error naming the target when it jumps.
+    let nowhere = uuid();
+    let jumps = gw
+        .ok(
+            Method::POST,
             "/v1.0/activeflows",
-            json!({"actions": [{"type": "goto", "option": {"target_id": uuid()}}]}),
+            Some(json!({"actions": [{"type": "goto", "option": {"target_id": nowhere, "loop_count": 1}}]})),
         )
         .await;
-    assert_error(&bad_jump, StatusCode::BAD_REQUEST, "INVALID_ACTIONS");
-    assert_eq!(problem_paths(&bad_jump.1), ["actions[0].option.target_id"]);
+    let ended = gw.wait_ended(jumps["id"].as_str().expect("id")).await;
+    assert_eq!(ended["end_reason"]["kind"], "error", "{ended}");
+    assert!(
+        ended["end_reason"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&nowhere)),
+        "{ended}"
+    );
+    let reserved_jump = gw
+        .post(
+            "/v1.0/activeflows",
+            json!({"actions": [{"type": "goto", "option": {"target_id": "00000000-0000-0000-0000-000000000003", "loop_count": 1}}]}),
+        )
+        .await;
+    assert_error(&reserved_jump, StatusCode::BAD_REQUEST, "INVALID_ACTIONS");
+    assert_eq!(
+        problem_paths(&reserved_jump.1),
+        ["actions[0].option.target_id"]
+    );
 
     let unknown_flow = gw
         .post("/v1.0/activeflows", json!({"flow_id": uuid()}))

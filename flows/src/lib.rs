@@ -12,11 +12,12 @@
 //! | module | what it is for |
 //! |---|---|
 //! | [`model`] | [`model::Flow`] / [`model::Action`] exactly as VoIPBIN's JSON (unknown fields kept), typed options of all 43 action types (+ internal `empty`), reserved ids, reference types, the path-aware parser |
-//! | [`validate`] | every problem at once: [`validate::FlowError`] / [`validate::FlowWarning`] with JSON paths |
+//! | [`validate`] | every problem at once, with JSON paths and a [`problem::Severity`]: errors only for what cannot run, warnings (saying what happens at run time) for what VoIPBIN would run |
+//! | [`problem`] | [`problem::Problem`] (`FlowError`): path, message, severity — shared by the caps, the parser, validation and the engine |
 //! | [`limits`] | caps against hostile input, checked before serde |
 //! | [`vars`] | variables, `${name}` substitution, legacy name aliases, external sanitizing |
 //! | [`engine`] | [`engine::Activeflow`]: cursor, stacks, control actions, media gating, DTMF, interrupts, guards, on-complete |
-//! | [`dryrun`] | `flowgate flow run`: a flow against a scripted channel, with a trace |
+//! | [`dryrun`] | `flowgate flow run`: a flow against a scripted channel (input, API interrupts, fetch replies) with the runtime's variables, on-complete chains, a trace |
 //!
 //! `library/*.json` holds example flows; the tests validate and dry-run every one.
 //!
@@ -46,9 +47,16 @@
 //! | `condition_variable.variable` is compared as literal text; the docs show bare names | **both**: `${x}` is substituted; a bare name that is a known variable reads it; anything else is literal (so `"variable":"voipbin.call.digits"` works as the docs suggest) |
 //! | `condition_datetime` tests `option <op> now` (option on the left) | **compat**: exported flows keep their meaning |
 //! | `condition_datetime` uses UTC | **fix, configurable**: [`engine::Guards::timezone`] (default UTC = compat) and a Flowgate option `timezone` (IANA name) per action |
-//! | `condition_datetime`: an omitted `hour`/`minute` is 0 and tested | **fix**: omitted means "any" (an omitted field silently meaning "midnight" is a trap); `-1` still means any |
+//! | `condition_datetime`: an omitted `hour`/`minute` is 0 and tested (the docs say `-1` is "any") | **compat**: 0, tested — flows exported from VoIPBIN keep their meaning; validation warns at every omitted field (with `==` it only matches at minute 0), and the Flowgate option `omitted_fields: "any"` reads them as "any" (`-1` says the same portably) |
 //! | `empty` is rejected in user flows | **compat**: internal only |
 //! | fetched actions get no ids, so a first action without id skips the stack (§2.1) | **fix**: ids are assigned (v4) by [`model::parse_actions`] |
+//! | the nil id `00000000-…` on an action means "no id" (VoIPBIN's Go clients send it) | **compat**: a fresh id is assigned (parser, engine); START, FINISH and NEXT stay reserved (errors) |
+//! | repeated action ids: every lookup finds the first, so falling through to a repeat lands on the first one | **fix**: jumps still go to the first; the engine gives repeats fresh ids so they run where they stand; validation warns |
+//! | goto/branch/condition targets and `next_id` are looked up in the current stack, then each parent stack (`GetAction` following `ReturnStackID`) | **compat**: a sub-flow reached by `fetch_flow`/`fetch`/`push_actions` may jump into the flow that forked it (the stacks in between are released); validated alone such a target is a warning; it is an error only when the jump happens and no stack has it |
+//! | VoIPBIN validates little when a flow is created (types and `anonymous` only) | **compat**: what VoIPBIN would run imports; Flowgate's checks report warnings that say what happens at run time ([`validate`] lists what stays an error) |
+//! | an unknown `hangup.reason` is normal clearing | **compat**: warning; the engine hands the runtime `normal` ([`engine`]) |
+//! | `digits_receive.key` may hold non-DTMF characters | **compat**: stored (warning); they never end the input |
+//! | `voipbin.flow.reference_data` is computed when read: the call's or conversation's JSON, `""` for other references | **compat**: a trusted variable the runtime keeps current ([`vars::REFERENCE_DATA`], [`engine::Activeflow::set_reference_data`]); not inherited by flows of another kind of reference |
 //! | `webhook_send` response ignored though the docs say it sets variables | **compat**: ignored |
 //! | `ai_summary` is `non_rtc`, so skipped in call flows | **compat** (media table unchanged) |
 //! | `recording_start.beep_start` parsed but ignored | the option is passed to the runtime, which decides |
@@ -62,7 +70,7 @@
 //! | external variables over a cap: the whole set is silently dropped (§3.6) | **fix**: [`engine::Activeflow::new`] refuses with an error naming the cap; `voipbin.*` keys are still dropped one by one |
 //! | lifetime cap of ~100 actions (every cursor move counts) kills looping IVRs (§3.6) | **fix**: 10,000 by default (still counts every move), configurable |
 //! | a stale `next` request kills the flow | **fix**: a late or duplicate `complete` is refused ([`engine::EngineError::Stale`]) and changes nothing |
-//! | a missing `next_id` target or vanished current action silently finishes the flow | **fix**: ends with an error naming the id (validation prevents it for static ids) |
+//! | a missing `next_id` target or vanished current action silently finishes the flow | **fix**: ends with an error naming the id (validation warns for static ids that are in no stack of the flow) |
 //! | two pushes before the first runs orphan the first stack | **fix**: the later push runs first, then the earlier one (LIFO); only the live chain of stacks is kept |
 //! | on-complete runs after every stop, errors included (docs say not after failures) | **compat with code** |
 //! | on-complete flows of calls keep `reference_type=call`, so rtc actions stall (§3.5) | **compat** (same reference); the runtime should not hand rtc commands of a hung-up call to the channel and fail them instead |
@@ -105,10 +113,10 @@
 //!
 //! | benchmark | figure |
 //! |---|---|
-//! | control actions (`variable_set` / `condition_variable` / `goto`, 30k per run) | 6–8 million actions/s |
-//! | parse + validate a 1 MB flow (5,100 actions) | ~57 ms (17 MiB/s) |
-//! | activeflow state serialize + deserialize (20 actions, 36 variables, 100 trace entries, 23 KB JSON) | ~0.25 ms |
-//! | substitution of an 84-byte string without `${` (borrowed, no allocation) | ~60 ns |
+//! | control actions (`variable_set` / `condition_variable` / `goto`, 30k per run) | 9–12.5 million actions/s |
+//! | parse + validate a 1 MB flow (5,100 actions) | 26–36 ms (26–36 MiB/s) |
+//! | activeflow state serialize + deserialize (20 actions, 36 variables, 100 trace entries, 23 KB JSON) | 0.11–0.18 ms |
+//! | substitution of an 84-byte string without `${` (borrowed, no allocation) | 31–44 ns |
 //!
 //! Why the engine is fast: options are parsed into typed structs once at creation, each
 //! step works on references into the stack (no JSON cloning), substitution of a string
@@ -121,5 +129,6 @@ pub mod engine;
 pub mod fixtures;
 pub mod limits;
 pub mod model;
+pub mod problem;
 pub mod validate;
 pub mod vars;

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::validate::FlowError;
+use crate::problem::FlowError;
 
 /// Size caps for flows and variables. All sizes are bytes of UTF-8.
 ///

@@ -31,6 +31,9 @@ pub const ACTIVEFLOW_PREFIX: &str = "voipbin.activeflow.";
 pub const CALL_DIGITS: &str = "voipbin.call.digits";
 /// The call status variable the runtime keeps current for `condition_call_status`.
 pub const CALL_STATUS: &str = "voipbin.call.status";
+/// The JSON of the call or conversation an activeflow runs for (a trusted variable the
+/// runtime keeps current; see the engine docs). VoIPBIN computes it when a template reads it.
+pub const REFERENCE_DATA: &str = "voipbin.flow.reference_data";
 
 const LEGACY_MESSAGE_PREFIX: &str = "voipbin.message.";
 

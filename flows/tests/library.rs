@@ -370,3 +370,41 @@ fn library_ids_are_unique_across_files() {
         }
     }
 }
+
+#[test]
+fn support_line_chain_runs_the_post_call_report() {
+    // The README's example: an agent ends the recording through the API while the caller
+    // describes the problem; the call ends and the post-call report runs on its own.
+    let flow = load("support-line.json");
+    let cfg = DryRunConfig {
+        reference_type: ReferenceType::Call,
+        variables: call_vars().into_iter().collect(),
+        inputs: [
+            "at:actions[4]",
+            "forward-now:a5000000-0000-4000-8000-000000000006",
+        ]
+        .iter()
+        .map(|i| i.parse().expect("input"))
+        .collect(),
+        now: weekday_morning(),
+        flows: vec![load("post-call-report.json")],
+        ..DryRunConfig::default()
+    };
+    let r = dry_run(&flow, &cfg, &mut |_: &FetchRequest| Err("no fetch".into())).expect("run");
+    assert_eq!(r.flows.len(), 2);
+    assert_eq!(r.flows[0].ended, EndReason::Hangup);
+    assert_eq!(r.interrupts[0].effect, "interrupted");
+    let recording = &r.flows[0].variables["voipbin.recording.id"];
+    let report = r
+        .trace
+        .iter()
+        .find(|e| e.flow == 1 && e.kind == ActionType::WebhookSend)
+        .and_then(|e| e.option.clone())
+        .expect("the report was filed");
+    let data: serde_json::Value =
+        serde_json::from_str(report["data"].as_str().expect("data")).expect("json body");
+    assert_eq!(data["ticket"], "T-+15551230000");
+    assert_eq!(&data["recording"], recording.as_str());
+    assert_eq!(r.end, "finished");
+    assert!(r.unused_inputs.is_empty());
+}

@@ -2,7 +2,7 @@
 //! pause/serialize/resume equivalence, and lossless parse/serialize round trips.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use flowgate_flows::dryrun::{DryRunConfig, InputEvent, dry_run, no_fetch};
+use flowgate_flows::dryrun::{DryRunConfig, InputEvent, Target, dry_run, no_fetch};
 use flowgate_flows::engine::{Activeflow, ActiveflowSpec, Guards, Outcome, Step};
 use flowgate_flows::limits::Limits;
 use flowgate_flows::model::{ActionType, Flow, ReferenceType, parse_flow};
@@ -23,6 +23,8 @@ enum Gen {
     Receive(i64, String),
     Branch(Vec<(String, usize)>, Option<usize>),
     Goto(usize, i64),
+    /// A goto to an id in no stack: a warning when validated, an error only if it jumps.
+    GotoOutside(i64),
     CondVar(String, String, usize),
     CondDatetime(i64, usize),
     CondDigits(i64, usize),
@@ -49,6 +51,7 @@ fn gen_action() -> impl Strategy<Value = Gen> {
         )
             .prop_map(|(t, d)| Gen::Branch(t, d)),
         (any::<usize>(), -1i64..4).prop_map(|(t, n)| Gen::Goto(t, n)),
+        (-1i64..2).prop_map(Gen::GotoOutside),
         (
             var.clone().prop_map(String::from),
             text.clone().prop_map(String::from),
@@ -93,6 +96,7 @@ fn render(actions: &[Gen]) -> String {
                     ("branch", o)
                 }
                 Gen::Goto(target, n) => ("goto", json!({"target_id":t(target),"loop_count":n})),
+                Gen::GotoOutside(n) => ("goto", json!({"target_id":aid(5000),"loop_count":n})),
                 Gen::CondVar(v, s, target) => (
                     "condition_variable",
                     json!({"condition":"==","variable":format!("${{{v}}}"),"value_type":"string","value_string":s,"false_target_id":t(target)}),
@@ -133,6 +137,10 @@ fn reference() -> impl Strategy<Value = ReferenceType> {
 }
 
 fn inputs() -> impl Strategy<Value = Vec<InputEvent>> {
+    let target = prop_oneof![
+        (0usize..20).prop_map(Target::Index),
+        (0usize..20).prop_map(|i| Target::Id(Uuid::from_u128(0x1000 + i as u128))),
+    ];
     prop::collection::vec(
         prop_oneof![
             prop::sample::select(vec!["1", "2", "#", "12#", "9"])
@@ -141,8 +149,18 @@ fn inputs() -> impl Strategy<Value = Vec<InputEvent>> {
             Just(InputEvent::Timeout),
             Just(InputEvent::Hangup),
             Just(InputEvent::Fail("boom".into())),
+            target.clone().prop_map(InputEvent::At),
+            (target.clone(), any::<bool>()).prop_map(|(target, now)| InputEvent::Forward { target, now }),
+            prop::option::of(target).prop_map(InputEvent::Continue),
+            Just(InputEvent::Stop("script".into())),
+            any::<bool>().prop_map(|now| {
+                let push = if now { "push-now" } else { "push" };
+                format!(r#"{push}:[{{"type":"variable_set","option":{{"key":"a","value":"p"}}}},{{"type":"talk","option":{{"text":"x"}}}}]"#)
+                    .parse()
+                    .unwrap_or(InputEvent::Timeout)
+            }),
         ],
-        0..6,
+        0..8,
     )
 }
 
@@ -177,6 +195,11 @@ proptest! {
         let r = dry_run(&flow, &cfg, &mut no_fetch).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(r.trace.len() as u64 <= max_executions);
         prop_assert!(!r.end.is_empty());
+        // Every interrupt the script applied is accounted for exactly once.
+        let applied = r.interrupts.len();
+        let interrupts_in_script = cfg.inputs.iter().filter(|e| e.is_interrupt()).count();
+        let unused = r.unused_inputs.iter().filter(|e| e.is_interrupt()).count();
+        prop_assert_eq!(applied + unused, interrupts_in_script);
     }
 
     /// Substitution never panics and matches a naive reading of VoIPBIN's regex.

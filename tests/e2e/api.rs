@@ -23,7 +23,7 @@ async fn bad_tokens_and_bad_bodies_get_clean_4xx() {
     // Not a flow: every problem with its JSON path.
     let (status, body) = api
         .call(Method::POST, "/v1.0/flows", Some(json!({"name": "x", "detail": "", "actions": [
-            {"type": "goto", "option": {"target_id": "00000000-0000-4000-8000-00000000dead", "loop_count": 1}},
+            {"type": "goto", "option": {"target_id": "00000000-0000-0000-0000-000000000002", "loop_count": 1}},
             {"type": "no_such_action"}]})), Some(&token))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

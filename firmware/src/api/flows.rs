@@ -1,11 +1,18 @@
 //! `/v1.0/flows`: flow CRUD in VoIPBIN's shape. Bodies are parsed and validated by the flows
 //! crate so a bad flow is refused with *every* problem and its JSON path (400
 //! `INVALID_FLOW`); changes go through [`crate::sync::flowset::FlowSet`] (revision, events).
+//!
+//! Validation warnings (what VoIPBIN would run, but probably not as meant — see the flows
+//! crate's `validate` module) never refuse a flow. Create and update answer with the stored
+//! flow, unchanged in shape, and one `Warning: 299 flowgate "<path>: <message>"` header per
+//! warning (RFC 7234's persistent-warning code, as Kubernetes' API server reports its
+//! warnings): a client that round-trips the body cannot store the warnings by mistake.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
 use flowgate_flows::model::Flow;
-use flowgate_flows::validate::validate_json;
+use flowgate_flows::validate::{Problem as FlowProblem, validate_json};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiPath, ApiQuery, JsonText, Problem, problems_under};
@@ -51,17 +58,54 @@ impl From<FlowSetError> for ApiError {
     }
 }
 
-/// Parses and validates a flow body; every problem comes back with its path.
-fn parse(state: &ApiState, text: &str) -> Result<Flow, ApiError> {
+/// Parses and validates a flow body; every error comes back with its path, and the flow
+/// with its warnings.
+fn parse(state: &ApiState, text: &str) -> Result<(Flow, Vec<FlowProblem>), ApiError> {
     let (flow, report) = validate_json(text, &state.validate_options());
     match flow {
-        Some(flow) if report.is_ok() => Ok(flow),
+        Some(flow) if report.is_ok() => Ok((flow, report.warnings)),
         _ => Err(ApiError::invalid(
             "INVALID_FLOW",
             format!("the flow is invalid ({} problem(s))", report.errors.len()),
             problems_under("", &report.errors),
         )),
     }
+}
+
+/// Most `Warning` headers in one answer; a last one says how many more there were.
+const MAX_WARNING_HEADERS: usize = 50;
+
+/// One `Warning: 299 flowgate "<path>: <message>"` header per warning. Header values are
+/// visible ASCII: quotes and backslashes are escaped as in a quoted-string, other
+/// characters written as `\u{…}`.
+fn warning_headers(warnings: &[FlowProblem]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let mut add = |text: &str| {
+        let mut quoted = String::with_capacity(text.len() + 16);
+        for c in text.chars() {
+            match c {
+                '"' | '\\' => {
+                    quoted.push('\\');
+                    quoted.push(c);
+                }
+                ' '..='~' => quoted.push(c),
+                other => quoted.push_str(&format!("\\\\u{{{:x}}}", u32::from(other))),
+            }
+        }
+        if let Ok(value) = HeaderValue::from_str(&format!("299 flowgate \"{quoted}\"")) {
+            headers.append(header::WARNING, value);
+        }
+    };
+    for w in warnings.iter().take(MAX_WARNING_HEADERS) {
+        add(&w.to_string());
+    }
+    if warnings.len() > MAX_WARNING_HEADERS {
+        add(&format!(
+            "{} more warnings (flowgate flow validate lists them all)",
+            warnings.len() - MAX_WARNING_HEADERS
+        ));
+    }
+    headers
 }
 
 /// Lists flows, oldest first.
@@ -79,21 +123,23 @@ pub(super) async fn list(
 }
 
 /// Creates a flow: validated, stored with `id` (assigned when missing), `type: "flow"`,
-/// `tm_create` and `tm_update`; emits `flow_created`.
+/// `tm_create` and `tm_update`; emits `flow_created`. Warnings come back as `Warning`
+/// headers.
 #[utoipa::path(post, path = "/v1.0/flows", tag = "flows",
     request_body(content = FlowDoc, description = "`{name, detail, actions[], on_complete_flow_id?}`"),
     responses(
-        (status = 200, description = "The stored flow", body = FlowDoc),
+        (status = 200, description = "The stored flow", body = FlowDoc,
+            headers(("Warning" = String, description = "One per validation warning: `299 flowgate \"<path>: <message>\"`"))),
         (status = 409, description = "`DUPLICATE_ID`: a flow with this id exists; `TOO_MANY_FLOWS`", body = super::error::ErrorBody),
     ))]
 pub(super) async fn create(
     State(state): State<ApiState>,
     JsonText(text): JsonText,
-) -> Result<Json<Flow>, ApiError> {
-    let flow = parse(&state, &text)?;
+) -> Result<(HeaderMap, Json<Flow>), ApiError> {
+    let (flow, warnings) = parse(&state, &text)?;
     let stored = state.flows().create(flow)?;
     state.runtime().db().store.flush().await?;
-    Ok(Json(stored))
+    Ok((warning_headers(&warnings), Json(stored)))
 }
 
 /// One flow.
@@ -113,19 +159,20 @@ pub(super) async fn get_one(
 }
 
 /// Replaces a flow (same body as create); running activeflows keep the actions they
-/// started with. Emits `flow_updated`.
+/// started with. Emits `flow_updated`. Warnings come back as `Warning` headers.
 #[utoipa::path(put, path = "/v1.0/flows/{id}", tag = "flows", params(("id" = Uuid, Path, description = "Flow id")),
     request_body(content = FlowDoc),
-    responses((status = 200, description = "The stored flow", body = FlowDoc)))]
+    responses((status = 200, description = "The stored flow", body = FlowDoc,
+        headers(("Warning" = String, description = "One per validation warning: `299 flowgate \"<path>: <message>\"`")))))]
 pub(super) async fn update(
     State(state): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
     JsonText(text): JsonText,
-) -> Result<Json<Flow>, ApiError> {
-    let flow = parse(&state, &text)?;
+) -> Result<(HeaderMap, Json<Flow>), ApiError> {
+    let (flow, warnings) = parse(&state, &text)?;
     let stored = state.flows().update(id, flow)?;
     state.runtime().db().store.flush().await?;
-    Ok(Json(stored))
+    Ok((warning_headers(&warnings), Json(stored)))
 }
 
 /// Deletes a flow; refused with 409 `FLOW_IN_USE` while a number binding uses it. Emits

@@ -63,8 +63,20 @@
 //!   `voipbin.recording.*` when a recording starts. For `condition_call_status` it keeps
 //!   **`voipbin.call.status`** current (`dialing`, `ringing`, `progressing`, `terminating`,
 //!   `canceling`, `hangup`); VoIPBIN documents this variable but never sets it.
+//! * **`voipbin.flow.reference_data`** ([`vars::REFERENCE_DATA`]): the JSON of the call
+//!   (as `GET /v1.0/calls/{id}` serves it) or of the conversation (`{id, self, peer, …}`,
+//!   VoIPBIN's field names) the activeflow runs for, set with
+//!   [`Activeflow::set_reference_data`] when the flow starts and again whenever the call
+//!   changes (status, recording) — VoIPBIN computes it each time a template reads it. Other
+//!   reference types have none (`""`), and a flow of another kind of reference does not
+//!   inherit it (a recording's on-end flow). A flow's own `variable_set` of the name wins
+//!   until the runtime sets it again (VoIPBIN: a stored variable of that name wins).
+//!   [`crate::dryrun`] does all of this offline, as a model.
 //! * Timers of media commands, and their outcomes ([`Outcome::Timeout`] for a
 //!   `digits_receive` that ran out).
+//! * Commands carry the values the runtime must act on: where VoIPBIN normalises a value
+//!   (an unknown or empty `hangup.reason` is normal clearing) the command holds the
+//!   normalised one.
 //! * The actions for `fetch` / `fetch_flow` ([`Outcome::Actions`]).
 //! * For calls: hang up when the flow ends ([`EndReason::Finished`], `Stopped`, `Error`,
 //!   `Guard`), as VoIPBIN's call-manager does; and report a remote hang-up with
@@ -77,10 +89,17 @@
 //!
 //! The next action is: the forward pointer if set (jumps, forks, interrupts), else the
 //! action's `next_id`, else the next array element; at the end of a forked stack the cursor
-//! returns after the forking action (honouring that action's own `next_id`). Jump targets are
-//! searched in the current stack and its ancestors; jumping into an ancestor releases the
-//! stacks in between. Only the chain of stacks from the main stack to the current one is
-//! kept, so no stack leaks.
+//! returns after the forking action (honouring that action's own `next_id`). Jump targets
+//! (`goto`, `branch`, conditions, `next_id`, `forward`) are searched in the current stack and
+//! then each ancestor, like VoIPBIN's `GetAction` following `ReturnStackID`; jumping into an
+//! ancestor releases the stacks in between. A target found in no stack ends the flow with an
+//! error naming it when the jump happens (not before: VoIPBIN pushes such actions and a jump
+//! that never happens is harmless). Only the chain of stacks from the main stack to the
+//! current one is kept, so no stack leaks.
+//!
+//! Actions without an id (nil) and actions repeating an id of their list get ids derived
+//! from the activeflow id when the activeflow is created or the actions are pushed; jumps to
+//! a repeated id go to its first action.
 
 mod stack;
 mod trace;
@@ -99,7 +118,7 @@ use uuid::Uuid;
 use crate::limits::Limits;
 use crate::model::{
     Action, ActionOption, ActionType, CommandOption, DigitsReceiveOption, ErrorPolicy, Flow,
-    ID_START, IdRef, ReferenceType,
+    HANGUP_REASONS, ID_START, IdRef, ReferenceType,
 };
 use crate::validate::{FlowError, validate_actions};
 use crate::vars::{
@@ -524,18 +543,19 @@ impl Activeflow {
         }
         let mut spec = spec;
         let mut ids_assigned = 0;
-        for a in spec.actions.iter_mut().filter(|a| a.id.is_nil()) {
-            ids_assigned += 1;
-            a.id = derived_id(spec.id, ACTION_ID_DOMAIN | ids_assigned);
-        }
+        assign_ids(spec.id, &mut ids_assigned, &mut spec.actions);
         let report = validate_actions(&spec.actions, &HashSet::new(), limits);
         if !report.is_ok() {
             return Err(EngineError::InvalidActions(report.errors));
         }
         let external = sanitize_external(spec.external_variables, limits)?;
         let mut variables = Variables::new();
+        // Reference data describes this activeflow's own call or conversation: VoIPBIN
+        // resolves it from the reference each time, so a flow without one (a recording's
+        // on-end flow, API flows) has none, whatever it inherited.
+        let own_data = spec.reference_type.has_reference_data();
         for (k, v) in spec.inherited_variables.iter().chain(&spec.variables) {
-            if !vars::is_reserved(k) {
+            if !vars::is_reserved(k) && (own_data || k != vars::REFERENCE_DATA) {
                 variables.set(k, v, limits)?;
             }
         }
@@ -632,6 +652,18 @@ impl Activeflow {
     /// reserved `voipbin.activeflow.*`). The value is stored verbatim, never substituted.
     pub fn set_variable(&mut self, name: &str, value: &str) -> Result<(), VarError> {
         self.variables.set(name, value, &self.guards.limits)
+    }
+
+    /// Sets `voipbin.flow.reference_data` ([`vars::REFERENCE_DATA`]) to the JSON of the call
+    /// or conversation this activeflow runs for, on behalf of the runtime (see the module
+    /// docs). For other reference types nothing is stored: VoIPBIN resolves the variable to
+    /// `""` there.
+    pub fn set_reference_data(&mut self, data: &serde_json::Value) -> Result<(), VarError> {
+        if !self.reference_type.has_reference_data() {
+            return Ok(());
+        }
+        self.variables
+            .set(vars::REFERENCE_DATA, &data.to_string(), &self.guards.limits)
     }
 
     /// Removes a variable (not the reserved ones).
@@ -1065,11 +1097,8 @@ impl Activeflow {
             return Ok(());
         }
         // Actions built without an id (nil) get one (VoIPBIN leaves fetched actions without
-        // ids, which makes it skip the stack).
-        for a in actions.iter_mut().filter(|a| a.id.is_nil()) {
-            self.ids_assigned += 1;
-            a.id = derived_id(self.id, ACTION_ID_DOMAIN | self.ids_assigned);
-        }
+        // ids, which makes it skip the stack); so do repeated ids.
+        assign_ids(self.id, &mut self.ids_assigned, &mut actions);
         let limits = &self.guards.limits;
         if actions.len() > limits.max_fetched_actions {
             return Err(EngineError::TooManyActions {
@@ -1319,7 +1348,7 @@ impl Activeflow {
             }
             other => {
                 return match other.to_command(vars) {
-                    Some(Ok(option)) => self.emit(sp, idx, option, now),
+                    Some(Ok(option)) => self.emit(sp, idx, effective(option), now),
                     Some(Err(e)) => self.action_failed(sp, idx, subst_reason(e), now),
                     None => self.action_failed(sp, idx, "not a command".into(), now),
                 };
@@ -1366,6 +1395,36 @@ impl Activeflow {
         });
         Some(Step::Execute(command))
     }
+}
+
+/// Gives ids to actions that have none (nil) and to actions that repeat an id used earlier in
+/// the same list. Jumps to a repeated id go to its first action (VoIPBIN searches the list
+/// in order); with a fresh id the later action runs where it stands instead of the cursor
+/// landing on the first one whenever it falls through to it (VoIPBIN's behaviour, which
+/// loops). Ids are derived from the activeflow id and a counter: deterministic.
+fn assign_ids(base: Uuid, counter: &mut u64, actions: &mut [Action]) {
+    let mut seen = HashSet::with_capacity(actions.len());
+    for a in actions.iter_mut() {
+        if a.id.is_nil() || !seen.insert(a.id) {
+            *counter += 1;
+            a.id = derived_id(base, ACTION_ID_DOMAIN | *counter);
+            seen.insert(a.id);
+        }
+    }
+}
+
+/// The values the runtime must act on, where VoIPBIN normalises what it was given: a
+/// hangup reason VoIPBIN does not know is normal clearing (`ConvertHangupReasonToChannelCause`
+/// falls back to it), and so is an empty one unless the reason is copied from another call.
+fn effective(mut option: CommandOption) -> CommandOption {
+    if let CommandOption::Hangup(h) = &mut option {
+        let unknown = !HANGUP_REASONS.contains(&h.reason.as_str());
+        let empty = h.reason.is_empty() && h.reference_id.is_nil();
+        if unknown || empty {
+            h.reason = "normal".to_owned();
+        }
+    }
+    option
 }
 
 fn subst_reason(e: SubstError) -> String {
@@ -1466,7 +1525,8 @@ fn condition_variable(c: &crate::model::ConditionVariableOption, vars: &Variable
 }
 
 /// `condition_datetime`: weekdays, then month, day, hour, minute, each `option <op> now`
-/// (VoIPBIN's operand order). An omitted hour/minute is "any" (VoIPBIN tests it as 0).
+/// (VoIPBIN's operand order). An omitted hour/minute is 0 and tested, as in VoIPBIN's code,
+/// unless the action's `omitted_fields` is `any`; `-1` is "any" either way.
 fn condition_datetime(
     c: &crate::model::ConditionDatetimeOption,
     vars: &Variables,
@@ -1489,19 +1549,16 @@ fn condition_datetime(
     if !c.weekdays.is_empty() && !c.weekdays.contains(&today) {
         return Ok(false);
     }
+    let omitted_any = substitute(&c.omitted_fields, vars) == "any";
+    let tested = |v: Option<i64>| match v {
+        Some(v) => v >= 0,
+        None => !omitted_any,
+    };
     let checks = [
         (c.month > 0, c.month, local.month()),
         (c.day > 0, c.day, local.day()),
-        (
-            c.hour.is_some_and(|h| h >= 0),
-            c.hour.unwrap_or(0),
-            local.hour(),
-        ),
-        (
-            c.minute.is_some_and(|m| m >= 0),
-            c.minute.unwrap_or(0),
-            local.minute(),
-        ),
+        (tested(c.hour), c.hour.unwrap_or(0), local.hour()),
+        (tested(c.minute), c.minute.unwrap_or(0), local.minute()),
     ];
     Ok(checks
         .iter()

@@ -304,17 +304,42 @@ fn condition_datetime_operand_order_and_fields() {
         (r#""condition":"<=","hour":9,"minute":-1"#, t),
         (r#""condition":">=","hour":9,"minute":-1"#, f),
         (r#""condition":"==","hour":10,"minute":30"#, t),
-        // omitted minute = any (Flowgate), hour only
-        (r#""condition":"==","hour":10"#, t),
-        (r#""condition":"==","minute":30"#, t),
-        (r#""condition":"==","weekdays":[3]"#, t),
-        (r#""condition":"==","weekdays":[0,6]"#, f),
-        (r#""condition":"==","month":6,"day":4"#, t),
-        (r#""condition":"==","month":7"#, f),
-        (r#""condition":">","day":3"#, f),
+        // An omitted hour or minute is 0 and tested, as in VoIPBIN's code: at 10:30,
+        // `hour == 10` alone is false (minute 0 != 30) …
+        (r#""condition":"==","hour":10"#, f),
+        (r#""condition":"==","minute":30"#, f),
+        (r#""condition":"==","hour":10,"minute":-1"#, t),
+        (r#""condition":"==","weekdays":[3]"#, f),
+        (
+            r#""condition":"==","weekdays":[3],"hour":-1,"minute":-1"#,
+            t,
+        ),
+        (r#""condition":"<=","weekdays":[3]"#, t),
+        // … unless the Flowgate option says omitted fields match any value.
+        (r#""condition":"==","hour":10,"omitted_fields":"any""#, t),
+        (r#""condition":"==","minute":30,"omitted_fields":"any""#, t),
+        (
+            r#""condition":"==","weekdays":[3],"omitted_fields":"any""#,
+            t,
+        ),
+        (
+            r#""condition":"==","weekdays":[0,6],"omitted_fields":"any""#,
+            f,
+        ),
+        (
+            r#""condition":"==","month":6,"day":4,"omitted_fields":"any""#,
+            t,
+        ),
+        (r#""condition":"==","month":6,"day":4"#, f),
+        (r#""condition":"==","month":7,"omitted_fields":"any""#, f),
+        (r#""condition":">","day":3,"hour":-1,"minute":-1"#, f),
+        (r#""condition":">=","hour":9"#, f),
         // per-action time zone: 10:30 UTC is 19:30 in Tokyo
-        (r#""condition":"==","hour":19,"timezone":"Asia/Tokyo""#, t),
-        (r#""condition":"${op}","hour":10"#, f),
+        (
+            r#""condition":"==","hour":19,"minute":30,"timezone":"Asia/Tokyo""#,
+            t,
+        ),
+        (r#""condition":"${op}","hour":10,"minute":-1"#, f),
     ];
     for (opt, expected) in cases {
         assert_eq!(first_command(&cond_dt(opt), &[]), *expected, "{opt}");
@@ -329,7 +354,7 @@ fn condition_datetime_default_timezone_from_guards() {
     };
     // 10:30 UTC = 12:30 in Berlin (summer time)
     let mut af = new_af_with(
-        &cond_dt(r#""condition":"==","hour":12"#),
+        &cond_dt(r#""condition":"==","hour":12,"minute":-1"#),
         ReferenceType::Call,
         &guards,
     );
@@ -543,10 +568,7 @@ fn invalid_fetched_actions_are_a_fatal_fetch_error() {
         panic!()
     };
     let bad = parse_actions(
-        &format!(
-            r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
-            id(42)
-        ),
+        r#"[{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000001","loop_count":1}}]"#,
         &Limits::default(),
     )
     .expect("parse");
@@ -556,9 +578,55 @@ fn invalid_fetched_actions_are_a_fatal_fetch_error() {
         panic!()
     };
     assert!(
-        matches!(&end.reason, EndReason::Error(e) if e.contains("does not match")),
+        matches!(&end.reason, EndReason::Error(e) if e.contains("`fetch`") && e.contains("reserved")),
         "{end:?}"
     );
+}
+
+#[test]
+fn a_target_in_no_stack_fails_only_when_the_jump_happens() {
+    // Fetched actions may name a target that is in none of the stacks: VoIPBIN pushes them,
+    // and only the jump fails (fatal). A goto that does not jump is harmless.
+    let mut af = new_af(
+        r#"[{"type":"fetch","option":{"event_url":"http://x"}}]"#,
+        ReferenceType::Api,
+    );
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    let fetched = parse_actions(
+        &format!(
+            r#"[{{"type":"goto","option":{{"target_id":"{t}"}}}},
+                {{"type":"variable_set","option":{{"key":"a","value":"1"}}}},
+                {{"type":"goto","option":{{"target_id":"{t}","loop_count":1}}}}]"#,
+            t = id(42)
+        ),
+        &Limits::default(),
+    )
+    .expect("parse");
+    af.complete(c.action_id, Outcome::Actions(fetched), t0())
+        .expect("pushed");
+    let Step::Ended(end) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(af.variable("a"), Some("1"));
+    assert!(
+        matches!(&end.reason, EndReason::Error(e) if e.contains("`goto`") && e.contains(&id(42).to_string())),
+        "{end:?}"
+    );
+    // The same for the main stack: the flow is created and runs until the jump.
+    let mut af = new_af(
+        &format!(
+            r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}},{}]"#,
+            talk(1),
+            id(42),
+            talk(2)
+        ),
+        ReferenceType::Call,
+    );
+    let (cmds, end) = drive(&mut af);
+    assert_eq!(cmds, [ActionType::Talk]);
+    assert!(matches!(end.reason, EndReason::Error(_)), "{end:?}");
 }
 
 #[test]
@@ -775,11 +843,9 @@ fn push_actions_fork_lifo_and_return() {
     assert_eq!(cmd_ids(&mut af), [id(20), id(10), id(2)]);
     // invalid pushes are refused and change nothing
     let mut af = new_af(&json, ReferenceType::Call);
+    // (a jump to the reserved FINISH id cannot run anywhere)
     let bad = parse_actions(
-        &format!(
-            r#"[{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
-            id(77)
-        ),
+        r#"[{"type":"goto","option":{"target_id":"00000000-0000-0000-0000-000000000002","loop_count":1}}]"#,
         &Limits::default(),
     )
     .expect("parse");
@@ -1148,4 +1214,257 @@ fn actions_without_ids_get_distinct_ids() {
     assert_ne!(ids[0], ids[2]);
     assert_ne!(ids[1], ids[2]);
     assert_ne!(pushed.action_id, af.current_stack_id());
+}
+
+/// Drives a flow whose `fetch_flow`s are answered from `flows`; returns the ids of the
+/// commands other than fetch_flow, and the end.
+fn drive_fetching(af: &mut Activeflow, flows: &[(Uuid, Vec<Action>)]) -> (Vec<Uuid>, End) {
+    let mut seen = Vec::new();
+    loop {
+        match af.run(t0()) {
+            Step::Execute(c) => {
+                let outcome = match &c.option {
+                    CommandOption::FetchFlow(f) => {
+                        let actions = flows
+                            .iter()
+                            .find(|(id, _)| *id == f.flow_id.uuid())
+                            .map(|(_, a)| a.clone())
+                            .expect("known flow");
+                        Outcome::Actions(actions)
+                    }
+                    _ => {
+                        seen.push(c.action_id);
+                        Outcome::Done
+                    }
+                };
+                af.complete(c.action_id, outcome, t0()).expect("complete");
+            }
+            Step::Blocked => panic!("unexpected block"),
+            Step::Ended(e) => return (seen, e),
+        }
+    }
+}
+
+fn u(s: &str) -> Uuid {
+    Uuid::parse_str(s).expect("uuid")
+}
+
+/// VoIPBIN's `Test_GetAction` "action exist in the other stack depth 1": a sub-flow pushed
+/// by `fetch_flow` jumps back into the main stack; the sub-flow's stack is released.
+#[test]
+fn goto_into_the_parent_stack_one_level_up() {
+    let main_talk = "9453b73e-d3b5-11ec-b636-0fcf55d52956";
+    let sub_talk = "51e04796-d3b5-11ec-a41b-1fb38082327f";
+    let sub_flow = "93def85e-d3b5-11ec-b6e5-6751b01de122";
+    let json = format!(
+        r#"[{{"id":"{main_talk}","type":"talk","option":{{"text":"main"}}}},
+            {{"type":"condition_variable","option":{{"condition":"==","variable":"${{done}}","value_type":"string","value_string":"","false_target_id":"{end}"}}}},
+            {{"type":"variable_set","option":{{"key":"done","value":"1"}}}},
+            {{"type":"fetch_flow","option":{{"flow_id":"{sub_flow}"}}}},
+            {{"type":"talk","option":{{"text":"never: the sub-flow jumped away"}}}},
+            {{"id":"{end}","type":"talk","option":{{"text":"end"}}}}]"#,
+        end = id(0xe)
+    );
+    // Validated alone, the sub-flow's target is not an error.
+    let sub_text = format!(
+        r#"[{{"id":"{sub_talk}","type":"talk","option":{{"text":"sub"}}}},
+            {{"type":"goto","option":{{"target_id":"{main_talk}","loop_count":1}}}}]"#
+    );
+    let (sub, report) =
+        crate::validate::validate_json(&sub_text, &crate::validate::ValidateOptions::default());
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    let sub = sub.expect("sub-flow").actions;
+
+    let mut af = new_af(&json, ReferenceType::Call);
+    let mut jumped_back = false;
+    let mut seen = Vec::new();
+    loop {
+        match af.run(t0()) {
+            Step::Execute(c) if c.kind() == ActionType::FetchFlow => {
+                af.complete(c.action_id, Outcome::Actions(sub.clone()), t0())
+                    .expect("complete");
+            }
+            Step::Execute(c) => {
+                if c.action_id == u(main_talk) && !seen.is_empty() {
+                    // Back in the main stack; the sub-flow's stack is gone.
+                    assert_eq!(af.current_stack_id(), ID_START);
+                    assert_eq!(af.stacks.len(), 1);
+                    jumped_back = true;
+                }
+                seen.push(c.action_id);
+                af.complete(c.action_id, Outcome::Done, t0())
+                    .expect("complete");
+            }
+            Step::Blocked => panic!(),
+            Step::Ended(e) => {
+                assert_eq!(e.reason, EndReason::Finished);
+                break;
+            }
+        }
+    }
+    assert!(jumped_back);
+    assert_eq!(seen, [u(main_talk), u(sub_talk), u(main_talk), id(0xe)]);
+}
+
+/// VoIPBIN's `Test_GetAction` "action exist in the other stack depth 2": from the fourth
+/// stack, a goto lands two stacks up; the two stacks in between are released, and the flow
+/// then returns from there as usual.
+#[test]
+fn goto_into_an_ancestor_stack_two_levels_up() {
+    let flow_a = u("93def85e-d3b5-11ec-b6e5-6751b01de122");
+    let flow_b = u("f725f016-d3b5-11ec-9897-eb58118fdc21");
+    let flow_c = u("79d1a532-f446-470f-bdc6-45542750d9cd");
+    let target = "127eb93f-3d03-4583-83c0-bd4a23c66f03";
+    let main = format!(
+        r#"[{{"id":"5edb555c-d3b6-11ec-8c3d-43092e3123e7","type":"talk","option":{{"text":"main"}}}},
+            {{"id":"9453b73e-d3b5-11ec-b636-0fcf55d52956","type":"fetch_flow","option":{{"flow_id":"{flow_a}"}}}},
+            {{"type":"talk","option":{{"text":"end"}},"id":"{end}"}}]"#,
+        end = id(0xe)
+    );
+    let a = actions(&format!(
+        r#"[{{"id":"51e04796-d3b5-11ec-a41b-1fb38082327f","type":"fetch_flow","option":{{"flow_id":"{flow_b}"}}}},
+            {{"id":"{target}","type":"talk","option":{{"text":"in A"}}}}]"#
+    ));
+    let b = actions(&format!(
+        r#"[{{"id":"fb79a806-d3b5-11ec-8418-bfbfa0a8638e","type":"fetch_flow","option":{{"flow_id":"{flow_c}"}}}},
+            {{"type":"talk","option":{{"text":"never: B is released"}}}}]"#
+    ));
+    let c = actions(&format!(
+        r#"[{{"id":"2549adfe-e7c5-4c10-ba5b-fb29bbeac441","type":"goto","option":{{"target_id":"{target}","loop_count":1}}}},
+            {{"type":"talk","option":{{"text":"never: C is released"}}}}]"#
+    ));
+    let mut af = new_af(&main, ReferenceType::Call);
+    let flows = [(flow_a, a), (flow_b, b), (flow_c, c)];
+    // Step until the target runs, to look at the stacks there.
+    let mut seen = Vec::new();
+    while let Step::Execute(cmd) = af.run(t0()) {
+        let outcome = match &cmd.option {
+            CommandOption::FetchFlow(f) => Outcome::Actions(
+                flows
+                    .iter()
+                    .find(|(id, _)| *id == f.flow_id.uuid())
+                    .map(|(_, a)| a.clone())
+                    .expect("known"),
+            ),
+            _ => {
+                if cmd.action_id == u(target) {
+                    assert_eq!(af.stacks.len(), 2, "main and A only");
+                    assert_ne!(af.current_stack_id(), ID_START);
+                }
+                seen.push(cmd.action_id);
+                Outcome::Done
+            }
+        };
+        af.complete(cmd.action_id, outcome, t0()).expect("complete");
+    }
+    assert_eq!(
+        seen,
+        [
+            u("5edb555c-d3b6-11ec-8c3d-43092e3123e7"),
+            u(target),
+            id(0xe)
+        ]
+    );
+    assert_eq!(af.end().map(|e| &e.reason), Some(&EndReason::Finished));
+
+    // Three levels up, into the main stack, works the same way.
+    let c3 = actions(
+        r#"[{"type":"goto","option":{"target_id":"5edb555c-d3b6-11ec-8c3d-43092e3123e7","loop_count":1}}]"#,
+    );
+    let a = flows[0].1.clone();
+    let b = flows[1].1.clone();
+    let mut af = new_af(&main, ReferenceType::Call);
+    let (seen, end) = drive_fetching(&mut af, &[(flow_a, a), (flow_b, b), (flow_c, c3)]);
+    // main talk, (A, B, C pushed), back to the main talk, then fetch again: the goto copy in
+    // the new C stack has its own loop_count, so the flow keeps looping until a guard.
+    assert_eq!(seen[..2], [u("5edb555c-d3b6-11ec-8c3d-43092e3123e7"); 2]);
+    assert!(matches!(end.reason, EndReason::Guard(_)), "{end:?}");
+}
+
+/// Missing in every stack: a fatal error naming the target when the jump happens, as
+/// VoIPBIN's GetAction fails once it runs out of return stacks.
+#[test]
+fn goto_target_missing_in_every_stack_is_a_run_time_error() {
+    let flow_a = id(0xa);
+    let main = format!(
+        r#"[{},{{"type":"fetch_flow","option":{{"flow_id":"{flow_a}"}}}},{}]"#,
+        talk(1),
+        talk(2)
+    );
+    let a = actions(&format!(
+        r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
+        talk(3),
+        id(0x404)
+    ));
+    let mut af = new_af(&main, ReferenceType::Call);
+    let (seen, end) = drive_fetching(&mut af, &[(flow_a, a)]);
+    assert_eq!(seen, [id(1), id(3)]);
+    assert!(
+        matches!(&end.reason, EndReason::Error(e) if e.contains(&id(0x404).to_string())),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn repeated_ids_get_fresh_ones_and_jumps_go_to_the_first() {
+    // Both talks have id(1); the goto jumps to the first. The second runs where it stands.
+    let json = format!(
+        r#"[{},{},{{"type":"goto","option":{{"target_id":"{}","loop_count":1}}}}]"#,
+        talk(1),
+        talk(1),
+        id(1)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    let ids = cmd_ids(&mut af);
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[0], id(1));
+    assert_ne!(ids[1], id(1), "the repeat got a fresh id");
+    assert_eq!(ids[2], id(1), "the jump went to the first");
+    assert_eq!(ids[3], ids[1]);
+    // Deterministic: the same flow gets the same ids.
+    let mut again = new_af(&json, ReferenceType::Call);
+    assert_eq!(cmd_ids(&mut again), ids);
+}
+
+#[test]
+fn unknown_hangup_reasons_are_normal_clearing_for_the_runtime() {
+    for (given, handed) in [("angry", "normal"), ("", "normal"), ("busy", "busy")] {
+        let mut af = new_af(
+            &format!(r#"[{{"type":"hangup","option":{{"reason":"{given}"}}}}]"#),
+            ReferenceType::Call,
+        );
+        let Step::Execute(c) = af.run(t0()) else {
+            panic!()
+        };
+        let CommandOption::Hangup(h) = c.option else {
+            panic!()
+        };
+        assert_eq!(h.reason, handed, "{given}");
+    }
+}
+
+#[test]
+fn reference_data_belongs_to_calls_and_conversations() {
+    let data = serde_json::json!({"id": "c", "status": "ringing"});
+    let json = r#"[{"type":"variable_set","option":{"key":"d","value":"${voipbin.flow.reference_data}"}}]"#;
+    let mut af = new_af(json, ReferenceType::Call);
+    af.set_reference_data(&data).expect("set");
+    drive(&mut af);
+    assert_eq!(af.variable("d"), Some(r#"{"id":"c","status":"ringing"}"#));
+    // API flows have none; inherited reference data does not follow a flow onto another
+    // kind of reference (a recording's on-end flow runs without one).
+    let mut af = new_af(json, ReferenceType::Api);
+    af.set_reference_data(&data).expect("ignored");
+    drive(&mut af);
+    assert_eq!(af.variable("d"), Some(""));
+    let spec = ActiveflowSpec {
+        id: id(0xfff),
+        reference_type: ReferenceType::None,
+        actions: actions(json),
+        inherited_variables: [(vars::REFERENCE_DATA.to_owned(), "{}".to_owned())].into(),
+        ..ActiveflowSpec::default()
+    };
+    let af = Activeflow::new(spec, &Guards::default()).expect("af");
+    assert_eq!(af.variable(vars::REFERENCE_DATA), None);
 }

@@ -26,10 +26,12 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::limits::{LimitError, Limits, join_path};
-pub use crate::validate::FlowError;
+pub use crate::problem::FlowError;
 pub use options::*;
 
-/// The nil UUID: "no action" (also what `block` returns in VoIPBIN).
+/// The nil UUID: "no action" (also what `block` returns in VoIPBIN). As an action's `id` it
+/// means "no id yet" (VoIPBIN's Go clients send it for every action without one): the parser
+/// and the engine assign a fresh id.
 pub const ID_EMPTY: Uuid = Uuid::nil();
 /// The cursor position before the first action; also the id of the main stack.
 pub const ID_START: Uuid = Uuid::from_u128(1);
@@ -38,9 +40,15 @@ pub const ID_FINISH: Uuid = Uuid::from_u128(2);
 /// Internal "continue the loop".
 pub const ID_NEXT: Uuid = Uuid::from_u128(3);
 
-/// Whether `id` is one of the four reserved ids, which user flows may not use.
+/// Whether `id` is one of the four reserved ids (nil, START, FINISH, NEXT).
 pub fn is_reserved_id(id: Uuid) -> bool {
-    id == ID_EMPTY || id == ID_START || id == ID_FINISH || id == ID_NEXT
+    id.is_nil() || is_reserved_action_id(id)
+}
+
+/// Whether `id` is START, FINISH or NEXT: ids no action may have and no jump may target. (The
+/// nil id is not among them: on an action it means "assign one", as a target "not set".)
+pub fn is_reserved_action_id(id: Uuid) -> bool {
+    id == ID_START || id == ID_FINISH || id == ID_NEXT
 }
 
 /// What started an activeflow; decides the media class (reference §1).
@@ -124,6 +132,16 @@ impl ReferenceType {
             ReferenceType::None => MediaClass::None,
             _ => MediaClass::NonRtc,
         }
+    }
+
+    /// Whether activeflows of this reference have reference data
+    /// (`${voipbin.flow.reference_data}`): the JSON of their call (`call`) or conversation
+    /// (`conversation`, legacy `message`). VoIPBIN resolves it to `""` for the others.
+    pub fn has_reference_data(self) -> bool {
+        matches!(
+            self,
+            ReferenceType::Call | ReferenceType::Conversation | ReferenceType::Message
+        )
     }
 
     /// Whether an action of `kind` runs on this reference (otherwise it is skipped).
@@ -235,10 +253,13 @@ impl Action {
             None | Some(Value::Null) => Some(new_id()),
             Some(Value::String(s)) if s.is_empty() => Some(new_id()),
             Some(v) => match parse_uuid_field(&v) {
-                Ok(u) if is_reserved_id(u) => {
+                // The nil id too: VoIPBIN's clients send it for actions without an id, and
+                // VoIPBIN assigns a fresh one (GenerateFlowActions).
+                Ok(u) if u.is_nil() => Some(new_id()),
+                Ok(u) if is_reserved_action_id(u) => {
                     errors.push(FlowError::new(
                         join_path(path, "id"),
-                        format!("{u} is a reserved id (nil, START, FINISH, NEXT) and cannot be used by an action"),
+                        format!("{u} is a reserved id (START, FINISH, NEXT) and cannot be used by an action"),
                     ));
                     None
                 }
@@ -252,7 +273,7 @@ impl Action {
         let next_id = match obj.shift_remove("next_id") {
             None => None,
             Some(v) => match parse_uuid_field(&v) {
-                Ok(u) if u == ID_START || u == ID_FINISH || u == ID_NEXT => {
+                Ok(u) if is_reserved_action_id(u) => {
                     errors.push(FlowError::new(
                         join_path(path, "next_id"),
                         format!("{u} is a reserved id and cannot be a jump target"),

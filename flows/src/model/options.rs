@@ -254,10 +254,11 @@ option_struct! {
     pub struct ConditionDatetimeOption {
         /// `==`, `!=`, `>`, `>=`, `<`, `<=`.
         pub condition: String,
-        /// Minute 0..59; `-1` or omitted = any (omitted differs from VoIPBIN, see crate docs).
+        /// Minute 0..59; `-1` = any. Omitted = 0, as in VoIPBIN (or any with
+        /// [`ConditionDatetimeOption::omitted_fields`] `any`).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub minute: Option<i64>,
-        /// Hour 0..23; `-1` or omitted = any.
+        /// Hour 0..23; `-1` = any. Omitted = 0, as in VoIPBIN (or any with `omitted_fields`).
         #[serde(skip_serializing_if = "Option::is_none")]
         pub hour: Option<i64>,
         /// Day of month 1..31; `0` = any.
@@ -269,6 +270,10 @@ option_struct! {
         /// Flowgate extension: IANA time zone for this test (default from the engine guards).
         #[serde(skip_serializing_if = "String::is_empty")]
         pub timezone: String,
+        /// Flowgate extension: what an omitted `hour`/`minute` means. `""`/`zero`: 0, tested
+        /// (VoIPBIN's code); `any`: not tested (what a reader of VoIPBIN's docs may expect).
+        #[serde(skip_serializing_if = "String::is_empty")]
+        pub omitted_fields: String,
         /// Target when the condition is false.
         pub false_target_id: IdRef,
     }
