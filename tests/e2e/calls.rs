@@ -204,3 +204,34 @@ async fn outbound_call_runs_its_flow_when_answered() {
     assert_eq!(sim.dtmf_sent(), "42");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_flow_sees_its_call_as_reference_data() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let flow = json!({"name": "ref", "detail": "", "actions": [
+        {"type": "answer"},
+        {"type": "variable_set", "option": {"key": "me", "value": "${voipbin.flow.reference_data}"}},
+        {"type": "digits_receive", "option": {"duration": 60000, "length": 1}},
+        {"type": "hangup"}]});
+    let af = call_waiting_in_digits(&gw, flow).await;
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    let ended = api.wait_ended(&af).await;
+    let me: Value = serde_json::from_str(ended["variables"]["me"].as_str().unwrap()).unwrap();
+    assert_eq!(me["source"]["target"], "+15551112222");
+    assert_eq!(me["line_id"], "sim0");
+    assert_eq!(
+        me["status"], "progressing",
+        "the call as it was when the action ran"
+    );
+    // The live view: the call is over, and the flow was told so before it ended.
+    assert_eq!(ended["variables"]["voipbin.call.status"], "hangup");
+    let now: Value = serde_json::from_str(
+        ended["variables"]["voipbin.flow.reference_data"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(now["status"], "hangup");
+    gw.stop().await;
+}

@@ -297,6 +297,18 @@ fn message_variables(message: &Message, conversation: &Conversation) -> IndexMap
         "voipbin.gateway.modem_id".into(),
         conversation.modem_id.clone(),
     );
+    // The conversation with VoIPBIN's field names (`self`, `peer`).
+    let data = serde_json::json!({
+        "id": conversation.id,
+        "self": conversation.self_address,
+        "peer": conversation.peer,
+        "tm_create": conversation.tm_create,
+        "tm_update": conversation.tm_update,
+    });
+    vars.insert(
+        flowgate_flows::vars::REFERENCE_DATA.into(),
+        data.to_string(),
+    );
     vars
 }
 

@@ -266,6 +266,14 @@ pub(super) async fn settle(rt: &Runtime, call: &LiveCall, cause: &EndCause) {
     rt.unregister_call(call);
     call.inner.phase.send_replace(Phase::Ended(cause.clone()));
     if let Some(af) = activeflow {
+        // What the flow (and its on-complete follow-up) sees, as VoIPBIN's live call.
+        let _ = rt.signal(
+            af,
+            Signal::SetVariable {
+                name: CALL_STATUS_VAR.into(),
+                value: CallStatus::Hangup.as_str().into(),
+            },
+        );
         let _ = rt.signal(af, Signal::Hangup);
     }
 }

@@ -3,11 +3,13 @@
 
 use chrono::Utc;
 use flowgate_flows::model::Address;
+use flowgate_flows::vars::REFERENCE_DATA;
 use flowgate_line::{Line, Transport};
 use indexmap::IndexMap;
 use uuid::Uuid;
 
 use crate::model::{Call, CallDirection, CallStatus};
+use crate::runtime::mailbox::Signal;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::{Batch, Db};
 
@@ -35,6 +37,16 @@ pub(super) fn update_call(
         serde_json::to_value(&call).unwrap_or_default(),
     );
     db.store.commit(batch)?;
+    // The call's flow sees the call as it is now (VoIPBIN resolves the variable live).
+    if let Some(af) = call.activeflow_id {
+        let _ = rt.signal(
+            af,
+            Signal::SetVariable {
+                name: REFERENCE_DATA.into(),
+                value: reference_data(&call),
+            },
+        );
+    }
     Ok(Some(call))
 }
 
@@ -73,7 +85,13 @@ pub(super) fn call_variables(call: &Call) -> IndexMap<String, String> {
     );
     // Kept for flows written before lines: the modem's id on modem calls.
     vars.insert("voipbin.gateway.modem_id".into(), call.modem_id.clone());
+    vars.insert(REFERENCE_DATA.into(), reference_data(call));
     vars
+}
+
+/// `voipbin.flow.reference_data`: the call as `GET /v1.0/calls/{id}` serves it.
+fn reference_data(call: &Call) -> String {
+    serde_json::to_string(call).unwrap_or_default()
 }
 
 /// Stages a new call record with its `call_created` event.
