@@ -266,3 +266,7 @@ where
 
     Ok(promise)
 }
+
+// flowgate patch: tests of the pool's bookkeeping (src/threadpool/tests.rs)
+#[cfg(test)]
+pub(crate) mod tests;

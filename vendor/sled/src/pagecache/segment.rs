@@ -1129,3 +1129,8 @@ impl SegmentAccountant {
         idx
     }
 }
+
+// flowgate patch: the write stall's cycle, reproduced deterministically
+// (src/pagecache/segment/truncation_cycle.rs)
+#[cfg(all(test, target_os = "linux", not(miri)))]
+mod truncation_cycle;
