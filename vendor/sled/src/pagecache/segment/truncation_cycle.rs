@@ -165,6 +165,19 @@ fn tail_truncation_awaited_under_the_sa_lock_completes_with_the_pool_full() {
     db.flush().unwrap();
 
     let log = &db.context.pagecache.log;
+    // Each log write queued or running on the pool holds a clone of
+    // `iobufs` until it returns. The setup's last write may still be in its
+    // final step (which takes the segment accountant's mutex): let it end,
+    // so that from here on the only pool tasks of this database are the
+    // test's own.
+    while crate::Arc::strong_count(&log.iobufs) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the setup's log writes did not finish within {:?}",
+            DEADLINE
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     let iobufs = log.iobufs.clone();
     let segment_size = log.config.segment_size as Lsn;
     let first_lsn =
@@ -216,6 +229,12 @@ fn tail_truncation_awaited_under_the_sa_lock_completes_with_the_pool_full() {
             blocked += 1;
         }
     }
+    eprintln!(
+        "{} of the IO pool's {} threads blocked in write_to_log; \
+         the writer may truncate now",
+        blocked,
+        total_threads()
+    );
     progress.set(Step::MayTruncate);
 
     match done_rx.recv_timeout(DEADLINE) {
