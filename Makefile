@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md):
 #   make run    the gateway on the simulated board, API on 127.0.0.1:8080
-#   make test   every test in the workspace
+#   make test   every test in the workspace, plus the vendored sled's stall tests
 # Both install missing Debian packages first when run as root, and print the
 # exact apt line otherwise.
 
@@ -12,8 +12,13 @@ ARGS ?=
 run: deps-run
 	$(CARGO) run --release --locked -p flowgate -- run $(ARGS)
 
+# The vendored sled is not a workspace member (it is applied with [patch.crates-io]): its
+# stall tests run from its own manifest, only those two (vendor/sled/PATCHES.md, "Tests").
+SLED_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 test: deps-test
 	$(CARGO) test --workspace --locked
+	$(CARGO) test --locked --manifest-path vendor/sled/Cargo.toml --target-dir $(SLED_TARGET_DIR) \
+		--lib -- threadpool::tests truncation_cycle
 
 bench: deps-bench
 	$(CARGO) bench --workspace --locked
