@@ -197,7 +197,7 @@ fn tail_truncation_awaited_under_the_sa_lock_completes_with_the_pool_full() {
         thread::Builder::new()
             .name("stall-writer".to_string())
             .spawn(move || {
-                let result = iobufs.with_sa(|sa| {
+                let result: Result<_> = iobufs.with_sa(|sa| {
                     let lids = claim_tail_segments(sa, first_lsn)?;
                     progress.set(Step::HoldingLock);
                     if !progress.wait_for(Step::MayTruncate, deadline) {
@@ -210,7 +210,9 @@ fn tail_truncation_awaited_under_the_sa_lock_completes_with_the_pool_full() {
                     //    for the truncation, still under the mutex.
                     sa.next(first_lsn + 3 * segment_size)?;
                     progress.set(Step::NeedsNewSegment);
-                    sa.next(first_lsn + 4 * segment_size).map(Some)
+                    let lid = sa.next(first_lsn + 4 * segment_size)?;
+                    // the file grows again where it was truncated to
+                    Ok(Some((lid, lids[1])))
                 });
                 let _ = done_tx.send(result);
             })
@@ -239,8 +241,11 @@ fn tail_truncation_awaited_under_the_sa_lock_completes_with_the_pool_full() {
 
     match done_rx.recv_timeout(DEADLINE) {
         Ok(result) => {
-            let lid = result.expect("the writer's segment accounting failed");
-            assert!(lid.is_some(), "the writer gave up waiting for the test");
+            let result =
+                result.expect("the writer's segment accounting failed");
+            let (lid, expected) =
+                result.expect("the writer gave up waiting for the test");
+            assert_eq!(lid, expected, "next() grows the truncated tail");
             writer.join().unwrap();
         }
         Err(_) => report_deadlock(db, progress.get(), blocked),
@@ -267,6 +272,19 @@ fn tail_truncation_awaited_under_the_sa_lock_completes_with_the_pool_full() {
 /// The writer did not come back: say what is stuck where, then fail (or,
 /// with `SLED_STALL_HOLD=1`, stay stuck so that a debugger can attach).
 fn report_deadlock(db: crate::Db, step: Step, blocked: usize) -> ! {
+    let queued = queued_tasks();
+    if step != Step::NeedsNewSegment || blocked < total_threads() || queued == 0
+    {
+        std::mem::forget(db);
+        panic!(
+            "stuck, but not in the expected cycle: writer at step {:?}, {} of \
+             {} pool threads blocked, {} task(s) queued",
+            step,
+            blocked,
+            total_threads(),
+            queued
+        );
+    }
     let report = format!(
         "deadlock reproduced: after {:?} the writer still holds the segment \
          accountant's mutex at step {:?} (waiting in SegmentAccountant::next \
@@ -277,7 +295,7 @@ fn report_deadlock(db: crate::Db, step: Step, blocked: usize) -> ! {
         step,
         total_threads(),
         blocked,
-        queued_tasks(),
+        queued,
     );
     if std::env::var_os("SLED_STALL_HOLD").is_some() {
         eprintln!(
