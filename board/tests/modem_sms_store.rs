@@ -1,7 +1,8 @@
 //! Exactly-once SMS sending through modem storage (`AT+CMGW` → persist → `AT+CMSS`),
 //! against the simulator over a real pty: gateway crashes before and after the modem sent,
 //! multipart messages cut in the middle, orphans of a crash before the slots were persisted,
-//! a gateway that died at the `> ` prompt, and the `AT+CMGS` fallbacks.
+//! a gateway that died at the `> ` prompt, separate receive and write memories, and a full
+//! or refusing storage deferring or failing a message rather than falling back to `AT+CMGS`.
 
 #![allow(
     clippy::unwrap_used,
@@ -55,7 +56,9 @@ async fn prepare_then_send_goes_out_once_from_storage() {
     assert!(prepared.is_crash_safe());
     assert_eq!(prepared.part_count(), 1);
     assert_eq!(prepared.modem, "m0");
-    assert_eq!(prepared.mem, "ME");
+    // The EC25 receives into ME; outgoing messages get the SIM's memory of their own.
+    assert_eq!(prepared.mem, "SM");
+    assert_eq!(rig.ctl.stored_by_memory()[0].0, "SM");
     let stored = rig.ctl.stored();
     assert_eq!(stored.len(), 1);
     assert_eq!(
@@ -291,7 +294,7 @@ async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
         .await
         .unwrap();
     let slot = |p: &PreparedSms| StorageSlot {
-        mem: "ME".into(),
+        mem: "SM".into(),
         index: p.parts[0].index.unwrap(),
     };
     assert_eq!(report.deleted.len(), 1);
@@ -346,7 +349,7 @@ async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_storage_falls_back_to_cmgs() {
+async fn refused_storage_fails_the_message_and_never_uses_cmgs() {
     let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     rig.ctl.fail_next(
@@ -354,57 +357,103 @@ async fn refused_storage_falls_back_to_cmgs() {
         FaultAction::Error("COMMAND NOT SUPPORT".to_owned()),
         1,
     );
-    let prepared = rig
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "no storage here"))
         .await
-        .unwrap();
-    assert!(!prepared.is_crash_safe());
-    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
-    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
-    assert_eq!(count(&rig, "AT+CMGS="), 1);
-    // The refusal is remembered: the next message does not try AT+CMGW again.
-    let next = rig
+        .unwrap_err();
+    assert!(!e.is_transient(), "{e}");
+    // The refusal is remembered: the next message does not try AT+CMGW again, and says why.
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "second"))
         .await
-        .unwrap();
-    assert!(!next.is_crash_safe());
+        .unwrap_err();
+    assert!(e.to_string().contains("store_and_send"), "{e}");
     assert_eq!(count(&rig, "AT+CMGW="), 1);
-    rig.modem.send_prepared(&next).await.unwrap();
-    assert_eq!(
-        rig.ctl.sent_messages(),
-        vec![
-            (TO.to_owned(), "no storage here".to_owned()),
-            (TO.to_owned(), "second".to_owned())
-        ]
-    );
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
+    assert!(rig.ctl.sent_sms().is_empty());
     assert!(rig.ctl.stored().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going() {
+async fn a_refused_cmss_fails_the_part_instead_of_sending_it_with_cmgs() {
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "stored, not sendable"))
+        .await
+        .unwrap();
+    rig.ctl
+        .fail_next("AT+CMSS", FaultAction::Error("ERROR".to_owned()), 1);
+    let e = rig.modem.send_prepared(&prepared).await.unwrap_err();
+    assert!(!e.is_transient(), "{e}");
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
+    assert!(rig.ctl.sent_sms().is_empty());
+    let report = rig.modem.discard_prepared(&prepared).await.unwrap();
+    assert_eq!(report.deleted_unsent, 1);
+    assert!(rig.ctl.stored().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_filling_the_receive_memory_leaves_replies_their_own_memory() {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |sc, _| sc.storage_slots = 3).await;
+    rig.ready().await;
+    // Three messages fill the receive memory (ME) and stay there, unacknowledged.
+    let mut held = Vec::new();
+    for i in 0..3 {
+        rig.ctl
+            .send_sms(&format!("+1555000010{i}"), "fill")
+            .unwrap();
+        held.push(rig.next_sms().await);
+    }
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "reply while full"))
+        .await
+        .unwrap();
+    assert!(prepared.is_crash_safe());
+    assert_eq!(prepared.mem, "SM");
+    rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(count(&rig, "AT+CMSS="), 1);
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
+    for m in held {
+        m.ack();
+    }
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_write_memory_and_the_slot_cap_defer_and_keep_reception_going() {
     let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
         mc.sms.outbound_slots = 2
     })
     .await;
     rig.ready().await;
-    // A 3-part message exceeds the cap of 2 outgoing slots.
-    let long = rig
+    // A 3-part message exceeds the cap of 2 outgoing slots: it waits, nothing is sent.
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, long_text()))
         .await
-        .unwrap();
-    assert!(!long.is_crash_safe());
+        .unwrap_err();
+    assert!(
+        matches!(e, flowgate_board::modem::ModemError::StorageFull(_)),
+        "{e}"
+    );
+    assert!(e.is_transient());
     assert_eq!(count(&rig, "AT+CMGW="), 0);
-    // A full memory answers AT+CMGW with +CMS ERROR: 322.
+    // A full memory answers AT+CMGW with +CMS ERROR: 322: the message waits too.
     rig.ctl.set_memory_full(true).unwrap();
-    let full = rig
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "memory full"))
         .await
-        .unwrap();
-    assert!(!full.is_crash_safe());
+        .unwrap_err();
+    assert!(
+        matches!(e, flowgate_board::modem::ModemError::StorageFull(_)),
+        "{e}"
+    );
     assert!(rig.ctl.stored().is_empty());
     // Messages arriving meanwhile are held back by the network, then delivered.
     rig.ctl
@@ -417,18 +466,16 @@ async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going
     // Storage again once there is room.
     let stored = rig
         .modem
-        .prepare_sms(OutgoingSms::new(TO, "stored again"))
+        .prepare_sms(OutgoingSms::new(TO, "memory full"))
         .await
         .unwrap();
     assert!(stored.is_crash_safe());
-    for p in [&long, &full, &stored] {
-        rig.modem.send_prepared(p).await.unwrap();
-    }
-    let texts: Vec<String> = rig.ctl.sent_messages().into_iter().map(|m| m.1).collect();
+    rig.modem.send_prepared(&stored).await.unwrap();
     assert_eq!(
-        texts,
-        vec![long_text(), "memory full".into(), "stored again".into()]
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "memory full".into())]
     );
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
     rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
 }
 
@@ -478,4 +525,5 @@ async fn storage_sends_can_be_switched_off() {
     rig.modem.send_prepared(&prepared).await.unwrap();
     assert_eq!(count(&rig, "AT+CMGW="), 0);
     assert_eq!(count(&rig, "AT+CMGS="), 1);
+    assert_eq!(rig.ctl.cmgs_sends(), 1);
 }

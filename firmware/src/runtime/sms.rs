@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use flowgate_board::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
 
 use flowgate_board::modem::{
-    InboundSms, ModemHandle, OutgoingSms, PreparedPart, PreparedSms, SmsMessage,
+    InboundSms, ModemError, ModemHandle, OutgoingSms, PreparedPart, PreparedSms, SmsMessage,
 };
 use flowgate_flows::model::{Address, ReferenceType};
 use indexmap::IndexMap;
@@ -165,6 +165,8 @@ pub(crate) async fn receive(
     db.store.commit(batch)?;
     db.store.flush().await?;
     ack.ack();
+    // The modem deletes it now: a reply waiting for a slot may fit.
+    rt.sms_wake().notify_one();
     Metrics::inc(&rt.metrics().sms_received_total);
     debug!(modem = modem.id(), message = %record.id, sender = %message.sender, "SMS stored");
 
@@ -535,7 +537,17 @@ async fn send_due(
                 TargetStatus::Failed => Metrics::inc(&rt.metrics().sms_failed_total),
                 _ => {}
             }
+            let waits_for_room = settled.status == TargetStatus::Queued
+                && settled.attempts == message.targets[index].attempts;
             store_target(rt, id, index, &settled).await?;
+            if waits_for_room {
+                // Modem storage is full: later messages would wait too, and keeping the
+                // queue's order means not overtaking this one.
+                if let Some(at) = settled.next_attempt {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+                return Ok(next);
+            }
         }
         let Some(message) = db.messages.get(id)? else {
             continue;
@@ -692,11 +704,17 @@ async fn send_target(
                     status_report: Some(policy.delivery_reports),
                     key: Some(report_key(message.id, index)),
                 };
-                let prepared = modem.prepare_sms(sms).await.map_err(modem_failure)?;
+                let prepared = match modem.prepare_sms(sms).await {
+                    Ok(p) => p,
+                    // No room in the modem's write memory: nothing was sent; the message
+                    // stays queued and waits (not an attempt) while received messages drain.
+                    Err(e @ ModemError::StorageFull(_)) => return Err((e.to_string(), None)),
+                    Err(e) => return Err(modem_failure(e)),
+                };
                 target.prepared = Some(StoredSms::from(&prepared));
                 store_target(rt, message.id, index, &target)
                     .await
-                    .map_err(|e| (e.to_string(), true))?;
+                    .map_err(|e| (e.to_string(), Some(true)))?;
                 prepared
             }
         };
@@ -706,7 +724,7 @@ async fn send_target(
                     "modem {} holding the prepared message is not on this board",
                     prepared.modem
                 ),
-                false,
+                Some(false),
             )
         })?;
         modem.send_prepared(&prepared).await.map_err(modem_failure)
@@ -723,7 +741,17 @@ async fn send_target(
             target.error.clear();
             debug!(message = %message.id, %to, parts = sent.parts, "SMS sent");
         }
-        Err((error, transient)) => {
+        Err((error, None)) => {
+            target.attempts -= 1;
+            target.error = error;
+            // Woken earlier by every stored inbound message (its deletion frees a slot).
+            let wait = policy.retry_base.min(Duration::from_secs(2));
+            target.next_attempt = Some(
+                now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(2)),
+            );
+            info!(message = %message.id, %to, error = %target.error, "SMS waits for room in modem storage");
+        }
+        Err((error, Some(transient))) => {
             target.error = error;
             if transient && target.attempts < policy.attempts {
                 let factor = 1u32 << target.attempts.min(10);
@@ -748,13 +776,17 @@ async fn send_target(
     Ok(target)
 }
 
-fn no_modem() -> (String, bool) {
-    ("the board has no modem".to_owned(), false)
+/// Why a send did not settle, and whether a retry may cure it: `Some(transient)`, or
+/// `None` for "no room in modem storage yet" (waits without counting as an attempt).
+type SendFailure = (String, Option<bool>);
+
+fn no_modem() -> SendFailure {
+    ("the board has no modem".to_owned(), Some(false))
 }
 
-fn modem_failure(e: flowgate_board::modem::ModemError) -> (String, bool) {
+fn modem_failure(e: ModemError) -> SendFailure {
     let transient = e.is_transient();
-    (e.to_string(), transient)
+    (e.to_string(), Some(transient))
 }
 
 /// Applies delivery reports from one modem's events until shutdown.

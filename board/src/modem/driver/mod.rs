@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) inbound: Mutex<Option<mpsc::UnboundedReceiver<InboundSms>>>,
     /// Incremented after every successful init (the SMS worker re-selects its memory).
     pub(crate) generation: AtomicU64,
+    /// The SMS memories init chose (`AT+CPMS=?`, then three-parameter `AT+CPMS`).
+    pub(crate) sms_mems: Mutex<storage::SmsMemories>,
     /// URC notices the manager has fully processed (counted like the port task's).
     pub(crate) urcs_done: watch::Sender<u64>,
 }
@@ -176,6 +178,16 @@ impl Shared {
         }
     }
 
+    /// The memory received messages are stored in and read from.
+    pub(crate) fn receive_mem(&self) -> String {
+        self.sms_mems.lock().receive.clone()
+    }
+
+    /// The memory outgoing messages are written to and sent from.
+    pub(crate) fn write_mem(&self) -> String {
+        self.sms_mems.lock().write.clone()
+    }
+
     pub(crate) fn cmd(&self, text: impl AsRef<str>) -> Command {
         Command::new(text, ms(self.t().default_ms))
     }
@@ -256,10 +268,14 @@ impl Modem {
     ) -> ModemHandle {
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         let port_name = config.port.display().to_string();
-        let (port_task, at, requests) = port::port_task(port_name.clone(), notice_tx);
+        let boot_grace = profile
+            .boot_is_heartbeat
+            .then(|| ms(config.timeouts.default_ms));
+        let (port_task, at, requests) = port::port_task(port_name.clone(), notice_tx, boot_grace);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (sms_tx, sms_rx) = mpsc::unbounded_channel();
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let profile_mem = profile.sms_memory.clone();
         let (status, _) = watch::channel(ModemStatus::new(&config.id, &profile.id, &port_name));
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let (urcs, _) = broadcast::channel(EVENT_CAPACITY);
@@ -279,6 +295,7 @@ impl Modem {
             sms_jobs: sms_tx,
             inbound: Mutex::new(Some(inbound_rx)),
             generation: AtomicU64::new(0),
+            sms_mems: Mutex::new(storage::SmsMemories::single(&profile_mem)),
             urcs_done: watch::channel(0).0,
         });
         tokio::spawn(port_task.run(requests, ctl_rx, cancel.clone()));

@@ -27,7 +27,7 @@ use super::port::Command;
 use super::storage::{
     DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms, StorageSlot,
 };
-use crate::modem::at::response;
+use crate::modem::at::response::{self, StoredPdu};
 use crate::modem::config::{SmsMode, ms};
 use crate::modem::error::ModemError;
 use crate::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
@@ -262,6 +262,8 @@ pub(crate) struct SmsWorker {
     reasm: Reassembler<Token>,
     redelivery: Reassembler<Token>,
     current_mem: Option<String>,
+    /// The write memory (`<mem2>`) as last set on the modem.
+    current_write: Option<String>,
     generation: u64,
     sent: VecDeque<SentRecord>,
     next_ref: u8,
@@ -290,6 +292,7 @@ impl SmsWorker {
             reasm: Reassembler::new(timeout),
             redelivery: Reassembler::new(timeout),
             current_mem: None,
+            current_write: None,
             generation: u64::MAX,
             sent: VecDeque::new(),
             next_ref: rand::random::<u8>(),
@@ -367,7 +370,8 @@ impl SmsWorker {
             .load(std::sync::atomic::Ordering::Relaxed);
         if g != self.generation {
             self.generation = g;
-            self.current_mem = Some(self.sh.profile.sms_memory.clone());
+            self.current_mem = Some(self.sh.receive_mem());
+            self.current_write = Some(self.sh.write_mem());
         }
     }
 
@@ -450,7 +454,7 @@ impl SmsWorker {
                     SmsJob::Sweep => self.sweep(true).await,
                     SmsJob::MemoryFull { mem } => {
                         let mem = if mem.is_empty() {
-                            self.sh.profile.sms_memory.clone()
+                            self.sh.receive_mem()
                         } else {
                             mem
                         };
@@ -472,7 +476,7 @@ impl SmsWorker {
     fn normalise_mem(&self, mem: &str) -> String {
         let m = mem.trim().trim_matches('"');
         if m.is_empty() || m.chars().all(|c| c.is_ascii_digit()) {
-            self.sh.profile.sms_memory.clone()
+            self.sh.receive_mem()
         } else {
             m.to_ascii_uppercase()
         }
@@ -492,6 +496,29 @@ impl SmsWorker {
             ))
             .await?;
         self.current_mem = Some(mem.to_owned());
+        Ok(())
+    }
+
+    /// Makes `mem` the write/send memory (`AT+CPMS="<mem1>","<mem>"`): init chose it, but a
+    /// message prepared before a restart may sit in the memory an older run wrote to.
+    pub(super) async fn select_write_mem(&mut self, mem: &str) -> Result<(), ModemError> {
+        self.sync_generation();
+        if self.current_write.as_deref() == Some(mem) {
+            return Ok(());
+        }
+        let read = self
+            .current_mem
+            .clone()
+            .unwrap_or_else(|| self.sh.receive_mem());
+        self.sh
+            .at
+            .ok(Command::new(
+                format!("AT+CPMS=\"{read}\",\"{mem}\""),
+                ms(self.sh.t().list_ms),
+            ))
+            .await?;
+        self.current_mem = Some(read);
+        self.current_write = Some(mem.to_owned());
         Ok(())
     }
 
@@ -523,14 +550,37 @@ impl SmsWorker {
         }
     }
 
-    /// Lists the memory (`AT+CMGL=4`) and hands out what is not in flight. A `+CMS ERROR:
-    /// 322` answer (an unsolicited memory-full report that ended the command) is reported and,
-    /// if `retry_on_full`, the sweep is repeated once.
-    async fn sweep(&mut self, retry_on_full: bool) {
-        let mem = self.sh.profile.sms_memory.clone();
-        if let Err(e) = self.select_mem(&mem).await {
-            warn!(modem = %self.id(), error = %e, "sweep: cannot select memory");
+    /// Lists the receive memory (`AT+CMGL=4`) and hands out what is not in flight; when
+    /// outgoing messages have a memory of their own, lists that too for the outgoing
+    /// bookkeeping. A `+CMS ERROR: 322` answer (an unsolicited memory-full report that ended
+    /// the command) is reported and, if `retry_on_full`, the sweep is repeated once.
+    pub(super) async fn sweep(&mut self, retry_on_full: bool) {
+        let mem = self.sh.receive_mem();
+        let write = self.sh.write_mem();
+        let Some((entries, mut complete)) = self.list(&mem, retry_on_full).await else {
             return;
+        };
+        let mut outgoing = self.take_entries(&mem, entries).await;
+        if write != mem {
+            match self.list(&write, false).await {
+                Some((entries, c)) => {
+                    complete &= c;
+                    outgoing.extend(self.take_entries(&write, entries).await);
+                }
+                None => complete = false,
+            }
+        }
+        // Judging orphans needs the whole list: a skipped malformed entry could be one.
+        if complete {
+            self.outbound_swept(outgoing).await;
+        }
+    }
+
+    /// `AT+CMGL=4` on `mem`: the entries, and whether every entry parsed.
+    async fn list(&mut self, mem: &str, retry_on_full: bool) -> Option<(Vec<StoredPdu>, bool)> {
+        if let Err(e) = self.select_mem(mem).await {
+            warn!(modem = %self.id(), %mem, error = %e, "sweep: cannot select memory");
+            return None;
         }
         let r = match self
             .sh
@@ -540,14 +590,15 @@ impl SmsWorker {
         {
             Ok(r) => r,
             Err(e) if e.code() == Some(322) && retry_on_full => {
-                let mem = self.sh.profile.sms_memory.clone();
                 warn!(modem = %self.id(), %mem, "SMS memory full: draining");
-                self.sh.emit(ModemEvent::SmsMemoryFull { mem });
-                return Box::pin(self.sweep(false)).await;
+                self.sh.emit(ModemEvent::SmsMemoryFull {
+                    mem: mem.to_owned(),
+                });
+                return Box::pin(self.list(mem, false)).await;
             }
             Err(e) => {
-                warn!(modem = %self.id(), error = %e, "AT+CMGL=4 failed");
-                return;
+                warn!(modem = %self.id(), %mem, error = %e, "AT+CMGL=4 failed");
+                return None;
             }
         };
         let (entries, bad) = response::cmgl(&r);
@@ -555,27 +606,29 @@ impl SmsWorker {
         for b in bad {
             warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
         }
+        Some((entries, complete))
+    }
+
+    /// Hands out the received entries of a listing of `mem`; returns the stored outgoing
+    /// ones (slot, stat), which never go to the inbound path.
+    async fn take_entries(&mut self, mem: &str, entries: Vec<StoredPdu>) -> Vec<(StorageSlot, u8)> {
         let mut outgoing = Vec::new();
         for e in entries {
             let Some(index) = e.index else { continue };
             let slot = StorageSlot {
-                mem: mem.clone(),
+                mem: mem.to_owned(),
                 index,
             };
             if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
                 continue;
             }
-            // Stored outgoing messages (stat 2/3) never go to the inbound path.
             if e.stat > 1 {
                 outgoing.push((slot, e.stat));
                 continue;
             }
             self.process(&e.pdu, e.length, Some(slot)).await;
         }
-        // Judging orphans needs the whole list: a skipped malformed entry could be one.
-        if complete {
-            self.outbound_swept(outgoing).await;
-        }
+        outgoing
     }
 
     /// Decodes one received PDU and routes it.
