@@ -650,7 +650,18 @@ impl SmsWorker {
         };
         let smsc = pdu.smsc.as_ref().map(ToString::to_string);
         match pdu.tpdu {
-            Tpdu::Deliver(d) => self.received(d, token, smsc).await,
+            Tpdu::Deliver(d) => {
+                let multipart = d.user_data.concat().is_some_and(|c| c.total > 1);
+                let mut token = token;
+                if token.slot.is_none() && multipart && self.sh.config.sms.mode == SmsMode::Direct {
+                    token.slot = self.keep_direct_part(hex, length).await;
+                    // The modem holds back the next +CMT until this one is acknowledged.
+                    if let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await {
+                        warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
+                    }
+                }
+                self.received(d, token, smsc).await;
+            }
             Tpdu::StatusReport(r) => {
                 self.status_report(&r);
                 if let Some(s) = slot {
@@ -662,16 +673,44 @@ impl SmsWorker {
         }
     }
 
+    /// A part of a multipart message delivered directly (`+CMT`) must be acknowledged before
+    /// the modem passes on the next part, long before the whole message can be stored by the
+    /// caller. So the part is first written to modem storage (`AT+CMGW=<len>,0`, "received
+    /// unread", in the write memory) and only then acknowledged: a crash before the message
+    /// is complete leaves its parts on the modem, where the next sweep finds them, and a
+    /// part the network sends again because it was never acknowledged is a duplicate the
+    /// reassembler drops. Returns the slot, or `None` when the modem refuses the write (the
+    /// part is then held in memory only, as before).
+    async fn keep_direct_part(&mut self, hex: &str, length: usize) -> Option<StorageSlot> {
+        let mem = self.sh.write_mem();
+        if let Err(e) = self.select_write_mem(&mem).await {
+            warn!(modem = %self.id(), %mem, error = %e, "cannot select memory for a direct part");
+            return None;
+        }
+        let cmd = Command::new(format!("AT+CMGW={length},0"), ms(self.sh.t().long_ms))
+            .with_body(hex.to_ascii_uppercase(), ms(self.sh.t().prompt_ms));
+        match self
+            .sh
+            .at
+            .ok(cmd)
+            .await
+            .and_then(|r| response::cmgw(&r).map_err(|e| ModemError::Response(e.to_string())))
+        {
+            Ok(index) => {
+                debug!(modem = %self.id(), %mem, index, "direct part kept in storage");
+                Some(StorageSlot { mem, index })
+            }
+            Err(e) => {
+                warn!(modem = %self.id(), error = %e, "direct part not stored: a crash before the message is complete loses it");
+                None
+            }
+        }
+    }
+
     async fn received(&mut self, d: Deliver, token: Token, smsc: Option<String>) {
         let slot = token.slot.clone();
-        let multipart = d.user_data.concat().is_some_and(|c| c.total > 1);
         if let Some(s) = &slot {
             self.in_flight.insert(s.clone());
-        } else if multipart && self.sh.config.sms.mode == SmsMode::Direct {
-            // The modem holds back the next +CMT until this one is acknowledged.
-            if let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await {
-                warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
-            }
         }
         let released = slot.as_ref().is_some_and(|s| self.released.contains(s));
         let now = Utc::now();
