@@ -26,14 +26,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flowgate_board::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
+use flowgate_board::modem::events::{DeliveryState, StatusReportEvent};
 
 use flowgate_board::modem::{
-    InboundSms, ModemError, ModemHandle, OutgoingSms, PreparedPart, PreparedSms, SmsMessage,
+    InboundReport, InboundSms, ModemError, ModemHandle, OutgoingSms, PreparedPart, PreparedSms,
+    SmsMessage,
 };
 use flowgate_flows::model::{Address, ReferenceType};
 use indexmap::IndexMap;
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
@@ -587,6 +588,10 @@ async fn store_target(
             let delivered = t.delivered_parts;
             *t = target.clone();
             t.delivered_parts = t.delivered_parts.max(delivered);
+            // Reports that landed before the send was recorded (read after a crash) count.
+            if t.status == TargetStatus::Sent && t.delivered_parts >= t.parts.max(1) {
+                t.status = TargetStatus::Delivered;
+            }
         }
     })?;
     rt.db().store.flush().await?;
@@ -789,31 +794,34 @@ fn modem_failure(e: ModemError) -> SendFailure {
     (e.to_string(), Some(transient))
 }
 
-/// Applies delivery reports from one modem's events until shutdown.
-pub(crate) async fn reports_task(rt: Runtime, mut events: broadcast::Receiver<ModemEvent>) {
+/// Applies delivery reports from one modem until shutdown.
+pub(crate) async fn reports_task(rt: Runtime, mut reports: mpsc::Receiver<InboundReport>) {
     let cancel = rt.cancel_token().clone();
     loop {
-        let event = tokio::select! {
+        let report = tokio::select! {
             _ = cancel.cancelled() => return,
-            e = events.recv() => e,
+            r = reports.recv() => match r { Some(r) => r, None => return },
         };
-        match event {
-            Ok(ModemEvent::StatusReport(report)) => {
-                if let Err(e) = apply_report(&rt, &report) {
-                    warn!(cause = %e, "delivery report not applied");
-                }
-            }
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                warn!(missed = n, "delivery reports lagged")
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+        // Persist, then acknowledge: the modem deletes a stored report only after this.
+        match apply_report(&rt, &report.report) {
+            Ok(()) => match rt.db().store.flush().await {
+                Ok(()) => report.ack(),
+                Err(e) => warn!(cause = %e, "delivery report not flushed; it stays on the modem"),
+            },
+            Err(e) => warn!(cause = %e, "delivery report not applied; it stays on the modem"),
         }
     }
 }
 
 fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeError> {
-    let Some((id, index)) = report.key.as_deref().and_then(parse_key) else {
+    let found = match report.key.as_deref().and_then(parse_key) {
+        Some(k) => Some(k),
+        // The driver matches reports to keys by the message references it remembers; a
+        // report read after a restart (stored by the modem while the gateway was down) has
+        // no key: find the message by recipient and message reference instead.
+        None => find_sent_target(rt, report)?,
+    };
+    let Some((id, index)) = found else {
         debug!(
             mr = report.message_reference,
             "status report for a message this gateway did not send"
@@ -827,6 +835,14 @@ fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeE
         let Some(target) = message.targets.get_mut(index) else {
             return;
         };
+        if target.status == TargetStatus::Queued {
+            // Its send is settled after a restart: count the part now, and let the send
+            // decide the status (store_target merges the count).
+            if report.delivery == DeliveryState::Delivered {
+                target.delivered_parts = target.delivered_parts.saturating_add(1);
+            }
+            return;
+        }
         match report.delivery {
             DeliveryState::Pending => {}
             DeliveryState::Delivered => {
@@ -846,6 +862,52 @@ fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeE
         target.tm_update = Utc::now();
     })?;
     Ok(())
+}
+
+/// The outbound target a keyless status report belongs to: the newest target to the
+/// report's recipient still waiting for reports (`sent`) whose message references include
+/// the report's; failing that, the newest such target whose references are incomplete (a
+/// part found already sent after a crash has no known reference).
+fn find_sent_target(
+    rt: &Runtime,
+    report: &StatusReportEvent,
+) -> Result<Option<(Uuid, usize)>, RuntimeError> {
+    let mut by_ref: Option<(DateTime<Utc>, Uuid, usize)> = None;
+    let mut unknown_ref: Option<(DateTime<Utc>, Uuid, usize)> = None;
+    for entry in rt.db().messages.iter() {
+        let (id, message) = entry?;
+        if message.direction != MessageDirection::Outbound {
+            continue;
+        }
+        for (index, t) in message.targets.iter().enumerate() {
+            // A target still queued with prepared slots may have gone out just before a
+            // crash; its send is settled after the restart, maybe after its report.
+            let waiting = t.status == TargetStatus::Sent
+                || (t.status == TargetStatus::Queued && t.prepared.is_some());
+            if !waiting || !same_number(&t.destination.target, &report.recipient) {
+                continue;
+            }
+            let slot = if t.references.contains(&report.message_reference) {
+                &mut by_ref
+            } else if t.references.len() < usize::try_from(t.parts).unwrap_or(usize::MAX) {
+                &mut unknown_ref
+            } else {
+                continue;
+            };
+            if slot
+                .as_ref()
+                .is_none_or(|(at, _, _)| message.tm_create > *at)
+            {
+                *slot = Some((message.tm_create, id, index));
+            }
+        }
+    }
+    Ok(by_ref.or(unknown_ref).map(|(_, id, index)| (id, index)))
+}
+
+/// Two renderings of a number are the same subscriber (`+1555…` and `1555…`).
+fn same_number(a: &str, b: &str) -> bool {
+    a.trim_start_matches('+') == b.trim_start_matches('+')
 }
 
 fn parse_key(key: &str) -> Option<(Uuid, usize)> {

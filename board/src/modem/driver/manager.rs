@@ -324,7 +324,10 @@ impl Manager {
                 Err(e) if chosen.separate() => {
                     self.tolerate(e)?;
                     warn!(modem = %self.id(), receive = %chosen.receive, write = %chosen.write, "the modem refuses separate SMS memories: one memory for all");
-                    chosen = SmsMemories::single(&chosen.receive);
+                    chosen = SmsMemories {
+                        write: chosen.receive.clone(),
+                        ..chosen
+                    };
                 }
                 Err(e) => {
                     self.tolerate(e)?;

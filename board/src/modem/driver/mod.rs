@@ -30,7 +30,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-pub use sms::{InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage};
+pub use sms::{InboundReport, InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage};
 pub use storage::{
     DiscardReport, OutboundReport, PartOutcome, PreparedPart, PreparedSms, StorageSlot,
     StoredOutbound,
@@ -55,6 +55,10 @@ use crate::modem::pdu::ussd::{gsm7_pack_hex, ucs2_hex_encode};
 /// Capacity of the event broadcast (slow subscribers lag and are told so by tokio).
 const EVENT_CAPACITY: usize = 1024;
 
+/// Status reports kept for the consumer of `take_status_reports` (beyond that, newer ones
+/// are dropped with a warning; the event broadcast still carries them).
+const REPORT_CAPACITY: usize = 4096;
+
 /// State shared by a modem's tasks and handles.
 pub(crate) struct Shared {
     pub(crate) config: ModemConfig,
@@ -71,6 +75,11 @@ pub(crate) struct Shared {
     pub(crate) ussd_lock: tokio::sync::Mutex<()>,
     pub(crate) sms_jobs: mpsc::UnboundedSender<SmsJob>,
     pub(crate) inbound: Mutex<Option<mpsc::UnboundedReceiver<InboundSms>>>,
+    /// Status reports, kept from the start until one consumer takes them: reports read at
+    /// start-up (stored while the gateway was down) must not depend on who subscribed to
+    /// the event broadcast in time.
+    pub(crate) reports_tx: mpsc::Sender<InboundReport>,
+    pub(crate) reports: Mutex<Option<mpsc::Receiver<InboundReport>>>,
     /// Incremented after every successful init (the SMS worker re-selects its memory).
     pub(crate) generation: AtomicU64,
     /// The SMS memories init chose (`AT+CPMS=?`, then three-parameter `AT+CPMS`).
@@ -183,6 +192,11 @@ impl Shared {
         self.sms_mems.lock().receive.clone()
     }
 
+    /// The status-report memory, when the modem has one.
+    pub(crate) fn reports_mem(&self) -> Option<String> {
+        self.sms_mems.lock().reports.clone()
+    }
+
     /// The memory outgoing messages are written to and sent from.
     pub(crate) fn write_mem(&self) -> String {
         self.sms_mems.lock().write.clone()
@@ -276,6 +290,7 @@ impl Modem {
         let (sms_tx, sms_rx) = mpsc::unbounded_channel();
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
         let profile_mem = profile.sms_memory.clone();
+        let (reports_tx, reports_rx) = mpsc::channel(REPORT_CAPACITY);
         let (status, _) = watch::channel(ModemStatus::new(&config.id, &profile.id, &port_name));
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let (urcs, _) = broadcast::channel(EVENT_CAPACITY);
@@ -294,6 +309,8 @@ impl Modem {
             ussd_lock: tokio::sync::Mutex::new(()),
             sms_jobs: sms_tx,
             inbound: Mutex::new(Some(inbound_rx)),
+            reports_tx,
+            reports: Mutex::new(Some(reports_rx)),
             generation: AtomicU64::new(0),
             sms_mems: Mutex::new(storage::SmsMemories::single(&profile_mem)),
             urcs_done: watch::channel(0).0,
@@ -413,6 +430,13 @@ impl ModemHandle {
     /// it is taken.
     pub fn take_sms_receiver(&self) -> Option<mpsc::UnboundedReceiver<InboundSms>> {
         self.shared.inbound.lock().take()
+    }
+
+    /// Takes the status-report stream (once): every report this driver reads, from the
+    /// start — also those read before anyone subscribed to events. Stored reports are
+    /// deleted only after [`InboundReport::ack`]. `None` when taken.
+    pub fn take_status_reports(&self) -> Option<mpsc::Receiver<InboundReport>> {
+        self.shared.reports.lock().take()
     }
 
     /// Waits until the modem is ready, at most `limit`.

@@ -153,6 +153,23 @@ impl Drop for SmsAck {
     }
 }
 
+/// A status report with its acknowledgement: [`InboundReport::ack`] after applying it
+/// deletes a stored report from the modem; dropping it unacknowledged leaves it there for
+/// the next sweep.
+#[derive(Debug)]
+pub struct InboundReport {
+    /// The report.
+    pub report: StatusReportEvent,
+    ack: SmsAck,
+}
+
+impl InboundReport {
+    /// The report is applied (and persisted): delete it from the modem.
+    pub fn ack(self) {
+        self.ack.ack();
+    }
+}
+
 /// A received message with its acknowledgement.
 #[derive(Debug)]
 pub struct InboundSms {
@@ -439,8 +456,16 @@ impl SmsWorker {
                             warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
                         }
                     }
-                    SmsJob::Stored { mem, index } | SmsJob::StatusStored { mem, index } => {
+                    SmsJob::Stored { mem, index } => self.read_stored(&mem, index).await,
+                    SmsJob::StatusStored { mem, index } => {
                         self.read_stored(&mem, index).await;
+                        if self
+                            .sh
+                            .reports_mem()
+                            .is_some_and(|r| r != self.normalise_mem(&mem))
+                        {
+                            self.sweep_reports().await;
+                        }
                     }
                     SmsJob::Direct { pdu, length } => self.process(&pdu, length, None).await,
                     SmsJob::StatusDirect { pdu, length } => {
@@ -574,6 +599,23 @@ impl SmsWorker {
         if complete {
             self.outbound_swept(outgoing).await;
         }
+        self.sweep_reports().await;
+    }
+
+    /// Reads the status-report memory, when the modem has one: reports stored while the
+    /// gateway was down (or announced with the wrong memory, as the EC25 does) come out as
+    /// events, and each is deleted once read.
+    async fn sweep_reports(&mut self) {
+        let Some(mem) = self.sh.reports_mem() else {
+            return;
+        };
+        if let Some((entries, _)) = self.list(&mem, false).await {
+            // Only reports live there; anything else is handed out like any received entry.
+            let stray = self.take_entries(&mem, entries).await;
+            if !stray.is_empty() {
+                debug!(modem = %self.id(), %mem, n = stray.len(), "outgoing messages in the report memory left alone");
+            }
+        }
     }
 
     /// `AT+CMGL=4` on `mem`: the entries, and whether every entry parsed.
@@ -663,8 +705,7 @@ impl SmsWorker {
                 self.received(d, token, smsc).await;
             }
             Tpdu::StatusReport(r) => {
-                self.status_report(&r);
-                if let Some(s) = slot {
+                if let Some(s) = self.status_report(&r, slot) {
                     self.pending_deletes.push(s);
                     self.flush_deletes().await;
                 }
@@ -844,7 +885,15 @@ impl SmsWorker {
         self.pending_deletes.extend(keep);
     }
 
-    fn status_report(&mut self, r: &StatusReport) {
+    /// Publishes a report. A stored one (`slot`) goes to the consumer of
+    /// `take_status_reports` with an acknowledgement, and is deleted only once that consumer
+    /// applied it (persist, then acknowledge, as for messages); the slot is returned for
+    /// deletion now when nobody consumes reports.
+    fn status_report(
+        &mut self,
+        r: &StatusReport,
+        slot: Option<StorageSlot>,
+    ) -> Option<StorageSlot> {
         let rec = self.sent.iter().rev().find(|s| s.mr == r.message_reference);
         let ev = StatusReportEvent {
             key: rec.and_then(|s| s.key.clone()),
@@ -863,7 +912,28 @@ impl SmsWorker {
             discharge_time: r.discharge_time.to_datetime(),
         };
         info!(modem = %self.id(), mr = r.message_reference, status = r.status.0, key = ?ev.key, "status report");
-        self.sh.emit(ModemEvent::StatusReport(ev));
+        self.sh.emit(ModemEvent::StatusReport(ev.clone()));
+        let consumed = self.sh.reports.lock().is_none();
+        let slots: Vec<StorageSlot> = slot.iter().filter(|_| consumed).cloned().collect();
+        for s in &slots {
+            self.in_flight.insert(s.clone());
+        }
+        let ack = SmsAck {
+            jobs: self.jobs_tx.clone(),
+            slots,
+            cnma: false,
+            done: false,
+        };
+        if let Err(e) = self
+            .sh
+            .reports_tx
+            .try_send(InboundReport { report: ev, ack })
+        {
+            warn!(modem = %self.id(), "status report stream full or closed: report only broadcast");
+            // The unsent acknowledgement is dropped: the slot is released for the next sweep.
+            drop(e);
+        }
+        if consumed { None } else { slot }
     }
 
     /// Validates and encodes a message into its parts.

@@ -24,6 +24,9 @@ pub(crate) struct SmsMemories {
     pub(crate) receive: String,
     /// `<mem2>`: where `AT+CMGW` writes and `AT+CMSS` sends from.
     pub(crate) write: String,
+    /// The status-report memory (`SR`) when the modem offers it for reading: reports
+    /// stored there (`+CNMI` `<ds>` 2) while nobody listened are read from it.
+    pub(crate) reports: Option<String>,
 }
 
 impl SmsMemories {
@@ -32,6 +35,7 @@ impl SmsMemories {
         Self {
             receive: mem.to_owned(),
             write: mem.to_owned(),
+            reports: None,
         }
     }
 
@@ -67,7 +71,12 @@ impl SmsMemories {
             .chain(offered.write.iter().filter(plain).cloned())
             .find(|m| *m != receive && offered.write.contains(m) && offered.read.contains(m))
             .unwrap_or_else(|| receive.clone());
-        Self { receive, write }
+        let reports = offered.read.iter().find(|m| m.as_str() == "SR").cloned();
+        Self {
+            receive,
+            write,
+            reports,
+        }
     }
 }
 
