@@ -325,6 +325,54 @@ async fn huawei_boot_heartbeat_is_not_a_reboot() {
     .unwrap();
 }
 
+/// The race behind the old flake of `huawei_boot_heartbeat_is_not_a_reboot`: a command sent
+/// just as the modem reboots is swallowed, and the `^BOOT` check queued behind it used to
+/// wait out that command's whole timeout (two minutes for a listing) before the driver
+/// noticed the reboot. Now the swallowed command fails as `Rebooted` soon after `^BOOT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_swallowed_by_a_huawei_reboot_does_not_hold_up_reinit() {
+    let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
+    rig.ready().await;
+    // The start-up sweep lists both memories (receive SM, write ME) first.
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", 2, WAIT)
+        .await
+        .unwrap();
+    rig.modem.command("AT", WAIT).await.unwrap();
+    rig.ctl.fail_next("AT+CMGL", FaultAction::Drop, 1);
+    let m = rig.modem.clone();
+    let listing =
+        tokio::spawn(async move { m.command("AT+CMGL=4", Duration::from_secs(120)).await });
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", 3, WAIT)
+        .await
+        .unwrap();
+    rig.ctl.reboot().unwrap();
+    let e = tokio::time::timeout(WAIT, listing)
+        .await
+        .expect("the swallowed command is given up soon after ^BOOT")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(e, flowgate_board::modem::ModemError::Rebooted { .. }),
+        "{e}"
+    );
+    let mut rx = rig.modem.watch_status();
+    let m = rig.modem.clone();
+    let r = tokio::time::timeout(
+        WAIT,
+        rx.wait_for(|s| s.state == ModemState::Ready && m.init_count() == 2),
+    )
+    .await;
+    assert!(
+        r.is_ok(),
+        "{:?} inits={}",
+        rig.modem.status(),
+        rig.modem.init_count()
+    );
+    assert_eq!(rig.modem.status().recoveries, 0, "a reboot is not a fault");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_modems_one_failing_does_not_disturb_the_other() {
     let bad = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| fast_timeouts(mc)).await;

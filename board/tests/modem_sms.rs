@@ -176,6 +176,42 @@ async fn direct_delivery_is_acknowledged_with_cnma_after_ack() {
     assert!(rig.ctl.stored().is_empty());
 }
 
+/// Direct delivery acknowledges each part of a multipart message before the next comes, long
+/// before the whole message can be stored: each part is kept on the modem first, so a crash
+/// in the middle of the message loses none of the acknowledged parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_multipart_parts_survive_a_crash_before_the_message_is_complete() {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
+        mc.sms.mode = SmsMode::Direct
+    })
+    .await;
+    rig.ready().await;
+    let text = "part ".repeat(80);
+    let pdus = rig.ctl.encode_sms("+15550000006", &text).unwrap();
+    assert_eq!(pdus.len(), 3);
+    for p in &pdus[..2] {
+        rig.ctl.send_pdu(p).unwrap();
+    }
+    rig.ctl.wait_for_command("AT+CNMA", 2, WAIT).await.unwrap();
+    // Each part was stored on the modem before it was acknowledged.
+    let cmds = rig.ctl.commands();
+    let first_cnma = cmds.iter().position(|c| c == "AT+CNMA").unwrap();
+    assert!(
+        cmds[..first_cnma].iter().any(|c| c.starts_with("AT+CMGW=")),
+        "acknowledged before it was stored: {cmds:?}"
+    );
+    rig.ctl.wait_for_stored(2, WAIT).await.unwrap();
+    // The gateway dies with two acknowledged parts; the third arrives after the restart.
+    rig.crash_and_restart().await;
+    rig.ready().await;
+    rig.ctl.send_pdu(&pdus[2]).unwrap();
+    let m = rig.next_sms().await;
+    assert!(m.complete, "{:?}", m.missing_parts);
+    assert_eq!(m.text, text);
+    m.ack();
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_long_text_and_match_status_reports() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;

@@ -1,7 +1,8 @@
 //! Exactly-once SMS sending through modem storage (`AT+CMGW` → persist → `AT+CMSS`),
 //! against the simulator over a real pty: gateway crashes before and after the modem sent,
 //! multipart messages cut in the middle, orphans of a crash before the slots were persisted,
-//! a gateway that died at the `> ` prompt, and the `AT+CMGS` fallbacks.
+//! a gateway that died at the `> ` prompt, separate receive and write memories, and a full
+//! or refusing storage deferring or failing a message rather than falling back to `AT+CMGS`.
 
 #![allow(
     clippy::unwrap_used,
@@ -35,6 +36,17 @@ fn count(rig: &Rig, prefix: &str) -> usize {
         .count()
 }
 
+/// Stored messages outside the status-report memory (reports of what was sent arrive there
+/// on their own schedule and are deleted once read).
+fn on_modem(rig: &Rig) -> Vec<(u32, u8, String)> {
+    rig.ctl
+        .stored_by_memory()
+        .into_iter()
+        .filter(|(mem, ..)| mem != "SR")
+        .map(|(_, i, s, p)| (i, s, p))
+        .collect()
+}
+
 /// Waits for the start-up sweep of the driver started after `before` sweeps.
 async fn swept(rig: &Rig, before: usize) {
     rig.ctl
@@ -55,8 +67,10 @@ async fn prepare_then_send_goes_out_once_from_storage() {
     assert!(prepared.is_crash_safe());
     assert_eq!(prepared.part_count(), 1);
     assert_eq!(prepared.modem, "m0");
-    assert_eq!(prepared.mem, "ME");
-    let stored = rig.ctl.stored();
+    // The EC25 receives into ME; outgoing messages get the SIM's memory of their own.
+    assert_eq!(prepared.mem, "SM");
+    assert_eq!(rig.ctl.stored_by_memory()[0].0, "SM");
+    let stored = on_modem(&rig);
     assert_eq!(stored.len(), 1);
     assert_eq!(
         (Some(stored[0].0), stored[0].1),
@@ -82,7 +96,7 @@ async fn prepare_then_send_goes_out_once_from_storage() {
         rig.ctl.sent_messages(),
         vec![(TO.to_owned(), "stored first".to_owned())]
     );
-    assert!(rig.ctl.stored().is_empty(), "the slot is deleted once sent");
+    assert!(on_modem(&rig).is_empty(), "the slot is deleted once sent");
     assert_eq!(count(&rig, "AT+CMSS="), 1);
     assert_eq!(count(&rig, "AT+CMGS="), 0);
     assert_eq!(
@@ -121,7 +135,7 @@ async fn crash_before_the_send_then_resume_sends_once() {
     rig.crash_and_restart().await;
     rig.ready().await;
     swept(&rig, sweeps).await;
-    assert_eq!(rig.ctl.stored().len(), 1, "the unsent message stays stored");
+    assert_eq!(on_modem(&rig).len(), 1, "the unsent message stays stored");
 
     let sent = rig.modem.send_prepared(&prepared).await.unwrap();
     assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
@@ -135,7 +149,7 @@ async fn crash_before_the_send_then_resume_sends_once() {
         1,
         "the new driver reads the slot back before sending"
     );
-    assert!(rig.ctl.stored().is_empty());
+    assert!(on_modem(&rig).is_empty());
     assert!(
         rig.sms.try_recv().is_err(),
         "a stored outgoing message is never an incoming one"
@@ -158,7 +172,7 @@ async fn crash_after_the_modem_sent_but_before_its_reply_does_not_send_twice() {
     let p = prepared.clone();
     let in_flight = tokio::spawn(async move { modem.send_prepared(&p).await });
     rig.ctl.wait_for_sent_sms(1, WAIT).await.unwrap();
-    assert_eq!(rig.ctl.stored()[0].1, 3, "stored sent");
+    assert_eq!(on_modem(&rig)[0].1, 3, "stored sent");
     let sweeps = count(&rig, "AT+CMGL=4");
     rig.crash_and_restart().await;
     assert!(
@@ -193,7 +207,7 @@ async fn lost_cmss_reply_within_one_driver_is_read_back_not_resent() {
     assert_eq!(sent.outcomes, vec![PartOutcome::SentBefore]);
     assert!(sent.message_references.is_empty(), "its MR is unknown");
     assert_eq!(rig.ctl.sent_sms().len(), 1);
-    assert!(rig.ctl.stored().is_empty());
+    assert!(on_modem(&rig).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +223,7 @@ async fn multipart_cut_in_the_middle_is_finished_after_the_restart() {
     );
     assert_eq!(prepared.part_count(), 3);
     assert!(prepared.is_crash_safe());
-    assert_eq!(rig.ctl.stored().len(), 3);
+    assert_eq!(on_modem(&rig).len(), 3);
     // Part 1 goes out and is deleted; part 2 goes out but its reply is lost to the crash;
     // part 3 never starts.
     rig.ctl.fail_after("AT+CMSS", 1, FaultAction::NoReply, 1);
@@ -224,7 +238,7 @@ async fn multipart_cut_in_the_middle_is_finished_after_the_restart() {
     swept(&rig, sweeps).await;
     // Part 2 (stored sent) was cleaned up by the sweep; part 3 is still to send.
     rig.ctl.wait_for_stored(1, WAIT).await.unwrap();
-    assert_eq!(rig.ctl.stored()[0].1, 2);
+    assert_eq!(on_modem(&rig)[0].1, 2);
 
     let sent = rig.modem.send_prepared(&prepared).await.unwrap();
     assert!(
@@ -242,7 +256,7 @@ async fn multipart_cut_in_the_middle_is_finished_after_the_restart() {
     assert_eq!(sent.parts, 3);
     assert_eq!(rig.ctl.sent_sms().len(), 3, "every part exactly once");
     assert_eq!(rig.ctl.sent_messages(), vec![(TO.to_owned(), text)]);
-    assert!(rig.ctl.stored().is_empty());
+    assert!(on_modem(&rig).is_empty());
     // The part sent now reports with the key.
     let report = rig
         .event("status report", |e| match e {
@@ -276,7 +290,7 @@ async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
     rig.crash_and_restart().await;
     rig.ready().await;
     swept(&rig, sweeps).await;
-    assert_eq!(rig.ctl.stored().len(), 2);
+    assert_eq!(on_modem(&rig).len(), 2);
 
     // An incoming message is the only thing handed out: the sweep skipped both stat-2 slots.
     rig.ctl.send_sms("+15550000042", "hello in").unwrap();
@@ -291,7 +305,7 @@ async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
         .await
         .unwrap();
     let slot = |p: &PreparedSms| StorageSlot {
-        mem: "ME".into(),
+        mem: "SM".into(),
         index: p.parts[0].index.unwrap(),
     };
     assert_eq!(report.deleted.len(), 1);
@@ -309,7 +323,7 @@ async fn orphans_are_never_inbound_and_reconcile_deletes_them() {
         vec![(TO.to_owned(), "persisted reply".to_owned())],
         "the orphan never went out"
     );
-    assert!(rig.ctl.stored().is_empty());
+    assert!(on_modem(&rig).is_empty());
     assert!(rig.sms.try_recv().is_err());
 }
 
@@ -332,7 +346,7 @@ async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
     assert!(hung.await.unwrap().is_err());
     // The next driver's AT is swallowed by the prompt; ESC gets the modem back.
     rig.ready().await;
-    assert!(rig.ctl.stored().is_empty(), "ESC stored nothing");
+    assert!(on_modem(&rig).is_empty(), "ESC stored nothing");
     let prepared = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "works again"))
@@ -346,7 +360,7 @@ async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_storage_falls_back_to_cmgs() {
+async fn refused_storage_fails_the_message_and_never_uses_cmgs() {
     let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
     rig.ctl.fail_next(
@@ -354,58 +368,104 @@ async fn refused_storage_falls_back_to_cmgs() {
         FaultAction::Error("COMMAND NOT SUPPORT".to_owned()),
         1,
     );
-    let prepared = rig
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "no storage here"))
         .await
-        .unwrap();
-    assert!(!prepared.is_crash_safe());
-    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
-    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
-    assert_eq!(count(&rig, "AT+CMGS="), 1);
-    // The refusal is remembered: the next message does not try AT+CMGW again.
-    let next = rig
+        .unwrap_err();
+    assert!(!e.is_transient(), "{e}");
+    // The refusal is remembered: the next message does not try AT+CMGW again, and says why.
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "second"))
         .await
-        .unwrap();
-    assert!(!next.is_crash_safe());
+        .unwrap_err();
+    assert!(e.to_string().contains("store_and_send"), "{e}");
     assert_eq!(count(&rig, "AT+CMGW="), 1);
-    rig.modem.send_prepared(&next).await.unwrap();
-    assert_eq!(
-        rig.ctl.sent_messages(),
-        vec![
-            (TO.to_owned(), "no storage here".to_owned()),
-            (TO.to_owned(), "second".to_owned())
-        ]
-    );
-    assert!(rig.ctl.stored().is_empty());
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
+    assert!(rig.ctl.sent_sms().is_empty());
+    assert!(on_modem(&rig).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going() {
+async fn a_refused_cmss_fails_the_part_instead_of_sending_it_with_cmgs() {
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "stored, not sendable"))
+        .await
+        .unwrap();
+    rig.ctl
+        .fail_next("AT+CMSS", FaultAction::Error("ERROR".to_owned()), 1);
+    let e = rig.modem.send_prepared(&prepared).await.unwrap_err();
+    assert!(!e.is_transient(), "{e}");
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
+    assert!(rig.ctl.sent_sms().is_empty());
+    let report = rig.modem.discard_prepared(&prepared).await.unwrap();
+    assert_eq!(report.deleted_unsent, 1);
+    assert!(on_modem(&rig).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_filling_the_receive_memory_leaves_replies_their_own_memory() {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |sc, _| sc.storage_slots = 3).await;
+    rig.ready().await;
+    // Three messages fill the receive memory (ME) and stay there, unacknowledged.
+    let mut held = Vec::new();
+    for i in 0..3 {
+        rig.ctl
+            .send_sms(&format!("+1555000010{i}"), "fill")
+            .unwrap();
+        held.push(rig.next_sms().await);
+    }
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "reply while full"))
+        .await
+        .unwrap();
+    assert!(prepared.is_crash_safe());
+    assert_eq!(prepared.mem, "SM");
+    rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(count(&rig, "AT+CMSS="), 1);
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
+    for m in held {
+        m.ack();
+    }
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_write_memory_and_the_slot_cap_defer_and_keep_reception_going() {
     let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
         mc.sms.outbound_slots = 2
     })
     .await;
     rig.ready().await;
-    // A 3-part message exceeds the cap of 2 outgoing slots.
-    let long = rig
+    // A 3-part message exceeds the cap of 2 outgoing slots: it waits, nothing is sent.
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, long_text()))
         .await
-        .unwrap();
-    assert!(!long.is_crash_safe());
+        .unwrap_err();
+    assert!(
+        matches!(e, flowgate_board::modem::ModemError::StorageFull(_)),
+        "{e}"
+    );
+    assert!(e.is_transient());
     assert_eq!(count(&rig, "AT+CMGW="), 0);
-    // A full memory answers AT+CMGW with +CMS ERROR: 322.
+    // A full memory answers AT+CMGW with +CMS ERROR: 322: the message waits too.
     rig.ctl.set_memory_full(true).unwrap();
-    let full = rig
+    let e = rig
         .modem
         .prepare_sms(OutgoingSms::new(TO, "memory full"))
         .await
-        .unwrap();
-    assert!(!full.is_crash_safe());
-    assert!(rig.ctl.stored().is_empty());
+        .unwrap_err();
+    assert!(
+        matches!(e, flowgate_board::modem::ModemError::StorageFull(_)),
+        "{e}"
+    );
+    assert!(on_modem(&rig).is_empty());
     // Messages arriving meanwhile are held back by the network, then delivered.
     rig.ctl
         .send_sms("+15550000043", "incoming while full")
@@ -417,18 +477,16 @@ async fn full_memory_and_the_slot_cap_fall_back_to_cmgs_and_keep_reception_going
     // Storage again once there is room.
     let stored = rig
         .modem
-        .prepare_sms(OutgoingSms::new(TO, "stored again"))
+        .prepare_sms(OutgoingSms::new(TO, "memory full"))
         .await
         .unwrap();
     assert!(stored.is_crash_safe());
-    for p in [&long, &full, &stored] {
-        rig.modem.send_prepared(p).await.unwrap();
-    }
-    let texts: Vec<String> = rig.ctl.sent_messages().into_iter().map(|m| m.1).collect();
+    rig.modem.send_prepared(&stored).await.unwrap();
     assert_eq!(
-        texts,
-        vec![long_text(), "memory full".into(), "stored again".into()]
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "memory full".into())]
     );
+    assert_eq!(rig.ctl.cmgs_sends(), 0);
     rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
 }
 
@@ -448,13 +506,13 @@ async fn a_permanent_failure_leaves_the_slot_for_retry_or_discard() {
     );
     let e = rig.modem.send_prepared(&prepared).await.unwrap_err();
     assert_eq!(e.code(), Some(330));
-    assert_eq!(rig.ctl.stored().len(), 1, "kept for a retry");
+    assert_eq!(on_modem(&rig).len(), 1, "kept for a retry");
     let report = rig.modem.discard_prepared(&prepared).await.unwrap();
     assert_eq!(
         (report.deleted_unsent, report.sent_before, report.gone),
         (1, 0, 0)
     );
-    assert!(rig.ctl.stored().is_empty());
+    assert!(on_modem(&rig).is_empty());
     assert!(rig.ctl.sent_sms().is_empty());
     // A prepared message belongs to its modem.
     let mut foreign = prepared.clone();
@@ -478,4 +536,5 @@ async fn storage_sends_can_be_switched_off() {
     rig.modem.send_prepared(&prepared).await.unwrap();
     assert_eq!(count(&rig, "AT+CMGW="), 0);
     assert_eq!(count(&rig, "AT+CMGS="), 1);
+    assert_eq!(rig.ctl.cmgs_sends(), 1);
 }

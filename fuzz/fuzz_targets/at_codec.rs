@@ -68,6 +68,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let _ = response::csq(r);
                 let _ = response::registration(r, "+CREG");
                 let _ = response::cpms(r);
+                let _ = response::cpms_test(r);
                 let _ = response::cpin(r);
                 let _ = response::cops(r);
                 let _ = response::cnum(r);

@@ -98,6 +98,11 @@ pub enum ModemError {
         /// Why the next part failed.
         cause: Box<ModemError>,
     },
+    /// No room in the SMS write memory for an outgoing message (memory full, or the
+    /// `sms.outbound_slots` cap reached). Nothing was sent: try again once the modem has
+    /// drained its received messages.
+    #[error("no room in SMS storage: {0}")]
+    StorageFull(String),
     /// The modem (its profile, or its answers so far) does not support the operation.
     #[error("not supported by this modem: {0}")]
     Unsupported(String),
@@ -147,6 +152,7 @@ impl ModemError {
             | ModemError::PortGone { .. }
             | ModemError::Rebooted { .. }
             | ModemError::NotReady { .. }
+            | ModemError::StorageFull(_)
             | ModemError::NotRegistered => true,
             ModemError::Cme { code, .. } => matches!(code.code(), Some(14 | 30 | 31 | 515)),
             ModemError::Cms { code, .. } => {

@@ -22,8 +22,9 @@ pub mod recovery;
 
 pub use config::{AudioTransport, ModemConfig, SmsMode};
 pub use driver::{
-    DiscardReport, InboundSms, Modem, ModemHandle, OutboundReport, OutgoingSms, PartOutcome,
-    PreparedPart, PreparedSms, SentSms, SmsAck, SmsMessage, StorageSlot, StoredOutbound,
+    DiscardReport, InboundReport, InboundSms, Modem, ModemHandle, OutboundReport, OutgoingSms,
+    PartOutcome, PreparedPart, PreparedSms, SentSms, SmsAck, SmsMessage, StorageSlot,
+    StoredOutbound,
 };
 pub use error::ModemError;
 pub use events::{CallEndCause, CallEndReason, CallId, ModemEvent, ModemState, ModemStatus};

@@ -229,7 +229,8 @@ impl VendorProfile {
     }
 
     /// Quectel EC25/EC21: ccinfo call URCs, `+QTONEDET`, `+QHUP`, serial PCM via
-    /// `+QPCMV=1,0`, status reports as `+CDS` (EC25 mis-announces stored reports).
+    /// `+QPCMV=1,0`, stored status reports read from the report memory (the EC25
+    /// mis-announces them).
     pub fn quectel_ec25() -> Self {
         let mut p = Self::base(
             "quectel-ec25",
@@ -239,8 +240,9 @@ impl VendorProfile {
         p.iccid_command = "AT+QCCID".to_owned();
         p.lte = true;
         p.sms_memory = "ME".to_owned();
-        // ds=1: reports as +CDS, because EC25 stores them in "SR" but announces "SM",0.
-        p.cnmi_stored = "AT+CNMI=2,1,0,1,0".to_owned();
+        // ds=2: reports are stored, so those that arrive while the gateway is down are read
+        // after it restarts (a +CDS nobody reads is lost). The EC25 stores them in "SR" but
+        // announces "SM",0: the driver reads the report memory on every +CDSI and sweep.
         p.init = [
             "AT+QURCCFG=\"urcport\",\"usbat\"",
             "AT+QINDCFG=\"ccinfo\",1,0",

@@ -55,9 +55,20 @@ impl SimulatorView<'_> {
         self.core.calls.current()
     }
 
-    /// Stored messages (index, stat, PDU).
+    /// Stored messages of every memory (index, stat, PDU).
     pub fn stored(&self) -> Vec<(u32, u8, String)> {
         self.core.sms.stored()
+    }
+
+    /// Stored messages with the memory holding them (memory, index, stat, PDU).
+    pub fn stored_by_memory(&self) -> Vec<(String, u32, u8, String)> {
+        self.core.sms.stored_by_memory()
+    }
+
+    /// Parts the gateway sent with `AT+CMGS` rather than from storage (`AT+CMSS`): each is
+    /// at-least-once across gateway crashes.
+    pub fn cmgs_sends(&self) -> usize {
+        self.core.sms.cmgs_sends()
     }
 
     /// Messages held back by the network (memory full).
@@ -403,9 +414,19 @@ impl SimulatorControl {
         self.view(|v| v.call_log().to_vec())
     }
 
-    /// Stored messages (index, stat, PDU).
+    /// Stored messages of every memory (index, stat, PDU).
     pub fn stored(&self) -> Vec<(u32, u8, String)> {
         self.view(|v| v.stored())
+    }
+
+    /// Stored messages with the memory holding them (memory, index, stat, PDU).
+    pub fn stored_by_memory(&self) -> Vec<(String, u32, u8, String)> {
+        self.view(|v| v.stored_by_memory())
+    }
+
+    /// Parts the gateway sent with `AT+CMGS` rather than from storage (`AT+CMSS`).
+    pub fn cmgs_sends(&self) -> usize {
+        self.view(|v| v.cmgs_sends())
     }
 
     /// Current calls as (simulator call id, direction, state, number).

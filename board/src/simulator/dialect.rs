@@ -55,8 +55,9 @@ impl SimulatedModel {
                 iccid_command: "AT+QCCID",
                 iccid_prefix: "+QCCID: ",
                 memory: "ME",
-                // EC25 manual §8 (AT+CPMS): SM, ME and MT for all three memories.
-                memories: &["SM", "ME", "MT"],
+                // EC25 manual §8 (AT+CPMS): SM, ME and MT; status reports are kept in SR
+                // (which the EC25 then mis-announces as "SM",0: IchthysMaranatha PR #75).
+                memories: &["SM", "ME", "MT", "SR"],
                 // Quectel forum (EC21, `AT+CSCS=?`): ("IRA","GSM","UCS2"); GSM at power-on.
                 charsets: &["IRA", "GSM", "UCS2"],
                 default_charset: "GSM",

@@ -357,7 +357,10 @@ impl Runtime {
         }
         for modem in self.inner.modems.iter() {
             self.spawn(sms::inbound_task(self.clone(), modem.clone()));
-            self.spawn(sms::reports_task(self.clone(), modem.subscribe()));
+            match modem.take_status_reports() {
+                Some(reports) => self.spawn(sms::reports_task(self.clone(), reports)),
+                None => warn!(modem = modem.id(), "the status reports are taken already"),
+            }
         }
         self.spawn(sms::sender_task(self.clone()));
     }

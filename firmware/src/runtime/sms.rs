@@ -26,14 +26,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use flowgate_board::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
+use flowgate_board::modem::events::{DeliveryState, StatusReportEvent};
 
 use flowgate_board::modem::{
-    InboundSms, ModemHandle, OutgoingSms, PreparedPart, PreparedSms, SmsMessage,
+    InboundReport, InboundSms, ModemError, ModemHandle, OutgoingSms, PreparedPart, PreparedSms,
+    SmsMessage,
 };
 use flowgate_flows::model::{Address, ReferenceType};
 use indexmap::IndexMap;
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
@@ -165,6 +166,8 @@ pub(crate) async fn receive(
     db.store.commit(batch)?;
     db.store.flush().await?;
     ack.ack();
+    // The modem deletes it now: a reply waiting for a slot may fit.
+    rt.sms_wake().notify_one();
     Metrics::inc(&rt.metrics().sms_received_total);
     debug!(modem = modem.id(), message = %record.id, sender = %message.sender, "SMS stored");
 
@@ -535,7 +538,17 @@ async fn send_due(
                 TargetStatus::Failed => Metrics::inc(&rt.metrics().sms_failed_total),
                 _ => {}
             }
+            let waits_for_room = settled.status == TargetStatus::Queued
+                && settled.attempts == message.targets[index].attempts;
             store_target(rt, id, index, &settled).await?;
+            if waits_for_room {
+                // Modem storage is full: later messages would wait too, and keeping the
+                // queue's order means not overtaking this one.
+                if let Some(at) = settled.next_attempt {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+                return Ok(next);
+            }
         }
         let Some(message) = db.messages.get(id)? else {
             continue;
@@ -575,6 +588,10 @@ async fn store_target(
             let delivered = t.delivered_parts;
             *t = target.clone();
             t.delivered_parts = t.delivered_parts.max(delivered);
+            // Reports that landed before the send was recorded (read after a crash) count.
+            if t.status == TargetStatus::Sent && t.delivered_parts >= t.parts.max(1) {
+                t.status = TargetStatus::Delivered;
+            }
         }
     })?;
     rt.db().store.flush().await?;
@@ -692,11 +709,17 @@ async fn send_target(
                     status_report: Some(policy.delivery_reports),
                     key: Some(report_key(message.id, index)),
                 };
-                let prepared = modem.prepare_sms(sms).await.map_err(modem_failure)?;
+                let prepared = match modem.prepare_sms(sms).await {
+                    Ok(p) => p,
+                    // No room in the modem's write memory: nothing was sent; the message
+                    // stays queued and waits (not an attempt) while received messages drain.
+                    Err(e @ ModemError::StorageFull(_)) => return Err((e.to_string(), None)),
+                    Err(e) => return Err(modem_failure(e)),
+                };
                 target.prepared = Some(StoredSms::from(&prepared));
                 store_target(rt, message.id, index, &target)
                     .await
-                    .map_err(|e| (e.to_string(), true))?;
+                    .map_err(|e| (e.to_string(), Some(true)))?;
                 prepared
             }
         };
@@ -706,7 +729,7 @@ async fn send_target(
                     "modem {} holding the prepared message is not on this board",
                     prepared.modem
                 ),
-                false,
+                Some(false),
             )
         })?;
         modem.send_prepared(&prepared).await.map_err(modem_failure)
@@ -723,7 +746,17 @@ async fn send_target(
             target.error.clear();
             debug!(message = %message.id, %to, parts = sent.parts, "SMS sent");
         }
-        Err((error, transient)) => {
+        Err((error, None)) => {
+            target.attempts -= 1;
+            target.error = error;
+            // Woken earlier by every stored inbound message (its deletion frees a slot).
+            let wait = policy.retry_base.min(Duration::from_secs(2));
+            target.next_attempt = Some(
+                now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(2)),
+            );
+            info!(message = %message.id, %to, error = %target.error, "SMS waits for room in modem storage");
+        }
+        Err((error, Some(transient))) => {
             target.error = error;
             if transient && target.attempts < policy.attempts {
                 let factor = 1u32 << target.attempts.min(10);
@@ -748,40 +781,47 @@ async fn send_target(
     Ok(target)
 }
 
-fn no_modem() -> (String, bool) {
-    ("the board has no modem".to_owned(), false)
+/// Why a send did not settle, and whether a retry may cure it: `Some(transient)`, or
+/// `None` for "no room in modem storage yet" (waits without counting as an attempt).
+type SendFailure = (String, Option<bool>);
+
+fn no_modem() -> SendFailure {
+    ("the board has no modem".to_owned(), Some(false))
 }
 
-fn modem_failure(e: flowgate_board::modem::ModemError) -> (String, bool) {
+fn modem_failure(e: ModemError) -> SendFailure {
     let transient = e.is_transient();
-    (e.to_string(), transient)
+    (e.to_string(), Some(transient))
 }
 
-/// Applies delivery reports from one modem's events until shutdown.
-pub(crate) async fn reports_task(rt: Runtime, mut events: broadcast::Receiver<ModemEvent>) {
+/// Applies delivery reports from one modem until shutdown.
+pub(crate) async fn reports_task(rt: Runtime, mut reports: mpsc::Receiver<InboundReport>) {
     let cancel = rt.cancel_token().clone();
     loop {
-        let event = tokio::select! {
+        let report = tokio::select! {
             _ = cancel.cancelled() => return,
-            e = events.recv() => e,
+            r = reports.recv() => match r { Some(r) => r, None => return },
         };
-        match event {
-            Ok(ModemEvent::StatusReport(report)) => {
-                if let Err(e) = apply_report(&rt, &report) {
-                    warn!(cause = %e, "delivery report not applied");
-                }
-            }
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                warn!(missed = n, "delivery reports lagged")
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
+        // Persist, then acknowledge: the modem deletes a stored report only after this.
+        match apply_report(&rt, &report.report) {
+            Ok(()) => match rt.db().store.flush().await {
+                Ok(()) => report.ack(),
+                Err(e) => warn!(cause = %e, "delivery report not flushed; it stays on the modem"),
+            },
+            Err(e) => warn!(cause = %e, "delivery report not applied; it stays on the modem"),
         }
     }
 }
 
 fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeError> {
-    let Some((id, index)) = report.key.as_deref().and_then(parse_key) else {
+    let found = match report.key.as_deref().and_then(parse_key) {
+        Some(k) => Some(k),
+        // The driver matches reports to keys by the message references it remembers; a
+        // report read after a restart (stored by the modem while the gateway was down) has
+        // no key: find the message by recipient and message reference instead.
+        None => find_sent_target(rt, report)?,
+    };
+    let Some((id, index)) = found else {
         debug!(
             mr = report.message_reference,
             "status report for a message this gateway did not send"
@@ -795,6 +835,14 @@ fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeE
         let Some(target) = message.targets.get_mut(index) else {
             return;
         };
+        if target.status == TargetStatus::Queued {
+            // Its send is settled after a restart: count the part now, and let the send
+            // decide the status (store_target merges the count).
+            if report.delivery == DeliveryState::Delivered {
+                target.delivered_parts = target.delivered_parts.saturating_add(1);
+            }
+            return;
+        }
         match report.delivery {
             DeliveryState::Pending => {}
             DeliveryState::Delivered => {
@@ -814,6 +862,52 @@ fn apply_report(rt: &Runtime, report: &StatusReportEvent) -> Result<(), RuntimeE
         target.tm_update = Utc::now();
     })?;
     Ok(())
+}
+
+/// The outbound target a keyless status report belongs to: the newest target to the
+/// report's recipient still waiting for reports (`sent`) whose message references include
+/// the report's; failing that, the newest such target whose references are incomplete (a
+/// part found already sent after a crash has no known reference).
+fn find_sent_target(
+    rt: &Runtime,
+    report: &StatusReportEvent,
+) -> Result<Option<(Uuid, usize)>, RuntimeError> {
+    let mut by_ref: Option<(DateTime<Utc>, Uuid, usize)> = None;
+    let mut unknown_ref: Option<(DateTime<Utc>, Uuid, usize)> = None;
+    for entry in rt.db().messages.iter() {
+        let (id, message) = entry?;
+        if message.direction != MessageDirection::Outbound {
+            continue;
+        }
+        for (index, t) in message.targets.iter().enumerate() {
+            // A target still queued with prepared slots may have gone out just before a
+            // crash; its send is settled after the restart, maybe after its report.
+            let waiting = t.status == TargetStatus::Sent
+                || (t.status == TargetStatus::Queued && t.prepared.is_some());
+            if !waiting || !same_number(&t.destination.target, &report.recipient) {
+                continue;
+            }
+            let slot = if t.references.contains(&report.message_reference) {
+                &mut by_ref
+            } else if t.references.len() < usize::try_from(t.parts).unwrap_or(usize::MAX) {
+                &mut unknown_ref
+            } else {
+                continue;
+            };
+            if slot
+                .as_ref()
+                .is_none_or(|(at, _, _)| message.tm_create > *at)
+            {
+                *slot = Some((message.tm_create, id, index));
+            }
+        }
+    }
+    Ok(by_ref.or(unknown_ref).map(|(_, id, index)| (id, index)))
+}
+
+/// Two renderings of a number are the same subscriber (`+1555…` and `1555…`).
+fn same_number(a: &str, b: &str) -> bool {
+    a.trim_start_matches('+') == b.trim_start_matches('+')
 }
 
 fn parse_key(key: &str) -> Option<(Uuid, usize)> {

@@ -218,6 +218,53 @@ pub fn cpms(r: &Response) -> Result<StorageUsage, ResponseError> {
     })
 }
 
+/// The memories `AT+CPMS=?` offers for each use (27.005 §3.2.2):
+/// `+CPMS: (<mem1 list>),(<mem2 list>),(<mem3 list>)` — read/delete, write/send, receive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageChoices {
+    /// Memories that can be read and deleted from (`<mem1>`).
+    pub read: Vec<String>,
+    /// Memories that can be written and sent from (`<mem2>`).
+    pub write: Vec<String>,
+    /// Memories received messages can be stored in (`<mem3>`).
+    pub receive: Vec<String>,
+}
+
+/// Parses the test form of `+CPMS`. A list that is missing (older modems give one or two)
+/// repeats the last one given, as those modems use one list for every memory.
+pub fn cpms_test(r: &Response) -> Result<StorageChoices, ResponseError> {
+    let v = r.value("+CPMS").ok_or_else(|| rerr(r, "no +CPMS line"))?;
+    let mut lists: Vec<Vec<String>> = Vec::new();
+    let mut rest = v.trim();
+    while let Some(open) = rest.find('(') {
+        let after = rest.get(open + 1..).unwrap_or_default();
+        let Some(close) = after.find(')') else {
+            return Err(rerr(r, "unclosed `(` in +CPMS"));
+        };
+        let inner = after.get(..close).unwrap_or_default();
+        let names: Vec<String> = inner
+            .split(',')
+            .map(|m| m.trim().trim_matches('"').to_ascii_uppercase())
+            .filter(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_alphanumeric()))
+            .collect();
+        lists.push(names);
+        rest = after.get(close + 1..).unwrap_or_default();
+        if lists.len() == 3 {
+            break;
+        }
+    }
+    let Some(first) = lists.first().cloned() else {
+        return Err(rerr(r, "no memory list in +CPMS"));
+    };
+    let second = lists.get(1).cloned().unwrap_or_else(|| first.clone());
+    let third = lists.get(2).cloned().unwrap_or_else(|| second.clone());
+    Ok(StorageChoices {
+        read: first,
+        write: second,
+        receive: third,
+    })
+}
+
 /// The ICCID from `+QCCID:`/`+CCID:`/`+ICCID:`/`^ICCID:`/bare replies: the first run of
 /// 18-22 hex digits (some SIMs end in `F`).
 pub fn iccid(r: &Response) -> Option<String> {
@@ -372,5 +419,24 @@ mod tests {
             255
         );
         assert_eq!(cmee(&r("AT+CMEE?", &["+CMEE: 1"])).unwrap(), 1);
+    }
+
+    #[test]
+    fn cpms_test_form_lists_each_use() {
+        let c = cpms_test(&r(
+            "AT+CPMS=?",
+            &["+CPMS: (\"ME\",\"MT\",\"SM\",\"SR\"),(\"ME\",\"MT\",\"SM\"),(\"ME\",\"SM\")"],
+        ))
+        .unwrap();
+        assert_eq!(c.read, ["ME", "MT", "SM", "SR"]);
+        assert_eq!(c.write, ["ME", "MT", "SM"]);
+        assert_eq!(c.receive, ["ME", "SM"]);
+        // One list for everything (older modems), unquoted names.
+        let one = cpms_test(&r("AT+CPMS=?", &["+CPMS: (SM,ME)"])).unwrap();
+        assert_eq!(one.write, ["SM", "ME"]);
+        assert_eq!(one.receive, ["SM", "ME"]);
+        for bad in ["+CPMS: ", "+CPMS: (\"SM\"", "+CPMS: \"SM\""] {
+            assert!(cpms_test(&r("AT+CPMS=?", &[bad])).is_err(), "{bad}");
+        }
     }
 }

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use super::Shared;
 use super::port::{Command, PortControl, PortNotice};
 use super::sms::SmsJob;
+use super::storage::SmsMemories;
 use crate::modem::at::response;
 use crate::modem::at::types::SimState;
 use crate::modem::at::urc::Urc;
@@ -264,19 +265,7 @@ impl Manager {
         self.identity().await?;
         self.required("AT+CMGF=0").await?;
         self.optional("AT+CSCS=\"GSM\"").await?;
-        let mem = &sh.profile.sms_memory;
-        let cpms = Command::new(
-            format!("AT+CPMS=\"{mem}\",\"{mem}\",\"{mem}\""),
-            ms(t.list_ms),
-        );
-        match sh.at.ok(cpms).await {
-            Ok(r) => {
-                if let Ok(u) = response::cpms(&r) {
-                    sh.update(|s| s.sms_storage = Some(u));
-                }
-            }
-            Err(e) => self.tolerate(e)?,
-        }
+        self.sms_memories().await?;
         match sh.config.sms.mode {
             SmsMode::Stored => self.optional(&sh.profile.cnmi_stored).await?,
             SmsMode::Direct => {
@@ -300,6 +289,54 @@ impl Manager {
             }
         }
         self.refresh().await.map_err(InitError::Modem)?;
+        Ok(())
+    }
+
+    /// Chooses the SMS memories: `AT+CPMS=?` says what the modem offers; received messages
+    /// stay in the profile's memory and outgoing ones get a memory of their own where there
+    /// is one (three-parameter `AT+CPMS`), so a burst of incoming messages never leaves a
+    /// reply without a slot. A modem that refuses the split gets one memory for all three.
+    async fn sms_memories(&self) -> Result<(), InitError> {
+        let sh = &self.sh;
+        let t = sh.t();
+        let profile_mem = sh.profile.sms_memory.clone();
+        let offered = match sh.at.ok(Command::new("AT+CPMS=?", ms(t.list_ms))).await {
+            Ok(r) => response::cpms_test(&r).ok(),
+            Err(e) => {
+                self.tolerate(e)?;
+                None
+            }
+        };
+        let mut chosen = offered.as_ref().map_or_else(
+            || SmsMemories::single(&profile_mem),
+            |o| SmsMemories::choose(&profile_mem, o),
+        );
+        loop {
+            let (rx, wr) = (&chosen.receive, &chosen.write);
+            let cpms = Command::new(format!("AT+CPMS=\"{rx}\",\"{wr}\",\"{rx}\""), ms(t.list_ms));
+            match sh.at.ok(cpms).await {
+                Ok(r) => {
+                    if let Ok(u) = response::cpms(&r) {
+                        sh.update(|s| s.sms_storage = Some(u));
+                    }
+                    break;
+                }
+                Err(e) if chosen.separate() => {
+                    self.tolerate(e)?;
+                    warn!(modem = %self.id(), receive = %chosen.receive, write = %chosen.write, "the modem refuses separate SMS memories: one memory for all");
+                    chosen = SmsMemories {
+                        write: chosen.receive.clone(),
+                        ..chosen
+                    };
+                }
+                Err(e) => {
+                    self.tolerate(e)?;
+                    break;
+                }
+            }
+        }
+        info!(modem = %self.id(), receive = %chosen.receive, write = %chosen.write, "SMS memories");
+        *sh.sms_mems.lock() = chosen;
         Ok(())
     }
 
@@ -442,7 +479,7 @@ impl Manager {
                 if !self.memory_full_reported {
                     self.memory_full_reported = true;
                     let _ = sh.sms_jobs.send(SmsJob::MemoryFull {
-                        mem: sh.profile.sms_memory.clone(),
+                        mem: sh.receive_mem(),
                     });
                 }
             } else {

@@ -30,7 +30,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-pub use sms::{InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage};
+pub use sms::{InboundReport, InboundSms, OutgoingSms, SentSms, SmsAck, SmsMessage};
 pub use storage::{
     DiscardReport, OutboundReport, PartOutcome, PreparedPart, PreparedSms, StorageSlot,
     StoredOutbound,
@@ -55,6 +55,10 @@ use crate::modem::pdu::ussd::{gsm7_pack_hex, ucs2_hex_encode};
 /// Capacity of the event broadcast (slow subscribers lag and are told so by tokio).
 const EVENT_CAPACITY: usize = 1024;
 
+/// Status reports kept for the consumer of `take_status_reports` (beyond that, newer ones
+/// are dropped with a warning; the event broadcast still carries them).
+const REPORT_CAPACITY: usize = 4096;
+
 /// State shared by a modem's tasks and handles.
 pub(crate) struct Shared {
     pub(crate) config: ModemConfig,
@@ -71,8 +75,15 @@ pub(crate) struct Shared {
     pub(crate) ussd_lock: tokio::sync::Mutex<()>,
     pub(crate) sms_jobs: mpsc::UnboundedSender<SmsJob>,
     pub(crate) inbound: Mutex<Option<mpsc::UnboundedReceiver<InboundSms>>>,
+    /// Status reports, kept from the start until one consumer takes them: reports read at
+    /// start-up (stored while the gateway was down) must not depend on who subscribed to
+    /// the event broadcast in time.
+    pub(crate) reports_tx: mpsc::Sender<InboundReport>,
+    pub(crate) reports: Mutex<Option<mpsc::Receiver<InboundReport>>>,
     /// Incremented after every successful init (the SMS worker re-selects its memory).
     pub(crate) generation: AtomicU64,
+    /// The SMS memories init chose (`AT+CPMS=?`, then three-parameter `AT+CPMS`).
+    pub(crate) sms_mems: Mutex<storage::SmsMemories>,
     /// URC notices the manager has fully processed (counted like the port task's).
     pub(crate) urcs_done: watch::Sender<u64>,
 }
@@ -176,6 +187,21 @@ impl Shared {
         }
     }
 
+    /// The memory received messages are stored in and read from.
+    pub(crate) fn receive_mem(&self) -> String {
+        self.sms_mems.lock().receive.clone()
+    }
+
+    /// The status-report memory, when the modem has one.
+    pub(crate) fn reports_mem(&self) -> Option<String> {
+        self.sms_mems.lock().reports.clone()
+    }
+
+    /// The memory outgoing messages are written to and sent from.
+    pub(crate) fn write_mem(&self) -> String {
+        self.sms_mems.lock().write.clone()
+    }
+
     pub(crate) fn cmd(&self, text: impl AsRef<str>) -> Command {
         Command::new(text, ms(self.t().default_ms))
     }
@@ -256,10 +282,15 @@ impl Modem {
     ) -> ModemHandle {
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         let port_name = config.port.display().to_string();
-        let (port_task, at, requests) = port::port_task(port_name.clone(), notice_tx);
+        let boot_grace = profile
+            .boot_is_heartbeat
+            .then(|| ms(config.timeouts.default_ms));
+        let (port_task, at, requests) = port::port_task(port_name.clone(), notice_tx, boot_grace);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (sms_tx, sms_rx) = mpsc::unbounded_channel();
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let profile_mem = profile.sms_memory.clone();
+        let (reports_tx, reports_rx) = mpsc::channel(REPORT_CAPACITY);
         let (status, _) = watch::channel(ModemStatus::new(&config.id, &profile.id, &port_name));
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let (urcs, _) = broadcast::channel(EVENT_CAPACITY);
@@ -278,7 +309,10 @@ impl Modem {
             ussd_lock: tokio::sync::Mutex::new(()),
             sms_jobs: sms_tx,
             inbound: Mutex::new(Some(inbound_rx)),
+            reports_tx,
+            reports: Mutex::new(Some(reports_rx)),
             generation: AtomicU64::new(0),
+            sms_mems: Mutex::new(storage::SmsMemories::single(&profile_mem)),
             urcs_done: watch::channel(0).0,
         });
         tokio::spawn(port_task.run(requests, ctl_rx, cancel.clone()));
@@ -396,6 +430,13 @@ impl ModemHandle {
     /// it is taken.
     pub fn take_sms_receiver(&self) -> Option<mpsc::UnboundedReceiver<InboundSms>> {
         self.shared.inbound.lock().take()
+    }
+
+    /// Takes the status-report stream (once): every report this driver reads, from the
+    /// start — also those read before anyone subscribed to events. Stored reports are
+    /// deleted only after [`InboundReport::ack`]. `None` when taken.
+    pub fn take_status_reports(&self) -> Option<mpsc::Receiver<InboundReport>> {
+        self.shared.reports.lock().take()
     }
 
     /// Waits until the modem is ready, at most `limit`.

@@ -38,18 +38,22 @@
 //! were not); a network that accepted a message whose acknowledgement the modem never got
 //! (the modem reports an error, the runtime retries: the network sees it twice).
 //!
-//! # Storage accounting and fallbacks
+//! # Storage accounting: defer, never fall back
 //!
-//! Prepared messages hold slots the modem also needs for incoming messages. At most
-//! `sms.outbound_slots` slots are held by outgoing messages (this driver's and unsent ones
-//! left by earlier runs, counted by the sweeps); a message that would exceed that, a
-//! memory-full answer to `AT+CMGW` (`+CMS ERROR: 322`), a profile without
-//! [`VendorProfile::sms_store_send`](crate::modem::profile::VendorProfile::sms_store_send),
-//! `sms.store_and_send = false`, or a modem that refuses `AT+CMGW`/`AT+CMSS` make
-//! `prepare_sms` return parts without slots ([`PreparedPart::index`] `None`), which
-//! `send_prepared` sends with `AT+CMGS`: at least once across crashes, like `send_sms`.
-//! [`PreparedSms::is_crash_safe`] tells which one the caller got. Incoming messages are thus
-//! never starved by outgoing ones, and outgoing ones never wait for storage.
+//! Init gives outgoing messages a memory of their own where the modem has one (`<mem2>` of
+//! a three-parameter `AT+CPMS`, see `SmsMemories`), so a burst of incoming messages never
+//! takes the slots a reply needs. Prepared messages hold at most `sms.outbound_slots` slots
+//! (this driver's and unsent ones left by earlier runs, counted by the sweeps). When a
+//! message would exceed that, or `AT+CMGW` answers memory full (`+CMS ERROR: 322`),
+//! `prepare_sms` fails with [`ModemError::StorageFull`] after draining the received
+//! messages (a sweep hands them out; the runtime stores and acknowledges them, which deletes
+//! them): nothing was sent, and the caller keeps the message queued and tries again. A
+//! modem that refuses `AT+CMGW`/`AT+CMSS` makes prepared messages fail with the refusal
+//! ([`ModemError::Unsupported`] from then on). `AT+CMGS`, which cannot tell after a crash
+//! whether the message went out, is used only when the operator switched storage sends off
+//! (`sms.store_and_send = false`, or a profile without
+//! [`VendorProfile::sms_store_send`](crate::modem::profile::VendorProfile::sms_store_send)):
+//! [`PreparedSms::is_crash_safe`] is then false.
 //!
 //! Sweeps never hand stored outgoing messages (stat 2/3) to the inbound path.
 
@@ -128,11 +132,18 @@ fn describe(slot: StorageSlot, p: &StoredPdu) -> StoredOutbound {
 }
 
 impl SmsWorker {
-    /// True when prepared messages may use storage.
+    /// True when the operator lets prepared messages use storage.
     fn store_send_enabled(&self) -> bool {
-        self.sh.profile.sms_store_send
-            && self.sh.config.sms.store_and_send
-            && !self.outbound.refused
+        self.sh.profile.sms_store_send && self.sh.config.sms.store_and_send
+    }
+
+    /// No room for outgoing parts: hands out what was received (so the runtime stores,
+    /// acknowledges and thereby deletes it) when both share a memory, then says so.
+    async fn storage_full(&mut self, why: String) -> ModemError {
+        if !self.sh.sms_mems.lock().separate() {
+            self.sweep(false).await;
+        }
+        ModemError::StorageFull(why)
     }
 
     /// Slots outgoing messages hold now (as far as this driver knows).
@@ -206,9 +217,12 @@ impl SmsWorker {
     /// `prepare_sms`: encodes and writes each part to storage.
     pub(super) async fn prepare(&mut self, sms: OutgoingSms) -> Result<PreparedSms, ModemError> {
         let pdus = self.encode(&sms)?;
+        self.sh
+            .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
+            .await?;
         let mut prepared = PreparedSms {
             modem: self.sh.config.id.clone(),
-            mem: self.sh.profile.sms_memory.clone(),
+            mem: self.sh.write_mem(),
             to: sms.to,
             key: sms.key,
             parts: pdus
@@ -221,18 +235,27 @@ impl SmsWorker {
                 .collect(),
         };
         if !self.store_send_enabled() {
-            debug!(modem = %self.id(), "storage sends off: the message goes out with AT+CMGS");
+            debug!(modem = %self.id(), "storage sends switched off: the message goes out with AT+CMGS");
             return Ok(prepared);
+        }
+        if self.outbound.refused {
+            return Err(ModemError::Unsupported(
+                "this modem refused sending from storage (AT+CMGW/AT+CMSS); set \
+                 sms.store_and_send = false to send with AT+CMGS (at least once across crashes)"
+                    .to_owned(),
+            ));
         }
         let cap = usize::try_from(self.sh.config.sms.outbound_slots).unwrap_or(usize::MAX);
         let held = self.outbound_held();
         if held + prepared.parts.len() > cap {
-            warn!(modem = %self.id(), held, parts = prepared.parts.len(), cap, "outgoing storage slots capped: the message goes out with AT+CMGS");
-            return Ok(prepared);
+            warn!(modem = %self.id(), held, parts = prepared.parts.len(), cap, "outgoing storage slots capped: the message waits");
+            let why = format!(
+                "{held} of {cap} outgoing slots held, {} more needed",
+                prepared.parts.len()
+            );
+            return Err(self.storage_full(why).await);
         }
-        self.sh
-            .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
-            .await?;
+        self.select_write_mem(&prepared.mem).await?;
         let mut written = Vec::new();
         for i in 0..prepared.parts.len() {
             let Some(part) = prepared.parts.get(i) else {
@@ -273,13 +296,14 @@ impl SmsWorker {
                         p.index = None;
                     }
                     if refusal(&e) {
-                        warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMGW: sending with AT+CMGS from now on");
+                        warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMGW: prepared messages fail from now on");
                         self.outbound.refused = true;
-                        return Ok(prepared);
+                        return Err(e);
                     }
                     if e.code() == Some(322) {
-                        warn!(modem = %self.id(), "SMS memory full: the message goes out with AT+CMGS");
-                        return Ok(prepared);
+                        warn!(modem = %self.id(), mem = %prepared.mem, "SMS write memory full: the message waits");
+                        let why = format!("memory {} full", prepared.mem);
+                        return Err(self.storage_full(why).await);
                     }
                     // A timeout or reboot may have stored the part anyway: the next sweep
                     // finds that orphan (an unsent slot this driver does not know).
@@ -297,13 +321,6 @@ impl SmsWorker {
         prepared: &PreparedSms,
     ) -> Result<SentSms, ModemError> {
         self.check_modem(prepared)?;
-        // AT+CMSS sends from the write memory, which init sets to the profile's.
-        if !prepared.slots().is_empty() && prepared.mem != self.sh.profile.sms_memory {
-            return Err(ModemError::InvalidArgument(format!(
-                "the message is stored in memory `{}`; this modem now sends from `{}`",
-                prepared.mem, self.sh.profile.sms_memory
-            )));
-        }
         let total = prepared.parts.len();
         let mut outcomes = Vec::with_capacity(total);
         let mut refs = Vec::new();
@@ -399,6 +416,8 @@ impl SmsWorker {
                 }
             }
         }
+        // AT+CMSS sends from the write memory: the one this message was written to.
+        self.select_write_mem(&slot.mem).await?;
         let cmd = Command::new(format!("AT+CMSS={}", slot.index), ms(self.sh.t().long_ms));
         let res = self
             .sh
@@ -412,13 +431,12 @@ impl SmsWorker {
                 Ok(PartOutcome::Sent { mr })
             }
             Err(e) if refusal(&e) => {
-                // Written but not sendable from storage: send the PDU itself, then free the
-                // slot. This part is at-least-once across crashes, like `send_sms`.
-                warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMSS: sending with AT+CMGS from now on");
+                // Written but not sendable from storage. Sending the PDU with AT+CMGS would
+                // be at-least-once across crashes: the caller gets the refusal instead (and
+                // discards the slot when it gives up).
+                warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMSS: prepared messages fail from now on");
                 self.outbound.refused = true;
-                let mr = self.send_direct(&part.pdu, part.tpdu_len, part_no).await?;
-                self.delete_outbound(slot.clone()).await;
-                Ok(PartOutcome::Sent { mr })
+                Err(e)
             }
             Err(e) => Err(e),
         }
@@ -496,42 +514,50 @@ impl SmsWorker {
         self.sh
             .wait_ready(ms(self.sh.config.sms.ready_wait_ms))
             .await?;
-        let mem = self.sh.profile.sms_memory.clone();
-        self.select_mem(&mem).await?;
-        let r = self
-            .sh
-            .at
-            .ok(Command::new("AT+CMGL=4", ms(self.sh.t().list_ms)))
-            .await?;
-        let (entries, bad) = response::cmgl(&r);
-        for b in bad {
-            warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
+        // The write memory, and the receive memory too when they differ: an older run (or
+        // a modem that refused the split) may have written outgoing messages there.
+        let mut mems = vec![self.sh.write_mem()];
+        let receive = self.sh.receive_mem();
+        if !mems.contains(&receive) {
+            mems.push(receive);
         }
         let mut report = OutboundReport::default();
         let mut foreign = HashSet::new();
-        for e in entries.into_iter().filter(|e| e.stat >= 2) {
-            let Some(index) = e.index else { continue };
-            let slot = StorageSlot {
-                mem: mem.clone(),
-                index,
-            };
-            let own = self.outbound.own.contains_key(&slot);
-            let referred = keep.iter().any(|k| {
-                k.mem == mem
-                    && k.parts
-                        .iter()
-                        .any(|p| p.index == Some(index) && same_submit(&e, p))
-            });
-            let found = describe(slot.clone(), &e);
-            if own || referred {
-                if !own {
-                    foreign.insert(slot);
+        for mem in mems {
+            self.select_mem(&mem).await?;
+            let r = self
+                .sh
+                .at
+                .ok(Command::new("AT+CMGL=4", ms(self.sh.t().list_ms)))
+                .await?;
+            let (entries, bad) = response::cmgl(&r);
+            for b in bad {
+                warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
+            }
+            for e in entries.into_iter().filter(|e| e.stat >= 2) {
+                let Some(index) = e.index else { continue };
+                let slot = StorageSlot {
+                    mem: mem.clone(),
+                    index,
+                };
+                let own = self.outbound.own.contains_key(&slot);
+                let referred = keep.iter().any(|k| {
+                    k.mem == mem
+                        && k.parts
+                            .iter()
+                            .any(|p| p.index == Some(index) && same_submit(&e, p))
+                });
+                let found = describe(slot.clone(), &e);
+                if own || referred {
+                    if !own {
+                        foreign.insert(slot);
+                    }
+                    report.kept.push(found);
+                } else {
+                    info!(modem = %self.id(), %mem, index, stat = e.stat, to = ?found.to, "deleting an outgoing message nobody refers to");
+                    self.delete_outbound(slot).await;
+                    report.deleted.push(found);
                 }
-                report.kept.push(found);
-            } else {
-                info!(modem = %self.id(), index, stat = e.stat, to = ?found.to, "deleting an outgoing message nobody refers to");
-                self.delete_outbound(slot).await;
-                report.deleted.push(found);
             }
         }
         self.outbound.foreign = Some(foreign);

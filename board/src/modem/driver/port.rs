@@ -168,6 +168,9 @@ struct InFlight {
     req: Request,
     phase: Phase,
     deadline: Instant,
+    /// A `^BOOT` arrived while this command was pending on a modem whose `^BOOT` may be a
+    /// heartbeat: if the deadline passes unanswered, the modem rebooted and dropped it.
+    after_boot: bool,
 }
 
 /// The port task's state.
@@ -181,12 +184,16 @@ pub(crate) struct PortTask {
     notices: mpsc::UnboundedSender<PortNotice>,
     /// URC notices sent so far.
     urcs_sent: u64,
+    /// `None`: `^BOOT` always means the modem rebooted. `Some(grace)`: it may be a
+    /// heartbeat; a command pending when it arrives gets at most `grace` more to answer.
+    boot_heartbeat_grace: Option<Duration>,
 }
 
 /// Creates the port task and its client; run it with [`PortTask::run`].
 pub(crate) fn port_task(
     port_name: String,
     notices: mpsc::UnboundedSender<PortNotice>,
+    boot_heartbeat_grace: Option<Duration>,
 ) -> (PortTask, AtClient, mpsc::UnboundedReceiver<Request>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
@@ -199,6 +206,7 @@ pub(crate) fn port_task(
             in_flight: None,
             notices,
             urcs_sent: 0,
+            boot_heartbeat_grace,
         },
         AtClient { tx },
         rx,
@@ -295,6 +303,7 @@ impl PortTask {
                 req,
                 phase,
                 deadline: Instant::now() + limit,
+                after_boot: false,
             });
             if let Err(e) = self.write(line.as_bytes(), limit).await {
                 self.drop_stream(&e, true);
@@ -349,14 +358,25 @@ impl PortTask {
                 }
             }
             AtEvent::Urc(u) => {
-                if u == Urc::Ready
-                    && let Some(f) = self.in_flight.take()
-                {
+                let boot = matches!(u, Urc::Boot { .. });
+                let rebooted = u == Urc::Ready || (boot && self.boot_heartbeat_grace.is_none());
+                if rebooted && let Some(f) = self.in_flight.take() {
                     // The modem rebooted: nothing will answer this command.
                     self.codec.abort();
                     let _ = f.req.reply.send(Err(ModemError::Rebooted {
                         command: f.req.cmd.pending.text,
                     }));
+                } else if boot
+                    && let Some(grace) = self.boot_heartbeat_grace
+                    && let Some(f) = self.in_flight.as_mut()
+                    && !f.after_boot
+                {
+                    // A heartbeat, or a reboot that swallowed this command: a live modem
+                    // answers it soon, a rebooted one never. Without this bound the command
+                    // would hold the port for its whole timeout (two minutes for a listing),
+                    // and the manager's `^BOOT` check queued behind it would never run in time.
+                    f.after_boot = true;
+                    f.deadline = f.deadline.min(Instant::now() + grace);
                 }
                 self.urc_notice(u);
             }
@@ -389,6 +409,16 @@ impl PortTask {
         };
         self.codec.abort();
         let command = f.req.cmd.pending.text.clone();
+        if f.after_boot {
+            // Unanswered since a `^BOOT`: the modem rebooted (the manager's `^BOOT` check,
+            // next in line, confirms it and re-initialises). Not a fault for the ladder.
+            warn!(port = %self.port_name, cmd = %command, "command unanswered after ^BOOT: the modem rebooted");
+            if f.phase == Phase::Prompt {
+                let _ = self.write(&[0x1B], Duration::from_millis(200)).await;
+            }
+            let _ = f.req.reply.send(Err(ModemError::Rebooted { command }));
+            return;
+        }
         let limit = if f.phase == Phase::Prompt {
             f.req.cmd.prompt_timeout
         } else {

@@ -27,7 +27,7 @@ use super::port::Command;
 use super::storage::{
     DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms, StorageSlot,
 };
-use crate::modem::at::response;
+use crate::modem::at::response::{self, StoredPdu};
 use crate::modem::config::{SmsMode, ms};
 use crate::modem::error::ModemError;
 use crate::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
@@ -153,6 +153,23 @@ impl Drop for SmsAck {
     }
 }
 
+/// A status report with its acknowledgement: [`InboundReport::ack`] after applying it
+/// deletes a stored report from the modem; dropping it unacknowledged leaves it there for
+/// the next sweep.
+#[derive(Debug)]
+pub struct InboundReport {
+    /// The report.
+    pub report: StatusReportEvent,
+    ack: SmsAck,
+}
+
+impl InboundReport {
+    /// The report is applied (and persisted): delete it from the modem.
+    pub fn ack(self) {
+        self.ack.ack();
+    }
+}
+
 /// A received message with its acknowledgement.
 #[derive(Debug)]
 pub struct InboundSms {
@@ -262,6 +279,8 @@ pub(crate) struct SmsWorker {
     reasm: Reassembler<Token>,
     redelivery: Reassembler<Token>,
     current_mem: Option<String>,
+    /// The write memory (`<mem2>`) as last set on the modem.
+    current_write: Option<String>,
     generation: u64,
     sent: VecDeque<SentRecord>,
     next_ref: u8,
@@ -290,6 +309,7 @@ impl SmsWorker {
             reasm: Reassembler::new(timeout),
             redelivery: Reassembler::new(timeout),
             current_mem: None,
+            current_write: None,
             generation: u64::MAX,
             sent: VecDeque::new(),
             next_ref: rand::random::<u8>(),
@@ -367,7 +387,8 @@ impl SmsWorker {
             .load(std::sync::atomic::Ordering::Relaxed);
         if g != self.generation {
             self.generation = g;
-            self.current_mem = Some(self.sh.profile.sms_memory.clone());
+            self.current_mem = Some(self.sh.receive_mem());
+            self.current_write = Some(self.sh.write_mem());
         }
     }
 
@@ -435,8 +456,16 @@ impl SmsWorker {
                             warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
                         }
                     }
-                    SmsJob::Stored { mem, index } | SmsJob::StatusStored { mem, index } => {
+                    SmsJob::Stored { mem, index } => self.read_stored(&mem, index).await,
+                    SmsJob::StatusStored { mem, index } => {
                         self.read_stored(&mem, index).await;
+                        if self
+                            .sh
+                            .reports_mem()
+                            .is_some_and(|r| r != self.normalise_mem(&mem))
+                        {
+                            self.sweep_reports().await;
+                        }
                     }
                     SmsJob::Direct { pdu, length } => self.process(&pdu, length, None).await,
                     SmsJob::StatusDirect { pdu, length } => {
@@ -450,7 +479,7 @@ impl SmsWorker {
                     SmsJob::Sweep => self.sweep(true).await,
                     SmsJob::MemoryFull { mem } => {
                         let mem = if mem.is_empty() {
-                            self.sh.profile.sms_memory.clone()
+                            self.sh.receive_mem()
                         } else {
                             mem
                         };
@@ -472,7 +501,7 @@ impl SmsWorker {
     fn normalise_mem(&self, mem: &str) -> String {
         let m = mem.trim().trim_matches('"');
         if m.is_empty() || m.chars().all(|c| c.is_ascii_digit()) {
-            self.sh.profile.sms_memory.clone()
+            self.sh.receive_mem()
         } else {
             m.to_ascii_uppercase()
         }
@@ -492,6 +521,29 @@ impl SmsWorker {
             ))
             .await?;
         self.current_mem = Some(mem.to_owned());
+        Ok(())
+    }
+
+    /// Makes `mem` the write/send memory (`AT+CPMS="<mem1>","<mem>"`): init chose it, but a
+    /// message prepared before a restart may sit in the memory an older run wrote to.
+    pub(super) async fn select_write_mem(&mut self, mem: &str) -> Result<(), ModemError> {
+        self.sync_generation();
+        if self.current_write.as_deref() == Some(mem) {
+            return Ok(());
+        }
+        let read = self
+            .current_mem
+            .clone()
+            .unwrap_or_else(|| self.sh.receive_mem());
+        self.sh
+            .at
+            .ok(Command::new(
+                format!("AT+CPMS=\"{read}\",\"{mem}\""),
+                ms(self.sh.t().list_ms),
+            ))
+            .await?;
+        self.current_mem = Some(read);
+        self.current_write = Some(mem.to_owned());
         Ok(())
     }
 
@@ -523,14 +575,54 @@ impl SmsWorker {
         }
     }
 
-    /// Lists the memory (`AT+CMGL=4`) and hands out what is not in flight. A `+CMS ERROR:
-    /// 322` answer (an unsolicited memory-full report that ended the command) is reported and,
-    /// if `retry_on_full`, the sweep is repeated once.
-    async fn sweep(&mut self, retry_on_full: bool) {
-        let mem = self.sh.profile.sms_memory.clone();
-        if let Err(e) = self.select_mem(&mem).await {
-            warn!(modem = %self.id(), error = %e, "sweep: cannot select memory");
+    /// Lists the receive memory (`AT+CMGL=4`) and hands out what is not in flight; when
+    /// outgoing messages have a memory of their own, lists that too for the outgoing
+    /// bookkeeping. A `+CMS ERROR: 322` answer (an unsolicited memory-full report that ended
+    /// the command) is reported and, if `retry_on_full`, the sweep is repeated once.
+    pub(super) async fn sweep(&mut self, retry_on_full: bool) {
+        let mem = self.sh.receive_mem();
+        let write = self.sh.write_mem();
+        let Some((entries, mut complete)) = self.list(&mem, retry_on_full).await else {
             return;
+        };
+        let mut outgoing = self.take_entries(&mem, entries).await;
+        if write != mem {
+            match self.list(&write, false).await {
+                Some((entries, c)) => {
+                    complete &= c;
+                    outgoing.extend(self.take_entries(&write, entries).await);
+                }
+                None => complete = false,
+            }
+        }
+        // Judging orphans needs the whole list: a skipped malformed entry could be one.
+        if complete {
+            self.outbound_swept(outgoing).await;
+        }
+        self.sweep_reports().await;
+    }
+
+    /// Reads the status-report memory, when the modem has one: reports stored while the
+    /// gateway was down (or announced with the wrong memory, as the EC25 does) come out as
+    /// events, and each is deleted once read.
+    async fn sweep_reports(&mut self) {
+        let Some(mem) = self.sh.reports_mem() else {
+            return;
+        };
+        if let Some((entries, _)) = self.list(&mem, false).await {
+            // Only reports live there; anything else is handed out like any received entry.
+            let stray = self.take_entries(&mem, entries).await;
+            if !stray.is_empty() {
+                debug!(modem = %self.id(), %mem, n = stray.len(), "outgoing messages in the report memory left alone");
+            }
+        }
+    }
+
+    /// `AT+CMGL=4` on `mem`: the entries, and whether every entry parsed.
+    async fn list(&mut self, mem: &str, retry_on_full: bool) -> Option<(Vec<StoredPdu>, bool)> {
+        if let Err(e) = self.select_mem(mem).await {
+            warn!(modem = %self.id(), %mem, error = %e, "sweep: cannot select memory");
+            return None;
         }
         let r = match self
             .sh
@@ -540,14 +632,15 @@ impl SmsWorker {
         {
             Ok(r) => r,
             Err(e) if e.code() == Some(322) && retry_on_full => {
-                let mem = self.sh.profile.sms_memory.clone();
                 warn!(modem = %self.id(), %mem, "SMS memory full: draining");
-                self.sh.emit(ModemEvent::SmsMemoryFull { mem });
-                return Box::pin(self.sweep(false)).await;
+                self.sh.emit(ModemEvent::SmsMemoryFull {
+                    mem: mem.to_owned(),
+                });
+                return Box::pin(self.list(mem, false)).await;
             }
             Err(e) => {
-                warn!(modem = %self.id(), error = %e, "AT+CMGL=4 failed");
-                return;
+                warn!(modem = %self.id(), %mem, error = %e, "AT+CMGL=4 failed");
+                return None;
             }
         };
         let (entries, bad) = response::cmgl(&r);
@@ -555,27 +648,29 @@ impl SmsWorker {
         for b in bad {
             warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
         }
+        Some((entries, complete))
+    }
+
+    /// Hands out the received entries of a listing of `mem`; returns the stored outgoing
+    /// ones (slot, stat), which never go to the inbound path.
+    async fn take_entries(&mut self, mem: &str, entries: Vec<StoredPdu>) -> Vec<(StorageSlot, u8)> {
         let mut outgoing = Vec::new();
         for e in entries {
             let Some(index) = e.index else { continue };
             let slot = StorageSlot {
-                mem: mem.clone(),
+                mem: mem.to_owned(),
                 index,
             };
             if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
                 continue;
             }
-            // Stored outgoing messages (stat 2/3) never go to the inbound path.
             if e.stat > 1 {
                 outgoing.push((slot, e.stat));
                 continue;
             }
             self.process(&e.pdu, e.length, Some(slot)).await;
         }
-        // Judging orphans needs the whole list: a skipped malformed entry could be one.
-        if complete {
-            self.outbound_swept(outgoing).await;
-        }
+        outgoing
     }
 
     /// Decodes one received PDU and routes it.
@@ -597,10 +692,20 @@ impl SmsWorker {
         };
         let smsc = pdu.smsc.as_ref().map(ToString::to_string);
         match pdu.tpdu {
-            Tpdu::Deliver(d) => self.received(d, token, smsc).await,
+            Tpdu::Deliver(d) => {
+                let multipart = d.user_data.concat().is_some_and(|c| c.total > 1);
+                let mut token = token;
+                if token.slot.is_none() && multipart && self.sh.config.sms.mode == SmsMode::Direct {
+                    token.slot = self.keep_direct_part(hex, length).await;
+                    // The modem holds back the next +CMT until this one is acknowledged.
+                    if let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await {
+                        warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
+                    }
+                }
+                self.received(d, token, smsc).await;
+            }
             Tpdu::StatusReport(r) => {
-                self.status_report(&r);
-                if let Some(s) = slot {
+                if let Some(s) = self.status_report(&r, slot) {
                     self.pending_deletes.push(s);
                     self.flush_deletes().await;
                 }
@@ -609,16 +714,44 @@ impl SmsWorker {
         }
     }
 
+    /// A part of a multipart message delivered directly (`+CMT`) must be acknowledged before
+    /// the modem passes on the next part, long before the whole message can be stored by the
+    /// caller. So the part is first written to modem storage (`AT+CMGW=<len>,0`, "received
+    /// unread", in the write memory) and only then acknowledged: a crash before the message
+    /// is complete leaves its parts on the modem, where the next sweep finds them, and a
+    /// part the network sends again because it was never acknowledged is a duplicate the
+    /// reassembler drops. Returns the slot, or `None` when the modem refuses the write (the
+    /// part is then held in memory only, as before).
+    async fn keep_direct_part(&mut self, hex: &str, length: usize) -> Option<StorageSlot> {
+        let mem = self.sh.write_mem();
+        if let Err(e) = self.select_write_mem(&mem).await {
+            warn!(modem = %self.id(), %mem, error = %e, "cannot select memory for a direct part");
+            return None;
+        }
+        let cmd = Command::new(format!("AT+CMGW={length},0"), ms(self.sh.t().long_ms))
+            .with_body(hex.to_ascii_uppercase(), ms(self.sh.t().prompt_ms));
+        match self
+            .sh
+            .at
+            .ok(cmd)
+            .await
+            .and_then(|r| response::cmgw(&r).map_err(|e| ModemError::Response(e.to_string())))
+        {
+            Ok(index) => {
+                debug!(modem = %self.id(), %mem, index, "direct part kept in storage");
+                Some(StorageSlot { mem, index })
+            }
+            Err(e) => {
+                warn!(modem = %self.id(), error = %e, "direct part not stored: a crash before the message is complete loses it");
+                None
+            }
+        }
+    }
+
     async fn received(&mut self, d: Deliver, token: Token, smsc: Option<String>) {
         let slot = token.slot.clone();
-        let multipart = d.user_data.concat().is_some_and(|c| c.total > 1);
         if let Some(s) = &slot {
             self.in_flight.insert(s.clone());
-        } else if multipart && self.sh.config.sms.mode == SmsMode::Direct {
-            // The modem holds back the next +CMT until this one is acknowledged.
-            if let Err(e) = self.sh.at.ok(self.sh.cmd("AT+CNMA")).await {
-                warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
-            }
         }
         let released = slot.as_ref().is_some_and(|s| self.released.contains(s));
         let now = Utc::now();
@@ -752,7 +885,15 @@ impl SmsWorker {
         self.pending_deletes.extend(keep);
     }
 
-    fn status_report(&mut self, r: &StatusReport) {
+    /// Publishes a report. A stored one (`slot`) goes to the consumer of
+    /// `take_status_reports` with an acknowledgement, and is deleted only once that consumer
+    /// applied it (persist, then acknowledge, as for messages); the slot is returned for
+    /// deletion now when nobody consumes reports.
+    fn status_report(
+        &mut self,
+        r: &StatusReport,
+        slot: Option<StorageSlot>,
+    ) -> Option<StorageSlot> {
         let rec = self.sent.iter().rev().find(|s| s.mr == r.message_reference);
         let ev = StatusReportEvent {
             key: rec.and_then(|s| s.key.clone()),
@@ -771,7 +912,28 @@ impl SmsWorker {
             discharge_time: r.discharge_time.to_datetime(),
         };
         info!(modem = %self.id(), mr = r.message_reference, status = r.status.0, key = ?ev.key, "status report");
-        self.sh.emit(ModemEvent::StatusReport(ev));
+        self.sh.emit(ModemEvent::StatusReport(ev.clone()));
+        let consumed = self.sh.reports.lock().is_none();
+        let slots: Vec<StorageSlot> = slot.iter().filter(|_| consumed).cloned().collect();
+        for s in &slots {
+            self.in_flight.insert(s.clone());
+        }
+        let ack = SmsAck {
+            jobs: self.jobs_tx.clone(),
+            slots,
+            cnma: false,
+            done: false,
+        };
+        if let Err(e) = self
+            .sh
+            .reports_tx
+            .try_send(InboundReport { report: ev, ack })
+        {
+            warn!(modem = %self.id(), "status report stream full or closed: report only broadcast");
+            // The unsent acknowledgement is dropped: the slot is released for the next sweep.
+            drop(e);
+        }
+        if consumed { None } else { slot }
     }
 
     /// Validates and encodes a message into its parts.

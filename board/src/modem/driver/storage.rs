@@ -12,6 +12,74 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::modem::at::response::StorageChoices;
+
+/// Which memories the SMS worker uses, as init set them with `AT+CPMS`: received messages
+/// go to (and are read from) `receive`; outgoing messages are written to and sent from
+/// `write`. They differ whenever the modem offers a second memory for writing, so replies
+/// never compete with a burst of incoming messages for slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SmsMemories {
+    /// `<mem1>` and `<mem3>`: where received messages are stored and read.
+    pub(crate) receive: String,
+    /// `<mem2>`: where `AT+CMGW` writes and `AT+CMSS` sends from.
+    pub(crate) write: String,
+    /// The status-report memory (`SR`) when the modem offers it for reading: reports
+    /// stored there (`+CNMI` `<ds>` 2) while nobody listened are read from it.
+    pub(crate) reports: Option<String>,
+}
+
+impl SmsMemories {
+    /// Both uses in one memory (before the probe, or when the modem has only one).
+    pub(crate) fn single(mem: &str) -> Self {
+        Self {
+            receive: mem.to_owned(),
+            write: mem.to_owned(),
+            reports: None,
+        }
+    }
+
+    /// True when outgoing messages have a memory of their own.
+    pub(crate) fn separate(&self) -> bool {
+        self.receive != self.write
+    }
+
+    /// The memories to use given what `AT+CPMS=?` offers: receive in the profile's memory
+    /// (or the first receive memory offered when it is not), write to another memory the
+    /// modem can both write and read back (`SM` preferred, then `ME`), else to the same one.
+    /// `MT` (which spans several memories) and report/broadcast memories are never chosen.
+    pub(crate) fn choose(profile_mem: &str, offered: &StorageChoices) -> Self {
+        let plain = |m: &&String| !matches!(m.as_str(), "MT" | "SR" | "BM" | "TA");
+        let receive = if offered.receive.iter().any(|m| m == profile_mem)
+            && offered.read.iter().any(|m| m == profile_mem)
+        {
+            profile_mem.to_owned()
+        } else {
+            match offered
+                .receive
+                .iter()
+                .filter(plain)
+                .find(|m| offered.read.contains(m))
+            {
+                Some(m) => m.clone(),
+                None => profile_mem.to_owned(),
+            }
+        };
+        let write = ["SM", "ME"]
+            .iter()
+            .map(|m| (*m).to_owned())
+            .chain(offered.write.iter().filter(plain).cloned())
+            .find(|m| *m != receive && offered.write.contains(m) && offered.read.contains(m))
+            .unwrap_or_else(|| receive.clone());
+        let reports = offered.read.iter().find(|m| m.as_str() == "SR").cloned();
+        Self {
+            receive,
+            write,
+            reports,
+        }
+    }
+}
+
 /// Where a received part is stored on the modem.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StorageSlot {
@@ -24,8 +92,9 @@ pub struct StorageSlot {
 /// One part of a [`PreparedSms`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedPart {
-    /// Storage index from `+CMGW: <index>`. `None`: this part goes out with `AT+CMGS`
-    /// (storage sends unsupported, refused, full or capped), at least once across crashes.
+    /// Storage index from `+CMGW: <index>`. `None`: this part goes out with `AT+CMGS`, at
+    /// least once across crashes — only when the operator switched storage sends off
+    /// (`sms.store_and_send = false`, or a profile without them).
     pub index: Option<u32>,
     /// The PDU as written (hex, SMSC field first).
     pub pdu: String,
@@ -40,7 +109,7 @@ pub struct PreparedPart {
 pub struct PreparedSms {
     /// The modem it was written to (only that modem can send it).
     pub modem: String,
-    /// The storage memory of the slots (`ME`, `SM`).
+    /// The storage memory of the slots (`ME`, `SM`): the write memory when it was prepared.
     pub mem: String,
     /// Recipient, as given.
     pub to: String,
@@ -138,7 +207,8 @@ pub(super) struct Outbound {
     /// later sweep that finds an unsent slot in neither set found the orphan of a write
     /// whose reply was lost.
     pub(super) foreign: Option<HashSet<StorageSlot>>,
-    /// The modem refused `AT+CMGW`/`AT+CMSS`: `AT+CMGS` from now on.
+    /// The modem refused `AT+CMGW`/`AT+CMSS`: prepared messages fail from now on (never
+    /// `AT+CMGS`, which is at-least-once).
     pub(super) refused: bool,
 }
 

@@ -101,13 +101,19 @@ fn deliver(c: &mut SimCore, pdu: String, tpdu_len: usize) -> Vec<Out> {
     )
 }
 
-/// Stores a message (or a status report), announcing it when `announce`; a full memory holds
-/// messages back (reports are lost) and says so once.
+/// Stores a message in `<mem3>` (or a status report in `SR` when the model has it),
+/// announcing it when `announce`; a full memory holds messages back (reports are lost) and
+/// says so once.
 fn store(c: &mut SimCore, m: Stored, announce: bool, report: bool) -> Vec<Out> {
+    let mem = if report && c.sms.storage.has("SR") {
+        "SR"
+    } else {
+        c.sms.cfg.mems[2]
+    };
     let index = if c.faults.memory_full {
         None
     } else {
-        c.sms.storage.put(m.clone())
+        c.sms.storage.get_mut(mem).put(m.clone())
     };
     let Some(index) = index else {
         let mut out = Vec::new();
@@ -134,7 +140,7 @@ fn store(c: &mut SimCore, m: Stored, announce: bool, report: bool) -> Vec<Out> {
         return Vec::new();
     }
     let name = if report { "+CDSI" } else { "+CMTI" };
-    let bytes = crlf(&format!("{name}: \"{}\",{index}", c.sms.cfg.mems[2]));
+    let bytes = crlf(&format!("{name}: \"{mem}\",{index}"));
     urc(c, bytes)
 }
 
@@ -218,5 +224,5 @@ pub(super) fn space_again(c: &mut SimCore) -> Vec<Out> {
 }
 
 fn full(c: &SimCore) -> bool {
-    c.faults.memory_full || c.sms.storage.is_full()
+    c.faults.memory_full || c.sms.storage.get(c.sms.cfg.mems[2]).is_full()
 }

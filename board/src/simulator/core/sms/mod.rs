@@ -25,7 +25,7 @@ use crate::simulator::SimulatorEvent;
 use crate::simulator::dialect::Dialect;
 
 pub(crate) use self::inbound::status_report;
-pub(super) use self::storage::Storage;
+pub(super) use self::storage::Memories;
 
 /// One SMS part the gateway sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,7 +145,8 @@ impl SmsSettings {
 #[derive(Debug)]
 pub(crate) struct Sms {
     pub(super) cfg: SmsSettings,
-    pub(super) storage: Storage,
+    /// Every memory (they survive reboots; `cfg.mems` says which is used for what).
+    pub(super) storage: Memories,
     /// `+CSCA`: address and type (on the SIM).
     csca: (String, u8),
     /// Messages the network holds back while the memory is full.
@@ -159,13 +160,15 @@ pub(crate) struct Sms {
     pub(super) next_ref: u8,
     /// SMS parts the gateway sent.
     pub(crate) sent: Vec<SentSmsRecord>,
+    /// How many of them went out with `AT+CMGS` (at least once across gateway crashes).
+    pub(super) cmgs_sends: usize,
 }
 
 impl Sms {
     pub(super) fn new(d: &Dialect, slots: u32) -> Self {
         Self {
             cfg: SmsSettings::boot(d),
-            storage: Storage::new(d, slots),
+            storage: Memories::new(d, slots),
             csca: ("+15550000000".to_owned(), 145),
             network_queue: VecDeque::new(),
             memfull_reported: false,
@@ -174,6 +177,7 @@ impl Sms {
             next_mr: 0,
             next_ref: 0,
             sent: Vec::new(),
+            cmgs_sends: 0,
         }
     }
 
@@ -183,9 +187,45 @@ impl Sms {
         self.buffered.clear();
     }
 
-    /// Stored messages (index, stat, PDU hex).
+    /// Stored messages of every memory (index, stat, PDU hex).
     pub(crate) fn stored(&self) -> Vec<(u32, u8, String)> {
-        self.storage.list()
+        self.storage
+            .list_all()
+            .into_iter()
+            .map(|(_, i, s, p)| (i, s, p))
+            .collect()
+    }
+
+    /// Stored messages with their memory (memory, index, stat, PDU hex).
+    pub(crate) fn stored_by_memory(&self) -> Vec<(String, u32, u8, String)> {
+        self.storage
+            .list_all()
+            .into_iter()
+            .map(|(m, i, s, p)| (m.to_owned(), i, s, p))
+            .collect()
+    }
+
+    /// Parts the gateway sent with `AT+CMGS` (not from storage).
+    pub(crate) fn cmgs_sends(&self) -> usize {
+        self.cmgs_sends
+    }
+
+    /// `<mem1>`: where `+CMGR`, `+CMGL` and `+CMGD` look.
+    pub(super) fn read_mem(&self) -> &storage::Storage {
+        self.storage.get(self.cfg.mems[0])
+    }
+
+    pub(super) fn read_mem_mut(&mut self) -> &mut storage::Storage {
+        self.storage.get_mut(self.cfg.mems[0])
+    }
+
+    /// `<mem2>`: where `+CMGW` writes and `+CMSS` sends from.
+    pub(super) fn write_mem(&self) -> &storage::Storage {
+        self.storage.get(self.cfg.mems[1])
+    }
+
+    pub(super) fn write_mem_mut(&mut self) -> &mut storage::Storage {
+        self.storage.get_mut(self.cfg.mems[1])
     }
 
     /// Messages the network holds back because the memory is full.
@@ -373,7 +413,7 @@ fn cmgr(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
             let Ok(index) = cmd.args.int::<u32>(0, "index") else {
                 return Reply::cms(if c.sms.cfg.text_mode { 305 } else { 304 });
             };
-            if c.sms.storage.slot_of(index).is_none() {
+            if c.sms.read_mem().slot_of(index).is_none() {
                 return Reply::cms(321);
             }
             let lines = if c.sms.cfg.text_mode {
@@ -381,7 +421,7 @@ fn cmgr(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
             } else {
                 pdu::read(c, index)
             };
-            c.sms.storage.mark_read(index);
+            c.sms.read_mem_mut().mark_read(index);
             Reply::ok().before(lines)
         }
         _ => Reply::error(),
@@ -411,14 +451,14 @@ fn cmgl(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
             let Some(stat) = stat else {
                 return Reply::cms(if text_mode { 305 } else { 304 });
             };
-            let indexes = c.sms.storage.indexes_with(stat);
+            let indexes = c.sms.read_mem().indexes_with(stat);
             let lines = if text_mode {
                 text::list(c, &indexes)
             } else {
                 pdu::list(c, &indexes)
             };
             for i in indexes {
-                c.sms.storage.mark_read(i);
+                c.sms.read_mem_mut().mark_read(i);
             }
             Reply::ok().before(lines)
         }
@@ -538,7 +578,7 @@ fn cmss(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
             let Ok(index) = cmd.args.int::<u32>(0, "index") else {
                 return Reply::cms(302);
             };
-            let Some(m) = c.sms.storage.get(index).cloned() else {
+            let Some(m) = c.sms.write_mem().get(index).cloned() else {
                 return Reply::cms(321);
             };
             // A received message cannot be sent from storage.
@@ -568,7 +608,7 @@ fn cmss(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
                 return Reply::cms(331);
             }
             let (mr, later) = transmit(c, &hex, len, &sub);
-            c.sms.storage.set_stat(index, 3);
+            c.sms.write_mem_mut().set_stat(index, 3);
             Reply::line(format!("+CMSS: {mr}")).then(later)
         }
         _ => Reply::error(),

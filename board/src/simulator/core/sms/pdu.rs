@@ -38,7 +38,7 @@ pub(super) fn encode_submit(sub: &Submit) -> Option<(String, usize)> {
 
 /// `+CMGR` of the message at `index` (nothing for an empty slot).
 pub(super) fn read(c: &SimCore, index: u32) -> Vec<Out> {
-    match c.sms.storage.get(index) {
+    match c.sms.read_mem().get(index) {
         Some(m) => vec![
             line_out(&format!("+CMGR: {},,{}", m.stat, m.tpdu_len)),
             Out::Bytes(format!("{}\r\n", m.pdu).into_bytes()),
@@ -51,7 +51,7 @@ pub(super) fn read(c: &SimCore, index: u32) -> Vec<Out> {
 pub(super) fn list(c: &SimCore, indexes: &[u32]) -> Vec<Out> {
     let mut body = String::new();
     for &i in indexes {
-        if let Some(m) = c.sms.storage.get(i) {
+        if let Some(m) = c.sms.read_mem().get(i) {
             body.push_str(&format!(
                 "\r\n+CMGL: {i},{},,{}\r\n{}",
                 m.stat, m.tpdu_len, m.pdu
@@ -80,6 +80,7 @@ pub(super) fn send_body(c: &mut SimCore, len: usize, body: &[u8]) -> Reply {
         return Reply::cms(331);
     }
     let (mr, later) = transmit(c, &hex, len, &sub);
+    c.sms.cmgs_sends += 1;
     Reply::line(format!("+CMGS: {mr}")).then(later)
 }
 
@@ -112,7 +113,7 @@ pub(super) fn store_written(c: &mut SimCore, m: Stored) -> Reply {
     let index = if c.faults.memory_full {
         None
     } else {
-        c.sms.storage.put(m)
+        c.sms.write_mem_mut().put(m)
     };
     match index {
         Some(i) => Reply::line(format!("+CMGW: {i}")),
@@ -255,7 +256,7 @@ mod tests {
         let (hex, len) = submit("out");
         write(&mut c, &hex, len, None);
         run(&mut c, "AT+CMGR=0");
-        assert_eq!(c.sms.storage.indexes_with(1), vec![0]);
+        assert_eq!(c.sms.read_mem().indexes_with(1), vec![0]);
         run(&mut c, "AT+CMGD=0,1");
         assert_eq!(c.sms.stored().len(), 3, "only the read message went");
         run(&mut c, "AT+CMGD=0,3");

@@ -3,9 +3,13 @@
 //! a whole: `+CPMS` (which memories the gateway reads, writes and receives into) and `+CMGD`
 //! (delete one message or, by flag, a class of them).
 //!
-//! The simulator has one storage; every memory `AT+CPMS` accepts names it. Indexes count from
-//! 1 when the model's power-on memory is the SIM (`SM`), from 0 for the modem's own (`ME`, the
-//! EC25's numbering).
+//! Each memory the model offers (`SM`, `ME`, `SR`) is its own set of slots, as on the real
+//! modules: `<mem1>` is where `+CMGR`/`+CMGL`/`+CMGD` look, `<mem2>` where `+CMGW` writes and
+//! `+CMSS` sends from, `<mem3>` where the network stores what it delivers; status reports
+//! stored with `+CNMI` `<ds>` 2 go to `SR` when the model has it. `MT` ("any of the modem's
+//! memories") names `ME` here. Indexes count from 1 on the SIM (`SM`) and on models whose
+//! power-on memory is the SIM, from 0 on the modem's own memory otherwise (the EC25's
+//! numbering).
 
 use super::super::SimCore;
 use super::super::commands::{Cmd, Reply};
@@ -22,22 +26,94 @@ pub(in crate::simulator::core) struct Stored {
     pub(in crate::simulator::core) tpdu_len: usize,
 }
 
-/// The slots.
+/// The slots of one memory.
 #[derive(Debug)]
 pub(in crate::simulator::core) struct Storage {
     slots: Vec<Option<Stored>>,
     base: u32,
 }
 
-impl Storage {
+/// Every memory of the model, by name.
+#[derive(Debug)]
+pub(in crate::simulator::core) struct Memories {
+    mems: Vec<(&'static str, Storage)>,
+}
+
+impl Memories {
     pub(super) fn new(d: &Dialect, slots: u32) -> Self {
         let n = usize::try_from(slots.max(1)).unwrap_or(1);
-        Self {
-            slots: vec![None; n],
-            base: u32::from(d.memory == "SM"),
+        let mems = d
+            .memories
+            .iter()
+            .filter(|m| **m != "MT")
+            .map(|m| {
+                let base = u32::from(*m == "SM" || d.memory == "SM");
+                (
+                    *m,
+                    Storage {
+                        slots: vec![None; n],
+                        base,
+                    },
+                )
+            })
+            .collect::<Vec<_>>();
+        let mut mems = mems;
+        if mems.is_empty() {
+            // Every dialect names its memories; this keeps the lookups below total anyway.
+            mems.push((
+                "ME",
+                Storage {
+                    slots: vec![None; n],
+                    base: 0,
+                },
+            ));
         }
+        Self { mems }
     }
 
+    fn position(&self, name: &str) -> usize {
+        let name = canonical(name);
+        self.mems
+            .iter()
+            .position(|(m, _)| m.eq_ignore_ascii_case(name))
+            .unwrap_or(0)
+    }
+
+    /// The storage a memory name refers to (`MT` is `ME`); the first one for an unknown name.
+    pub(super) fn get(&self, name: &str) -> &Storage {
+        &self.mems[self.position(name)].1
+    }
+
+    /// The storage a memory name refers to, mutably.
+    pub(super) fn get_mut(&mut self, name: &str) -> &mut Storage {
+        let i = self.position(name);
+        &mut self.mems[i].1
+    }
+
+    /// True when the model has this memory.
+    pub(super) fn has(&self, name: &str) -> bool {
+        let name = canonical(name);
+        self.mems.iter().any(|(m, _)| m.eq_ignore_ascii_case(name))
+    }
+
+    /// Every stored message of every memory as (memory, index, stat, PDU hex).
+    pub(super) fn list_all(&self) -> Vec<(&'static str, u32, u8, String)> {
+        self.mems
+            .iter()
+            .flat_map(|(m, s)| s.list().into_iter().map(|(i, st, p)| (*m, i, st, p)))
+            .collect()
+    }
+}
+
+fn canonical(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("MT") {
+        "ME"
+    } else {
+        name
+    }
+}
+
+impl Storage {
     /// The slot of `index`, if `index` is in range.
     pub(super) fn slot_of(&self, index: u32) -> Option<usize> {
         usize::try_from(index.checked_sub(self.base)?)
@@ -127,22 +203,40 @@ impl Storage {
     }
 }
 
-/// `+CPMS=<mem1>[,<mem2>[,<mem3>]]` selects the memories (each must be one the model offers,
-/// else `+CMS ERROR: 302`); the read form names them with their use.
+/// `+CPMS=<mem1>[,<mem2>[,<mem3>]]` selects the memories (each must be one the model offers
+/// for that use, else `+CMS ERROR: 302`; `SR` holds status reports, so it can be read but
+/// neither written nor received into); the read form names them with their own counts.
 pub(super) fn cpms(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
-    let used = c.sms.storage.used();
-    let total = c.sms.storage.capacity();
+    let counts = |c: &SimCore, m: &str| {
+        let s = c.sms.storage.get(m);
+        format!("{},{}", s.used(), s.capacity())
+    };
     match cmd.op {
         Op::Read => {
             let [a, b, d] = c.sms.cfg.mems;
             Reply::line(format!(
-                "+CPMS: \"{a}\",{used},{total},\"{b}\",{used},{total},\"{d}\",{used},{total}"
+                "+CPMS: \"{a}\",{},\"{b}\",{},\"{d}\",{}",
+                counts(c, a),
+                counts(c, b),
+                counts(c, d)
             ))
         }
         Op::Test => {
-            let list: Vec<String> = c.d.memories.iter().map(|m| format!("\"{m}\"")).collect();
-            let list = format!("({})", list.join(","));
-            Reply::line(format!("+CPMS: {list},{list},{list}"))
+            let quoted = |reports: bool| {
+                let list: Vec<String> =
+                    c.d.memories
+                        .iter()
+                        .filter(|m| reports || **m != "SR")
+                        .map(|m| format!("\"{m}\""))
+                        .collect();
+                format!("({})", list.join(","))
+            };
+            Reply::line(format!(
+                "+CPMS: {},{},{}",
+                quoted(true),
+                quoted(false),
+                quoted(false)
+            ))
         }
         Op::Exec => Reply::error(),
         Op::Set => {
@@ -155,13 +249,18 @@ pub(super) fn cpms(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
                     continue;
                 };
                 match c.d.memories.iter().find(|m| m.eq_ignore_ascii_case(name)) {
+                    Some(&"SR") if i > 0 => return Reply::cms(302),
                     Some(m) => *slot = m,
                     None => return Reply::cms(302),
                 }
             }
             c.sms.cfg.mems = mems;
+            let [a, b, d] = mems;
             Reply::line(format!(
-                "+CPMS: {used},{total},{used},{total},{used},{total}"
+                "+CPMS: {},{},{}",
+                counts(c, a),
+                counts(c, b),
+                counts(c, d)
             ))
         }
     }
@@ -174,7 +273,7 @@ pub(super) fn cmgd(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
         Op::Test => {
             let idx: Vec<String> = c
                 .sms
-                .storage
+                .read_mem()
                 .indexes_with(4)
                 .iter()
                 .map(u32::to_string)
@@ -190,7 +289,7 @@ pub(super) fn cmgd(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
                 _ => return Reply::cms(if c.sms.cfg.text_mode { 305 } else { 304 }),
             };
             let doomed: Vec<u32> = if flag == 0 {
-                if c.sms.storage.slot_of(index).is_none() {
+                if c.sms.read_mem().slot_of(index).is_none() {
                     return Reply::cms(321);
                 }
                 vec![index]
@@ -203,11 +302,11 @@ pub(super) fn cmgd(c: &mut SimCore, cmd: &Cmd<'_>) -> Reply {
                 };
                 stats
                     .iter()
-                    .flat_map(|s| c.sms.storage.indexes_with(*s))
+                    .flat_map(|s| c.sms.read_mem().indexes_with(*s))
                     .collect()
             };
             for index in doomed {
-                if c.sms.storage.remove(index) {
+                if c.sms.read_mem_mut().remove(index) {
                     c.emit(SimulatorEvent::SmsDeleted { index });
                 }
             }

@@ -248,7 +248,7 @@ fn render(c: &SimCore, index: Option<u32>, m: &Stored) -> Vec<String> {
 
 /// `+CMGR` of the message at `index` (nothing for an empty slot).
 pub(super) fn read(c: &SimCore, index: u32) -> Vec<Out> {
-    let Some(m) = c.sms.storage.get(index) else {
+    let Some(m) = c.sms.read_mem().get(index) else {
         return Vec::new();
     };
     let lines = render(c, None, m);
@@ -267,7 +267,7 @@ pub(super) fn read(c: &SimCore, index: u32) -> Vec<Out> {
 pub(super) fn list(c: &SimCore, indexes: &[u32]) -> Vec<Out> {
     let mut s = String::new();
     for &i in indexes {
-        if let Some(m) = c.sms.storage.get(i) {
+        if let Some(m) = c.sms.read_mem().get(i) {
             for l in render(c, Some(i), m) {
                 s.push_str(&format!("\r\n{l}"));
             }
@@ -381,6 +381,7 @@ pub(super) fn send_body(c: &mut SimCore, to: &str, toa: u8, body: &[u8]) -> Repl
         return Reply::cms(331);
     }
     let (mr, later) = transmit(c, &hex, len, &sub);
+    c.sms.cmgs_sends += 1;
     Reply::line(format!("+CMGS: {mr}")).then(later)
 }
 
