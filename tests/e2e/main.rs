@@ -12,5 +12,9 @@ mod calls;
 mod connect;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
+/// `email_send` against a real SMTP server.
+mod email;
+/// `fetch`: every method validation admits.
+mod fetch;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;
