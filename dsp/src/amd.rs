@@ -370,7 +370,7 @@ mod tests {
             silence(1000),
         ]
         .concat();
-        let whole = run(&[audio.clone()]);
+        let whole = run(std::slice::from_ref(&audio));
         let mut amd = Amd::new(AmdConfig::default()).expect("valid");
         let mut split = None;
         for chunk in audio.chunks(7) {

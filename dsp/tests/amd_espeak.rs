@@ -54,7 +54,7 @@ fn verdict(speech: &[i16]) -> AmdStatus {
 
 #[test]
 fn detector_tells_live_answers_from_greetings() {
-    let mut tally = |texts: &[&str], want: AmdStatus| {
+    let tally = |texts: &[&str], want: AmdStatus| {
         let mut right = 0;
         let mut total = 0;
         for text in texts {

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+/// `amd`: a person or a machine answers.
+mod amd;
 /// API hygiene: tokens, bad bodies.
 mod api;
 /// Audio: prompts heard, in-band digits, recordings, interrupts.

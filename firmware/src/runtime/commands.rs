@@ -83,10 +83,6 @@ pub(crate) fn perform(
                 "external media streaming needs RTP, which this release does not have yet",
             ))
         }
-        CommandOption::Amd(_) => ready(unavailable(
-            kind,
-            "answering-machine detection is not available on the gateway",
-        )),
         option => match call {
             Some(call) => call.perform(
                 record,
