@@ -14,17 +14,18 @@
 # `test` and `bench` also make a Python venv with python-gsmmodem-new (an
 # independent modem client; pyserial comes with it) in
 # ${CARGO_TARGET_DIR:-target}/pyvenv, where board/tests/python_gsmmodem.rs
-# finds it. That needs no root: pip installs into the venv only.
+# finds it, and aiosmtpd (a real SMTP server for tests/e2e/email.rs). That needs no root: pip installs into the venv only.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 run_pkgs=(pkg-config libasound2-dev espeak-ng)
-test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip)
+test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip openssl)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
-# The python-gsmmodem release the simulator's client test was written against.
-pypi_pkgs=(python-gsmmodem-new==0.13.0)
+# The python-gsmmodem release the simulator's client test was written against, and the
+# SMTP server the email_send end-to-end tests deliver to (tests/smtp/server.py).
+pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -55,7 +56,7 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
     python3 -m venv "$venv"

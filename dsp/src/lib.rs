@@ -18,9 +18,11 @@
 //! | hear dial/busy/congestion tones | [`ProgressDetector`] |
 //! | levels, `end_of_silence` | [`LevelMeter`], [`SilenceDetector`] |
 //! | interrupt prompt over the flow's audio | [`mix_into`], [`Gain`] |
+//! | person or answering machine | [`Amd`] |
 //!
 //! Level conventions (dBFS, dBm0) are defined in [`level`].
 
+pub mod amd;
 pub mod dtmf;
 mod error;
 pub mod fsk;
@@ -33,6 +35,7 @@ pub mod resample;
 pub mod tones;
 mod util;
 
+pub use amd::{Amd, AmdCause, AmdConfig, AmdResult, AmdStatus};
 pub use dtmf::{DtmfConfig, DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenConfig, DtmfGenerator};
 pub use error::{DspError, Result};
 pub use fsk::{FskDemodConfig, FskDemodulator, FskEvent, FskModConfig, FskModulator, FskStandard};

@@ -64,6 +64,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The SMTP relay of `email_send`.
+    pub email: crate::runtime::email::EmailConfig,
     /// Event webhook targets.
     pub webhooks: Vec<WebhookTarget>,
 }
@@ -525,6 +527,9 @@ impl Config {
                 "log.format",
                 format!("{:?} must be \"text\" or \"json\"", self.log.format),
             );
+        }
+        for (key, message) in self.email.problems() {
+            bad(&key, message);
         }
         for (i, hook) in self.webhooks.iter().enumerate() {
             let ok_scheme = hook.url.starts_with("http://") || hook.url.starts_with("https://");

@@ -149,6 +149,7 @@ impl Daemon {
             ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
             routes: crate::runtime::Routes::new(config.routes.clone()),
             lines: Vec::new(),
+            email: config.email.clone(),
         };
         let runtime = Runtime::new(
             db,

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+/// `amd`: a person or a machine answers.
+mod amd;
 /// API hygiene: tokens, bad bodies.
 mod api;
 /// Audio: prompts heard, in-band digits, recordings, interrupts.
@@ -12,5 +14,9 @@ mod calls;
 mod connect;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
+/// `email_send` against a real SMTP server.
+mod email;
+/// `fetch`: every method validation admits.
+mod fetch;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;

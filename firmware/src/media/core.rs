@@ -79,6 +79,12 @@ pub(crate) enum Command {
     Record(Box<Recorder>),
     /// Stop a recording.
     StopRecording(Uuid),
+    /// Start answering-machine detection on the caller's audio; the verdict goes to the
+    /// sender (dropped unanswered if the session closes first).
+    DetectMachine(
+        Box<flowgate_dsp::Amd>,
+        tokio::sync::oneshot::Sender<flowgate_dsp::AmdResult>,
+    ),
     /// End the session.
     Close,
 }
@@ -110,6 +116,11 @@ pub(crate) struct MediaCore {
     detector: DtmfDetector,
     merger: DtmfMerger,
     recorders: Vec<Recorder>,
+    /// Answering-machine detection in progress, with where its verdict goes.
+    amd: Option<(
+        Box<flowgate_dsp::Amd>,
+        tokio::sync::oneshot::Sender<flowgate_dsp::AmdResult>,
+    )>,
     bridge: Option<Box<BridgeEnd>>,
     events: Vec<MediaEvent>,
     closed: bool,
@@ -136,6 +147,7 @@ impl MediaCore {
             detector: DtmfDetector::new(DtmfConfig::new(rate))?,
             merger: DtmfMerger::new(merge_window),
             recorders: Vec::new(),
+            amd: None,
             bridge: None,
             events: Vec::new(),
             closed: false,
@@ -266,6 +278,7 @@ impl MediaCore {
                 }
             }
             Command::Bridge(end) => self.bridge = end,
+            Command::DetectMachine(amd, reply) => self.amd = Some((amd, reply)),
             Command::Close => self.close(),
         }
     }
@@ -382,6 +395,15 @@ impl MediaCore {
                 }
                 DtmfEvent::End { .. } => self.merger.release(digit, now),
             }
+        }
+
+        // Answering-machine detection hears the caller as they are, muted or not.
+        if let Some((amd, _)) = self.amd.as_mut()
+            && let Some(result) = amd.process(input)
+            && let Some((_, reply)) = self.amd.take()
+        {
+            // The flow may have moved on (an interrupt dropped the waiting command).
+            let _ = reply.send(result);
         }
 
         if self.bridge.is_some() {

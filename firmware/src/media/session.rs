@@ -349,6 +349,25 @@ impl CallMedia {
         self.shared.send(Command::StopRecording(id))
     }
 
+    /// Starts answering-machine detection on the caller's audio (replacing one in
+    /// progress); the receiver gets the verdict, or an error if the session closes first.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidOption`] for unusable settings, [`MediaError::SessionClosed`].
+    pub fn detect_machine(
+        &self,
+        config: flowgate_dsp::AmdConfig,
+    ) -> Result<tokio::sync::oneshot::Receiver<flowgate_dsp::AmdResult>> {
+        let amd = flowgate_dsp::Amd::new(config).map_err(|e| MediaError::InvalidOption {
+            field: "amd",
+            reason: e.to_string(),
+        })?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.shared
+            .send(Command::DetectMachine(Box::new(amd), tx))?;
+        Ok(rx)
+    }
+
     /// Music on hold on or off. While on hold both layers pause.
     ///
     /// # Errors

@@ -1,7 +1,8 @@
 //! Where every engine command is performed. Commands on the flow's call (answer, media,
 //! digits, `connect`…) go to the call ([`LiveCall::perform`]); the rest are performed
 //! here: HTTP (`fetch`, `webhook_send`), the flow store (`fetch_flow`), the SMS queue
-//! (`message_send`, `conversation_send`), outbound calls (`call`), and clear failures for
+//! (`message_send`, `conversation_send`), outbound calls (`call`), e-mail (`email_send`,
+//! [`super::email`]), and clear failures for
 //! actions that need parts the gateway does not have.
 //!
 //! Every command becomes a `'static` future returning an [`Outcome`]; the runner may drop it
@@ -10,12 +11,12 @@
 
 use flowgate_flows::engine::{Command, Outcome};
 use flowgate_flows::model::{
-    ActionType, Address, CommandOption, ConversationSendOption, FetchFlowOption, FetchOption,
-    MessageSendOption, WebhookSendOption, parse_actions,
+    ActionType, Address, CommandOption, ConversationSendOption, EmailSendOption, FetchFlowOption,
+    FetchOption, MessageSendOption, WebhookSendOption, parse_actions,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::Runtime;
@@ -57,9 +58,7 @@ pub(crate) fn perform(
             async move { super::calls::dial_from_flow(&rt, &parent, step_key, option).await }
                 .boxed()
         }
-        CommandOption::EmailSend(_) => {
-            ready(unavailable(kind, "the gateway has no e-mail transport"))
-        }
+        CommandOption::EmailSend(option) => email_send(rt.clone(), record.id, option),
         CommandOption::ConfbridgeJoin(_) => ready(unavailable(
             kind,
             "the gateway has no conference bridges (connect bridges two calls directly)",
@@ -84,10 +83,6 @@ pub(crate) fn perform(
                 "external media streaming needs RTP, which this release does not have yet",
             ))
         }
-        CommandOption::Amd(_) => ready(unavailable(
-            kind,
-            "answering-machine detection is not available on the gateway",
-        )),
         option => match call {
             Some(call) => call.perform(
                 record,
@@ -123,6 +118,9 @@ async fn fetch(
         "" | "GET" => reqwest::Method::GET,
         "POST" => reqwest::Method::POST,
         "PUT" => reqwest::Method::PUT,
+        // VoIPBIN builds the request with whatever method the flow names; validation
+        // admits these four, so the runtime performs all four.
+        "DELETE" => reqwest::Method::DELETE,
         other => return Outcome::Failed(format!("fetch: unsupported method {other}")),
     };
     let body = serde_json::json!({ "activeflow_id": activeflow_id, "reference_id": reference_id });
@@ -196,6 +194,37 @@ fn fetch_flow(rt: &Runtime, option: &FetchFlowOption) -> Outcome {
         Ok(None) => Outcome::Failed(format!("fetch_flow: flow {flow_id} does not exist")),
         Err(e) => Outcome::Failed(format!("fetch_flow: {e}")),
     }
+}
+
+/// `email_send` through the configured SMTP relay; the flow waits for the relay's answer.
+fn email_send(
+    rt: Runtime,
+    activeflow_id: Uuid,
+    option: EmailSendOption,
+) -> BoxFuture<'static, Outcome> {
+    async move {
+        let recordings = rt
+            .media_context()
+            .map(|m| m.recordings_dir().to_path_buf());
+        match super::email::send(
+            &rt.inner.options.email,
+            rt.db(),
+            recordings.as_deref(),
+            &option,
+        )
+        .await
+        {
+            Ok(()) => {
+                info!(activeflow = %activeflow_id, recipients = option.destinations.len(), "e-mail sent");
+                Outcome::Done
+            }
+            Err(e) => {
+                warn!(activeflow = %activeflow_id, cause = %e, "email_send failed");
+                Outcome::Failed(format!("email_send: {e}"))
+            }
+        }
+    }
+    .boxed()
 }
 
 fn webhook_send(

@@ -26,6 +26,7 @@
 
 mod calls;
 mod commands;
+pub mod email;
 mod interrupts;
 mod lines;
 mod mailbox;
@@ -133,6 +134,8 @@ pub struct RuntimeOptions {
     pub routes: Routes,
     /// Lines besides the modems (SIP, analog ports), already running.
     pub lines: Vec<std::sync::Arc<dyn flowgate_line::Line>>,
+    /// The SMTP relay of `email_send`.
+    pub email: email::EmailConfig,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
@@ -167,6 +170,7 @@ impl Default for RuntimeOptions {
             ring_timeout: Duration::from_secs(60),
             routes: Routes::default(),
             lines: Vec::new(),
+            email: email::EmailConfig::default(),
         }
     }
 }

@@ -304,6 +304,65 @@ impl LiveCall {
         }
     }
 
+    /// `amd`: answering-machine detection on the answered party's audio (Asterisk AMD's
+    /// defaults). As in VoIPBIN, a machine with `machine_handle: hangup` hangs the call up
+    /// with reason `amd`; anything else lets the flow go on, at once with `async`, else
+    /// after the verdict. The gateway also sets `voipbin.gateway.amd_status`
+    /// (`HUMAN`/`MACHINE`/`NOTSURE`) and `voipbin.gateway.amd_cause` (Asterisk's causes),
+    /// which VoIPBIN does not expose.
+    pub(super) async fn amd(&self, option: flowgate_flows::model::AmdOption) -> Outcome {
+        let media = match self.media().await {
+            Ok(m) => m,
+            Err(e) => return Outcome::Failed(format!("amd: {e}")),
+        };
+        let config = flowgate_dsp::AmdConfig {
+            sample_rate: media.rate(),
+            ..flowgate_dsp::AmdConfig::default()
+        };
+        let verdict = match media.detect_machine(config) {
+            Ok(rx) => rx,
+            Err(e) => return Outcome::Failed(format!("amd: {e}")),
+        };
+        let hangup_on_machine = option.machine_handle == "hangup";
+        let this = self.clone();
+        let work = async move {
+            let Ok(result) = verdict.await else {
+                return Outcome::Failed("amd: the call's audio ended before a verdict".into());
+            };
+            tracing::info!(
+                call = %this.inner.id,
+                status = result.status.as_str(),
+                cause = result.cause.as_str(),
+                words = result.words,
+                speech_ms = result.speech_ms,
+                "answering-machine detection"
+            );
+            for (name, value) in [
+                ("voipbin.gateway.amd_status", result.status.as_str()),
+                ("voipbin.gateway.amd_cause", result.cause.as_str()),
+            ] {
+                this.to_flow(Signal::SetVariable {
+                    name: name.into(),
+                    value: value.into(),
+                });
+            }
+            if hangup_on_machine && result.status == flowgate_dsp::AmdStatus::Machine {
+                this.hangup("amd").await;
+                this.close_media();
+                return Outcome::Hangup;
+            }
+            Outcome::Done
+        };
+        if option.r#async {
+            self.inner.rt.spawn(async move {
+                work.await;
+            });
+            Outcome::Done
+        } else {
+            work.await
+        }
+    }
+
     /// `recording_start` from a flow: starts it and sets `voipbin.recording.*`.
     pub(super) async fn flow_recording_start(
         &self,

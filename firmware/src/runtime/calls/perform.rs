@@ -101,6 +101,7 @@ impl LiveCall {
                 Ok(_) => Outcome::Done,
                 Err(e) => Outcome::Failed(format!("recording_stop: {e}")),
             },
+            CommandOption::Amd(option) => self.amd(option).await,
             CommandOption::Connect(option) => self.connect(step_key, option).await,
             // VoIPBIN has no executor for `mute` (it is a no-op there) and the action has no
             // options, so muting here could never be undone by the flow: say so instead.
