@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+/// The LAN admin page: sessions, CSRF, page weight; the browser test in chromium.
+mod admin;
 /// API hygiene: tokens, bad bodies.
 mod api;
 /// Audio: prompts heard, in-band digits, recordings, interrupts.

@@ -161,6 +161,7 @@ pub(crate) fn router(api: ApiState) -> Router<ApiState> {
         .route("/admin/static/app.js", get(js))
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
+        .route("/admin/token", post(rotate_token))
         .route("/admin/", get(page))
         .route("/admin/{page}", get(page))
         .route("/admin/flows/{id}", get(flow_page))
@@ -290,6 +291,45 @@ async fn logout(
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// Rotates the API token (a plain form: the answer is a page that shows the new token once).
+/// Every admin session ends with the old token, this one too.
+async fn rotate_token(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some((_, s)) = state.session(&headers) else {
+        return Redirect::to("/admin/login").into_response();
+    };
+    if !same_origin(&headers) || !s.csrf_matches(&form.csrf) {
+        return forbidden("token rotation without this page's CSRF token refused");
+    }
+    let dir = state.config().data.dir.clone();
+    let token = state.inner.api.inner.token.clone();
+    match tokio::task::spawn_blocking(move || token.rotate(&dir)).await {
+        Ok(Ok(new)) => {
+            state.inner.sessions.lock().revoke_all();
+            tracing::info!("API token rotated from the admin page");
+            let mut response = html(pages::rotated(&new));
+            if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "API token rotation failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "TOKEN_NOT_ROTATED",
+                format!("the new token could not be written, the old one stays: {e}"),
+            )
+            .into_response()
+        }
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "TOKEN_NOT_ROTATED", e.to_string())
+            .into_response(),
+    }
 }
 
 async fn page(

@@ -154,7 +154,7 @@ pub(super) async fn page(state: &AdminState, name: &str, csrf: &str) -> Option<M
         "messages" => ("Messages", "messages", messages_page(state).await),
         "calls" => ("Calls", "calls", frag(state, "calls").await?),
         "events" => ("Events", "events", events_page(state).await),
-        "settings" => ("Settings", "settings", settings_page(state).await),
+        "settings" => ("Settings", "settings", settings_page(state, csrf).await),
         _ => return None,
     };
     Some(layout(title, active, csrf, body))
@@ -271,7 +271,7 @@ async fn lines(state: &AdminState) -> Markup {
                             }
                             dt { "SIM" } dd class=(state_class(&s(&m, "/sim"))) { (s(&m, "/sim")) }
                             @let reg = s(&m, "/registration/status");
-                            dt { "Registration" } dd.registration class=(state_class(&reg)) { (reg) }
+                            dt { "Registration" } dd.registration { span class=(state_class(&reg)) { (reg) } }
                             dt { "Operator" } dd { (s(&m, "/operator")) }
                             @let tech = {
                                 let t = s(&m, "/technology");
@@ -868,11 +868,22 @@ async fn events_page(state: &AdminState) -> Markup {
                 @for e in events.iter().rev() {
                     tr data-type=(s(e, "/type")) {
                         td { (s(e, "/seq")) } td { (s(e, "/time")) } td { (s(e, "/type")) } td { (s(e, "/resource_id")) }
-                        td { pre { (e["data"].to_string()) } }
+                        td { pre { (clip(&e["data"].to_string())) } }
                     }
                 }
             }
         } }
+    }
+}
+
+/// Event data shown in the table is cut short: the page stays light, and the whole event is
+/// one `GET /v1.0/gateway/events` away.
+const EVENT_DATA_SHOWN: usize = 240;
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(EVENT_DATA_SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -900,7 +911,30 @@ fn mask(v: &mut Value) {
     }
 }
 
-async fn settings_page(state: &AdminState) -> Markup {
+/// The answer to a token rotation: the new token, shown once.
+pub(super) fn rotated(token: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "New API token · Flowgate" }
+                link rel="stylesheet" href="/admin/static/app.css";
+            }
+            body {
+                main.login {
+                    h1 { "New API token" }
+                    p { "Copy it now: it is not shown again." }
+                    p { label for="new-token" { "API token" } input id="new-token" readonly value=(token) size="50"; }
+                    p { a href="/admin/login" { "Log in again" } }
+                }
+            }
+        }
+    }
+}
+
+async fn settings_page(state: &AdminState, csrf: &str) -> Markup {
     let mut config = serde_json::to_value(state.config()).unwrap_or(Value::Null);
     mask(&mut config);
     let modems = state.get("/v1.0/gateway/modems").await;
@@ -920,7 +954,11 @@ async fn settings_page(state: &AdminState) -> Markup {
         }
         section aria-labelledby="h-token" {
             h2 id="h-token" { "API token" }
-            p { "The token is in " code { "<data dir>/api-token" } " on the gateway. To change it, delete that file and restart the daemon: a new one is generated and printed once; every browser session and controller then needs the new token." }
+            p { "Controllers send it as a bearer token; it is kept in " code { "<data dir>/api-token" } ". A new token takes effect at once: controllers with the old one are refused, and every admin session ends (log in again with the new one)." }
+            form method="post" action="/admin/token" id="rotate-token" {
+                input type="hidden" name="csrf" value=(csrf);
+                button.danger type="submit" { "Rotate the API token" }
+            }
         }
         section aria-labelledby="h-config" {
             h2 id="h-config" { "Running configuration" }

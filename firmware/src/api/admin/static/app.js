@@ -80,7 +80,8 @@
     }
     const td = document.createElement("td");
     const pre = document.createElement("pre");
-    pre.textContent = JSON.stringify(data.data);
+    const text = JSON.stringify(data.data);
+    pre.textContent = text.length > 240 ? text.slice(0, 240) + "…" : text;
     td.appendChild(pre);
     tr.appendChild(td);
     applyFilter(tr);
@@ -222,7 +223,8 @@
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify({ flow: editor.value, reference: f.reference.value, inputs: f.inputs.value, variables: f.variables.value }),
       });
-      result.innerHTML = await r.text();
+      // The server renders the trace (escaped); anything else is shown as plain text.
+      if (r.ok) result.innerHTML = await r.text(); else result.textContent = "Refused: HTTP " + r.status + " " + await r.text();
     });
   }
   tick();
