@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use flowgate_tests::{Gateway, SIM_NUMBER};
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
-use reqwest::{Method, StatusCode, redirect};
+use reqwest::{StatusCode, redirect};
 use serde_json::json;
 
 /// The budget for one page with everything it loads.
