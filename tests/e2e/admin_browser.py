@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -25,8 +26,8 @@ WAIT = 60
 
 CALL_FLOW = {
     "name": "hold-line",
-    "detail": "Answers and keeps the line open for a minute.",
-    "actions": [{"type": "answer"}, {"type": "sleep", "option": {"duration": 60000}}],
+    "detail": "Answers and keeps the line open for five minutes: only a hang-up ends it within the test.",
+    "actions": [{"type": "answer"}, {"type": "sleep", "option": {"duration": 300000}}],
 }
 # actions[1] has an unknown type: the API refuses the flow with that action's path.
 INVALID_FLOW = {
@@ -35,8 +36,11 @@ INVALID_FLOW = {
 }
 
 
+START = time.monotonic()
+
+
 def step(text):
-    print("step:", text, flush=True)
+    print("step: %6.1fs %s" % (time.monotonic() - START, text), flush=True)
 
 
 def browser():

@@ -414,6 +414,9 @@ async fn proxy(
         return ApiError::not_found(format_args!("API path /{path}")).into_response();
     };
     parts.uri = uri;
+    // The outer route's extensions (its path parameters among them) must not reach the
+    // API's handlers, which would read them as their own.
+    parts.extensions = axum::http::Extensions::new();
     state.forward(Request::from_parts(parts, body)).await
 }
 

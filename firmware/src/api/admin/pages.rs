@@ -601,7 +601,7 @@ pub(super) fn messages_fragment(messages: &[String]) -> Markup {
 /// A dry run's trace.
 pub(super) fn trace_fragment(report: &DryRunReport) -> Markup {
     html! {
-        p { "Ended: " strong.dry-end class=(if report.failed() { "bad" } else { "ok" }) { (report.end) } }
+        p { "Ended: " strong class={ "dry-end " (if report.failed() { "bad" } else { "ok" }) } { (report.end) } }
         div.scroll { table.trace {
             thead { tr { th { "#" } th { "Action" } th { "Outcome" } th { "Input / reason" } th { "Options" } } }
             tbody {

@@ -102,6 +102,9 @@
     const on = ev => { showEvent(ev); refresh(); };
     for (const k of kinds) es.addEventListener(k, on);
     es.onmessage = on;
+    // Close the stream when leaving the page: a browser allows six connections per host, and
+    // streams of pages kept in its back/forward cache would otherwise hold them.
+    window.addEventListener("pagehide", () => es.close());
   }
 
   // ---- forms sent to the API ----
