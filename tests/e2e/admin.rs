@@ -187,7 +187,11 @@ async fn admin_page_over_http() {
         StatusCode::FORBIDDEN
     );
     let list = gw.api().get("/v1.0/messages").await;
-    assert_eq!(list["result"], json!([]), "a refused request delivered an SMS");
+    assert_eq!(
+        list["result"],
+        json!([]),
+        "a refused request delivered an SMS"
+    );
     // Only the API is behind the proxy.
     let r = http
         .get(format!("{base}/admin/api/admin/"))
@@ -242,7 +246,12 @@ async fn admin_page_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(r.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        r.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let r = http
         .get(format!("{base}/admin/api/v1.0/gateway/lines"))
         .header(COOKIE, &cookie)
@@ -286,12 +295,11 @@ async fn admin_page_over_http() {
         .unwrap_or_else(|| panic!("no new token in {shown}"))
         .to_owned();
     assert_ne!(new, token);
-    let status = |t: &str| {
-        http.get(format!("{base}/v1.0/flows"))
-            .bearer_auth(t)
-            .send()
-    };
-    assert_eq!(status(&token).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let status = |t: &str| http.get(format!("{base}/v1.0/flows")).bearer_auth(t).send();
+    assert_eq!(
+        status(&token).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(status(&new).await.unwrap().status(), StatusCode::OK);
     let r = http
         .get(format!("{base}/admin/api/v1.0/gateway/lines"))
@@ -333,7 +341,10 @@ async fn admin_page_in_chromium() {
         output.status.success(),
         "browser session failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
-    assert!(stdout.contains("ok: all admin page checks passed"), "{stdout}");
+    assert!(
+        stdout.contains("ok: all admin page checks passed"),
+        "{stdout}"
+    );
 
     // What the browser did, as the API sees it.
     let calls = gw.api().calls().await;
@@ -345,7 +356,10 @@ async fn admin_page_in_chromium() {
     let numbers = gw.api().get("/v1.0/numbers").await;
     let bound = &numbers["result"][0];
     assert_eq!(bound["number"], SIM_NUMBER, "{numbers}");
-    assert_ne!(bound["message_flow_id"], json!(uuid::Uuid::nil().to_string()));
+    assert_ne!(
+        bound["message_flow_id"],
+        json!(uuid::Uuid::nil().to_string())
+    );
     let messages = gw.api().get("/v1.0/messages?page_size=100").await;
     let texts: Vec<&str> = messages["result"]
         .as_array()
@@ -354,7 +368,10 @@ async fn admin_page_in_chromium() {
         .filter_map(|m| m["text"].as_str())
         .collect();
     assert!(texts.contains(&"hours"), "{texts:?}");
-    assert!(!texts.contains(&"forged"), "a forged request got through: {texts:?}");
+    assert!(
+        !texts.contains(&"forged"),
+        "a forged request got through: {texts:?}"
+    );
 
     for name in [
         "dashboard",

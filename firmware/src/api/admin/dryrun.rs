@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use flowgate_flows::dryrun::{DryRunConfig, FetchRequest, dry_run, parse_reference, parse_var};
 use flowgate_flows::model::{Action, Flow};
 use flowgate_flows::validate::validate_json;
@@ -51,7 +51,7 @@ pub(super) async fn run(
     Json(body): Json<DryRunBody>,
 ) -> Response {
     if let Err(refusal) = authorize(&state, &axum::http::Method::POST, &headers) {
-        return refusal;
+        return refusal.into_response();
     }
     let opts = state.inner.api.validate_options();
     let (flow, report) = validate_json(&body.flow, &opts);
@@ -113,6 +113,8 @@ pub(super) async fn run(
     match result {
         Ok(Ok(report)) => html(pages::trace_fragment(&report)),
         Ok(Err(e)) => html(pages::messages_fragment(&[e.to_string()])),
-        Err(e) => html(pages::messages_fragment(&[format!("the dry run failed: {e}")])),
+        Err(e) => html(pages::messages_fragment(&[format!(
+            "the dry run failed: {e}"
+        )])),
     }
 }

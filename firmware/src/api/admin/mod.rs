@@ -63,7 +63,12 @@ struct AdminInner {
 impl AdminState {
     /// Sends one request through the JSON API with the gateway's token; returns the status
     /// and the JSON body (`Null` when it is not JSON).
-    pub(crate) async fn api(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub(crate) async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut builder = axum::http::Request::builder().method(method).uri(path);
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
@@ -77,13 +82,20 @@ impl AdminState {
         let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
             .await
             .unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// GET a JSON resource; `Null` when it failed (the page shows what it has).
     pub(crate) async fn get(&self, path: &str) -> Value {
         let (status, value) = self.api(Method::GET, path, None).await;
-        if status.is_success() { value } else { Value::Null }
+        if status.is_success() {
+            value
+        } else {
+            Value::Null
+        }
     }
 
     /// Every item of a paged VoIPBIN list, oldest first (bounded: the page shows the newest).
@@ -327,8 +339,12 @@ async fn rotate_token(
             )
             .into_response()
         }
-        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "TOKEN_NOT_ROTATED", e.to_string())
-            .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "TOKEN_NOT_ROTATED",
+            e.to_string(),
+        )
+        .into_response(),
     }
 }
 
@@ -343,7 +359,11 @@ async fn page(
     let name = page.map_or_else(|| "dashboard".to_owned(), |Path(p)| p);
     match pages::page(&state, &name, &s.csrf).await {
         Some(markup) => html(markup),
-        None => (StatusCode::NOT_FOUND, html(pages::not_found(&name, &s.csrf))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            html(pages::not_found(&name, &s.csrf)),
+        )
+            .into_response(),
     }
 }
 
@@ -372,23 +392,43 @@ async fn fragment(
     }
 }
 
-/// Checks the session, and for changes the origin and the CSRF token; `Err` is the refusal.
-fn authorize(state: &AdminState, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+/// Why a proxied or script request is refused.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// No live session.
+    NoSession,
+    /// A change without the same origin or the CSRF token.
+    Forbidden(&'static str),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NoSession => {
+                ApiError::unauthorized("log in to the admin page first").into_response()
+            }
+            Refusal::Forbidden(why) => forbidden(why),
+        }
+    }
+}
+
+/// Checks the session, and for changes the origin and the CSRF token.
+fn authorize(state: &AdminState, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some((_, s)) = state.session(headers) else {
-        return Err(ApiError::unauthorized("log in to the admin page first").into_response());
+        return Err(Refusal::NoSession);
     };
     if method == Method::GET || method == Method::HEAD {
         return Ok(());
     }
     if !same_origin(headers) {
-        return Err(forbidden("cross-site request refused"));
+        return Err(Refusal::Forbidden("cross-site request refused"));
     }
     let presented = headers
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !s.csrf_matches(presented) {
-        return Err(forbidden("the CSRF token is missing or wrong"));
+        return Err(Refusal::Forbidden("the CSRF token is missing or wrong"));
     }
     Ok(())
 }
@@ -400,7 +440,7 @@ async fn proxy(
     request: Request,
 ) -> Response {
     if let Err(refusal) = authorize(&state, request.method(), request.headers()) {
-        return refusal;
+        return refusal.into_response();
     }
     if !path.starts_with("v1.0/") {
         return ApiError::not_found(format_args!("API path /{path}")).into_response();
@@ -429,7 +469,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("gw:8080"));
         assert!(!same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("http://gw:8080"));
         assert!(same_origin(&h));

@@ -458,7 +458,9 @@ async fn sim_state(state: &AdminState) -> Markup {
     let mut blocks = Vec::new();
     for id in state.sim_ids() {
         let status = state.get(&format!("/v1.0/gateway/sim?modem={id}")).await;
-        let sent = state.get(&format!("/v1.0/gateway/sim/sent?modem={id}")).await;
+        let sent = state
+            .get(&format!("/v1.0/gateway/sim/sent?modem={id}"))
+            .await;
         blocks.push(html! {
             h3 { (id) }
             h4 { "SMS the gateway sent" }
@@ -609,7 +611,7 @@ pub(super) fn trace_fragment(report: &DryRunReport) -> Markup {
                     tr {
                         td { (n + 1) }
                         td { (serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) " " span.muted { "actions[" (t.index) "]" } }
-                        td { (serde_json::to_value(&t.outcome).map(|v| v.as_str().unwrap_or_default().to_owned()).unwrap_or_default()) }
+                        td { (serde_json::to_value(t.outcome).map(|v| v.as_str().unwrap_or_default().to_owned()).unwrap_or_default()) }
                         td { (t.input.clone().unwrap_or_default()) " " (t.reason.clone().unwrap_or_default()) }
                         td { @if let Some(o) = &t.option { pre { (o.to_string()) } } }
                     }

@@ -154,10 +154,7 @@ mod tests {
 
     #[test]
     fn cookie_header_is_read() {
-        assert_eq!(
-            cookie_value("a=b; flowgate_session=abc ; c=d"),
-            Some("abc")
-        );
+        assert_eq!(cookie_value("a=b; flowgate_session=abc ; c=d"), Some("abc"));
         assert_eq!(cookie_value("a=b"), None);
         assert_eq!(cookie_value(""), None);
         assert!(set_cookie("x").contains("HttpOnly; SameSite=Strict"));
