@@ -10,7 +10,7 @@
 //! is tested with two user agents in this crate, without the daemon.
 //!
 //! One line is the whole user agent: it places calls to `sip:` URIs, to registrar
-//! extensions and to numbers through the first trunk, and receives every authenticated
+//! extensions and to numbers through the trunk it is given for them, and receives every authenticated
 //! call (trusted trunk sources and digest-authenticated extensions — the user agent never
 //! reports anything else). Leg ids are the user agent's call ids: the runtime's leg id for
 //! an outgoing call, the user agent's v7 UUID for an incoming one.
@@ -80,10 +80,12 @@ struct Routing {
 }
 
 impl Routing {
-    fn of(config: &SipConfig) -> Self {
+    fn of(config: &SipConfig, number_trunk: Option<&str>) -> Self {
         Self {
             extensions: config.extensions.iter().map(|e| e.user.clone()).collect(),
-            trunk: config.trunks.first().map(|t| t.name.clone()),
+            trunk: number_trunk
+                .filter(|name| config.trunks.iter().any(|t| t.name == *name))
+                .map(str::to_owned),
         }
     }
 
@@ -128,14 +130,17 @@ impl Routing {
 }
 
 impl SipLine {
-    /// The line `id` over a started user agent and its event stream. Starts the task
-    /// that feeds the line's stream (it ends with the user agent) and returns the line with
-    /// the user agent's other events.
+    /// The line `id` over a user agent started with `config`, and its event stream.
+    /// Numbers (not `sip:` addresses, not extensions) go out through `number_trunk`, a
+    /// trunk of `config` (without one, the line refuses them). Starts the task that feeds
+    /// the line's stream (it ends with the user agent) and returns the line with the user
+    /// agent's other events.
     pub fn new(
         id: impl Into<String>,
         ua: UserAgent,
         ua_events: mpsc::UnboundedReceiver<UaEvent>,
         config: &SipConfig,
+        number_trunk: Option<&str>,
     ) -> (Arc<Self>, SipNotices) {
         let (tx, rx) = line_events();
         let (notice_tx, notices) = mpsc::unbounded_channel();
@@ -144,7 +149,7 @@ impl SipLine {
         let line = Arc::new(Self {
             id: id.into(),
             ua: ua.clone(),
-            routing: Routing::of(config),
+            routing: Routing::of(config, number_trunk),
             legs: Arc::clone(&legs),
             events: Mutex::new(Some(rx)),
             stopped: Arc::clone(&stopped),
@@ -526,7 +531,7 @@ mod tests {
             trusted_sources: Vec::new(),
             qualify: false,
         });
-        Routing::of(&c)
+        Routing::of(&c, Some("pbx"))
     }
 
     #[test]

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 async fn line(config: flowgate_sip::config::SipConfig) -> (Arc<SipLine>, LineEvents) {
     let (ua, events) = UserAgent::start(config.clone()).await.unwrap();
-    let (line, _notices) = SipLine::new("sip", ua, events, &config);
+    let (line, _notices) = SipLine::new("sip", ua, events, &config, None);
     let events = line.take_events().unwrap();
     assert!(line.take_events().is_none(), "the stream is taken once");
     (line, events)
