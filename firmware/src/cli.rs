@@ -581,13 +581,21 @@ fn print_sip(sip: &crate::sip::Sip, config: &crate::config::Config) {
                 "SIP demo extension: user {} password {} (also in {}), registrar {addr}",
                 demo.user,
                 demo.password,
-                config.data.dir.join(crate::sip::DEMO_PASSWORD_FILE).display()
+                config
+                    .data
+                    .dir
+                    .join(crate::sip::DEMO_PASSWORD_FILE)
+                    .display()
             );
         } else {
             println!(
                 "SIP demo extension: user {} (password in {}), registrar {addr}",
                 demo.user,
-                config.data.dir.join(crate::sip::DEMO_PASSWORD_FILE).display()
+                config
+                    .data
+                    .dir
+                    .join(crate::sip::DEMO_PASSWORD_FILE)
+                    .display()
             );
         }
     }

@@ -381,10 +381,17 @@ impl SipSection {
         {
             out.push((
                 "sip.number_trunk".into(),
-                format!("{:?} is not the name of a sip.trunks entry", self.number_trunk),
+                format!(
+                    "{:?} is not the name of a sip.trunks entry",
+                    self.number_trunk
+                ),
             ));
         }
-        if self.extensions.iter().any(|e| e.user == self.demo_extension) {
+        if self
+            .extensions
+            .iter()
+            .any(|e| e.user == self.demo_extension)
+        {
             out.push((
                 "sip.demo_extension".into(),
                 format!(

@@ -273,7 +273,10 @@ impl Daemon {
         if let Some(sip) = &self.sip {
             // After the hang-ups (their BYEs are out): ends the user agent's task.
             let stop = sip.user_agent().shutdown();
-            if tokio::time::timeout(Duration::from_secs(5), stop).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), stop)
+                .await
+                .is_err()
+            {
                 warn!("the SIP user agent did not stop within 5 s");
             }
         }

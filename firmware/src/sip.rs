@@ -87,12 +87,12 @@ impl Sip {
             demo.as_ref().map(|d| d.password.as_str()),
             config.calls.ring_timeout_secs,
         );
-        let (ua, events) = UserAgent::start(ua_config.clone()).await.map_err(|source| {
-            SipStartError::UserAgent {
+        let (ua, events) = UserAgent::start(ua_config.clone())
+            .await
+            .map_err(|source| SipStartError::UserAgent {
                 listen: section.listen.to_string(),
                 source,
-            }
-        })?;
+            })?;
         let number_trunk = Some(section.number_trunk.as_str()).filter(|t| !t.is_empty());
         let (line, notices) = SipLine::new(LINE_ID, ua, events, &ua_config, number_trunk);
         info!(udp = %line.user_agent().udp_addr(), trunks = ua_config.trunks.len(), extensions = ua_config.extensions.len(), "SIP user agent up");

@@ -12,5 +12,7 @@ mod calls;
 mod connect;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
+/// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.
+mod sip;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;

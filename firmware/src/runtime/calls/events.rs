@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use flowgate_flows::model::{Address, ReferenceType};
 use flowgate_flows::model::parse_actions;
+use flowgate_flows::model::{Address, ReferenceType};
 use flowgate_line::{EndCause, LegEvent, LegId, Line, LineEvents, Party, Progress, Transport};
 use tracing::{info, warn};
 
@@ -196,7 +196,8 @@ async fn route_out(
     }]);
     let actions = parse_actions(&actions.to_string(), &rt.guards().limits)
         .map_err(|e| RuntimeError::Invalid(format!("route-out flow: {e}")))?;
-    let mut request = StartRequest::new(FlowSource::Inline(actions), ReferenceType::Call, Some(leg));
+    let mut request =
+        StartRequest::new(FlowSource::Inline(actions), ReferenceType::Call, Some(leg));
     request.variables = call_variables(&record);
     let db = rt.db();
     let mut batch = Batch::new();
