@@ -201,7 +201,8 @@ impl Daemon {
             sims.iter()
                 .map(|(id, sim)| (id.clone(), sim.control()))
                 .collect(),
-        );
+        )
+        .with_sip(sip.as_ref().map(|s| s.user_agent().clone()));
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, state, server_cancel).await {

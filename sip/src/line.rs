@@ -27,9 +27,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flowgate_line::{
-    Availability, Capabilities, Cause, DtmfSource, EndCause, LegAudio, LegError, LegEvent,
-    LegFuture, LegId, Line, LineEventSender, LineEvents, Party, Placement, TransferTarget,
-    Transport, line_events,
+    Availability, Capabilities, Cause, DtmfSource, EndCause, LegAudio, LegDetails, LegError,
+    LegEvent, LegFuture, LegId, Line, LineEventSender, LineEvents, Party, Placement,
+    TransferTarget, Transport, line_events,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -52,7 +52,7 @@ pub type SipNotices = mpsc::UnboundedReceiver<UaEvent>;
 /// What the line knows about one of its legs besides its id (API, logs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipLegInfo {
-    /// SIP Call-ID of the dialog (empty until the user agent names it).
+    /// SIP Call-ID of the dialog.
     pub sip_call_id: String,
     /// The far end's address: the Request-URI we called, or the caller's `From` URI.
     pub remote_uri: String,
@@ -277,7 +277,7 @@ impl Line for SipLine {
             lock(&self.legs).insert(
                 leg,
                 SipLegInfo {
-                    sip_call_id: String::new(),
+                    sip_call_id: crate::ua::outgoing_call_id(leg),
                     remote_uri,
                     auth: None,
                 },
@@ -369,6 +369,15 @@ impl Line for SipLine {
             Ok(stream) => LegAudio::Port(Box::new(stream)),
             Err(e) => LegAudio::Unavailable(e.to_string()),
         }
+    }
+
+    fn leg_details(&self, leg: LegId) -> LegDetails {
+        self.leg_info(leg)
+            .map(|info| LegDetails {
+                call_id: info.sip_call_id,
+                remote_uri: info.remote_uri,
+            })
+            .unwrap_or_default()
     }
 }
 

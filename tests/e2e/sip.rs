@@ -161,6 +161,17 @@ async fn sipp_calls_an_ivr_flow_and_its_rfc2833_digit_picks_the_branch() {
     assert_eq!(c["line_id"], "sip");
     assert_eq!(c["source"]["target"], "5551000");
     assert_eq!(c["destination"]["target"], "1000");
+    assert!(
+        c["sip_call_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "the record shows SIPp's Call-ID: {c}"
+    );
+    assert!(
+        c["remote_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("sip:5551000@"),
+        "{c}"
+    );
     let c = ended(&gw, c["id"].as_str().unwrap()).await;
     assert_eq!(c["hangup_by"], "remote");
     assert_eq!(c["end_cause"]["cause"], "normal");
@@ -237,6 +248,12 @@ async fn a_gsm_call_connects_to_a_sip_phone_with_audio_and_digits_both_ways() {
 
     let leg = sip_leg_answered(&gw).await;
     assert_eq!(leg["line_id"], "sip");
+    assert_eq!(
+        leg["remote_uri"],
+        format!("sip:1000@127.0.0.1:{port}"),
+        "the record shows whom it called"
+    );
+    assert!(leg["sip_call_id"].as_str().unwrap().ends_with("@flowgate"));
     assert_eq!(leg["master_call_id"], incoming.as_str());
     api.wait_for("the caller to be answered", || async {
         (call(&gw, &incoming).await["status"] == "progressing").then_some(())
@@ -353,6 +370,11 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
     );
     let sent = api.get("/v1.0/gateway/sim/sent").await;
     assert_eq!(sent["dialled"], json!([]), "the modem never dialled");
+    let status = api.get("/v1.0/gateway/sip").await;
+    assert_eq!(status["udp"], sip.as_str());
+    assert_eq!(status["trunks"][0]["name"], "local");
+    assert_eq!(status["trunks"][0]["registration"]["state"], "unregistered");
+    assert_eq!(status["extensions"], json!([]), "nobody registered");
 
     // The same number from the trusted source: no flow is bound to it, so the routing
     // table sends it out through the modem.
