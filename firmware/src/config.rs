@@ -713,6 +713,43 @@ mod tests {
     }
 
     #[test]
+    fn sip_problems_name_their_keys_and_custom_trunks_replace_the_trusted_local_one() {
+        let text = r#"
+            [sip]
+            number_trunk = "nope"
+            extensions = [{ user = "100", password = "long-enough" }]
+            [[sip.trunks]]
+            name = "pbx"
+            proxy = "192.0.2.1:5060"
+            trusted_sources = ["10.0.0.0/33"]
+        "#;
+        let config = Config::parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            config.sip.trunks.len(),
+            1,
+            "the local trunk is the default only"
+        );
+        let ConfigError::Invalid(problems) = config.validate().unwrap_err() else {
+            panic!("expected Invalid")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.trunks[0].trusted_sources",
+                "sip.number_trunk",
+                "sip.demo_extension"
+            ]
+        );
+        let off = Config::parse(
+            "[sip]\nenabled = false\nnumber_trunk = \"x\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        off.validate().unwrap();
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_name() {
         let err = Config::parse("[api]\nlisten_addr = \"x\"\n", Path::new("c.toml")).unwrap_err();
         let text = err.to_string();

@@ -406,3 +406,122 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
     drop(trusted);
     gw.stop().await;
 }
+
+/// 8 kHz mono 16-bit WAV of `samples`.
+fn wav(path: &std::path::Path, samples: &[i16]) {
+    let data_len = u32::try_from(samples.len() * 2).unwrap();
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    for (v, n) in [
+        (16u32, 4),
+        (1, 2),
+        (1, 2),
+        (8000, 4),
+        (16_000, 4),
+        (2, 2),
+        (16, 2),
+    ] {
+        bytes.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        bytes.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// baresip registered as extension `201` (password `phone-secret`) to the gateway at
+/// `gateway_port`, playing a 1 kHz tone into its calls, running `command`.
+fn baresip(dir: &std::path::Path, gateway_port: u16, command: &str) -> Child {
+    let sip_port = free_udp_port();
+    let rtp = 52_000 + (sip_port % 500) * 2;
+    let tone_file = dir.join("tone.wav");
+    wav(&tone_file, &tone(1000.0, 8000 * 20));
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,flowgate\naudio_source aufile,{}\naudio_alert aubridge,flowgate\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule_app account.so\nmodule_app menu.so\n",
+        tone_file.display(),
+        rtp + 40
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:201@127.0.0.1:{gateway_port}>;auth_pass=phone-secret;regint=60;audio_codecs=PCMU\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("contacts"), "").unwrap();
+    Command::new("baresip")
+        .args(["-f", &dir.display().to_string(), "-t", "40", "-e", command])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip runs (Debian package baresip; scripts/deps.sh test installs it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_registered_to_the_gateway_calls_out_through_the_modem() {
+    let gw = Gateway::start_with(|c| {
+        c.sip
+            .extensions
+            .push(flowgate_sip::config::ExtensionConfig {
+                user: "201".into(),
+                password: "phone-secret".into(),
+                display_name: "Desk".into(),
+            });
+    })
+    .await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let sip = sip_addr(&gw);
+    let port: u16 = sip.rsplit(':').next().unwrap().parse().unwrap();
+    let number = "+15557778888";
+    let dir = tempfile::tempdir().unwrap();
+    let phone = baresip(dir.path(), port, &format!("/dial sip:{number}@{sip}"));
+
+    // Registered (digest), then its call is routed out by the table: the modem dials.
+    api.wait_for("extension 201 registered", || async {
+        let status = api.get("/v1.0/gateway/sip").await;
+        (status["extensions"][0]["user"] == "201").then_some(())
+    })
+    .await;
+    api.wait_for("the modem to dial the phone's call", || async {
+        let sent = api.get("/v1.0/gateway/sim/sent").await;
+        (sent["dialled"] == json!([number])).then_some(())
+    })
+    .await;
+    let calls = api.calls().await;
+    let from_phone = calls
+        .iter()
+        .find(|c| c["transport"] == "sip")
+        .expect("the phone's call");
+    assert_eq!(
+        from_phone["source"]["target"], "201",
+        "an extension calls as itself"
+    );
+    let from_phone = from_phone["id"].as_str().unwrap().to_owned();
+
+    // The mobile answers: the phone is answered, and its tone reaches the mobile.
+    api.post("/v1.0/gateway/sim/answer", json!({})).await;
+    api.wait_for("the phone's call to be answered", || async {
+        (call(&gw, &from_phone).await["status"] == "progressing").then_some(())
+    })
+    .await;
+    sim.take_recorded_audio();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    let at_mobile = sim.take_recorded_audio();
+    assert!(
+        tone_share(&at_mobile, 1000.0) > 0.5,
+        "the mobile hears the phone's tone"
+    );
+
+    // The mobile hangs up: the phone's call ends with it.
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    let ended_call = ended(&gw, &from_phone).await;
+    assert_eq!(ended_call["hangup_by"], "local");
+    drop(phone);
+    gw.stop().await;
+}
