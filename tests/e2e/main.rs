@@ -12,5 +12,7 @@ mod calls;
 mod connect;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
+/// Hostile input: bounded work per request, connection limits, strict bodies.
+mod hostile;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;

@@ -19,6 +19,7 @@
 mod activeflows;
 pub mod auth;
 mod calls;
+pub mod conn;
 pub mod error;
 mod events;
 mod flows;
@@ -248,7 +249,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1.0/gateway/sim/ussd", post(sim::ussd_reply))
         .route(
             "/v1.0/gateway/sim/audio",
-            post(sim::queue_audio).get(sim::recorded_audio),
+            post(sim::queue_audio)
+                .get(sim::recorded_audio)
+                .delete(sim::clear_audio),
         )
         .route("/v1.0/gateway/sim/sent", get(sim::sent))
         .route_layer(middleware::from_fn_with_state(
@@ -268,21 +271,18 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `cancel`; then stops accepting, ends streams and
-/// long-polls, and waits for requests in flight.
+/// Serves the API on `listener` until `cancel` with the connection limits of `[api]` (see
+/// [`conn`]); then stops accepting, ends streams and long-polls, and waits for requests in
+/// flight.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let shutdown = state.inner.shutdown.clone();
+    let limits = conn::ConnLimits::from_config(&state.inner.config.api);
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            cancel.cancelled().await;
-            shutdown.cancel();
-        })
-        .await
+    conn::serve(listener, app, limits, cancel, move || shutdown.cancel()).await
 }
 
 async fn count_requests(
