@@ -14,5 +14,7 @@ mod connect;
 mod crash;
 /// Hostile input: bounded work per request, connection limits, strict bodies.
 mod hostile;
+/// The API against its OpenAPI document, by schemathesis.
+mod schemathesis;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;

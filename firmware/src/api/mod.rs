@@ -322,6 +322,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page; absent or empty for the first page.
+    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     pub page_token: Option<String>,
 }
 
@@ -345,14 +346,21 @@ impl PageQuery {
                 format!("page_size must be between 1 and {MAX_PAGE_SIZE}, not {size}"),
             ));
         }
-        let after = match self.page_token.as_deref().map(str::trim) {
+        // Exactly what `next_page_token` looks like (hyphenated UUID), as documented: the
+        // uuid crate would also take braces, URNs and undashed forms.
+        let after = match self.page_token.as_deref() {
             None | Some("") => None,
-            Some(token) => Some(Uuid::parse_str(token).map_err(|_| {
-                ApiError::bad_request(
-                    "INVALID_QUERY",
-                    format!("page_token {token:?} is not a token this API returned"),
-                )
-            })?),
+            Some(token) => Some(
+                Some(token)
+                    .filter(|t| t.len() == 36)
+                    .and_then(|t| Uuid::try_parse(t).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "INVALID_QUERY",
+                            format!("page_token {token:?} is not a token this API returned"),
+                        )
+                    })?,
+            ),
         };
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         let page = table.page(after, size)?;

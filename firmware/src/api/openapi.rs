@@ -179,11 +179,22 @@ fn add_common(path: &str, op: &mut Operation, post: bool) {
         .as_ref()
         .is_some_and(|t| t.iter().any(|t| t == "calls" || t == "modems"));
     let open = path == "/v1.0/gateway/health";
+    // 404 where a request names something: an id in the path, a simulated modem
+    // (`?modem=`), or the calls a transfer names in its body.
+    let names_something = path.contains('{')
+        || path == "/v1.0/transfers"
+        || op
+            .parameters
+            .as_ref()
+            .is_some_and(|p| {
+                p.iter()
+                    .any(|p| matches!(p, RefOr::T(p) if p.name == "modem"))
+            });
     for (status, name, _) in COMMON {
         let wanted = match *status {
             "400" => has_body || has_params,
             "401" => !open,
-            "404" => path.contains('{'),
+            "404" => names_something,
             "413" | "415" => has_body,
             "500" => true,
             "502" | "503" => modem,

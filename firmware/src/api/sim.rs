@@ -216,27 +216,21 @@ pub(super) struct UssdReplyBody {
     text: String,
     /// `gsm7` (default) or `ucs2`.
     #[serde(default)]
-    #[schema(value_type = Option<UssdCodingDoc>)]
-    coding: Option<String>,
+    coding: Option<ReplyCoding>,
     /// `<m>`: 0 done (default), 1 the network waits for an answer, up to 5.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 5)]
     status: u8,
 }
 
-/// USSD reply coding (documentation type).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code, reason = "documentation only: parsed as a string")]
-pub(super) enum UssdCodingDoc {
-    /// GSM 7-bit (default; also the empty string).
-    #[schema(rename = "gsm7")]
+/// How a USSD reply is coded.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ReplyCoding {
+    /// GSM 7-bit (the default).
     Gsm7,
     /// UCS-2.
-    #[schema(rename = "ucs2")]
     Ucs2,
-    /// The default (gsm7).
-    #[schema(rename = "")]
-    Default,
 }
 
 /// Caller audio dropped.
@@ -482,15 +476,9 @@ pub(super) async fn ussd_reply(
     sim: Sim,
     ApiJson(body): ApiJson<UssdReplyBody>,
 ) -> Result<StatusCode, ApiError> {
-    let coding = match body.coding.as_deref() {
-        None | Some("" | "gsm7") => UssdCoding::Gsm7,
-        Some("ucs2") => UssdCoding::Ucs2,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "INVALID_BODY",
-                format!("coding {other:?} is not gsm7 or ucs2"),
-            ));
-        }
+    let coding = match body.coding {
+        None | Some(ReplyCoding::Gsm7) => UssdCoding::Gsm7,
+        Some(ReplyCoding::Ucs2) => UssdCoding::Ucs2,
     };
     at_most("text", &body.text, MAX_USSD_TEXT)?;
     if body.status > 5 {
