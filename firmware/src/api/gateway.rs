@@ -224,10 +224,13 @@ pub(super) async fn ussd(
     // the modem failing (502) rather than the request being wrong.
     if body.code.is_empty()
         || body.code.len() > MAX_USSD_CODE
-        || !body.code.chars().all(|c| c.is_ascii_digit() || "*#+".contains(c))
+        || !body
+            .code
+            .chars()
+            .all(|c| c.is_ascii_digit() || "*#+".contains(c))
     {
         return Err(ApiError::bad_request(
-            "INVALID_BODY",
+            "INVALID_REQUEST",
             format!("code must be 1 to {MAX_USSD_CODE} of 0-9 * # +"),
         ));
     }

@@ -322,7 +322,9 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page; absent or empty for the first page.
-    #[param(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
+    #[param(
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub page_token: Option<String>,
 }
 

@@ -183,13 +183,10 @@ fn add_common(path: &str, op: &mut Operation, post: bool) {
     // (`?modem=`), or the calls a transfer names in its body.
     let names_something = path.contains('{')
         || path == "/v1.0/transfers"
-        || op
-            .parameters
-            .as_ref()
-            .is_some_and(|p| {
-                p.iter()
-                    .any(|p| matches!(p, RefOr::T(p) if p.name == "modem"))
-            });
+        || op.parameters.as_ref().is_some_and(|p| {
+            p.iter()
+                .any(|p| matches!(p, RefOr::T(p) if p.name == "modem"))
+        });
     for (status, name, _) in COMMON {
         let wanted = match *status {
             "400" => has_body || has_params,
