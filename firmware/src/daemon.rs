@@ -6,6 +6,7 @@
 //! ```text
 //! root CancellationToken
 //!  ├─ modem driver tasks (one set per modem)       board
+//!  ├─ analog port runner threads (one per port)     board (crate::analog)
 //!  ├─ runtime: runners, SMS in/out, call events     runtime
 //!  ├─ webhooks, event retention                     sync
 //!  └─ HTTP server                                   api
@@ -89,6 +90,8 @@ pub struct Daemon {
     runtime: Runtime,
     /// The simulated modems, by modem id, in board order.
     sims: Vec<(String, Simulator)>,
+    /// The analog ports.
+    analog: crate::analog::AnalogPorts,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     store: Store,
@@ -117,6 +120,7 @@ impl Daemon {
 
         let cancel = CancellationToken::new();
         let (modems, sims) = start_board(&config, &cancel)?;
+        let analog = start_analog(&config, &cancel)?;
 
         let metrics = Arc::new(Metrics::default());
         let guards = flowgate_flows::engine::Guards {
@@ -148,7 +152,7 @@ impl Daemon {
             media: Some(media),
             ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
             routes: crate::runtime::Routes::new(config.routes.clone()),
-            lines: Vec::new(),
+            lines: analog.as_lines(),
         };
         let runtime = Runtime::new(
             db,
@@ -167,6 +171,7 @@ impl Daemon {
             );
         }
         runtime.start_services();
+        analog.spawn_status_events(&runtime, &cancel);
         crate::sync::spawn_webhooks(&runtime, &config, cancel.child_token());
 
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
@@ -188,7 +193,8 @@ impl Daemon {
             sims.iter()
                 .map(|(id, sim)| (id.clone(), sim.control()))
                 .collect(),
-        );
+        )
+        .with_analog(analog.clone());
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, state, server_cancel).await {
@@ -204,6 +210,7 @@ impl Daemon {
             token_origin,
             runtime,
             sims,
+            analog,
             cancel,
             server,
             store,
@@ -234,6 +241,11 @@ impl Daemon {
     /// The simulators' control handles (one per simulated modem, in board order).
     pub fn sims(&self) -> Vec<SimulatorControl> {
         self.sims.iter().map(|(_, sim)| sim.control()).collect()
+    }
+
+    /// The analog ports (lines, and the simulated board's control when it runs).
+    pub fn analog(&self) -> &crate::analog::AnalogPorts {
+        &self.analog
     }
 
     /// Resolves when the store has stopped taking writes (see [`crate::store::watchdog`]).
@@ -327,6 +339,20 @@ fn start_board(
         warn!(board = %name, "the board has no modem: calls and SMS are unavailable");
     }
     Ok((Modems::new(handles), sims))
+}
+
+/// Brings up the analog ports of the configured board profile (see [`crate::analog`]).
+fn start_analog(
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<crate::analog::AnalogPorts, DaemonError> {
+    let name = &config.board.profile;
+    let board_err = |reason: String| DaemonError::Board {
+        profile: name.clone(),
+        reason,
+    };
+    let profile = BoardProfile::resolve(name).map_err(|e| board_err(e.to_string()))?;
+    crate::analog::start(config, &profile, cancel).map_err(board_err)
 }
 
 /// sd_notify READY=1, and the store watchdog: it proves the store still writes and pings the
