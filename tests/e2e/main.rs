@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+/// Analog ports: a phone dialling an IVR, a landline connected to a mobile.
+mod analog;
 /// API hygiene: tokens, bad bodies.
 mod api;
 /// Audio: prompts heard, in-band digits, recordings, interrupts.

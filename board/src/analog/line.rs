@@ -29,6 +29,7 @@ use flowgate_analog::line::{Digits, Disconnect, EndReason, LineEvent, Route, Ton
 use flowgate_analog::port::{
     AnalogPort, FRAME, HookState, LineCommand, PortError, PortKind, PortStatus,
 };
+use flowgate_dsp::{DtmfConfig, DtmfDetector, DtmfEvent};
 use flowgate_line::{
     Availability, Capabilities, Cause, DtmfSource, EndCause, LegAudio, LegError, LegEvent,
     LegFuture, LegId, Line, LineEventSender, LineEvents, Party, Placement, Progress,
@@ -49,6 +50,11 @@ const POLL_MS: Millis = 5;
 const FRAME_MS: Millis = 20;
 /// A port that failed to start is tried again this often.
 const RESTART_MS: Millis = 10_000;
+/// The key guard lets the call's audio through once no key has sounded for this many frames
+/// (the detector decides a tone within ~45 ms)…
+const KEY_GUARD_QUIET_FRAMES: u32 = 4;
+/// …or after this many frames whatever the phone does (a key held this long is a digit).
+const KEY_GUARD_MAX_FRAMES: u32 = 100;
 
 /// What the gateway's configuration says about a port besides its chip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +215,7 @@ impl AnalogLine {
             fault: Some("starting".into()),
             audio: None,
             from_call: std::collections::VecDeque::new(),
+            key_guard: None,
         };
         std::thread::Builder::new()
             .name(format!("analog {}", config.id))
@@ -724,6 +731,39 @@ struct Runner {
     fault: Option<String>,
     audio: Option<(LegId, CallAudioEnd)>,
     from_call: std::collections::VecDeque<Vec<i16>>,
+    key_guard: Option<KeyGuard>,
+}
+
+/// The key that completed an FXS number is still sounding when the call is announced (the
+/// dial plan routes on the key's start): its tone must not reach the call, where the flow
+/// would take it for a digit. The call's audio from the phone stays silent until no key
+/// sounds.
+struct KeyGuard {
+    detector: DtmfDetector,
+    held: bool,
+    frames: u32,
+}
+
+impl KeyGuard {
+    fn new() -> Option<Self> {
+        let detector = DtmfDetector::new(DtmfConfig::new(8000)).ok()?;
+        Some(Self {
+            detector,
+            held: false,
+            frames: 0,
+        })
+    }
+
+    /// Listens to one frame from the phone; returns whether the guard may end.
+    fn quiet_after(&mut self, frame: &[i16]) -> bool {
+        let held = &mut self.held;
+        self.detector.process_with(frame, |e| match e {
+            DtmfEvent::Start { .. } => *held = true,
+            DtmfEvent::End { .. } => *held = false,
+        });
+        self.frames += 1;
+        (!self.held && self.frames >= KEY_GUARD_QUIET_FRAMES) || self.frames >= KEY_GUARD_MAX_FRAMES
+    }
 }
 
 impl Runner {
@@ -828,9 +868,20 @@ impl Runner {
         let connected = self
             .port
             .audio(now, from_line, to_line, from_call.as_deref());
-        if connected
-            && let Some((_, end)) = &self.audio
-            && end.to_call.send(from_line.to_vec()).is_err()
+        if !connected {
+            return;
+        }
+        let towards_call = match &mut self.key_guard {
+            Some(guard) => {
+                if guard.quiet_after(from_line) {
+                    self.key_guard = None;
+                }
+                vec![0; from_line.len()]
+            }
+            None => from_line.to_vec(),
+        };
+        if let Some((_, end)) = &self.audio
+            && end.to_call.send(towards_call).is_err()
         {
             self.audio = None;
         }
@@ -840,6 +891,9 @@ impl Runner {
         while let Some(e) = self.port.next_event() {
             debug!(port = %self.legs.config.id, event = ?e, "port event");
             let ended = matches!(e, LineEvent::Ended { .. });
+            if matches!(e, LineEvent::Dialled { .. }) {
+                self.key_guard = KeyGuard::new();
+            }
             let (leg_events, command) = self.legs.on_event(e);
             for ev in leg_events {
                 let _ = self.events.send(ev);
@@ -852,6 +906,7 @@ impl Runner {
             if ended {
                 self.audio = None;
                 self.from_call.clear();
+                self.key_guard = None;
             }
         }
     }
