@@ -12,19 +12,23 @@
 # and fails, so nobody runs a half-working build.
 #
 # `test` and `bench` also make a Python venv with python-gsmmodem-new (an
-# independent modem client; pyserial comes with it) in
-# ${CARGO_TARGET_DIR:-target}/pyvenv, where board/tests/python_gsmmodem.rs
-# finds it. That needs no root: pip installs into the venv only.
+# independent modem client; pyserial comes with it) and oelint-adv (the Yocto
+# recipe linter) in ${CARGO_TARGET_DIR:-target}/pyvenv, where
+# board/tests/python_gsmmodem.rs and tests/e2e/layer.rs find them. That needs
+# no root: pip installs into the venv only.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 run_pkgs=(pkg-config libasound2-dev espeak-ng)
-test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip)
+# systemd (systemd-analyze), udev (udevadm) and shellcheck check the Yocto layer's unit,
+# udev rules and scripts (tests/e2e/layer.rs).
+test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip systemd udev shellcheck)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
-# The python-gsmmodem release the simulator's client test was written against.
-pypi_pkgs=(python-gsmmodem-new==0.13.0)
+# The python-gsmmodem release the simulator's client test was written against, and the
+# oelint-adv release whose rules yocto-layer/oelint-rules.json pins.
+pypi_pkgs=(python-gsmmodem-new==0.13.0 oelint-adv==9.11.2)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -55,10 +59,10 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, oelint_adv' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pypi_pkgs[@]}"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "${pypi_pkgs[@]}"
   fi
 fi

@@ -31,8 +31,9 @@ use tracing::{error, info, warn};
 use crate::api::auth::{ApiToken, TokenOrigin};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::notify::ServiceNotifier;
 use crate::runtime::{Modems, Runtime, RuntimeError, RuntimeOptions, SmsPolicy};
-use crate::store::watchdog::{WatchdogTiming, watch_writes};
+use crate::store::watchdog::{WatchdogTiming, run_probe_hook, watch_writes};
 use crate::store::{Db, Store, StoreError, StoreOptions};
 
 /// Why the daemon could not start or stop cleanly.
@@ -246,6 +247,7 @@ impl Daemon {
     /// Orderly shutdown: hang up calls, stop tasks, flush the store.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
         info!("shutting down");
+        ServiceNotifier::from_env().stopping();
         // Callers first: nobody should be left listening to silence.
         let hangups = tokio::time::timeout(Duration::from_secs(5), self.runtime.hangup_all());
         if hangups.await.is_err() {
@@ -329,26 +331,23 @@ fn start_board(
     Ok((Modems::new(handles), sims))
 }
 
-/// sd_notify READY=1, and the store watchdog: it proves the store still writes and pings the
-/// systemd watchdog (when systemd asks for pings) only after such a proof, so a stalled
-/// store stops the pings; it cancels `stalled` when the store stops taking writes.
+/// READY=1, and the store watchdog: it proves the store still writes and pings the systemd
+/// watchdog (when systemd asks for pings) only after such a proof, so a stalled store
+/// stops the pings; it cancels `stalled` when the store stops taking writes.
 fn start_watchdog(store: &Store, cancel: &CancellationToken, stalled: &CancellationToken) {
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        warn!(cause = %e, "sd_notify READY failed");
-    }
-    let systemd = sd_notify::watchdog_enabled();
+    let notifier = ServiceNotifier::from_env();
+    notifier.ready();
     let mut timing = WatchdogTiming::default();
-    if let Some(interval) = systemd {
+    if let Some(interval) = notifier.watchdog_interval() {
         timing.every = timing.every.min(interval / 2);
     }
     let probe_store = store.clone();
     tokio::spawn(watch_writes(
-        move || probe_store.heartbeat(),
         move || {
-            if systemd.is_some() {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-            }
+            run_probe_hook();
+            probe_store.heartbeat()
         },
+        move || notifier.watchdog(),
         timing,
         cancel.child_token(),
         stalled.clone(),

@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod runtime;
 pub mod store;
 pub mod sync;

@@ -12,5 +12,9 @@ mod calls;
 mod connect;
 /// Crash safety: kill -9 during an SMS burst.
 mod crash;
+/// The Yocto layer: oelint-adv, crate list, unit, udev rules, shell scripts.
+mod layer;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;
+/// Under a service manager: READY, watchdog pings tied to store writes, STOPPING.
+mod systemd;

@@ -7,7 +7,8 @@ with its sha256 (the checksum Cargo.lock already records). This produces the sam
 format as oe-core's `bitbake -c update_crates flowgate`, without a bitbake setup.
 
     yocto-layer/scripts/update-crates.py           rewrite flowgate-crates.inc
-    yocto-layer/scripts/update-crates.py --check   exit 1 if it is out of date
+    yocto-layer/scripts/update-crates.py --check   exit 1 if it is out of date (or the
+                                                   recipe's licence checksum is)
 
 Path dependencies (the workspace members, vendor/sled) are part of the source tree
 and need no entry. Git dependencies are refused: they would need `git://` entries
@@ -16,14 +17,17 @@ with `type=git-dependency`, and the workspace has none.
 
 import argparse
 import difflib
+import hashlib
 import pathlib
+import re
 import sys
 import tomllib
 
 LAYER = pathlib.Path(__file__).resolve().parent.parent
 ROOT = LAYER.parent
 LOCK = ROOT / "Cargo.lock"
-INC = LAYER / "recipes-flowgate" / "flowgate" / "flowgate-crates.inc"
+RECIPE = LAYER / "recipes-flowgate" / "flowgate" / "flowgate_git.bb"
+INC = RECIPE.with_name("flowgate-crates.inc")
 REGISTRY = "registry+https://github.com/rust-lang/crates.io-index"
 
 
@@ -63,6 +67,28 @@ def render(lock_text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def licence_problems() -> list[str]:
+    """Checks each `file://...;beginline=;endline=;md5=` of the recipe's LIC_FILES_CHKSUM
+    against the repository (bitbake hashes those lines, newlines included)."""
+    text = RECIPE.read_text(encoding="utf-8")
+    problems = []
+    for entry in re.findall(r"file://([^\s\"]+)", text):
+        path, *params = entry.split(";")
+        opts = dict(p.split("=", 1) for p in params)
+        if "md5" not in opts:
+            continue
+        lines = (ROOT / path).read_text(encoding="utf-8").splitlines(keepends=True)
+        begin = int(opts.get("beginline", "1"))
+        end = int(opts.get("endline", str(len(lines))))
+        got = hashlib.md5("".join(lines[begin - 1 : end]).encode()).hexdigest()
+        if got != opts["md5"]:
+            problems.append(
+                f"LIC_FILES_CHKSUM {path} lines {begin}-{end}: md5 {got}, recipe says "
+                f"{opts['md5']} (did the licence line move? fix beginline/endline/md5)"
+            )
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the .inc is stale")
@@ -71,9 +97,12 @@ def main() -> int:
     args = parser.parse_args()
     want = render(args.lock.read_text(encoding="utf-8"))
     if args.check:
+        problems = licence_problems()
+        for problem in problems:
+            print(problem, file=sys.stderr)
         have = args.inc.read_text(encoding="utf-8") if args.inc.exists() else ""
         if have == want:
-            return 0
+            return 1 if problems else 0
         sys.stdout.writelines(
             difflib.unified_diff(
                 have.splitlines(keepends=True),
