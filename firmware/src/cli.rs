@@ -285,6 +285,20 @@ fn init_logging(log: &crate::config::LogConfig) -> anyhow::Result<()> {
         }
         _ => EnvFilter::try_new(&log.filter).context("log.filter is not a valid log filter")?,
     };
+    if log.format == "journald" {
+        // Under systemd: each event goes to the journal with its tracing fields as journal
+        // fields (FLOWGATE_<FIELD>), its level as the priority.
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let journald = tracing_journald::layer()
+            .context("log.format = \"journald\" but the journal socket cannot be used")?
+            .with_field_prefix(Some("FLOWGATE".into()));
+        return tracing_subscriber::registry()
+            .with(filter)
+            .with(journald)
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

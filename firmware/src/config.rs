@@ -264,7 +264,8 @@ impl Default for MediaConfig {
 pub struct LogConfig {
     /// EnvFilter directive.
     pub filter: String,
-    /// `text` or `json`.
+    /// `text`, `json` (both on stderr) or `journald` (the journal's native protocol,
+    /// tracing fields as journal fields).
     pub format: String,
 }
 
@@ -520,10 +521,13 @@ impl Config {
                 ),
             );
         }
-        if self.log.format != "text" && self.log.format != "json" {
+        if !["text", "json", "journald"].contains(&self.log.format.as_str()) {
             bad(
                 "log.format",
-                format!("{:?} must be \"text\" or \"json\"", self.log.format),
+                format!(
+                    "{:?} must be \"text\", \"json\" or \"journald\"",
+                    self.log.format
+                ),
             );
         }
         for (i, hook) in self.webhooks.iter().enumerate() {
