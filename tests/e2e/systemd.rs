@@ -160,3 +160,99 @@ fn sigterm_is_announced_as_stopping_and_exits_cleanly() {
     assert!(status.success(), "{status:?}");
     assert_eq!(daemon.drain(), Vec::<String>::new());
 }
+
+/// The fields of one journal-protocol datagram (`KEY=value` lines; a value with a newline
+/// comes as `KEY\n<u64 le length><bytes>\n`).
+fn journal_fields(datagram: &[u8]) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let Some(line_end) = rest.iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let line = &rest[..line_end];
+        if let Some(eq) = line.iter().position(|&b| b == b'=') {
+            fields.push((
+                String::from_utf8_lossy(&line[..eq]).into_owned(),
+                String::from_utf8_lossy(&line[eq + 1..]).into_owned(),
+            ));
+            rest = &rest[line_end + 1..];
+        } else {
+            let key = String::from_utf8_lossy(line).into_owned();
+            let after = &rest[line_end + 1..];
+            let len = usize::try_from(u64::from_le_bytes(after[..8].try_into().unwrap())).unwrap();
+            let value = String::from_utf8_lossy(&after[8..8 + len]).into_owned();
+            fields.push((key, value));
+            rest = &after[8 + len + 1..];
+        }
+    }
+    fields
+}
+
+#[test]
+fn journald_logging_sends_tracing_fields_as_journal_fields() {
+    // The journal's socket path is fixed (/run/systemd/journal/socket): run the daemon in a
+    // private mount namespace with an empty /run holding the test's socket there.
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    std::fs::create_dir(&journal).unwrap();
+    let socket = UnixDatagram::bind(journal.join("socket")).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let config = dir.path().join("flowgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = \"simulated\"\n[log]\nfilter = \"info\"\nformat = \"journald\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mut command = Command::new("unshare");
+    if !as_root {
+        command.arg("--map-root-user");
+    }
+    let script = format!(
+        "mount -t tmpfs none /run && mkdir -p /run/systemd/journal && mount --bind {} /run/systemd/journal && exec {} run --config {}",
+        journal.display(),
+        env!("CARGO_BIN_EXE_flowgate-testd"),
+        config.display()
+    );
+    let mut child = command
+        .args(["--mount", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0_u8; 65536];
+    let received = loop {
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => break Err(e),
+        };
+        let fields = journal_fields(&buf[..n]);
+        if fields
+            .iter()
+            .any(|(k, v)| k == "MESSAGE" && v == "flowgate is up")
+        {
+            break Ok(fields);
+        }
+    };
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let up = received.unwrap_or_else(|e| {
+        panic!(
+            "no 'flowgate is up' journal entry within {WAIT:?}: {e}; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let get = |key: &str| up.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    // tracing-journald maps info to "notice" (5), warn to 4, error to 3; the event's fields
+    // come under the FLOWGATE_ prefix.
+    assert_eq!(get("PRIORITY"), Some("5"), "{up:?}");
+    assert_eq!(get("FLOWGATE_BOARD"), Some("simulated"), "{up:?}");
+    assert!(
+        get("FLOWGATE_ADDR").is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{up:?}"
+    );
+}
