@@ -245,6 +245,8 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let mut signals =
+            crate::daemon::StopSignals::install().context("cannot install signal handlers")?;
         let daemon = crate::daemon::Daemon::start(config.clone()).await?;
         println!(
             "Flowgate API on http://{}/v1.0 (board: {})",
@@ -260,8 +262,7 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         tokio::select! {
-            signal = crate::daemon::wait_for_signal() => {
-                let signal = signal.context("cannot install signal handlers")?;
+            signal = signals.recv() => {
                 tracing::info!(signal, "stopping");
             }
             () = daemon.store_stalled() => {
