@@ -50,8 +50,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / `cargo test --benches` probe
     }
-    let binary = std::env::var_os("FOOTPRINT_BINARY")
-        .map_or_else(|| env!("CARGO_BIN_EXE_flowgate").into(), std::path::PathBuf::from);
+    let binary = std::env::var_os("FOOTPRINT_BINARY").map_or_else(
+        || env!("CARGO_BIN_EXE_flowgate").into(),
+        std::path::PathBuf::from,
+    );
     println!("measuring {}", binary.display());
     let mut ready = Vec::new();
     let mut rss = Vec::new();
