@@ -217,7 +217,7 @@ mod tests {
         for (cmd, want) in [
             (
                 "AT+CPMS=?",
-                "+CPMS: (\"SM\",\"ME\",\"MT\"),(\"SM\",\"ME\",\"MT\"),(\"SM\",\"ME\",\"MT\")",
+                "+CPMS: (\"SM\",\"ME\",\"MT\",\"SR\"),(\"SM\",\"ME\",\"MT\"),(\"SM\",\"ME\",\"MT\")",
             ),
             ("AT+CPMS?", "+CPMS: \"ME\",0,50,\"ME\",0,50,\"ME\",0,50"),
             ("AT+CPMS=\"SM\",\"SM\",\"SM\"", "+CPMS: 0,50,0,50,0,50"),

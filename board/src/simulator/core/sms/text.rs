@@ -535,7 +535,9 @@ mod tests {
         run(&mut c, "AT+CNMI=2,1,0,2,0");
         let r =
             text(&super::super::status_report(&mut c, 8, "+15551234567", 0).unwrap_or_default());
-        assert_eq!(r, "\r\n+CDSI: \"ME\",0\r\n");
+        assert_eq!(r, "\r\n+CDSI: \"SR\",0\r\n");
+        // The EC25 keeps reports in their own memory: read it there.
+        run(&mut c, "AT+CPMS=\"SR\"");
         let r = run(&mut c, "AT+CMGR=0");
         assert!(
             r.starts_with("\r\n+CMGR: \"REC UNREAD\",6,8,\"+15551234567\",145,\""),
