@@ -3,8 +3,9 @@
 #
 #   scripts/deps.sh run     what `flowgate run` needs (build + TTS)
 #   scripts/deps.sh test    what the test suite needs (adds the PulseAudio
-#                           real-time ALSA path and the ALSA plugins, and the
-#                           Python modem client the simulator is checked with)
+#                           real-time ALSA path and the ALSA plugins, the
+#                           Python modem client the simulator is checked with,
+#                           and chromium + Selenium for the admin page test)
 #   scripts/deps.sh bench   what the benchmarks need (adds libclang for the
 #                           spandsp comparison)
 #
@@ -20,12 +21,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 run_pkgs=(pkg-config libasound2-dev espeak-ng)
-test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip openssl)
+test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip openssl chromium chromium-driver)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
-# The python-gsmmodem release the simulator's client test was written against, and the
-# SMTP server the email_send end-to-end tests deliver to (tests/smtp/server.py).
-pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6)
+# The python-gsmmodem release the simulator's client test was written against, the SMTP
+# server the email_send end-to-end tests deliver to (tests/smtp/server.py), and the
+# Selenium the admin page's browser test drives Debian's chromium with (through
+# chromium-driver; Selenium's own driver download is never used).
+pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -56,7 +59,7 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
     python3 -m venv "$venv"

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+/// The LAN admin page: sessions, CSRF, page weight; the browser test in chromium.
+mod admin;
 /// `amd`: a person or a machine answers.
 mod amd;
 /// API hygiene: tokens, bad bodies.

@@ -12,6 +12,8 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
+use parking_lot::RwLock;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -19,9 +21,14 @@ use super::error::ApiError;
 /// File name of the token inside the data directory.
 pub const TOKEN_FILE: &str = "api-token";
 
-/// The secret every API request must present.
+/// The secret every API request must present. Clones share it: [`ApiToken::rotate`] changes
+/// it for every holder at once.
+///
+/// The value is a leaked `&'static str` behind a lock so [`ApiToken::as_str`] can hand out a
+/// plain `&str` without a guard: each rotation leaks the old token's few dozen bytes, on
+/// purpose — rotations are rare human actions from the admin page.
 #[derive(Clone)]
-pub struct ApiToken(String);
+pub struct ApiToken(Arc<RwLock<&'static str>>);
 
 impl std::fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,12 +48,35 @@ pub enum TokenOrigin {
 impl ApiToken {
     /// A token with a known value (tests, config-provided tokens).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(Arc::new(RwLock::new(Box::leak(
+            value.into().into_boxed_str(),
+        ))))
     }
 
     /// The token text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        *self.0.read()
+    }
+
+    /// Replaces the token with a fresh random one, written to `<dir>/api-token` (mode 0600,
+    /// synced, renamed over the old file so a crash leaves one of the two) before the
+    /// daemon starts checking it. Returns the new token.
+    pub fn rotate(&self, dir: &Path) -> std::io::Result<String> {
+        let token = random_token();
+        let tmp = dir.join(format!("{TOKEN_FILE}.new"));
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(token.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dir.join(TOKEN_FILE))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        *self.0.write() = Box::leak(token.clone().into_boxed_str());
+        Ok(token)
     }
 
     /// Reads `<dir>/api-token`, or creates it with a fresh random token and mode 0600.
@@ -69,12 +99,10 @@ impl ApiToken {
                 if mode & 0o077 != 0 {
                     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
                 }
-                Ok((Self(token), TokenOrigin::Existing))
+                Ok((Self::new(token), TokenOrigin::Existing))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; 24];
-                rand::fill(&mut bytes);
-                let token = hex::encode(bytes);
+                let token = random_token();
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -83,7 +111,7 @@ impl ApiToken {
                 file.write_all(token.as_bytes())?;
                 file.write_all(b"\n")?;
                 file.sync_all()?;
-                Ok((Self(token), TokenOrigin::Created))
+                Ok((Self::new(token), TokenOrigin::Created))
             }
             Err(e) => Err(e),
         }
@@ -93,8 +121,16 @@ impl ApiToken {
     pub fn matches(&self, presented: &str) -> bool {
         // Lengths are not secret (the token length is fixed), but compare through `ct_eq`
         // only when they match so timing does not depend on the content.
-        self.0.len() == presented.len() && bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+        let token = self.as_str();
+        token.len() == presented.len() && bool::from(token.as_bytes().ct_eq(presented.as_bytes()))
     }
+}
+
+/// 24 random bytes in hex.
+fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// Middleware: rejects requests without the right token with 401.
@@ -184,6 +220,21 @@ mod tests {
         assert_eq!(a.as_str(), b.as_str());
         assert!(a.matches(b.as_str()));
         assert!(!a.matches("nope"));
+    }
+
+    #[test]
+    fn rotation_replaces_the_token_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = ApiToken::load_or_create(dir.path()).unwrap();
+        let old = a.as_str().to_owned();
+        let shared = a.clone();
+        let new = a.rotate(dir.path()).unwrap();
+        assert_ne!(old, new);
+        assert!(shared.matches(&new));
+        assert!(!shared.matches(&old));
+        let (b, origin) = ApiToken::load_or_create(dir.path()).unwrap();
+        assert_eq!(origin, TokenOrigin::Existing);
+        assert_eq!(b.as_str(), new);
     }
 
     #[test]

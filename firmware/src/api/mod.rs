@@ -8,6 +8,7 @@
 //! - [`error`]: the one JSON error shape and extractors that reject into it.
 //! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`:
 //!   the VoIPBIN resources.
+//! - `admin`: the LAN admin page (HTML, session login), mounted beside the API.
 //! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
 //!   (whole-set export/import), `sim` (the simulated board's control, per simulated modem).
 //! - [`openapi`]: the document generated from the handlers' annotations; `schema`: the
@@ -17,6 +18,7 @@
 //! map errors (see `error.rs` for the runtime's error → status mapping).
 
 mod activeflows;
+mod admin;
 pub mod auth;
 mod calls;
 pub mod error;
@@ -258,6 +260,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1.0/gateway/health", get(gateway::health))
         .merge(protected)
+        .merge(admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.inner.config.api.max_body_bytes))
