@@ -251,6 +251,9 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
             daemon.addr(),
             config.board.profile
         );
+        if let Some(sip) = daemon.sip() {
+            print_sip(sip, &config);
+        }
         if daemon.token_was_created() {
             // Printed once, at creation; afterwards it is only in <data>/api-token (0600).
             println!(
@@ -565,4 +568,35 @@ async fn fetch_actions(
     }
     let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
     actions_of(&text).map_err(|e| format!("{url}: not a valid action list: {e}"))
+}
+
+/// What a newcomer needs to call a flow from a softphone: where SIP listens and the demo
+/// extension (its password printed once, when generated, like the API token).
+fn print_sip(sip: &crate::sip::Sip, config: &crate::config::Config) {
+    let addr = sip.user_agent().udp_addr();
+    println!("SIP on udp/tcp {addr} (line \"{}\")", crate::sip::LINE_ID);
+    if let Some(demo) = sip.demo() {
+        if demo.created {
+            println!(
+                "SIP demo extension: user {} password {} (also in {}), registrar {addr}",
+                demo.user,
+                demo.password,
+                config
+                    .data
+                    .dir
+                    .join(crate::sip::DEMO_PASSWORD_FILE)
+                    .display()
+            );
+        } else {
+            println!(
+                "SIP demo extension: user {} (password in {}), registrar {addr}",
+                demo.user,
+                config
+                    .data
+                    .dir
+                    .join(crate::sip::DEMO_PASSWORD_FILE)
+                    .display()
+            );
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "recording_deleted",
     "number_updated",
     "modem_updated",
+    "sip_updated",
 ];
 
 /// Tone zones known to the DSP tone table.
@@ -62,6 +63,8 @@ pub struct Config {
     pub routes: Vec<crate::runtime::Route>,
     /// Audio, TTS and tones.
     pub media: MediaConfig,
+    /// The SIP user agent: trunks, the registrar, RTP.
+    pub sip: SipSection,
     /// Logging.
     pub log: LogConfig,
     /// The SMTP relay of `email_send`.
@@ -257,6 +260,149 @@ impl Default for MediaConfig {
             music_on_hold: String::new(),
             tone_zone: "us".into(),
         }
+    }
+}
+
+/// `[sip]`: the SIP user agent — one line (`sip`) that places and takes calls to and from
+/// trunks (a PBX, a provider), IP phones registered to its registrar, and `sip:` addresses.
+///
+/// The default trusts `127.0.0.1` as a trunk (`[[sip.trunks]] name = "local"`), so a SIP tool
+/// on the gateway itself can call flows without credentials; a config that lists its own
+/// `[[sip.trunks]]` replaces it. Nothing else is trusted: other sources are challenged
+/// (extensions) or refused, and no unauthenticated call ever reaches a modem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipSection {
+    /// Run the SIP user agent.
+    pub enabled: bool,
+    /// Address the UDP and TCP listeners bind (`ADDR:PORT`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Transports to listen on: `udp`, `tcp`.
+    pub transports: Vec<flowgate_sip::transaction::Transport>,
+    /// Address written into Via/Contact/SDP when it differs from `listen`'s (wildcard
+    /// binds, NAT).
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Realm of the digest challenges the registrar and the gateway send.
+    pub realm: String,
+    /// A registrar extension created for trying things out: its password is generated on
+    /// first start, kept in `<data>/sip-demo-password` and printed once. `""` = none.
+    pub demo_extension: String,
+    /// Trunks: `name`, `proxy` (`IP:PORT` of the registrar/PBX), `domain`, `transport`,
+    /// `username`/`password` + `register` (credentials) or `trusted_sources` (CIDRs of an
+    /// IP-authenticated peer), `expires_secs`, `qualify`.
+    pub trunks: Vec<flowgate_sip::config::TrunkConfig>,
+    /// The trunk that numbers the routing table sends to the `sip` line go out through;
+    /// `""`: the line takes only `sip:` addresses and extensions.
+    pub number_trunk: String,
+    /// Extensions of the registrar: `user`, `password` (8+ characters), `display_name`.
+    pub extensions: Vec<flowgate_sip::config::ExtensionConfig>,
+    /// Who may talk SIP to the gateway (`allow`/`deny` CIDRs), per-source rate limit
+    /// (`rate_per_sec`, `rate_burst`), bans after failed authentications
+    /// (`ban_after_failures`, `ban_secs`), and whether unknown sources get a challenge or a
+    /// flat 403 (`challenge_unknown`).
+    pub security: flowgate_sip::config::SecurityConfig,
+    /// RTP: `port_min`/`port_max` (the media port range), `codecs` (`PCMU`, `PCMA`),
+    /// `telephone_event_pt`, `jitter_min_ms`/`jitter_max_ms`.
+    pub rtp: flowgate_sip::config::RtpConfig,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        let ua = flowgate_sip::config::SipConfig::default();
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            transports: ua.transports,
+            public_ip: None,
+            realm: ua.realm,
+            demo_extension: "100".into(),
+            trunks: vec![flowgate_sip::config::TrunkConfig {
+                name: "local".into(),
+                proxy: SocketAddr::from(([127, 0, 0, 1], 5060)),
+                domain: None,
+                transport: flowgate_sip::transaction::Transport::Udp,
+                username: None,
+                password: None,
+                register: false,
+                expires_secs: 300,
+                trusted_sources: vec!["127.0.0.1/32".into()],
+                qualify: false,
+            }],
+            number_trunk: String::new(),
+            extensions: Vec::new(),
+            security: ua.security,
+            rtp: ua.rtp,
+        }
+    }
+}
+
+impl SipSection {
+    /// The user agent's configuration: this section, the demo extension (with its
+    /// password, when there is one) and the gateway's ring timeout.
+    pub fn user_agent(
+        &self,
+        demo_password: Option<&str>,
+        ring_timeout_secs: u64,
+    ) -> flowgate_sip::config::SipConfig {
+        let mut extensions = self.extensions.clone();
+        if let Some(password) = demo_password
+            && !self.demo_extension.is_empty()
+        {
+            extensions.push(flowgate_sip::config::ExtensionConfig {
+                user: self.demo_extension.clone(),
+                password: password.to_owned(),
+                display_name: "Demo".into(),
+            });
+        }
+        flowgate_sip::config::SipConfig {
+            listen: self.listen,
+            transports: self.transports.clone(),
+            public_ip: self.public_ip,
+            realm: self.realm.clone(),
+            trunks: self.trunks.clone(),
+            extensions,
+            security: self.security.clone(),
+            rtp: self.rtp.clone(),
+            ring_timeout_secs,
+            ..flowgate_sip::config::SipConfig::default()
+        }
+    }
+
+    /// Problems, as `(key, message)`.
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if !self.enabled {
+            return out;
+        }
+        // A stand-in password: the real one is generated at start and always valid.
+        let ua = self.user_agent(Some("demo-password"), 60);
+        if let Err(e) = ua.validate() {
+            out.push((format!("sip.{}", e.field), e.problem));
+        }
+        if !self.number_trunk.is_empty() && !self.trunks.iter().any(|t| t.name == self.number_trunk)
+        {
+            out.push((
+                "sip.number_trunk".into(),
+                format!(
+                    "{:?} is not the name of a sip.trunks entry",
+                    self.number_trunk
+                ),
+            ));
+        }
+        if self
+            .extensions
+            .iter()
+            .any(|e| e.user == self.demo_extension)
+        {
+            out.push((
+                "sip.demo_extension".into(),
+                format!(
+                    "{:?} is also in sip.extensions: name another demo extension or \"\"",
+                    self.demo_extension
+                ),
+            ));
+        }
+        out
     }
 }
 
@@ -486,6 +632,9 @@ impl Config {
         for (key, message) in crate::runtime::Routes::problems(&self.routes) {
             bad(&key, message);
         }
+        for (key, message) in self.sip.problems() {
+            bad(&key, message);
+        }
         if self.media.tts_command.trim().is_empty() {
             bad(
                 "media.tts_command",
@@ -566,6 +715,43 @@ mod tests {
         let parsed = Config::parse(DEFAULT_TOML, Path::new("default.toml")).unwrap();
         assert_eq!(parsed, Config::default());
         parsed.validate().unwrap();
+    }
+
+    #[test]
+    fn sip_problems_name_their_keys_and_custom_trunks_replace_the_trusted_local_one() {
+        let text = r#"
+            [sip]
+            number_trunk = "nope"
+            extensions = [{ user = "100", password = "long-enough" }]
+            [[sip.trunks]]
+            name = "pbx"
+            proxy = "192.0.2.1:5060"
+            trusted_sources = ["10.0.0.0/33"]
+        "#;
+        let config = Config::parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            config.sip.trunks.len(),
+            1,
+            "the local trunk is the default only"
+        );
+        let ConfigError::Invalid(problems) = config.validate().unwrap_err() else {
+            panic!("expected Invalid")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.trunks[0].trusted_sources",
+                "sip.number_trunk",
+                "sip.demo_extension"
+            ]
+        );
+        let off = Config::parse(
+            "[sip]\nenabled = false\nnumber_trunk = \"x\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        off.validate().unwrap();
     }
 
     #[test]

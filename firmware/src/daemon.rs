@@ -6,6 +6,7 @@
 //! ```text
 //! root CancellationToken
 //!  ├─ modem driver tasks (one set per modem)       board
+//!  ├─ SIP user agent + the `sip` line's task         sip
 //!  ├─ runtime: runners, SMS in/out, call events     runtime
 //!  ├─ webhooks, event retention                     sync
 //!  └─ HTTP server                                   api
@@ -79,6 +80,9 @@ pub enum DaemonError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// SIP could not start.
+    #[error(transparent)]
+    Sip(#[from] crate::sip::SipStartError),
 }
 
 /// A running gateway.
@@ -93,6 +97,8 @@ pub struct Daemon {
     server: tokio::task::JoinHandle<()>,
     store: Store,
     store_stalled: CancellationToken,
+    /// The SIP user agent and its line, when `[sip]` is enabled.
+    sip: Option<crate::sip::Sip>,
 }
 
 impl Daemon {
@@ -117,6 +123,10 @@ impl Daemon {
 
         let cancel = CancellationToken::new();
         let (modems, sims) = start_board(&config, &cancel)?;
+        let (sip, sip_notices) = match crate::sip::Sip::start(&config).await? {
+            Some((sip, notices)) => (Some(sip), Some(notices)),
+            None => (None, None),
+        };
 
         let metrics = Arc::new(Metrics::default());
         let guards = flowgate_flows::engine::Guards {
@@ -148,7 +158,7 @@ impl Daemon {
             media: Some(media),
             ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
             routes: crate::runtime::Routes::new(config.routes.clone()),
-            lines: Vec::new(),
+            lines: sip_lines(sip.as_ref()),
             email: config.email.clone(),
         };
         let runtime = Runtime::new(
@@ -168,6 +178,9 @@ impl Daemon {
             );
         }
         runtime.start_services();
+        if let Some(notices) = sip_notices {
+            crate::sip::spawn_notices(runtime.db().clone(), notices, cancel.child_token());
+        }
         crate::sync::spawn_webhooks(&runtime, &config, cancel.child_token());
 
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
@@ -189,7 +202,8 @@ impl Daemon {
             sims.iter()
                 .map(|(id, sim)| (id.clone(), sim.control()))
                 .collect(),
-        );
+        )
+        .with_sip(sip.as_ref().map(|s| s.user_agent().clone()));
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, state, server_cancel).await {
@@ -209,7 +223,13 @@ impl Daemon {
             server,
             store,
             store_stalled,
+            sip,
         })
+    }
+
+    /// SIP, when enabled (the user agent's address, the demo extension).
+    pub fn sip(&self) -> Option<&crate::sip::Sip> {
+        self.sip.as_ref()
     }
 
     /// Where the API listens.
@@ -252,6 +272,16 @@ impl Daemon {
         if hangups.await.is_err() {
             warn!("some calls did not hang up within 5 s");
         }
+        if let Some(sip) = &self.sip {
+            // After the hang-ups (their BYEs are out): ends the user agent's task.
+            let stop = sip.user_agent().shutdown();
+            if tokio::time::timeout(Duration::from_secs(5), stop)
+                .await
+                .is_err()
+            {
+                warn!("the SIP user agent did not stop within 5 s");
+            }
+        }
         self.cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
         if tokio::time::timeout(Duration::from_secs(10), self.runtime.wait_stopped())
@@ -265,6 +295,13 @@ impl Daemon {
         info!("stopped");
         Ok(())
     }
+}
+
+/// The lines besides the modems: the SIP line when SIP runs.
+fn sip_lines(sip: Option<&crate::sip::Sip>) -> Vec<Arc<dyn flowgate_line::Line>> {
+    sip.map(|s| Arc::clone(s.line()) as Arc<dyn flowgate_line::Line>)
+        .into_iter()
+        .collect()
 }
 
 fn create_data_dir(path: &Path) -> Result<(), DaemonError> {

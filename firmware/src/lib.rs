@@ -9,6 +9,7 @@
 //! - [`media`]: call audio — ALSA and serial-PCM ports, TTS, play, record, DTMF.
 //! - [`metrics`]: counters and gauges for Prometheus.
 //! - [`model`]: the gateway's records (numbers, calls, messages, recordings).
+//! - [`sip`]: the SIP user agent as the `sip` line, the demo extension, registration events.
 //! - [`runtime`]: runs activeflows on calls, messages and API requests.
 //! - [`store`]: sled — flows, number bindings, activeflows, calls, messages, the event log.
 //! - [`sync`]: controller sync — event webhooks, log retention, the revisioned flow set.
@@ -20,5 +21,6 @@ pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod runtime;
+pub mod sip;
 pub mod store;
 pub mod sync;

@@ -225,6 +225,13 @@ pub struct Call {
     /// Muted direction: "", `in`, `out` or `both`.
     #[serde(default)]
     pub mute_direction: String,
+    /// The signalling's call identity on lines that have one (SIP `Call-ID`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sip_call_id: String,
+    /// The far end's address on lines that have one (SIP: the Request-URI called, the
+    /// caller's `From` URI).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub remote_uri: String,
     /// Created.
     pub tm_create: DateTime<Utc>,
     /// Started ringing.

@@ -41,6 +41,6 @@ pub use audio::{AlsaOrigin, AudioPort, AudioTransport, FrameStatus, LegAudio, Po
 pub use cause::{Cause, EndCause};
 pub use event::{DtmfSource, LegEvent, LineEventSender, LineEvents, Progress, line_events};
 pub use line::{
-    Availability, Capabilities, LegError, LegFuture, LegId, Line, Party, Placement, TransferTarget,
-    Transport,
+    Availability, Capabilities, LegDetails, LegError, LegFuture, LegId, Line, Party, Placement,
+    TransferTarget, Transport,
 };

@@ -120,6 +120,16 @@ impl Availability {
     }
 }
 
+/// What a transport knows about a leg that records and the API show (SIP: the dialog's
+/// Call-ID and the far end's URI). Empty where the transport has no such thing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegDetails {
+    /// The signalling's own call identity (SIP `Call-ID`).
+    pub call_id: String,
+    /// The far end's address (the Request-URI called, the caller's `From` URI).
+    pub remote_uri: String,
+}
+
 /// Where a transfer hands the leg to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferTarget {
@@ -234,6 +244,12 @@ pub trait Line: Send + Sync + 'static {
 
     /// Where the leg's audio is, now.
     fn audio(&self, leg: LegId) -> LegAudio;
+
+    /// The transport's identifiers of a live leg, for records and the API. Lines without
+    /// any (modems, analog ports) keep the default: empty.
+    fn leg_details(&self, _leg: LegId) -> LegDetails {
+        LegDetails::default()
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //!   RTP/RTCP (RFC 3550), RFC 4733 events, jitter buffer (sans-IO)   rtp/
 //!   RtpStream: blocking 20 ms frame port on a UDP socket            rtp::stream
 //!   cause mapping SIP ↔ Q.850 ↔ neutral ↔ VoIPBIN                   cause
+//!   SipLine: the user agent as a call-leg `Line`                    line
 //! ```
 //!
 //! Every core module is sans-IO: it takes bytes, events and `now: Instant` and returns
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod cause;
 pub mod config;
 pub mod dialog;
+pub mod line;
 pub mod message;
 pub mod rtp;
 pub mod sdp;

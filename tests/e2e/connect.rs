@@ -131,14 +131,14 @@ async fn ended(gw: &Gateway, id: &str) -> Value {
     clippy::cast_possible_truncation,
     reason = "the amplitude is bounded to ±8000"
 )]
-fn tone(hz: f64, n: u32) -> Vec<i16> {
+pub(crate) fn tone(hz: f64, n: u32) -> Vec<i16> {
     (0..n)
         .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * hz * f64::from(i) / 8000.0).sin()) as i16)
         .collect()
 }
 
 /// Share of the signal's energy at `hz` (Goertzel over 20 ms blocks, best block).
-fn tone_share(samples: &[i16], hz: f64) -> f64 {
+pub(crate) fn tone_share(samples: &[i16], hz: f64) -> f64 {
     let coeff = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
     samples
         .chunks_exact(160)

@@ -20,5 +20,7 @@ mod crash;
 mod email;
 /// `fetch`: every method validation admits.
 mod fetch;
+/// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.
+mod sip;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;

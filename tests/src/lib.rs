@@ -46,6 +46,8 @@ impl Gateway {
         let mut config = Config::default();
         config.data.dir = dir.path().join("data");
         config.api.listen = "127.0.0.1:0".into();
+        // Tests run side by side: each gateway's SIP takes a free port.
+        config.sip.listen = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
         let daemon = Daemon::start(config).await.unwrap();
         let api = Api::new(
@@ -327,7 +329,7 @@ impl Drop for Process {
 pub fn write_config(dir: &Path, board: &Path) -> PathBuf {
     let path = dir.join("config.toml");
     let text = format!(
-        "[api]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = {:?}\n[log]\nfilter = \"warn\"\n",
+        "[api]\nlisten = \"127.0.0.1:0\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = {:?}\n[log]\nfilter = \"warn\"\n",
         dir.join("data"),
         board
     );

@@ -32,6 +32,7 @@ pub mod openapi;
 mod recordings;
 mod schema;
 mod sim;
+mod sip;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ struct StateInner {
     /// Cancelled when the server shuts down: ends SSE streams and long-polls, which would
     /// otherwise keep graceful shutdown waiting.
     shutdown: CancellationToken,
+    /// The SIP user agent, when SIP runs (`GET /v1.0/gateway/sip`).
+    sip: Option<flowgate_sip::ua::UserAgent>,
 }
 
 impl ApiState {
@@ -95,8 +98,22 @@ impl ApiState {
                 started: Instant::now(),
                 flows,
                 shutdown: CancellationToken::new(),
+                sip: None,
             }),
         }
+    }
+
+    /// The state with the SIP user agent (before the state is shared).
+    pub fn with_sip(mut self, ua: Option<flowgate_sip::ua::UserAgent>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.sip = ua;
+        }
+        self
+    }
+
+    /// The SIP user agent, when SIP runs.
+    pub(crate) fn sip(&self) -> Option<&flowgate_sip::ua::UserAgent> {
+        self.inner.sip.as_ref()
     }
 
     /// The runtime.
@@ -228,6 +245,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1.0/recordings/{id}/file", get(recordings::file))
         .route("/v1.0/gateway/metrics", get(gateway::metrics))
         .route("/v1.0/gateway/lines", get(gateway::lines))
+        .route("/v1.0/gateway/sip", get(sip::status))
         .route("/v1.0/gateway/modems", get(gateway::modems))
         .route("/v1.0/gateway/modems/{id}", get(gateway::modem))
         .route(

@@ -51,6 +51,7 @@ Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVA
         super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
         super::gateway::health, super::gateway::metrics, super::gateway::lines, super::gateway::modems, super::gateway::modem,
         super::gateway::ussd, super::gateway::ussd_cancel,
+        super::sip::status,
         super::events::list, super::events::stream,
         super::flowsync::export, super::flowsync::import,
         super::sim::status, super::sim::sms, super::sim::incoming_call, super::sim::dtmf, super::sim::hangup,

@@ -80,7 +80,7 @@ pub(crate) fn perform(
         CommandOption::ExternalMediaStart(_) | CommandOption::ExternalMediaStop(_) => {
             ready(unavailable(
                 kind,
-                "external media streaming needs RTP, which this release does not have yet",
+                "not available on the gateway yet: streaming a call's audio as RTP to a LAN host (SIP calls have RTP; the media tap to copy a call out does not exist)",
             ))
         }
         option => match call {

@@ -1648,7 +1648,7 @@ impl Core {
         let (stream, ctl, port) = self.bind_stream(id)?;
         let local = self.local_media(port);
         let offer = sdp::offer(&local);
-        let sip_call_id = format!("{}@flowgate", rand_hex(10));
+        let sip_call_id = super::outgoing_call_id(id);
         let from_tag = rand_hex(6);
         let from_host = match trunk {
             Some(i) => self.cfg.trunks[i]

@@ -40,6 +40,12 @@ pub use registration::RegState;
 /// leg id), by the user agent for incoming ones.
 pub type CallId = Uuid;
 
+/// The SIP Call-ID of the outgoing call `id`: the id itself (a UUID is as unique as
+/// Call-IDs must be), so the caller knows it before the INVITE leaves.
+pub fn outgoing_call_id(id: CallId) -> String {
+    format!("{}@flowgate", id.simple())
+}
+
 /// Errors of the user agent's API.
 #[derive(Debug, Error)]
 pub enum UaError {

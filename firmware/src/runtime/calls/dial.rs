@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use flowgate_flows::engine::Outcome;
 use flowgate_flows::model::{Address, CallOption, ReferenceType, parse_actions};
-use flowgate_line::{Cause, EndCause, LegError, Line, Party, Placement};
+use flowgate_line::{Cause, EndCause, LegDetails, LegError, Line, Party, Placement};
 use indexmap::IndexMap;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::events::settle;
-use super::record::{new_call_record, set_line, store_new_call, update_call};
+use super::record::{new_call_record, set_details, set_line, store_new_call, update_call};
 use super::{LiveCall, PendingFlow, Phase};
 use crate::metrics::Metrics;
 use crate::model::{ActiveflowRecord, Call, CallDirection, derived_id};
@@ -184,6 +184,11 @@ async fn place_on_next(
         call.inner.phase.send_replace(Phase::Setup);
         match line.place(call.id(), placement.clone()).await {
             Ok(()) => {
+                if line.leg_details(call.id()) != LegDetails::default() {
+                    let _ = update_call(rt, call.id(), |c| {
+                        set_details(c, line.as_ref(), call.id());
+                    });
+                }
                 info!(call = %call.id(), line = line.id(), to = %placement.to.number, "dialling");
                 return Ok(index);
             }

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use flowgate_flows::model::parse_actions;
 use flowgate_flows::model::{Address, ReferenceType};
-use flowgate_line::{EndCause, LegEvent, LegId, Line, LineEvents, Party, Progress};
+use flowgate_line::{EndCause, LegEvent, LegId, Line, LineEvents, Party, Progress, Transport};
 use tracing::{info, warn};
 
 use super::record::{
@@ -125,7 +126,11 @@ async fn on_incoming(
     let call = LiveCall::new(rt, leg, Arc::clone(line));
     rt.register_call(&call);
 
-    let Some(flow_id) = binding.and_then(|b| b.call_flow_id) else {
+    let flow_id = binding.and_then(|b| b.call_flow_id);
+    if flow_id.is_none() && line.transport() == Transport::Sip {
+        return route_out(rt, &call, record, &caller, &callee).await;
+    }
+    let Some(flow_id) = flow_id else {
         store_new_call(rt, &record)?;
         warn!(line = line.id(), caller = %caller.number, "incoming call to a number with no call_flow_id: rejecting");
         call.hangup("failed").await;
@@ -152,6 +157,66 @@ async fn on_incoming(
     call.inner.live.lock().activeflow = Some(af.id);
     info!(call = %leg, line = line.id(), caller = %caller.number, activeflow = %af.id, "incoming call");
     rt.launch_with(af, Some(call));
+    Ok(())
+}
+
+/// A SIP call to a number no flow is bound to goes out again by the routing table (the
+/// PBX's GSM trunk): an inline flow `connect`s it to the dialled number and hangs the
+/// caller up with the far end's reason. The SIP line only reports calls from trusted trunk
+/// sources and authenticated extensions, so nothing unauthenticated gets here.
+async fn route_out(
+    rt: &Runtime,
+    call: &LiveCall,
+    mut record: crate::model::Call,
+    caller: &Party,
+    callee: &Party,
+) -> Result<(), RuntimeError> {
+    let leg = call.id();
+    let line_id = call.line_id();
+    let destination = tel(&callee.number);
+    // A route that only leads back to the line the call came in on would loop.
+    let onward = rt
+        .routes()
+        .candidates(rt.lines(), &destination)
+        .map(|lines| lines.iter().any(|l| l.id() != line_id))
+        .unwrap_or(false);
+    if callee.number.trim().is_empty() || !onward {
+        store_new_call(rt, &record)?;
+        warn!(call = %leg, line = %line_id, callee = %callee.number, "incoming SIP call to a number with no flow and no onward route: rejecting");
+        call.hangup("failed").await;
+        return Ok(());
+    }
+    let actions = serde_json::json!([{
+        "type": "connect",
+        "option": {
+            "source": {"type": "tel", "target": caller.number, "target_name": caller.display_name},
+            "destinations": [{"type": "tel", "target": callee.number}],
+            "relay_reason": true,
+        },
+    }]);
+    let actions = parse_actions(&actions.to_string(), &rt.guards().limits)
+        .map_err(|e| RuntimeError::Invalid(format!("route-out flow: {e}")))?;
+    let mut request =
+        StartRequest::new(FlowSource::Inline(actions), ReferenceType::Call, Some(leg));
+    request.variables = call_variables(&record);
+    let db = rt.db();
+    let mut batch = Batch::new();
+    let af = match rt.prepare(request, &mut batch) {
+        Ok(af) => af,
+        Err(e) => {
+            store_new_call(rt, &record)?;
+            warn!(call = %leg, cause = %e, "route-out flow not started: rejecting the call");
+            call.hangup("failed").await;
+            return Ok(());
+        }
+    };
+    record.activeflow_id = Some(af.id);
+    stage_new_call(&mut batch, db, &record)?;
+    db.store.commit(batch)?;
+    db.store.flush().await?;
+    call.inner.live.lock().activeflow = Some(af.id);
+    info!(call = %leg, line = %line_id, caller = %caller.number, to = %callee.number, activeflow = %af.id, "incoming SIP call routed out");
+    rt.launch_with(af, Some(call.clone()));
     Ok(())
 }
 

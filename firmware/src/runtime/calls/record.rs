@@ -128,6 +128,9 @@ pub(super) fn set_line(call: &mut Call, line: &dyn Line) {
     } else {
         String::new()
     };
+    // Another line's identifiers do not describe the leg any more.
+    call.sip_call_id.clear();
+    call.remote_uri.clear();
 }
 
 /// A new call record on `line`.
@@ -162,6 +165,8 @@ pub(super) fn new_call_record(
         end_cause: None,
         hold: false,
         mute_direction: String::new(),
+        sip_call_id: String::new(),
+        remote_uri: String::new(),
         tm_create: now,
         tm_ringing: (direction == CallDirection::Incoming).then_some(now),
         tm_progressing: None,
@@ -169,5 +174,14 @@ pub(super) fn new_call_record(
         tm_update: now,
     };
     set_line(&mut call, line);
+    set_details(&mut call, line, id);
     call
+}
+
+/// Records what the line knows of the leg (SIP Call-ID, remote URI); nothing changes for
+/// lines that know nothing.
+pub(super) fn set_details(call: &mut Call, line: &dyn Line, leg: Uuid) {
+    let details = line.leg_details(leg);
+    call.sip_call_id = details.call_id;
+    call.remote_uri = details.remote_uri;
 }

@@ -1,0 +1,527 @@
+//! SIP calls as legs, end to end: the real daemon with its SIP user agent on loopback, and
+//! SIPp (Debian `sip-tester`) started by each test as the PBX or the phone.
+//!
+//! * SIPp calls a number bound to an IVR flow, sends an RFC 2833 digit, the flow branches
+//!   on it, and SIPp's BYE ends the activeflow.
+//! * A GSM call (simulated modem) `connect`s to a `sip:` destination (a SIPp UAS echoing
+//!   RTP): audio crosses both ways (the caller's tone comes back through SIP), a digit
+//!   crosses as RFC 4733 and comes back, and either side's hang-up ends both legs.
+//! * An INVITE without credentials from a source no trunk trusts is challenged, and the
+//!   modem never dials; the same INVITE from the trusted source is routed out by the
+//!   routing table through the modem.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::connect::{tone, tone_share};
+
+fn scenario(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("e2e/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free even port for SIPp's media (RTP even, RTCP next).
+fn free_media_port() -> u16 {
+    loop {
+        let p = free_udp_port();
+        if p.is_multiple_of(2) && p < 65_000 {
+            return p;
+        }
+    }
+}
+
+/// Starts SIPp with `args` plus one call, no stdin, and a 40 s bound on the whole run.
+fn sipp(args: &[&str]) -> Child {
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    for a in ["-m", "1", "-nostdin", "-timeout", "40s"] {
+        all.push(a.to_owned());
+    }
+    Command::new("sipp")
+        .args(&all)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp runs (Debian package sip-tester; scripts/deps.sh test installs it)")
+}
+
+/// Waits for SIPp to finish its scenario successfully.
+async fn finished(child: Child) {
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("sipp finishes within 60 s")
+        .expect("sipp exit status");
+    assert!(
+        out.status.success(),
+        "sipp failed: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The gateway's SIP address.
+fn sip_addr(gw: &Gateway) -> String {
+    gw.daemon()
+        .sip()
+        .expect("SIP runs by default")
+        .user_agent()
+        .udp_addr()
+        .to_string()
+}
+
+async fn call(gw: &Gateway, id: &str) -> Value {
+    gw.api().get(&format!("/v1.0/calls/{id}")).await
+}
+
+async fn ended(gw: &Gateway, id: &str) -> Value {
+    let api = gw.api();
+    api.wait_for("the call to end", || async {
+        let c = call(gw, id).await;
+        (c["status"] == "hangup").then_some(c)
+    })
+    .await
+}
+
+/// Binds `number` to `flow`.
+async fn bind(gw: &Gateway, number: &str, flow: Value) {
+    let api = gw.api();
+    let flow = api.create_flow(flow).await;
+    let nil = uuid::Uuid::nil().to_string();
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": number, "call_flow_id": flow.to_string(), "message_flow_id": nil}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_calls_an_ivr_flow_and_its_rfc2833_digit_picks_the_branch() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let one = "b2000000-0000-4000-8000-000000000001";
+    let other = "b2000000-0000-4000-8000-000000000002";
+    bind(
+        &gw,
+        "1000",
+        json!({"name": "ivr", "detail": "", "actions": [
+            {"type": "answer"},
+            {"type": "digits_receive", "option": {"duration": 10000, "length": 1}},
+            {"type": "branch", "option": {"variable": "voipbin.call.digits",
+                "target_ids": {"1": one}, "default_target_id": other}},
+            {"id": other, "type": "variable_set", "option": {"key": "choice", "value": "other"}},
+            {"type": "hangup"},
+            {"id": one, "type": "variable_set", "option": {"key": "choice", "value": "one"}},
+            {"type": "sleep", "option": {"duration": 30000}}]}),
+    )
+    .await;
+
+    let sip = sip_addr(&gw);
+    let port = free_udp_port().to_string();
+    let media = free_media_port().to_string();
+    let ivr = scenario("uac_ivr.xml");
+    let child = sipp(&[
+        "-sf",
+        &ivr,
+        "-s",
+        "1000",
+        &sip,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-mp",
+        &media,
+    ]);
+    // SIPp's own verdict: answered, and its BYE got 200 (the flow never hung up on it).
+    finished(child).await;
+
+    let calls = api.calls().await;
+    let c = calls
+        .iter()
+        .find(|c| c["direction"] == "incoming")
+        .expect("the SIP call has a record");
+    assert_eq!(c["transport"], "sip");
+    assert_eq!(c["line_id"], "sip");
+    assert_eq!(c["source"]["target"], "5551000");
+    assert_eq!(c["destination"]["target"], "1000");
+    assert!(
+        c["sip_call_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "the record shows SIPp's Call-ID: {c}"
+    );
+    assert!(
+        c["remote_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("sip:5551000@"),
+        "{c}"
+    );
+    let c = ended(&gw, c["id"].as_str().unwrap()).await;
+    assert_eq!(c["hangup_by"], "remote");
+    assert_eq!(c["end_cause"]["cause"], "normal");
+    let af = api.wait_ended(c["activeflow_id"].as_str().unwrap()).await;
+    assert_eq!(
+        af["variables"]["choice"], "one",
+        "the digit 1 picked the branch"
+    );
+    gw.stop().await;
+}
+
+/// Connects the caller to `to`; after the bridge the flow notes it and hangs up.
+fn connect_to(to: &str) -> Value {
+    json!({"name": "to-sip", "detail": "", "actions": [
+        {"type": "connect", "option": {
+            "source": {"type": "tel", "target": ""},
+            "destinations": [{"type": "sip", "target": to}]}},
+        {"type": "variable_set", "option": {"key": "after", "value": "connect"}},
+        {"type": "hangup"}]})
+}
+
+/// Rings the simulated modem from a caller; returns the incoming call's id.
+async fn gsm_call_in(gw: &Gateway) -> String {
+    let api = gw.api();
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
+    api.wait_for("the incoming GSM call", || async {
+        let calls = api.calls().await;
+        let call = calls
+            .iter()
+            .find(|c| c["direction"] == "incoming" && c["transport"] == "modem")?;
+        Some(call["id"].as_str()?.to_owned())
+    })
+    .await
+}
+
+/// Waits for the SIP leg the gateway placed to be answered.
+async fn sip_leg_answered(gw: &Gateway) -> Value {
+    let api = gw.api();
+    api.wait_for("the SIP leg to be answered", || async {
+        api.calls().await.into_iter().find(|c| {
+            c["direction"] == "outgoing" && c["transport"] == "sip" && c["status"] == "progressing"
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gsm_call_connects_to_a_sip_phone_with_audio_and_digits_both_ways() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let port = free_udp_port();
+    let (p, media) = (port.to_string(), free_media_port().to_string());
+    let uas = scenario("uas_echo.xml");
+    let child = sipp(&[
+        "-sf",
+        &uas,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-mp",
+        &media,
+        "-rtp_echo",
+    ]);
+    bind(
+        &gw,
+        SIM_NUMBER,
+        connect_to(&format!("1000@127.0.0.1:{port}")),
+    )
+    .await;
+    let incoming = gsm_call_in(&gw).await;
+
+    let leg = sip_leg_answered(&gw).await;
+    assert_eq!(leg["line_id"], "sip");
+    assert_eq!(
+        leg["remote_uri"],
+        format!("sip:1000@127.0.0.1:{port}"),
+        "the record shows whom it called"
+    );
+    assert!(leg["sip_call_id"].as_str().unwrap().ends_with("@flowgate"));
+    assert_eq!(leg["master_call_id"], incoming.as_str());
+    api.wait_for("the caller to be answered", || async {
+        (call(&gw, &incoming).await["status"] == "progressing").then_some(())
+    })
+    .await;
+
+    // The caller's 1 kHz goes out as RTP, SIPp sends it back, and the caller hears it:
+    // audio crossed the bridge in both directions (the bridge itself never echoes).
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    let at_caller = sim.take_recorded_audio();
+    assert!(
+        tone_share(&at_caller, 1000.0) > 0.5,
+        "the caller hears its tone back through SIP"
+    );
+
+    // A digit the caller's modem signals goes out as RFC 4733; SIPp echoes the events,
+    // the gateway reads them as the SIP side's digit and signals it to the modem.
+    api.post(
+        "/v1.0/gateway/sim/dtmf",
+        json!({"digits": "5", "mode": "urc"}),
+    )
+    .await;
+    api.wait_for("the digit to come back from SIP", || async {
+        let sent = api.get("/v1.0/gateway/sim/sent").await;
+        (sent["dtmf"] == "5").then_some(())
+    })
+    .await;
+
+    // The GSM caller hangs up: the SIP leg gets its BYE (SIPp's scenario ends well).
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    let master = ended(&gw, &incoming).await;
+    assert_eq!(master["hangup_by"], "remote");
+    let leg = ended(&gw, leg["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&leg["hangup_by"], &leg["hangup_reason"]),
+        (&json!("local"), &json!("normal"))
+    );
+    finished(child).await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sip_side_hanging_up_ends_the_connect_and_the_flow_goes_on() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let port = free_udp_port();
+    let (p, media) = (port.to_string(), free_media_port().to_string());
+    let uas = scenario("uas_bye.xml");
+    let child = sipp(&[
+        "-sf",
+        &uas,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-mp",
+        &media,
+        "-rtp_echo",
+    ]);
+    bind(
+        &gw,
+        SIM_NUMBER,
+        connect_to(&format!("sip:1000@127.0.0.1:{port}")),
+    )
+    .await;
+    let incoming = gsm_call_in(&gw).await;
+    let leg = sip_leg_answered(&gw).await;
+    // SIPp hangs up 3 s after answering.
+    let leg = ended(&gw, leg["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&leg["hangup_by"], &leg["hangup_reason"]),
+        (&json!("remote"), &json!("normal"))
+    );
+    let master = ended(&gw, &incoming).await;
+    assert_eq!(master["hangup_by"], "local");
+    let af = api
+        .wait_ended(master["activeflow_id"].as_str().unwrap())
+        .await;
+    assert_eq!(af["variables"]["after"], "connect");
+    finished(child).await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_invite_never_reaches_the_modem() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sip = sip_addr(&gw);
+    let number = "+15557778888";
+
+    // From 127.0.0.2: no trunk trusts it (the default trusts 127.0.0.1 only), and it has
+    // no credentials. SIPp's scenario passes only on a 401 challenge.
+    let (p, media) = (free_udp_port().to_string(), free_media_port().to_string());
+    let unauth = scenario("uac_unauth.xml");
+    let child = sipp(&[
+        "-sf",
+        &unauth,
+        "-s",
+        number,
+        &sip,
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &p,
+        "-mp",
+        &media,
+    ]);
+    finished(child).await;
+    assert!(
+        api.calls().await.is_empty(),
+        "no call record for a refused INVITE"
+    );
+    let sent = api.get("/v1.0/gateway/sim/sent").await;
+    assert_eq!(sent["dialled"], json!([]), "the modem never dialled");
+    let status = api.get("/v1.0/gateway/sip").await;
+    assert_eq!(status["udp"], sip.as_str());
+    assert_eq!(status["trunks"][0]["name"], "local");
+    assert_eq!(status["trunks"][0]["registration"]["state"], "unregistered");
+    assert_eq!(status["extensions"], json!([]), "nobody registered");
+
+    // The same number from the trusted source: no flow is bound to it, so the routing
+    // table sends it out through the modem.
+    let (p, media) = (free_udp_port().to_string(), free_media_port().to_string());
+    let trusted = sipp(&[
+        "-sn",
+        "uac",
+        "-s",
+        number,
+        &sip,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-mp",
+        &media,
+    ]);
+    api.wait_for("the modem to dial the routed call", || async {
+        let sent = api.get("/v1.0/gateway/sim/sent").await;
+        (sent["dialled"] == json!([number])).then_some(())
+    })
+    .await;
+    let calls = api.calls().await;
+    let sip_call = calls
+        .iter()
+        .find(|c| c["transport"] == "sip")
+        .expect("the trusted call's record");
+    assert_eq!(sip_call["destination"]["target"], number);
+    drop(trusted);
+    gw.stop().await;
+}
+
+/// 8 kHz mono 16-bit WAV of `samples`.
+fn wav(path: &std::path::Path, samples: &[i16]) {
+    let data_len = u32::try_from(samples.len() * 2).unwrap();
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    for (v, n) in [
+        (16u32, 4),
+        (1, 2),
+        (1, 2),
+        (8000, 4),
+        (16_000, 4),
+        (2, 2),
+        (16, 2),
+    ] {
+        bytes.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        bytes.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// baresip registered as extension `201` (password `phone-secret`) to the gateway at
+/// `gateway_port`, playing a 1 kHz tone into its calls, running `command`.
+fn baresip(dir: &std::path::Path, gateway_port: u16, command: &str) -> Child {
+    let sip_port = free_udp_port();
+    let rtp = 52_000 + (sip_port % 500) * 2;
+    let tone_file = dir.join("tone.wav");
+    wav(&tone_file, &tone(1000.0, 8000 * 20));
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,flowgate\naudio_source aufile,{}\naudio_alert aubridge,flowgate\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule_app account.so\nmodule_app menu.so\n",
+        tone_file.display(),
+        rtp + 40
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:201@127.0.0.1:{gateway_port}>;auth_pass=phone-secret;regint=60;audio_codecs=PCMU\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("contacts"), "").unwrap();
+    Command::new("baresip")
+        .args(["-f", &dir.display().to_string(), "-t", "40", "-e", command])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip runs (Debian package baresip; scripts/deps.sh test installs it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_registered_to_the_gateway_calls_out_through_the_modem() {
+    let gw = Gateway::start_with(|c| {
+        c.sip
+            .extensions
+            .push(flowgate_sip::config::ExtensionConfig {
+                user: "201".into(),
+                password: "phone-secret".into(),
+                display_name: "Desk".into(),
+            });
+    })
+    .await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let sip = sip_addr(&gw);
+    let port: u16 = sip.rsplit(':').next().unwrap().parse().unwrap();
+    let number = "+15557778888";
+    let dir = tempfile::tempdir().unwrap();
+    let phone = baresip(dir.path(), port, &format!("/dial sip:{number}@{sip}"));
+
+    // Registered (digest), then its call is routed out by the table: the modem dials.
+    api.wait_for("extension 201 registered", || async {
+        let status = api.get("/v1.0/gateway/sip").await;
+        (status["extensions"][0]["user"] == "201").then_some(())
+    })
+    .await;
+    api.wait_for("the modem to dial the phone's call", || async {
+        let sent = api.get("/v1.0/gateway/sim/sent").await;
+        (sent["dialled"] == json!([number])).then_some(())
+    })
+    .await;
+    let calls = api.calls().await;
+    let from_phone = calls
+        .iter()
+        .find(|c| c["transport"] == "sip")
+        .expect("the phone's call");
+    assert_eq!(
+        from_phone["source"]["target"], "201",
+        "an extension calls as itself"
+    );
+    let from_phone = from_phone["id"].as_str().unwrap().to_owned();
+
+    // The mobile answers: the phone is answered, and its tone reaches the mobile.
+    api.post("/v1.0/gateway/sim/answer", json!({})).await;
+    api.wait_for("the phone's call to be answered", || async {
+        (call(&gw, &from_phone).await["status"] == "progressing").then_some(())
+    })
+    .await;
+    sim.take_recorded_audio();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    let at_mobile = sim.take_recorded_audio();
+    assert!(
+        tone_share(&at_mobile, 1000.0) > 0.5,
+        "the mobile hears the phone's tone"
+    );
+
+    // The mobile hangs up: the phone's call ends with it.
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    let ended_call = ended(&gw, &from_phone).await;
+    assert_eq!(ended_call["hangup_by"], "local");
+    drop(phone);
+    gw.stop().await;
+}
