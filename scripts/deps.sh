@@ -13,9 +13,11 @@
 # and fails, so nobody runs a half-working build.
 #
 # `test` and `bench` also make a Python venv with python-gsmmodem-new (an
-# independent modem client; pyserial comes with it) in
-# ${CARGO_TARGET_DIR:-target}/pyvenv, where board/tests/python_gsmmodem.rs
-# finds it, and aiosmtpd (a real SMTP server for tests/e2e/email.rs). That needs no root: pip installs into the venv only.
+# independent modem client; pyserial comes with it), aiosmtpd (a real SMTP
+# server for tests/e2e/email.rs), selenium (drives Debian's chromium for
+# tests/e2e/admin_browser.py) and schemathesis (an OpenAPI-driven API tester for
+# tests/e2e/schemathesis.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
+# no root: pip installs into the venv only.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,11 +26,11 @@ run_pkgs=(pkg-config libasound2-dev espeak-ng)
 test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip openssl chromium chromium-driver)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
-# The python-gsmmodem release the simulator's client test was written against, the SMTP
-# server the email_send end-to-end tests deliver to (tests/smtp/server.py), and the
+# The releases the tests were written against: the simulator's python-gsmmodem client, the
+# SMTP server the email_send end-to-end tests deliver to (tests/smtp/server.py), the
 # Selenium the admin page's browser test drives Debian's chromium with (through
-# chromium-driver; Selenium's own driver download is never used).
-pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0)
+# chromium-driver; Selenium's own driver download is never used), and the API's schema test.
+pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -59,10 +61,10 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pypi_pkgs[@]}"
+    [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "${pypi_pkgs[@]}"
   fi
 fi

@@ -83,6 +83,14 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Longest long-poll wait, seconds.
     pub long_poll_max_secs: u64,
+    /// A request's whole head (request line and headers) must arrive within this many
+    /// milliseconds of the server waiting for it; also how long an idle kept-alive
+    /// connection stays open.
+    pub header_read_timeout_ms: u64,
+    /// The longest pause inside a request body, milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Open API connections at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +99,9 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 4 * 1024 * 1024,
             long_poll_max_secs: 60,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            max_connections: 64,
         }
     }
 }
@@ -543,6 +554,21 @@ impl Config {
                 "api.long_poll_max_secs",
                 "must be between 1 and 3600 seconds".into(),
             );
+        }
+        if !(100..=600_000).contains(&self.api.header_read_timeout_ms) {
+            bad(
+                "api.header_read_timeout_ms",
+                "must be between 100 and 600000 milliseconds".into(),
+            );
+        }
+        if !(100..=600_000).contains(&self.api.idle_timeout_ms) {
+            bad(
+                "api.idle_timeout_ms",
+                "must be between 100 and 600000 milliseconds".into(),
+            );
+        }
+        if !(1..=10_000).contains(&self.api.max_connections) {
+            bad("api.max_connections", "must be between 1 and 10000".into());
         }
         if self.data.dir.as_os_str().is_empty() {
             bad("data.dir", "must not be empty".into());

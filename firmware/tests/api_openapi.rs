@@ -51,7 +51,7 @@ fn every_operation_documents_its_errors() {
                 required.extend(["400", "404"]);
             }
             if op.get("requestBody").is_some() {
-                required.extend(["400", "413", "415", "422"]);
+                required.extend(["400", "413", "415"]);
             }
             for code in required {
                 assert!(

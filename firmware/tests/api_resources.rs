@@ -493,11 +493,7 @@ async fn inline_actions_and_their_errors() {
             json!({"actions": [], "variables": {"n": 5}}),
         )
         .await;
-    assert_error(
-        &numeric_var,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "INVALID_BODY",
-    );
+    assert_error(&numeric_var, StatusCode::BAD_REQUEST, "INVALID_BODY");
     let bad_hook = gw
         .post(
             "/v1.0/activeflows",
@@ -566,7 +562,7 @@ async fn forward_action_id_moves_a_blocked_api_flow_at_once() {
         .await;
     assert_error(&unknown, StatusCode::BAD_REQUEST, "UNKNOWN_ACTION");
     let missing = gw.put(&path, json!({"forward_now": true})).await;
-    assert_error(&missing, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    assert_error(&missing, StatusCode::BAD_REQUEST, "INVALID_BODY");
 
     gw.ok(
         Method::PUT,
@@ -877,7 +873,7 @@ async fn calls_without_a_line() {
     let no_source = json!({"destinations": [{"type": "tel", "target": "1"}], "flow_id": flow});
     assert_error(
         &gw.post("/v1.0/calls", no_source).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
         "INVALID_BODY",
     );
 
@@ -922,7 +918,7 @@ async fn calls_without_a_line() {
     let bad_type = json!({"transfer_type": "sideways", "transferer_call_id": call, "transferee_addresses": []});
     assert_error(
         &gw.post("/v1.0/transfers", bad_type).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
         "INVALID_BODY",
     );
 }
@@ -971,18 +967,14 @@ async fn messages_are_stored_before_the_answer() {
             json!({"source": {}, "destinations": [{"target": "1"}]}),
         )
         .await;
-    assert_error(&no_text, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    assert_error(&no_text, StatusCode::BAD_REQUEST, "INVALID_BODY");
     let wrong_type = gw
         .post(
             "/v1.0/messages",
             json!({"source": {}, "destinations": "+1555", "text": "x"}),
         )
         .await;
-    assert_error(
-        &wrong_type,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "INVALID_BODY",
-    );
+    assert_error(&wrong_type, StatusCode::BAD_REQUEST, "INVALID_BODY");
 }
 
 #[tokio::test]

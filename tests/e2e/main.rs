@@ -22,5 +22,9 @@ mod email;
 mod fetch;
 /// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.
 mod sip;
+/// Hostile input: bounded work per request, connection limits, strict bodies.
+mod hostile;
+/// The API against its OpenAPI document, by schemathesis.
+mod schemathesis;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;

@@ -248,11 +248,21 @@ impl SimulatorControl {
     }
 
     /// Queues caller audio (8 kHz samples) for the voice port.
+    ///
+    /// # Errors
+    /// [`SimulatorError::Invalid`] when the queue would hold more than
+    /// [`MAX_QUEUED_SAMPLES`](crate::simulator::MAX_QUEUED_SAMPLES).
     pub fn queue_audio(&self, samples: &[i16]) -> Result<(), SimulatorError> {
         self.out(|c| {
-            c.audio.queue(samples);
+            c.audio.queue(samples)?;
             Ok(Vec::new())
         })
+    }
+
+    /// Drops the caller audio not yet played (it is dropped anyway when the call ends);
+    /// returns how many samples were dropped.
+    pub fn clear_audio(&self) -> usize {
+        self.shared.core.lock().audio.clear_queue()
     }
 
     /// Writes a line as a URC (`\r\n<line>\r\n`).

@@ -48,7 +48,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use self::control::{SimulatorControl, SimulatorView};
-pub use self::core::{FaultAction, SentSmsRecord, SimulatedCallRecord, UssdScript};
+pub use self::core::{
+    FaultAction, MAX_QUEUED_SAMPLES, SentSmsRecord, SimulatedCallRecord, UssdScript,
+};
 pub use self::dialect::SimulatedModel;
 pub use self::shell::Simulator;
 use crate::modem::at::types::CallStat;

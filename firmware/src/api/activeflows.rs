@@ -30,11 +30,11 @@ listing!(
 pub(super) struct CreateActiveflow {
     /// Id to give the activeflow (a UUIDv7 is assigned when missing).
     #[serde(default, with = "nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     id: Option<Uuid>,
     /// The stored flow to run (or give `actions`).
     #[serde(default, with = "nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     flow_id: Option<Uuid>,
     /// Inline actions to run (or give `flow_id`).
     #[schema(value_type = Option<Vec<ActionDoc>>)]

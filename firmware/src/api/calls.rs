@@ -40,7 +40,7 @@ pub(super) struct CreateCall {
     destinations: Vec<Address>,
     /// Stored flow to run when a call is answered (or give `actions`).
     #[serde(default, with = "nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     flow_id: Option<Uuid>,
     /// Inline actions to run when a call is answered (or give `flow_id`).
     #[schema(value_type = Option<Vec<ActionDoc>>)]

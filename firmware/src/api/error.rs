@@ -6,7 +6,7 @@
 //! are logged with their cause and answered with a 500 that says what failed, never a panic.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -275,25 +275,6 @@ impl From<flowgate_board::modem::error::ModemError> for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        let code = match &r {
-            JsonRejection::MissingJsonContentType(_) => "UNSUPPORTED_MEDIA_TYPE",
-            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                "BODY_TOO_LARGE"
-            }
-            JsonRejection::BytesRejection(_) => "UNREADABLE_BODY",
-            JsonRejection::JsonSyntaxError(_) => "INVALID_JSON",
-            JsonRejection::JsonDataError(_) => "INVALID_BODY",
-            _ => "INVALID_BODY",
-        };
-        // axum picks the right status (413 for an over-limit body, 415, 422, 400).
-        let status = r.status();
-        // body_text() carries serde's message with line/column or the field path.
-        Self::new(status, code, r.body_text())
-    }
-}
-
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         Self::bad_request("INVALID_PATH", r.body_text())
@@ -306,10 +287,45 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// `axum::Json` with [`ApiError`] rejections.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body (content type checked, size-limited) as `T`, with [`ApiError`]
+/// rejections: every problem is `400` — `INVALID_JSON` for syntax, `INVALID_BODY` for a
+/// body that is not an object or does not fit `T`.
+///
+/// Every body of the API is an object. serde's derived structs would also take an array
+/// and fill the fields by position (`[null, null]` for `{call_flow_id, message_flow_id}`),
+/// which no client means and which skips the field names that make the request readable;
+/// so the top level must be an object.
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(JsonText::unsupported());
+        }
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        parse_object(&bytes).map(Self)
+    }
+}
+
+/// Parses a JSON object body (see [`ApiJson`]).
+pub fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::bad_request(
+            "INVALID_BODY",
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let code = match e.classify() {
+            serde_json::error::Category::Data => "INVALID_BODY",
+            _ => "INVALID_JSON",
+        };
+        ApiError::bad_request(code, format!("the body is not valid: {e}"))
+    })
+}
 
 /// `axum::extract::Path` with [`ApiError`] rejections.
 #[derive(FromRequestParts)]

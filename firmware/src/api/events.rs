@@ -24,6 +24,21 @@ use crate::store::{Event, Store};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
+/// The longest `wait` a request may ask for (the config caps what it gets).
+const MAX_WAIT_SECS: u64 = 3600;
+
+/// A sequence number from the query: at most `i64::MAX`, as documented (JSON clients and
+/// the OpenAPI `int64` cannot say more).
+fn sequence(after: Option<u64>) -> Result<u64, ApiError> {
+    let after = after.unwrap_or(0);
+    if i64::try_from(after).is_err() {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("after must be at most {}", i64::MAX),
+        ));
+    }
+    Ok(after)
+}
 
 /// `GET /v1.0/gateway/events` parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -31,12 +46,14 @@ const MAX_LIMIT: u32 = 1000;
 pub(super) struct EventsQuery {
     /// Return events with a sequence number greater than this (default 0: from the oldest
     /// kept).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     after: Option<u64>,
     /// Most events to return, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// When there is nothing after `after`, wait up to this many seconds for the next event
-    /// (capped by `api.long_poll_max_secs`; default 0: answer at once).
+    /// (0 to 3600, capped by `api.long_poll_max_secs`; default 0: answer at once).
+    #[param(minimum = 0, maximum = 3600)]
     wait: Option<u64>,
 }
 
@@ -46,6 +63,7 @@ pub(super) struct EventsQuery {
 pub(super) struct StreamQuery {
     /// Replay events after this sequence number first (default: only new events). A
     /// `Last-Event-ID` header takes precedence (reconnecting EventSource clients).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     after: Option<u64>,
 }
 
@@ -79,7 +97,13 @@ pub(super) async fn list(
         ));
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let after = q.after.unwrap_or(0);
+    let after = sequence(q.after)?;
+    if q.wait.is_some_and(|w| w > MAX_WAIT_SECS) {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("wait must be between 0 and {MAX_WAIT_SECS} seconds"),
+        ));
+    }
     let wait = Duration::from_secs(
         q.wait
             .unwrap_or(0)
@@ -135,6 +159,9 @@ pub(super) async fn stream(
         ),
         None => None,
     };
+    if q.after.is_some() {
+        sequence(q.after)?;
+    }
     let cursor = resume.or(q.after).unwrap_or_else(|| store.last_seq());
     let follow = Follow {
         rx: store.watch_seq(),

@@ -52,6 +52,14 @@ impl From<FlowSetError> for ApiError {
             FlowSetError::Invalid(problems) => {
                 ApiError::invalid("INVALID_FLOW", text, problems_under("", &problems))
             }
+            FlowSetError::NilId => ApiError::invalid(
+                "INVALID_FLOW",
+                text.clone(),
+                vec![Problem {
+                    path: "id".into(),
+                    message: text,
+                }],
+            ),
             FlowSetError::TooMany(_) => ApiError::conflict("TOO_MANY_FLOWS", text),
             FlowSetError::Store(e) => ApiError::from(e),
         }

@@ -71,7 +71,7 @@ pub(super) async fn export(State(state): State<ApiState>) -> Result<Response, Ap
 
 /// Replaces the whole flow set atomically if it is still at the `If-Match` revision.
 #[utoipa::path(put, path = "/v1.0/gateway/sync/flows", tag = "sync", request_body = FlowSetImport,
-    params(("If-Match" = String, Header, description = "The revision the set is based on (quoted or bare), or `*`")),
+    params(("If-Match" = Option<String>, Header, description = "The revision the set is based on (quoted or bare), or `*`")),
     responses(
         (status = 200, description = "Imported; the new revision is the ETag", body = ImportSummary,
             headers(("ETag" = String, description = "The new revision, quoted"))),
@@ -84,8 +84,9 @@ pub(super) async fn import(
     headers: HeaderMap,
     ApiJson(body): ApiJson<FlowSetImport>,
 ) -> Result<Response, ApiError> {
-    let expected = expected_revision(&headers)?;
+    // The body first: a bad body is 400 whatever the header says.
     let flows = FlowSet::parse_set(body.flows, &state.validate_options())?;
+    let expected = expected_revision(&headers)?;
     let summary = state.flows().import(expected, flows)?;
     state.runtime().db().store.flush().await?;
     let mut response = Json(summary).into_response();

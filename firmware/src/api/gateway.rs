@@ -90,9 +90,13 @@ pub(super) struct ModemHealth {
 /// `POST /v1.0/gateway/modems/{id}/ussd`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct UssdBody {
-    /// The USSD string, e.g. `*100#`.
+    /// The USSD string, e.g. `*100#`: digits, `*`, `#` and `+`, at most 160.
+    #[schema(min_length = 1, max_length = 160, pattern = "^[0-9*#+]+$")]
     code: String,
 }
+
+/// The longest USSD string sent to a modem.
+const MAX_USSD_CODE: usize = 160;
 
 /// Liveness and readiness (no token needed).
 #[utoipa::path(get, path = "/v1.0/gateway/health", tag = "gateway", security(()),
@@ -216,6 +220,20 @@ pub(super) async fn ussd(
     ApiJson(body): ApiJson<UssdBody>,
 ) -> Result<Json<UssdReply>, ApiError> {
     let modem = modem_by_id(&state, &id)?;
+    // Checked here, not by the modem: a modem answers junk with an error that would read as
+    // the modem failing (502) rather than the request being wrong.
+    if body.code.is_empty()
+        || body.code.len() > MAX_USSD_CODE
+        || !body
+            .code
+            .chars()
+            .all(|c| c.is_ascii_digit() || "*#+".contains(c))
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            format!("code must be 1 to {MAX_USSD_CODE} of 0-9 * # +"),
+        ));
+    }
     Ok(Json(modem.ussd(&body.code).await?))
 }
 

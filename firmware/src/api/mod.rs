@@ -21,6 +21,7 @@ mod activeflows;
 mod admin;
 pub mod auth;
 mod calls;
+pub mod conn;
 pub mod error;
 mod events;
 mod flows;
@@ -268,7 +269,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1.0/gateway/sim/ussd", post(sim::ussd_reply))
         .route(
             "/v1.0/gateway/sim/audio",
-            post(sim::queue_audio).get(sim::recorded_audio),
+            post(sim::queue_audio)
+                .get(sim::recorded_audio)
+                .delete(sim::clear_audio),
         )
         .route("/v1.0/gateway/sim/sent", get(sim::sent))
         .route_layer(middleware::from_fn_with_state(
@@ -289,21 +292,18 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `cancel`; then stops accepting, ends streams and
-/// long-polls, and waits for requests in flight.
+/// Serves the API on `listener` until `cancel` with the connection limits of `[api]` (see
+/// [`conn`]); then stops accepting, ends streams and long-polls, and waits for requests in
+/// flight.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let shutdown = state.inner.shutdown.clone();
+    let limits = conn::ConnLimits::from_config(&state.inner.config.api);
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            cancel.cancelled().await;
-            shutdown.cancel();
-        })
-        .await
+    conn::serve(listener, app, limits, cancel, move || shutdown.cancel()).await
 }
 
 async fn count_requests(
@@ -343,6 +343,9 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page; absent or empty for the first page.
+    #[param(
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub page_token: Option<String>,
 }
 
@@ -366,14 +369,21 @@ impl PageQuery {
                 format!("page_size must be between 1 and {MAX_PAGE_SIZE}, not {size}"),
             ));
         }
-        let after = match self.page_token.as_deref().map(str::trim) {
+        // Exactly what `next_page_token` looks like (hyphenated UUID), as documented: the
+        // uuid crate would also take braces, URNs and undashed forms.
+        let after = match self.page_token.as_deref() {
             None | Some("") => None,
-            Some(token) => Some(Uuid::parse_str(token).map_err(|_| {
-                ApiError::bad_request(
-                    "INVALID_QUERY",
-                    format!("page_token {token:?} is not a token this API returned"),
-                )
-            })?),
+            Some(token) => Some(
+                Some(token)
+                    .filter(|t| t.len() == 36)
+                    .and_then(|t| Uuid::try_parse(t).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "INVALID_QUERY",
+                            format!("page_token {token:?} is not a token this API returned"),
+                        )
+                    })?,
+            ),
         };
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         let page = table.page(after, size)?;

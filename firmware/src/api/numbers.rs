@@ -33,11 +33,11 @@ pub(super) struct NumberBody {
     modem_id: Option<String>,
     /// Flow for incoming calls.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     call_flow_id: Option<Option<Uuid>>,
     /// Flow for incoming messages.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     message_flow_id: Option<Option<Uuid>>,
     /// Display name.
     name: Option<String>,
@@ -50,11 +50,11 @@ pub(super) struct NumberBody {
 pub(super) struct FlowIdsBody {
     /// Flow for incoming calls.
     #[serde(default, with = "nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     call_flow_id: Option<Uuid>,
     /// Flow for incoming messages.
     #[serde(default, with = "nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     message_flow_id: Option<Uuid>,
 }
 

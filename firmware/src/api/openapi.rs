@@ -4,7 +4,7 @@
 //! `FLOWGATE_UPDATE_OPENAPI=1 cargo test -p flowgate --test api_openapi`).
 //!
 //! The error responses every operation can give (401 without the token, 400 for a bad path
-//! or query, 413/415/422 for bodies, 404 for unknown ids, 500 when the store fails, 502/503
+//! query or body, 413/415 for bodies, 404 for unknown ids, 500 when the store fails, 502/503
 //! where a modem is involved, 507 on a POST when the disk is full) are added by
 //! [`CommonErrors`] rather than repeated on every handler, so no status the server sends is
 //! undocumented.
@@ -28,11 +28,13 @@ use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 the gateway's own resources under `/v1.0/gateway`.\n\n\
 Authentication: `Authorization: Bearer <token>` or `?token=<token>` (the token is in `<data dir>/api-token`); \
 only `GET /v1.0/gateway/health` is open.\n\n\
-Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVALID_*`, `UNKNOWN_FLOW`, \
+Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input — every body that is not what the route \
+takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or value), as do `INVALID_*`, `UNKNOWN_FLOW`, \
 `UNKNOWN_ACTION`; `problems` lists JSON paths), 401 token missing or wrong, 404 unknown id, \
 409 state conflict (`ACTIVEFLOW_ENDED`, `CALL_OVER`, `NO_AUDIO` — the call has no audio path, `STALE_ACTION`, \
 `DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`, `NOT_SUPPORTED_BY_LINE`), \
-412/428 flow-sync preconditions, 413 body over `api.max_body_bytes`, 415 not JSON, 422 JSON of the wrong shape, \
+412/428 flow-sync preconditions, 413 body over `api.max_body_bytes` (`BODY_TOO_LARGE`, also for a declared `Content-Length`), \
+415 not JSON, \
 500 the store failed (`INTERNAL`, with the cause), 502 the line or modem refused (`LINE_ERROR`, `MODEM_ERROR`), \
 503 not available now (`NO_LINE`, `LINE_UNAVAILABLE`, `NO_MODEM`, `MODEM_UNAVAILABLE`, `NO_SIMULATOR`, \
 `SIMULATOR_STOPPED`, `SHUTTING_DOWN`), 507 the disk budget (`data.max_disk_mib`) is used up (`DISK_FULL`: nothing new is stored until retention has made room; reads, updates and running flows go on, and the same request succeeds later)."
@@ -55,7 +57,7 @@ Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input (`INVA
         super::events::list, super::events::stream,
         super::flowsync::export, super::flowsync::import,
         super::sim::status, super::sim::sms, super::sim::incoming_call, super::sim::dtmf, super::sim::hangup,
-        super::sim::answer, super::sim::busy, super::sim::ussd_reply, super::sim::queue_audio,
+        super::sim::answer, super::sim::busy, super::sim::ussd_reply, super::sim::queue_audio, super::sim::clear_audio,
         super::sim::recorded_audio, super::sim::sent,
         serve_document,
     ),
@@ -120,11 +122,6 @@ const COMMON: &[(&str, &str, &str)] = &[
         "UnsupportedMediaType",
         "The body is not `application/json`",
     ),
-    (
-        "422",
-        "UnprocessableEntity",
-        "JSON of the wrong shape (a field of the wrong type, a missing field)",
-    ),
     ("500", "Internal", "The store failed; the message says what"),
     (
         "502",
@@ -183,12 +180,20 @@ fn add_common(path: &str, op: &mut Operation, post: bool) {
         .as_ref()
         .is_some_and(|t| t.iter().any(|t| t == "calls" || t == "modems"));
     let open = path == "/v1.0/gateway/health";
+    // 404 where a request names something: an id in the path, a simulated modem
+    // (`?modem=`), or the calls a transfer names in its body.
+    let names_something = path.contains('{')
+        || path == "/v1.0/transfers"
+        || op.parameters.as_ref().is_some_and(|p| {
+            p.iter()
+                .any(|p| matches!(p, RefOr::T(p) if p.name == "modem"))
+        });
     for (status, name, _) in COMMON {
         let wanted = match *status {
             "400" => has_body || has_params,
             "401" => !open,
-            "404" => path.contains('{'),
-            "413" | "415" | "422" => has_body,
+            "404" => names_something,
+            "413" | "415" => has_body,
             "500" => true,
             "502" | "503" => modem,
             "507" => post && !open,

@@ -15,21 +15,22 @@ use uuid::Uuid;
 pub(super) struct FlowDoc {
     /// Flow id (assigned by the server when missing on create).
     id: Option<Uuid>,
-    /// `flow` (set by the server).
+    /// `flow` (set by the server; any value sent is ignored).
     #[schema(rename = "type")]
-    kind: Option<String>,
+    kind: Option<serde_json::Value>,
     /// Name.
     name: Option<String>,
     /// Description.
     detail: Option<String>,
     /// The actions, run in array order unless `next_id` says otherwise.
     actions: Vec<ActionDoc>,
-    /// Flow started when an activeflow of this flow ends.
+    /// Flow started when an activeflow of this flow ends (`""` or the all-zero id: none).
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     on_complete_flow_id: Option<Uuid>,
-    /// Created (set by the server).
-    tm_create: Option<String>,
-    /// Last changed (set by the server).
-    tm_update: Option<String>,
+    /// Created (set by the server; any value sent is ignored).
+    tm_create: Option<serde_json::Value>,
+    /// Last changed (set by the server; any value sent is ignored).
+    tm_update: Option<serde_json::Value>,
 }
 
 /// One action (documentation type).

@@ -23,6 +23,42 @@ use crate::media::{read_audio_bytes, wav_bytes};
 /// The simulator's audio rate.
 const SIM_RATE: u32 = 8000;
 
+// Request limits: every value a request turns into work or memory is bounded here and
+// documented in the OpenAPI schema (`max_length` & co. below use the same numbers).
+/// Digits in one `POST /sim/dtmf` (in-band, 64 digits of 2 s each is at most 4 min of audio).
+const MAX_DIGITS: usize = 64;
+/// Characters of a phone number (`from`).
+const MAX_NUMBER: usize = 32;
+/// Characters of an injected SMS text (ten GSM 7-bit parts).
+const MAX_SMS_TEXT: usize = 1530;
+/// Hex digits of an injected PDU (SMSC field and a 164-byte TPDU).
+const MAX_PDU_HEX: usize = 360;
+/// Characters of a USSD reply (3GPP TS 23.038: 182 GSM 7-bit characters).
+const MAX_USSD_TEXT: usize = 182;
+
+/// 400 `INVALID_BODY` unless `value` has at most `max` characters.
+fn at_most(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(ApiError::bad_request(
+            "INVALID_BODY",
+            format!("{field} has {n} characters; at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// A phone number: not blank, at most [`MAX_NUMBER`] characters.
+fn number(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "INVALID_BODY",
+            format!("{field} must not be empty"),
+        ));
+    }
+    at_most(field, value, MAX_NUMBER)
+}
+
 /// `?modem=<id>`: which simulated modem a route acts on.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -96,13 +132,17 @@ pub(super) struct SimStatus {
 
 /// `POST /v1.0/gateway/sim/sms`: `{from, text}` or `{pdu}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct SmsBody {
     /// Sender (with `text`).
     #[serde(default)]
+    #[schema(max_length = 32, pattern = r"\S")]
     from: String,
     /// Text (split into a multipart message when long).
+    #[schema(max_length = 1530)]
     text: Option<String>,
     /// Or a raw SMS-DELIVER PDU in hex, SMSC field first.
+    #[schema(min_length = 2, max_length = 360, pattern = "^([0-9A-Fa-f]{2})+$")]
     pdu: Option<String>,
 }
 
@@ -115,8 +155,10 @@ pub(super) struct Delivered {
 
 /// `POST /v1.0/gateway/sim/calls`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct CallBody {
     /// Caller number.
+    #[schema(min_length = 1, max_length = 32, pattern = r"\S")]
     from: String,
 }
 
@@ -135,20 +177,25 @@ pub(super) enum DtmfMode {
 
 /// `POST /v1.0/gateway/sim/dtmf`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct DtmfBody {
-    /// Digits (`0-9 * # A-D`).
+    /// Digits (`0-9 * # A-D`), at most 64.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[0-9*#A-Da-d]+$")]
     digits: String,
     /// `urc` (default), `inband` or `both`.
     #[serde(default)]
     mode: DtmfMode,
     /// In-band level of each tone, dBm0 (−60 to 0; default −10).
     #[serde(default = "default_level")]
+    #[schema(minimum = -60, maximum = 0)]
     level_dbm0: f32,
     /// In-band tone length, ms (10 to 2000; default 100).
     #[serde(default = "default_ms")]
+    #[schema(minimum = 10, maximum = 2000)]
     duration_ms: u32,
     /// In-band pause between digits, ms (0 to 2000; default 100).
     #[serde(default = "default_ms")]
+    #[schema(minimum = 0, maximum = 2000)]
     gap_ms: u32,
 }
 
@@ -162,15 +209,35 @@ fn default_ms() -> u32 {
 
 /// `POST /v1.0/gateway/sim/ussd`: the reply to the next USSD request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct UssdReplyBody {
     /// Reply text.
+    #[schema(max_length = 182)]
     text: String,
     /// `gsm7` (default) or `ucs2`.
     #[serde(default)]
-    coding: Option<String>,
-    /// `<m>`: 0 done (default), 1 the network waits for an answer.
+    coding: Option<ReplyCoding>,
+    /// `<m>`: 0 done (default), 1 the network waits for an answer, up to 5.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 5)]
     status: u8,
+}
+
+/// How a USSD reply is coded.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ReplyCoding {
+    /// GSM 7-bit (the default).
+    Gsm7,
+    /// UCS-2.
+    Ucs2,
+}
+
+/// Caller audio dropped.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct AudioCleared {
+    /// Samples dropped (8 kHz).
+    samples: usize,
 }
 
 /// Audio queued from an upload.
@@ -253,18 +320,18 @@ pub(super) async fn sms(
 ) -> Result<Json<Delivered>, ApiError> {
     let pdus = match (body.text, body.pdu) {
         (Some(text), None) => {
-            if body.from.trim().is_empty() {
-                return Err(ApiError::bad_request(
-                    "INVALID_BODY",
-                    "from is required with text",
-                ));
-            }
+            number("from", &body.from)?;
+            at_most("text", &text, MAX_SMS_TEXT)?;
             sim.send_sms(&body.from, &text)?
         }
         (None, Some(pdu)) => {
-            if pdu.is_empty() || !pdu.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(ApiError::bad_request("INVALID_BODY", "pdu must be hex"));
+            if pdu.is_empty() || pdu.len() % 2 != 0 || !pdu.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ApiError::bad_request(
+                    "INVALID_BODY",
+                    "pdu must be hex digits in pairs",
+                ));
             }
+            at_most("pdu", &pdu, MAX_PDU_HEX)?;
             sim.send_pdu(&pdu)?;
             vec![pdu]
         }
@@ -289,12 +356,7 @@ pub(super) async fn incoming_call(
     sim: Sim,
     ApiJson(body): ApiJson<CallBody>,
 ) -> Result<StatusCode, ApiError> {
-    if body.from.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "INVALID_BODY",
-            "from must not be empty",
-        ));
-    }
+    number("from", &body.from)?;
     sim.incoming_call(&body.from)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -346,6 +408,9 @@ pub(super) async fn dtmf(
             "digits must not be empty",
         ));
     }
+    // Before anything turns the digits into URCs or audio: the in-band tones of a million
+    // digits are gigabytes.
+    at_most("digits", &body.digits, MAX_DIGITS)?;
     // Check everything before injecting anything.
     let tones = match body.mode {
         DtmfMode::Urc => None,
@@ -411,16 +476,11 @@ pub(super) async fn ussd_reply(
     sim: Sim,
     ApiJson(body): ApiJson<UssdReplyBody>,
 ) -> Result<StatusCode, ApiError> {
-    let coding = match body.coding.as_deref() {
-        None | Some("" | "gsm7") => UssdCoding::Gsm7,
-        Some("ucs2") => UssdCoding::Ucs2,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "INVALID_BODY",
-                format!("coding {other:?} is not gsm7 or ucs2"),
-            ));
-        }
+    let coding = match body.coding {
+        None | Some(ReplyCoding::Gsm7) => UssdCoding::Gsm7,
+        Some(ReplyCoding::Ucs2) => UssdCoding::Ucs2,
     };
+    at_most("text", &body.text, MAX_USSD_TEXT)?;
     if body.status > 5 {
         return Err(ApiError::bad_request("INVALID_BODY", "status is 0 to 5"));
     }
@@ -453,6 +513,19 @@ pub(super) async fn queue_audio(
         samples: samples.len(),
         duration_ms,
     }))
+}
+
+/// Drops the caller audio not yet played (the simulator also drops it when a call ends, so
+/// it never plays into the next call).
+#[utoipa::path(delete, path = "/v1.0/gateway/sim/audio", tag = "simulator", params(ModemQuery),
+    responses(
+        (status = 200, description = "Dropped", body = AudioCleared),
+        (status = 503, description = "`NO_SIMULATOR`", body = ErrorBody),
+    ))]
+pub(super) async fn clear_audio(sim: Sim) -> Json<AudioCleared> {
+    Json(AudioCleared {
+        samples: sim.clear_audio(),
+    })
 }
 
 /// The audio the gateway sent on the voice port, as WAV (8 kHz mono 16-bit).

@@ -67,6 +67,9 @@ pub enum FlowSetError {
     /// An imported set has invalid flows; every problem with its path (`flows[2].actions[0].type`).
     #[error("the flow set is invalid ({} problem(s))", .0.len())]
     Invalid(Vec<FlowError>),
+    /// The all-zero id means "no flow" in number bindings, so no flow may have it.
+    #[error("the all-zero flow id means \"no flow\" and cannot name a flow")]
+    NilId,
     /// The gateway stores at most [`MAX_FLOWS`] flows.
     #[error("at most {0} flows can be stored")]
     TooMany(usize),
@@ -143,6 +146,9 @@ impl FlowSet {
     /// `tm_update` set, and emits `flow_created`.
     pub fn create(&self, mut flow: Flow) -> Result<Flow, FlowSetError> {
         let id = *flow.id.get_or_insert_with(Uuid::now_v7);
+        if id.is_nil() {
+            return Err(FlowSetError::NilId);
+        }
         let now = Utc::now();
         stamp(&mut flow, now, now);
         let _guard = self.lock();
@@ -279,6 +285,9 @@ impl FlowSet {
         expected: Option<u64>,
         flows: Vec<Flow>,
     ) -> Result<ImportSummary, FlowSetError> {
+        if flows.iter().any(|f| f.id.is_some_and(|id| id.is_nil())) {
+            return Err(FlowSetError::NilId);
+        }
         let _guard = self.lock();
         let current = self.revision()?;
         if let Some(expected) = expected.filter(|e| *e != current) {

@@ -14,6 +14,9 @@ use crate::modem::at::types::is_dtmf_digit;
 use crate::simulator::dialect::DtmfUrc;
 use crate::simulator::{SimulatorError, SimulatorEvent};
 
+/// The most caller audio queued at once: ten minutes at 8 kHz (9.6 MB).
+pub const MAX_QUEUED_SAMPLES: usize = 8000 * 600;
+
 /// The voice port, shared with the PCM task through the core.
 #[derive(Debug, Default)]
 pub(crate) struct VoicePort {
@@ -103,9 +106,27 @@ impl Audio {
         true
     }
 
-    /// Queues caller audio.
-    pub(crate) fn queue(&mut self, samples: &[i16]) {
+    /// Queues caller audio, refusing more than [`MAX_QUEUED_SAMPLES`] in all (the queue is
+    /// filled from API requests, so its size is bounded by what one gateway can hold, not by
+    /// what a client sends).
+    pub(crate) fn queue(&mut self, samples: &[i16]) -> Result<(), SimulatorError> {
+        let queued = self.port.queue.len();
+        if queued.saturating_add(samples.len()) > MAX_QUEUED_SAMPLES {
+            return Err(SimulatorError::Invalid(format!(
+                "{} samples of caller audio would exceed the queue's {MAX_QUEUED_SAMPLES} \
+                 ({queued} queued)",
+                samples.len()
+            )));
+        }
         self.port.queue.extend(samples.iter().copied());
+        Ok(())
+    }
+
+    /// Drops the caller audio not yet played; returns how many samples were dropped.
+    pub(crate) fn clear_queue(&mut self) -> usize {
+        let dropped = self.port.queue.len();
+        self.port.queue.clear();
+        dropped
     }
 
     /// Samples of caller audio not yet played.
@@ -137,6 +158,14 @@ pub(super) fn update(c: &mut SimCore) -> Vec<Out> {
     }
     c.audio.port.active = active;
     c.audio.port.odd = None;
+    if !active {
+        // Caller audio belongs to the call it was queued for: what is left when the last
+        // call ends would otherwise play into the next call.
+        let dropped = c.audio.clear_queue();
+        if dropped > 0 {
+            tracing::debug!(dropped, "caller audio left at the end of the call dropped");
+        }
+    }
     c.emit(SimulatorEvent::AudioActive { active });
     if active {
         vec![Out::FlushAudio]

@@ -45,6 +45,7 @@ use self::ussd::Ussd;
 use super::dialect::{Dialect, SimulatedModel};
 use super::{SimulatorConfig, SimulatorEvent};
 
+pub use self::audio::MAX_QUEUED_SAMPLES;
 pub use self::calls::SimulatedCallRecord;
 pub use self::faults::FaultAction;
 pub use self::sms::SentSmsRecord;
