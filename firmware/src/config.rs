@@ -33,6 +33,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "number_updated",
     "modem_updated",
     "sip_updated",
+    "line_updated",
 ];
 
 /// Tone zones known to the DSP tone table.
@@ -61,6 +62,8 @@ pub struct Config {
     /// The routing table: which lines an outbound call tries (`[[routes]]`; empty = the
     /// built-in table, see `runtime::lines`).
     pub routes: Vec<crate::runtime::Route>,
+    /// Analog ports: the FXS dial plan, FXO answering, per-port settings.
+    pub analog: AnalogConfig,
     /// Audio, TTS and tones.
     pub media: MediaConfig,
     /// The SIP user agent: trunks, the registrar, RTP.
@@ -244,6 +247,145 @@ impl Default for CallsConfig {
             ring_timeout_secs: 60,
         }
     }
+}
+
+/// `[analog]`: what the gateway does with the board's analog ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalogConfig {
+    /// Extension numbers a phone on an FXS port can dial besides the ports' own (numbers
+    /// bound to flows): dialling one routes at once.
+    pub extensions: Vec<String>,
+    /// First digit that selects an outside line; `""` for none.
+    pub outside_prefix: String,
+    /// Digit that ends dialling at once; `""` for none.
+    pub terminator: String,
+    /// Route what was dialled after this long without a further digit, ms.
+    pub interdigit_timeout_ms: u32,
+    /// Reorder tone when no digit comes this long after the dial tone, ms.
+    pub first_digit_timeout_ms: u32,
+    /// FXO ports answer by themselves at the end of this ring; 0 = only the flow answers.
+    pub answer_after_rings: u8,
+    /// Per-port settings, by port id of the board profile.
+    pub ports: Vec<AnalogPortConfig>,
+}
+
+impl Default for AnalogConfig {
+    fn default() -> Self {
+        Self {
+            extensions: Vec::new(),
+            outside_prefix: "0".into(),
+            terminator: "#".into(),
+            interdigit_timeout_ms: 4000,
+            first_digit_timeout_ms: 15_000,
+            answer_after_rings: 0,
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// One `[[analog.ports]]` entry: overrides of one port of the board profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalogPortConfig {
+    /// The port id in the board profile (`fxs0`).
+    pub id: String,
+    /// FXS: the port's own extension (the caller of its calls, and how it is rung).
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// The country (line impedance, ringing, tones, caller ID); the profile's otherwise.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// FXO: the exchange line's own number (the callee of its incoming calls).
+    #[serde(default)]
+    pub number: Option<String>,
+    /// FXO: answer at the end of this ring (0 = only the flow answers); `answer_after_rings`
+    /// otherwise.
+    #[serde(default)]
+    pub answer_after_rings: Option<u8>,
+}
+
+/// Problems of `[analog]`, as `(key, message)`.
+fn analog_problems(a: &AnalogConfig) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_digit())
+    };
+    for (i, e) in a.extensions.iter().enumerate() {
+        if !digits(e, 8) {
+            out.push((
+                format!("analog.extensions[{i}]"),
+                format!("{e:?} must be 1-8 digits"),
+            ));
+        }
+    }
+    if a.extensions.len() > 24 {
+        out.push(("analog.extensions".into(), "at most 24 extensions".into()));
+    }
+    let one_key = |s: &str| {
+        s.is_empty() || (s.chars().count() == 1 && s.chars().all(|c| "0123456789*#".contains(c)))
+    };
+    if !one_key(&a.outside_prefix) {
+        out.push((
+            "analog.outside_prefix".into(),
+            "must be one digit, * or #, or \"\"".into(),
+        ));
+    }
+    if !one_key(&a.terminator) {
+        out.push((
+            "analog.terminator".into(),
+            "must be one digit, * or #, or \"\"".into(),
+        ));
+    }
+    if !a.outside_prefix.is_empty() && a.outside_prefix == a.terminator {
+        out.push((
+            "analog.terminator".into(),
+            "must differ from outside_prefix".into(),
+        ));
+    }
+    if !(1000..=30_000).contains(&a.interdigit_timeout_ms) {
+        out.push((
+            "analog.interdigit_timeout_ms".into(),
+            "must be between 1000 and 30000 ms".into(),
+        ));
+    }
+    if !(2000..=120_000).contains(&a.first_digit_timeout_ms) {
+        out.push((
+            "analog.first_digit_timeout_ms".into(),
+            "must be between 2000 and 120000 ms".into(),
+        ));
+    }
+    if a.answer_after_rings > 20 {
+        out.push(("analog.answer_after_rings".into(), "must be 0-20".into()));
+    }
+    for (i, p) in a.ports.iter().enumerate() {
+        let k = |f: &str| format!("analog.ports[{i}].{f}");
+        if p.id.trim().is_empty() {
+            out.push((k("id"), "must name a port of the board profile".into()));
+        }
+        if a.ports[..i].iter().any(|q| q.id == p.id) {
+            out.push((k("id"), "duplicate port id".into()));
+        }
+        if let Some(e) = &p.extension
+            && !digits(e, 8)
+        {
+            out.push((k("extension"), format!("{e:?} must be 1-8 digits")));
+        }
+        if let Some(c) = &p.country
+            && flowgate_analog::country::country(c).is_none()
+        {
+            out.push((k("country"), format!("unknown country {c:?}")));
+        }
+        if let Some(n) = &p.number
+            && !n.chars().all(|c| c.is_ascii_digit() || "+ -".contains(c))
+        {
+            out.push((k("number"), format!("{n:?} is not a phone number")));
+        }
+        if p.answer_after_rings.is_some_and(|r| r > 20) {
+            out.push((k("answer_after_rings"), "must be 0-20".into()));
+        }
+    }
+    out
 }
 
 /// `[media]`
@@ -659,6 +801,7 @@ impl Config {
             bad(&key, message);
         }
         for (key, message) in self.sip.problems() {
+        for (key, message) in analog_problems(&self.analog) {
             bad(&key, message);
         }
         if self.media.tts_command.trim().is_empty() {

@@ -7,6 +7,7 @@
 //! root CancellationToken
 //!  ├─ modem driver tasks (one set per modem)       board
 //!  ├─ SIP user agent + the `sip` line's task         sip
+//!  ├─ analog port runner threads (one per port)     board (crate::analog)
 //!  ├─ runtime: runners, SMS in/out, call events     runtime
 //!  ├─ webhooks, event retention                     sync
 //!  └─ HTTP server                                   api
@@ -93,6 +94,8 @@ pub struct Daemon {
     runtime: Runtime,
     /// The simulated modems, by modem id, in board order.
     sims: Vec<(String, Simulator)>,
+    /// The analog ports.
+    analog: crate::analog::AnalogPorts,
     cancel: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     store: Store,
@@ -127,6 +130,7 @@ impl Daemon {
             Some((sip, notices)) => (Some(sip), Some(notices)),
             None => (None, None),
         };
+        let analog = start_analog(&config, &cancel)?;
 
         let metrics = Arc::new(Metrics::default());
         let guards = flowgate_flows::engine::Guards {
@@ -158,7 +162,10 @@ impl Daemon {
             media: Some(media),
             ring_timeout: Duration::from_secs(config.calls.ring_timeout_secs),
             routes: crate::runtime::Routes::new(config.routes.clone()),
-            lines: sip_lines(sip.as_ref()),
+            lines: sip_lines(sip.as_ref())
+                .into_iter()
+                .chain(analog.as_lines())
+                .collect(),
             email: config.email.clone(),
         };
         let runtime = Runtime::new(
@@ -181,6 +188,7 @@ impl Daemon {
         if let Some(notices) = sip_notices {
             crate::sip::spawn_notices(runtime.db().clone(), notices, cancel.child_token());
         }
+        analog.spawn_status_events(&runtime, &cancel);
         crate::sync::spawn_webhooks(&runtime, &config, cancel.child_token());
 
         let listener = tokio::net::TcpListener::bind(&config.api.listen)
@@ -203,7 +211,8 @@ impl Daemon {
                 .map(|(id, sim)| (id.clone(), sim.control()))
                 .collect(),
         )
-        .with_sip(sip.as_ref().map(|s| s.user_agent().clone()));
+        .with_sip(sip.as_ref().map(|s| s.user_agent().clone()))
+        .with_analog(analog.clone());
         let server_cancel = cancel.child_token();
         let server = tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, state, server_cancel).await {
@@ -219,6 +228,7 @@ impl Daemon {
             token_origin,
             runtime,
             sims,
+            analog,
             cancel,
             server,
             store,
@@ -255,6 +265,11 @@ impl Daemon {
     /// The simulators' control handles (one per simulated modem, in board order).
     pub fn sims(&self) -> Vec<SimulatorControl> {
         self.sims.iter().map(|(_, sim)| sim.control()).collect()
+    }
+
+    /// The analog ports (lines, and the simulated board's control when it runs).
+    pub fn analog(&self) -> &crate::analog::AnalogPorts {
+        &self.analog
     }
 
     /// Resolves when the store has stopped taking writes (see [`crate::store::watchdog`]).
@@ -365,6 +380,20 @@ fn start_board(
         warn!(board = %name, "the board has no modem: calls and SMS are unavailable");
     }
     Ok((Modems::new(handles), sims))
+}
+
+/// Brings up the analog ports of the configured board profile (see [`crate::analog`]).
+fn start_analog(
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<crate::analog::AnalogPorts, DaemonError> {
+    let name = &config.board.profile;
+    let board_err = |reason: String| DaemonError::Board {
+        profile: name.clone(),
+        reason,
+    };
+    let profile = BoardProfile::resolve(name).map_err(|e| board_err(e.to_string()))?;
+    crate::analog::start(config, &profile, cancel).map_err(board_err)
 }
 
 /// sd_notify READY=1, and the store watchdog: it proves the store still writes and pings the

@@ -6,6 +6,8 @@
 mod admin;
 /// `amd`: a person or a machine answers.
 mod amd;
+/// Analog ports: a phone dialling an IVR, a landline connected to a mobile.
+mod analog;
 /// API hygiene: tokens, bad bodies.
 mod api;
 /// Audio: prompts heard, in-band digits, recordings, interrupts.

@@ -13,8 +13,8 @@ use linux_embedded_hal::spidev::{SpiModeFlags, SpidevOptions};
 use linux_embedded_hal::{Delay, SpidevDevice};
 use thiserror::Error;
 
-use super::{AnalogPortProfile, GpioLine};
-use flowgate_analog::port::{AnalogPort, FxoPort, FxsPort, PortError, PortKind};
+use super::{AnalogPortProfile, GpioLine, PortSettings};
+use flowgate_analog::port::{AnalogPort, FxoPort, FxsPort, PortError};
 use flowgate_analog::si321x::Si321x;
 use flowgate_analog::si3050::Si3050;
 
@@ -204,6 +204,22 @@ fn gpio(port: &str, l: &GpioLine, interrupt: bool) -> Result<BoardPin, AnalogOpe
 /// # Errors
 /// [`AnalogOpenError`] naming the port and the device that failed.
 pub fn open_port(p: &AnalogPortProfile) -> Result<(LinuxPort, Option<IrqWaiter>), AnalogOpenError> {
+    let settings = p.settings().map_err(|source| AnalogOpenError::Port {
+        port: p.id.clone(),
+        source,
+    })?;
+    open_port_with(p, settings)
+}
+
+/// Opens the port a profile describes with `settings` (the profile's, adjusted by the
+/// gateway's configuration).
+///
+/// # Errors
+/// [`AnalogOpenError`] naming the port and the device that failed.
+pub fn open_port_with(
+    p: &AnalogPortProfile,
+    settings: PortSettings,
+) -> Result<(LinuxPort, Option<IrqWaiter>), AnalogOpenError> {
     let port_err = |source: PortError| AnalogOpenError::Port {
         port: p.id.clone(),
         source,
@@ -253,19 +269,13 @@ pub fn open_port(p: &AnalogPortProfile) -> Result<(LinuxPort, Option<IrqWaiter>)
         }
         None => (BoardPin::None, None),
     };
-    let port: LinuxPort = match p.kind() {
-        PortKind::Fxs => {
-            let (chip, cfg) = p.fxs_config().map_err(port_err)?;
-            Box::new(
-                FxsPort::new(Si321x::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?,
-            )
-        }
-        PortKind::Fxo => {
-            let (chip, cfg) = p.fxo_config().map_err(port_err)?;
-            Box::new(
-                FxoPort::new(Si3050::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?,
-            )
-        }
+    let port: LinuxPort = match settings {
+        PortSettings::Fxs(chip, cfg) => Box::new(
+            FxsPort::new(Si321x::new(spi, reset, int, Delay, chip), *cfg).map_err(port_err)?,
+        ),
+        PortSettings::Fxo(chip, cfg) => Box::new(
+            FxoPort::new(Si3050::new(spi, reset, int, Delay, chip), cfg).map_err(port_err)?,
+        ),
     };
     Ok((port, waiter))
 }

@@ -7,11 +7,17 @@
 //! Linux shell. A simulated port (`simulated = true`) is built on
 //! `flowgate_analog::sim::SimBoard` by whoever runs the simulated board.
 
+mod line;
 mod linux;
+mod side;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::linux::{AnalogOpenError, BoardPin, GpioError, IrqWaiter, LinuxPort, open_port};
+pub use self::line::{AlarmsView, AnalogLine, AnalogLineConfig, AnalogLineStatus};
+pub use self::linux::{
+    AnalogOpenError, BoardPin, GpioError, IrqWaiter, LinuxPort, open_port, open_port_with,
+};
+pub use self::side::{CallAudio, DevicePortIo, PortIo, SilentPortIo, SimPortIo};
 use crate::modem::config::AudioTransport;
 use flowgate_analog::country::{Country, country};
 use flowgate_analog::port::{FxoPortConfig, FxsPortConfig, PortError, PortKind};
@@ -204,6 +210,35 @@ pub fn fxs_cid_mode(c: &Country) -> flowgate_analog::line::fxs::CidMode {
         CidSignalling::EtsiPreRing => CidMode::EtsiPreRing(Layout::Etsi),
         CidSignalling::EtsiAfterRing => CidMode::EtsiAfterRing(Layout::Etsi),
         CidSignalling::Dtmf => CidMode::Dtmf(c.dtmf_clip),
+    }
+}
+
+/// The chip and port configuration of a port, which the gateway's configuration may adjust
+/// (dial plan, timers, auto-answer) before the port is built.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PortSettings {
+    /// A ProSLIC port (boxed: its dial plan makes it the larger by far).
+    Fxs(FxsChipConfig, Box<FxsPortConfig>),
+    /// A DAA port.
+    Fxo(FxoChipConfig, FxoPortConfig),
+}
+
+impl AnalogPortProfile {
+    /// The port's settings as the profile and its country give them.
+    ///
+    /// # Errors
+    /// [`PortError::Config`] for an unknown country.
+    pub fn settings(&self) -> Result<PortSettings, PortError> {
+        Ok(match self.kind() {
+            PortKind::Fxs => {
+                let (chip, port) = self.fxs_config()?;
+                PortSettings::Fxs(chip, Box::new(port))
+            }
+            PortKind::Fxo => {
+                let (chip, port) = self.fxo_config()?;
+                PortSettings::Fxo(chip, port)
+            }
+        })
     }
 }
 

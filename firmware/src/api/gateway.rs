@@ -43,6 +43,10 @@ pub(crate) struct LineView {
     capabilities: flowgate_line::Capabilities,
     /// Its own number or extension, when known.
     own_number: String,
+    /// Analog ports: hook state, ringing, loop current and voltage, alarms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<super::schema::AnalogPortDoc>)]
+    analog: Option<flowgate_board::analog::AnalogLineStatus>,
 }
 
 /// `GET /v1.0/gateway/health`.
@@ -170,6 +174,7 @@ pub(super) async fn lines(State(state): State<ApiState>) -> Json<LineList> {
                 availability: l.availability(),
                 capabilities: l.capabilities(),
                 own_number: l.own_party().number,
+                analog: state.analog().view(l.id()).map(|v| v.status),
             })
             .collect(),
         next_page_token: None,

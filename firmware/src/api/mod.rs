@@ -10,7 +10,8 @@
 //!   the VoIPBIN resources.
 //! - `admin`: the LAN admin page (HTML, session login), mounted beside the API.
 //! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
-//!   (whole-set export/import), `sim` (the simulated board's control, per simulated modem).
+//!   (whole-set export/import), `sim` (the simulated board's control, per simulated modem),
+//!   `analog` (the simulated analog board's control: phone and exchange line).
 //! - [`openapi`]: the document generated from the handlers' annotations; `schema`: the
 //!   documentation-only body shapes the handlers and the document share.
 //!
@@ -19,6 +20,7 @@
 
 mod activeflows;
 mod admin;
+mod analog;
 pub mod auth;
 mod calls;
 pub mod conn;
@@ -70,6 +72,8 @@ struct StateInner {
     config: Config,
     /// The simulated modems, by id, in board order.
     sims: Vec<(String, SimulatorControl)>,
+    /// The analog ports (and the simulated analog board's control).
+    analog: crate::analog::AnalogPorts,
     started: Instant,
     flows: FlowSet,
     /// Cancelled when the server shuts down: ends SSE streams and long-polls, which would
@@ -96,6 +100,7 @@ impl ApiState {
                 token,
                 config,
                 sims,
+                analog: crate::analog::AnalogPorts::default(),
                 started: Instant::now(),
                 flows,
                 shutdown: CancellationToken::new(),
@@ -112,9 +117,25 @@ impl ApiState {
         self
     }
 
+    /// The same state with the gateway's analog ports (call right after [`ApiState::new`],
+    /// before the state is shared).
+    #[must_use]
+    pub fn with_analog(mut self, analog: crate::analog::AnalogPorts) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.analog = analog,
+            None => tracing::warn!("API state already shared: analog ports not added"),
+        }
+        self
+    }
+
     /// The SIP user agent, when SIP runs.
     pub(crate) fn sip(&self) -> Option<&flowgate_sip::ua::UserAgent> {
         self.inner.sip.as_ref()
+    }
+
+    /// The analog ports.
+    pub(crate) fn analog(&self) -> &crate::analog::AnalogPorts {
+        &self.inner.analog
     }
 
     /// The runtime.
@@ -274,6 +295,22 @@ pub fn router(state: ApiState) -> Router {
                 .delete(sim::clear_audio),
         )
         .route("/v1.0/gateway/sim/sent", get(sim::sent))
+        .route("/v1.0/gateway/sim/analog", get(analog::get_status))
+        .route("/v1.0/gateway/sim/analog/phone/lift", post(analog::lift))
+        .route("/v1.0/gateway/sim/analog/phone/dial", post(analog::dial))
+        .route(
+            "/v1.0/gateway/sim/analog/phone/hangup",
+            post(analog::replace),
+        )
+        .route("/v1.0/gateway/sim/analog/line/ring", post(analog::ring))
+        .route(
+            "/v1.0/gateway/sim/analog/line/answer",
+            post(analog::line_answer),
+        )
+        .route(
+            "/v1.0/gateway/sim/analog/line/hangup",
+            post(analog::line_hangup),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.inner.token.clone(),
             auth::require_token,

@@ -86,7 +86,9 @@ pub(super) struct EventDoc {
     /// `activeflow_created`, `activeflow_updated`, `activeflow_deleted`, `flow_created`,
     /// `flow_updated`, `flow_deleted`, `call_created`, `call_updated`, `message_created`,
     /// `message_updated`, `recording_created`, `recording_updated`, `recording_deleted`,
-    /// `number_created`, `number_updated`, `number_deleted`, …
+    /// `number_created`, `number_updated`, `number_deleted`, `line_updated` (an analog port's
+    /// state changed: `resource_id` is stable per line, `data` is its `AnalogPortDoc` with
+    /// `id` and `own_number`), …
     #[schema(rename = "type")]
     kind: String,
     /// The resource the event is about.
@@ -94,4 +96,39 @@ pub(super) struct EventDoc {
     /// The resource after the change (its public JSON).
     #[schema(value_type = Object)]
     data: serde_json::Value,
+}
+
+/// An analog port's state (`GET /v1.0/gateway/lines` `analog`, `line_updated` events).
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: flowgate_board's AnalogLineStatus is serialized"
+)]
+pub(super) struct AnalogPortDoc {
+    /// The line id (in `line_updated` events).
+    id: Option<String>,
+    /// FXS: the port's extension; FXO: the exchange line's number (in events).
+    own_number: Option<String>,
+    /// `fxs` or `fxo`.
+    kind: String,
+    /// The chip as identified (`Si3215 rev 3`), once started.
+    chip: Option<String>,
+    /// `on_hook` or `off_hook` (FXS: the phone's; FXO: the port's own).
+    hook: String,
+    /// FXS: the port rings the phone; FXO: the exchange rings the line.
+    ringing: bool,
+    /// A call is in progress on the port.
+    in_call: bool,
+    /// Loop current, mA (rounded).
+    loop_current_ma: Option<f32>,
+    /// Line voltage, V (FXO: tip-ring, signed; FXS: battery; rounded).
+    line_voltage_v: Option<f32>,
+    /// Alarms: `power` and `thermal` counts (FXS), `line_open` (FXS, after repeated power
+    /// alarms), `no_battery` (FXO).
+    #[schema(value_type = Object)]
+    alarms: serde_json::Value,
+    /// The call leg on the port (the call's id).
+    leg: Option<Uuid>,
+    /// Why the port does not work, if it does not (it is retried every 10 s).
+    fault: Option<String>,
 }

@@ -1,0 +1,221 @@
+//! Analog ports on the default simulated board (an Si3215 with a telephone as `fxs0`,
+//! extension 200; an Si3050 on an exchange line as `fxo0`), driven through the analog
+//! simulator API: a phone dials an extension bound to an IVR and presses a digit; the
+//! exchange line rings with caller ID and the flow connects it to a GSM number through the
+//! simulated modem; hang-ups on either side release both legs and the ports.
+
+use flowgate_tests::Gateway;
+use serde_json::{Value, json};
+
+const B1: &str = "00000000-0000-4000-8000-0000000000c1";
+const B2: &str = "00000000-0000-4000-8000-0000000000c2";
+const BF: &str = "00000000-0000-4000-8000-0000000000cf";
+
+/// The GSM number the analog caller is connected to (the simulated network answers it).
+const GSM: &str = "+15557778888";
+
+/// An IVR: the caller's digit (DTMF from the phone, found in the audio) picks the branch.
+fn ivr() -> Value {
+    json!({"name": "analog ivr", "detail": "", "actions": [
+        {"type": "answer"},
+        {"type": "digits_receive", "option": {"duration": 60000, "length": 1}},
+        {"type": "branch", "option": {"target_ids": {"1": B1, "2": B2}, "default_target_id": BF}},
+        {"id": BF, "type": "variable_set", "option": {"key": "choice", "value": "invalid"}},
+        {"type": "hangup"},
+        {"id": B1, "type": "variable_set", "option": {"key": "choice", "value": "sales"}},
+        {"type": "hangup"},
+        {"id": B2, "type": "variable_set", "option": {"key": "choice", "value": "support"}},
+        {"type": "hangup"}]})
+}
+
+/// Answers the exchange line's caller and connects it to the GSM number; after the bridge the
+/// flow notes it and hangs up.
+fn connect_to_gsm() -> Value {
+    json!({"name": "landline to mobile", "detail": "", "actions": [
+        {"type": "answer"},
+        {"type": "connect", "option": {
+            "source": {"type": "tel", "target": ""},
+            "destinations": [{"type": "tel", "target": GSM}]}},
+        {"type": "variable_set", "option": {"key": "after", "value": "connect"}},
+        {"type": "hangup"}]})
+}
+
+/// The port's state in `GET /v1.0/gateway/lines`.
+async fn port(gw: &Gateway, id: &str) -> Value {
+    let lines = gw.api().get("/v1.0/gateway/lines").await;
+    lines["result"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["id"] == id))
+        .map(|l| l["analog"].clone())
+        .unwrap_or_default()
+}
+
+/// Waits until the port is idle (on-hook, no call, no leg).
+async fn idle(gw: &Gateway, id: &str) {
+    gw.api()
+        .wait_for(&format!("{id} to be idle"), || async {
+            let p = port(gw, id).await;
+            (p["hook"] == "on_hook" && p["in_call"] == false && p["leg"].is_null()).then_some(())
+        })
+        .await;
+}
+
+async fn call_where(gw: &Gateway, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let api = gw.api();
+    api.wait_for(what, || async {
+        api.calls().await.into_iter().find(|c| f(c))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_dials_an_ivr_extension_and_the_flow_branches_on_its_digit() {
+    let gw = Gateway::start_with(|c| c.analog.extensions = vec!["300".into()]).await;
+    let api = gw.api();
+    let flow = api.create_flow(ivr()).await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "300", "call_flow_id": flow.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    api.wait_for("the port to see the off-hook", || async {
+        (port(&gw, "fxs0").await["hook"] == "off_hook").then_some(())
+    })
+    .await;
+    // An extension of the dial plan routes at once, without `#`.
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let af = api
+        .wait_for("the IVR to wait for a digit", || async {
+            let call = api.calls().await.into_iter().next()?;
+            let af = call["activeflow_id"].as_str()?.to_owned();
+            let view = api.get(&format!("/v1.0/activeflows/{af}")).await;
+            (view["current_action"]["type"] == "digits_receive").then_some(af)
+        })
+        .await;
+    let call = api.calls().await.into_iter().next().unwrap();
+    assert_eq!(call["line_id"], "fxs0");
+    assert_eq!(call["transport"], "fxs");
+    assert_eq!(call["direction"], "incoming");
+    assert_eq!(
+        call["source"]["target"], "200",
+        "the caller is the port's extension"
+    );
+    assert_eq!(call["destination"]["target"], "300");
+    assert_eq!(port(&gw, "fxs0").await["leg"], call["id"]);
+
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "2"}),
+    )
+    .await;
+    let ended = api.wait_ended(&af).await;
+    assert_eq!(ended["variables"]["choice"], "support", "{ended}");
+    assert_eq!(ended["variables"]["voipbin.call.source.target"], "200");
+    let id = call["id"].as_str().unwrap().to_owned();
+    let call = call_where(&gw, "the call to end", |c| {
+        c["id"] == id.as_str() && c["status"] == "hangup"
+    })
+    .await;
+    assert_eq!(call["hangup_by"], "local");
+    // The phone, left off-hook, hears busy; hanging it up leaves the port idle.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    idle(&gw, "fxs0").await;
+    gw.stop().await;
+}
+
+/// Rings the exchange line with caller ID under a flow that connects it to the GSM number;
+/// returns (the landline call, the GSM leg) once both are up.
+async fn landline_connected_to_gsm(gw: &Gateway) -> (Value, Value) {
+    let api = gw.api();
+    let flow = api.create_flow(connect_to_gsm()).await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"line_id": "fxo0", "call_flow_id": flow.to_string()}),
+    )
+    .await;
+    idle(gw, "fxo0").await;
+    api.post(
+        "/v1.0/gateway/sim/analog/line/ring",
+        json!({"number": "5559876543", "name": "BOB"}),
+    )
+    .await;
+    let landline = call_where(gw, "the landline call", |c| c["line_id"] == "fxo0").await;
+    assert_eq!(landline["direction"], "incoming");
+    assert_eq!(landline["source"]["target"], "5559876543");
+    assert_eq!(landline["source"]["target_name"], "BOB");
+    let gsm = call_where(gw, "the GSM leg to be answered", |c| {
+        c["direction"] == "outgoing" && c["status"] == "progressing"
+    })
+    .await;
+    assert_eq!(gsm["line_id"], "sim0");
+    assert_eq!(gsm["destination"]["target"], GSM);
+    assert_eq!(gsm["master_call_id"], landline["id"]);
+    // The exchange saw the gateway answer (the line is connected end to end).
+    api.wait_for("the exchange to see the answer", || async {
+        let s = api.get("/v1.0/gateway/sim/analog").await;
+        (s["exchange"]["state"] == "connected").then_some(())
+    })
+    .await;
+    (landline, gsm)
+}
+
+async fn ended(gw: &Gateway, call: &Value) -> Value {
+    let id = call["id"].as_str().unwrap().to_owned();
+    call_where(gw, "the call to end", |c| {
+        c["id"] == id.as_str() && c["status"] == "hangup"
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_landline_caller_is_connected_to_a_mobile_and_hangs_up_first() {
+    let gw = Gateway::start().await;
+    let (landline, gsm) = landline_connected_to_gsm(&gw).await;
+    gw.api()
+        .post("/v1.0/gateway/sim/analog/line/hangup", json!({}))
+        .await;
+    let landline = ended(&gw, &landline).await;
+    assert_eq!(landline["hangup_by"], "remote");
+    let gsm = ended(&gw, &gsm).await;
+    assert_eq!(gsm["hangup_by"], "local", "the gateway released the mobile");
+    idle(&gw, "fxo0").await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mobile_hangs_up_first_and_the_flow_releases_the_landline() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let (landline, gsm) = landline_connected_to_gsm(&gw).await;
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    let gsm = ended(&gw, &gsm).await;
+    assert_eq!(gsm["hangup_by"], "remote");
+    let landline = ended(&gw, &landline).await;
+    assert_eq!(
+        landline["hangup_by"], "local",
+        "the flow hung up after connect"
+    );
+    let af = landline["activeflow_id"].as_str().unwrap().to_owned();
+    let flow = api.wait_ended(&af).await;
+    assert_eq!(flow["variables"]["after"], "connect");
+    api.wait_for("the exchange to see the gateway hang up", || async {
+        let s = api.get("/v1.0/gateway/sim/analog").await;
+        s["exchange"]["events"]
+            .as_array()?
+            .iter()
+            .any(|e| e == "hung_up")
+            .then_some(())
+    })
+    .await;
+    idle(&gw, "fxo0").await;
+    gw.stop().await;
+}
