@@ -15,22 +15,26 @@
 # `test` and `bench` also make a Python venv with python-gsmmodem-new (an
 # independent modem client; pyserial comes with it), aiosmtpd (a real SMTP
 # server for tests/e2e/email.rs), selenium (drives Debian's chromium for
-# tests/e2e/admin_browser.py) and schemathesis (an OpenAPI-driven API tester for
-# tests/e2e/schemathesis.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
+# tests/e2e/admin_browser.py), schemathesis (an OpenAPI-driven API tester for
+# tests/e2e/schemathesis.rs) and oelint-adv (the Yocto recipe linter for
+# tests/e2e/layer.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
 # no root: pip installs into the venv only.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 run_pkgs=(pkg-config libasound2-dev espeak-ng)
-test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip openssl chromium chromium-driver)
+# systemd (systemd-analyze), udev (udevadm) and shellcheck check the Yocto layer's unit,
+# udev rules and scripts (tests/e2e/layer.rs).
+test_pkgs=("${run_pkgs[@]}" libasound2-plugins pulseaudio alsa-utils multimon-ng sox python3-venv sip-tester kamailio baresip openssl chromium chromium-driver systemd udev shellcheck)
 bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 
 # The releases the tests were written against: the simulator's python-gsmmodem client, the
 # SMTP server the email_send end-to-end tests deliver to (tests/smtp/server.py), the
 # Selenium the admin page's browser test drives Debian's chromium with (through
-# chromium-driver; Selenium's own driver download is never used), and the API's schema test.
-pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5)
+# chromium-driver; Selenium's own driver download is never used), the API's schema test,
+# and the oelint-adv whose rules yocto-layer/oelint-rules.json pins.
+pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5 oelint-adv==9.11.2)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -61,7 +65,7 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis, oelint_adv' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
     [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"

@@ -98,7 +98,7 @@ pub struct BoardModem {
     /// Vendor profile id (`quectel-ec25`, `huawei-e1550`, `simcom-sim7600`, `simcom-sim800`,
     /// `generic`).
     pub profile: String,
-    /// AT port; a stable path (`/dev/serial/by-id/...`). Not used for simulated modems.
+    /// AT port; a stable path (`/dev/flowgate/<model>-<slot>-at` from the udev rules). Not used for simulated modems.
     #[serde(default)]
     pub port: Option<PathBuf>,
     /// Baud rate.

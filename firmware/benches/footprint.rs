@@ -6,7 +6,9 @@
 //! opening the store, recovering, starting the modem and binding the API). RSS is read from
 //! `/proc/<pid>/status` after the modem is ready and the process has idled.
 //! Run: `cargo bench -p flowgate --bench footprint` (uses the release-profile binary that
-//! `cargo bench` builds).
+//! `cargo bench` builds). `FOOTPRINT_BINARY=<path>` measures another build instead, e.g. the
+//! stripped release binary `scripts/binary-size.sh` makes (the data directory is still
+//! written by this program, whatever profile it was built with).
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -48,7 +50,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / `cargo test --benches` probe
     }
-    let binary = env!("CARGO_BIN_EXE_flowgate");
+    let binary = std::env::var_os("FOOTPRINT_BINARY").map_or_else(
+        || env!("CARGO_BIN_EXE_flowgate").into(),
+        std::path::PathBuf::from,
+    );
+    println!("measuring {}", binary.display());
     let mut ready = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..RUNS {
@@ -56,7 +62,7 @@ fn main() {
         let data = dir.path().join("data");
         populate(&data);
         let start = Instant::now();
-        let mut child = Command::new(binary)
+        let mut child = Command::new(&binary)
             .args(["run", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
             .env("RUST_LOG", "error")

@@ -245,6 +245,8 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let mut signals =
+            crate::daemon::StopSignals::install().context("cannot install signal handlers")?;
         let daemon = crate::daemon::Daemon::start(config.clone()).await?;
         println!(
             "Flowgate API on http://{}/v1.0 (board: {})",
@@ -263,8 +265,7 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         tokio::select! {
-            signal = crate::daemon::wait_for_signal() => {
-                let signal = signal.context("cannot install signal handlers")?;
+            signal = signals.recv() => {
                 tracing::info!(signal, "stopping");
             }
             () = daemon.store_stalled() => {
@@ -288,6 +289,20 @@ fn init_logging(log: &crate::config::LogConfig) -> anyhow::Result<()> {
         }
         _ => EnvFilter::try_new(&log.filter).context("log.filter is not a valid log filter")?,
     };
+    if log.format == "journald" {
+        // Under systemd: each event goes to the journal with its tracing fields as journal
+        // fields (FLOWGATE_<FIELD>), its level as the priority.
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let journald = tracing_journald::layer()
+            .context("log.format = \"journald\" but the journal socket cannot be used")?
+            .with_field_prefix(Some("FLOWGATE".into()));
+        return tracing_subscriber::registry()
+            .with(filter)
+            .with(journald)
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -565,7 +565,8 @@ impl SipSection {
 pub struct LogConfig {
     /// EnvFilter directive.
     pub filter: String,
-    /// `text` or `json`.
+    /// `text`, `json` (both on stderr) or `journald` (the journal's native protocol,
+    /// tracing fields as journal fields).
     pub format: String,
 }
 
@@ -840,10 +841,13 @@ impl Config {
                 ),
             );
         }
-        if self.log.format != "text" && self.log.format != "json" {
+        if !["text", "json", "journald"].contains(&self.log.format.as_str()) {
             bad(
                 "log.format",
-                format!("{:?} must be \"text\" or \"json\"", self.log.format),
+                format!(
+                    "{:?} must be \"text\", \"json\" or \"journald\"",
+                    self.log.format
+                ),
             );
         }
         for (key, message) in self.email.problems() {

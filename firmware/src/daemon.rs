@@ -33,8 +33,9 @@ use tracing::{error, info, warn};
 use crate::api::auth::{ApiToken, TokenOrigin};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::notify::ServiceNotifier;
 use crate::runtime::{Modems, Runtime, RuntimeError, RuntimeOptions, SmsPolicy};
-use crate::store::watchdog::{WatchdogTiming, watch_writes};
+use crate::store::watchdog::{WatchdogTiming, run_probe_hook, watch_writes};
 use crate::store::{Db, Store, StoreError, StoreOptions};
 
 /// Why the daemon could not start or stop cleanly.
@@ -282,6 +283,7 @@ impl Daemon {
     /// Orderly shutdown: hang up calls, stop tasks, flush the store.
     pub async fn shutdown(self) -> Result<(), DaemonError> {
         info!("shutting down");
+        ServiceNotifier::from_env().stopping();
         // Callers first: nobody should be left listening to silence.
         let hangups = tokio::time::timeout(Duration::from_secs(5), self.runtime.hangup_all());
         if hangups.await.is_err() {
@@ -396,39 +398,56 @@ fn start_analog(
     crate::analog::start(config, &profile, cancel).map_err(board_err)
 }
 
-/// sd_notify READY=1, and the store watchdog: it proves the store still writes and pings the
-/// systemd watchdog (when systemd asks for pings) only after such a proof, so a stalled
-/// store stops the pings; it cancels `stalled` when the store stops taking writes.
+/// READY=1, and the store watchdog: it proves the store still writes and pings the systemd
+/// watchdog (when systemd asks for pings) only after such a proof, so a stalled store
+/// stops the pings; it cancels `stalled` when the store stops taking writes.
 fn start_watchdog(store: &Store, cancel: &CancellationToken, stalled: &CancellationToken) {
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        warn!(cause = %e, "sd_notify READY failed");
-    }
-    let systemd = sd_notify::watchdog_enabled();
+    let notifier = ServiceNotifier::from_env();
+    notifier.ready();
     let mut timing = WatchdogTiming::default();
-    if let Some(interval) = systemd {
+    if let Some(interval) = notifier.watchdog_interval() {
         timing.every = timing.every.min(interval / 2);
     }
     let probe_store = store.clone();
     tokio::spawn(watch_writes(
-        move || probe_store.heartbeat(),
         move || {
-            if systemd.is_some() {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-            }
+            run_probe_hook();
+            probe_store.heartbeat()
         },
+        move || notifier.watchdog(),
         timing,
         cancel.child_token(),
         stalled.clone(),
     ));
 }
 
-/// Waits for SIGTERM or SIGINT.
-pub async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from the moment [`StopSignals::install`] returns. Install them
+/// before [`Daemon::start`]: it reports READY to systemd, which may send SIGTERM at once,
+/// and a signal arriving before a handler exists would kill the process without an
+/// orderly shutdown.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers (inside a tokio runtime).
+    ///
+    /// # Errors
+    /// The handlers cannot be installed.
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for the next SIGTERM or SIGINT; returns its name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod runtime;
 pub mod sip;
 pub mod store;

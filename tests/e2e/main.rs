@@ -28,5 +28,9 @@ mod sip;
 mod hostile;
 /// The API against its OpenAPI document, by schemathesis.
 mod schemathesis;
+/// The Yocto layer: oelint-adv, crate list, unit, udev rules, shell scripts.
+mod layer;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;
+/// Under a service manager: READY, watchdog pings tied to store writes, STOPPING.
+mod systemd;

@@ -1,7 +1,8 @@
 //! Audio formats: the call frame (20 ms of mono `i16`), decoding files and
 //! downloads (WAV through hound; MP3, FLAC, OGG/Vorbis and the WAV variants hound
 //! does not read through symphonia's reader for the container) into mono samples
-//! at the call rate, and writing WAV.
+//! at the call rate, and writing WAV. MP3, FLAC and OGG/Vorbis are cargo features
+//! (on by default) so a small-flash build can leave them out.
 //!
 //! Decoding never panics on bad input: every decoder error becomes a
 //! [`MediaError::Decode`], and the decoders run under `catch_unwind` as a last
@@ -23,7 +24,13 @@ use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::default::formats::{FlacReader, MpaReader, OggReader, WavReader as SymWavReader};
+#[cfg(feature = "flac")]
+use symphonia::default::formats::FlacReader;
+#[cfg(feature = "mp3")]
+use symphonia::default::formats::MpaReader;
+#[cfg(feature = "ogg-vorbis")]
+use symphonia::default::formats::OggReader;
+use symphonia::default::formats::WavReader as SymWavReader;
 
 use super::error::{MediaError, Result};
 use super::sanitize::{Container, sanitize};
@@ -233,9 +240,23 @@ fn decode_symphonia(
     let opts = FormatOptions::default();
     let opened: std::result::Result<Box<dyn FormatReader>, SymError> = match container {
         Container::Wav => SymWavReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        #[cfg(feature = "flac")]
         Container::Flac => FlacReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        #[cfg(feature = "ogg-vorbis")]
         Container::Ogg => OggReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        #[cfg(feature = "mp3")]
         Container::Mpeg => MpaReader::try_new(mss, &opts).map(|r| Box::new(r) as _),
+        // A decoder left out of this build (firmware/Cargo.toml features).
+        #[cfg(not(all(feature = "flac", feature = "ogg-vorbis", feature = "mp3")))]
+        other => {
+            return Err(decode_error(
+                what,
+                format!(
+                    "{other:?} audio is not available in this build of flowgate (cargo feature \"{}\")",
+                    other.feature()
+                ),
+            ));
+        }
     };
     let mut format =
         opened.map_err(|e| decode_error(what, format!("unreadable {container:?} ({e})")))?;

@@ -53,6 +53,22 @@ pub(crate) enum Container {
     Mpeg,
 }
 
+impl Container {
+    /// The cargo feature of the daemon that decodes it (WAV is always in).
+    #[cfg_attr(
+        all(feature = "flac", feature = "ogg-vorbis", feature = "mp3"),
+        expect(dead_code, reason = "every decoder is in this build")
+    )]
+    pub(crate) fn feature(self) -> &'static str {
+        match self {
+            Self::Wav => "wav",
+            Self::Flac => "flac",
+            Self::Ogg => "ogg-vorbis",
+            Self::Mpeg => "mp3",
+        }
+    }
+}
+
 /// Identifies the container and returns the bytes symphonia may see
 /// (rewritten where needed).
 pub(crate) fn sanitize(mut bytes: Vec<u8>, what: &str) -> Result<(Vec<u8>, Container)> {

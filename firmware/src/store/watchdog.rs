@@ -19,7 +19,7 @@
 //! runtime worker), one at a time; the systemd watchdog is pinged only after a probe
 //! succeeded, so a stall also stops the pings.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -83,6 +83,27 @@ pub async fn watch_writes<P, A>(
                 return;
             }
         }
+    }
+}
+
+/// Fault injection for tests of the whole daemon process: a function the daemon runs at
+/// the start of every write probe, on the probe's thread. `flowgate-testd` (the test copy
+/// of the CLI) installs one that blocks like a deadlocked write, so a test can watch the
+/// process stop its watchdog pings and exit; the `flowgate` binary never installs one.
+static PROBE_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// Installs the probe hook (once per process; a second call returns its hook back).
+///
+/// # Errors
+/// A hook is already installed.
+pub fn set_probe_hook(hook: fn()) -> Result<(), fn()> {
+    PROBE_HOOK.set(hook)
+}
+
+/// Runs the probe hook, if one is installed.
+pub fn run_probe_hook() {
+    if let Some(hook) = PROBE_HOOK.get() {
+        hook();
     }
 }
 
