@@ -802,6 +802,8 @@ impl Config {
             bad(&key, message);
         }
         for (key, message) in self.sip.problems() {
+            bad(&key, message);
+        }
         for (key, message) in analog_problems(&self.analog) {
             bad(&key, message);
         }

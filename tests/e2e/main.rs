@@ -22,14 +22,14 @@ mod crash;
 mod email;
 /// `fetch`: every method validation admits.
 mod fetch;
-/// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.
-mod sip;
 /// Hostile input: bounded work per request, connection limits, strict bodies.
 mod hostile;
-/// The API against its OpenAPI document, by schemathesis.
-mod schemathesis;
 /// The Yocto layer: oelint-adv, crate list, unit, udev rules, shell scripts.
 mod layer;
+/// The API against its OpenAPI document, by schemathesis.
+mod schemathesis;
+/// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.
+mod sip;
 /// SMS: the keyword bot, API-triggered notifications.
 mod sms;
 /// Under a service manager: READY, watchdog pings tied to store writes, STOPPING.
