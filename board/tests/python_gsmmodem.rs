@@ -156,10 +156,18 @@ async fn run_session(model: SimulatedModel) -> (Value, Simulator) {
     // Waiting in storage before the client connects (no +CNMI yet: stored, not announced).
     ctl.send_sms("+15550002222", "Stored while you were away")
         .expect("stored SMS");
+    // The model's power-on receive memory, which python-gsmmodem does not read by default
+    // (it selects the first memory `AT+CPMS=?` lists): the script lists that memory by name.
+    let memory = ctl
+        .stored_by_memory()
+        .first()
+        .map(|(memory, ..)| memory.clone())
+        .expect("the stored SMS is in a memory");
     let mut child = Command::new(&python)
         .arg(script())
         .arg(sim.at_path())
         .arg(model.vendor_profile_id())
+        .arg(&memory)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

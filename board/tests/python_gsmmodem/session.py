@@ -30,7 +30,7 @@ from gsmmodem.modem import GsmModem, SentSms
 
 WAIT = 30.0  # seconds; every wait returns as soon as its condition holds
 
-PORT, MODEL = sys.argv[1], sys.argv[2]
+PORT, MODEL, STORED_IN = sys.argv[1], sys.argv[2], sys.argv[3]
 HUAWEI = MODEL.startswith("huawei")
 SIMCOM = MODEL.startswith("simcom")
 
@@ -151,7 +151,7 @@ check("UCS2" in modem.smsSupportedEncoding, "AT+CSCS=? lists UCS2")
 # ------------------------------------------------------------------ SMS, text mode
 modem.smsTextMode = True
 # A message that arrived before the session (stored, not announced): listed with CMGL.
-stored = modem.listStoredSms(delete=True)
+stored = modem.listStoredSms(memory=STORED_IN, delete=True)
 check([(s.number, s.text) for s in stored] == [("+15550002222", "Stored while you were away")],
       "text mode AT+CMGL=\"ALL\" lists the stored message")
 ask("send_sms", sender="+15557654321", text="Hello in text mode")
