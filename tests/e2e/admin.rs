@@ -9,7 +9,9 @@
 //! log in, see `sim0` registered with its signal, an invalid flow's error at its action,
 //! flows created and dry-run, bound to the number, an SMS from the simulator panel answered
 //! live, a call hung up from the dashboard, a wrong token and a forged cross-site POST
-//! refused. It saves screenshots of the main pages into `docs/screenshots/`.
+//! refused. It saves screenshots of the main pages into a temporary directory, or into
+//! `docs/screenshots/` (the README's pictures) with `FLOWGATE_UPDATE_SCREENSHOTS=1`, so an
+//! ordinary run leaves the working tree clean.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -317,7 +319,12 @@ async fn admin_page_in_chromium() {
     let gw = Gateway::start().await;
     let base = format!("http://{}", gw.daemon().addr());
     let token = gw.daemon().token().as_str().to_owned();
-    let shots = workspace().join("docs/screenshots");
+    let scratch = tempfile::tempdir().unwrap();
+    let shots = if std::env::var_os("FLOWGATE_UPDATE_SCREENSHOTS").is_some() {
+        workspace().join("docs/screenshots")
+    } else {
+        scratch.path().to_path_buf()
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/admin_browser.py");
     let sms_flow = workspace().join("flows/library/sms-keyword-bot.json");
     let child = tokio::process::Command::new(&python)
