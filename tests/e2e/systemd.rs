@@ -29,7 +29,7 @@ impl Supervised {
         std::fs::write(
             &config,
             format!(
-                "[api]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = \"simulated\"\n[log]\nfilter = \"warn\"\n",
+                "[api]\nlisten = \"127.0.0.1:0\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = \"simulated\"\n[log]\nfilter = \"warn\"\n",
                 dir.path().join("data")
             ),
         )
@@ -59,10 +59,18 @@ impl Supervised {
     /// The next datagram, waiting at most [`WAIT`].
     fn next(&self, what: &str) -> String {
         let mut buf = [0_u8; 4096];
-        let n = self
-            .socket
-            .recv(&mut buf)
-            .unwrap_or_else(|e| panic!("no notify message ({what}) within {WAIT:?}: {e}"));
+        // A signal to the test process (another test's child exiting) interrupts a blocking
+        // recv: that is not the end of the wait.
+        let n = loop {
+            match self.socket.recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => {
+                    break other.unwrap_or_else(|e| {
+                        panic!("no notify message ({what}) within {WAIT:?}: {e}")
+                    });
+                }
+            }
+        };
         message(&buf[..n])
     }
 
@@ -202,7 +210,7 @@ fn journald_logging_sends_tracing_fields_as_journal_fields() {
     std::fs::write(
         &config,
         format!(
-            "[api]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = \"simulated\"\n[log]\nfilter = \"info\"\nformat = \"journald\"\n",
+            "[api]\nlisten = \"127.0.0.1:0\"\n[sip]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = {:?}\n[board]\nprofile = \"simulated\"\n[log]\nfilter = \"info\"\nformat = \"journald\"\n",
             dir.path().join("data")
         ),
     )
@@ -228,6 +236,7 @@ fn journald_logging_sends_tracing_fields_as_journal_fields() {
     let received = loop {
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break Err(e),
         };
         let fields = journal_fields(&buf[..n]);
