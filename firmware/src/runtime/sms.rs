@@ -887,9 +887,15 @@ fn find_sent_target(
             if !waiting || !same_number(&t.destination.target, &report.recipient) {
                 continue;
             }
+            // A queued target's part count is only in its prepared slots (`parts` is set when
+            // the send settles): counting 0 there lost the report of a reply that went out
+            // just before a crash and was settled after it.
+            let parts = usize::try_from(t.parts)
+                .unwrap_or(usize::MAX)
+                .max(t.prepared.as_ref().map_or(0, |p| p.parts.len()));
             let slot = if t.references.contains(&report.message_reference) {
                 &mut by_ref
-            } else if t.references.len() < usize::try_from(t.parts).unwrap_or(usize::MAX) {
+            } else if t.references.len() < parts {
                 &mut unknown_ref
             } else {
                 continue;
