@@ -347,9 +347,11 @@ async fn send_errors_are_typed() {
 async fn unsolicited_cms_322_is_a_full_memory() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    // Unsolicited while idle (after the start-up sweep and call poll).
+    // Unsolicited while idle (after the start-up sweep and call poll). The EC25's sweep lists
+    // three memories: receive (ME), write (SM) and status reports (SR); a URC during one of
+    // those listings would be that command's final result instead.
     rig.ctl
-        .wait_for_command("AT+CMGL=4", 1, WAIT)
+        .wait_for_command("AT+CMGL=4", 3, WAIT)
         .await
         .unwrap();
     rig.ctl.wait_for_command("AT+CLCC", 1, WAIT).await.unwrap();
@@ -363,7 +365,7 @@ async fn unsolicited_cms_322_is_a_full_memory() {
     assert_eq!(mem, "ME");
     // The drain is a sweep.
     rig.ctl
-        .wait_for_command("AT+CMGL=4", 2, WAIT)
+        .wait_for_command("AT+CMGL=4", 4, WAIT)
         .await
         .unwrap();
 }

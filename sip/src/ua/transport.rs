@@ -45,20 +45,33 @@ pub(crate) struct Net {
 
 impl Net {
     /// Binds UDP (and TCP when configured) on the configured address; TCP takes the
-    /// port UDP got when the configured port is 0.
+    /// port UDP got when the configured port is 0 (SIP announces one port for both).
     pub(crate) async fn bind(cfg: &SipConfig) -> std::io::Result<Self> {
-        let std_udp = std::net::UdpSocket::bind(cfg.listen)?;
+        // An ephemeral UDP port can be taken on TCP by someone else: then try another one.
+        const EPHEMERAL_TRIES: u32 = 16;
+        let mut tries = 0;
+        let (std_udp, listener) = loop {
+            let std_udp = std::net::UdpSocket::bind(cfg.listen)?;
+            if !cfg.transports.contains(&Transport::Tcp) {
+                break (std_udp, None);
+            }
+            let udp_addr = std_udp.local_addr()?;
+            match TcpListener::bind(udp_addr).await {
+                Ok(l) => break (std_udp, Some(l)),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && cfg.listen.port() == 0
+                        && tries < EPHEMERAL_TRIES =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         std_udp.set_nonblocking(true)?;
         let udp_send = std_udp.try_clone()?;
         let udp = UdpSocket::from_std(std_udp)?;
-        let udp_addr = udp.local_addr()?;
-        let (listener, tcp_addr) = if cfg.transports.contains(&Transport::Tcp) {
-            let l = TcpListener::bind(SocketAddr::new(udp_addr.ip(), udp_addr.port())).await?;
-            let a = l.local_addr()?;
-            (Some(l), Some(a))
-        } else {
-            (None, None)
-        };
+        let tcp_addr = listener.as_ref().map(TcpListener::local_addr).transpose()?;
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
         Ok(Self {
             udp: Arc::new(udp),
