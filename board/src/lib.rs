@@ -11,8 +11,10 @@
 //!   character-device bindings for the `flowgate-analog` drivers.
 //! - [`boards`]: board profiles (TOML): which modems, analog ports, GPIOs and audio devices a
 //!   board has.
+//! - [`crashpoint`]: named steps of the SMS pipeline a test daemon can die at.
 
 pub mod analog;
 pub mod boards;
+pub mod crashpoint;
 pub mod modem;
 pub mod simulator;

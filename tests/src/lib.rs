@@ -272,9 +272,15 @@ pub struct Process {
 impl Process {
     /// Starts `flowgate-testd run --config <config>`; returns once its API answers.
     pub fn start(binary: &Path, config: &Path) -> Self {
+        Self::start_with_env(binary, config, &[])
+    }
+
+    /// [`Process::start`] with extra environment variables (`flowgate-testd`'s switches).
+    pub fn start_with_env(binary: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let child = Command::new(binary)
             .args(["run", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -299,6 +305,21 @@ impl Process {
                 return process;
             }
         }
+    }
+
+    /// Waits for the daemon to die by itself (a crash point), at most `limit`; returns
+    /// whether it did.
+    pub async fn wait_death(mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        // std has no async notification of a child's exit: look every 20 ms. Only how soon
+        // the death is noticed depends on this, never the outcome.
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
     }
 
     /// `kill -9`.

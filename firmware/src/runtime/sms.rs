@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use flowgate_board::crashpoint;
 use flowgate_board::modem::events::{DeliveryState, StatusReportEvent};
 
 use flowgate_board::modem::{
@@ -165,6 +166,7 @@ pub(crate) async fn receive(
     );
     db.store.commit(batch)?;
     db.store.flush().await?;
+    crashpoint::reach(crashpoint::INBOUND_STORED);
     ack.ack();
     // The modem deletes it now: a reply waiting for a slot may fit.
     rt.sms_wake().notify_one();
@@ -363,6 +365,7 @@ async fn start_message_flow(
     );
     db.store.commit(batch)?;
     db.store.flush().await?;
+    crashpoint::reach(crashpoint::FLOW_STARTED);
     rt.launch(record);
     Ok(())
 }
@@ -716,10 +719,12 @@ async fn send_target(
                     Err(e @ ModemError::StorageFull(_)) => return Err((e.to_string(), None)),
                     Err(e) => return Err(modem_failure(e)),
                 };
+                crashpoint::reach(crashpoint::REPLY_PREPARED);
                 target.prepared = Some(StoredSms::from(&prepared));
                 store_target(rt, message.id, index, &target)
                     .await
                     .map_err(|e| (e.to_string(), Some(true)))?;
+                crashpoint::reach(crashpoint::REPLY_STORED);
                 prepared
             }
         };
@@ -732,7 +737,12 @@ async fn send_target(
                 Some(false),
             )
         })?;
-        modem.send_prepared(&prepared).await.map_err(modem_failure)
+        let sent = modem
+            .send_prepared(&prepared)
+            .await
+            .map_err(modem_failure)?;
+        crashpoint::reach(crashpoint::REPLY_SENT);
+        Ok(sent)
     }
     .await;
 
@@ -805,7 +815,10 @@ pub(crate) async fn reports_task(rt: Runtime, mut reports: mpsc::Receiver<Inboun
         // Persist, then acknowledge: the modem deletes a stored report only after this.
         match apply_report(&rt, &report.report) {
             Ok(()) => match rt.db().store.flush().await {
-                Ok(()) => report.ack(),
+                Ok(()) => {
+                    crashpoint::reach(crashpoint::REPORT_APPLIED);
+                    report.ack();
+                }
                 Err(e) => warn!(cause = %e, "delivery report not flushed; it stays on the modem"),
             },
             Err(e) => warn!(cause = %e, "delivery report not applied; it stays on the modem"),

@@ -871,6 +871,7 @@ impl SmsWorker {
             {
                 Ok(_) => {
                     self.in_flight.remove(&slot);
+                    crate::crashpoint::reach(crate::crashpoint::MODEM_DELETED);
                 }
                 // 321: invalid index, i.e. already gone.
                 Err(e) if e.code() == Some(321) => {
