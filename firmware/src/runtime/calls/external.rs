@@ -171,7 +171,8 @@ mod tests {
 
     #[test]
     fn what_the_gateway_cannot_do_is_named() {
-        let cases: [(fn(&mut ExternalMediaStartOption), &str); 7] = [
+        type Tweak = fn(&mut ExternalMediaStartOption);
+        let cases: [(Tweak, &str); 7] = [
             (|o| o.encapsulation = "audiosocket".into(), "encapsulation"),
             (|o| o.transport = "websocket".into(), "transport"),
             (|o| o.transport = "tcp".into(), "transport"),
