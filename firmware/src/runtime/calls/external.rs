@@ -7,7 +7,7 @@
 use flowgate_flows::engine::Outcome;
 use flowgate_flows::model::ExternalMediaStartOption;
 use flowgate_sip::sdp::Codec;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::LiveCall;
 use crate::media::{ExternalMediaOptions, TapDirection};
@@ -114,7 +114,7 @@ impl LiveCall {
         };
         match media.start_external(options).await {
             Ok(started) => {
-                info!(call = %self.inner.id, external_media = %started.id, %host, local = %started.local, "external media streaming");
+                debug!(call = %self.inner.id, external_media = %started.id, %host, local = %started.local, "external media streaming");
                 Outcome::Done
             }
             Err(e) => fail(e.to_string()),
