@@ -102,15 +102,26 @@ async fn wait_digits(gw: &Gateway, af: &str, nth: usize) -> Value {
 }
 
 /// Reads whatever is queued without waiting, then asserts nothing more comes for [`QUIET`].
-async fn assert_stream_ended(sock: &UdpSocket, what: &str) {
-    let mut buf = [0u8; 2048];
-    while sock.try_recv_from(&mut buf).is_ok() {}
-    assert!(
-        tokio::time::timeout(QUIET, sock.recv_from(&mut buf))
-            .await
-            .is_err(),
-        "RTP still arrives after {what}"
-    );
+/// Done on the std socket: its non-blocking reads are real syscalls, whereas tokio's
+/// `try_recv` trusts the reactor's readiness, which may lag a datagram already queued.
+async fn assert_stream_ended(sock: UdpSocket, what: &'static str) -> UdpSocket {
+    let sock = sock.into_std().unwrap();
+    let sock = tokio::task::spawn_blocking(move || {
+        let mut buf = [0u8; 2048];
+        sock.set_nonblocking(true).unwrap();
+        while sock.recv_from(&mut buf).is_ok() {}
+        sock.set_nonblocking(false).unwrap();
+        sock.set_read_timeout(Some(QUIET)).unwrap();
+        assert!(
+            sock.recv_from(&mut buf).is_err(),
+            "RTP still arrives after {what}"
+        );
+        sock.set_nonblocking(true).unwrap();
+        sock
+    })
+    .await
+    .unwrap();
+    UdpSocket::from_std(sock).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +241,7 @@ async fn a_call_streams_to_a_lan_host_hears_it_and_stops() {
     api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "1"}))
         .await;
     wait_digits(&gw, &af, 1).await;
-    assert_stream_ended(&host, "external_media_stop").await;
+    let host = assert_stream_ended(host, "external_media_stop").await;
 
     // Started again, the stream ends with the call.
     api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "2"}))
