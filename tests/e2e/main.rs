@@ -20,6 +20,8 @@ mod connect;
 mod crash;
 /// `email_send` against a real SMTP server.
 mod email;
+/// External media: a call's audio as RTP to a LAN host and back, stop, end with the call.
+mod external_media;
 /// `fetch`: every method validation admits.
 mod fetch;
 /// Hostile input: bounded work per request, connection limits, strict bodies.

@@ -142,16 +142,21 @@ impl BridgeEnd {
     }
 }
 
-/// Copies `frame` into `out` at `rate`: as is, or 2:1 / 1:2 between 16 and 8 kHz (a
-/// two-tap average down, linear interpolation up; speech is band-limited to 3.4 kHz on
-/// every line a gateway bridges, so this loses nothing audible).
+/// Copies `frame` into `out` at `rate`.
 fn convert(frame: &Frame, out: &mut [i16], rate: u32) {
-    let src = &frame.samples[..frame.len];
-    if frame.rate == rate {
+    convert_rate(&frame.samples[..frame.len], frame.rate, out, rate);
+}
+
+/// Copies `src` (at `src_rate`) into `out` at `rate`: as is, or 2:1 / 1:2 between 16 and
+/// 8 kHz (a two-tap average down, linear interpolation up; speech is band-limited to
+/// 3.4 kHz on every line a gateway bridges, so this loses nothing audible). Also used by
+/// external media, whose G.711 RTP is 8 kHz whatever the call's rate.
+pub(crate) fn convert_rate(src: &[i16], src_rate: u32, out: &mut [i16], rate: u32) {
+    if src_rate == rate {
         let n = src.len().min(out.len());
         out[..n].copy_from_slice(&src[..n]);
         out[n..].fill(0);
-    } else if frame.rate > rate {
+    } else if src_rate > rate {
         for (o, pair) in out.iter_mut().zip(src.chunks_exact(2)) {
             *o = i16::try_from((i32::from(pair[0]) + i32::from(pair[1])) / 2).unwrap_or(0);
         }

@@ -19,6 +19,11 @@
 //! audio did not carry are reported for relay to the peer once the merge window shows
 //! that no in-band tone came with them (the peer then hears each digit once).
 //!
+//! External media streams ([`super::external`]) listen to the caller after inbound mute
+//! and to the outgoing audio before their own injection; what their hosts speak is mixed
+//! into the caller's audio (before the bridge, recordings and `echo` take it) and/or into
+//! the outgoing audio (before recordings and outbound mute).
+//!
 //! Commands are applied between frames, so a `stop` takes effect on the very next
 //! frame written (barge-in within one frame). Time is the frame count.
 
@@ -32,6 +37,7 @@ use super::audio::frame_len;
 use super::bridge::BridgeEnd;
 use super::dtmf::DtmfMerger;
 use super::error::{MediaError, Result};
+use super::external::Tap;
 use super::record::{Finished, Recorder};
 use super::render::{Looping, Render};
 use super::types::{
@@ -85,6 +91,10 @@ pub(crate) enum Command {
         Box<flowgate_dsp::Amd>,
         tokio::sync::oneshot::Sender<flowgate_dsp::AmdResult>,
     ),
+    /// Start an external media stream (its I/O half is on the media thread).
+    ExternalStart(Box<Tap>),
+    /// Stop one external media stream, or all (`None`).
+    ExternalStop(Option<Uuid>),
     /// End the session.
     Close,
 }
@@ -122,6 +132,7 @@ pub(crate) struct MediaCore {
         tokio::sync::oneshot::Sender<flowgate_dsp::AmdResult>,
     )>,
     bridge: Option<Box<BridgeEnd>>,
+    externals: Vec<Tap>,
     events: Vec<MediaEvent>,
     closed: bool,
     // Scratch buffers, one frame each.
@@ -129,6 +140,8 @@ pub(crate) struct MediaCore {
     peer: Vec<i16>,
     interrupt: Vec<i16>,
     mixed: Vec<i16>,
+    /// The caller's audio with what external hosts speak into it.
+    injected: Vec<i16>,
     presses: Vec<(char, Option<u64>)>,
 }
 
@@ -149,12 +162,14 @@ impl MediaCore {
             recorders: Vec::new(),
             amd: None,
             bridge: None,
+            externals: Vec::new(),
             events: Vec::new(),
             closed: false,
             flow: vec![0; frame],
             peer: vec![0; frame],
             interrupt: vec![0; frame],
             mixed: vec![0; frame],
+            injected: vec![0; frame],
             presses: Vec::new(),
         })
     }
@@ -279,6 +294,10 @@ impl MediaCore {
             }
             Command::Bridge(end) => self.bridge = end,
             Command::DetectMachine(amd, reply) => self.amd = Some((amd, reply)),
+            Command::ExternalStart(tap) => self.externals.push(*tap),
+            Command::ExternalStop(id) => {
+                self.externals.retain(|t| id.is_some_and(|id| t.id() != id))
+            }
             Command::Close => self.close(),
         }
     }
@@ -297,6 +316,7 @@ impl MediaCore {
         }
         self.closed = true;
         self.bridge = None;
+        self.externals.clear();
         for idx in 0..self.layers.len() {
             self.clear_layer(idx, StopCause::Closed);
         }
@@ -413,10 +433,28 @@ impl MediaCore {
         }
 
         // 2. Outgoing audio.
-        let heard: &[i16] = if self.mute_in {
+        let caller: &[i16] = if self.mute_in {
             SILENCE.get(..frame).unwrap_or(&[])
         } else {
             input
+        };
+        // External hosts listen before anything is injected, then speak into the caller's
+        // side (taken out of `self` for the frame so the layers can borrow `self`).
+        let mut injected = std::mem::take(&mut self.injected);
+        let mut speaks_in = false;
+        for tap in &mut self.externals {
+            tap.listen_in(caller);
+        }
+        if !self.externals.is_empty() {
+            injected[..frame].copy_from_slice(caller);
+            for tap in &self.externals {
+                speaks_in |= tap.speak_in(&mut injected[..frame]);
+            }
+        }
+        let heard: &[i16] = if speaks_in {
+            &injected[..frame]
+        } else {
+            caller
         };
         let bridged = match self.bridge.as_mut() {
             Some(end) => {
@@ -446,6 +484,13 @@ impl MediaCore {
             } else {
                 output.copy_from_slice(&self.flow[..frame]);
             }
+        }
+
+        for tap in &mut self.externals {
+            tap.listen_out(output);
+        }
+        for tap in &self.externals {
+            tap.speak_out(output);
         }
 
         // 3. Recordings.
@@ -487,7 +532,13 @@ impl MediaCore {
         if !self.presses.is_empty() {
             self.apply_keys();
         }
+        self.injected = injected;
         self.pos += frame as u64;
+    }
+
+    /// The external media stream `id`'s buffers (the media thread moves its audio).
+    pub(crate) fn external_mut(&mut self, id: Uuid) -> Option<&mut Tap> {
+        self.externals.iter_mut().find(|t| t.id() == id)
     }
 }
 
@@ -812,5 +863,40 @@ mod tests {
             }
         )));
         assert_eq!(sink.0.lock().0.len(), F);
+    }
+
+    #[test]
+    fn external_media_listens_before_and_speaks_into_the_right_side() {
+        use crate::media::external::{ExternalMediaOptions, TapDirection};
+        let mut c = core();
+        let id = Uuid::from_u128(1);
+        let options = ExternalMediaOptions {
+            host: "127.0.0.1:9".parse().expect("addr"),
+            codec: flowgate_sip::sdp::Codec::Pcmu,
+            listen: Some(TapDirection::Both),
+            speak: Some(TapDirection::Both),
+        };
+        c.apply(Command::ExternalStart(Box::new(Tap::new(id, &options, F))));
+        // The flow echoes the caller: what the host speaks "in" is echoed too.
+        c.apply(Command::Enqueue {
+            id: PlaybackId(1),
+            layer: Layer::Flow,
+            render: Some(Box::new(Echo(F as u64 * 10))),
+        });
+        c.external_mut(id).expect("tap").spoken_mut().fill(30);
+        let out = tick(&mut c, &vec![100; F]);
+        // Echo of (caller 100 + host 30), plus the host "out" 30.
+        assert!(out.iter().all(|&s| s == 160), "{:?}", &out[..4]);
+        // The host hears the caller and the echo of the caller, never itself directly:
+        // listen takes the caller (100) and the output before injection (130).
+        let tap = c.external_mut(id).expect("tap");
+        assert!(
+            tap.listened().iter().all(|&s| s == 230),
+            "{:?}",
+            &tap.listened()[..4]
+        );
+        c.apply(Command::ExternalStop(None));
+        assert!(c.external_mut(id).is_none());
+        assert!(tick(&mut c, &vec![100; F]).iter().all(|&s| s == 100));
     }
 }

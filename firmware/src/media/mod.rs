@@ -32,6 +32,7 @@
 //! | `record` | recordings: end on key / silence / duration, WAV writing |
 //! | `dtmf` | merging in-band and signalled digits (one press, one digit) |
 //! | [`bridge`] | joining two calls' audio frame by frame |
+//! | [`external`] | external media: a call's audio as G.711 RTP to a LAN host, and back |
 //! | [`audio`] | decoding (WAV, MP3, FLAC, OGG/Vorbis), WAV writing, frame sizes |
 //! | `sanitize` | container checks against allocation bombs before symphonia |
 //!
@@ -46,6 +47,7 @@ mod context;
 mod core;
 mod dtmf;
 mod error;
+pub mod external;
 mod fetch;
 pub mod port;
 mod record;
@@ -61,6 +63,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{MediaContext, MediaSettings, MediaStats};
 pub use dtmf::DEFAULT_WINDOW as DTMF_MERGE_WINDOW;
 pub use error::{MediaError, Result};
+pub use external::{ExternalMediaInfo, ExternalMediaOptions, TapDirection};
 pub use port::{AudioPort, ChannelPeer, ChannelPort, FrameStatus, PortOptions};
 pub use record::{CHECKPOINT_SECS, KEY_DELAY_MS, KEY_GUARD_MS};
 pub use render::generated_music_on_hold;

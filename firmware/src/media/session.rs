@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flowgate_line::LegAudio;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -37,6 +37,7 @@ use uuid::Uuid;
 use super::context::MediaContext;
 use super::core::{Command, MediaCore};
 use super::error::{MediaError, Result};
+use super::external::{ExternalMediaInfo, ExternalMediaOptions, ExternalStream, MAX_PER_CALL, Tap};
 use super::port::{AudioPort, open_transport};
 use super::record::{Recorder, WavSink};
 use super::types::{
@@ -52,6 +53,12 @@ type Outcome = watch::Sender<Option<PlaybackOutcome>>;
 enum Msg {
     Cmd(Command),
     Track(PlaybackId, Outcome),
+    /// An external media stream: its socket stays on the media thread, its tap goes to the
+    /// core; the reply says whether the call had room for it.
+    ExternalStart(Box<ExternalStream>, Box<Tap>, oneshot::Sender<Result<()>>),
+    /// Stop one stream or all; the reply counts those stopped, once no packet of theirs
+    /// can be sent any more.
+    ExternalStop(Option<Uuid>, oneshot::Sender<usize>),
 }
 
 struct Shared {
@@ -421,6 +428,42 @@ impl CallMedia {
         self.shared.send(Command::SignalledDtmf(d.to_char()))
     }
 
+    /// Starts streaming the call's audio as RTP to `options.host` (see
+    /// [`super::external`]), from the next frame on, until
+    /// [`stop_external`](Self::stop_external) or the end of the session.
+    ///
+    /// # Errors
+    /// [`MediaError::Device`] when the socket cannot be made,
+    /// [`MediaError::InvalidOption`] when the call already has
+    /// [`MAX_PER_CALL`] streams, [`MediaError::SessionClosed`].
+    pub async fn start_external(&self, options: ExternalMediaOptions) -> Result<ExternalMediaInfo> {
+        let sh = &self.shared;
+        let id = Uuid::now_v7();
+        let (stream, local) = ExternalStream::open(id, &options, sh.rate)?;
+        let tap = Tap::new(id, &options, super::audio::frame_len(sh.rate));
+        let (tx, rx) = oneshot::channel();
+        sh.tx
+            .send(Msg::ExternalStart(Box::new(stream), Box::new(tap), tx))
+            .map_err(|_| MediaError::SessionClosed)?;
+        rx.await.map_err(|_| MediaError::SessionClosed)??;
+        tracing::info!(call = %sh.label, external_media = %id, host = %options.host, %local, "external media started");
+        Ok(ExternalMediaInfo { id, local })
+    }
+
+    /// Stops the external media stream `id`, or all of them (`None`); returns how many
+    /// were stopped. When it returns, none of them sends any more.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`] (every stream has ended with the session then).
+    pub async fn stop_external(&self, id: Option<Uuid>) -> Result<usize> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Msg::ExternalStop(id, tx))
+            .map_err(|_| MediaError::SessionClosed)?;
+        rx.await.map_err(|_| MediaError::SessionClosed)
+    }
+
     /// Ends the session (hang-up): playbacks stop, recordings are finalized, and
     /// `Closed` is the last event. Returns at once; [`closed`](Self::closed) waits.
     pub fn close(&self) {
@@ -446,17 +489,59 @@ impl Drop for CallMedia {
     }
 }
 
+/// What the media thread owns besides the port and the core.
+#[derive(Default)]
+struct Loop {
+    tracked: HashMap<PlaybackId, Outcome>,
+    externals: Vec<ExternalStream>,
+}
+
+fn stopped(label: &str, stream: &ExternalStream) {
+    let stats = stream.stats();
+    tracing::info!(
+        call = %label,
+        external_media = %stream.id(),
+        sent = stats.sent,
+        received = stats.received,
+        send_errors = stats.send_errors,
+        "external media stopped"
+    );
+}
+
 /// Applies queued messages; closes the core when every sender is gone.
-fn apply_pending(
-    rx: &Receiver<Msg>,
-    core: &mut MediaCore,
-    tracked: &mut HashMap<PlaybackId, Outcome>,
-) {
+fn apply_pending(rx: &Receiver<Msg>, core: &mut MediaCore, state: &mut Loop, label: &str) {
+    let tracked = &mut state.tracked;
     loop {
         match rx.try_recv() {
             Ok(Msg::Cmd(c)) => core.apply(c),
             Ok(Msg::Track(id, tx)) => {
                 tracked.insert(id, tx);
+            }
+            Ok(Msg::ExternalStart(stream, tap, reply)) => {
+                if state.externals.len() >= MAX_PER_CALL {
+                    let _ = reply.send(Err(MediaError::InvalidOption {
+                        field: "external_media",
+                        reason: format!(
+                            "the call already has {MAX_PER_CALL} external media streams"
+                        ),
+                    }));
+                } else {
+                    state.externals.push(*stream);
+                    core.apply(Command::ExternalStart(tap));
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Ok(Msg::ExternalStop(id, reply)) => {
+                let before = state.externals.len();
+                state.externals.retain(|s| {
+                    let keep = id.is_some_and(|id| s.id() != id);
+                    if !keep {
+                        stopped(label, s);
+                    }
+                    keep
+                });
+                core.apply(Command::ExternalStop(id));
+                let _ = reply.send(before - state.externals.len());
             }
             Err(TryRecvError::Empty) => return,
             Err(TryRecvError::Disconnected) => {
@@ -467,11 +552,8 @@ fn apply_pending(
     }
 }
 
-fn dispatch(
-    core: &mut MediaCore,
-    tracked: &mut HashMap<PlaybackId, Outcome>,
-    events: &mpsc::UnboundedSender<MediaEvent>,
-) {
+fn dispatch(core: &mut MediaCore, state: &mut Loop, events: &mpsc::UnboundedSender<MediaEvent>) {
+    let tracked = &mut state.tracked;
     for e in core.drain_events() {
         if let MediaEvent::PlaybackFinished { id, outcome, .. } = &e
             && let Some(tx) = tracked.remove(id)
@@ -490,15 +572,15 @@ fn run(
     events: &mpsc::UnboundedSender<MediaEvent>,
     label: &str,
 ) {
-    let mut tracked = HashMap::new();
+    let mut state = Loop::default();
     let mut input = vec![0i16; core.frame_len()];
     let mut output = vec![0i16; core.frame_len()];
     let mut failure = None;
     let mut frames: u64 = 0;
     let mut missing: u64 = 0;
     while !core.is_closed() {
-        apply_pending(&rx, &mut core, &mut tracked);
-        dispatch(&mut core, &mut tracked, events);
+        apply_pending(&rx, &mut core, &mut state, label);
+        dispatch(&mut core, &mut state, events);
         if core.is_closed() {
             break;
         }
@@ -511,12 +593,24 @@ fn run(
             }
         }
         // Commands that came while we waited for the frame act on this frame.
-        apply_pending(&rx, &mut core, &mut tracked);
+        apply_pending(&rx, &mut core, &mut state, label);
         if core.is_closed() {
             break;
         }
+        // External hosts' audio for this frame in, the frame, their listened audio out.
+        let now = Instant::now();
+        for stream in &mut state.externals {
+            if let Some(tap) = core.external_mut(stream.id()) {
+                stream.receive(now, tap.spoken_mut());
+            }
+        }
         core.tick(&input, &mut output);
-        dispatch(&mut core, &mut tracked, events);
+        for stream in &mut state.externals {
+            if let Some(tap) = core.external_mut(stream.id()) {
+                stream.send(tap.listened());
+            }
+        }
+        dispatch(&mut core, &mut state, events);
         if let Err(e) = port.write_frame(&output) {
             failure = Some(e);
             break;
@@ -525,8 +619,12 @@ fn run(
     }
     // From here on, commands fail with `SessionClosed`.
     drop(rx);
+    // The streams end with the call.
+    for stream in state.externals.drain(..) {
+        stopped(label, &stream);
+    }
     core.close();
-    dispatch(&mut core, &mut tracked, events);
+    dispatch(&mut core, &mut state, events);
     if let Some(e) = failure {
         tracing::warn!(call = %label, device = %port.device(), error = %e, "audio port failed");
         let _ = events.send(MediaEvent::PortFailed {

@@ -77,12 +77,6 @@ pub(crate) fn perform(
             "the gateway has no speech-to-text service",
         )),
         CommandOption::CaseCreate(_) => ready(unavailable(kind, "the gateway has no CRM")),
-        CommandOption::ExternalMediaStart(_) | CommandOption::ExternalMediaStop(_) => {
-            ready(unavailable(
-                kind,
-                "not available on the gateway yet: streaming a call's audio as RTP to a LAN host (SIP calls have RTP; the media tap to copy a call out does not exist)",
-            ))
-        }
         option => match call {
             Some(call) => call.perform(
                 record,

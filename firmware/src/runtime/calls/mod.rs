@@ -13,11 +13,13 @@
 //! | `bridge` | `connect`: ring the destinations, join the first that answers, relay digits |
 //! | `transfer` | `POST /transfers`: network transfers where the line can |
 //! | `media` | the call's media session, recordings, the API's audio interrupts |
+//! | `external` | `external_media_start`/`_stop`: VoIPBIN's options checked, RTP streams started |
 //! | `record` | the call record and its events, and the `voipbin.call.*` variables |
 
 mod bridge;
 mod dial;
 mod events;
+mod external;
 mod media;
 mod perform;
 mod record;

@@ -1,6 +1,7 @@
-//! The call commands of a flow: answer, hangup, sleep, digits, the media actions and
-//! `connect`. Each becomes a `'static` future the runner may drop at any time (an
-//! interrupt, the far end hanging up): whatever it started stops with it.
+//! The call commands of a flow: answer, hangup, sleep, digits, the media actions
+//! (external media included) and `connect`. Each becomes a `'static` future the runner
+//! may drop at any time (an interrupt, the far end hanging up): whatever it started stops
+//! with it.
 
 use std::time::Duration;
 
@@ -102,6 +103,8 @@ impl LiveCall {
                 Err(e) => Outcome::Failed(format!("recording_stop: {e}")),
             },
             CommandOption::Amd(option) => self.amd(option).await,
+            CommandOption::ExternalMediaStart(option) => self.external_media_start(option).await,
+            CommandOption::ExternalMediaStop(_) => self.external_media_stop().await,
             CommandOption::Connect(option) => self.connect(step_key, option).await,
             // VoIPBIN has no executor for `mute` (it is a no-op there) and the action has no
             // options, so muting here could never be undone by the flow: say so instead.
