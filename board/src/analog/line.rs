@@ -16,6 +16,7 @@
 //! | FXO `Incoming { caller }` | `Incoming { caller: the caller ID, callee: the line's number }`; `answer` (or auto-answer after N rings) → `Answered` + `AudioReady` |
 //! | FXO `place` | `Dial(number)` → `Progress(Trying)` → `Answered` (dialled, or battery reversal) + `AudioReady` |
 //! | pulse digits during a call | `Dtmf { Signalled }` (DTMF in the audio is the media layer's) |
+//! | FXS `Flash { held }` (hook flash in an answered call) | `Held` / `Retrieved`: the phone put the call on hold (it hears recall dial tone, the call hears silence) or took it back |
 //! | `Ended { reason }` | `Ended { cause }` (local hang-ups keep the cause asked for) |
 
 use std::sync::Arc;
@@ -585,6 +586,20 @@ impl Legs {
                 ),
                 None => (Vec::new(), None),
             },
+            // The phone's user put the call on hold with a hook flash, or took it back: the
+            // runtime marks the call held (`hold` in its record and events).
+            LineEvent::Flash { held } => match &self.call {
+                Some(call) if call.answered => {
+                    let leg = call.leg;
+                    let e = if held {
+                        LegEvent::Held { leg }
+                    } else {
+                        LegEvent::Retrieved { leg }
+                    };
+                    (vec![e], None)
+                }
+                _ => (Vec::new(), None),
+            },
             LineEvent::Ended { reason, answered } => match self.call.take() {
                 Some(call) => (
                     vec![LegEvent::Ended {
@@ -595,7 +610,7 @@ impl Legs {
                 ),
                 None => (Vec::new(), None),
             },
-            // Off-hook, rings after the first, flash, permanent signal, dialling progress:
+            // Off-hook, rings after the first, permanent signal, dialling progress:
             // no leg event (an FXO `Proceeding` was announced as Trying at placement).
             _ => (Vec::new(), None),
         }
@@ -1046,6 +1061,15 @@ mod tests {
             source: DigitSource::Pulse,
         });
         assert!(matches!(d[0], LegEvent::Dtmf { digit: '5', .. }));
+        // A hook flash holds the call, the next one takes it back.
+        assert_eq!(
+            l.on_event(LineEvent::Flash { held: true }),
+            (vec![LegEvent::Held { leg: *leg }], None)
+        );
+        assert_eq!(
+            l.on_event(LineEvent::Flash { held: false }),
+            (vec![LegEvent::Retrieved { leg: *leg }], None)
+        );
         let (end, _) = l.on_event(LineEvent::Ended {
             reason: EndReason::PhoneOnHook,
             answered: true,
