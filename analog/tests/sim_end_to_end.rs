@@ -462,6 +462,13 @@ fn flash_hook_holds_the_call_with_dial_tone_and_the_next_flash_takes_it_back() {
     let (far_hears, phone_hears) = both_ways(&mut rig);
     assert!(far_hears > 0.3 && phone_hears > 0.3, "{far_hears} {phone_hears}");
 
+    // Nothing the call heard from the phone across hold and retrieval sounds like a key.
+    let mut keys = Vec::new();
+    flowgate_dsp::DtmfDetector::new(flowgate_dsp::DtmfConfig::new(8000))
+        .expect("detector")
+        .process_with(&rig.fxs_call_audio, |e| keys.push(e));
+    assert!(keys.is_empty(), "{keys:?}");
+
     // On-hook longer than the window is a hang-up, reported 800 ms after the edge.
     rig.ctl.flash(900);
     let (t_end, e) = rig.until_fxs(1500, |e| matches!(e, LineEvent::Ended { .. }));
