@@ -151,7 +151,11 @@ fn detection_latency_in_simulated_time() {
         );
         at - t0
     });
-    t.row("FXS on-hook → `Ended` (800 ms flash window + debounce)", r, 820);
+    t.row(
+        "FXS on-hook → `Ended` (800 ms flash window + debounce)",
+        r,
+        820,
+    );
 
     // FXO: the exchange starts ringing (no caller ID) → the port sees the ring.
     let mut announce = (Millis::MAX, 0);

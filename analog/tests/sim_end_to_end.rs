@@ -420,7 +420,10 @@ fn flash_hook_holds_the_call_with_dial_tone_and_the_next_flash_takes_it_back() {
     let mut rig = Rig::new(ExchangeConfig::default());
     phone_in_a_call_through_the_fxo_line(&mut rig);
     let (far_hears, phone_hears) = both_ways(&mut rig);
-    assert!(far_hears > 0.3 && phone_hears > 0.3, "{far_hears} {phone_hears}");
+    assert!(
+        far_hears > 0.3 && phone_hears > 0.3,
+        "{far_hears} {phone_hears}"
+    );
 
     // A 400 ms flash (inside the default 100–800 ms window) holds the call.
     rig.ctl.flash(400);
@@ -460,7 +463,10 @@ fn flash_hook_holds_the_call_with_dial_tone_and_the_next_flash_takes_it_back() {
     let (_, e) = rig.until_fxs(1000, |e| matches!(e, LineEvent::Flash { .. }));
     assert_eq!(e, LineEvent::Flash { held: false });
     let (far_hears, phone_hears) = both_ways(&mut rig);
-    assert!(far_hears > 0.3 && phone_hears > 0.3, "{far_hears} {phone_hears}");
+    assert!(
+        far_hears > 0.3 && phone_hears > 0.3,
+        "{far_hears} {phone_hears}"
+    );
 
     // Nothing the call heard from the phone across hold and retrieval sounds like a key.
     let mut keys = Vec::new();
@@ -541,10 +547,14 @@ fn after_the_far_end_clears_a_phone_left_off_hook_hears_busy_then_howler_then_si
     );
     assert!(tone_fraction(&howler, 480.0) < 0.01, "busy is over");
     // …louder than the call-progress tones (+10 dB) so it is heard across a room.
-    let rms = |x: &[i16]| {
-        (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
-    };
-    assert!(rms(&howler) > 2.0 * rms(&busy), "{} vs {}", rms(&howler), rms(&busy));
+    let rms =
+        |x: &[i16]| (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    assert!(
+        rms(&howler) > 2.0 * rms(&busy),
+        "{} vs {}",
+        rms(&howler),
+        rms(&busy)
+    );
     // Then permanent signal: silence, one event, the port waits for the phone to go on-hook.
     let (t_ps, _) = rig.until_fxs(2000, |e| *e == LineEvent::PermanentSignal);
     assert!(
