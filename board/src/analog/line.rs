@@ -371,6 +371,8 @@ struct Call {
     leg: LegId,
     outgoing: bool,
     answered: bool,
+    /// The phone holds the call (FXS hook flash).
+    held: bool,
     local_cause: Option<Cause>,
 }
 
@@ -442,6 +444,7 @@ impl Legs {
             leg,
             outgoing: true,
             answered: false,
+            held: false,
             local_cause: None,
         });
         Ok(Plan {
@@ -507,6 +510,12 @@ impl Legs {
         }
     }
 
+    /// Whether the phone holds the call: the call side then gets silence at the frame rate
+    /// (its media keeps time; the far end hears nothing) instead of no frames.
+    pub(crate) fn held(&self) -> bool {
+        self.call.as_ref().is_some_and(|c| c.held)
+    }
+
     /// Whether audio for `leg` may be attached now.
     pub(crate) fn audio_for(&self, leg: LegId) -> bool {
         self.call.as_ref().is_some_and(|c| c.leg == leg)
@@ -522,6 +531,7 @@ impl Legs {
                     leg,
                     outgoing: false,
                     answered: false,
+                    held: false,
                     local_cause: None,
                 });
                 let callee = match route {
@@ -550,6 +560,7 @@ impl Legs {
                     leg,
                     outgoing: false,
                     answered: false,
+                    held: false,
                     local_cause: None,
                 });
                 (
@@ -588,8 +599,9 @@ impl Legs {
             },
             // The phone's user put the call on hold with a hook flash, or took it back: the
             // runtime marks the call held (`hold` in its record and events).
-            LineEvent::Flash { held } => match &self.call {
+            LineEvent::Flash { held } => match &mut self.call {
                 Some(call) if call.answered => {
+                    call.held = held;
                     let leg = call.leg;
                     let e = if held {
                         LegEvent::Held { leg }
@@ -884,6 +896,12 @@ impl Runner {
             .port
             .audio(now, from_line, to_line, from_call.as_deref());
         if !connected {
+            if self.legs.held()
+                && let Some((_, end)) = &self.audio
+                && end.to_call.send(vec![0; from_line.len()]).is_err()
+            {
+                self.audio = None;
+            }
             return;
         }
         let towards_call = match &mut self.key_guard {
@@ -1066,10 +1084,12 @@ mod tests {
             l.on_event(LineEvent::Flash { held: true }),
             (vec![LegEvent::Held { leg: *leg }], None)
         );
+        assert!(l.held());
         assert_eq!(
             l.on_event(LineEvent::Flash { held: false }),
             (vec![LegEvent::Retrieved { leg: *leg }], None)
         );
+        assert!(!l.held());
         let (end, _) = l.on_event(LineEvent::Ended {
             reason: EndReason::PhoneOnHook,
             answered: true,
