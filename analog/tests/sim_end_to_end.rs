@@ -375,3 +375,208 @@ fn power_alarm_and_chip_self_reset_are_recovered() {
     rig.ctl.lift_handset();
     rig.until_fxs(300, |e| *e == LineEvent::OffHook);
 }
+
+/// The phone calls out through the FXO line and the far end answers: both ports connected,
+/// their call audio bridged.
+fn phone_in_a_call_through_the_fxo_line(rig: &mut Rig) {
+    rig.ctl.lift_handset();
+    rig.until_fxs(200, |e| *e == LineEvent::OffHook);
+    rig.ctl.dial("0555#", DialMethod::Dtmf).expect("digits");
+    let (_, e) = rig.until_fxs(3000, |e| matches!(e, LineEvent::Dialled { .. }));
+    let LineEvent::Dialled {
+        route: Route::Outside(number),
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    rig.fxo
+        .command(LineCommand::Dial(number), rig.now)
+        .expect("dial");
+    rig.until_fxo(5000, |e| *e == LineEvent::Answered);
+    rig.fxs
+        .command(LineCommand::Answer, rig.now)
+        .expect("connect");
+    rig.bridge = true;
+    rig.step(4000);
+    rig.ctl.answer_line().expect("far end answers");
+    rig.step(100);
+}
+
+/// Whether each side hears the other: the phone says 1000 Hz, the far end 600 Hz.
+fn both_ways(rig: &mut Rig) -> (f64, f64) {
+    let _ = (rig.ctl.line_heard(), rig.ctl.phone_heard());
+    rig.ctl.phone_say(&sine(1000.0, 600));
+    rig.ctl.line_say(&sine(600.0, 600));
+    rig.step(1000);
+    (
+        tone_fraction(&rig.ctl.line_heard(), 1000.0),
+        tone_fraction(&rig.ctl.phone_heard(), 600.0),
+    )
+}
+
+#[test]
+fn flash_hook_holds_the_call_with_dial_tone_and_the_next_flash_takes_it_back() {
+    let mut rig = Rig::new(ExchangeConfig::default());
+    phone_in_a_call_through_the_fxo_line(&mut rig);
+    let (far_hears, phone_hears) = both_ways(&mut rig);
+    assert!(
+        far_hears > 0.3 && phone_hears > 0.3,
+        "{far_hears} {phone_hears}"
+    );
+
+    // A 400 ms flash (inside the default 100–800 ms window) holds the call.
+    rig.ctl.flash(400);
+    let (t_flash, e) = rig.until_fxs(1000, |e| matches!(e, LineEvent::Flash { .. }));
+    assert_eq!(e, LineEvent::Flash { held: true });
+    // Reported when the phone is back off-hook, after the 10 ms debounce (5 ms polls).
+    let flashed_at = t_flash;
+    rig.step(1500);
+    assert!(
+        heard_tones(&rig.ctl.phone_heard(), "us").contains(&ToneKind::Dial),
+        "a held call gives the phone recall dial tone"
+    );
+    let (far_hears, phone_hears) = both_ways(&mut rig);
+    assert!(
+        far_hears < 0.01,
+        "the far end must not hear a held phone: {far_hears}"
+    );
+    assert!(
+        phone_hears < 0.01,
+        "the held far end is not heard: {phone_hears}"
+    );
+    // Digits while held are not collected (no consultation call), by DTMF or pulses.
+    rig.ctl.dial("5", DialMethod::Dtmf).expect("digit");
+    rig.ctl.dial("3", DialMethod::Pulse).expect("digit");
+    rig.step(2000);
+    assert!(
+        rig.fxs_events
+            .iter()
+            .all(|(t, e)| *t <= flashed_at || matches!(e, LineEvent::Flash { .. })),
+        "{:?}",
+        rig.fxs_events
+    );
+    assert!(rig.fxs.line().in_call());
+
+    // The next flash takes the call back: audio both ways again.
+    rig.ctl.flash(300);
+    let (_, e) = rig.until_fxs(1000, |e| matches!(e, LineEvent::Flash { .. }));
+    assert_eq!(e, LineEvent::Flash { held: false });
+    let (far_hears, phone_hears) = both_ways(&mut rig);
+    assert!(
+        far_hears > 0.3 && phone_hears > 0.3,
+        "{far_hears} {phone_hears}"
+    );
+
+    // Nothing the call heard from the phone across hold and retrieval sounds like a key.
+    let mut keys = Vec::new();
+    flowgate_dsp::DtmfDetector::new(flowgate_dsp::DtmfConfig::new(8000))
+        .expect("detector")
+        .process_with(&rig.fxs_call_audio, |e| keys.push(e));
+    assert!(keys.is_empty(), "{keys:?}");
+
+    // On-hook longer than the window is a hang-up, reported 800 ms after the edge.
+    rig.ctl.flash(900);
+    let (t_end, e) = rig.until_fxs(1500, |e| matches!(e, LineEvent::Ended { .. }));
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::PhoneOnHook,
+            answered: true
+        }
+    );
+    assert!(
+        !rig.fxs_events
+            .iter()
+            .any(|(t, e)| *t > t_flash && *e == LineEvent::Flash { held: true }),
+        "a 900 ms break is not a flash"
+    );
+    // Back off-hook after 900 ms: a new call with dial tone.
+    let (t_off, _) = rig.until_fxs(500, |e| *e == LineEvent::OffHook);
+    assert!(t_off > t_end);
+}
+
+#[test]
+fn after_the_far_end_clears_a_phone_left_off_hook_hears_busy_then_howler_then_silence() {
+    let board = SimBoard::new(ExchangeConfig::default()).expect("board");
+    let mut cfg = flowgate_analog::port::FxsPortConfig::for_zone("us").expect("us");
+    // Short timers so the test walks the whole path; the defaults are 30 s and 40 s.
+    cfg.line.reorder_ms = 3000;
+    cfg.line.howler_ms = 3000;
+    let fxs = board
+        .fxs_port(
+            flowgate_analog::si321x::FxsChipConfig::new(flowgate_analog::si321x::Part::Si3215),
+            cfg,
+        )
+        .expect("fxs");
+    let fxo = board.default_fxo_port().expect("fxo");
+    let mut rig = Rig::with_ports(board, fxs, fxo);
+    phone_in_a_call_through_the_fxo_line(&mut rig);
+    // The far end hangs up; the gateway ends the FXS leg with busy.
+    rig.ctl.hang_up_line().expect("hang up");
+    rig.until_fxo(1000, |e| matches!(e, LineEvent::Ended { .. }));
+    rig.fxs
+        .command(LineCommand::Hangup { tone: Tone::Busy }, rig.now)
+        .expect("hangup");
+    let cleared = rig.now;
+    let (_, e) = rig.until_fxs(100, |e| matches!(e, LineEvent::Ended { .. }));
+    assert_eq!(
+        e,
+        LineEvent::Ended {
+            reason: EndReason::Local,
+            answered: true
+        }
+    );
+    let _ = rig.ctl.phone_heard();
+    rig.step(2500);
+    let busy = rig.ctl.phone_heard();
+    assert_eq!(heard_tones(&busy, "us"), vec![ToneKind::Busy]);
+    // Howler from 3 s after the clearing: 1400 + 2060 Hz, 100 ms on / 100 ms off.
+    rig.step(cleared + 3000 + 200 - rig.now);
+    let _ = rig.ctl.phone_heard();
+    rig.step(2000);
+    let howler = rig.ctl.phone_heard();
+    let both = tone_fraction(&howler, 1400.0) + tone_fraction(&howler, 2060.0);
+    // The 100/100 ms cadence puts half of each tone's power into its sidebands (5 Hz apart):
+    // two tones fully there read 0.25 each.
+    assert!(
+        both > 0.45,
+        "howler heard: {both} (1400 Hz {}, 2060 Hz {})",
+        tone_fraction(&howler, 1400.0),
+        tone_fraction(&howler, 2060.0)
+    );
+    assert!(tone_fraction(&howler, 480.0) < 0.01, "busy is over");
+    // …louder than the call-progress tones (+10 dB) so it is heard across a room.
+    let rms =
+        |x: &[i16]| (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    assert!(
+        rms(&howler) > 2.0 * rms(&busy),
+        "{} vs {}",
+        rms(&howler),
+        rms(&busy)
+    );
+    // Then permanent signal: silence, one event, the port waits for the phone to go on-hook.
+    let (t_ps, _) = rig.until_fxs(2000, |e| *e == LineEvent::PermanentSignal);
+    assert!(
+        (cleared + 6000..=cleared + 6010).contains(&t_ps),
+        "permanent signal at {} ms after clearing",
+        t_ps - cleared
+    );
+    rig.step(100);
+    let _ = rig.ctl.phone_heard();
+    rig.step(1000);
+    assert!(rig.ctl.phone_heard().iter().all(|&v| v == 0));
+    assert!(
+        rig.fxs
+            .command(LineCommand::Ring { caller: None }, rig.now)
+            .is_err(),
+        "a phone in permanent signal is busy"
+    );
+    rig.ctl.hang_up();
+    rig.step(1000);
+    rig.fxs
+        .command(LineCommand::Ring { caller: None }, rig.now)
+        .expect("on-hook again: the phone can be rung");
+    rig.step(100);
+    assert!(rig.ctl.phone_ringing());
+}

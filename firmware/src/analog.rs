@@ -264,6 +264,8 @@ fn settings(
             cfg.line.dial_plan = plan.clone();
             cfg.line.interdigit_timeout_ms = a.interdigit_timeout_ms;
             cfg.line.first_digit_timeout_ms = a.first_digit_timeout_ms;
+            cfg.line.hook.flash_min_ms = a.flash_min_ms;
+            cfg.line.hook.flash_max_ms = a.flash_max_ms;
         }
         PortSettings::Fxo(_, cfg) => {
             let rings = a

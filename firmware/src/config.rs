@@ -264,6 +264,12 @@ pub struct AnalogConfig {
     pub interdigit_timeout_ms: u32,
     /// Reorder tone when no digit comes this long after the dial tone, ms.
     pub first_digit_timeout_ms: u32,
+    /// FXS: the shortest on-hook break that is a hook flash, ms (shorter breaks up to
+    /// 120 ms are dial pulses; between those and this, nothing).
+    pub flash_min_ms: u16,
+    /// FXS: the longest on-hook break that is a hook flash, ms; longer is a hang-up, so it
+    /// is also how long a hang-up takes to be noticed.
+    pub flash_max_ms: u16,
     /// FXO ports answer by themselves at the end of this ring; 0 = only the flow answers.
     pub answer_after_rings: u8,
     /// Per-port settings, by port id of the board profile.
@@ -278,6 +284,8 @@ impl Default for AnalogConfig {
             terminator: "#".into(),
             interdigit_timeout_ms: 4000,
             first_digit_timeout_ms: 15_000,
+            flash_min_ms: 100,
+            flash_max_ms: 800,
             answer_after_rings: 0,
             ports: Vec::new(),
         }
@@ -353,6 +361,18 @@ fn analog_problems(a: &AnalogConfig) -> Vec<(String, String)> {
         out.push((
             "analog.first_digit_timeout_ms".into(),
             "must be between 2000 and 120000 ms".into(),
+        ));
+    }
+    if !(50..=1000).contains(&a.flash_min_ms) {
+        out.push((
+            "analog.flash_min_ms".into(),
+            "must be between 50 and 1000 ms".into(),
+        ));
+    }
+    if !(200..=2000).contains(&a.flash_max_ms) || a.flash_max_ms <= a.flash_min_ms {
+        out.push((
+            "analog.flash_max_ms".into(),
+            "must be between 200 and 2000 ms and above flash_min_ms".into(),
         ));
     }
     if a.answer_after_rings > 20 {
@@ -927,6 +947,26 @@ mod tests {
         )
         .unwrap();
         off.validate().unwrap();
+    }
+
+    #[test]
+    fn analog_flash_window_is_checked() {
+        let ok = Config::parse(
+            "[analog]\nflash_min_ms = 300\nflash_max_ms = 1100\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        ok.validate().unwrap();
+        let config = Config::parse(
+            "[analog]\nflash_min_ms = 900\nflash_max_ms = 600\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let ConfigError::Invalid(problems) = config.validate().unwrap_err() else {
+            panic!("expected Invalid")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["analog.flash_max_ms"]);
     }
 
     #[test]

@@ -132,6 +132,74 @@ async fn a_phone_dials_an_ivr_extension_and_the_flow_branches_on_its_digit() {
     gw.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_flash_holds_the_phones_call_and_the_next_one_takes_it_back() {
+    let gw = Gateway::start_with(|c| c.analog.extensions = vec!["300".into()]).await;
+    let api = gw.api();
+    let flow = api.create_flow(ivr()).await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "300", "call_flow_id": flow.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    api.wait_for("the port to see the off-hook", || async {
+        (port(&gw, "fxs0").await["hook"] == "off_hook").then_some(())
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let call = call_where(&gw, "the IVR to answer the phone", |c| {
+        c["line_id"] == "fxs0" && c["status"] == "progressing"
+    })
+    .await;
+    assert_eq!(call["hold"], false);
+    let id = call["id"].as_str().unwrap().to_owned();
+    // A 400 ms flash holds the call; the call record (and its `call_updated` event) says so.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({"ms": 400}))
+        .await;
+    call_where(&gw, "the call to be held", |c| {
+        c["id"] == id.as_str() && c["hold"] == true
+    })
+    .await;
+    // The next flash takes it back; the flow's digit still reaches the IVR afterwards.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the call to be taken back", |c| {
+        c["id"] == id.as_str() && c["hold"] == false
+    })
+    .await;
+    let af = call["activeflow_id"].as_str().unwrap().to_owned();
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "1"}),
+    )
+    .await;
+    let ended = api.wait_ended(&af).await;
+    assert_eq!(ended["variables"]["choice"], "sales", "{ended}");
+    let events = api.get("/v1.0/gateway/events?after=0&limit=1000").await;
+    let holds: Vec<bool> = events["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "call_updated" && e["data"]["id"] == id.as_str())
+        .filter_map(|e| e["data"]["hold"].as_bool())
+        .collect();
+    assert!(
+        holds.windows(2).any(|w| w == [true, false]),
+        "call_updated events show the hold and the retrieval: {holds:?}"
+    );
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    idle(&gw, "fxs0").await;
+    gw.stop().await;
+}
+
 /// Rings the exchange line with caller ID under a flow that connects it to the GSM number;
 /// returns (the landline call, the GSM leg) once both are up.
 async fn landline_connected_to_gsm(gw: &Gateway) -> (Value, Value) {

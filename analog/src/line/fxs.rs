@@ -3,8 +3,9 @@
 //! ```text
 //!            off-hook                 digit            route
 //!   Idle ───────────▶ DialTone ─────────────▶ Collecting ─────▶ Routed ──answer──▶ Connected
-//!    │ ▲                 │ no digit: reorder → howler → permanent signal           │ hangup
-//!    │ └─────── on-hook (Ended) from anywhere ◀──────────────── Clearing (busy) ◀─┘
+//!    │ ▲                 │ no digit: reorder → howler → permanent signal      flash ▲│▼ flash
+//!    │ │                                                                          Held │ hangup
+//!    │ └─────── on-hook (Ended) from anywhere ◀──────────────── Clearing (busy) ◀─────┘
 //!    │ ring command
 //!    └──▶ Ringing (cadence; caller ID after the first ring (Bell) or before it (ETSI))
 //!             └── off-hook (ring trip) ──▶ Connected (Answered)
@@ -205,6 +206,8 @@ enum State {
     },
     Routed,
     Connected,
+    /// The phone flashed during the call: the call is held, the phone hears recall dial tone.
+    Held,
     Clearing {
         tone: Tone,
         since: Millis,
@@ -350,11 +353,24 @@ impl FxsLine {
                     self.go_idle();
                 }
             }
-            HookEvent::Flash => {
-                if self.state == State::Connected {
-                    self.event(LineEvent::Flash);
+            // Flash-hook hold: the far end is put on hold and the phone hears dial tone (the
+            // recall tone every PBX gives); the next flash takes the call back. Digits dialled
+            // while held are not collected: a consultation call and the transfer that joins
+            // it with the held party need a second leg on the port, which the line contract
+            // has no room for yet. Going on-hook while held ends the call.
+            HookEvent::Flash => match self.state {
+                State::Connected => {
+                    self.state = State::Held;
+                    self.emit(FxsOutput::Audio(FxsAudio::Tone(Tone::Dial)));
+                    self.event(LineEvent::Flash { held: true });
                 }
-            }
+                State::Held => {
+                    self.state = State::Connected;
+                    self.emit(FxsOutput::Audio(FxsAudio::Connected));
+                    self.event(LineEvent::Flash { held: false });
+                }
+                _ => {}
+            },
             HookEvent::Digit(d) => self.digit(d, DigitSource::Pulse, now),
         }
     }
@@ -481,7 +497,11 @@ impl FxsLine {
                     self.event(LineEvent::PermanentSignal);
                 }
             }
-            State::Idle | State::Routed | State::Connected | State::PermanentSignal => {}
+            State::Idle
+            | State::Routed
+            | State::Connected
+            | State::Held
+            | State::PermanentSignal => {}
         }
     }
 
@@ -652,7 +672,7 @@ impl FxsLine {
                     self.emit(FxsOutput::Audio(FxsAudio::Connected));
                     Ok(())
                 }
-                State::Connected => Ok(()),
+                State::Connected | State::Held => Ok(()),
                 _ if self.call => Err(FxsCommandError::Busy),
                 _ => Err(FxsCommandError::NoCall),
             },

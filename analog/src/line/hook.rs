@@ -4,12 +4,16 @@
 //! |---|---|
 //! | shorter than the debounce | contact bounce, ignored |
 //! | up to `pulse_break_max_ms` | one dial pulse; pulses separated by less than `interdigit_ms` of off-hook form one digit (10 pulses = `0`) |
+//! | shorter than `flash_min_ms` | nothing (too long for a pulse, too short for a flash) |
 //! | up to `flash_max_ms` | hook flash |
 //! | longer | hang-up |
 //!
 //! Defaults: 10 ms debounce (a 20 pps break is 33 ms), pulses up to 120 ms (10 pps breaks are
-//! 60–67 ms, 8 pps ≈ 80 ms), flash up to 1000 ms (DAHDI: 200…1250 ms; commercial ATAs
-//! 100…600 ms), 300 ms of off-hook completes a pulse digit (DAHDI: max pulse + 50 ms). The
+//! 60–67 ms, 8 pps ≈ 80 ms), flash from 100 to 800 ms (DAHDI: 200…1250 ms; commercial ATAs
+//! 100…600 or 900 ms; a phone's "R" key makes 80–120 ms in Europe, 600 ms in the US; a break of
+//! up to the pulse limit stays a pulse), 300 ms of off-hook completes a pulse digit (DAHDI: max
+//! pulse + 50 ms). The window is configurable (`[analog] flash_min_ms`, `flash_max_ms`); its
+//! upper end is also how long a hang-up takes to be reported. The
 //! timing of an edge is the time the raw bit changed, not when the debounce confirmed it, so
 //! measured breaks are exact at the polling resolution.
 
@@ -24,6 +28,8 @@ pub struct HookTiming {
     pub debounce_ms: u16,
     /// Longest break that is a dial pulse.
     pub pulse_break_max_ms: u16,
+    /// Shortest break that is a flash (between the pulse limit and this: ignored).
+    pub flash_min_ms: u16,
     /// Longest break that is a flash (longer: hang-up).
     pub flash_max_ms: u16,
     /// Off-hook time after the last pulse that completes a pulse digit.
@@ -35,7 +41,8 @@ impl Default for HookTiming {
         Self {
             debounce_ms: 10,
             pulse_break_max_ms: 120,
-            flash_max_ms: 1000,
+            flash_min_ms: 100,
+            flash_max_ms: 800,
             interdigit_ms: 300,
         }
     }
@@ -149,9 +156,13 @@ impl HookDetector {
                     if brk <= u64::from(self.timing.pulse_break_max_ms) {
                         self.pulses = self.pulses.saturating_add(1);
                         self.last_make = edge;
-                    } else {
+                    } else if brk >= u64::from(self.timing.flash_min_ms) {
                         self.finish_digit();
                         self.emit(HookEvent::Flash);
+                    } else {
+                        // A break between the pulse limit and the flash window is neither:
+                        // a digit being dialled is finished, and nothing else happens.
+                        self.finish_digit();
                     }
                 }
             } else {
@@ -281,14 +292,49 @@ mod tests {
                 HookEvent::OffHook
             ]
         );
-        // The hang-up is reported just after flash_max (1000 ms) from the on-hook edge at 1000.
+        // The hang-up is reported just after flash_max (800 ms) from the on-hook edge at 1000.
         let hang = ev
             .iter()
             .find(|e| e.1 == HookEvent::OnHook)
             .expect("hang-up")
             .0;
-        assert!((2000..=2010).contains(&hang), "{hang}");
+        assert!((1800..=1810).contains(&hang), "{hang}");
         // The off-hook edge is reported after the 10 ms debounce.
         assert_eq!(ev[0].0, 10);
+    }
+
+    #[test]
+    fn a_configured_flash_window_ignores_shorter_breaks_and_hangs_up_after_it() {
+        let timing = HookTiming {
+            flash_min_ms: 300,
+            flash_max_ms: 600,
+            ..HookTiming::default()
+        };
+        let mut d = HookDetector::new(timing);
+        let mut t = 0;
+        let wave = [
+            (true, 300),
+            (false, 200), // longer than a pulse, shorter than a flash: nothing
+            (true, 400),
+            (false, 400), // a flash
+            (true, 400),
+            (false, 700), // a hang-up, reported 600 ms after the edge
+            (true, 100),
+        ];
+        let ev = run(&mut d, &wave, 5, &mut t);
+        let kinds: Vec<HookEvent> = ev.iter().map(|e| e.1).collect();
+        assert_eq!(
+            kinds,
+            [
+                HookEvent::OffHook,
+                HookEvent::Flash,
+                HookEvent::OnHook,
+                HookEvent::OffHook
+            ]
+        );
+        // The flash is reported when the phone is back (edge at 1300, debounced at 1310).
+        assert_eq!(ev[1].0, 1310);
+        // The hang-up: on-hook edge at 1700, reported just after 600 ms.
+        assert!((2300..=2310).contains(&ev[2].0), "{}", ev[2].0);
     }
 }

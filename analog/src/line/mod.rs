@@ -123,8 +123,12 @@ pub enum LineEvent {
         /// How it was signalled.
         source: DigitSource,
     },
-    /// FXS: hook flash during a call.
-    Flash,
+    /// FXS: hook flash during an answered call. The first puts the call on hold (the phone
+    /// hears recall dial tone, the far end hears silence); the next takes it back.
+    Flash {
+        /// The call is held now (false: taken back).
+        held: bool,
+    },
     /// The call ended.
     Ended {
         /// Why.

@@ -24,6 +24,8 @@ pub struct SimPhone {
     off_hook: bool,
     schedule: VecDeque<(Millis, bool)>,
     mic: VecDeque<i16>,
+    /// Microphone samples until the last queued DTMF key is over (hook actions wait for it).
+    keys_pending: usize,
     heard: Vec<i16>,
     cid: CidReceiver,
     caller_ids: Vec<CallerId>,
@@ -48,6 +50,7 @@ impl SimPhone {
             off_hook: false,
             schedule: VecDeque::new(),
             mic: VecDeque::new(),
+            keys_pending: 0,
             heard: Vec::new(),
             cid: CidReceiver::new(CidReceiverConfig::all(8000)).expect("8 kHz receiver"),
             caller_ids: Vec::new(),
@@ -67,10 +70,16 @@ impl SimPhone {
         self.schedule.push_back((at, off_hook));
     }
 
-    /// The time the last scheduled action happens (or `now`).
+    /// The time the last scheduled action happens (or `now`): the last hook change, or the
+    /// end of the DTMF keys still queued (a hook flash or hang-up asked for while a key
+    /// sounds comes after it, as a person's would; otherwise the rest of the key would sound
+    /// after the handset is back).
     #[must_use]
     pub fn busy_until(&self, now: Millis) -> Millis {
-        self.schedule.back().map_or(now, |&(t, _)| t.max(now))
+        let keys = now + (self.keys_pending as Millis).div_ceil(8);
+        self.schedule
+            .back()
+            .map_or(keys, |&(t, _)| t.max(now).max(keys))
     }
 
     /// Schedules pulse dialling of `digits` starting at `start`.
@@ -99,6 +108,7 @@ impl SimPhone {
         let mut buf = vec![0i16; n + 800];
         g.fill(&mut buf);
         self.mic.extend(buf);
+        self.keys_pending = self.mic.len();
         Ok(())
     }
 
@@ -141,6 +151,7 @@ impl SimPhone {
                     Some(s) => *o = s,
                     None => break,
                 }
+                self.keys_pending = self.keys_pending.saturating_sub(1);
             }
         } else if !self.off_hook && matches!(lf, Linefeed::OhtFwd | Linefeed::OhtRev) {
             let found = &mut self.caller_ids;

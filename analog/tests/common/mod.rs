@@ -83,17 +83,19 @@ impl Rig {
         let mut to_phone = vec![0i16; FRAME];
         let mut to_exchange = vec![0i16; FRAME];
         let (fxs_in, fxo_in) = (self.from_phone.clone(), self.from_exchange.clone());
-        let bridge_to_fxo = if self.bridge {
-            Some(fxs_in.as_slice())
-        } else {
-            None
-        };
         let bridge_to_fxs = if self.bridge {
             Some(fxo_in.as_slice())
         } else {
             None
         };
         let fxs_connected = self.fxs.audio(now, &fxs_in, &mut to_phone, bridge_to_fxs);
+        // As the line runner does: only a connected port's audio goes to the call (a held
+        // phone's does not).
+        let bridge_to_fxo = if self.bridge && fxs_connected {
+            Some(fxs_in.as_slice())
+        } else {
+            None
+        };
         let fxo_connected = self
             .fxo
             .audio(now, &fxo_in, &mut to_exchange, bridge_to_fxo);

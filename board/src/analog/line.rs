@@ -16,6 +16,7 @@
 //! | FXO `Incoming { caller }` | `Incoming { caller: the caller ID, callee: the line's number }`; `answer` (or auto-answer after N rings) → `Answered` + `AudioReady` |
 //! | FXO `place` | `Dial(number)` → `Progress(Trying)` → `Answered` (dialled, or battery reversal) + `AudioReady` |
 //! | pulse digits during a call | `Dtmf { Signalled }` (DTMF in the audio is the media layer's) |
+//! | FXS `Flash { held }` (hook flash in an answered call) | `Held` / `Retrieved`: the phone put the call on hold (it hears recall dial tone, the call hears silence) or took it back |
 //! | `Ended { reason }` | `Ended { cause }` (local hang-ups keep the cause asked for) |
 
 use std::sync::Arc;
@@ -370,6 +371,8 @@ struct Call {
     leg: LegId,
     outgoing: bool,
     answered: bool,
+    /// The phone holds the call (FXS hook flash).
+    held: bool,
     local_cause: Option<Cause>,
 }
 
@@ -441,6 +444,7 @@ impl Legs {
             leg,
             outgoing: true,
             answered: false,
+            held: false,
             local_cause: None,
         });
         Ok(Plan {
@@ -506,6 +510,12 @@ impl Legs {
         }
     }
 
+    /// Whether the phone holds the call: the call side then gets silence at the frame rate
+    /// (its media keeps time; the far end hears nothing) instead of no frames.
+    pub(crate) fn held(&self) -> bool {
+        self.call.as_ref().is_some_and(|c| c.held)
+    }
+
     /// Whether audio for `leg` may be attached now.
     pub(crate) fn audio_for(&self, leg: LegId) -> bool {
         self.call.as_ref().is_some_and(|c| c.leg == leg)
@@ -521,6 +531,7 @@ impl Legs {
                     leg,
                     outgoing: false,
                     answered: false,
+                    held: false,
                     local_cause: None,
                 });
                 let callee = match route {
@@ -549,6 +560,7 @@ impl Legs {
                     leg,
                     outgoing: false,
                     answered: false,
+                    held: false,
                     local_cause: None,
                 });
                 (
@@ -585,6 +597,21 @@ impl Legs {
                 ),
                 None => (Vec::new(), None),
             },
+            // The phone's user put the call on hold with a hook flash, or took it back: the
+            // runtime marks the call held (`hold` in its record and events).
+            LineEvent::Flash { held } => match &mut self.call {
+                Some(call) if call.answered => {
+                    call.held = held;
+                    let leg = call.leg;
+                    let e = if held {
+                        LegEvent::Held { leg }
+                    } else {
+                        LegEvent::Retrieved { leg }
+                    };
+                    (vec![e], None)
+                }
+                _ => (Vec::new(), None),
+            },
             LineEvent::Ended { reason, answered } => match self.call.take() {
                 Some(call) => (
                     vec![LegEvent::Ended {
@@ -595,7 +622,7 @@ impl Legs {
                 ),
                 None => (Vec::new(), None),
             },
-            // Off-hook, rings after the first, flash, permanent signal, dialling progress:
+            // Off-hook, rings after the first, permanent signal, dialling progress:
             // no leg event (an FXO `Proceeding` was announced as Trying at placement).
             _ => (Vec::new(), None),
         }
@@ -869,6 +896,12 @@ impl Runner {
             .port
             .audio(now, from_line, to_line, from_call.as_deref());
         if !connected {
+            if self.legs.held()
+                && let Some((_, end)) = &self.audio
+                && end.to_call.send(vec![0; from_line.len()]).is_err()
+            {
+                self.audio = None;
+            }
             return;
         }
         let towards_call = match &mut self.key_guard {
@@ -1046,6 +1079,17 @@ mod tests {
             source: DigitSource::Pulse,
         });
         assert!(matches!(d[0], LegEvent::Dtmf { digit: '5', .. }));
+        // A hook flash holds the call, the next one takes it back.
+        assert_eq!(
+            l.on_event(LineEvent::Flash { held: true }),
+            (vec![LegEvent::Held { leg: *leg }], None)
+        );
+        assert!(l.held());
+        assert_eq!(
+            l.on_event(LineEvent::Flash { held: false }),
+            (vec![LegEvent::Retrieved { leg: *leg }], None)
+        );
+        assert!(!l.held());
         let (end, _) = l.on_event(LineEvent::Ended {
             reason: EndReason::PhoneOnHook,
             answered: true,

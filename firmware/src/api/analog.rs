@@ -1,6 +1,7 @@
 //! `/v1.0/gateway/sim/analog/*`: the simulated analog board's control, the analog twin of the
 //! modem simulator (503 `NO_SIMULATOR` when no analog port is simulated). The user at the
-//! telephone on the FXS port lifts the handset, dials (DTMF or rotary pulses) and hangs up;
+//! telephone on the FXS port lifts the handset, dials (DTMF or rotary pulses), flashes the
+//! hook and hangs up;
 //! the network behind the FXO port's exchange line rings the gateway with caller ID, answers
 //! the gateway's calls and hangs up. `GET` reads back what the phone and the exchange saw.
 
@@ -152,6 +153,39 @@ pub(super) async fn replace(
 ) -> Result<Json<AnalogSimStatus>, ApiError> {
     let ctl = control(&state)?;
     ctl.hang_up();
+    Ok(Json(status(&ctl)))
+}
+
+/// `POST /v1.0/gateway/sim/analog/phone/flash`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FlashBody {
+    /// How long the hook stays down, ms (default 400; the gateway's `[analog] flash_min_ms`
+    /// to `flash_max_ms` is a flash, longer a hang-up).
+    #[serde(default)]
+    ms: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v1.0/gateway/sim/analog/phone/flash", tag = "simulator",
+    request_body = FlashBody,
+    responses(
+        (status = 200, description = "The hook is pressed for `ms` (after any dialling still going on): in a call, a flash holds it or takes it back", body = AnalogSimStatus),
+        (status = 400, description = "`ms` outside 10-3000 (`INVALID_REQUEST`)", body = ErrorBody),
+        (status = 503, description = "No simulated analog port (`NO_SIMULATOR`)", body = ErrorBody),
+    ))]
+pub(super) async fn flash(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<FlashBody>,
+) -> Result<Json<AnalogSimStatus>, ApiError> {
+    let ctl = control(&state)?;
+    let ms = body.ms.unwrap_or(400);
+    if !(10..=3000).contains(&ms) {
+        return Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            "ms must be between 10 and 3000",
+        ));
+    }
+    ctl.flash(ms);
     Ok(Json(status(&ctl)))
 }
 

@@ -298,6 +298,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1.0/gateway/sim/analog", get(analog::get_status))
         .route("/v1.0/gateway/sim/analog/phone/lift", post(analog::lift))
         .route("/v1.0/gateway/sim/analog/phone/dial", post(analog::dial))
+        .route("/v1.0/gateway/sim/analog/phone/flash", post(analog::flash))
         .route(
             "/v1.0/gateway/sim/analog/phone/hangup",
             post(analog::replace),

@@ -59,7 +59,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         super::sim::status, super::sim::sms, super::sim::incoming_call, super::sim::dtmf, super::sim::hangup,
         super::sim::answer, super::sim::busy, super::sim::ussd_reply, super::sim::queue_audio, super::sim::clear_audio,
         super::sim::recorded_audio, super::sim::sent,
-        super::analog::get_status, super::analog::lift, super::analog::replace, super::analog::dial,
+        super::analog::get_status, super::analog::lift, super::analog::replace, super::analog::dial, super::analog::flash,
         super::analog::ring, super::analog::line_answer, super::analog::line_hangup,
         serve_document,
     ),
