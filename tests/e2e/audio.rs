@@ -280,45 +280,53 @@ fn prompt_and_digit() -> Value {
         {"type": "hangup"}]})
 }
 
-/// A caller who was waiting is put through the moment the previous caller hangs up: the
-/// new call's voice port is opened while the old call's session may still hold it. The
-/// second call must still hear its prompt and have its in-band digit heard.
+/// Callers put through one after the other, each the moment the previous call ends (the
+/// next waiting caller answered as soon as the line frees): each new call's voice port is
+/// opened while the previous call's session may still hold it. Every call must hear its
+/// prompt and have its in-band digit heard. The first hand-over follows the caller's
+/// hang-up, the others the flow's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_right_after_the_previous_one_ends_has_audio() {
+async fn calls_right_after_the_previous_one_ends_have_audio() {
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
     let flow = api.create_flow(prompt_and_digit()).await;
     api.bind(Some(flow), None).await;
 
-    // The first call is in its flow with its media session open (the prompt played).
-    sim.incoming_call("+15551112222").unwrap();
-    let (_, first) = call_in_digits(&gw, "+15551112222").await;
+    // The first call is in its flow with its media session open (the prompt played); its
+    // caller hangs up and the next one rings at once.
+    sim.incoming_call("+15551110000").unwrap();
+    let (_, first) = call_in_digits(&gw, "+15551110000").await;
     assert!(rms(&sim.take_recorded_audio()) > 300.0, "first prompt not heard");
-
-    // The first caller hangs up and the next one rings at once: no wait in between, as
-    // when the network delivers a waiting call the moment the line frees.
     sim.remote_hangup().unwrap();
-    sim.incoming_call("+15553334444").unwrap();
+    sim.incoming_call("+15551110001").unwrap();
     let ended = api.wait_ended(&first).await;
     assert_eq!(ended["end_reason"]["kind"], "hangup");
 
-    // The second call hears its prompt …
-    let (_, second) = call_in_digits(&gw, "+15553334444").await;
-    let prompt = sim.take_recorded_audio();
-    assert!(
-        rms(&prompt) > 300.0,
-        "the second call's prompt was not heard (rms {})",
-        rms(&prompt)
-    );
-    // … and its caller's in-band digit reaches the flow.
-    api.post(
-        "/v1.0/gateway/sim/dtmf",
-        json!({"digits": "2", "mode": "inband"}),
-    )
-    .await;
-    let ended = api.wait_ended(&second).await;
-    assert_eq!(ended["variables"]["pressed"], "2", "{ended}");
+    for n in 1..=4 {
+        let caller = format!("+1555111000{n}");
+        // The call hears its prompt …
+        let (_, af) = call_in_digits(&gw, &caller).await;
+        let prompt = sim.take_recorded_audio();
+        assert!(
+            rms(&prompt) > 300.0,
+            "call {n}: the prompt was not heard (rms {})",
+            rms(&prompt)
+        );
+        // … and its caller's in-band digit reaches the flow, which then hangs up; the next
+        // caller rings the moment the modem has hung up.
+        api.post(
+            "/v1.0/gateway/sim/dtmf",
+            json!({"digits": "2", "mode": "inband"}),
+        )
+        .await;
+        sim.wait_for_no_calls(WAIT).await.unwrap();
+        if n < 4 {
+            sim.incoming_call(&format!("+1555111000{}", n + 1)).unwrap();
+        }
+        let ended = api.wait_ended(&af).await;
+        assert_eq!(ended["variables"]["pressed"], "2", "call {n}: {ended}");
+    }
     gw.stop().await;
 }
 
