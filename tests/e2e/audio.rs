@@ -297,7 +297,10 @@ async fn calls_right_after_the_previous_one_ends_have_audio() {
     // caller hangs up and the next one rings at once.
     sim.incoming_call("+15551110000").unwrap();
     let (_, first) = call_in_digits(&gw, "+15551110000").await;
-    assert!(rms(&sim.take_recorded_audio()) > 300.0, "first prompt not heard");
+    assert!(
+        rms(&sim.take_recorded_audio()) > 300.0,
+        "first prompt not heard"
+    );
     sim.remote_hangup().unwrap();
     sim.incoming_call("+15551110001").unwrap();
     let ended = api.wait_ended(&first).await;
