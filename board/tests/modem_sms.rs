@@ -346,15 +346,10 @@ async fn send_errors_are_typed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsolicited_cms_322_is_a_full_memory() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
-    rig.ready().await;
-    // Unsolicited while idle (after the start-up sweep and call poll). The EC25's sweep lists
-    // three memories: receive (ME), write (SM) and status reports (SR); a URC during one of
-    // those listings would be that command's final result instead.
-    rig.ctl
-        .wait_for_command("AT+CMGL=4", 3, WAIT)
-        .await
-        .unwrap();
-    rig.ctl.wait_for_command("AT+CLCC", 1, WAIT).await.unwrap();
+    // Unsolicited while idle: after the whole start-up sweep (ME, SM and SR listed) and call
+    // poll. Sent while a sweep command was still pending it would end that command instead
+    // (a final result), and no full memory would be reported.
+    rig.settled(3).await;
     rig.ctl.send_urc("+CMS ERROR: 322").unwrap();
     let mem = rig
         .event("SmsMemoryFull", |e| match e {

@@ -282,3 +282,33 @@ async fn the_far_end_hanging_up_fails_the_port() {
     assert!(error.to_string().contains("/dev/pts/"), "{error}");
     media.closed().await;
 }
+
+/// Back-to-back calls on one voice port: each call's session is told to close and the
+/// next call opens the device at once, while the previous session's thread may still be
+/// waiting for a frame with the device open and locked (`flock`). The next session gets
+/// the device (it waits for the release) instead of failing busy for its whole call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opened_as_the_previous_one_closes_gets_the_device() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = settings(dir.path());
+    // The far end sends nothing, so the session spends each frame waiting for the whole
+    // tolerance with the device open: a close is acted on up to that late.
+    s.port.stall_tolerance = Duration::from_millis(500);
+    let ctx = flowgate::media::MediaContext::new(s).expect("context");
+    let far = PtyFar::new();
+    let transport = flowgate_line::AudioTransport::SerialPcm {
+        device: far.slave_path.clone(),
+        sample_rate: 8000,
+    };
+    let mut previous = None;
+    for call in 0..3 {
+        let audio = flowgate_line::LegAudio::Device(transport.clone());
+        let (media, _events) = CallMedia::open(audio, &ctx, &format!("call-{call}"))
+            .await
+            .unwrap_or_else(|e| panic!("call {call} got no audio: {e}"));
+        media.close();
+        previous = Some(media);
+    }
+    previous.expect("three calls").closed().await;
+    drop(far);
+}

@@ -251,3 +251,183 @@ async fn barge_in_cuts_the_prompt_and_the_digit_counts() {
     );
     gw.stop().await;
 }
+
+/// The call from `caller`, once its flow waits in its first `digits_receive`; returns the
+/// call and its activeflow.
+async fn call_in_digits(gw: &Gateway, caller: &str) -> (String, String) {
+    let api = gw.api();
+    api.wait_for("the caller's flow to wait for digits", || async {
+        let call = api
+            .calls()
+            .await
+            .into_iter()
+            .find(|c| c["source"]["target"] == caller)?;
+        let af = call["activeflow_id"].as_str()?.to_owned();
+        let view = api.get(&format!("/v1.0/activeflows/{af}")).await;
+        (view["current_action"]["type"] == "digits_receive")
+            .then(|| (call["id"].as_str().unwrap_or_default().to_owned(), af))
+    })
+    .await
+}
+
+/// A prompt, then one digit kept in a variable.
+fn prompt_and_digit() -> Value {
+    json!({"name": "prompt-digit", "detail": "", "actions": [
+        {"type": "answer"},
+        {"type": "talk", "option": {"text": "Press two for support.", "language": "en-US"}},
+        {"type": "digits_receive", "option": {"duration": 20000, "length": 1}},
+        {"type": "variable_set", "option": {"key": "pressed", "value": "${voipbin.call.digits}"}},
+        {"type": "hangup"}]})
+}
+
+/// Callers put through one after the other, each the moment the previous call ends (the
+/// next waiting caller answered as soon as the line frees): each new call's voice port is
+/// opened while the previous call's session may still hold it. Every call must hear its
+/// prompt and have its in-band digit heard. The first hand-over follows the caller's
+/// hang-up, the others the flow's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_right_after_the_previous_one_ends_have_audio() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let flow = api.create_flow(prompt_and_digit()).await;
+    api.bind(Some(flow), None).await;
+
+    // The first call is in its flow with its media session open (the prompt played); its
+    // caller hangs up and the next one rings at once.
+    sim.incoming_call("+15551110000").unwrap();
+    let (_, first) = call_in_digits(&gw, "+15551110000").await;
+    assert!(
+        rms(&sim.take_recorded_audio()) > 300.0,
+        "first prompt not heard"
+    );
+    sim.remote_hangup().unwrap();
+    sim.incoming_call("+15551110001").unwrap();
+    let ended = api.wait_ended(&first).await;
+    assert_eq!(ended["end_reason"]["kind"], "hangup");
+
+    for n in 1..=4 {
+        let caller = format!("+1555111000{n}");
+        // The call hears its prompt …
+        let (_, af) = call_in_digits(&gw, &caller).await;
+        let prompt = sim.take_recorded_audio();
+        assert!(
+            rms(&prompt) > 300.0,
+            "call {n}: the prompt was not heard (rms {})",
+            rms(&prompt)
+        );
+        // … and its caller's in-band digit reaches the flow, which then hangs up; the next
+        // caller rings the moment the modem has hung up.
+        api.post(
+            "/v1.0/gateway/sim/dtmf",
+            json!({"digits": "2", "mode": "inband"}),
+        )
+        .await;
+        sim.wait_for_no_calls(WAIT).await.unwrap();
+        if n < 4 {
+            sim.incoming_call(&format!("+1555111000{}", n + 1)).unwrap();
+        }
+        let ended = api.wait_ended(&af).await;
+        assert_eq!(ended["variables"]["pressed"], "2", "call {n}: {ended}");
+    }
+    gw.stop().await;
+}
+
+/// Records `secs` of what the caller sends on call `call`; returns the samples.
+async fn record_caller(gw: &Gateway, call: &str, secs: u32) -> Vec<i16> {
+    let api = gw.api();
+    let recording = api
+        .post(
+            &format!("/v1.0/calls/{call}/recording_start"),
+            json!({"format": "wav", "duration": secs}),
+        )
+        .await;
+    let id = recording["id"].as_str().unwrap().to_owned();
+    api.wait_for("the recording to end", || async {
+        let r = api.get(&format!("/v1.0/recordings/{id}")).await;
+        (r["status"] == "ended").then_some(())
+    })
+    .await;
+    let wav = api.get_bytes(&format!("/v1.0/recordings/{id}/file")).await;
+    assert_eq!(&wav[..4], b"RIFF");
+    wav[44..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Caller audio belongs to the call it was queued for: what is left when the call ends does
+/// not play into the next call, and `DELETE /v1.0/gateway/sim/audio` drops it mid-call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_audio_left_at_the_end_of_a_call_is_dropped_and_the_api_clears_it() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let flow = api
+        .create_flow(json!({"name": "wait", "detail": "", "actions": [
+            {"type": "answer"},
+            {"type": "digits_receive", "option": {"duration": 60000, "length": 1}},
+            {"type": "hangup"}]}))
+        .await;
+    api.bind(Some(flow), None).await;
+    let ten_seconds = tone_440(80_000);
+
+    // First call: ten seconds of caller audio start playing, then the caller hangs up.
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
+    let (first, _) = call_in_digits(&gw, "+15551112222").await;
+    sim.wait_for_audio(true, WAIT).await.unwrap();
+    sim.queue_audio(&ten_seconds).unwrap();
+    sim.wait_for("the caller audio to play", WAIT, |v| {
+        (v.audio_queued() < ten_seconds.len()).then_some(())
+    })
+    .await
+    .unwrap();
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    api.wait_for("the first call to end", || async {
+        let call = api.get(&format!("/v1.0/calls/{first}")).await;
+        (call["status"] == "hangup").then_some(())
+    })
+    .await;
+    assert_eq!(api.get("/v1.0/gateway/sim").await["audio_queued"], 0);
+
+    // Second call: none of the first caller's tone reaches it.
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15553334444"}))
+        .await;
+    let (second, _) = call_in_digits(&gw, "+15553334444").await;
+    sim.wait_for_audio(true, WAIT).await.unwrap();
+    let heard = record_caller(&gw, &second, 1).await;
+    assert!(heard.len() >= 7000, "{} samples", heard.len());
+    assert!(
+        rms(&heard) < 50.0,
+        "the previous call's audio played into this one (rms {})",
+        rms(&heard)
+    );
+
+    // Mid-call, the API drops what is queued: the caller falls silent.
+    sim.queue_audio(&ten_seconds).unwrap();
+    let (status, cleared) = api
+        .call(
+            reqwest::Method::DELETE,
+            "/v1.0/gateway/sim/audio",
+            None,
+            Some(gw.daemon().token().as_str()),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {cleared}");
+    let dropped = cleared["samples"].as_u64().unwrap();
+    assert!(dropped > 0 && dropped <= 80_000, "{cleared}");
+    assert_eq!(api.get("/v1.0/gateway/sim").await["audio_queued"], 0);
+    // What the simulator sent before the DELETE may still be on its way (the pty and the
+    // port's receive buffer, held to real time): the recording may start with the tone, but
+    // its second half is silent.
+    let heard = record_caller(&gw, &second, 2).await;
+    assert!(heard.len() >= 15_000, "{} samples", heard.len());
+    let tail = &heard[heard.len() - 8000..];
+    assert!(
+        rms(tail) < 50.0,
+        "cleared caller audio still played (rms {})",
+        rms(tail)
+    );
+    gw.stop().await;
+}

@@ -124,6 +124,26 @@ impl Rig {
         self.modem.wait_ready(WAIT).await.expect("modem ready");
     }
 
+    /// Ready, and done with what the driver does by itself once ready: the start-up SMS sweep
+    /// (`memories` listings, one per memory it reads: receive, write, status reports) and the
+    /// first call poll. What a test injects next then meets an idle driver, not a command in
+    /// flight; without this, whether a reply dropped or a reboot swallowed a sweep command or
+    /// the test's own was up to the scheduler.
+    pub async fn settled(&self, memories: usize) {
+        self.ready().await;
+        self.ctl
+            .wait_for_command("AT+CMGL=4", memories, WAIT)
+            .await
+            .expect("start-up sweep");
+        self.ctl
+            .wait_for_command("AT+CLCC", 1, WAIT)
+            .await
+            .expect("first call poll");
+        // Queued behind the last listing: once this is answered the sweep has nothing left
+        // to send (an empty memory needs no reads or deletes).
+        self.modem.command("AT", WAIT).await.expect("AT");
+    }
+
     /// Waits for the first event matching `f`.
     pub async fn event<T>(&mut self, what: &str, f: impl Fn(&ModemEvent) -> Option<T>) -> T {
         let fut = async {

@@ -24,7 +24,7 @@ use super::cache::{DiskCache, hash_key};
 use super::clock::{Clock, SystemClock};
 use super::error::{MediaError, Result};
 use super::fetch::{Location, download, locate};
-use super::port::PortOptions;
+use super::port::{DeviceClaims, PortOptions};
 use super::render::{
     Digits, Echo, Pcm, Render, Silence, Tone, generated_music_on_hold, samples_in,
 };
@@ -158,6 +158,8 @@ struct Inner {
     moh: Mutex<HashMap<u32, Arc<[i16]>>>,
     stats: MediaStats,
     clock: Arc<dyn Clock>,
+    /// Which devices sessions hold, so the next call on a device waits for its release.
+    claims: DeviceClaims,
 }
 
 /// The media layer's shared state; cheap to clone.
@@ -232,6 +234,7 @@ impl MediaContext {
                 moh: Mutex::new(HashMap::new()),
                 stats: MediaStats::default(),
                 clock,
+                claims: DeviceClaims::default(),
             }),
         })
     }
@@ -252,6 +255,11 @@ impl MediaContext {
     #[must_use]
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
+    }
+
+    /// The sessions' device claims (see `port::claim`).
+    pub(crate) fn device_claims(&self) -> &DeviceClaims {
+        &self.inner.claims
     }
 
     /// `<data>/recordings`.

@@ -38,7 +38,7 @@ use super::context::MediaContext;
 use super::core::{Command, MediaCore};
 use super::error::{MediaError, Result};
 use super::external::{ExternalMediaInfo, ExternalMediaOptions, ExternalStream, MAX_PER_CALL, Tap};
-use super::port::{AudioPort, open_transport};
+use super::port::{AudioPort, ClaimedPort, open_transport};
 use super::record::{Recorder, WavSink};
 use super::types::{
     Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome, RecordOptions, RecordingInfo,
@@ -160,11 +160,13 @@ impl Drop for Playback {
 
 impl CallMedia {
     /// Opens a session on a leg's audio: a device transport (opened on the session's own
-    /// thread) or a port the line made.
+    /// thread) or a port the line made. A device still held by the previous call's session
+    /// (closing, not yet closed) is opened once that session releases it.
     ///
     /// # Errors
-    /// [`MediaError::NoAudioPath`] when the leg has no audio, device errors,
-    /// [`MediaError::NoRuntime`] outside a tokio runtime.
+    /// [`MediaError::NoAudioPath`] when the leg has no audio, device errors
+    /// ([`MediaError::DeviceBusy`] also when the previous session does not release the device
+    /// within `release_wait`), [`MediaError::NoRuntime`] outside a tokio runtime.
     pub async fn open(
         audio: LegAudio,
         ctx: &MediaContext,
@@ -175,8 +177,20 @@ impl CallMedia {
             LegAudio::Port(port) => CallMedia::open_port(port, ctx, label).await,
             LegAudio::Device(transport) => {
                 let (options, clock) = (ctx.settings().port.clone(), ctx.clock());
+                let claim = ctx
+                    .device_claims()
+                    .claim(&transport, options.release_wait)
+                    .await?;
                 CallMedia::start(
-                    move || open_transport(&transport, &options, clock),
+                    move || {
+                        let port = open_transport(&transport, &options, clock)?;
+                        // The claim goes with the port: released when the device is closed
+                        // (or at once, with the closure, when opening failed).
+                        Ok(match claim {
+                            Some(claim) => Box::new(ClaimedPort::new(port, claim)),
+                            None => port,
+                        })
+                    },
                     ctx,
                     label,
                 )

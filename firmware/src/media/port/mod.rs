@@ -12,9 +12,14 @@
 //! | modem voice tty (Huawei, Quectel TTY, SIMCom), simulator | [`SerialPcmPort`] | the far end (one frame in, one frame out); own clock during stalls and floods |
 //! | ALSA (USB audio, sound card, I2S codec) | [`AlsaPort`] | the device; own clock for `file`/`null` PCMs |
 //! | in-process (tests, benches, software peers) | [`ChannelPort`] | whoever feeds it |
+//!
+//! A device is used by one session at a time: a session waits for the previous call's
+//! session on the same device to release it before opening it (`claim`), so back-to-back
+//! calls on one modem both get audio.
 
 mod alsa;
 mod channel;
+mod claim;
 mod serial;
 
 use std::sync::Arc;
@@ -24,6 +29,7 @@ pub use flowgate_line::{AudioPort, AudioTransport, FrameStatus, PortError};
 
 pub use self::alsa::{AlsaOptions, AlsaPort};
 pub use self::channel::{ChannelPeer, ChannelPort};
+pub(crate) use self::claim::{ClaimedPort, DeviceClaims};
 pub use self::serial::{SerialOptions, SerialPcmPort};
 use super::clock::Clock;
 use super::error::{MediaError, Result};
@@ -35,6 +41,9 @@ pub struct PortOptions {
     pub stall_tolerance: Duration,
     /// ALSA buffer geometry.
     pub alsa: AlsaOptions,
+    /// How long a session waits for the previous call's session on the same device to
+    /// release it (see `claim`): normally one frame wait, up to `stall_tolerance`.
+    pub release_wait: Duration,
 }
 
 impl Default for PortOptions {
@@ -42,6 +51,7 @@ impl Default for PortOptions {
         PortOptions {
             stall_tolerance: Duration::from_millis(60),
             alsa: AlsaOptions::default(),
+            release_wait: Duration::from_secs(2),
         }
     }
 }

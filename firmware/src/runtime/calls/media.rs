@@ -93,6 +93,12 @@ impl LiveCall {
                 self.inner
                     .media
                     .send_replace(MediaSlot::Open(Arc::clone(&media)));
+                // The call may have ended while the port opened: its hang-up found no
+                // session to close, and this one would hold the voice port until the call's
+                // last handle goes, keeping the next call on the modem off it.
+                if self.is_ended() {
+                    media.close();
+                }
                 let this = self.clone();
                 self.inner
                     .rt
