@@ -344,10 +344,13 @@ async fn admin_page_in_chromium() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "browser session failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
+    if !output.status.success() {
+        // What the gateway knew of the calls, for a failure around the call steps.
+        let calls = gw.api().calls().await;
+        panic!(
+            "browser session failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- calls\n{calls:?}"
+        );
+    }
     assert!(
         stdout.contains("ok: all admin page checks passed"),
         "{stdout}"
