@@ -14,6 +14,7 @@
 //! | `transfer` | `POST /transfers`: network transfers where the line can |
 //! | `media` | the call's media session, recordings, the API's audio interrupts |
 //! | `record` | the call record and its events, and the `voipbin.call.*` variables |
+//! | `transcribe` | `transcribe_start`/`transcribe_stop`: capture the call, then speech to text |
 
 mod bridge;
 mod dial;
@@ -21,6 +22,7 @@ mod events;
 mod media;
 mod perform;
 mod record;
+mod transcribe;
 mod transfer;
 
 use std::collections::HashMap;
@@ -89,6 +91,8 @@ struct CallInner {
     recordings: Mutex<HashMap<Uuid, media::RecordingOrigin>>,
     /// Wakes `stop_recording` when a recording's file is complete.
     recording_done: Notify,
+    /// The transcription running on the call (`transcribe_start`), if any.
+    transcribing: Mutex<Option<transcribe::LiveTranscribe>>,
 }
 
 #[derive(Default)]
@@ -121,6 +125,7 @@ impl LiveCall {
                 media_open: tokio::sync::Mutex::new(()),
                 recordings: Mutex::new(HashMap::new()),
                 recording_done: Notify::new(),
+                transcribing: Mutex::new(None),
             }),
         }
     }
