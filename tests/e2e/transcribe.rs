@@ -288,3 +288,56 @@ async fn transcribe_failures_are_recorded_and_the_flow_goes_on() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_up_sends_the_live_segment_in_the_background() {
+    let stt = Stt::start(&["--digits"]).await;
+    let endpoint = stt.endpoint();
+    let gw = Gateway::start_with(|c| c.transcribe.endpoint = endpoint).await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let flow = api
+        .create_flow(
+            json!({"name": "transcribe until hang-up", "detail": "", "actions": [
+            {"type": "answer"},
+            {"type": "transcribe_start", "option": {"language": "en-US"}},
+            {"type": "digits_receive", "option": {"duration": 30000, "key": "#"}},
+            {"type": "hangup"}]}),
+        )
+        .await;
+    api.bind(Some(flow), None).await;
+    api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
+        .await;
+    let af = api
+        .wait_for("the flow to wait for digits", || async {
+            let call = api.calls().await.into_iter().next()?;
+            let af = call["activeflow_id"].as_str()?.to_owned();
+            let view = api.get(&format!("/v1.0/activeflows/{af}")).await;
+            (view["current_action"]["type"] == "digits_receive").then_some(af)
+        })
+        .await;
+    let audio = [vec![0i16; 2400], speak(SPOKEN), vec![0i16; 2400]].concat();
+    sim.queue_audio(&audio).unwrap();
+    sim.wait_for("the speech to be played", WAIT, |v| {
+        (v.audio_queued() == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    // The caller hangs up: no transcribe_stop runs; the segment goes to the engine anyway.
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    api.wait_ended(&af).await;
+    let t = api
+        .wait_for("the transcription to finish", || async {
+            let list = api.get("/v1.0/transcribes").await;
+            let t = list["result"].as_array()?.first()?.clone();
+            (t["status"] != "progressing").then_some(t)
+        })
+        .await;
+    assert_eq!(t["status"], "done", "{t}");
+    assert_eq!(t["direction"], "both", "{t}");
+    let heard = t["transcripts"][0]["message"].as_str().unwrap();
+    let found = words_found(heard);
+    println!("after hang-up heard {heard:?}: {found}/5 words");
+    assert!(found >= MIN_WORDS, "heard {heard:?} ({found}/5)\n{t}");
+    gw.stop().await;
+}
