@@ -167,7 +167,9 @@ async fn transcribe_recording(
             Ok(t) => t,
             Err(e) => return fail(e.to_string()),
         };
-        let done = rt.transcribe_run(created, request.inherited).await;
+        let Some(done) = rt.transcribe_detached(created, request.inherited).await else {
+            return fail("the gateway is stopping".into());
+        };
         if done.error.is_empty() {
             texts.extend(done.transcripts.iter().map(|t| t.message.clone()));
         } else {

@@ -685,6 +685,13 @@ impl Runtime {
                 resume.push(record);
             }
         }
+        let transcribes = self.transcribe_recover()?;
+        if transcribes > 0 {
+            warn!(
+                transcribes,
+                "transcriptions interrupted by the restart marked failed"
+            );
+        }
         db.store.flush().await?;
         for record in resume {
             info!(activeflow = %record.id, reference = record.reference_type.as_str(), "resuming activeflow");

@@ -416,6 +416,47 @@ impl Runtime {
         record
     }
 
+    /// [`Self::transcribe_run`] in a task of its own: a flow's command future may be dropped
+    /// at any time (the caller hangs up during recognition), and the transcription must still
+    /// reach its record. A shutdown abandons it; the next start marks it failed
+    /// ([`Self::transcribe_recover`]). `None` when it was abandoned.
+    pub(crate) async fn transcribe_detached(
+        &self,
+        record: Transcribe,
+        inherited: IndexMap<String, String>,
+    ) -> Option<Transcribe> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let rt = self.clone();
+        self.spawn(async move {
+            let cancel = rt.cancel_token().clone();
+            tokio::select! {
+                done = rt.transcribe_run(record, inherited) => {
+                    let _ = tx.send(done);
+                }
+                () = cancel.cancelled() => {}
+            }
+        });
+        rx.await.ok()
+    }
+
+    /// At start: transcriptions a previous run left `progressing` can never finish (their
+    /// capture or request died with it); they become `failed` with the reason.
+    pub(crate) fn transcribe_recover(&self) -> Result<usize, super::RuntimeError> {
+        let mut n = 0;
+        for entry in self.db().transcribes.iter() {
+            let (_, mut record) = entry?;
+            if record.status != TranscribeStatus::Progressing {
+                continue;
+            }
+            record.status = TranscribeStatus::Failed;
+            record.error = "the gateway stopped before the transcription finished".into();
+            record.tm_update = Utc::now();
+            self.transcribe_put(&record, "transcribe_failed")?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     async fn transcribe_one(&self, id: Uuid, language: &str) -> Result<String, TranscribeError> {
         let config = self.transcribe_config().clone();
         if config.endpoint.is_empty() {

@@ -102,11 +102,14 @@ impl LiveCall {
         {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(3), finished).await;
         }
-        let done = self
+        let Some(done) = self
             .inner
             .rt
-            .transcribe_run(live.record, live.inherited)
-            .await;
+            .transcribe_detached(live.record, live.inherited)
+            .await
+        else {
+            return Outcome::Failed("transcribe_stop: the gateway is stopping".into());
+        };
         for (name, value) in transcribe_variables(&done) {
             self.to_flow(Signal::SetVariable { name, value });
         }
@@ -134,7 +137,7 @@ impl LiveCall {
         if let Some(live) = live {
             let rt = self.inner.rt.clone();
             rt.clone().spawn(async move {
-                rt.transcribe_run(live.record, live.inherited).await;
+                rt.transcribe_detached(live.record, live.inherited).await;
             });
         }
     }
