@@ -30,6 +30,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "recording_created",
     "recording_updated",
     "recording_deleted",
+    "transcribe_created",
+    "transcribe_done",
+    "transcribe_failed",
     "number_updated",
     "modem_updated",
     "sip_updated",
@@ -72,6 +75,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The SMTP relay of `email_send`.
     pub email: crate::runtime::email::EmailConfig,
+    /// The speech-to-text engine of the `transcribe_*` actions.
+    pub transcribe: crate::runtime::transcribe::TranscribeConfig,
     /// Event webhook targets.
     pub webhooks: Vec<WebhookTarget>,
 }
@@ -873,6 +878,9 @@ impl Config {
             );
         }
         for (key, message) in self.email.problems() {
+            bad(&key, message);
+        }
+        for (key, message) in self.transcribe.problems() {
             bad(&key, message);
         }
         for (i, hook) in self.webhooks.iter().enumerate() {

@@ -168,6 +168,7 @@ impl Daemon {
                 .chain(analog.as_lines())
                 .collect(),
             email: config.email.clone(),
+            transcribe: config.transcribe.clone(),
         };
         let runtime = Runtime::new(
             db,

@@ -442,6 +442,73 @@ pub struct Recording {
     pub tm_end: Option<DateTime<Utc>>,
 }
 
+/// Transcription status (VoIPBIN's `progressing`/`done`, plus the gateway's `failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscribeStatus {
+    /// Audio is being captured or sent to the recogniser.
+    Progressing,
+    /// The transcripts are in.
+    Done,
+    /// The recogniser could not be reached or refused; `error` says why.
+    Failed,
+}
+
+/// One piece of text a transcription produced (VoIPBIN's transcript).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Transcript {
+    /// `in`, `out` or `both`: whose audio the text is.
+    pub direction: String,
+    /// The text.
+    pub message: String,
+    /// The recording it came from.
+    pub recording_id: Uuid,
+    /// When the recogniser answered.
+    pub tm_transcript: DateTime<Utc>,
+}
+
+/// A transcription (VoIPBIN's transcribe resource): a recording, or a live call's audio
+/// between `transcribe_start` and `transcribe_stop`, sent to the `[transcribe]` engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Transcribe {
+    /// Record id.
+    pub id: Uuid,
+    /// Activeflow that started it.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub activeflow_id: Option<Uuid>,
+    /// Flow started when it ends.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub on_end_flow_id: Option<Uuid>,
+    /// `recording` (`transcribe_recording`) or `call` (`transcribe_start`).
+    pub reference_type: String,
+    /// The recording or call.
+    pub reference_id: Uuid,
+    /// Progress.
+    pub status: TranscribeStatus,
+    /// BCP47 language asked for.
+    pub language: String,
+    /// `in`, `out` or `both`.
+    pub direction: String,
+    /// The provider the flow named (informational: the gateway always uses `[transcribe]`).
+    #[serde(default)]
+    pub provider: String,
+    /// The recordings sent (a live transcription records the call to one).
+    #[serde(default)]
+    pub recording_ids: Vec<Uuid>,
+    /// The text, one entry per recording.
+    #[serde(default)]
+    pub transcripts: Vec<Transcript>,
+    /// Why it failed; empty otherwise.
+    #[serde(default)]
+    pub error: String,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last change.
+    pub tm_update: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,3 +36,5 @@ mod sip;
 mod sms;
 /// Under a service manager: READY, watchdog pings tied to store writes, STOPPING.
 mod systemd;
+/// `transcribe_*` against a real recogniser (pocketsphinx behind the OpenAI shape).
+mod transcribe;

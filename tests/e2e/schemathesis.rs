@@ -44,8 +44,11 @@ async fn schemathesis_finds_nothing() {
     .await;
     let base = format!("http://{}", gw.daemon().addr());
     let token = gw.daemon().token().as_str().to_owned();
+    // schemathesis keeps a cache in its working directory: not in the source tree.
+    let scratch = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(schemathesis());
     command
+        .current_dir(scratch.path())
         .arg("run")
         .arg(format!("{base}/v1.0/openapi.json"))
         .args(["--url", &base])

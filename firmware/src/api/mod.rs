@@ -6,7 +6,8 @@
 //! - this file: [`ApiState`], [`router`], [`serve`], paging and the request counter.
 //! - [`auth`]: the token (every route but the health check needs it).
 //! - [`error`]: the one JSON error shape and extractors that reject into it.
-//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`:
+//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`,
+//!   `transcribes`:
 //!   the VoIPBIN resources.
 //! - `admin`: the LAN admin page (HTML, session login), mounted beside the API.
 //! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
@@ -36,6 +37,7 @@ mod recordings;
 mod schema;
 mod sim;
 mod sip;
+mod transcribes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -265,6 +267,8 @@ pub fn router(state: ApiState) -> Router {
             get(recordings::get_one).delete(recordings::delete),
         )
         .route("/v1.0/recordings/{id}/file", get(recordings::file))
+        .route("/v1.0/transcribes", get(transcribes::list))
+        .route("/v1.0/transcribes/{id}", get(transcribes::get_one))
         .route("/v1.0/gateway/metrics", get(gateway::metrics))
         .route("/v1.0/gateway/lines", get(gateway::lines))
         .route("/v1.0/gateway/sip", get(sip::status))

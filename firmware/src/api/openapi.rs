@@ -24,7 +24,7 @@ use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 #[openapi(
     info(
         title = "Flowgate LAN API",
-        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, messages and recordings under `/v1.0`; \
+        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, messages, recordings and transcribes under `/v1.0`; \
 the gateway's own resources under `/v1.0/gateway`.\n\n\
 Authentication: `Authorization: Bearer <token>` or `?token=<token>` (the token is in `<data dir>/api-token`); \
 only `GET /v1.0/gateway/health` is open.\n\n\
@@ -51,6 +51,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         super::calls::mute, super::calls::unmute, super::calls::transfer,
         super::messages::list, super::messages::create, super::messages::get_one,
         super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
+        super::transcribes::list, super::transcribes::get_one,
         super::gateway::health, super::gateway::metrics, super::gateway::lines, super::gateway::modems, super::gateway::modem,
         super::gateway::ussd, super::gateway::ussd_cancel,
         super::sip::status,
@@ -73,6 +74,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         (name = "calls", description = "Calls, outbound dialling, call interrupts, transfers"),
         (name = "messages", description = "SMS"),
         (name = "recordings", description = "Call recordings"),
+        (name = "transcribes", description = "Speech to text of recordings and calls"),
         (name = "gateway", description = "Health and metrics"),
         (name = "modems", description = "The board's modems"),
         (name = "events", description = "The event log: long-poll and SSE"),

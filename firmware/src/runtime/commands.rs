@@ -2,7 +2,8 @@
 //! digits, `connect`…) go to the call ([`LiveCall::perform`]); the rest are performed
 //! here: HTTP (`fetch`, `webhook_send`), the flow store (`fetch_flow`), the SMS queue
 //! (`message_send`, `conversation_send`), outbound calls (`call`), e-mail (`email_send`,
-//! [`super::email`]), and clear failures for
+//! [`super::email`]), speech to text of recordings (`transcribe_recording`,
+//! [`super::transcribe`]), and clear failures for
 //! actions that need parts the gateway does not have.
 //!
 //! Every command becomes a `'static` future returning an [`Outcome`]; the runner may drop it
@@ -12,7 +13,8 @@
 use flowgate_flows::engine::{Command, Outcome};
 use flowgate_flows::model::{
     ActionType, Address, CommandOption, ConversationSendOption, EmailSendOption, FetchFlowOption,
-    FetchOption, MessageSendOption, WebhookSendOption, parse_actions,
+    FetchOption, MessageSendOption, ReferenceType, TranscribeOption, WebhookSendOption,
+    parse_actions,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -70,12 +72,11 @@ pub(crate) fn perform(
         CommandOption::AiTalk(_) | CommandOption::AiTask(_) | CommandOption::AiSummary(_) => {
             ready(unavailable(kind, "the gateway has no AI service"))
         }
-        CommandOption::TranscribeStart(_)
-        | CommandOption::TranscribeRecording(_)
-        | CommandOption::TranscribeStop(_) => ready(unavailable(
-            kind,
-            "the gateway has no speech-to-text service",
-        )),
+        CommandOption::TranscribeRecording(option) => {
+            let rt = rt.clone();
+            let record = record.clone();
+            async move { transcribe_recording(&rt, &record, option).await }.boxed()
+        }
         CommandOption::CaseCreate(_) => ready(unavailable(kind, "the gateway has no CRM")),
         option => match call {
             Some(call) => call.perform(
@@ -99,6 +100,101 @@ fn ready(outcome: Outcome) -> BoxFuture<'static, Outcome> {
 
 fn unavailable(kind: ActionType, why: &str) -> Outcome {
     Outcome::Failed(format!("{kind} is not available: {why}"))
+}
+
+/// `transcribe_recording`: as VoIPBIN, one transcription per recording of the flow's call
+/// (call flows only), each sent to the `[transcribe]` engine in turn; the flow waits for
+/// the text. Unlike VoIPBIN, a flow that is not on a call, or a call without finished
+/// recordings, fails the action with the reason instead of doing nothing silently.
+async fn transcribe_recording(
+    rt: &Runtime,
+    record: &ActiveflowRecord,
+    option: TranscribeOption,
+) -> Outcome {
+    use super::transcribe::{TranscribeRequest, transcribe_variables};
+    let fail = |why: String| Outcome::Failed(format!("transcribe_recording: {why}"));
+    if rt.transcribe_config().endpoint.is_empty() {
+        return fail(super::transcribe::TranscribeError::NotConfigured.to_string());
+    }
+    let call_id = match (record.reference_type, record.reference_id) {
+        (ReferenceType::Call, Some(id)) => id,
+        _ => {
+            return fail(
+                "the flow is not on a call (VoIPBIN transcribes call recordings only)".into(),
+            );
+        }
+    };
+    let call = match rt.db().calls.get(call_id) {
+        Ok(Some(call)) => call,
+        Ok(None) => return fail(format!("call {call_id} does not exist")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut finished = Vec::new();
+    for id in &call.recording_ids {
+        match rt.db().recordings.get(*id) {
+            Ok(Some(r)) if r.status == crate::model::RecordingStatus::Ended => finished.push(*id),
+            Ok(Some(_)) => {
+                warn!(activeflow = %record.id, recording = %id, "still recording: not transcribed");
+            }
+            Ok(None) => {}
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    if finished.is_empty() {
+        return fail(format!("call {call_id} has no finished recordings"));
+    }
+    let mut texts = Vec::new();
+    let mut errors = Vec::new();
+    let mut last = None;
+    for recording_id in finished {
+        let request = TranscribeRequest {
+            activeflow_id: Some(record.id),
+            on_end_flow_id: option.on_end_flow_id.non_nil(),
+            reference_type: "recording",
+            reference_id: recording_id,
+            language: option.language.clone(),
+            direction: option.direction.clone(),
+            provider: option.provider.clone(),
+            inherited: record.engine.variables().to_map(),
+        };
+        let created = match rt.transcribe_create(&request, vec![recording_id]) {
+            Ok(t) => t,
+            Err(e) => return fail(e.to_string()),
+        };
+        let Some(done) = rt.transcribe_detached(created, request.inherited).await else {
+            return fail("the gateway is stopping".into());
+        };
+        if done.error.is_empty() {
+            texts.extend(done.transcripts.iter().map(|t| t.message.clone()));
+        } else {
+            errors.push(done.error.clone());
+        }
+        last = Some(done);
+    }
+    if let Some(mut last) = last {
+        // The variables name the last transcription (VoIPBIN sets them per transcribe, so
+        // the last write wins there too); the text is every recording's, in order.
+        last.transcripts = texts
+            .into_iter()
+            .map(|message| crate::model::Transcript {
+                direction: last.direction.clone(),
+                message,
+                recording_id: last.reference_id,
+                tm_transcript: last.tm_update,
+            })
+            .collect();
+        for (name, value) in transcribe_variables(&last) {
+            let _ = rt.signal(
+                record.id,
+                super::mailbox::Signal::SetVariable { name, value },
+            );
+        }
+    }
+    if errors.is_empty() {
+        Outcome::Done
+    } else {
+        fail(errors.join("; "))
+    }
 }
 
 /// `fetch`: POST/GET `{activeflow_id, reference_id}`, expect 200 and a JSON array of actions.

@@ -33,6 +33,7 @@ mod mailbox;
 mod modems;
 mod runner;
 mod sms;
+pub mod transcribe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,6 +137,8 @@ pub struct RuntimeOptions {
     pub lines: Vec<std::sync::Arc<dyn flowgate_line::Line>>,
     /// The SMTP relay of `email_send`.
     pub email: email::EmailConfig,
+    /// The speech-to-text engine of the `transcribe_*` actions.
+    pub transcribe: transcribe::TranscribeConfig,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
@@ -171,6 +174,7 @@ impl Default for RuntimeOptions {
             routes: Routes::default(),
             lines: Vec::new(),
             email: email::EmailConfig::default(),
+            transcribe: transcribe::TranscribeConfig::default(),
         }
     }
 }
@@ -680,6 +684,13 @@ impl Runtime {
             } else {
                 resume.push(record);
             }
+        }
+        let transcribes = self.transcribe_recover()?;
+        if transcribes > 0 {
+            warn!(
+                transcribes,
+                "transcriptions interrupted by the restart marked failed"
+            );
         }
         db.store.flush().await?;
         for record in resume {

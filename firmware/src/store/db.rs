@@ -4,7 +4,7 @@ use flowgate_flows::model::Flow;
 
 use super::{Store, StoreError, Table};
 use crate::model::{
-    ActiveflowRecord, Call, Conversation, Message, Number, Pending, Recording, SmsSeen,
+    ActiveflowRecord, Call, Conversation, Message, Number, Pending, Recording, SmsSeen, Transcribe,
 };
 
 /// Every typed table over one [`Store`]. Cheap to clone.
@@ -26,6 +26,8 @@ pub struct Db {
     pub conversations: Table<Conversation>,
     /// Recordings.
     pub recordings: Table<Recording>,
+    /// Transcriptions (`transcribe_recording`, `transcribe_start`).
+    pub transcribes: Table<Transcribe>,
     /// Inbound SMS dedupe markers.
     pub sms_seen: Table<SmsSeen>,
     /// Outbound messages still to send (key: message id).
@@ -45,6 +47,7 @@ impl Db {
             messages: store.table("messages")?,
             conversations: store.table("conversations")?,
             recordings: store.table("recordings")?,
+            transcribes: store.table("transcribes")?,
             sms_seen: store.table("sms_seen")?,
             sms_queue: store.table("sms_queue")?,
             sms_flow_pending: store.table("sms_flow_pending")?,

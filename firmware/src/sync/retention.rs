@@ -4,8 +4,10 @@
 //! - **Event log**: at most `data.event_retention` events and none older than
 //!   `data.retention_days`, but never an event a webhook target has not received yet (its
 //!   cursor is the limit) — [`prune_bound`], [`prune_once`].
-//! - **Records**: ended activeflows, calls, messages and recordings (with their files) older
-//!   than `data.retention_days`, and the oldest ended ones beyond each table's count limit —
+//! - **Records**: ended activeflows, calls, messages and recordings (with their files), and
+//!   finished transcribes (under the recordings' count limit: one per recording or call
+//!   segment), older than `data.retention_days`, and the oldest ended ones beyond each
+//!   table's count limit —
 //!   [`select`] (the decision, time as an input) and [`prune_records`] (the I/O). Never
 //!   pruned: running activeflows, calls not hung up or whose activeflow still runs, messages
 //!   with a target still queued or being sent (or a pending flow start), recordings still
@@ -30,7 +32,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::config::DataConfig;
-use crate::model::{ActiveflowStatus, CallStatus, RecordingStatus, TargetStatus};
+use crate::model::{ActiveflowStatus, CallStatus, RecordingStatus, TargetStatus, TranscribeStatus};
 use crate::store::budget::{self, DiskBudget, DiskState};
 use crate::store::{Batch, Db, Store, StoreError, Table};
 
@@ -170,6 +172,8 @@ pub struct PruneReport {
     pub recordings: usize,
     /// Recording files deleted.
     pub recording_files: usize,
+    /// Finished transcribes.
+    pub transcribes: usize,
     /// Inbound SMS dedupe markers older than the age limit.
     pub sms_seen: usize,
 }
@@ -177,7 +181,12 @@ pub struct PruneReport {
 impl PruneReport {
     /// Records removed in all.
     pub fn total(&self) -> usize {
-        self.activeflows + self.calls + self.messages + self.recordings + self.sms_seen
+        self.activeflows
+            + self.calls
+            + self.messages
+            + self.recordings
+            + self.transcribes
+            + self.sms_seen
     }
 }
 
@@ -296,6 +305,25 @@ pub fn prune_records(
             }
         }
     }
+
+    // Transcribes: needed while progressing (the capture or the engine's answer is due).
+    let mut candidates = Vec::new();
+    for entry in db.transcribes.iter() {
+        let Some((id, transcribe)) = readable(entry, "transcribes") else {
+            continue;
+        };
+        let ended =
+            (transcribe.status != TranscribeStatus::Progressing).then_some(transcribe.tm_update);
+        candidates.push(Candidate { id, ended });
+    }
+    let gone = select(
+        &candidates,
+        now,
+        limits.max_age,
+        limits.recordings,
+        pressure,
+    );
+    report.transcribes = remove_all(db, &db.transcribes, &gone)?;
 
     // Dedupe markers only matter while the modem may hand the same SMS out again (seconds
     // to minutes after a crash): the age limit is plenty.
@@ -503,6 +531,7 @@ pub async fn run_budget(db: Db, options: BudgetOptions, cancel: CancellationToke
                             messages = report.messages,
                             recordings = report.recordings,
                             recording_files = report.recording_files,
+                            transcribes = report.transcribes,
                             sms_seen = report.sms_seen,
                             events,
                             ms = started.elapsed().as_millis(),
@@ -738,6 +767,7 @@ mod tests {
                 messages: 1,
                 recordings: 1,
                 recording_files: 1,
+                transcribes: 0,
                 sms_seen: 1,
             }
         );
@@ -763,6 +793,41 @@ mod tests {
         assert_eq!(db.activeflows.len(), 1);
         assert_eq!(db.messages.len(), 3);
         assert_eq!(db.recordings.len(), 1);
+    }
+
+    #[test]
+    fn transcribes_stay_while_progressing() {
+        let db = Db::new(Store::temporary().unwrap()).unwrap();
+        let transcribe = |n: u128, status: TranscribeStatus| crate::model::Transcribe {
+            id: Uuid::from_u128(n),
+            activeflow_id: None,
+            on_end_flow_id: None,
+            reference_type: "call".into(),
+            reference_id: Uuid::nil(),
+            status,
+            language: "en-US".into(),
+            direction: "both".into(),
+            provider: String::new(),
+            recording_ids: Vec::new(),
+            transcripts: Vec::new(),
+            error: String::new(),
+            tm_create: at(1),
+            tm_update: at(1),
+        };
+        for (n, status) in [
+            (50, TranscribeStatus::Progressing),
+            (51, TranscribeStatus::Done),
+            (52, TranscribeStatus::Failed),
+        ] {
+            db.transcribes
+                .put(Uuid::from_u128(n), &transcribe(n, status))
+                .unwrap();
+        }
+        let report =
+            prune_records(&db, Path::new("/nonexistent"), &limits(100), at(10), false).unwrap();
+        assert_eq!(report.transcribes, 2);
+        assert!(db.transcribes.contains(Uuid::from_u128(50)).unwrap());
+        assert_eq!(db.transcribes.len(), 1);
     }
 
     #[test]

@@ -493,6 +493,65 @@ impl LiveCall {
         Ok(recording)
     }
 
+    /// Starts recording `direction` of the call for a transcription: a stored recording of
+    /// the call, but not the call's current one nor one of its `recording_ids` (see
+    /// `transcribe`), so it needs no free recording slot.
+    pub(super) async fn start_capture(
+        &self,
+        direction: crate::media::RecordDirection,
+        activeflow: Option<Uuid>,
+    ) -> Result<Recording, RuntimeError> {
+        let media = self.media().await?;
+        let id = Uuid::now_v7();
+        let info = media
+            .start_recording(RecordOptions {
+                id: Some(id),
+                direction,
+                ..RecordOptions::default()
+            })
+            .await
+            .map_err(|e| RuntimeError::NoAudio(self.inner.id, e.to_string()))?;
+        let recording = Recording {
+            id,
+            reference_type: "call".into(),
+            reference_id: self.inner.id,
+            activeflow_id: activeflow,
+            status: RecordingStatus::Recording,
+            format: "wav".into(),
+            recording_name: id.to_string(),
+            filenames: info
+                .path
+                .file_name()
+                .map(|f| vec![f.to_string_lossy().into_owned()])
+                .unwrap_or_default(),
+            duration_ms: 0,
+            end_reason: String::new(),
+            on_end_flow_id: None,
+            tm_start: Utc::now(),
+            tm_end: None,
+        };
+        self.inner.recordings.lock().insert(
+            id,
+            RecordingOrigin {
+                activeflow,
+                ..RecordingOrigin::default()
+            },
+        );
+        let db = self.inner.rt.db();
+        let mut batch = Batch::new();
+        batch.put(&db.recordings, id, &recording)?;
+        batch.event(
+            "recording_created",
+            id,
+            serde_json::to_value(&recording).unwrap_or_default(),
+        );
+        if let Err(e) = db.store.commit(batch) {
+            let _ = media.stop_recording(id);
+            return Err(e.into());
+        }
+        Ok(recording)
+    }
+
     /// Stops the current recording and waits (briefly) until its file is complete.
     pub(crate) async fn stop_recording(&self) -> Result<Recording, RuntimeError> {
         let Some(id) = self.db_call()?.and_then(|c| c.recording_id) else {
@@ -550,6 +609,7 @@ impl LiveCall {
         self.inner.recording_done.notify_waiters();
         info!(call = %self.inner.id, recording = %id, ms = recording.duration_ms, reason = %recording.end_reason, "recording ended");
 
+        self.transcribe_capture_ended(id);
         let origin = self.inner.recordings.lock().remove(&id).unwrap_or_default();
         if let Some(flow_id) = recording.on_end_flow_id {
             // VoIPBIN: the on-end flow runs with reference_type "" and the variables of the

@@ -15,6 +15,7 @@
 //! | `media` | the call's media session, recordings, the API's audio interrupts |
 //! | `external` | `external_media_start`/`_stop`: VoIPBIN's options checked, RTP streams started |
 //! | `record` | the call record and its events, and the `voipbin.call.*` variables |
+//! | `transcribe` | `transcribe_start`/`transcribe_stop`: capture the call, then speech to text |
 
 mod bridge;
 mod dial;
@@ -23,6 +24,7 @@ mod external;
 mod media;
 mod perform;
 mod record;
+mod transcribe;
 mod transfer;
 
 use std::collections::HashMap;
@@ -91,6 +93,8 @@ struct CallInner {
     recordings: Mutex<HashMap<Uuid, media::RecordingOrigin>>,
     /// Wakes `stop_recording` when a recording's file is complete.
     recording_done: Notify,
+    /// The transcription running on the call (`transcribe_start`), if any.
+    transcribing: Mutex<Option<transcribe::LiveTranscribe>>,
 }
 
 #[derive(Default)]
@@ -123,6 +127,7 @@ impl LiveCall {
                 media_open: tokio::sync::Mutex::new(()),
                 recordings: Mutex::new(HashMap::new()),
                 recording_done: Notify::new(),
+                transcribing: Mutex::new(None),
             }),
         }
     }

@@ -1,7 +1,7 @@
-//! The call commands of a flow: answer, hangup, sleep, digits, the media actions
-//! (external media included) and `connect`. Each becomes a `'static` future the runner
-//! may drop at any time (an interrupt, the far end hanging up): whatever it started stops
-//! with it.
+//! The call commands of a flow: answer, hangup, sleep, digits, the media actions (external
+//! media included), `transcribe_start`/`transcribe_stop` and `connect`. Each becomes a
+//! `'static` future the runner may drop at any time (an interrupt, the far end hanging up):
+//! whatever it started stops with it.
 
 use std::time::Duration;
 
@@ -32,8 +32,11 @@ impl LiveCall {
         command: Command,
     ) -> BoxFuture<'static, Outcome> {
         let this = self.clone();
-        // Only a recording's on-end flow inherits the flow's variables.
-        let variables = if matches!(command.option, CommandOption::RecordingStart(_)) {
+        // Only recording and transcribe on-end flows inherit the flow's variables.
+        let variables = if matches!(
+            command.option,
+            CommandOption::RecordingStart(_) | CommandOption::TranscribeStart(_)
+        ) {
             record.engine.variables().to_map()
         } else {
             indexmap::IndexMap::new()
@@ -105,6 +108,10 @@ impl LiveCall {
             CommandOption::Amd(option) => self.amd(option).await,
             CommandOption::ExternalMediaStart(option) => self.external_media_start(option).await,
             CommandOption::ExternalMediaStop(_) => self.external_media_stop().await,
+            CommandOption::TranscribeStart(option) => {
+                self.transcribe_start(option, variables).await
+            }
+            CommandOption::TranscribeStop(_) => self.transcribe_stop().await,
             CommandOption::Connect(option) => self.connect(step_key, option).await,
             // VoIPBIN has no executor for `mute` (it is a no-op there) and the action has no
             // options, so muting here could never be undone by the flow: say so instead.
