@@ -2,7 +2,7 @@
 //! downloads (WAV through hound; MP3, FLAC, OGG/Vorbis and the WAV variants hound
 //! does not read through symphonia's reader for the container) into mono samples
 //! at the call rate, and writing WAV. MP3, FLAC and OGG/Vorbis are cargo features
-//! (on by default) so a small-flash build can leave them out.
+//! (off by default: flash size) and the tests build them.
 //!
 //! Decoding never panics on bad input: every decoder error becomes a
 //! [`MediaError::Decode`], and the decoders run under `catch_unwind` as a last

@@ -35,6 +35,16 @@ require ${BPN}-crates.inc
 # Only the daemon, not the test helpers and simulators of the other workspace members.
 CARGO_BUILD_FLAGS += "-p flowgate --bin flowgate"
 
+# Audio decoders beyond WAV (PCM, µ-law/A-law, ADPCM) are cargo features of the daemon, off
+# in the default image to fit small flash (~0.75 MB together); `play` of such a file then
+# ends with "… not available in this build". A board that plays them from its flows turns
+# them on, e.g. PACKAGECONFIG:append:pn-flowgate = " mp3" in local.conf or a bbappend.
+PACKAGECONFIG ??= ""
+PACKAGECONFIG[mp3] = ""
+PACKAGECONFIG[flac] = ""
+PACKAGECONFIG[ogg-vorbis] = ""
+CARGO_BUILD_FLAGS += "${@' '.join(['--features', ','.join(d.getVar('PACKAGECONFIG').split())]) if d.getVar('PACKAGECONFIG').split() else ''}"
+
 # The board profile written into /etc/flowgate/flowgate.toml (a name from board/boards or
 # a profile file installed by a bbappend).
 FLOWGATE_BOARD ??= "rpi4-quectel-ec25"
