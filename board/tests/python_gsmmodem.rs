@@ -27,41 +27,17 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
+#[path = "common/python.rs"]
+#[allow(
+    unreachable_pub,
+    reason = "shared with flowgate-tests, which re-exports it from its library"
+)]
+mod python;
+
 /// Limit of one wait on the simulator (it returns as soon as the condition holds).
 const WAIT: Duration = Duration::from_secs(30);
 /// Limit of a whole session (python-gsmmodem polls call state every 0.5 s).
 const SESSION: Duration = Duration::from_secs(240);
-
-/// The Python that has python-gsmmodem: `$FLOWGATE_PYTHON`, the venv `scripts/deps.sh test`
-/// makes in the target directory, or `python3` on the path.
-fn python() -> Result<PathBuf, String> {
-    let mut candidates = Vec::new();
-    if let Some(p) = std::env::var_os("FLOWGATE_PYTHON") {
-        candidates.push(PathBuf::from(p));
-    }
-    // This binary is <target>/<profile>/deps/<name>.
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(target) = exe.ancestors().nth(3)
-    {
-        candidates.push(target.join("pyvenv/bin/python3"));
-    }
-    candidates.push(PathBuf::from("python3"));
-    for c in &candidates {
-        let ok = std::process::Command::new(c)
-            .args(["-c", "import gsmmodem"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Ok(c.clone());
-        }
-    }
-    Err(format!(
-        "no Python with python-gsmmodem (tried {candidates:?}): run `scripts/deps.sh test`, \
-         which installs python-gsmmodem-new into <target>/pyvenv, or set FLOWGATE_PYTHON"
-    ))
-}
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_gsmmodem/session.py")
@@ -145,7 +121,7 @@ async fn serve(
 
 /// Runs the script against a simulator of `model`; returns its report and the simulator.
 async fn run_session(model: SimulatedModel) -> (Value, Simulator) {
-    let python = python().unwrap_or_else(|e| panic!("{e}"));
+    let python = python::python_with("gsmmodem");
     let mut cfg = SimulatorConfig::new(model);
     // The far end answers when the script says so, and the network confirms delivery when
     // the script asks.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use flowgate_tests::{Gateway, SIM_NUMBER};
+use flowgate_tests::{Gateway, SIM_NUMBER, python_with};
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::{StatusCode, redirect};
 use serde_json::json;
@@ -34,36 +34,6 @@ fn workspace() -> PathBuf {
         .parent()
         .unwrap()
         .to_owned()
-}
-
-/// The Python with Selenium: `$FLOWGATE_PYTHON`, or the venv `scripts/deps.sh test` makes in
-/// the target directory.
-fn python() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Some(p) = std::env::var_os("FLOWGATE_PYTHON") {
-        candidates.push(PathBuf::from(p));
-    }
-    // This binary is <target>/<profile>/deps/<name>.
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(target) = exe.ancestors().nth(3)
-    {
-        candidates.push(target.join("pyvenv/bin/python3"));
-    }
-    for c in &candidates {
-        let ok = std::process::Command::new(c)
-            .args(["-c", "import selenium"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return c.clone();
-        }
-    }
-    panic!(
-        "no Python with Selenium (tried {candidates:?}): run `scripts/deps.sh test`, which installs \
-         chromium, chromium-driver and Selenium into <target>/pyvenv, or set FLOWGATE_PYTHON"
-    );
 }
 
 /// Logs in over HTTP; returns the session cookie (`name=value`) and the raw `Set-Cookie`.
@@ -315,7 +285,7 @@ async fn admin_page_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_page_in_chromium() {
-    let python = python();
+    let python = python_with("selenium");
     let gw = Gateway::start().await;
     let base = format!("http://{}", gw.daemon().addr());
     let token = gw.daemon().token().as_str().to_owned();

@@ -141,19 +141,62 @@ async fn run_notify(gw: &Gateway) -> Value {
     af["executed_actions"][0].clone()
 }
 
+/// The relay settings of one test: `security`, credentials (empty: no AUTH), and a private
+/// CA file for the TLS modes.
+struct Relay<'a> {
+    host: &'a str,
+    port: u16,
+    security: &'a str,
+    login: Option<(&'a str, &'a str)>,
+    ca_file: Option<&'a Path>,
+}
+
+/// A gateway whose `[email]` points at `relay`, sending as `from`.
+async fn gateway_with(relay: Relay<'_>, from: &str) -> Gateway {
+    Gateway::start_with(|c| {
+        c.email.host = relay.host.into();
+        c.email.port = relay.port;
+        c.email.security = relay.security.into();
+        if let Some((user, password)) = relay.login {
+            c.email.username = user.into();
+            c.email.password = password.into();
+        }
+        if let Some(ca) = relay.ca_file {
+            c.email.ca_file = ca.to_str().unwrap().into();
+        }
+        c.email.from = from.into();
+    })
+    .await
+}
+
+/// A relay speaking TLS with a certificate of a fresh private CA (`extra` adds server
+/// options); returns it with the directory holding `ca.pem`.
+async fn tls_relay(extra: &[&str]) -> (Smtp, tempfile::TempDir) {
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let cert = certs.path().join("server.pem");
+    let key = certs.path().join("server.key");
+    let mut args = vec![
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (Smtp::start(&args).await, certs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_send_plain_with_auth_reaches_the_relay() {
     let mut smtp = Smtp::start(&["--auth", "flow:s3cret"]).await;
-    let port = smtp.port;
-    let gw = Gateway::start_with(|c| {
-        c.email.host = "127.0.0.1".into();
-        c.email.port = port;
-        c.email.security = "none".into();
-        c.email.username = "flow".into();
-        c.email.password = "s3cret".into();
-        c.email.from = "Gateway <gw@example.com>".into();
-    })
-    .await;
+    let relay = Relay {
+        host: "127.0.0.1",
+        port: smtp.port,
+        security: "none",
+        login: Some(("flow", "s3cret")),
+        ca_file: None,
+    };
+    let gw = gateway_with(relay, "Gateway <gw@example.com>").await;
     let executed = run_notify(&gw).await;
     assert_eq!(executed["outcome"], "executed", "{executed}");
     let message = smtp.message().await;
@@ -170,16 +213,14 @@ async fn email_send_plain_with_auth_reaches_the_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_send_with_wrong_credentials_fails_and_the_flow_goes_on() {
     let smtp = Smtp::start(&["--auth", "flow:s3cret"]).await;
-    let port = smtp.port;
-    let gw = Gateway::start_with(|c| {
-        c.email.host = "127.0.0.1".into();
-        c.email.port = port;
-        c.email.security = "none".into();
-        c.email.username = "flow".into();
-        c.email.password = "wrong".into();
-        c.email.from = "gw@example.com".into();
-    })
-    .await;
+    let relay = Relay {
+        host: "127.0.0.1",
+        port: smtp.port,
+        security: "none",
+        login: Some(("flow", "wrong")),
+        ca_file: None,
+    };
+    let gw = gateway_with(relay, "gw@example.com").await;
     let executed = run_notify(&gw).await;
     assert_eq!(executed["outcome"], "failed", "{executed}");
     let text = executed.to_string();
@@ -201,32 +242,16 @@ async fn email_send_without_a_relay_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_send_implicit_tls_with_a_private_ca() {
-    let certs = tempfile::tempdir().unwrap();
-    make_certificates(certs.path());
-    let cert = certs.path().join("server.pem");
-    let key = certs.path().join("server.key");
-    let mut smtp = Smtp::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--implicit-tls",
-        "--auth",
-        "flow:s3cret",
-    ])
-    .await;
-    let port = smtp.port;
+    let (mut smtp, certs) = tls_relay(&["--implicit-tls", "--auth", "flow:s3cret"]).await;
     let ca = certs.path().join("ca.pem");
-    let gw = Gateway::start_with(|c| {
-        c.email.host = "localhost".into();
-        c.email.port = port;
-        c.email.security = "tls".into();
-        c.email.username = "flow".into();
-        c.email.password = "s3cret".into();
-        c.email.from = "gw@example.com".into();
-        c.email.ca_file = ca.to_str().unwrap().into();
-    })
-    .await;
+    let relay = Relay {
+        host: "localhost",
+        port: smtp.port,
+        security: "tls",
+        login: Some(("flow", "s3cret")),
+        ca_file: Some(&ca),
+    };
+    let gw = gateway_with(relay, "gw@example.com").await;
     let executed = run_notify(&gw).await;
     assert_eq!(executed["outcome"], "executed", "{executed}");
     let message = smtp.message().await;
@@ -237,27 +262,16 @@ async fn email_send_implicit_tls_with_a_private_ca() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_send_starttls_attaches_the_calls_recording() {
-    let certs = tempfile::tempdir().unwrap();
-    make_certificates(certs.path());
-    let cert = certs.path().join("server.pem");
-    let key = certs.path().join("server.key");
-    let mut smtp = Smtp::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ])
-    .await;
-    let port = smtp.port;
+    let (mut smtp, certs) = tls_relay(&[]).await;
     let ca = certs.path().join("ca.pem");
-    let gw = Gateway::start_with(|c| {
-        c.email.host = "localhost".into();
-        c.email.port = port;
-        c.email.security = "starttls".into();
-        c.email.from = "gw@example.com".into();
-        c.email.ca_file = ca.to_str().unwrap().into();
-    })
-    .await;
+    let relay = Relay {
+        host: "localhost",
+        port: smtp.port,
+        security: "starttls",
+        login: None,
+        ca_file: Some(&ca),
+    };
+    let gw = gateway_with(relay, "gw@example.com").await;
     let api = gw.api();
     let flow = api
         .create_flow(
