@@ -279,11 +279,18 @@ async fn the_caller_hanging_up_ends_the_connected_call() {
     let api = gw.api();
     let incoming = call_in(&gw, forward(ANSWERS, true)).await;
     let leg = outgoing(&gw, "progressing").await;
+    // The caller is the only call on sim0 (the simulator hangs up its newest call).
+    assert_eq!(leg["line_id"], "sim1", "{leg}");
 
     api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
         .await;
     let master = ended(&gw, &incoming).await;
-    assert_eq!(master["hangup_by"], "remote");
+    assert_eq!(
+        master["hangup_by"],
+        "remote",
+        "{master}\nleg: {}",
+        call(&gw, leg["id"].as_str().unwrap()).await
+    );
     let leg = ended(&gw, leg["id"].as_str().unwrap()).await;
     assert_eq!(
         (&leg["hangup_by"], &leg["hangup_reason"]),

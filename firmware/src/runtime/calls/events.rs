@@ -14,7 +14,8 @@ use flowgate_line::{EndCause, LegEvent, LegId, Line, LineEvents, Party, Progress
 use tracing::{info, warn};
 
 use super::record::{
-    CALL_STATUS_VAR, call_variables, new_call_record, stage_new_call, store_new_call, update_call,
+    CALL_STATUS_VAR, call_variables, new_call_record, set_details, stage_new_call, store_new_call,
+    update_call,
 };
 use super::{LiveCall, Phase};
 use crate::metrics::Metrics;
@@ -242,9 +243,15 @@ pub(super) async fn on_answered(rt: &Runtime, call: &LiveCall) {
         live.failover = false;
     }
     let now = Utc::now();
+    let line = Arc::clone(&*call.inner.line.lock());
     if let Err(e) = update_call(rt, call.id(), |c| {
         c.status = CallStatus::Progressing;
         c.tm_progressing.get_or_insert(now);
+        // A fast answer can overtake the dialler's own update of the leg's identifiers (SIP
+        // Call-ID, remote URI): an answered record always carries them.
+        if c.sip_call_id.is_empty() {
+            set_details(c, line.as_ref(), call.id());
+        }
     }) {
         warn!(call = %call.id(), cause = %e, "call record not updated");
     }
