@@ -267,6 +267,7 @@ where
             LineCommand::Answer => FxsCommand::Answer,
             LineCommand::Hangup { tone } => FxsCommand::Hangup { tone },
             LineCommand::DialTone => FxsCommand::DialTone,
+            LineCommand::HangupConsult { tone } => FxsCommand::HangupConsult { tone },
             other => {
                 return Err(PortError::Unsupported {
                     command: other.name(),
