@@ -483,7 +483,8 @@ struct Phone {
 impl Phone {
     fn new() -> Self {
         let mut c = FxsConfig::default();
-        c.dial_plan = flowgate_analog::line::dialplan::DialPlan::with_extensions(["201", "202"]).expect("plan");
+        c.dial_plan = flowgate_analog::line::dialplan::DialPlan::with_extensions(["201", "202"])
+            .expect("plan");
         Self {
             line: FxsLine::new(c),
             t: 0,

@@ -586,10 +586,7 @@ impl FxsLine {
                     self.event(LineEvent::PermanentSignal);
                 }
             }
-            State::Idle
-            | State::Routed
-            | State::Connected
-            | State::PermanentSignal => {}
+            State::Idle | State::Routed | State::Connected | State::PermanentSignal => {}
         }
     }
 
