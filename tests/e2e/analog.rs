@@ -2,10 +2,14 @@
 //! extension 200; an Si3050 on an exchange line as `fxo0`), driven through the analog
 //! simulator API: a phone dials an extension bound to an IVR and presses a digit; the
 //! exchange line rings with caller ID and the flow connects it to a GSM number through the
-//! simulated modem; hang-ups on either side release both legs and the ports.
+//! simulated modem; hang-ups on either side release both legs and the ports. A GSM caller
+//! put through to the phone is handed to a second GSM party by a consultation transfer
+//! (flash, dial, hang up).
 
-use flowgate_tests::Gateway;
+use flowgate_tests::{Gateway, WAIT};
 use serde_json::{Value, json};
+
+use crate::connect::{tone, tone_share};
 
 const B1: &str = "00000000-0000-4000-8000-0000000000c1";
 const B2: &str = "00000000-0000-4000-8000-0000000000c2";
@@ -285,5 +289,166 @@ async fn the_mobile_hangs_up_first_and_the_flow_releases_the_landline() {
     })
     .await;
     idle(&gw, "fxo0").await;
+    gw.stop().await;
+}
+
+/// The default simulated board's analog ports with two modems: `sim0` takes the GSM
+/// caller, `sim1` places the consultation call (the simulated network answers it).
+fn two_modems_and_a_phone(dir: &std::path::Path) -> String {
+    let text = r#"name = "transfer-test"
+description = "two modems and the simulated analog ports"
+
+[[modem]]
+id = "sim0"
+profile = "quectel-ec25"
+[modem.simulated]
+own_number = "+15550001000"
+
+[[modem]]
+id = "sim1"
+profile = "quectel-ec25"
+[modem.simulated]
+own_number = "+15550002000"
+[modem.simulated.dial.default]
+outcome = "answer"
+ring_ms = 300
+
+[[analog]]
+id = "fxs0"
+chip = "si3215"
+country = "us"
+extension = "200"
+simulated = true
+"#;
+    let path = dir.join("board.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = two_modems_and_a_phone(dir.path());
+    let gw = Gateway::start_with(|c| {
+        c.board.profile = profile;
+        c.analog.extensions = vec!["300".into()];
+    })
+    .await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
+    // The GSM caller is put through to the phone's extension.
+    let to_phone = api
+        .create_flow(json!({"name": "to the phone", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "extension", "target": "200"}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.bind(Some(to_phone), None).await;
+    // Extension 300, dialled by the phone, goes out to a mobile.
+    let to_mobile = api
+        .create_flow(json!({"name": "to a mobile", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": GSM}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "300", "call_flow_id": to_mobile.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+
+    api.post(
+        "/v1.0/gateway/sim/calls?modem=sim0",
+        json!({"from": "+15551112222"}),
+    )
+    .await;
+    let caller = call_where(&gw, "the GSM caller", |c| c["line_id"] == "sim0").await;
+    api.wait_for("the phone to ring", || async {
+        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    let held = call_where(&gw, "the phone's leg to be answered", |c| {
+        c["line_id"] == "fxs0" && c["status"] == "progressing"
+    })
+    .await;
+
+    // Flash: the caller is held; the phone dials 300, which calls the mobile on sim1.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the caller's leg to be held", |c| {
+        c["id"] == held["id"] && c["hold"] == true
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let consult = call_where(&gw, "the consultation leg", |c| {
+        c["line_id"] == "fxs0" && c["direction"] == "incoming"
+    })
+    .await;
+    assert_eq!(consult["destination"]["target"], "300");
+    let mobile = call_where(&gw, "the mobile to answer", |c| {
+        c["line_id"] == "sim1" && c["status"] == "progressing"
+    })
+    .await;
+    assert_eq!(mobile["destination"]["target"], GSM);
+    api.wait_for("the phone to be connected to the mobile", || async {
+        let c = api
+            .get(&format!("/v1.0/calls/{}", consult["id"].as_str()?))
+            .await;
+        (c["status"] == "progressing").then_some(())
+    })
+    .await;
+
+    // On-hook: attended transfer. Both phone legs end as transferred, the port is free,
+    // the caller and the mobile stay up.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    for leg in [&held, &consult] {
+        let leg = ended(&gw, leg).await;
+        assert_eq!(leg["end_cause"]["cause"], "transferred", "{leg}");
+    }
+    idle(&gw, "fxs0").await;
+    for c in [&caller, &mobile] {
+        let now = api
+            .get(&format!("/v1.0/calls/{}", c["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(now["status"], "progressing", "{now}");
+    }
+
+    // Audio both ways between the caller (sim0) and the mobile (sim1).
+    for sim in &sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in &sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    let at_mobile = sims[1].take_recorded_audio();
+    let at_caller = sims[0].take_recorded_audio();
+    assert!(
+        tone_share(&at_mobile, 1000.0) > 0.8,
+        "the mobile hears the caller"
+    );
+    assert!(
+        tone_share(&at_caller, 1500.0) > 0.8,
+        "the caller hears the mobile"
+    );
+
+    // The mobile hangs up: the caller is released too.
+    api.post("/v1.0/gateway/sim/hangup?modem=sim1", json!({}))
+        .await;
+    let mobile = ended(&gw, &mobile).await;
+    assert_eq!(mobile["hangup_by"], "remote");
+    let caller = ended(&gw, &caller).await;
+    assert_eq!(caller["hangup_by"], "local");
     gw.stop().await;
 }
