@@ -292,8 +292,9 @@ async fn the_mobile_hangs_up_first_and_the_flow_releases_the_landline() {
     gw.stop().await;
 }
 
-/// The default simulated board's analog ports with two modems: `sim0` takes the GSM
-/// caller, `sim1` places the consultation call (the simulated network answers it).
+/// The default simulated board's FXS port with two modems: the first call is on `sim0`,
+/// the consultation call goes out on `sim1` (the simulated network answers it, or lets
+/// `+15550000019` ring until told).
 fn two_modems_and_a_phone(dir: &std::path::Path) -> String {
     let text = r#"name = "transfer-test"
 description = "two modems and the simulated analog ports"
@@ -303,6 +304,9 @@ id = "sim0"
 profile = "quectel-ec25"
 [modem.simulated]
 own_number = "+15550001000"
+[modem.simulated.dial.default]
+outcome = "answer"
+ring_ms = 300
 
 [[modem]]
 id = "sim1"
@@ -312,6 +316,8 @@ own_number = "+15550002000"
 [modem.simulated.dial.default]
 outcome = "answer"
 ring_ms = 300
+[modem.simulated.dial.numbers."+15550000019"]
+outcome = "manual"
 
 [[analog]]
 id = "fxs0"
@@ -450,5 +456,119 @@ async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
     assert_eq!(mobile["hangup_by"], "remote");
     let caller = ended(&gw, &caller).await;
     assert_eq!(caller["hangup_by"], "local");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_while_the_consulted_mobile_rings_is_a_blind_transfer() {
+    const RINGS: &str = "+15550000019";
+    let dir = tempfile::tempdir().unwrap();
+    let profile = two_modems_and_a_phone(dir.path());
+    let gw = Gateway::start_with(|c| {
+        c.board.profile = profile;
+        c.analog.extensions = vec!["301".into()];
+    })
+    .await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
+    // This time the phone calls the GSM side first.
+    let out = api
+        .create_flow(json!({"name": "phone out", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": GSM}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "5557778888", "call_flow_id": out.to_string()}),
+    )
+    .await;
+    let to_ringer = api
+        .create_flow(json!({"name": "to a ringer", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": RINGS}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "301", "call_flow_id": to_ringer.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    api.wait_for("the port to see the off-hook", || async {
+        (port(&gw, "fxs0").await["hook"] == "off_hook").then_some(())
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "5557778888#"}),
+    )
+    .await;
+    let first = call_where(&gw, "the first mobile to answer", |c| {
+        c["line_id"] == "sim0" && c["status"] == "progressing"
+    })
+    .await;
+    let phone = call_where(&gw, "the phone's call", |c| c["line_id"] == "fxs0").await;
+    api.wait_for("the phone's call to be connected", || async {
+        let c = api
+            .get(&format!("/v1.0/calls/{}", phone["id"].as_str()?))
+            .await;
+        (c["status"] == "progressing").then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "301"}),
+    )
+    .await;
+    let second = call_where(&gw, "the second mobile to ring", |c| {
+        c["line_id"] == "sim1" && c["status"] == "ringing"
+    })
+    .await;
+    assert_eq!(second["destination"]["target"], RINGS);
+    // On-hook while it rings: the first mobile waits for the second, the port is free.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    idle(&gw, "fxs0").await;
+    let phone = ended(&gw, &phone).await;
+    assert_eq!(phone["end_cause"]["cause"], "transferred", "{phone}");
+    api.post("/v1.0/gateway/sim/answer?modem=sim1", json!({}))
+        .await;
+    call_where(&gw, "the second mobile to answer", |c| {
+        c["id"] == second["id"] && c["status"] == "progressing"
+    })
+    .await;
+    assert_eq!(
+        api.get(&format!("/v1.0/calls/{}", first["id"].as_str().unwrap()))
+            .await["status"],
+        "progressing"
+    );
+    for sim in &sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in &sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    assert!(
+        tone_share(&sims[1].take_recorded_audio(), 1000.0) > 0.8,
+        "the second hears the first"
+    );
+    assert!(
+        tone_share(&sims[0].take_recorded_audio(), 1500.0) > 0.8,
+        "the first hears the second"
+    );
+    // The first mobile hangs up: the second is released.
+    api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
+        .await;
+    let second = ended(&gw, &second).await;
+    assert_eq!(second["hangup_by"], "local");
     gw.stop().await;
 }

@@ -134,8 +134,9 @@ impl LiveCall {
 
     /// The line's user hands this (held) leg's far end to the far end of its leg `to`: the
     /// two far ends are bridged and stay so until either hangs up; this leg and `to` end
-    /// right after (their `Ended` follow this event). A far end not bridged yet (the
-    /// consulted party still rings) is not joined: both legs then just end.
+    /// right after (their `Ended` follow this event). The consulted party may still ring
+    /// (a blind transfer): the leg `to` dialled is taken over as it is, and the dialler's
+    /// ring timeout still applies to it.
     pub(crate) async fn join_far_ends(&self, to: LegId) {
         let rt = &self.inner.rt;
         let Some(other) = rt.live_call_by_id(to) else {
@@ -143,7 +144,13 @@ impl LiveCall {
             return;
         };
         let held = self.inner.live.lock().peer.clone();
-        let consulted = other.inner.live.lock().peer.clone();
+        let consulted = other
+            .inner
+            .live
+            .lock()
+            .peer
+            .clone()
+            .or_else(|| other.ringing_destination());
         let (Some(held), Some(consulted)) = (held, consulted) else {
             info!(call = %self.id(), to = %to, "transfer requested, but a leg has no bridged party to hand over; the legs end");
             return;
@@ -173,6 +180,19 @@ impl LiveCall {
             a.hangup("normal").await;
             b.hangup("normal").await;
         });
+    }
+
+    /// The one leg this call's `connect` dialled that still rings, if exactly one does.
+    fn ringing_destination(&self) -> Option<LiveCall> {
+        let rt = &self.inner.rt;
+        let record = rt.db().calls.get(self.id()).ok().flatten()?;
+        let mut ringing = record
+            .chained_call_ids
+            .iter()
+            .filter_map(|id| rt.live_call_by_id(*id))
+            .filter(|c| !c.is_ended() && !c.is_answered());
+        let first = ringing.next()?;
+        ringing.next().is_none().then_some(first)
     }
 
     /// The line joins this (held) call with `other`; both leave the gateway.
