@@ -137,7 +137,7 @@ async fn a_phone_dials_an_ivr_extension_and_the_flow_branches_on_its_digit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hook_flash_holds_the_phones_call_and_the_next_one_takes_it_back() {
+async fn a_hook_flash_holds_the_phones_call_the_next_takes_it_back_and_on_hook_recalls() {
     let gw = Gateway::start_with(|c| c.analog.extensions = vec!["300".into()]).await;
     let api = gw.api();
     let flow = api.create_flow(ivr()).await;
@@ -175,6 +175,27 @@ async fn a_hook_flash_holds_the_phones_call_and_the_next_one_takes_it_back() {
     api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
         .await;
     call_where(&gw, "the call to be taken back", |c| {
+        c["id"] == id.as_str() && c["hold"] == false
+    })
+    .await;
+    // Held, then on-hook: the held call is not dropped; the phone rings back (recall) and
+    // lifting it takes the call back.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the call to be held again", |c| {
+        c["id"] == id.as_str() && c["hold"] == true
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    api.wait_for("the phone to ring back", || async {
+        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(port(&gw, "fxs0").await["leg"], id.as_str(), "same call");
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    call_where(&gw, "the recalled call to be taken back", |c| {
         c["id"] == id.as_str() && c["hold"] == false
     })
     .await;
