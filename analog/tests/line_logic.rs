@@ -482,9 +482,11 @@ struct Phone {
 
 impl Phone {
     fn new() -> Self {
-        let mut c = FxsConfig::default();
-        c.dial_plan = flowgate_analog::line::dialplan::DialPlan::with_extensions(["201", "202"])
-            .expect("plan");
+        let c = FxsConfig {
+            dial_plan: flowgate_analog::line::dialplan::DialPlan::with_extensions(["201", "202"])
+                .expect("plan"),
+            ..FxsConfig::default()
+        };
         Self {
             line: FxsLine::new(c),
             t: 0,
