@@ -593,3 +593,131 @@ async fn hanging_up_while_the_consulted_mobile_rings_is_a_blind_transfer() {
     assert_eq!(second["hangup_by"], "local");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_ends_the_consultation_and_the_held_caller_leaving_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = two_modems_and_a_phone(dir.path());
+    let gw = Gateway::start_with(|c| {
+        c.board.profile = profile;
+        c.analog.extensions = vec!["300".into()];
+    })
+    .await;
+    let api = gw.api();
+    let to_phone = api
+        .create_flow(json!({"name": "to the phone", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "extension", "target": "200"}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.bind(Some(to_phone), None).await;
+    let to_mobile = api
+        .create_flow(json!({"name": "to a mobile", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": GSM}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "300", "call_flow_id": to_mobile.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+    api.post(
+        "/v1.0/gateway/sim/calls?modem=sim0",
+        json!({"from": "+15551112222"}),
+    )
+    .await;
+    let caller = call_where(&gw, "the GSM caller", |c| c["line_id"] == "sim0").await;
+    api.wait_for("the phone to ring", || async {
+        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    let held = call_where(&gw, "the phone's leg to be answered", |c| {
+        c["line_id"] == "fxs0" && c["status"] == "progressing"
+    })
+    .await;
+    let hid = held["id"].as_str().unwrap().to_owned();
+
+    // Consult, then flash back: the consultation and the mobile end, the caller is back.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let mobile = call_where(&gw, "the mobile to answer", |c| {
+        c["line_id"] == "sim1" && c["status"] == "progressing"
+    })
+    .await;
+    let consult = call_where(&gw, "the consultation leg", |c| {
+        c["line_id"] == "fxs0" && c["direction"] == "incoming"
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    let consult = ended(&gw, &consult).await;
+    assert_eq!(
+        consult["hangup_by"], "remote",
+        "the phone ended it: {consult}"
+    );
+    let mobile = ended(&gw, &mobile).await;
+    assert_eq!(
+        mobile["hangup_by"], "local",
+        "the gateway released the mobile"
+    );
+    call_where(&gw, "the caller to be back", |c| {
+        c["id"] == hid.as_str() && c["hold"] == false && c["status"] == "progressing"
+    })
+    .await;
+
+    // Consult again; this time the held caller gives up: the consultation goes on alone.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the caller to be held", |c| {
+        c["id"] == hid.as_str() && c["hold"] == true
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let mobile = call_where(&gw, "the second mobile call to answer", |c| {
+        c["line_id"] == "sim1" && c["status"] == "progressing"
+    })
+    .await;
+    let consult = call_where(&gw, "the second consultation leg", |c| {
+        c["line_id"] == "fxs0" && c["direction"] == "incoming" && c["status"] != "hangup"
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
+        .await;
+    ended(&gw, &caller).await;
+    ended(&gw, &held).await;
+    let cid = consult["id"].as_str().unwrap().to_owned();
+    api.wait_for("the consultation to be the phone's call", || async {
+        let p = port(&gw, "fxs0").await;
+        (p["leg"] == cid.as_str()).then_some(())
+    })
+    .await;
+    for c in [&consult, &mobile] {
+        let now = api
+            .get(&format!("/v1.0/calls/{}", c["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(now["status"], "progressing", "{now}");
+    }
+    // The phone hangs up: a plain end now.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    let consult = ended(&gw, &consult).await;
+    assert_eq!(consult["end_cause"]["cause"], "normal", "{consult}");
+    ended(&gw, &mobile).await;
+    idle(&gw, "fxs0").await;
+    gw.stop().await;
+}
