@@ -126,7 +126,8 @@ pub enum LineEvent {
         source: DigitSource,
     },
     /// FXS: hook flash during an answered call. The first puts the call on hold (the phone
-    /// hears recall dial tone, the far end hears silence); the next takes it back.
+    /// hears recall dial tone and may dial a consultation call, the far end hears silence);
+    /// the next takes it back (also sent when the phone answers a recall ring).
     Flash {
         /// The call is held now (false: taken back).
         held: bool,
