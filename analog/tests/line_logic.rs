@@ -471,3 +471,214 @@ fn fxo_silence_timeout() {
     // Dialled at 2 s (no dial tone heard), connected then; 10 s of silence after that.
     assert_eq!(when, 12_000);
 }
+
+/// Drives an FXS phone through time in 5 ms steps with a scripted hook, collecting events.
+struct Phone {
+    line: FxsLine,
+    t: Millis,
+    off_hook: bool,
+    events: Vec<LineEvent>,
+}
+
+impl Phone {
+    fn new() -> Self {
+        let c = FxsConfig {
+            dial_plan: flowgate_analog::line::dialplan::DialPlan::with_extensions(["201", "202"])
+                .expect("plan"),
+            ..FxsConfig::default()
+        };
+        Self {
+            line: FxsLine::new(c),
+            t: 0,
+            off_hook: false,
+            events: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, ms: Millis) {
+        let end = self.t + ms;
+        while self.t < end {
+            self.t += 5;
+            self.line.hook_sample(self.off_hook, self.t);
+            while let Some(o) = self.line.pop() {
+                if let FxsOutput::Event(e) = o {
+                    self.events.push(e);
+                }
+            }
+        }
+    }
+
+    fn hook(&mut self, off: bool, ms: Millis) {
+        self.off_hook = off;
+        self.run(ms);
+    }
+
+    fn flash(&mut self) {
+        self.hook(false, 400);
+        self.hook(true, 200);
+    }
+
+    fn dial(&mut self, digits: &str) {
+        for d in digits.chars() {
+            self.line.dtmf(d, self.t);
+            self.run(100);
+        }
+    }
+
+    fn command(&mut self, c: FxsCommand) {
+        self.line.command(c, self.t).expect("command");
+        self.run(5);
+    }
+
+    fn take(&mut self) -> Vec<LineEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// A call the phone received and answered, in progress.
+    fn in_answered_call() -> Self {
+        let mut p = Self::new();
+        p.command(FxsCommand::Ring { caller: None });
+        p.hook(true, 100);
+        assert_eq!(p.take(), vec![LineEvent::Answered]);
+        p
+    }
+}
+
+#[test]
+fn flash_dial_and_hang_up_transfers_the_held_call() {
+    let mut p = Phone::in_answered_call();
+    p.flash();
+    assert_eq!(p.take(), vec![LineEvent::Flash { held: true }]);
+    p.dial("202");
+    let e = p.take();
+    assert!(
+        matches!(&e[..], [LineEvent::Consult { digits, .. }] if digits == "202"),
+        "{e:?}"
+    );
+    p.command(FxsCommand::Ringback);
+    p.command(FxsCommand::Answer);
+    // Digits now belong to the consultation call's audio; nothing for the line.
+    p.hook(false, 1000);
+    assert_eq!(
+        p.take(),
+        vec![
+            LineEvent::Transfer { answered: true },
+            LineEvent::ConsultEnded {
+                reason: EndReason::Transferred,
+                answered: true
+            },
+            LineEvent::Ended {
+                reason: EndReason::Transferred,
+                answered: true
+            },
+        ]
+    );
+    assert!(!p.line.in_call());
+    // The port is free: it rings for the next call.
+    p.command(FxsCommand::Ring { caller: None });
+    assert!(p.line.ringing());
+}
+
+#[test]
+fn hanging_up_while_the_consultation_rings_is_a_blind_transfer() {
+    let mut p = Phone::in_answered_call();
+    p.flash();
+    p.dial("201");
+    p.command(FxsCommand::Ringback);
+    p.take();
+    p.hook(false, 1000);
+    assert_eq!(p.take()[0], LineEvent::Transfer { answered: false });
+    assert!(!p.line.in_call());
+}
+
+#[test]
+fn flash_during_the_consultation_goes_back_to_the_held_call() {
+    let mut p = Phone::in_answered_call();
+    p.flash();
+    p.dial("202");
+    p.command(FxsCommand::Answer);
+    p.take();
+    p.flash();
+    assert_eq!(
+        p.take(),
+        vec![
+            LineEvent::ConsultEnded {
+                reason: EndReason::PhoneOnHook,
+                answered: true
+            },
+            LineEvent::Flash { held: false },
+        ]
+    );
+    assert!(!p.line.held() && p.line.in_call());
+    // The consulted party hanging up first: busy, and a flash still takes the call back.
+    p.flash();
+    p.dial("201");
+    p.command(FxsCommand::Answer);
+    p.command(FxsCommand::HangupConsult { tone: Tone::Busy });
+    assert!(p.line.held() && !p.line.consulting());
+    p.flash();
+    let e = p.take();
+    assert_eq!(
+        &e[e.len() - 2..],
+        [
+            LineEvent::ConsultEnded {
+                reason: EndReason::Local,
+                answered: true
+            },
+            LineEvent::Flash { held: false }
+        ]
+    );
+}
+
+#[test]
+fn the_held_party_hanging_up_leaves_the_consultation_as_the_call() {
+    let mut p = Phone::in_answered_call();
+    p.flash();
+    p.dial("202");
+    p.command(FxsCommand::Answer);
+    p.take();
+    p.command(FxsCommand::Hangup { tone: Tone::Busy });
+    assert_eq!(
+        p.take(),
+        vec![LineEvent::Ended {
+            reason: EndReason::Local,
+            answered: true
+        }]
+    );
+    assert!(p.line.in_call() && !p.line.held());
+    // Now it is a plain call: on-hook ends it.
+    p.hook(false, 1000);
+    assert_eq!(
+        p.take(),
+        vec![LineEvent::Ended {
+            reason: EndReason::PhoneOnHook,
+            answered: true
+        }]
+    );
+}
+
+#[test]
+fn on_hook_while_held_rings_the_phone_back() {
+    let mut p = Phone::in_answered_call();
+    p.flash();
+    p.take();
+    p.hook(false, 1000);
+    assert!(p.line.ringing() && p.line.in_call(), "recall");
+    assert!(p.take().is_empty(), "the held call is not dropped");
+    p.hook(true, 100);
+    assert_eq!(p.take(), vec![LineEvent::Flash { held: false }]);
+    assert!(!p.line.held());
+    // Recall again; this time the held party gives up while the phone rings.
+    p.flash();
+    p.hook(false, 1000);
+    p.take();
+    p.command(FxsCommand::Hangup { tone: Tone::Busy });
+    assert_eq!(
+        p.take(),
+        vec![LineEvent::Ended {
+            reason: EndReason::Local,
+            answered: true
+        }]
+    );
+    assert!(!p.line.ringing() && !p.line.in_call());
+}

@@ -78,6 +78,17 @@ pub enum LegEvent {
         /// The leg.
         leg: LegId,
     },
+    /// The line's own user asks to join the far ends of two of its legs and leave: an
+    /// analog phone hanging up in a consultation call (held `leg`, consulted `to`); a SIP
+    /// phone's attended REFER would say the same. The runtime joins whatever each leg is
+    /// bridged to; both legs then end (the line sends their `Ended`, cause
+    /// [`crate::Cause::Transferred`], right after this event).
+    TransferRequested {
+        /// The held leg.
+        leg: LegId,
+        /// The leg whose far end takes the held party over.
+        to: LegId,
+    },
     /// The leg is over. Sent exactly once per leg, and last.
     Ended {
         /// The leg.
@@ -98,6 +109,7 @@ impl LegEvent {
             | LegEvent::Dtmf { leg, .. }
             | LegEvent::Held { leg }
             | LegEvent::Retrieved { leg }
+            | LegEvent::TransferRequested { leg, .. }
             | LegEvent::Ended { leg, .. } => *leg,
         }
     }

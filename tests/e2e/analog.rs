@@ -2,10 +2,14 @@
 //! extension 200; an Si3050 on an exchange line as `fxo0`), driven through the analog
 //! simulator API: a phone dials an extension bound to an IVR and presses a digit; the
 //! exchange line rings with caller ID and the flow connects it to a GSM number through the
-//! simulated modem; hang-ups on either side release both legs and the ports.
+//! simulated modem; hang-ups on either side release both legs and the ports. A GSM caller
+//! put through to the phone is handed to a second GSM party by a consultation transfer
+//! (flash, dial, hang up).
 
-use flowgate_tests::Gateway;
+use flowgate_tests::{Gateway, WAIT};
 use serde_json::{Value, json};
+
+use crate::connect::{tone, tone_share};
 
 const B1: &str = "00000000-0000-4000-8000-0000000000c1";
 const B2: &str = "00000000-0000-4000-8000-0000000000c2";
@@ -133,7 +137,7 @@ async fn a_phone_dials_an_ivr_extension_and_the_flow_branches_on_its_digit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hook_flash_holds_the_phones_call_and_the_next_one_takes_it_back() {
+async fn a_hook_flash_holds_the_phones_call_the_next_takes_it_back_and_on_hook_recalls() {
     let gw = Gateway::start_with(|c| c.analog.extensions = vec!["300".into()]).await;
     let api = gw.api();
     let flow = api.create_flow(ivr()).await;
@@ -171,6 +175,27 @@ async fn a_hook_flash_holds_the_phones_call_and_the_next_one_takes_it_back() {
     api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
         .await;
     call_where(&gw, "the call to be taken back", |c| {
+        c["id"] == id.as_str() && c["hold"] == false
+    })
+    .await;
+    // Held, then on-hook: the held call is not dropped; the phone rings back (recall) and
+    // lifting it takes the call back.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the call to be held again", |c| {
+        c["id"] == id.as_str() && c["hold"] == true
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    api.wait_for("the phone to ring back", || async {
+        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(port(&gw, "fxs0").await["leg"], id.as_str(), "same call");
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    call_where(&gw, "the recalled call to be taken back", |c| {
         c["id"] == id.as_str() && c["hold"] == false
     })
     .await;
@@ -285,5 +310,414 @@ async fn the_mobile_hangs_up_first_and_the_flow_releases_the_landline() {
     })
     .await;
     idle(&gw, "fxo0").await;
+    gw.stop().await;
+}
+
+/// The default simulated board's FXS port with two modems: the first call is on `sim0`,
+/// the consultation call goes out on `sim1` (the simulated network answers it, or lets
+/// `+15550000019` ring until told).
+fn two_modems_and_a_phone(dir: &std::path::Path) -> String {
+    let text = r#"name = "transfer-test"
+description = "two modems and the simulated analog ports"
+
+[[modem]]
+id = "sim0"
+profile = "quectel-ec25"
+[modem.simulated]
+own_number = "+15550001000"
+[modem.simulated.dial.default]
+outcome = "answer"
+ring_ms = 300
+
+[[modem]]
+id = "sim1"
+profile = "quectel-ec25"
+[modem.simulated]
+own_number = "+15550002000"
+[modem.simulated.dial.default]
+outcome = "answer"
+ring_ms = 300
+[modem.simulated.dial.numbers."+15550000019"]
+outcome = "manual"
+
+[[analog]]
+id = "fxs0"
+chip = "si3215"
+country = "us"
+extension = "200"
+simulated = true
+"#;
+    let path = dir.join("board.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = two_modems_and_a_phone(dir.path());
+    let gw = Gateway::start_with(|c| {
+        c.board.profile = profile;
+        c.analog.extensions = vec!["300".into()];
+    })
+    .await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
+    // The GSM caller is put through to the phone's extension.
+    let to_phone = api
+        .create_flow(json!({"name": "to the phone", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "extension", "target": "200"}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.bind(Some(to_phone), None).await;
+    // Extension 300, dialled by the phone, goes out to a mobile.
+    let to_mobile = api
+        .create_flow(json!({"name": "to a mobile", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": GSM}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "300", "call_flow_id": to_mobile.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+
+    api.post(
+        "/v1.0/gateway/sim/calls?modem=sim0",
+        json!({"from": "+15551112222"}),
+    )
+    .await;
+    let caller = call_where(&gw, "the GSM caller", |c| c["line_id"] == "sim0").await;
+    api.wait_for("the phone to ring", || async {
+        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    let held = call_where(&gw, "the phone's leg to be answered", |c| {
+        c["line_id"] == "fxs0" && c["status"] == "progressing"
+    })
+    .await;
+
+    // Flash: the caller is held; the phone dials 300, which calls the mobile on sim1.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the caller's leg to be held", |c| {
+        c["id"] == held["id"] && c["hold"] == true
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let consult = call_where(&gw, "the consultation leg", |c| {
+        c["line_id"] == "fxs0" && c["direction"] == "incoming"
+    })
+    .await;
+    assert_eq!(consult["destination"]["target"], "300");
+    let mobile = call_where(&gw, "the mobile to answer", |c| {
+        c["line_id"] == "sim1" && c["status"] == "progressing"
+    })
+    .await;
+    assert_eq!(mobile["destination"]["target"], GSM);
+    api.wait_for("the phone to be connected to the mobile", || async {
+        let c = api
+            .get(&format!("/v1.0/calls/{}", consult["id"].as_str()?))
+            .await;
+        (c["status"] == "progressing").then_some(())
+    })
+    .await;
+
+    // On-hook: attended transfer. Both phone legs end as transferred, the port is free,
+    // the caller and the mobile stay up.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    for leg in [&held, &consult] {
+        let leg = ended(&gw, leg).await;
+        assert_eq!(leg["end_cause"]["cause"], "transferred", "{leg}");
+    }
+    idle(&gw, "fxs0").await;
+    for c in [&caller, &mobile] {
+        let now = api
+            .get(&format!("/v1.0/calls/{}", c["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(now["status"], "progressing", "{now}");
+    }
+
+    // Audio both ways between the caller (sim0) and the mobile (sim1).
+    for sim in &sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in &sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    let at_mobile = sims[1].take_recorded_audio();
+    let at_caller = sims[0].take_recorded_audio();
+    assert!(
+        tone_share(&at_mobile, 1000.0) > 0.8,
+        "the mobile hears the caller"
+    );
+    assert!(
+        tone_share(&at_caller, 1500.0) > 0.8,
+        "the caller hears the mobile"
+    );
+
+    // The mobile hangs up: the caller is released too.
+    api.post("/v1.0/gateway/sim/hangup?modem=sim1", json!({}))
+        .await;
+    let mobile = ended(&gw, &mobile).await;
+    assert_eq!(mobile["hangup_by"], "remote");
+    let caller = ended(&gw, &caller).await;
+    assert_eq!(caller["hangup_by"], "local");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_while_the_consulted_mobile_rings_is_a_blind_transfer() {
+    const RINGS: &str = "+15550000019";
+    let dir = tempfile::tempdir().unwrap();
+    let profile = two_modems_and_a_phone(dir.path());
+    let gw = Gateway::start_with(|c| {
+        c.board.profile = profile;
+        c.analog.extensions = vec!["301".into()];
+    })
+    .await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
+    // This time the phone calls the GSM side first.
+    let out = api
+        .create_flow(json!({"name": "phone out", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": GSM}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "5557778888", "call_flow_id": out.to_string()}),
+    )
+    .await;
+    let to_ringer = api
+        .create_flow(json!({"name": "to a ringer", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": RINGS}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "301", "call_flow_id": to_ringer.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    api.wait_for("the port to see the off-hook", || async {
+        (port(&gw, "fxs0").await["hook"] == "off_hook").then_some(())
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "5557778888#"}),
+    )
+    .await;
+    let first = call_where(&gw, "the first mobile to answer", |c| {
+        c["line_id"] == "sim0" && c["status"] == "progressing"
+    })
+    .await;
+    let phone = call_where(&gw, "the phone's call", |c| c["line_id"] == "fxs0").await;
+    api.wait_for("the phone's call to be connected", || async {
+        let c = api
+            .get(&format!("/v1.0/calls/{}", phone["id"].as_str()?))
+            .await;
+        (c["status"] == "progressing").then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "301"}),
+    )
+    .await;
+    let second = call_where(&gw, "the second mobile to ring", |c| {
+        c["line_id"] == "sim1" && c["status"] == "ringing"
+    })
+    .await;
+    assert_eq!(second["destination"]["target"], RINGS);
+    // On-hook while it rings: the first mobile waits for the second, the port is free.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    idle(&gw, "fxs0").await;
+    let phone = ended(&gw, &phone).await;
+    assert_eq!(phone["end_cause"]["cause"], "transferred", "{phone}");
+    api.post("/v1.0/gateway/sim/answer?modem=sim1", json!({}))
+        .await;
+    call_where(&gw, "the second mobile to answer", |c| {
+        c["id"] == second["id"] && c["status"] == "progressing"
+    })
+    .await;
+    assert_eq!(
+        api.get(&format!("/v1.0/calls/{}", first["id"].as_str().unwrap()))
+            .await["status"],
+        "progressing"
+    );
+    for sim in &sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in &sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    assert!(
+        tone_share(&sims[1].take_recorded_audio(), 1000.0) > 0.8,
+        "the second hears the first"
+    );
+    assert!(
+        tone_share(&sims[0].take_recorded_audio(), 1500.0) > 0.8,
+        "the first hears the second"
+    );
+    // The first mobile hangs up: the second is released.
+    api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
+        .await;
+    let second = ended(&gw, &second).await;
+    assert_eq!(second["hangup_by"], "local");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_ends_the_consultation_and_the_held_caller_leaving_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = two_modems_and_a_phone(dir.path());
+    let gw = Gateway::start_with(|c| {
+        c.board.profile = profile;
+        c.analog.extensions = vec!["300".into()];
+    })
+    .await;
+    let api = gw.api();
+    let to_phone = api
+        .create_flow(json!({"name": "to the phone", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "extension", "target": "200"}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.bind(Some(to_phone), None).await;
+    let to_mobile = api
+        .create_flow(json!({"name": "to a mobile", "detail": "", "actions": [
+            {"type": "connect", "option": {
+                "source": {"type": "tel", "target": ""},
+                "destinations": [{"type": "tel", "target": GSM}]}},
+            {"type": "hangup"}]}))
+        .await;
+    api.post(
+        "/v1.0/numbers",
+        json!({"number": "300", "call_flow_id": to_mobile.to_string()}),
+    )
+    .await;
+    idle(&gw, "fxs0").await;
+    api.post(
+        "/v1.0/gateway/sim/calls?modem=sim0",
+        json!({"from": "+15551112222"}),
+    )
+    .await;
+    let caller = call_where(&gw, "the GSM caller", |c| c["line_id"] == "sim0").await;
+    api.wait_for("the phone to ring", || async {
+        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
+        .await;
+    let held = call_where(&gw, "the phone's leg to be answered", |c| {
+        c["line_id"] == "fxs0" && c["status"] == "progressing"
+    })
+    .await;
+    let hid = held["id"].as_str().unwrap().to_owned();
+
+    // Consult, then flash back: the consultation and the mobile end, the caller is back.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let mobile = call_where(&gw, "the mobile to answer", |c| {
+        c["line_id"] == "sim1" && c["status"] == "progressing"
+    })
+    .await;
+    let consult = call_where(&gw, "the consultation leg", |c| {
+        c["line_id"] == "fxs0" && c["direction"] == "incoming"
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    let consult = ended(&gw, &consult).await;
+    assert_eq!(
+        consult["hangup_by"], "remote",
+        "the phone ended it: {consult}"
+    );
+    let mobile = ended(&gw, &mobile).await;
+    assert_eq!(
+        mobile["hangup_by"], "local",
+        "the gateway released the mobile"
+    );
+    call_where(&gw, "the caller to be back", |c| {
+        c["id"] == hid.as_str() && c["hold"] == false && c["status"] == "progressing"
+    })
+    .await;
+
+    // Consult again; this time the held caller gives up: the consultation goes on alone.
+    api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
+        .await;
+    call_where(&gw, "the caller to be held", |c| {
+        c["id"] == hid.as_str() && c["hold"] == true
+    })
+    .await;
+    api.post(
+        "/v1.0/gateway/sim/analog/phone/dial",
+        json!({"digits": "300"}),
+    )
+    .await;
+    let mobile = call_where(&gw, "the second mobile call to answer", |c| {
+        c["line_id"] == "sim1" && c["status"] == "progressing"
+    })
+    .await;
+    let consult = call_where(&gw, "the second consultation leg", |c| {
+        c["line_id"] == "fxs0" && c["direction"] == "incoming" && c["status"] != "hangup"
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
+        .await;
+    ended(&gw, &caller).await;
+    ended(&gw, &held).await;
+    let cid = consult["id"].as_str().unwrap().to_owned();
+    api.wait_for("the consultation to be the phone's call", || async {
+        let p = port(&gw, "fxs0").await;
+        (p["leg"] == cid.as_str()).then_some(())
+    })
+    .await;
+    for c in [&consult, &mobile] {
+        let now = api
+            .get(&format!("/v1.0/calls/{}", c["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(now["status"], "progressing", "{now}");
+    }
+    // The phone hangs up: a plain end now.
+    api.post("/v1.0/gateway/sim/analog/phone/hangup", json!({}))
+        .await;
+    let consult = ended(&gw, &consult).await;
+    assert_eq!(consult["end_cause"]["cause"], "normal", "{consult}");
+    ended(&gw, &mobile).await;
+    idle(&gw, "fxs0").await;
     gw.stop().await;
 }

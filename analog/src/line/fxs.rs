@@ -3,13 +3,26 @@
 //! ```text
 //!            off-hook                 digit            route
 //!   Idle ───────────▶ DialTone ─────────────▶ Collecting ─────▶ Routed ──answer──▶ Connected
-//!    │ ▲                 │ no digit: reorder → howler → permanent signal      flash ▲│▼ flash
-//!    │ │                                                                          Held │ hangup
+//!    │ ▲                 │ no digit: reorder → howler → permanent signal            │ hangup
+//!    │ │                                                                               │
 //!    │ └─────── on-hook (Ended) from anywhere ◀──────────────── Clearing (busy) ◀─────┘
 //!    │ ring command
 //!    └──▶ Ringing (cadence; caller ID after the first ring (Bell) or before it (ETSI))
 //!             └── off-hook (ring trip) ──▶ Connected (Answered)
 //! ```
+//!
+//! Hold and consultation transfer, as on a PBX or an ATA. A flash in `Connected` holds the
+//! call (`Flash { held: true }`) and the phone hears dial tone: the same dial-tone → digits →
+//! route path then starts a second, consultation call (`Consult`, ended by `ConsultEnded`)
+//! while the first stays held. From there:
+//!
+//! | the phone | with a consultation call | held, no consultation call |
+//! |---|---|---|
+//! | flashes | the consultation ends, the held call is back (`Flash { held: false }`) | the held call is back |
+//! | goes on-hook | `Transfer`: the two far ends are joined, the port is free | recall: the phone rings; off-hook takes the held call back |
+//!
+//! The held party hanging up (`Hangup` while held) ends only the held call; a
+//! consultation call then becomes the phone's call.
 //!
 //! Inputs: the raw loop-closure bit ([`FxsLine::hook_sample`]), DTMF digits the port's
 //! detector heard ([`FxsLine::dtmf`]), completion of an audio burst such as caller ID
@@ -108,6 +121,11 @@ pub enum FxsCommand {
     },
     /// Give dial tone again during a call (after a flash: a consultation call).
     DialTone,
+    /// End the consultation call (the held call stays); the phone hears `tone`.
+    HangupConsult {
+        /// Busy or congestion.
+        tone: Tone,
+    },
 }
 
 /// Why a command was refused.
@@ -206,8 +224,6 @@ enum State {
     },
     Routed,
     Connected,
-    /// The phone flashed during the call: the call is held, the phone hears recall dial tone.
-    Held,
     Clearing {
         tone: Tone,
         since: Millis,
@@ -227,6 +243,11 @@ pub struct FxsLine {
     /// A call is in progress (an `Ended` is owed).
     call: bool,
     answered: bool,
+    /// The call is on hold (a flash); the state is then the phone's consultation side.
+    held: bool,
+    /// A consultation call is in progress (a `ConsultEnded` is owed). Only while `held`.
+    consult: bool,
+    consult_answered: bool,
     out: Deque<FxsOutput, 16>,
 }
 
@@ -240,6 +261,9 @@ impl FxsLine {
             state: State::Idle,
             call: false,
             answered: false,
+            held: false,
+            consult: false,
+            consult_answered: false,
             out: Deque::new(),
         }
     }
@@ -284,7 +308,40 @@ impl FxsLine {
         self.emit(FxsOutput::Event(e));
     }
 
+    /// True while the call is held (after a flash), with or without a consultation call.
+    #[must_use]
+    pub fn held(&self) -> bool {
+        self.held
+    }
+
+    /// True while a consultation call is in progress.
+    #[must_use]
+    pub fn consulting(&self) -> bool {
+        self.consult
+    }
+
+    fn end_consult(&mut self, reason: EndReason) {
+        if self.consult {
+            self.consult = false;
+            let answered = self.consult_answered;
+            self.consult_answered = false;
+            self.event(LineEvent::ConsultEnded { reason, answered });
+        }
+    }
+
+    /// The phone takes the held call back (a flash, or off-hook on the recall ring).
+    fn retrieve(&mut self) {
+        self.end_consult(EndReason::PhoneOnHook);
+        self.held = false;
+        self.state = State::Connected;
+        self.emit(FxsOutput::Feed(Feed::Active));
+        self.emit(FxsOutput::Audio(FxsAudio::Connected));
+        self.event(LineEvent::Flash { held: false });
+    }
+
     fn end_call(&mut self, reason: EndReason) {
+        self.end_consult(reason);
+        self.held = false;
         if self.call {
             self.call = false;
             let answered = self.answered;
@@ -336,6 +393,7 @@ impl FxsLine {
                         self.emit(FxsOutput::Audio(FxsAudio::Tone(Tone::Dial)));
                     }
                 }
+                State::Ringing { .. } if self.held => self.retrieve(),
                 State::Ringing { .. } => {
                     // Ring trip: the chip has already switched to active; make it explicit.
                     self.state = State::Connected;
@@ -348,26 +406,46 @@ impl FxsLine {
             },
             HookEvent::OnHook => {
                 let was_ringing = matches!(self.state, State::Ringing { .. });
-                if !was_ringing && self.state != State::Idle {
+                if was_ringing || self.state == State::Idle {
+                    return;
+                }
+                if self.consult {
+                    // Consultation transfer: the phone hands the held party to the one it
+                    // consulted (answered or still ringing) and leaves.
+                    self.event(LineEvent::Transfer {
+                        answered: self.consult_answered,
+                    });
+                    self.end_call(EndReason::Transferred);
+                    self.go_idle();
+                } else if self.held {
+                    // Recall: the held party is not dropped; the phone rings until it is
+                    // lifted (the call comes back) or the held party hangs up.
+                    self.state = State::Ringing {
+                        phase: RingPhase::Guard { until: now },
+                        cid_sent: true,
+                        caller: None,
+                        offset: 0,
+                        resume_at: 0,
+                    };
+                    self.emit(FxsOutput::Audio(FxsAudio::Silence));
+                    self.start_cadence(now, 0);
+                } else {
                     self.end_call(EndReason::PhoneOnHook);
                     self.go_idle();
                 }
             }
             // Flash-hook hold: the far end is put on hold and the phone hears dial tone (the
-            // recall tone every PBX gives); the next flash takes the call back. Digits dialled
-            // while held are not collected: a consultation call and the transfer that joins
-            // it with the held party need a second leg on the port, which the line contract
-            // has no room for yet. Going on-hook while held ends the call.
+            // recall tone every PBX gives) and may dial a consultation call; a flash while
+            // held (dialling, consulting, or hearing busy after the consultation) takes the
+            // held call back and ends any consultation call.
             HookEvent::Flash => match self.state {
-                State::Connected => {
-                    self.state = State::Held;
+                State::Idle | State::Ringing { .. } => {}
+                _ if self.held => self.retrieve(),
+                State::Connected if self.answered => {
+                    self.held = true;
+                    self.state = State::DialTone { since: now };
                     self.emit(FxsOutput::Audio(FxsAudio::Tone(Tone::Dial)));
                     self.event(LineEvent::Flash { held: true });
-                }
-                State::Held => {
-                    self.state = State::Connected;
-                    self.emit(FxsOutput::Audio(FxsAudio::Connected));
-                    self.event(LineEvent::Flash { held: false });
                 }
                 _ => {}
             },
@@ -412,10 +490,19 @@ impl FxsLine {
             Decision::Route(route) => {
                 self.state = State::Routed;
                 self.emit(FxsOutput::Audio(FxsAudio::Silence));
-                self.event(LineEvent::Dialled { route, digits });
+                if self.held {
+                    self.consult = true;
+                    self.consult_answered = false;
+                    self.event(LineEvent::Consult { route, digits });
+                } else {
+                    self.event(LineEvent::Dialled { route, digits });
+                }
             }
             Decision::Invalid => {
-                self.end_call(EndReason::NoRoute);
+                // While held, a wrong number ends nothing: a flash still takes the call back.
+                if !self.held {
+                    self.end_call(EndReason::NoRoute);
+                }
                 self.clearing(Tone::Congestion, now);
             }
         }
@@ -475,7 +562,9 @@ impl FxsLine {
             } => self.ring_timers(now, phase, cid_sent, caller, offset),
             State::DialTone { since } => {
                 if now.saturating_sub(since) >= u64::from(self.config.first_digit_timeout_ms) {
-                    self.end_call(EndReason::NoRoute);
+                    if !self.held {
+                        self.end_call(EndReason::NoRoute);
+                    }
                     self.clearing(Tone::Congestion, now);
                 }
             }
@@ -497,11 +586,7 @@ impl FxsLine {
                     self.event(LineEvent::PermanentSignal);
                 }
             }
-            State::Idle
-            | State::Routed
-            | State::Connected
-            | State::Held
-            | State::PermanentSignal => {}
+            State::Idle | State::Routed | State::Connected | State::PermanentSignal => {}
         }
     }
 
@@ -663,6 +748,12 @@ impl FxsLine {
                 _ => Err(FxsCommandError::NoCall),
             },
             FxsCommand::Answer => match self.state {
+                State::Routed if self.consult => {
+                    self.state = State::Connected;
+                    self.consult_answered = true;
+                    self.emit(FxsOutput::Audio(FxsAudio::Connected));
+                    Ok(())
+                }
                 State::Routed => {
                     self.state = State::Connected;
                     self.answered = true;
@@ -672,13 +763,29 @@ impl FxsLine {
                     self.emit(FxsOutput::Audio(FxsAudio::Connected));
                     Ok(())
                 }
-                State::Connected | State::Held => Ok(()),
+                State::Connected => Ok(()),
+                // The held call was answered before it was held.
+                _ if self.held && !self.consult => Ok(()),
                 _ if self.call => Err(FxsCommandError::Busy),
                 _ => Err(FxsCommandError::NoCall),
             },
             FxsCommand::Hangup { tone } => {
                 if !self.call {
                     return Err(FxsCommandError::NoCall);
+                }
+                if self.consult {
+                    // The held party left during a consultation: the consultation call
+                    // becomes the phone's call, as it is.
+                    let answered = self.answered;
+                    self.event(LineEvent::Ended {
+                        reason: EndReason::Local,
+                        answered,
+                    });
+                    self.held = false;
+                    self.consult = false;
+                    self.answered = self.consult_answered;
+                    self.consult_answered = false;
+                    return Ok(());
                 }
                 let ringing = matches!(self.state, State::Ringing { .. });
                 self.end_call(EndReason::Local);
@@ -687,6 +794,16 @@ impl FxsLine {
                 } else {
                     self.clearing(tone, now);
                 }
+                Ok(())
+            }
+            FxsCommand::HangupConsult { tone } => {
+                if !self.consult {
+                    return Err(FxsCommandError::NoCall);
+                }
+                self.end_consult(EndReason::Local);
+                // Still held: the phone hears `tone` until it flashes back (or hangs up,
+                // which recalls).
+                self.clearing(tone, now);
                 Ok(())
             }
             FxsCommand::DialTone => {

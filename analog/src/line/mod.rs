@@ -85,6 +85,8 @@ pub enum EndReason {
     NoRoute,
     /// The line failed (chip alarm, no battery).
     LineFault,
+    /// FXS: the phone handed the call over (consultation transfer).
+    Transferred,
 }
 
 /// What a line reports.
@@ -124,10 +126,35 @@ pub enum LineEvent {
         source: DigitSource,
     },
     /// FXS: hook flash during an answered call. The first puts the call on hold (the phone
-    /// hears recall dial tone, the far end hears silence); the next takes it back.
+    /// hears recall dial tone and may dial a consultation call, the far end hears silence);
+    /// the next takes it back (also sent when the phone answers a recall ring).
     Flash {
         /// The call is held now (false: taken back).
         held: bool,
+    },
+    /// FXS: digit collection after a flash (the call held) finished with a route: a second,
+    /// consultation call starts. It ends with exactly one [`LineEvent::ConsultEnded`].
+    Consult {
+        /// Where the consultation call goes.
+        route: Route,
+        /// The digits as dialled.
+        digits: Digits,
+    },
+    /// FXS: the consultation call is over (the phone flashed back to the held call, or the
+    /// gateway hung it up); the held call is still there.
+    ConsultEnded {
+        /// Why.
+        reason: EndReason,
+        /// Whether it had been answered.
+        answered: bool,
+    },
+    /// FXS: the phone went on-hook with a call held and a consultation call up: join the
+    /// two far ends (consultation transfer). `ConsultEnded` and `Ended`, both
+    /// [`EndReason::Transferred`], follow at once: the port is free.
+    Transfer {
+        /// Whether the consultation call had been answered (attended transfer) or still
+        /// rang (blind transfer).
+        answered: bool,
     },
     /// The call ended.
     Ended {

@@ -267,6 +267,7 @@ where
             LineCommand::Answer => FxsCommand::Answer,
             LineCommand::Hangup { tone } => FxsCommand::Hangup { tone },
             LineCommand::DialTone => FxsCommand::DialTone,
+            LineCommand::HangupConsult { tone } => FxsCommand::HangupConsult { tone },
             other => {
                 return Err(PortError::Unsupported {
                     command: other.name(),
@@ -321,7 +322,16 @@ where
                 // Fast re-init: the calibration of this chip is still valid.
                 self.chip.reuse_calibration();
                 let in_call = self.line.in_call();
+                let consulting = self.line.consulting();
                 self.start(now)?;
+                // Both calls of a consultation are over, the consultation's first (an
+                // `Ended` alone would leave it as the phone's call).
+                if consulting {
+                    self.events.push_back(LineEvent::ConsultEnded {
+                        reason: crate::line::EndReason::LineFault,
+                        answered: false,
+                    });
+                }
                 if in_call {
                     self.events.push_back(LineEvent::Ended {
                         reason: crate::line::EndReason::LineFault,

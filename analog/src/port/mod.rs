@@ -61,6 +61,12 @@ pub enum LineCommand {
     },
     /// FXS: dial tone again during a call (consultation after a flash).
     DialTone,
+    /// FXS: end the consultation call (the held call stays). A phone still off-hook hears
+    /// `tone` until it flashes back to the held call.
+    HangupConsult {
+        /// Busy or congestion.
+        tone: Tone,
+    },
     /// FXO: seize the line and dial.
     Dial(Digits),
     /// FXO: hook flash.
@@ -77,6 +83,7 @@ impl LineCommand {
             LineCommand::Answer => "answer",
             LineCommand::Hangup { .. } => "hangup",
             LineCommand::DialTone => "dial tone",
+            LineCommand::HangupConsult { .. } => "hang up the consultation call",
             LineCommand::Dial(_) => "dial",
             LineCommand::Flash => "flash",
             LineCommand::SendDtmf(_) => "send DTMF",

@@ -17,6 +17,9 @@
 //! | FXO `place` | `Dial(number)` → `Progress(Trying)` → `Answered` (dialled, or battery reversal) + `AudioReady` |
 //! | pulse digits during a call | `Dtmf { Signalled }` (DTMF in the audio is the media layer's) |
 //! | FXS `Flash { held }` (hook flash in an answered call) | `Held` / `Retrieved`: the phone put the call on hold (it hears recall dial tone, the call hears silence) or took it back |
+//! | FXS `Consult { route }` (digits dialled while held) | a second leg: `Incoming { caller: the extension, callee: the digits }`; the held leg stays, its audio gets silence |
+//! | FXS `Transfer` (on-hook with a consultation call) | `TransferRequested { leg: held, to: consultation }`, then both legs `Ended(Transferred)`: the runtime joins their far ends |
+//! | FXS `ConsultEnded` | `Ended` of the consultation leg (a flash back, or its far end left) |
 //! | `Ended { reason }` | `Ended { cause }` (local hang-ups keep the cause asked for) |
 
 use std::sync::Arc;
@@ -214,7 +217,7 @@ impl AnalogLine {
             status: status_tx,
             cancel,
             fault: Some("starting".into()),
-            audio: None,
+            audio: Vec::new(),
             from_call: std::collections::VecDeque::new(),
             key_guard: None,
         };
@@ -383,6 +386,8 @@ pub(crate) struct Legs {
     config: AnalogLineConfig,
     kind: PortKind,
     call: Option<Call>,
+    /// FXS: the consultation call the phone dialled while `call` is held.
+    consult: Option<Call>,
 }
 
 /// What a leg operation asks of the port, and what to tell the stream once it succeeded.
@@ -398,6 +403,7 @@ impl Legs {
             config,
             kind,
             call: None,
+            consult: None,
         }
     }
 
@@ -411,10 +417,24 @@ impl Legs {
 
     fn call_mut(&mut self, leg: LegId) -> Result<&mut Call, LegError> {
         let line = self.line();
-        match &mut self.call {
-            Some(c) if c.leg == leg => Ok(c),
+        match (&mut self.call, &mut self.consult) {
+            (Some(c), _) | (_, Some(c)) if c.leg == leg => Ok(c),
             _ => Err(LegError::NoSuchLeg { line, leg }),
         }
+    }
+
+    fn is_consult(&self, leg: LegId) -> bool {
+        self.consult.as_ref().is_some_and(|c| c.leg == leg)
+    }
+
+    /// The leg the phone talks to now: the consultation call if there is one.
+    pub(crate) fn active(&self) -> Option<LegId> {
+        self.consult.as_ref().or(self.call.as_ref()).map(|c| c.leg)
+    }
+
+    /// The held leg, if the phone holds one.
+    pub(crate) fn held_leg(&self) -> Option<LegId> {
+        self.call.as_ref().filter(|c| c.held).map(|c| c.leg)
     }
 
     /// Plans a placement. `idle` says whether the port can take a call now.
@@ -482,6 +502,7 @@ impl Legs {
 
     /// `None`: the leg is over already (hang-ups race with the far end).
     pub(crate) fn hangup(&mut self, leg: LegId, cause: Cause) -> Option<LineCommand> {
+        let consult = self.is_consult(leg);
         let call = self.call_mut(leg).ok()?;
         call.local_cause.get_or_insert(cause);
         // A phone still off-hook hears busy after a normal end and reorder after a failure.
@@ -491,7 +512,11 @@ impl Legs {
             }
             _ => Tone::Congestion,
         };
-        Some(LineCommand::Hangup { tone })
+        Some(if consult {
+            LineCommand::HangupConsult { tone }
+        } else {
+            LineCommand::Hangup { tone }
+        })
     }
 
     pub(crate) fn send_dtmf(&mut self, leg: LegId, digits: &str) -> Result<LineCommand, LegError> {
@@ -510,15 +535,9 @@ impl Legs {
         }
     }
 
-    /// Whether the phone holds the call: the call side then gets silence at the frame rate
-    /// (its media keeps time; the far end hears nothing) instead of no frames.
-    pub(crate) fn held(&self) -> bool {
-        self.call.as_ref().is_some_and(|c| c.held)
-    }
-
     /// Whether audio for `leg` may be attached now.
     pub(crate) fn audio_for(&self, leg: LegId) -> bool {
-        self.call.as_ref().is_some_and(|c| c.leg == leg)
+        self.call.as_ref().is_some_and(|c| c.leg == leg) || self.is_consult(leg)
     }
 
     /// Maps a port event; returns the leg events and a command to apply at once (FXS:
@@ -573,7 +592,7 @@ impl Legs {
                 )
             }
             LineEvent::Answered => {
-                let Some(call) = self.call.as_mut() else {
+                let Some(call) = self.consult.as_mut().or(self.call.as_mut()) else {
                     return (Vec::new(), None);
                 };
                 if call.answered {
@@ -586,7 +605,7 @@ impl Legs {
                     None,
                 )
             }
-            LineEvent::Digit { digit, .. } => match self.leg() {
+            LineEvent::Digit { digit, .. } => match self.active() {
                 Some(leg) => (
                     vec![LegEvent::Dtmf {
                         leg,
@@ -612,7 +631,46 @@ impl Legs {
                 }
                 _ => (Vec::new(), None),
             },
-            LineEvent::Ended { reason, answered } => match self.call.take() {
+            // Digits dialled while the call is held: a second leg, as a fresh call would be.
+            LineEvent::Consult { route, digits } if self.call.is_some() => {
+                let leg = Uuid::now_v7();
+                self.consult = Some(Call {
+                    leg,
+                    outgoing: false,
+                    answered: false,
+                    held: false,
+                    local_cause: None,
+                });
+                let callee = match route {
+                    Route::Extension(d) | Route::Outside(d) | Route::Number(d) => d.to_string(),
+                    Route::Hotline => String::new(),
+                };
+                debug!(port = %self.config.id, %digits, %callee, "phone dialled a consultation call");
+                let caller = Party {
+                    number: self.config.own_number.clone(),
+                    display_name: self.config.id.clone(),
+                    uri: String::new(),
+                };
+                (
+                    vec![LegEvent::Incoming {
+                        leg,
+                        caller,
+                        callee: Party::number(callee),
+                    }],
+                    Some(LineCommand::Ringback),
+                )
+            }
+            LineEvent::Transfer { .. } => match (&self.call, &self.consult) {
+                (Some(held), Some(consult)) => (
+                    vec![LegEvent::TransferRequested {
+                        leg: held.leg,
+                        to: consult.leg,
+                    }],
+                    None,
+                ),
+                _ => (Vec::new(), None),
+            },
+            LineEvent::ConsultEnded { reason, answered } => match self.consult.take() {
                 Some(call) => (
                     vec![LegEvent::Ended {
                         leg: call.leg,
@@ -620,6 +678,24 @@ impl Legs {
                     }],
                     None,
                 ),
+                None => (Vec::new(), None),
+            },
+            LineEvent::Ended { reason, answered } => match self.call.take() {
+                Some(call) => {
+                    // The held party left during a consultation: that call is the phone's
+                    // call now.
+                    if let Some(mut c) = self.consult.take() {
+                        c.held = false;
+                        self.call = Some(c);
+                    }
+                    (
+                        vec![LegEvent::Ended {
+                            leg: call.leg,
+                            cause: end_cause(reason, answered, call.local_cause),
+                        }],
+                        None,
+                    )
+                }
                 None => (Vec::new(), None),
             },
             // Off-hook, rings after the first, permanent signal, dialling progress:
@@ -630,13 +706,14 @@ impl Legs {
 
     /// The port stopped working: the call is over.
     pub(crate) fn fault(&mut self, why: &str) -> Vec<LegEvent> {
-        self.call
+        self.consult
             .take()
+            .into_iter()
+            .chain(self.call.take())
             .map(|c| LegEvent::Ended {
                 leg: c.leg,
                 cause: EndCause::new(Cause::LineReset, format!("analog port failed: {why}")),
             })
-            .into_iter()
             .collect()
     }
 }
@@ -667,6 +744,10 @@ fn end_cause(reason: EndReason, answered: bool, local: Option<Cause>) -> EndCaus
         EndReason::RingingStopped => (Cause::Cancelled, "the caller gave up".to_owned()),
         EndReason::NoRoute => (Cause::Unreachable, "no route for the digits".to_owned()),
         EndReason::LineFault => (Cause::LineReset, "line fault".to_owned()),
+        EndReason::Transferred => (
+            Cause::Transferred,
+            "the phone transferred the call".to_owned(),
+        ),
     };
     EndCause::new(cause, detail)
 }
@@ -756,7 +837,9 @@ struct Runner {
     status: watch::Sender<AnalogLineStatus>,
     cancel: CancellationToken,
     fault: Option<String>,
-    audio: Option<(LegId, CallAudioEnd)>,
+    /// The call side of each leg whose audio is open: the held leg and the consultation
+    /// leg both have one during a consultation.
+    audio: Vec<(LegId, CallAudioEnd)>,
     from_call: std::collections::VecDeque<Vec<i16>>,
     key_guard: Option<KeyGuard>,
 }
@@ -874,57 +957,62 @@ impl Runner {
         for ev in self.legs.fault(&e.to_string()) {
             let _ = self.events.send(ev);
         }
-        self.audio = None;
+        self.audio.clear();
         self.fault = Some(e.to_string());
     }
 
     fn frame(&mut self, now: Millis, from_line: &[i16], to_line: &mut [i16]) {
-        while let Some((_, end)) = &self.audio {
-            match end.from_call.try_recv() {
-                Ok(f) => {
-                    self.from_call.push_back(f);
-                    // Drift: the call side runs on its own clock; keep the newest frames.
-                    while self.from_call.len() > CALL_QUEUE {
-                        self.from_call.pop_front();
-                    }
+        let active = self.legs.active();
+        let held = self.legs.held_leg();
+        for (leg, end) in &self.audio {
+            while let Ok(f) = end.from_call.try_recv() {
+                // Only the leg the phone talks to reaches it; a held party is not heard.
+                if Some(*leg) != active || held == active {
+                    continue;
                 }
-                Err(_) => break,
+                self.from_call.push_back(f);
+                // Drift: the call side runs on its own clock; keep the newest frames.
+                while self.from_call.len() > CALL_QUEUE {
+                    self.from_call.pop_front();
+                }
             }
         }
         let from_call = self.from_call.pop_front();
         let connected = self
             .port
             .audio(now, from_line, to_line, from_call.as_deref());
-        if !connected {
-            if self.legs.held()
-                && let Some((_, end)) = &self.audio
-                && end.to_call.send(vec![0; from_line.len()]).is_err()
-            {
-                self.audio = None;
-            }
-            return;
-        }
-        let towards_call = match &mut self.key_guard {
-            Some(guard) => {
-                if guard.quiet_after(from_line) {
-                    self.key_guard = None;
+        let towards_call = if connected {
+            match &mut self.key_guard {
+                Some(guard) => {
+                    if guard.quiet_after(from_line) {
+                        self.key_guard = None;
+                    }
+                    Some(vec![0; from_line.len()])
                 }
-                vec![0; from_line.len()]
+                None => Some(from_line.to_vec()),
             }
-            None => from_line.to_vec(),
+        } else {
+            None
         };
-        if let Some((_, end)) = &self.audio
-            && end.to_call.send(towards_call).is_err()
-        {
-            self.audio = None;
-        }
+        // The leg in conversation gets the phone; a held leg gets silence at the frame rate
+        // (its media keeps time; the far end hears nothing).
+        self.audio.retain(|(leg, end)| {
+            let frame = if Some(*leg) == held {
+                Some(vec![0; from_line.len()])
+            } else if Some(*leg) == active {
+                towards_call.clone()
+            } else {
+                None
+            };
+            frame.is_none_or(|f| end.to_call.send(f).is_ok())
+        });
     }
 
     fn drain_events(&mut self, now: Millis) {
         while let Some(e) = self.port.next_event() {
             debug!(port = %self.legs.config.id, event = ?e, "port event");
-            let ended = matches!(e, LineEvent::Ended { .. });
-            if matches!(e, LineEvent::Dialled { .. }) {
+            let ended = matches!(e, LineEvent::Ended { .. } | LineEvent::ConsultEnded { .. });
+            if matches!(e, LineEvent::Dialled { .. } | LineEvent::Consult { .. }) {
                 self.key_guard = KeyGuard::new();
             }
             let (leg_events, command) = self.legs.on_event(e);
@@ -937,7 +1025,8 @@ impl Runner {
                 debug!(port = %self.legs.config.id, cause = %e, "follow-up command refused");
             }
             if ended {
-                self.audio = None;
+                let legs = &self.legs;
+                self.audio.retain(|(leg, _)| legs.audio_for(*leg));
                 self.from_call.clear();
                 self.key_guard = None;
             }
@@ -989,7 +1078,8 @@ impl Runner {
             Op::Audio(leg, end) => {
                 if self.legs.audio_for(leg) {
                     self.from_call.clear();
-                    self.audio = Some((leg, end));
+                    self.audio.retain(|(l, _)| *l != leg);
+                    self.audio.push((leg, end));
                 }
                 Ok(())
             }
@@ -1084,18 +1174,102 @@ mod tests {
             l.on_event(LineEvent::Flash { held: true }),
             (vec![LegEvent::Held { leg: *leg }], None)
         );
-        assert!(l.held());
+        assert_eq!(l.held_leg(), Some(*leg));
         assert_eq!(
             l.on_event(LineEvent::Flash { held: false }),
             (vec![LegEvent::Retrieved { leg: *leg }], None)
         );
-        assert!(!l.held());
+        assert_eq!(l.held_leg(), None);
         let (end, _) = l.on_event(LineEvent::Ended {
             reason: EndReason::PhoneOnHook,
             answered: true,
         });
         assert!(matches!(&end[0], LegEvent::Ended { cause, .. } if cause.cause == Cause::Normal));
         assert!(l.answer(*leg).is_err());
+    }
+
+    /// An answered call from the network to the phone, held by a flash, and the
+    /// consultation leg the phone then dialled.
+    fn consulting(l: &mut Legs) -> (LegId, LegId) {
+        let held = Uuid::now_v7();
+        l.place(
+            held,
+            &Placement {
+                to: Party::number("200"),
+                from: Party::number("555"),
+            },
+            true,
+            now(),
+        )
+        .expect("place");
+        l.on_event(LineEvent::Answered);
+        l.on_event(LineEvent::Flash { held: true });
+        let (events, command) = l.on_event(LineEvent::Consult {
+            route: Route::Extension(digits("301")),
+            digits: digits("301"),
+        });
+        let [LegEvent::Incoming { leg, callee, .. }] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(callee.number, "301");
+        assert_eq!(command, Some(LineCommand::Ringback));
+        assert_eq!((l.active(), l.held_leg()), (Some(*leg), Some(held)));
+        (held, *leg)
+    }
+
+    #[test]
+    fn hanging_up_in_a_consultation_asks_to_join_the_two_far_ends() {
+        let mut l = legs(PortKind::Fxs, "200");
+        let (held, consult) = consulting(&mut l);
+        l.answer(consult).expect("answer");
+        // The gateway ending the consultation leg ends only it.
+        assert_eq!(
+            l.hangup(consult, Cause::Busy),
+            Some(LineCommand::HangupConsult { tone: Tone::Busy })
+        );
+        let (t, _) = l.on_event(LineEvent::Transfer { answered: true });
+        assert_eq!(
+            t,
+            [LegEvent::TransferRequested {
+                leg: held,
+                to: consult
+            }]
+        );
+        let (c, _) = l.on_event(LineEvent::ConsultEnded {
+            reason: EndReason::Transferred,
+            answered: true,
+        });
+        let (h, _) = l.on_event(LineEvent::Ended {
+            reason: EndReason::Transferred,
+            answered: true,
+        });
+        for (e, leg) in [(c, consult), (h, held)] {
+            assert!(
+                matches!(&e[..], [LegEvent::Ended { leg: l, cause }] if *l == leg && cause.cause == Cause::Transferred),
+                "{e:?}"
+            );
+        }
+        assert!(!l.audio_for(held) && !l.audio_for(consult));
+    }
+
+    #[test]
+    fn the_held_party_leaving_makes_the_consultation_the_phones_call() {
+        let mut l = legs(PortKind::Fxs, "200");
+        let (held, consult) = consulting(&mut l);
+        assert_eq!(
+            l.hangup(held, Cause::Normal),
+            Some(LineCommand::Hangup { tone: Tone::Busy })
+        );
+        let (e, _) = l.on_event(LineEvent::Ended {
+            reason: EndReason::Local,
+            answered: true,
+        });
+        assert!(matches!(&e[..], [LegEvent::Ended { leg, .. }] if *leg == held));
+        assert_eq!((l.active(), l.held_leg()), (Some(consult), None));
+        assert_eq!(
+            l.hangup(consult, Cause::Normal),
+            Some(LineCommand::Hangup { tone: Tone::Busy })
+        );
     }
 
     #[test]

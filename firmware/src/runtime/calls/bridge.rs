@@ -35,13 +35,16 @@ const RINGBACK_MAX: Duration = Duration::from_secs(600);
 /// Hangs up the legs a `connect` dialled, whatever way it ends (also when the runner drops
 /// it because the caller hung up).
 struct Legs {
+    /// The call that dialled them.
+    owner: Uuid,
     calls: Vec<LiveCall>,
 }
 
 impl Drop for Legs {
     fn drop(&mut self) {
         for call in self.calls.drain(..) {
-            if call.is_ended() {
+            // A leg handed to another party (a transfer) is not ours to end any more.
+            if call.is_ended() || call.handed_over(self.owner) {
                 continue;
             }
             let rt = call.inner.rt.clone();
@@ -81,7 +84,10 @@ impl LiveCall {
         } else {
             option.source.clone()
         };
-        let mut legs = Legs { calls: Vec::new() };
+        let mut legs = Legs {
+            owner: self.id(),
+            calls: Vec::new(),
+        };
         let mut failures = Vec::new();
         for (i, destination) in option.destinations.iter().enumerate() {
             let request = DialRequest {
@@ -167,6 +173,7 @@ impl LiveCall {
             other.hangup("cancel").await;
         }
         let winner = Legs {
+            owner: self.id(),
             calls: vec![callee.clone()],
         };
         if let Err(e) = self.answer().await {
@@ -185,8 +192,18 @@ impl LiveCall {
             p = callee.wait_phase(|_| false) => p,
             p = self.wait_phase(|_| false) => p,
         };
+        if self.handed_over(callee.id()) {
+            // The callee's line transferred this call to another party (a phone's
+            // consultation transfer): the flow's part is over; the call stays bridged
+            // until it ends.
+            drop(winner);
+            self.wait_phase(|_| false).await;
+            return Outcome::Hangup;
+        }
         self.leave_bridge();
-        callee.leave_bridge();
+        if !callee.handed_over(self.id()) {
+            callee.leave_bridge();
+        }
         drop(winner);
         let Phase::Ended(_) = ended else {
             return Outcome::Done;
@@ -232,7 +249,10 @@ impl LiveCall {
     }
 
     /// Joins this call's audio with `peer`'s, and remembers the peer for digit relay.
-    async fn join_audio(&self, peer: &LiveCall) -> Result<(), crate::runtime::RuntimeError> {
+    pub(super) async fn join_audio(
+        &self,
+        peer: &LiveCall,
+    ) -> Result<(), crate::runtime::RuntimeError> {
         let ours = self.media().await?;
         let theirs = peer.media_unanswered().await?;
         let (a, b) = bridge_pair();
@@ -246,8 +266,19 @@ impl LiveCall {
         Ok(())
     }
 
+    /// Whether the call is bridged to someone else than `from` now (a transfer gave it
+    /// away).
+    fn handed_over(&self, from: Uuid) -> bool {
+        self.inner
+            .live
+            .lock()
+            .peer
+            .as_ref()
+            .is_some_and(|p| p.id() != from)
+    }
+
     /// Leaves a bridge (if any): the call hears its flow again.
-    fn leave_bridge(&self) {
+    pub(super) fn leave_bridge(&self) {
         self.inner.live.lock().peer = None;
         if let Some(media) = self.open_media_session() {
             let _ = media.unbridge();

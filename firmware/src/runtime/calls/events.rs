@@ -67,6 +67,8 @@ pub(crate) async fn line_events_task(rt: Runtime, line: Arc<dyn Line>, mut event
             LegEvent::Retrieved { .. } => {
                 let _ = update_call(&rt, call.id(), |c| c.hold = false);
             }
+            // Handled before the two legs' `Ended`, which follow in the same stream.
+            LegEvent::TransferRequested { to, .. } => call.join_far_ends(to).await,
             LegEvent::Ended { cause, .. } => on_ended(&rt, &call, cause).await,
         }
     }

@@ -5,8 +5,12 @@
 //!   dance: hold the caller, place the transferee on the same line, and join the two —
 //!   at once for a blind transfer (the transferee is alerting), once answered for an
 //!   attended one; if the transferee never answers, the caller is taken off hold.
+//!
+//! The other way round, a line's own user may ask for a transfer (an analog phone hanging
+//! up in a consultation call: `LegEvent::TransferRequested`): [`LiveCall::join_far_ends`]
+//! bridges what the two legs were bridged to, and the two legs leave.
 
-use flowgate_line::{LegError, TransferTarget};
+use flowgate_line::{LegError, LegId, TransferTarget};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -126,6 +130,69 @@ impl LiveCall {
             }
         }
         Ok(transfer)
+    }
+
+    /// The line's user hands this (held) leg's far end to the far end of its leg `to`: the
+    /// two far ends are bridged and stay so until either hangs up; this leg and `to` end
+    /// right after (their `Ended` follow this event). The consulted party may still ring
+    /// (a blind transfer): the leg `to` dialled is taken over as it is, and the dialler's
+    /// ring timeout still applies to it.
+    pub(crate) async fn join_far_ends(&self, to: LegId) {
+        let rt = &self.inner.rt;
+        let Some(other) = rt.live_call_by_id(to) else {
+            warn!(call = %self.id(), to = %to, "transfer requested to a leg that is gone");
+            return;
+        };
+        let held = self.inner.live.lock().peer.clone();
+        let consulted = other
+            .inner
+            .live
+            .lock()
+            .peer
+            .clone()
+            .or_else(|| other.ringing_destination());
+        let (Some(held), Some(consulted)) = (held, consulted) else {
+            info!(call = %self.id(), to = %to, "transfer requested, but a leg has no bridged party to hand over; the legs end");
+            return;
+        };
+        if held.is_ended() || consulted.is_ended() {
+            info!(call = %self.id(), to = %to, "transfer requested, but a party already left");
+            return;
+        }
+        // The leaving legs let go first, so their bridges' ends do not take the parties
+        // along (see `connect`: a handed-over party is no longer theirs).
+        self.inner.live.lock().peer = None;
+        other.inner.live.lock().peer = None;
+        if let Err(e) = held.join_audio(&consulted).await {
+            warn!(call = %held.id(), peer = %consulted.id(), cause = %e, "transfer: audio not bridged");
+        }
+        let _ = update_call(rt, held.id(), |c| c.chained_call_ids.push(consulted.id()));
+        info!(held = %held.id(), consulted = %consulted.id(), by = %self.id(), "transferred by the phone");
+        // Nobody's flow owns this bridge: whoever leaves first takes the other along.
+        let (a, b) = (held, consulted);
+        rt.spawn(async move {
+            tokio::select! {
+                _ = a.wait_phase(|_| false) => {},
+                _ = b.wait_phase(|_| false) => {},
+            }
+            a.leave_bridge();
+            b.leave_bridge();
+            a.hangup("normal").await;
+            b.hangup("normal").await;
+        });
+    }
+
+    /// The one leg this call's `connect` dialled that still rings, if exactly one does.
+    fn ringing_destination(&self) -> Option<LiveCall> {
+        let rt = &self.inner.rt;
+        let record = rt.db().calls.get(self.id()).ok().flatten()?;
+        let mut ringing = record
+            .chained_call_ids
+            .iter()
+            .filter_map(|id| rt.live_call_by_id(*id))
+            .filter(|c| !c.is_ended() && !c.is_answered());
+        let first = ringing.next()?;
+        ringing.next().is_none().then_some(first)
     }
 
     /// The line joins this (held) call with `other`; both leave the gateway.
