@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::LiveCall;
-use crate::media::{Conference, Participant};
+use crate::media::Participant;
 use crate::runtime::Runtime;
 
 /// A live conference as the API lists it.
@@ -68,10 +68,7 @@ impl LiveCall {
         let rt = self.inner.rt.clone();
         let end = {
             let mut table = rt.inner.conferences.lock();
-            table
-                .entry(conference_id)
-                .or_insert_with(Conference::new)
-                .join(self.id())
+            table.entry(conference_id).or_default().join(self.id())
         };
         let membership = Membership {
             rt: rt.clone(),
