@@ -1,7 +1,8 @@
 //! `conference_join` on a three-modem board: three GSM calls join one local conference;
 //! each caller hears the other two and never itself, a participant muted through the API
-//! is no longer heard, and one leaving (hanging up) ends neither the others nor the
-//! conference, which ends with its last participant.
+//! is no longer heard, one leaving (hanging up) ends neither the others nor the
+//! conference, an interrupted flow takes its call out and goes on, and the conference
+//! ends with its last participant.
 
 use std::path::Path;
 
@@ -11,6 +12,8 @@ use serde_json::{Value, json};
 use crate::connect::{tone, tone_share};
 
 const CONFERENCE: &str = "00000000-0000-4000-8000-00000000c0f1";
+/// Where an interrupt sends a participant's flow.
+const OUT: &str = "00000000-0000-4000-8000-00000000c0f2";
 const NUMBERS: [&str; 3] = [SIM_NUMBER, "+15550002000", "+15550003000"];
 
 fn board(dir: &Path) -> String {
@@ -74,7 +77,7 @@ async fn three_calls_hear_each_other_but_not_themselves_and_leave_one_by_one() {
     let flow = api
         .create_flow(json!({"name": "conference", "detail": "", "actions": [
             {"type": "conference_join", "option": {"conference_id": CONFERENCE}},
-            {"type": "variable_set", "option": {"key": "after", "value": "conference"}}]}))
+            {"id": OUT, "type": "variable_set", "option": {"key": "after", "value": "conference"}}]}))
         .await;
     for number in NUMBERS {
         api.post(
@@ -111,6 +114,12 @@ async fn three_calls_hear_each_other_but_not_themselves_and_leave_one_by_one() {
     };
     let heard = listen([Some(1000.0), Some(1500.0), None], 3).await;
     let share = |who: usize, hz: f64| tone_share(&heard[who], hz);
+    eprintln!(
+        "tone shares (1 kHz, 1.5 kHz) heard by each caller: {:.3?}",
+        (0..3)
+            .map(|w| (share(w, 1000.0), share(w, 1500.0)))
+            .collect::<Vec<_>>()
+    );
     assert!(share(0, 1500.0) > 0.8, "the first caller hears the second");
     assert!(share(0, 1000.0) < 0.1, "... and not itself");
     assert!(share(1, 1000.0) > 0.8, "the second caller hears the first");
@@ -171,11 +180,23 @@ async fn three_calls_hear_each_other_but_not_themselves_and_leave_one_by_one() {
     assert!(tone_share(&heard[0], 1500.0) > 0.8);
     assert!(tone_share(&heard[1], 1000.0) > 0.8);
 
-    // The last two leave: the conference is gone.
+    // The second caller's flow is interrupted (a jump, now): it leaves the conference and
+    // its flow goes on after it (then ends, hanging the call up); the first stays.
+    let second = api.get(&format!("/v1.0/calls/{}", calls[1])).await;
+    let af = second["activeflow_id"].as_str().unwrap().to_owned();
+    api.put(
+        &format!("/v1.0/activeflows/{af}/forward_action_id"),
+        json!({"forward_action_id": OUT, "forward_now": true}),
+    )
+    .await;
+    wait_participants(&gw, &[&calls[0]]).await;
+    let af = api.wait_ended(&af).await;
+    assert_eq!(af["variables"]["after"], "conference");
+    let first = api.get(&format!("/v1.0/calls/{}", calls[0])).await;
+    assert_eq!(first["status"], "progressing", "the first caller stays");
+
+    // The last one leaves: the conference is gone.
     api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
-        .await;
-    wait_participants(&gw, &[&calls[1]]).await;
-    api.post("/v1.0/gateway/sim/hangup?modem=sim1", json!({}))
         .await;
     api.wait_for("the conference to end", || async {
         conferences(&gw).await.is_empty().then_some(())
