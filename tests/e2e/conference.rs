@@ -149,6 +149,18 @@ async fn three_calls_hear_each_other_but_not_themselves_and_leave_one_by_one() {
     assert!(tone_share(&heard[1], 1000.0) > 0.8, "the muted one hears");
     let (status, _) = api
         .call(
+            reqwest::Method::POST,
+            &format!(
+                "/v1.0/conferences/{CONFERENCE}/participants/{}/mute",
+                uuid::Uuid::nil()
+            ),
+            None,
+            Some(gw.daemon().token().as_str()),
+        )
+        .await;
+    assert_eq!(status, 404, "no such participant");
+    let (status, _) = api
+        .call(
             reqwest::Method::DELETE,
             &format!(
                 "/v1.0/conferences/{CONFERENCE}/participants/{}/mute",
