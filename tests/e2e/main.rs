@@ -14,6 +14,8 @@ mod api;
 mod audio;
 /// Calls: IVR with DTMF, interrupts.
 mod calls;
+/// `conference_join`: three calls mixed, mute through the API, leaving one by one.
+mod conference;
 /// `connect`: calls forwarded between two modems, audio, digits, hang-ups, fail-over.
 mod connect;
 /// Crash safety: kill -9 during an SMS burst.

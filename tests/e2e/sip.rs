@@ -9,6 +9,9 @@
 //! * An INVITE without credentials from a source no trunk trusts is challenged, and the
 //!   modem never dials; the same INVITE from the trusted source is routed out by the
 //!   routing table through the modem.
+//! * A GSM call and a SIP call (placed by the API) meet in a `conference_join`: the caller
+//!   alone does not hear itself, and hears its tone come back through the echoing SIP
+//!   participant; the SIP leg hanging up leaves the caller in the conference.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -523,5 +526,99 @@ async fn a_phone_registered_to_the_gateway_calls_out_through_the_modem() {
     let ended_call = ended(&gw, &from_phone).await;
     assert_eq!(ended_call["hangup_by"], "local");
     drop(phone);
+    gw.stop().await;
+}
+
+/// A GSM call and a SIP call in one local conference: alone, the GSM caller does not hear
+/// its own tone; once a SIP phone that echoes its RTP (SIPp) joins, the caller hears its
+/// tone come back through the SIP participant. Hanging the SIP leg up leaves the GSM
+/// caller in the conference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gsm_caller_and_a_sip_phone_meet_in_a_conference() {
+    const CONFERENCE: &str = "00000000-0000-4000-8000-00000000c0f3";
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let sim = gw.daemon().sims().remove(0);
+    let port = free_udp_port();
+    let (p, media) = (port.to_string(), free_media_port().to_string());
+    let uas = scenario("uas_echo.xml");
+    let child = sipp(&[
+        "-sf",
+        &uas,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-mp",
+        &media,
+        "-rtp_echo",
+    ]);
+    let join = json!([{"type": "conference_join", "option": {"conference_id": CONFERENCE}}]);
+    bind(
+        &gw,
+        SIM_NUMBER,
+        json!({"name": "conference", "detail": "", "actions": join}),
+    )
+    .await;
+    let incoming = gsm_call_in(&gw).await;
+    let participants = async |n: usize| {
+        api.wait_for(&format!("{n} participants"), || async {
+            let list = api.get("/v1.0/conferences").await;
+            let p = list["result"][0]["participants"].as_array()?.clone();
+            (p.len() == n).then_some(p)
+        })
+        .await
+    };
+    participants(1).await;
+
+    // Alone: the caller's tone does not come back.
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 8000)).unwrap();
+    sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    let alone = tone_share(&sim.take_recorded_audio(), 1000.0);
+    assert!(alone < 0.1, "a participant never hears itself: {alone}");
+
+    // The SIP phone is called into the conference.
+    api.post(
+        "/v1.0/calls",
+        json!({
+            "source": {"type": "tel", "target": SIM_NUMBER},
+            "destinations": [{"type": "sip", "target": format!("1000@127.0.0.1:{port}")}],
+            "actions": join}),
+    )
+    .await;
+    let leg = sip_leg_answered(&gw).await;
+    let list = participants(2).await;
+    assert_eq!(list[0]["call_id"], incoming.as_str());
+    assert_eq!(list[1]["call_id"], leg["id"]);
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    let through_sip = tone_share(&sim.take_recorded_audio(), 1000.0);
+    eprintln!(
+        "1 kHz share at the GSM caller: alone {alone:.3}, with the SIP echo {through_sip:.3}"
+    );
+    assert!(
+        through_sip > 0.5,
+        "the caller hears the SIP participant (its echo): {through_sip}"
+    );
+
+    // The SIP leg is hung up: it leaves (SIPp gets its BYE), the caller stays.
+    api.post(
+        &format!("/v1.0/calls/{}/hangup", leg["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    ended(&gw, leg["id"].as_str().unwrap()).await;
+    participants(1).await;
+    assert_eq!(call(&gw, &incoming).await["status"], "progressing");
+    finished(child).await;
+    api.post("/v1.0/gateway/sim/hangup", json!({})).await;
+    ended(&gw, &incoming).await;
+    api.wait_for("the conference to end", || async {
+        let list = api.get("/v1.0/conferences").await;
+        list["result"].as_array()?.is_empty().then_some(())
+    })
+    .await;
     gw.stop().await;
 }

@@ -24,6 +24,7 @@ mod admin;
 mod analog;
 pub mod auth;
 mod calls;
+mod conferences;
 pub mod conn;
 pub mod error;
 mod events;
@@ -259,6 +260,11 @@ pub fn router(state: ApiState) -> Router {
             post(calls::mute).delete(calls::unmute),
         )
         .route("/v1.0/transfers", post(calls::transfer))
+        .route("/v1.0/conferences", get(conferences::list))
+        .route(
+            "/v1.0/conferences/{id}/participants/{call_id}/mute",
+            post(conferences::mute).delete(conferences::unmute),
+        )
         .route("/v1.0/messages", get(messages::list).post(messages::create))
         .route("/v1.0/messages/{id}", get(messages::get_one))
         .route("/v1.0/recordings", get(recordings::list))

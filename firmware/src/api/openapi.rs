@@ -25,7 +25,7 @@ use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 #[openapi(
     info(
         title = "Flowgate LAN API",
-        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, messages, recordings and transcribes under `/v1.0`; \
+        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, conferences, messages, recordings and transcribes under `/v1.0`; \
 the gateway's own resources under `/v1.0/gateway`.\n\n\
 Authentication: `Authorization: Bearer <token>` or `?token=<token>` (the token is in `<data dir>/api-token`); \
 only `GET /v1.0/gateway/health` is open.\n\n\
@@ -50,6 +50,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         super::calls::list, super::calls::create, super::calls::get_one, super::calls::hangup, super::calls::talk,
         super::calls::recording_start, super::calls::recording_stop, super::calls::hold, super::calls::unhold,
         super::calls::mute, super::calls::unmute, super::calls::transfer,
+        super::conferences::list, super::conferences::mute, super::conferences::unmute,
         super::messages::list, super::messages::create, super::messages::get_one,
         super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
         super::transcribes::list, super::transcribes::get_one,
@@ -73,6 +74,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         (name = "activeflows", description = "Running flows"),
         (name = "numbers", description = "Number → flow bindings"),
         (name = "calls", description = "Calls, outbound dialling, call interrupts, transfers"),
+        (name = "conferences", description = "Live local conferences and their participants"),
         (name = "messages", description = "SMS"),
         (name = "recordings", description = "Call recordings"),
         (name = "transcribes", description = "Speech to text of recordings and calls"),

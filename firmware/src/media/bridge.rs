@@ -27,10 +27,34 @@ const MAX_FRAME: usize = 320;
 
 /// A frame in the queue.
 #[derive(Clone, Copy)]
-struct Frame {
+pub(crate) struct Frame {
     samples: [i16; MAX_FRAME],
     len: usize,
     rate: u32,
+}
+
+impl Frame {
+    /// A copy of `samples` (at most one frame) at `rate`.
+    pub(crate) fn new(samples: &[i16], rate: u32) -> Self {
+        let mut frame = Frame {
+            samples: [0; MAX_FRAME],
+            len: samples.len().min(MAX_FRAME),
+            rate,
+        };
+        frame.samples[..frame.len].copy_from_slice(&samples[..frame.len]);
+        frame
+    }
+}
+
+/// The peer audio a session is joined to: the other end of a two-party bridge, or a
+/// conference ([`super::conference`]). The media core sends the caller's frame and takes
+/// the frame the caller hears from it, once per tick.
+pub(crate) trait Joined: Send {
+    /// Passes the caller's frame on.
+    fn send(&mut self, samples: &[i16], rate: u32);
+    /// Fills `out` (one frame at `rate`) with what the caller hears; false when nothing
+    /// new came.
+    fn receive(&mut self, out: &mut [i16], rate: u32) -> bool;
 }
 
 /// Counters of one direction of a bridge.
@@ -53,22 +77,9 @@ struct FrameQueue {
 
 impl FrameQueue {
     fn push(&self, samples: &[i16], rate: u32) {
-        let mut frame = Frame {
-            samples: [0; MAX_FRAME],
-            len: samples.len().min(MAX_FRAME),
-            rate,
-        };
-        frame.samples[..frame.len].copy_from_slice(&samples[..frame.len]);
-        let mut q = self.frames.lock();
-        if q.len() >= MAX_DEPTH {
-            q.pop_front();
+        if push_bounded(&mut self.frames.lock(), Frame::new(samples, rate)) {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        q.push_back(frame);
-    }
-
-    fn pop(&self) -> Option<Frame> {
-        self.frames.lock().pop_front()
     }
 }
 
@@ -116,28 +127,71 @@ impl BridgeEnd {
     /// there was none (`out` then holds the concealment frame or silence).
     pub(crate) fn receive(&mut self, out: &mut [i16], rate: u32) -> bool {
         let stats = &self.from_peer.stats;
-        match self.from_peer.pop() {
-            Some(frame) => {
-                convert(&frame, out, rate);
-                self.last = Some(frame);
-                self.concealed = false;
-                stats.frames.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            None => {
-                stats.underruns.fetch_add(1, Ordering::Relaxed);
-                match self.last {
-                    Some(frame) if !self.concealed => {
-                        convert(&frame, out, rate);
-                        for s in out.iter_mut() {
-                            *s /= 2;
-                        }
-                        self.concealed = true;
+        let came = take_concealed(
+            &mut self.from_peer.frames.lock(),
+            &mut self.last,
+            &mut self.concealed,
+            out,
+            rate,
+        );
+        if came {
+            stats.frames.fetch_add(1, Ordering::Relaxed);
+        } else {
+            stats.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+        came
+    }
+}
+
+impl Joined for BridgeEnd {
+    fn send(&mut self, samples: &[i16], rate: u32) {
+        BridgeEnd::send(self, samples, rate);
+    }
+
+    fn receive(&mut self, out: &mut [i16], rate: u32) -> bool {
+        BridgeEnd::receive(self, out, rate)
+    }
+}
+
+/// Queues `frame`, dropping the oldest beyond [`MAX_DEPTH`] (bounded latency); true
+/// when one was dropped.
+pub(crate) fn push_bounded(q: &mut VecDeque<Frame>, frame: Frame) -> bool {
+    let dropped = q.len() >= MAX_DEPTH;
+    if dropped {
+        q.pop_front();
+    }
+    q.push_back(frame);
+    dropped
+}
+
+/// Takes the next frame of `q` into `out` at `rate`; when there is none, repeats `last`
+/// once at half level, then silence (see the module header). True when a frame came.
+pub(crate) fn take_concealed(
+    q: &mut VecDeque<Frame>,
+    last: &mut Option<Frame>,
+    concealed: &mut bool,
+    out: &mut [i16],
+    rate: u32,
+) -> bool {
+    match q.pop_front() {
+        Some(frame) => {
+            convert(&frame, out, rate);
+            *last = Some(frame);
+            *concealed = false;
+            true
+        }
+        None => {
+            match last {
+                Some(frame) if !*concealed => {
+                    convert(frame, out, rate);
+                    for s in out.iter_mut() {
+                        *s /= 2;
                     }
-                    _ => out.fill(0),
+                    *concealed = true;
                 }
-                false
+                _ => out.fill(0),
             }
+            false
         }
     }
 }

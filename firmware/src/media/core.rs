@@ -13,7 +13,8 @@
 //!    then beeps of recordings about to start are mixed in;
 //! 4. outbound mute; keys that end recordings cut them.
 //!
-//! When the call is bridged to another ([`super::bridge`]), the caller's audio (after
+//! When the call is bridged to another ([`super::bridge`]) or in a conference
+//! ([`super::conference`], the same slot: the others' mix is the "peer"), the caller's audio (after
 //! inbound mute) also goes to the peer, and the peer's audio is the base of the outgoing
 //! audio, under the flow layer's and mixed with it. Digits the line signalled that the
 //! audio did not carry are reported for relay to the peer once the merge window shows
@@ -34,7 +35,7 @@ use flowgate_dsp::{DtmfConfig, DtmfDetector, DtmfEvent, Gain, mix2};
 use uuid::Uuid;
 
 use super::audio::frame_len;
-use super::bridge::BridgeEnd;
+use super::bridge::Joined;
 use super::dtmf::DtmfMerger;
 use super::error::{MediaError, Result};
 use super::external::Tap;
@@ -79,8 +80,8 @@ pub(crate) enum Command {
     Mute { direction: MuteDirection, on: bool },
     /// A digit the line signalled.
     SignalledDtmf(char),
-    /// Join the peer of a bridge (`Some`), or leave the bridge.
-    Bridge(Option<Box<BridgeEnd>>),
+    /// Join the peer of a bridge or a conference (`Some`), or leave it.
+    Bridge(Option<Box<dyn Joined>>),
     /// Start a recording.
     Record(Box<Recorder>),
     /// Stop a recording.
@@ -131,7 +132,7 @@ pub(crate) struct MediaCore {
         Box<flowgate_dsp::Amd>,
         tokio::sync::oneshot::Sender<flowgate_dsp::AmdResult>,
     )>,
-    bridge: Option<Box<BridgeEnd>>,
+    bridge: Option<Box<dyn Joined>>,
     externals: Vec<Tap>,
     events: Vec<MediaEvent>,
     closed: bool,

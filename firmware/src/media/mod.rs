@@ -32,6 +32,7 @@
 //! | `record` | recordings: end on key / silence / duration, WAV writing |
 //! | `dtmf` | merging in-band and signalled digits (one press, one digit) |
 //! | [`bridge`] | joining two calls' audio frame by frame |
+//! | [`conference`] | N calls mixed: each hears the others, join/leave tones, mute |
 //! | [`external`] | external media: a call's audio as G.711 RTP to a LAN host, and back |
 //! | [`audio`] | decoding (WAV, MP3, FLAC, OGG/Vorbis), WAV writing, frame sizes |
 //! | `sanitize` | container checks against allocation bombs before symphonia |
@@ -43,6 +44,7 @@ pub mod audio;
 pub mod bridge;
 mod cache;
 pub mod clock;
+pub mod conference;
 mod context;
 mod core;
 mod dtmf;
@@ -60,6 +62,7 @@ mod types;
 pub use audio::{read_audio_bytes, read_audio_file, wav_bytes, write_wav};
 pub use bridge::{BridgeEnd, bridge_pair};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use conference::{Conference, ConferenceEnd, Participant};
 pub use context::{MediaContext, MediaSettings, MediaStats};
 pub use dtmf::DEFAULT_WINDOW as DTMF_MERGE_WINDOW;
 pub use error::{MediaError, Result};

@@ -419,7 +419,16 @@ impl CallMedia {
         self.shared.send(Command::Bridge(Some(Box::new(end))))
     }
 
-    /// Leaves the bridge (the caller hears the flow again).
+    /// Joins a conference through `end` (see [`super::conference`]): from the next frame
+    /// the caller hears the others' mix and they hear the caller. Replaces a bridge.
+    ///
+    /// # Errors
+    /// [`MediaError::SessionClosed`].
+    pub fn join_conference(&self, end: super::ConferenceEnd) -> Result<()> {
+        self.shared.send(Command::Bridge(Some(Box::new(end))))
+    }
+
+    /// Leaves the bridge or conference (the caller hears the flow again).
     ///
     /// # Errors
     /// [`MediaError::SessionClosed`].

@@ -61,14 +61,7 @@ pub(crate) fn perform(
                 .boxed()
         }
         CommandOption::EmailSend(option) => email_send(rt.clone(), record.id, option),
-        CommandOption::ConfbridgeJoin(_) => ready(unavailable(
-            kind,
-            "the gateway has no conference bridges (connect bridges two calls directly)",
-        )),
         CommandOption::QueueJoin(_) => ready(unavailable(kind, "the gateway has no call queues")),
-        CommandOption::ConferenceJoin(_) => {
-            ready(unavailable(kind, "the gateway has no conferences"))
-        }
         CommandOption::AiTalk(_) | CommandOption::AiTask(_) | CommandOption::AiSummary(_) => {
             ready(unavailable(kind, "the gateway has no AI service"))
         }

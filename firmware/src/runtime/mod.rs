@@ -57,6 +57,7 @@ use crate::model::{ActiveflowRecord, ActiveflowStatus};
 use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
+pub use calls::conference::ConferenceInfo;
 pub use interrupts::{
     MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,
 };
@@ -253,6 +254,8 @@ struct Inner {
     modems: Modems,
     lines: Lines,
     calls: Mutex<calls::CallTable>,
+    /// The live conferences (`conference_join`), by VoIPBIN's id.
+    conferences: Mutex<HashMap<Uuid, crate::media::Conference>>,
     /// Serialises read-modify-write of message records (sender vs. delivery reports).
     message_lock: Mutex<()>,
     /// Serialises read-modify-write of call records (driver events vs. commands).
@@ -299,6 +302,7 @@ impl Runtime {
                 modems,
                 lines,
                 calls: Mutex::new(calls::CallTable::default()),
+                conferences: Mutex::new(HashMap::new()),
                 message_lock: Mutex::new(()),
                 call_lock: Mutex::new(()),
                 sms_wake: Arc::new(Notify::new()),

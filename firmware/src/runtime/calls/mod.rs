@@ -11,6 +11,7 @@
 //! | `perform` | the call commands of a flow (answer, hangup, sleep, digits, media, connect) |
 //! | `dial` | outbound legs: routing over the lines, fail-over, ring timeout, the `call` action |
 //! | `bridge` | `connect`: ring the destinations, join the first that answers, relay digits |
+//! | `conference` | `conference_join`/`confbridge_join`: the runtime's conferences, join until the call or the action ends |
 //! | `transfer` | `POST /transfers`: network transfers where the line can |
 //! | `media` | the call's media session, recordings, the API's audio interrupts |
 //! | `external` | `external_media_start`/`_stop`: VoIPBIN's options checked, RTP streams started |
@@ -18,6 +19,7 @@
 //! | `transcribe` | `transcribe_start`/`transcribe_stop`: capture the call, then speech to text |
 
 mod bridge;
+pub(crate) mod conference;
 mod dial;
 mod events;
 mod external;

@@ -1,5 +1,5 @@
 //! The call commands of a flow: answer, hangup, sleep, digits, the media actions (external
-//! media included), `transcribe_start`/`transcribe_stop` and `connect`. Each becomes a
+//! media included), `transcribe_start`/`transcribe_stop`, `connect` and the conferences. Each becomes a
 //! `'static` future the runner may drop at any time (an interrupt, the far end hanging up):
 //! whatever it started stops with it.
 
@@ -113,6 +113,14 @@ impl LiveCall {
             }
             CommandOption::TranscribeStop(_) => self.transcribe_stop().await,
             CommandOption::Connect(option) => self.connect(step_key, option).await,
+            CommandOption::ConferenceJoin(option) => {
+                self.conference_join("conference_join", option.conference_id.uuid())
+                    .await
+            }
+            CommandOption::ConfbridgeJoin(option) => {
+                self.conference_join("confbridge_join", option.confbridge_id.uuid())
+                    .await
+            }
             // VoIPBIN has no executor for `mute` (it is a no-op there) and the action has no
             // options, so muting here could never be undone by the flow: say so instead.
             CommandOption::Mute(_) => Outcome::Failed(
