@@ -907,13 +907,19 @@ impl Validator<'_> {
             ActionOption::ConfbridgeJoin(c) => {
                 self.required_id(&c.confbridge_id, at.f("confbridge_id"), "confbridge_id");
             }
-            ActionOption::Mute(_) | ActionOption::TranscribeStop(_) => {
+            // Portability warnings: the flow behaves differently on VoIPBIN than here.
+            ActionOption::Mute(_) => {
                 self.warn(
                     at.whole(),
-                    format!(
-                        "`{}` has no executor in VoIPBIN: it does nothing there",
-                        o.kind()
-                    ),
+                    "`mute` has no executor in VoIPBIN: it does nothing there (the gateway \
+                     fails it with an explanation; mute a call with POST /v1.0/calls/{id}/mute)",
+                );
+            }
+            ActionOption::TranscribeStop(_) => {
+                self.warn(
+                    at.whole(),
+                    "`transcribe_stop` has no executor in VoIPBIN: it does nothing there (the \
+                     gateway ends the transcription and waits for its text)",
                 );
             }
             ActionOption::Answer(_)
