@@ -1,25 +1,8 @@
 //! `amd` on a live call: the simulated caller answers with espeak-ng speech — a short
 //! "hello" (a person) or a voicemail greeting (a machine) — and the flow sees the verdict.
 
-use flowgate_tests::Gateway;
+use flowgate_tests::{Gateway, speak};
 use serde_json::{Value, json};
-
-/// espeak-ng's speech for `text` at 8 kHz.
-fn speak(text: &str) -> Vec<i16> {
-    let out = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "--stdout", text])
-        .output()
-        .expect("espeak-ng (run scripts/deps.sh)");
-    assert!(out.status.success(), "espeak-ng failed");
-    let wav = out.stdout;
-    let rate = u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]);
-    let data = wav.windows(4).position(|w| w == b"data").unwrap() + 8;
-    let samples: Vec<i16> = wav[data..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    flowgate_dsp::resample(&samples, rate, 8000).unwrap()
-}
 
 fn amd_flow() -> Value {
     json!({"name": "amd", "detail": "", "actions": [

@@ -5,53 +5,24 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use flowgate_tests::{Gateway, WAIT, python_with};
+use flowgate_tests::{Gateway, JsonLineServer};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
-/// The test SMTP server; killed when dropped.
-struct Smtp {
-    _child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    port: u16,
-}
+/// The test SMTP server (`tests/smtp/server.py`); killed when dropped.
+struct Smtp(JsonLineServer);
 
 impl Smtp {
     async fn start(args: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp/server.py");
-        let mut child = Command::new(python_with("aiosmtpd"))
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the SMTP server did not start")
-            .unwrap()
-            .expect("the SMTP server exited");
-        let port = serde_json::from_str::<Value>(&first).unwrap()["port"]
-            .as_u64()
-            .unwrap();
-        Self {
-            _child: child,
-            lines,
-            port: u16::try_from(port).unwrap(),
-        }
+        Self(JsonLineServer::start("SMTP server", "aiosmtpd", "smtp/server.py", args).await)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.port
     }
 
     /// The next message the server received.
     async fn message(&mut self) -> Value {
-        let line = tokio::time::timeout(WAIT, self.lines.next_line())
-            .await
-            .expect("no message reached the SMTP server")
-            .unwrap()
-            .expect("the SMTP server exited");
-        serde_json::from_str(&line).unwrap()
+        self.0.next().await
     }
 }
 
@@ -191,7 +162,7 @@ async fn email_send_plain_with_auth_reaches_the_relay() {
     let mut smtp = Smtp::start(&["--auth", "flow:s3cret"]).await;
     let relay = Relay {
         host: "127.0.0.1",
-        port: smtp.port,
+        port: smtp.port(),
         security: "none",
         login: Some(("flow", "s3cret")),
         ca_file: None,
@@ -215,7 +186,7 @@ async fn email_send_with_wrong_credentials_fails_and_the_flow_goes_on() {
     let smtp = Smtp::start(&["--auth", "flow:s3cret"]).await;
     let relay = Relay {
         host: "127.0.0.1",
-        port: smtp.port,
+        port: smtp.port(),
         security: "none",
         login: Some(("flow", "wrong")),
         ca_file: None,
@@ -246,7 +217,7 @@ async fn email_send_implicit_tls_with_a_private_ca() {
     let ca = certs.path().join("ca.pem");
     let relay = Relay {
         host: "localhost",
-        port: smtp.port,
+        port: smtp.port(),
         security: "tls",
         login: Some(("flow", "s3cret")),
         ca_file: Some(&ca),
@@ -266,7 +237,7 @@ async fn email_send_starttls_attaches_the_calls_recording() {
     let ca = certs.path().join("ca.pem");
     let relay = Relay {
         host: "localhost",
-        port: smtp.port,
+        port: smtp.port(),
         security: "starttls",
         login: None,
         ca_file: Some(&ca),

@@ -4,13 +4,8 @@
 //! espeak-ng digits; the flow sees the words, and so does `/v1.0/transcribes`. Then the
 //! failures: an engine answering 500, one that never answers, none configured.
 
-use std::path::Path;
-use std::process::Stdio;
-
-use flowgate_tests::{Gateway, WAIT, python_with};
+use flowgate_tests::{Gateway, JsonLineServer, WAIT, speak};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
 /// What the caller says, and the words the recogniser must find.
 const SPOKEN: &str = "one two three four five";
@@ -20,69 +15,22 @@ const SPOKEN: &str = "one two three four five";
 /// `tests/stt/server.py`), so the tests use the grammar.
 const MIN_WORDS: usize = 3;
 
-/// The test recogniser; killed when dropped.
-struct Stt {
-    _child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    port: u16,
-}
+/// The test recogniser (`tests/stt/server.py`); killed when dropped.
+struct Stt(JsonLineServer);
 
 impl Stt {
     async fn start(args: &[&str]) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("stt/server.py");
-        let mut child = Command::new(python_with("pocketsphinx"))
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(WAIT, lines.next_line())
-            .await
-            .expect("the STT server did not start")
-            .unwrap()
-            .expect("the STT server exited");
-        let port = serde_json::from_str::<Value>(&first).unwrap()["port"]
-            .as_u64()
-            .unwrap();
-        Self {
-            _child: child,
-            lines,
-            port: u16::try_from(port).unwrap(),
-        }
+        Self(JsonLineServer::start("STT server", "pocketsphinx", "stt/server.py", args).await)
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.0.port)
     }
 
     /// The next request the server answered.
     async fn request(&mut self) -> Value {
-        let line = tokio::time::timeout(WAIT, self.lines.next_line())
-            .await
-            .expect("no request reached the STT server")
-            .unwrap()
-            .expect("the STT server exited");
-        serde_json::from_str(&line).unwrap()
+        self.0.next().await
     }
-}
-
-/// espeak-ng's speech for `text` at 8 kHz.
-fn speak(text: &str) -> Vec<i16> {
-    let out = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "--stdout", text])
-        .output()
-        .expect("espeak-ng (run scripts/deps.sh)");
-    assert!(out.status.success(), "espeak-ng failed");
-    let wav = out.stdout;
-    let rate = u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]);
-    let data = wav.windows(4).position(|w| w == b"data").unwrap() + 8;
-    let samples: Vec<i16> = wav[data..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    flowgate_dsp::resample(&samples, rate, 8000).unwrap()
 }
 
 /// How many of `SPOKEN`'s words `text` has.

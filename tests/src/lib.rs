@@ -361,3 +361,73 @@ pub fn write_config(dir: &Path, board: &Path) -> PathBuf {
 #[path = "../../board/tests/common/python.rs"]
 mod python;
 pub use python::python_with;
+
+/// espeak-ng's speech for `text`, resampled to 8 kHz (what a caller says in the tests).
+pub fn speak(text: &str) -> Vec<i16> {
+    let out = Command::new("espeak-ng")
+        .args(["-v", "en-us", "--stdout", text])
+        .output()
+        .expect("espeak-ng (run scripts/deps.sh)");
+    assert!(out.status.success(), "espeak-ng failed");
+    let wav = out.stdout;
+    let rate = u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]);
+    let data = wav.windows(4).position(|w| w == b"data").unwrap() + 8;
+    let samples: Vec<i16> = wav[data..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    flowgate_dsp::resample(&samples, rate, 8000).unwrap()
+}
+
+/// A Python test server under `tests/` that speaks JSON lines on stdout: the first says
+/// `{"port": N}` once it listens, each later one reports something it handled (the SMTP
+/// server of the e-mail tests, the recogniser of the transcription tests). Killed when
+/// dropped.
+pub struct JsonLineServer {
+    _child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    name: &'static str,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl JsonLineServer {
+    /// Starts `tests/<script>` with the Python that has `module`, and waits for its port.
+    pub async fn start(name: &'static str, module: &str, script: &str, args: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+        let mut child = tokio::process::Command::new(python_with(module))
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("the {name} did not start"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the {name} exited"));
+        let port = serde_json::from_str::<Value>(&first).unwrap()["port"]
+            .as_u64()
+            .unwrap();
+        Self {
+            _child: child,
+            lines,
+            name,
+            port: u16::try_from(port).unwrap(),
+        }
+    }
+
+    /// The next thing the server reports having handled.
+    pub async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("nothing reached the {}", self.name))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the {} exited", self.name));
+        serde_json::from_str(&line).unwrap()
+    }
+}
