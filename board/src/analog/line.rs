@@ -379,6 +379,19 @@ struct Call {
     local_cause: Option<Cause>,
 }
 
+impl Call {
+    /// A new call on leg `leg`, not answered yet.
+    fn new(leg: LegId, outgoing: bool) -> Self {
+        Self {
+            leg,
+            outgoing,
+            answered: false,
+            held: false,
+            local_cause: None,
+        }
+    }
+}
+
 /// The sans-IO half of the adapter: leg operations → port commands, port events → leg
 /// events. One call per port at a time.
 #[derive(Debug)]
@@ -460,13 +473,7 @@ impl Legs {
             ),
             PortKind::Fxo => (LineCommand::Dial(dialable(&p.to.number)?), Progress::Trying),
         };
-        self.call = Some(Call {
-            leg,
-            outgoing: true,
-            answered: false,
-            held: false,
-            local_cause: None,
-        });
+        self.call = Some(Call::new(leg, true));
         Ok(Plan {
             command: Some(command),
             after: vec![LegEvent::Progress { leg, progress }],
@@ -540,48 +547,41 @@ impl Legs {
         self.call.as_ref().is_some_and(|c| c.leg == leg) || self.is_consult(leg)
     }
 
+    /// The phone's call to `route` as an incoming leg (the runtime routes it like any call
+    /// into the gateway); the phone hears ringback until the flow answers, as from a network.
+    fn dialled_by_phone(&self, leg: LegId, route: &Route) -> (Vec<LegEvent>, Option<LineCommand>) {
+        let callee = match route {
+            Route::Extension(d) | Route::Outside(d) | Route::Number(d) => d.to_string(),
+            Route::Hotline => String::new(),
+        };
+        let caller = Party {
+            number: self.config.own_number.clone(),
+            display_name: self.config.id.clone(),
+            uri: String::new(),
+        };
+        (
+            vec![LegEvent::Incoming {
+                leg,
+                caller,
+                callee: Party::number(callee),
+            }],
+            Some(LineCommand::Ringback),
+        )
+    }
+
     /// Maps a port event; returns the leg events and a command to apply at once (FXS:
     /// ringback to a phone whose call was just announced).
     pub(crate) fn on_event(&mut self, e: LineEvent) -> (Vec<LegEvent>, Option<LineCommand>) {
         match e {
             LineEvent::Dialled { route, digits } if self.call.is_none() => {
                 let leg = Uuid::now_v7();
-                self.call = Some(Call {
-                    leg,
-                    outgoing: false,
-                    answered: false,
-                    held: false,
-                    local_cause: None,
-                });
-                let callee = match route {
-                    Route::Extension(d) | Route::Outside(d) | Route::Number(d) => d.to_string(),
-                    Route::Hotline => String::new(),
-                };
-                debug!(port = %self.config.id, %digits, %callee, "phone dialled");
-                let caller = Party {
-                    number: self.config.own_number.clone(),
-                    display_name: self.config.id.clone(),
-                    uri: String::new(),
-                };
-                (
-                    vec![LegEvent::Incoming {
-                        leg,
-                        caller,
-                        callee: Party::number(callee),
-                    }],
-                    // The caller hears ringback until the flow answers, as from a network.
-                    Some(LineCommand::Ringback),
-                )
+                self.call = Some(Call::new(leg, false));
+                debug!(port = %self.config.id, %digits, "phone dialled");
+                self.dialled_by_phone(leg, &route)
             }
             LineEvent::Incoming { caller, .. } if self.call.is_none() => {
                 let leg = Uuid::now_v7();
-                self.call = Some(Call {
-                    leg,
-                    outgoing: false,
-                    answered: false,
-                    held: false,
-                    local_cause: None,
-                });
+                self.call = Some(Call::new(leg, false));
                 (
                     vec![LegEvent::Incoming {
                         leg,
@@ -634,31 +634,9 @@ impl Legs {
             // Digits dialled while the call is held: a second leg, as a fresh call would be.
             LineEvent::Consult { route, digits } if self.call.is_some() => {
                 let leg = Uuid::now_v7();
-                self.consult = Some(Call {
-                    leg,
-                    outgoing: false,
-                    answered: false,
-                    held: false,
-                    local_cause: None,
-                });
-                let callee = match route {
-                    Route::Extension(d) | Route::Outside(d) | Route::Number(d) => d.to_string(),
-                    Route::Hotline => String::new(),
-                };
-                debug!(port = %self.config.id, %digits, %callee, "phone dialled a consultation call");
-                let caller = Party {
-                    number: self.config.own_number.clone(),
-                    display_name: self.config.id.clone(),
-                    uri: String::new(),
-                };
-                (
-                    vec![LegEvent::Incoming {
-                        leg,
-                        caller,
-                        callee: Party::number(callee),
-                    }],
-                    Some(LineCommand::Ringback),
-                )
+                self.consult = Some(Call::new(leg, false));
+                debug!(port = %self.config.id, %digits, "phone dialled a consultation call");
+                self.dialled_by_phone(leg, &route)
             }
             LineEvent::Transfer { .. } => match (&self.call, &self.consult) {
                 (Some(held), Some(consult)) => (
