@@ -352,8 +352,10 @@ simulated = true
     path.display().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
+/// Two modems and a phone on extension 200: a GSM caller on sim0 is put through to the
+/// phone, which answers; extension 300 (dialled by the phone) goes out to the mobile `GSM`
+/// on sim1. Returns the gateway, its board directory, the caller's call and the phone's leg.
+async fn phone_answers_a_gsm_caller() -> (Gateway, tempfile::TempDir, Value, Value) {
     let dir = tempfile::tempdir().unwrap();
     let profile = two_modems_and_a_phone(dir.path());
     let gw = Gateway::start_with(|c| {
@@ -362,7 +364,6 @@ async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
     })
     .await;
     let api = gw.api();
-    let sims = gw.daemon().sims();
     // The GSM caller is put through to the phone's extension.
     let to_phone = api
         .create_flow(json!({"name": "to the phone", "detail": "", "actions": [
@@ -403,6 +404,14 @@ async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
         c["line_id"] == "fxs0" && c["status"] == "progressing"
     })
     .await;
+    (gw, dir, caller, held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
+    let (gw, _dir, caller, held) = phone_answers_a_gsm_caller().await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
 
     // Flash: the caller is held; the phone dials 300, which calls the mobile on sim1.
     api.post("/v1.0/gateway/sim/analog/phone/flash", json!({}))
@@ -596,51 +605,8 @@ async fn hanging_up_while_the_consulted_mobile_rings_is_a_blind_transfer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flash_ends_the_consultation_and_the_held_caller_leaving_keeps_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let profile = two_modems_and_a_phone(dir.path());
-    let gw = Gateway::start_with(|c| {
-        c.board.profile = profile;
-        c.analog.extensions = vec!["300".into()];
-    })
-    .await;
+    let (gw, _dir, caller, held) = phone_answers_a_gsm_caller().await;
     let api = gw.api();
-    let to_phone = api
-        .create_flow(json!({"name": "to the phone", "detail": "", "actions": [
-            {"type": "connect", "option": {
-                "source": {"type": "tel", "target": ""},
-                "destinations": [{"type": "extension", "target": "200"}]}},
-            {"type": "hangup"}]}))
-        .await;
-    api.bind(Some(to_phone), None).await;
-    let to_mobile = api
-        .create_flow(json!({"name": "to a mobile", "detail": "", "actions": [
-            {"type": "connect", "option": {
-                "source": {"type": "tel", "target": ""},
-                "destinations": [{"type": "tel", "target": GSM}]}},
-            {"type": "hangup"}]}))
-        .await;
-    api.post(
-        "/v1.0/numbers",
-        json!({"number": "300", "call_flow_id": to_mobile.to_string()}),
-    )
-    .await;
-    idle(&gw, "fxs0").await;
-    api.post(
-        "/v1.0/gateway/sim/calls?modem=sim0",
-        json!({"from": "+15551112222"}),
-    )
-    .await;
-    let caller = call_where(&gw, "the GSM caller", |c| c["line_id"] == "sim0").await;
-    api.wait_for("the phone to ring", || async {
-        (port(&gw, "fxs0").await["ringing"] == true).then_some(())
-    })
-    .await;
-    api.post("/v1.0/gateway/sim/analog/phone/lift", json!({}))
-        .await;
-    let held = call_where(&gw, "the phone's leg to be answered", |c| {
-        c["line_id"] == "fxs0" && c["status"] == "progressing"
-    })
-    .await;
     let hid = held["id"].as_str().unwrap().to_owned();
 
     // Consult, then flash back: the consultation and the mobile end, the caller is back.
