@@ -131,6 +131,11 @@ impl DtmfClipReceiver {
 /// Parses a complete DTMF CLIP string of any variant.
 #[must_use]
 pub fn parse(s: &str) -> Option<CallerId> {
+    // CLIP strings are DTMF symbols: anything else is not one (and slicing below relies on
+    // every character being one byte).
+    if !s.is_ascii() {
+        return None;
+    }
     let b = s.as_bytes();
     let (&first, _) = b.split_first()?;
     let (&last, _) = b.split_last()?;
@@ -171,6 +176,14 @@ pub fn parse(s: &str) -> Option<CallerId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the cid_decode fuzz target: a string starting with a multi-byte character
+    /// was sliced inside it.
+    #[test]
+    fn non_dtmf_characters_are_not_clip() {
+        assert_eq!(parse("\u{349}\u{4}C"), None);
+        assert_eq!(parse("A12\u{e9}C"), None);
+    }
 
     #[test]
     fn all_variants_round_trip() {

@@ -198,6 +198,16 @@ impl Address {
         }
         let toa = r.u8(Field::SmscAddress)?;
         check_toa(toa, offset + 1)?;
+        // The SMSC is an RP address, a BCD number (TS 24.011 §8.2.5, TS 24.008 10.5.4.7,
+        // where type 101 is reserved). An "alphanumeric" SMSC could not even be written back:
+        // its length counts octets, so 7 septets and 8 septets take the same 7 octets.
+        if TypeOfNumber::from_bits(toa >> 4) == Some(TypeOfNumber::Alphanumeric) {
+            return Err(PduError::BadToa {
+                offset: offset + 1,
+                toa,
+                reason: "an SMSC address is a number, not alphanumeric",
+            });
+        }
         let octets = r.take(len - 1, Field::SmscAddress)?;
         Ok(Some(from_parts(toa, octets, octets.len() * 2)))
     }
@@ -217,6 +227,9 @@ impl Address {
             out.push(0);
             return Ok(());
         };
+        if a.ton == TypeOfNumber::Alphanumeric {
+            return Err(a.invalid("an SMSC address is a number, not alphanumeric"));
+        }
         let (_, body) = a.body()?;
         out.push(u8::try_from(body.len() + 1).map_err(|_| a.invalid("SMSC too long"))?);
         out.push(a.toa());
@@ -353,6 +366,23 @@ mod tests {
     fn decode_hex(h: &str) -> Result<Address, PduError> {
         let b = super::super::octets::from_hex(h)?;
         Address::decode(&mut Reader::new(&b))
+    }
+
+    /// Found by the pdu_decode fuzz target: an SMSC typed alphanumeric decoded to a value that
+    /// re-encoded to a different one (its length counts octets, not septets).
+    #[test]
+    fn an_alphanumeric_smsc_is_refused_both_ways() {
+        let field = [0x09, 0xDF, 0x99, 0x0D, 0x00, 0x36, 0x36, 0x16, 0x36, 0x36];
+        assert!(matches!(
+            Address::decode_smsc(&mut Reader::new(&field)),
+            Err(PduError::BadToa { offset: 1, .. })
+        ));
+        let alpha = Address {
+            ton: TypeOfNumber::Alphanumeric,
+            npi: 0,
+            value: "Flowgate".into(),
+        };
+        assert!(Address::encode_smsc(Some(&alpha), &mut Vec::new()).is_err());
     }
 
     fn encode(a: &Address) -> Vec<u8> {
