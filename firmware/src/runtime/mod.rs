@@ -256,6 +256,8 @@ struct Inner {
     calls: Mutex<calls::CallTable>,
     /// The live conferences (`conference_join`), by VoIPBIN's id.
     conferences: Mutex<HashMap<Uuid, crate::media::Conference>>,
+    /// The local queues with callers in them (`queue_join`), by queue id.
+    queues: Mutex<HashMap<Uuid, calls::QueueEntry>>,
     /// Serialises read-modify-write of message records (sender vs. delivery reports).
     message_lock: Mutex<()>,
     /// Serialises read-modify-write of call records (driver events vs. commands).
@@ -303,6 +305,7 @@ impl Runtime {
                 lines,
                 calls: Mutex::new(calls::CallTable::default()),
                 conferences: Mutex::new(HashMap::new()),
+                queues: Mutex::new(HashMap::new()),
                 message_lock: Mutex::new(()),
                 call_lock: Mutex::new(()),
                 sms_wake: Arc::new(Notify::new()),
