@@ -58,6 +58,7 @@ use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
 pub use calls::conference::ConferenceInfo;
+pub(crate) use calls::valid_routing_method;
 pub use interrupts::{
     MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,
 };

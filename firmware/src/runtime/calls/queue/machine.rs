@@ -597,7 +597,7 @@ mod tests {
     #[test]
     fn wait_timeout_cancels_ringing_agents_and_lets_the_caller_go_on() {
         let t = Instant::now();
-        let wait = Duration::from_secs(20);
+        let wait = Duration::from_secs(30);
         let mut m = machine(Strategy::RingAll, &["a", "b"]);
         m.join(id(1), Some(wait), None, t);
         // The ring timeout comes first: a new round after the retry pause.

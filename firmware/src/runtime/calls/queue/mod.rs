@@ -115,6 +115,11 @@ fn settings_of(queue: &Queue) -> Settings {
     }
 }
 
+/// Whether `method` names a ring strategy (the API checks a queue with it).
+pub(crate) fn valid_routing_method(method: &str) -> bool {
+    Strategy::from_method(method).is_some()
+}
+
 /// The machine's key of an agent: its address as one string.
 fn agent_key(a: &Address) -> String {
     if a.kind.is_empty() {
