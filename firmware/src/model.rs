@@ -789,7 +789,7 @@ pub struct Queue {
     /// Callers an agent answered.
     #[serde(default)]
     pub total_serviced_count: u64,
-    /// Callers that hung up or were kicked or timed out before an agent answered.
+    /// Callers that left before an agent answered (hung up, kicked, timed out).
     #[serde(default)]
     pub total_abandoned_count: u64,
     /// Created.
@@ -810,9 +810,9 @@ pub enum QueuecallStatus {
     Service,
     /// Kicked through the API; leaving.
     Kicking,
-    /// Over after service, a wait timeout or a kick.
+    /// Over after an agent served it.
     Done,
-    /// The caller hung up before an agent answered.
+    /// Left before an agent answered: hung up, kicked or timed out (as in VoIPBIN).
     Abandoned,
 }
 

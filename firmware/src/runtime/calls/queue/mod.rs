@@ -562,12 +562,12 @@ impl Drop for Stay {
         }
         let now = Utc::now();
         let served = self.served_at;
+        // VoIPBIN: leaving unserved — hung up, kicked, timed out — is abandoned.
         let (status, reason) = match (self.reason, served) {
-            (Some(r), _) => (QueuecallStatus::Done, r),
-            (None, Some(_)) => (QueuecallStatus::Done, "service_end"),
-            (None, None) => (QueuecallStatus::Abandoned, "hangup"),
+            (r, Some(_)) => (QueuecallStatus::Done, r.unwrap_or("service_end")),
+            (r, None) => (QueuecallStatus::Abandoned, r.unwrap_or("hangup")),
         };
-        if status == QueuecallStatus::Abandoned || (served.is_none() && reason == "kicked") {
+        if status == QueuecallStatus::Abandoned {
             count(&self.rt, self.queue_id, |q| q.total_abandoned_count += 1);
         }
         let joined = self.joined;
