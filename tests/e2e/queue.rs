@@ -12,7 +12,7 @@
 use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
 
-use crate::connect::{tone, tone_share};
+use crate::connect::{self, tone, tone_share};
 use crate::sip::{
     bind, ended, finished, free_media_port, free_udp_port, gsm_call_in, scenario, sipp,
 };
@@ -232,6 +232,110 @@ async fn the_wait_timeout_and_a_kick_continue_the_flow_after_queue_join() {
     let q = api.get(&format!("/v1.0/queues/{queue}")).await;
     assert_eq!(q["total_incoming_count"], 2);
     assert_eq!(q["total_abandoned_count"], 2);
+    gw.stop().await;
+}
+
+/// On two modems: the caller on sim0; agents are numbers sim1 dials (one busy, one
+/// ringing until cancelled, one answering). Linear: the busy agent is passed over at
+/// once, the ringing one after the agent ring timeout, the third answers and the two
+/// GSM calls are bridged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_and_unanswered_agents_are_passed_over_for_the_next() {
+    let (gw, _dir) = connect::gateway("", "", 60).await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
+    let agent = |n: &str| json!({"type": "tel", "target": n});
+    let queue = create_queue(
+        &gw,
+        json!({"name": "desk", "routing_method": "linear", "agent_ring_timeout": 1500,
+            "agents": [agent(connect::BUSY), agent(connect::RINGS), agent(connect::ANSWERS)]}),
+    )
+    .await;
+    let incoming = connect::call_in(&gw, caller_flow(&queue)).await;
+    let qc = queuecall(&gw, &incoming, "service").await;
+    assert_eq!(qc["service_agent"]["target"], connect::ANSWERS);
+    let sent = api.get("/v1.0/gateway/sim/sent?modem=sim1").await;
+    assert_eq!(
+        sent["dialled"],
+        json!([connect::BUSY, connect::RINGS, connect::ANSWERS])
+    );
+    let calls = api.calls().await;
+    let unanswered = calls
+        .iter()
+        .find(|c| c["destination"]["target"] == connect::RINGS)
+        .unwrap();
+    assert_eq!(
+        (&unanswered["hangup_by"], &unanswered["hangup_reason"]),
+        (&json!("local"), &json!("cancel")),
+        "the agent that did not answer in time is cancelled"
+    );
+    let waited = qc["duration_waiting"].as_i64().unwrap();
+    assert!(
+        waited >= 1500,
+        "the ringing agent had its ring timeout: {waited} ms"
+    );
+
+    // Caller and agent hear each other.
+    for sim in &sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in &sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    let at_agent = tone_share(&sims[1].take_recorded_audio(), 1000.0);
+    let at_caller = tone_share(&sims[0].take_recorded_audio(), 1500.0);
+    eprintln!(
+        "queue bridge: caller's tone at the agent {at_agent:.3}, agent's at the caller {at_caller:.3}"
+    );
+    assert!(at_agent > 0.8 && at_caller > 0.8);
+
+    // The agent hangs up: the flow goes on after queue_join.
+    api.post("/v1.0/gateway/sim/hangup?modem=sim1", json!({}))
+        .await;
+    let master = ended(&gw, &incoming).await;
+    let af = api
+        .wait_ended(master["activeflow_id"].as_str().unwrap())
+        .await;
+    assert_eq!(af["variables"]["after"], "queue desk");
+    let qc = queuecall(&gw, &incoming, "done").await;
+    assert_eq!(qc["end_reason"], "service_end");
+    gw.stop().await;
+}
+
+/// The caller hangs up while an agent rings: the queuecall is abandoned and the agent's
+/// leg is cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_hanging_up_abandons_and_cancels_the_ringing_agent() {
+    let (gw, _dir) = connect::gateway("", "", 60).await;
+    let api = gw.api();
+    let queue = create_queue(
+        &gw,
+        json!({"name": "desk", "agents": [{"type": "tel", "target": connect::RINGS}]}),
+    )
+    .await;
+    let incoming = connect::call_in(&gw, caller_flow(&queue)).await;
+    let leg = api
+        .wait_for("the agent to ring", || async {
+            api.calls()
+                .await
+                .into_iter()
+                .find(|c| c["direction"] == "outgoing" && c["status"] == "ringing")
+        })
+        .await;
+    api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
+        .await;
+    let qc = queuecall(&gw, &incoming, "abandoned").await;
+    assert_eq!(qc["end_reason"], "hangup");
+    let leg = ended(&gw, leg["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&leg["hangup_by"], &leg["hangup_reason"]),
+        (&json!("local"), &json!("cancel"))
+    );
+    let q = api.get(&format!("/v1.0/queues/{queue}")).await;
+    assert_eq!(q["total_abandoned_count"], 1);
+    assert_eq!(q["wait_queuecall_ids"], json!([]));
     gw.stop().await;
 }
 

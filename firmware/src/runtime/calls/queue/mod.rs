@@ -48,6 +48,8 @@ use crate::store::Batch;
 const DEFAULT_RING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The default pause after every agent was tried (Asterisk's `retry`).
 const DEFAULT_RETRY: Duration = Duration::from_secs(5);
+/// How long a cancelled agent leg may take to end before the driver goes on.
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
 /// A pass of the wait flow shorter than this is not repeated (a flow that fails or plays
 /// nothing would otherwise loop without pause); music on hold takes over.
 const MIN_WAIT_PASS: Duration = Duration::from_secs(1);
@@ -271,7 +273,10 @@ impl Driver {
                 }
                 Effect::Cancel { caller, agent } => {
                     if let Some(leg) = self.legs.remove(&(caller, agent)) {
-                        self.rt.spawn(async move { leg.hangup("cancel").await });
+                        // Awaited to the leg's end: the next agent may be on the same
+                        // line (a modem carries one call), which is busy until then.
+                        leg.hangup("cancel").await;
+                        let _ = tokio::time::timeout(CANCEL_WAIT, leg.wait_phase(|_| false)).await;
                     }
                 }
                 Effect::Connect { caller, agent } => {
