@@ -867,7 +867,7 @@ pub struct Queuecall {
     #[serde(default)]
     pub duration_service: i64,
     /// Why it ended: `service_end`, `wait_timeout`, `service_timeout`, `kicked`,
-    /// `hangup`, `agents_gone` (gateway-only).
+    /// `hangup`, `restart`, `stopping` (gateway-only).
     #[serde(default)]
     pub end_reason: String,
     /// Joined.

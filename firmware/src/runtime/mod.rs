@@ -693,6 +693,10 @@ impl Runtime {
                 resume.push(record);
             }
         }
+        let queuecalls = self.queuecalls_recover()?;
+        if queuecalls > 0 {
+            warn!(queuecalls, "queuecalls interrupted by the restart closed");
+        }
         let transcribes = self.transcribe_recover()?;
         if transcribes > 0 {
             warn!(

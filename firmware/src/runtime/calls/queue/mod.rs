@@ -445,6 +445,34 @@ impl Runtime {
         }
     }
 
+    /// Closes the queuecalls a restart interrupted (their calls did not survive it):
+    /// `abandoned` when unserved, else `done`, with reason `restart`. Returns how many.
+    pub(crate) fn queuecalls_recover(&self) -> Result<usize, RuntimeError> {
+        let mut open = Vec::new();
+        for entry in self.db().queuecalls.iter() {
+            let (id, qc) = entry?;
+            if !matches!(
+                qc.status,
+                QueuecallStatus::Done | QueuecallStatus::Abandoned
+            ) {
+                open.push(id);
+            }
+        }
+        let now = Utc::now();
+        for id in &open {
+            update_queuecall(self, *id, |qc| {
+                qc.status = if qc.tm_service.is_some() {
+                    QueuecallStatus::Done
+                } else {
+                    QueuecallStatus::Abandoned
+                };
+                qc.end_reason = "restart".into();
+                qc.tm_end = Some(now);
+            })?;
+        }
+        Ok(open.len())
+    }
+
     /// Kicks a queuecall out of its queue: the caller's flow goes on after `queue_join`
     /// (an agent it talks to is hung up). Returns the record, `kicking` until the caller
     /// has left; `Ok(None)` when there is no such queuecall.
