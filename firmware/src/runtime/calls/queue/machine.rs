@@ -570,8 +570,8 @@ mod tests {
     fn longest_idle_prefers_agents_never_used_then_the_oldest_end() {
         let t = Instant::now();
         let mut m = machine(Strategy::LongestIdle, &["a", "b", "c"]);
-        for (n, agent) in [(1, "a"), (2, "b"), (3, "c")] {
-            let at = t + Duration::from_secs(n as u64);
+        for (n, secs, agent) in [(1, 1, "a"), (2, 2, "b"), (3, 3, "c")] {
+            let at = t + Duration::from_secs(secs);
             assert_eq!(rings(&m.join(id(n), None, None, at)), vec![ring(n, agent)]);
             m.answered(id(n), agent, at);
         }

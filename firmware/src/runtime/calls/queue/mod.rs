@@ -502,14 +502,14 @@ impl Runtime {
                 "queuecall {id} is not in its queue any more"
             )));
         }
-        Ok(update_queuecall(self, id, |qc| {
+        update_queuecall(self, id, |qc| {
             if !matches!(
                 qc.status,
                 QueuecallStatus::Done | QueuecallStatus::Abandoned
             ) {
                 qc.status = QueuecallStatus::Kicking;
             }
-        })?)
+        })
     }
 }
 
