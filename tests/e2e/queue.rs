@@ -8,6 +8,10 @@
 //!   hangs up the agent is hung up and the queuecall is done.
 //! * A caller nobody answers leaves the queue at the wait timeout and the flow goes on
 //!   after `queue_join`; a kick through the API does the same at once.
+//! * On two modems: busy and unanswered agents are passed over for the next (linear),
+//!   caller and agent hear each other, the agent hanging up lets the flow go on; the
+//!   service timeout hangs the agent up; a caller hanging up while an agent rings
+//!   abandons and cancels the agent's leg.
 
 use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
@@ -336,6 +340,36 @@ async fn a_caller_hanging_up_abandons_and_cancels_the_ringing_agent() {
     let q = api.get(&format!("/v1.0/queues/{queue}")).await;
     assert_eq!(q["total_abandoned_count"], 1);
     assert_eq!(q["wait_queuecall_ids"], json!([]));
+    gw.stop().await;
+}
+
+/// The service timeout hangs the agent up and the caller's flow goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_timeout_ends_the_agents_call_and_the_flow_goes_on() {
+    let (gw, _dir) = connect::gateway("", "", 60).await;
+    let api = gw.api();
+    let queue = create_queue(
+        &gw,
+        json!({"name": "desk", "service_timeout": 1500,
+            "agents": [{"type": "tel", "target": connect::ANSWERS}]}),
+    )
+    .await;
+    let incoming = connect::call_in(&gw, caller_flow(&queue)).await;
+    let served = queuecall(&gw, &incoming, "service").await;
+    let qc = queuecall(&gw, &incoming, "done").await;
+    assert_eq!(qc["end_reason"], "service_timeout");
+    let talked = qc["duration_service"].as_i64().unwrap();
+    assert!(talked >= 1500, "served up to the timeout: {talked} ms");
+    let agent = ended(&gw, served["service_call_id"].as_str().unwrap()).await;
+    assert_eq!(agent["hangup_by"], "local");
+    let af_id = call(&gw, &incoming).await["activeflow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        api.wait_ended(&af_id).await["variables"]["after"],
+        "queue desk"
+    );
     gw.stop().await;
 }
 
