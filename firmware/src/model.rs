@@ -729,3 +729,155 @@ pub struct Pending {
     /// When the work was queued.
     pub tm_create: DateTime<Utc>,
 }
+
+/// A local call queue (VoIPBIN's queue-manager queue): callers wait, hearing the wait
+/// flow (or music on hold), while its agents are rung by the routing method.
+///
+/// VoIPBIN's agents are resources of their own picked by tag; the gateway has none, so a
+/// queue lists its agents as addresses it can dial (`agents`, gateway-only): extensions,
+/// `sip:` URIs, FXS ports' extensions, numbers through the routing table. `tag_ids` is
+/// kept for clients that send it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Queue {
+    /// Record id.
+    pub id: Uuid,
+    /// Name (`voipbin.queue.name`).
+    #[serde(default)]
+    pub name: String,
+    /// Free text (`voipbin.queue.detail`).
+    #[serde(default)]
+    pub detail: String,
+    /// How agents are rung: `ringall` (also VoIPBIN's `""`), `linear`, `roundrobin`
+    /// (also VoIPBIN's `random`), `longest_idle`.
+    #[serde(default)]
+    pub routing_method: String,
+    /// VoIPBIN's agent tags; kept, not used (agents are listed in `agents`).
+    #[serde(default)]
+    pub tag_ids: Vec<Uuid>,
+    /// The agents, in the queue's order: addresses the gateway dials (`type` `extension`,
+    /// `sip`, `tel` or empty, and `target`).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub agents: Vec<Address>,
+    /// Flow the caller hears while waiting, run again and again (nil: music on hold).
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub wait_flow_id: Option<Uuid>,
+    /// Milliseconds a caller waits before the flow goes on after `queue_join` (0: no limit).
+    #[serde(default)]
+    pub wait_timeout: i64,
+    /// Milliseconds a caller talks to an agent before the agent is hung up and the
+    /// caller's flow goes on (0: no limit).
+    #[serde(default)]
+    pub service_timeout: i64,
+    /// Milliseconds one agent rings before the next is tried (gateway-only; 0: 15 s).
+    #[serde(default)]
+    pub agent_ring_timeout: i64,
+    /// Milliseconds a caller waits after every agent was tried before the next round
+    /// (gateway-only; 0: 5 s).
+    #[serde(default)]
+    pub retry_interval: i64,
+    /// Queuecalls waiting now.
+    #[serde(default)]
+    pub wait_queuecall_ids: Vec<Uuid>,
+    /// Queuecalls being served now.
+    #[serde(default)]
+    pub service_queuecall_ids: Vec<Uuid>,
+    /// Callers that joined.
+    #[serde(default)]
+    pub total_incoming_count: u64,
+    /// Callers an agent answered.
+    #[serde(default)]
+    pub total_serviced_count: u64,
+    /// Callers that left before an agent answered (hung up, kicked, timed out).
+    #[serde(default)]
+    pub total_abandoned_count: u64,
+    /// Created.
+    pub tm_create: DateTime<Utc>,
+    /// Last changed.
+    pub tm_update: DateTime<Utc>,
+}
+
+/// Where a queuecall is (VoIPBIN's statuses; `initiating` and `kicking` last no time here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueuecallStatus {
+    /// Waiting for an agent.
+    Waiting,
+    /// An agent answered; the caller is being put through.
+    Connecting,
+    /// Talking to an agent.
+    Service,
+    /// Kicked through the API; leaving.
+    Kicking,
+    /// Over after an agent served it.
+    Done,
+    /// Left before an agent answered: hung up, kicked or timed out (as in VoIPBIN).
+    Abandoned,
+}
+
+/// One caller's stay in a queue (VoIPBIN's queuecall).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Queuecall {
+    /// Record id (`voipbin.queuecall.id`).
+    pub id: Uuid,
+    /// The queue.
+    pub queue_id: Uuid,
+    /// Always `call`.
+    pub reference_type: String,
+    /// The caller's call.
+    pub reference_id: Uuid,
+    /// The caller's activeflow.
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub reference_activeflow_id: Option<Uuid>,
+    /// The caller (what agents see as the caller id).
+    #[schema(value_type = Object)]
+    pub source: Address,
+    /// The queue's routing method when the caller joined.
+    #[serde(default)]
+    pub routing_method: String,
+    /// The queue's tags when the caller joined.
+    #[serde(default)]
+    pub tag_ids: Vec<Uuid>,
+    /// Status.
+    pub status: QueuecallStatus,
+    /// VoIPBIN's agent resource id: always nil (the gateway's agents are addresses).
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub service_agent_id: Option<Uuid>,
+    /// The agent that answered (gateway-only).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub service_agent: Address,
+    /// The agent's call (gateway-only).
+    #[serde(default, with = "nil_uuid")]
+    #[schema(value_type = Option<Uuid>)]
+    pub service_call_id: Option<Uuid>,
+    /// The wait timeout in ms (0: none).
+    #[serde(default)]
+    pub timeout_wait: i64,
+    /// The service timeout in ms (0: none).
+    #[serde(default)]
+    pub timeout_service: i64,
+    /// Milliseconds waited (set when the wait ends).
+    #[serde(default)]
+    pub duration_waiting: i64,
+    /// Milliseconds served (set when the service ends).
+    #[serde(default)]
+    pub duration_service: i64,
+    /// Why it ended: `service_end`, `wait_timeout`, `service_timeout`, `kicked`,
+    /// `hangup`, `restart`, `stopping` (gateway-only).
+    #[serde(default)]
+    pub end_reason: String,
+    /// Joined.
+    pub tm_create: DateTime<Utc>,
+    /// An agent answered.
+    #[serde(default)]
+    pub tm_service: Option<DateTime<Utc>>,
+    /// Last changed.
+    pub tm_update: DateTime<Utc>,
+    /// Ended.
+    #[serde(default)]
+    pub tm_end: Option<DateTime<Utc>>,
+}

@@ -1127,3 +1127,91 @@ async fn gateway_resources_without_hardware() {
     let doc = gw.ok(Method::GET, "/v1.0/openapi.json", None).await;
     assert_eq!(doc["info"]["title"], "Flowgate LAN API");
 }
+
+#[tokio::test]
+async fn queue_crud_checks_agents_methods_and_flows() {
+    let gw = Gateway::start().await;
+    let wait = gw.create_flow(json!([{"type": "beep"}])).await;
+    let created = gw
+        .ok(
+            Method::POST,
+            "/v1.0/queues",
+            Some(
+                json!({"name": "sales", "detail": "d", "routing_method": "random",
+                "tag_ids": [], "wait_flow_id": wait, "wait_timeout": 60000, "service_timeout": 0,
+                "agents": [{"type": "extension", "target": "100"},
+                           {"type": "sip", "target": "sip:alice@192.0.2.7"}]}),
+            ),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["routing_method"], "random");
+    assert_eq!(created["wait_flow_id"], wait.as_str());
+    assert_eq!(created["agents"][1]["target"], "sip:alice@192.0.2.7");
+    assert_eq!(created["wait_queuecall_ids"], json!([]));
+    assert_eq!(created["total_incoming_count"], 0);
+
+    // Absent fields are kept; "" unsets the wait flow; counters are not the client's.
+    let updated = gw
+        .ok(
+            Method::PUT,
+            &format!("/v1.0/queues/{id}"),
+            Some(json!({"routing_method": "longest_idle", "wait_flow_id": "",
+                "total_incoming_count": 7})),
+        )
+        .await;
+    assert_eq!(updated["routing_method"], "longest_idle");
+    assert_eq!(
+        updated["wait_flow_id"],
+        "00000000-0000-0000-0000-000000000000"
+    );
+    assert_eq!(updated["agents"], created["agents"]);
+    let got = gw
+        .ok(Method::GET, &format!("/v1.0/queues/{id}"), None)
+        .await;
+    assert_eq!(got["total_incoming_count"], 0);
+    let list = gw.ok(Method::GET, "/v1.0/queues", None).await;
+    assert_eq!(list["result"][0]["id"], id.as_str());
+
+    let bad = gw
+        .post(
+            "/v1.0/queues",
+            json!({"routing_method": "fewest", "wait_flow_id": uuid(), "wait_timeout": -1,
+                "agents": [{"type": "email", "target": "a@b"}, {"type": "tel", "target": ""}]}),
+        )
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "INVALID_QUEUE");
+    let paths: Vec<&str> = bad.1["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    for path in [
+        "routing_method",
+        "agents[0].type",
+        "agents[1].target",
+        "wait_timeout",
+        "wait_flow_id",
+    ] {
+        assert!(paths.contains(&path), "{path} in {paths:?}");
+    }
+
+    let missing = gw.get(&format!("/v1.0/queuecalls/{}", uuid())).await;
+    assert_error(&missing, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let kick = gw
+        .post(&format!("/v1.0/queuecalls/{}/kick", uuid()), json!({}))
+        .await;
+    assert_error(&kick, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let calls = gw.ok(Method::GET, "/v1.0/queuecalls", None).await;
+    assert_eq!(calls["result"], json!([]));
+
+    let deleted = gw
+        .ok(Method::DELETE, &format!("/v1.0/queues/{id}"), None)
+        .await;
+    assert_eq!(deleted["id"], id.as_str());
+    assert_eq!(
+        gw.get(&format!("/v1.0/queues/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -11,11 +11,11 @@ use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
 
 /// The number the far end answers (after 300 ms of ringing).
-const ANSWERS: &str = "+15557778888";
+pub(crate) const ANSWERS: &str = "+15557778888";
 /// The number that is busy.
-const BUSY: &str = "+15550000017";
+pub(crate) const BUSY: &str = "+15550000017";
 /// The number that rings until someone gives up.
-const RINGS: &str = "+15550000019";
+pub(crate) const RINGS: &str = "+15550000019";
 
 /// A board of simulated modems: `sim0` takes the incoming calls; the others dial out and
 /// know the numbers above. `sim1` gets `sim1_extra` in its `[modem.simulated]`; `extra` is
@@ -57,7 +57,7 @@ own_number = "+15550002000"
     path.display().to_string()
 }
 
-async fn gateway(
+pub(crate) async fn gateway(
     sim1_extra: &str,
     extra: &str,
     ring_timeout_secs: u64,
@@ -84,7 +84,7 @@ fn forward(to: &str, relay_reason: bool) -> Value {
 }
 
 /// Binds `flow` to sim0, rings sim0 from a caller, and returns the incoming call's id.
-async fn call_in(gw: &Gateway, flow: Value) -> String {
+pub(crate) async fn call_in(gw: &Gateway, flow: Value) -> String {
     let api = gw.api();
     let flow = api.create_flow(flow).await;
     api.bind(Some(flow), None).await;

@@ -30,6 +30,9 @@ mod fetch;
 mod hostile;
 /// The Yocto layer: oelint-adv, crate list, unit, udev rules, shell scripts.
 mod layer;
+/// `queue_join`: a GSM caller waits, hears the wait flow, is put through to a SIP agent;
+/// wait timeout and kick.
+mod queue;
 /// The API against its OpenAPI document, by schemathesis.
 mod schemathesis;
 /// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.

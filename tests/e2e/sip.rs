@@ -23,7 +23,7 @@ use tokio::process::{Child, Command};
 
 use crate::connect::{tone, tone_share};
 
-fn scenario(name: &str) -> String {
+pub(crate) fn scenario(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("e2e/sipp")
         .join(name)
@@ -31,7 +31,7 @@ fn scenario(name: &str) -> String {
         .to_string()
 }
 
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +40,7 @@ fn free_udp_port() -> u16 {
 }
 
 /// A free even port for SIPp's media (RTP even, RTCP next).
-fn free_media_port() -> u16 {
+pub(crate) fn free_media_port() -> u16 {
     loop {
         let p = free_udp_port();
         if p.is_multiple_of(2) && p < 65_000 {
@@ -50,7 +50,7 @@ fn free_media_port() -> u16 {
 }
 
 /// Starts SIPp with `args` plus one call, no stdin, and a 40 s bound on the whole run.
-fn sipp(args: &[&str]) -> Child {
+pub(crate) fn sipp(args: &[&str]) -> Child {
     let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     for a in ["-m", "1", "-nostdin", "-timeout", "40s"] {
         all.push(a.to_owned());
@@ -66,7 +66,7 @@ fn sipp(args: &[&str]) -> Child {
 }
 
 /// Waits for SIPp to finish its scenario successfully.
-async fn finished(child: Child) {
+pub(crate) async fn finished(child: Child) {
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("sipp finishes within 60 s")
@@ -93,7 +93,7 @@ async fn call(gw: &Gateway, id: &str) -> Value {
     gw.api().get(&format!("/v1.0/calls/{id}")).await
 }
 
-async fn ended(gw: &Gateway, id: &str) -> Value {
+pub(crate) async fn ended(gw: &Gateway, id: &str) -> Value {
     let api = gw.api();
     api.wait_for("the call to end", || async {
         let c = call(gw, id).await;
@@ -103,7 +103,7 @@ async fn ended(gw: &Gateway, id: &str) -> Value {
 }
 
 /// Binds `number` to `flow`.
-async fn bind(gw: &Gateway, number: &str, flow: Value) {
+pub(crate) async fn bind(gw: &Gateway, number: &str, flow: Value) {
     let api = gw.api();
     let flow = api.create_flow(flow).await;
     let nil = uuid::Uuid::nil().to_string();
@@ -197,7 +197,7 @@ fn connect_to(to: &str) -> Value {
 }
 
 /// Rings the simulated modem from a caller; returns the incoming call's id.
-async fn gsm_call_in(gw: &Gateway) -> String {
+pub(crate) async fn gsm_call_in(gw: &Gateway) -> String {
     let api = gw.api();
     api.post("/v1.0/gateway/sim/calls", json!({"from": "+15551112222"}))
         .await;

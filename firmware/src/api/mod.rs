@@ -6,8 +6,8 @@
 //! - this file: [`ApiState`], [`router`], [`serve`], paging and the request counter.
 //! - [`auth`]: the token (every route but the health check needs it).
 //! - [`error`]: the one JSON error shape and extractors that reject into it.
-//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `messages`, `recordings`,
-//!   `transcribes`:
+//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `queues` (and queuecalls),
+//!   `messages`, `recordings`, `transcribes`:
 //!   the VoIPBIN resources.
 //! - `admin`: the LAN admin page (HTML, session login), mounted beside the API.
 //! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
@@ -34,6 +34,7 @@ mod gateway;
 mod messages;
 mod numbers;
 pub mod openapi;
+mod queues;
 mod recordings;
 mod schema;
 mod sim;
@@ -265,6 +266,16 @@ pub fn router(state: ApiState) -> Router {
             "/v1.0/conferences/{id}/participants/{call_id}/mute",
             post(conferences::mute).delete(conferences::unmute),
         )
+        .route("/v1.0/queues", get(queues::list).post(queues::create))
+        .route(
+            "/v1.0/queues/{id}",
+            get(queues::get_one)
+                .put(queues::update)
+                .delete(queues::delete),
+        )
+        .route("/v1.0/queuecalls", get(queues::list_calls))
+        .route("/v1.0/queuecalls/{id}", get(queues::get_call))
+        .route("/v1.0/queuecalls/{id}/kick", post(queues::kick))
         .route("/v1.0/messages", get(messages::list).post(messages::create))
         .route("/v1.0/messages/{id}", get(messages::get_one))
         .route("/v1.0/recordings", get(recordings::list))

@@ -25,15 +25,15 @@ use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 #[openapi(
     info(
         title = "Flowgate LAN API",
-        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, conferences, messages, recordings and transcribes under `/v1.0`; \
+        description = "VoIPBIN-shaped flows, activeflows, numbers, calls, conferences, queues, messages, recordings and transcribes under `/v1.0`; \
 the gateway's own resources under `/v1.0/gateway`.\n\n\
 Authentication: `Authorization: Bearer <token>` or `?token=<token>` (the token is in `<data dir>/api-token`); \
 only `GET /v1.0/gateway/health` is open.\n\n\
 Errors are JSON `{code, message, problems?}`. Status codes: 400 bad input — every body that is not what the route \
 takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or value), as do `INVALID_*`, `UNKNOWN_FLOW`, \
-`UNKNOWN_ACTION`; `problems` lists JSON paths), 401 token missing or wrong, 404 unknown id, \
+`INVALID_QUEUE`, `UNKNOWN_ACTION`; `problems` lists JSON paths), 401 token missing or wrong, 404 unknown id, \
 409 state conflict (`ACTIVEFLOW_ENDED`, `CALL_OVER`, `NO_AUDIO` — the call has no audio path, `STALE_ACTION`, \
-`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `RECORDING_IN_PROGRESS`, `NO_CALL`, `NOT_SUPPORTED_BY_LINE`), \
+`DUPLICATE_ID`, `DUPLICATE_NUMBER`, `FLOW_IN_USE`, `QUEUE_IN_USE`, `QUEUECALL_OVER`, `RECORDING_IN_PROGRESS`, `NO_CALL`, `NOT_SUPPORTED_BY_LINE`), \
 412/428 flow-sync preconditions, 413 body over `api.max_body_bytes` (`BODY_TOO_LARGE`, also for a declared `Content-Length`), \
 415 not JSON, \
 500 the store failed (`INTERNAL`, with the cause), 502 the line or modem refused (`LINE_ERROR`, `MODEM_ERROR`), \
@@ -51,6 +51,8 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         super::calls::recording_start, super::calls::recording_stop, super::calls::hold, super::calls::unhold,
         super::calls::mute, super::calls::unmute, super::calls::transfer,
         super::conferences::list, super::conferences::mute, super::conferences::unmute,
+        super::queues::list, super::queues::create, super::queues::get_one, super::queues::update, super::queues::delete,
+        super::queues::list_calls, super::queues::get_call, super::queues::kick,
         super::messages::list, super::messages::create, super::messages::get_one,
         super::recordings::list, super::recordings::get_one, super::recordings::file, super::recordings::delete,
         super::transcribes::list, super::transcribes::get_one,
@@ -75,6 +77,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         (name = "numbers", description = "Number → flow bindings"),
         (name = "calls", description = "Calls, outbound dialling, call interrupts, transfers"),
         (name = "conferences", description = "Live local conferences and their participants"),
+        (name = "queues", description = "Local call queues (`queue_join`) and the callers in them"),
         (name = "messages", description = "SMS"),
         (name = "recordings", description = "Call recordings"),
         (name = "transcribes", description = "Speech to text of recordings and calls"),

@@ -86,7 +86,8 @@ pub(super) struct EventDoc {
     /// `activeflow_created`, `activeflow_updated`, `activeflow_deleted`, `flow_created`,
     /// `flow_updated`, `flow_deleted`, `call_created`, `call_updated`, `message_created`,
     /// `message_updated`, `recording_created`, `recording_updated`, `recording_deleted`,
-    /// `number_created`, `number_updated`, `number_deleted`, `line_updated` (an analog port's
+    /// `number_created`, `number_updated`, `number_deleted`, `queue_created`, `queue_updated`,
+    /// `queue_deleted`, `queuecall_created`, `queuecall_updated`, `line_updated` (an analog port's
     /// state changed: `resource_id` is stable per line, `data` is its `AnalogPortDoc` with
     /// `id` and `own_number`), …
     #[schema(rename = "type")]

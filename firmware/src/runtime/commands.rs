@@ -61,7 +61,6 @@ pub(crate) fn perform(
                 .boxed()
         }
         CommandOption::EmailSend(option) => email_send(rt.clone(), record.id, option),
-        CommandOption::QueueJoin(_) => ready(unavailable(kind, "the gateway has no call queues")),
         CommandOption::AiTalk(_) | CommandOption::AiTask(_) | CommandOption::AiSummary(_) => {
             ready(unavailable(kind, "the gateway has no AI service"))
         }

@@ -58,6 +58,7 @@ use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
 pub use calls::conference::ConferenceInfo;
+pub(crate) use calls::valid_routing_method;
 pub use interrupts::{
     MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,
 };
@@ -256,6 +257,8 @@ struct Inner {
     calls: Mutex<calls::CallTable>,
     /// The live conferences (`conference_join`), by VoIPBIN's id.
     conferences: Mutex<HashMap<Uuid, crate::media::Conference>>,
+    /// The local queues with callers in them (`queue_join`), by queue id.
+    queues: Mutex<HashMap<Uuid, calls::QueueEntry>>,
     /// Serialises read-modify-write of message records (sender vs. delivery reports).
     message_lock: Mutex<()>,
     /// Serialises read-modify-write of call records (driver events vs. commands).
@@ -303,6 +306,7 @@ impl Runtime {
                 lines,
                 calls: Mutex::new(calls::CallTable::default()),
                 conferences: Mutex::new(HashMap::new()),
+                queues: Mutex::new(HashMap::new()),
                 message_lock: Mutex::new(()),
                 call_lock: Mutex::new(()),
                 sms_wake: Arc::new(Notify::new()),
@@ -688,6 +692,10 @@ impl Runtime {
             } else {
                 resume.push(record);
             }
+        }
+        let queuecalls = self.queuecalls_recover()?;
+        if queuecalls > 0 {
+            warn!(queuecalls, "queuecalls interrupted by the restart closed");
         }
         let transcribes = self.transcribe_recover()?;
         if transcribes > 0 {

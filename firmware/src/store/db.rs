@@ -4,7 +4,8 @@ use flowgate_flows::model::Flow;
 
 use super::{Store, StoreError, Table};
 use crate::model::{
-    ActiveflowRecord, Call, Conversation, Message, Number, Pending, Recording, SmsSeen, Transcribe,
+    ActiveflowRecord, Call, Conversation, Message, Number, Pending, Queue, Queuecall, Recording,
+    SmsSeen, Transcribe,
 };
 
 /// Every typed table over one [`Store`]. Cheap to clone.
@@ -28,6 +29,10 @@ pub struct Db {
     pub recordings: Table<Recording>,
     /// Transcriptions (`transcribe_recording`, `transcribe_start`).
     pub transcribes: Table<Transcribe>,
+    /// Local call queues.
+    pub queues: Table<Queue>,
+    /// Callers' stays in queues.
+    pub queuecalls: Table<Queuecall>,
     /// Inbound SMS dedupe markers.
     pub sms_seen: Table<SmsSeen>,
     /// Outbound messages still to send (key: message id).
@@ -48,6 +53,8 @@ impl Db {
             conversations: store.table("conversations")?,
             recordings: store.table("recordings")?,
             transcribes: store.table("transcribes")?,
+            queues: store.table("queues")?,
+            queuecalls: store.table("queuecalls")?,
             sms_seen: store.table("sms_seen")?,
             sms_queue: store.table("sms_queue")?,
             sms_flow_pending: store.table("sms_flow_pending")?,

@@ -6,7 +6,7 @@
 //!   cursor is the limit) — [`prune_bound`], [`prune_once`].
 //! - **Records**: ended activeflows, calls, messages and recordings (with their files), and
 //!   finished transcribes (under the recordings' count limit: one per recording or call
-//!   segment), older than `data.retention_days`, and the oldest ended ones beyond each
+//!   segment) and queuecalls that are over (under the calls' count limit), older than `data.retention_days`, and the oldest ended ones beyond each
 //!   table's count limit —
 //!   [`select`] (the decision, time as an input) and [`prune_records`] (the I/O). Never
 //!   pruned: running activeflows, calls not hung up or whose activeflow still runs, messages
@@ -32,7 +32,9 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::config::DataConfig;
-use crate::model::{ActiveflowStatus, CallStatus, RecordingStatus, TargetStatus, TranscribeStatus};
+use crate::model::{
+    ActiveflowStatus, CallStatus, QueuecallStatus, RecordingStatus, TargetStatus, TranscribeStatus,
+};
 use crate::store::budget::{self, DiskBudget, DiskState};
 use crate::store::{Batch, Db, Store, StoreError, Table};
 
@@ -174,6 +176,8 @@ pub struct PruneReport {
     pub recording_files: usize,
     /// Finished transcribes.
     pub transcribes: usize,
+    /// Queuecalls over (done or abandoned).
+    pub queuecalls: usize,
     /// Inbound SMS dedupe markers older than the age limit.
     pub sms_seen: usize,
 }
@@ -186,6 +190,7 @@ impl PruneReport {
             + self.messages
             + self.recordings
             + self.transcribes
+            + self.queuecalls
             + self.sms_seen
     }
 }
@@ -324,6 +329,23 @@ pub fn prune_records(
         pressure,
     );
     report.transcribes = remove_all(db, &db.transcribes, &gone)?;
+
+    // Queuecalls: needed while the caller is in the queue (one per queue stay of a call:
+    // under the calls' count limit).
+    let mut candidates = Vec::new();
+    for entry in db.queuecalls.iter() {
+        let Some((id, qc)) = readable(entry, "queuecalls") else {
+            continue;
+        };
+        let over = matches!(
+            qc.status,
+            QueuecallStatus::Done | QueuecallStatus::Abandoned
+        );
+        let ended = over.then(|| qc.tm_end.unwrap_or(qc.tm_update));
+        candidates.push(Candidate { id, ended });
+    }
+    let gone = select(&candidates, now, limits.max_age, limits.calls, pressure);
+    report.queuecalls = remove_all(db, &db.queuecalls, &gone)?;
 
     // Dedupe markers only matter while the modem may hand the same SMS out again (seconds
     // to minutes after a crash): the age limit is plenty.
@@ -532,6 +554,7 @@ pub async fn run_budget(db: Db, options: BudgetOptions, cancel: CancellationToke
                             recordings = report.recordings,
                             recording_files = report.recording_files,
                             transcribes = report.transcribes,
+                            queuecalls = report.queuecalls,
                             sms_seen = report.sms_seen,
                             events,
                             ms = started.elapsed().as_millis(),
@@ -755,6 +778,38 @@ mod tests {
             message_id: Uuid::nil(),
             tm_create: at(day),
         };
+        let queuecall = |n: u128, status: QueuecallStatus| crate::model::Queuecall {
+            id: Uuid::from_u128(n),
+            queue_id: Uuid::nil(),
+            reference_type: "call".into(),
+            reference_id: Uuid::nil(),
+            reference_activeflow_id: None,
+            source: flowgate_flows::model::Address::default(),
+            routing_method: String::new(),
+            tag_ids: Vec::new(),
+            status,
+            service_agent_id: None,
+            service_agent: flowgate_flows::model::Address::default(),
+            service_call_id: None,
+            timeout_wait: 0,
+            timeout_service: 0,
+            duration_waiting: 0,
+            duration_service: 0,
+            end_reason: String::new(),
+            tm_create: at(1),
+            tm_service: None,
+            tm_update: at(1),
+            tm_end: None,
+        };
+        // An old queuecall that is over goes; one still waiting (however old) stays.
+        for (n, status) in [
+            (40, QueuecallStatus::Abandoned),
+            (41, QueuecallStatus::Waiting),
+        ] {
+            db.queuecalls
+                .put(Uuid::from_u128(n), &queuecall(n, status))
+                .unwrap();
+        }
         db.sms_seen.put(Uuid::from_u128(30), &seen(1)).unwrap();
         db.sms_seen.put(Uuid::from_u128(31), &seen(9)).unwrap();
 
@@ -768,9 +823,11 @@ mod tests {
                 recordings: 1,
                 recording_files: 1,
                 transcribes: 0,
+                queuecalls: 1,
                 sms_seen: 1,
             }
         );
+        assert!(db.queuecalls.contains(Uuid::from_u128(41)).unwrap());
         assert!(db.activeflows.contains(Uuid::from_u128(1)).unwrap());
         assert!(!db.activeflows.contains(Uuid::from_u128(2)).unwrap());
         assert!(db.activeflows.contains(Uuid::from_u128(3)).unwrap());

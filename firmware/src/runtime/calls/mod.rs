@@ -25,6 +25,7 @@ mod events;
 mod external;
 mod media;
 mod perform;
+mod queue;
 mod record;
 mod transcribe;
 mod transfer;
@@ -46,6 +47,7 @@ use crate::model::Call;
 pub use dial::DialRequest;
 pub(crate) use dial::dial_from_flow;
 pub(crate) use events::line_events_task;
+pub(crate) use queue::{QueueEntry, valid_routing_method};
 
 /// Live calls, by record (leg) id.
 #[derive(Default)]

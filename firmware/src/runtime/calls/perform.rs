@@ -1,5 +1,6 @@
 //! The call commands of a flow: answer, hangup, sleep, digits, the media actions (external
-//! media included), `transcribe_start`/`transcribe_stop`, `connect` and the conferences. Each becomes a
+//! media included), `transcribe_start`/`transcribe_stop`, `connect`, the conferences and
+//! `queue_join`. Each becomes a
 //! `'static` future the runner may drop at any time (an interrupt, the far end hanging up):
 //! whatever it started stops with it.
 
@@ -32,6 +33,13 @@ impl LiveCall {
         command: Command,
     ) -> BoxFuture<'static, Outcome> {
         let this = self.clone();
+        if let CommandOption::QueueJoin(option) = command.option {
+            // The wait flow runs with the flow's variables (VoIPBIN runs it in the same
+            // activeflow).
+            let activeflow = record.id;
+            let variables = record.engine.variables().to_map();
+            return async move { this.queue_join(activeflow, option, variables).await }.boxed();
+        }
         // Only recording and transcribe on-end flows inherit the flow's variables.
         let variables = if matches!(
             command.option,
@@ -44,7 +52,7 @@ impl LiveCall {
         async move { this.perform_inner(command, step_key, variables).await }.boxed()
     }
 
-    async fn perform_inner(
+    pub(super) async fn perform_inner(
         &self,
         command: Command,
         step_key: Uuid,
