@@ -24,6 +24,7 @@ use super::cache::{DiskCache, hash_key};
 use super::clock::{Clock, SystemClock};
 use super::error::{MediaError, Result};
 use super::fetch::{Location, download, locate};
+use super::frameloop::FrameLoop;
 use super::port::{DeviceClaims, PortOptions};
 use super::render::{
     Digits, Echo, Pcm, Render, Silence, Tone, generated_music_on_hold, samples_in,
@@ -160,6 +161,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Which devices sessions hold, so the next call on a device waits for its release.
     claims: DeviceClaims,
+    /// The threads that run sessions on ports without a clock of their own (RTP).
+    frame_loop: FrameLoop,
 }
 
 /// The media layer's shared state; cheap to clone.
@@ -233,6 +236,7 @@ impl MediaContext {
                 voices: tokio::sync::OnceCell::new(),
                 moh: Mutex::new(HashMap::new()),
                 stats: MediaStats::default(),
+                frame_loop: FrameLoop::new(clock.clone()),
                 clock,
                 claims: DeviceClaims::default(),
             }),
@@ -249,6 +253,17 @@ impl MediaContext {
     #[must_use]
     pub fn stats(&self) -> &MediaStats {
         &self.inner.stats
+    }
+
+    /// The shared frame loop (see `frameloop`).
+    pub(crate) fn frame_loop(&self) -> &FrameLoop {
+        &self.inner.frame_loop
+    }
+
+    /// Sessions the shared frame loop runs now (SIP calls with audio).
+    #[must_use]
+    pub fn shared_loop_sessions(&self) -> usize {
+        self.inner.frame_loop.sessions()
     }
 
     /// The clock ports pace with.
