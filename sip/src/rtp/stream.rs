@@ -311,7 +311,7 @@ impl RtpStream {
         }
         self.polls = self.polls.wrapping_add(1);
         let now = Instant::now();
-        if self.polls % RTCP_POLL_FRAMES == 0 {
+        if self.polls.is_multiple_of(RTCP_POLL_FRAMES) {
             while let Ok((n, from)) = self.rtcp.recv_from(&mut self.buf) {
                 self.handle(n, from, now);
             }
