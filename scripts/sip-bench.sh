@@ -9,7 +9,9 @@
 #   CALLS=20000 RATE=600 LIMIT=1500 scripts/sip-bench.sh
 #
 # Prints the calls, the wall time from the first INVITE to the last call's end, the rate,
-# and SIPp's successful/failed counts; exits non-zero when a call failed. The figure is a
+# SIPp's successful/failed counts, the daemon's CPU time per call (user+sys from
+# /proc/<pid>/stat over the measured run: the figure that stays comparable when other
+# work shares the machine) and the load average; exits non-zero when a call failed. The figure is a
 # rate over the whole run, prompt time included, so it is slightly below the setup rate.
 # 127.0.0.1 is a trusted trunk in the default config, so the per-source rate limit does
 # not apply; the RTP range is widened to 20000-29999 (5000 calls at once).
@@ -92,16 +94,25 @@ run_sipp() {
 run_sipp -m 1 || { echo "the warm-up call failed:" >&2; cat "$dir"/*_screen.log "$dir/sipp.err" >&2; exit 1; }
 rm -f "$dir"/*_screen.log
 
+# utime + stime of the daemon, in clock ticks (fields 14 and 15; the command name in
+# field 2 has no spaces).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon/stat"; }
+cpu0="$(cpu_ticks)"
 start=$(date +%s.%N)
 status=0
 run_sipp -m "$calls" -r "$rate" -l "$limit" || status=$?
 end=$(date +%s.%N)
+cpu1="$(cpu_ticks)"
 screen="$(ls "$dir"/*_screen.log)"
 ok="$(grep -m1 'Successful call' "$screen" | awk '{print $(NF)}')"
 failed="$(grep -m1 'Failed call' "$screen" | awk '{print $(NF)}')"
 awk -v n="$calls" -v s="$start" -v e="$end" -v ok="$ok" -v failed="$failed" -v r="$rate" -v l="$limit" 'BEGIN {
   printf "%d calls (offered %d/s, <= %d at once) in %.2f s: %.0f calls/s; successful %s, failed %s\n",
     n, r, l, e - s, n / (e - s), ok, failed
+}'
+awk -v n="$calls" -v c0="$cpu0" -v c1="$cpu1" -v hz="$(getconf CLK_TCK)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+  printf "daemon CPU (user+sys) %.2f s: %.2f ms per call; load average %s\n",
+    (c1 - c0) / hz, 1000 * (c1 - c0) / hz / n, load
 }'
 if [ "$status" -ne 0 ]; then
   echo "sipp exited $status:" >&2

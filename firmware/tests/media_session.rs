@@ -798,3 +798,97 @@ async fn http_urls_are_fetched_once_and_cached() {
         "{err}"
     );
 }
+
+/// A port without a clock of its own (what an RTP stream is) runs on the context's shared
+/// frame loop, not on a thread of its own: the same frame (prompt, in-band digits, echo,
+/// close) on that loop's 20 ms clock. The peer queues its frames ahead; the port takes one
+/// per tick, so the audio the session hears is exact whatever the loop's timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_without_a_clock_runs_on_the_shared_frame_loop() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = context(dir.path());
+    let (port, far) = ChannelPort::shared_pair(8000).expect("pair");
+    let (media, mut events) = CallMedia::open_port(Box::new(port), &ctx, "shared-call")
+        .await
+        .expect("open");
+    assert_eq!(ctx.shared_loop_sessions(), 1);
+    let prompt = sine(1000.0, 500, 8000.0, 8000);
+    let mut pb = media
+        .play(Layer::Flow, Source::Samples(prompt.clone().into()))
+        .expect("play");
+    // The caller presses 5 (in band), queued ahead of time.
+    for f in frames(&dtmf("5", 100, 60), F) {
+        far.send(&f).expect("send");
+    }
+    let mut out = Vec::new();
+    while out.len() < prompt.len() + 10 * F {
+        out.extend(far.recv(WAIT).expect("a frame every tick"));
+    }
+    // Frames before the `play` command came are silent; the prompt is then played whole.
+    let start = F * out
+        .chunks(F)
+        .position(|f| f.iter().any(|&s| s != 0))
+        .expect("the prompt is heard");
+    assert_eq!(&out[start..start + prompt.len()], &prompt[..]);
+    assert!(pb.wait().await.is_finished());
+    let e = wait_event(&mut events, |e| matches!(e, MediaEvent::Dtmf { .. })).await;
+    assert!(
+        matches!(
+            e,
+            MediaEvent::Dtmf {
+                digit: '5',
+                source: DtmfSource::InBand
+            }
+        ),
+        "{e:?}"
+    );
+    // Echo: what the caller says comes back.
+    let _echo = media.echo(Duration::from_secs(5)).expect("echo");
+    let voice = sine(700.0, 20, 6000.0, 8000);
+    let mut heard = false;
+    for _ in 0..200 {
+        far.send(&voice).expect("send");
+        if far.recv(WAIT).expect("frame") == voice {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the echo came back");
+    media.close();
+    wait_event(&mut events, |e| matches!(e, MediaEvent::Closed)).await;
+    media.closed().await;
+}
+
+/// A shared-loop session whose port fails ends alone, with `PortFailed` then `Closed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_port_on_the_shared_loop_ends_only_its_session() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = context(dir.path());
+    let (port_a, far_a) = ChannelPort::shared_pair(8000).expect("pair");
+    let (port_b, far_b) = ChannelPort::shared_pair(8000).expect("pair");
+    let (a, mut events_a) = CallMedia::open_port(Box::new(port_a), &ctx, "a")
+        .await
+        .expect("open");
+    let (b, _events_b) = CallMedia::open_port(Box::new(port_b), &ctx, "b")
+        .await
+        .expect("open");
+    drop(far_a);
+    wait_event(&mut events_a, |e| {
+        matches!(e, MediaEvent::PortFailed { .. })
+    })
+    .await;
+    wait_event(&mut events_a, |e| matches!(e, MediaEvent::Closed)).await;
+    a.closed().await;
+    // b goes on: it still answers frames and plays.
+    let mut pb = b
+        .play(
+            Layer::Flow,
+            Source::Samples(sine(500.0, 60, 8000.0, 8000).into()),
+        )
+        .expect("play");
+    for _ in 0..10 {
+        far_b.recv(WAIT).expect("b still ticks");
+    }
+    assert!(pb.wait().await.is_finished());
+    assert!(!b.is_closed());
+}

@@ -1,10 +1,16 @@
 //! A leg's audio: the port every transport's audio is read and written through, and how a
 //! line tells the media layer where a leg's audio is.
 //!
-//! Ports are blocking on purpose: the media layer runs one thread per call that reads a
-//! frame, computes the frame to send and writes it, and a port owns its pacing (it returns
-//! about every 20 ms whatever its device does). A blocking frame loop is simpler to reason
-//! about than a waker per frame, and it is what ALSA and ttys offer anyway.
+//! Device ports are blocking on purpose: the media layer runs one thread per such call that
+//! reads a frame, computes the frame to send and writes it, and a port owns its pacing (it
+//! returns about every 20 ms whatever its device does). A blocking frame loop is simpler to
+//! reason about than a waker per frame, and it is what ALSA and ttys offer anyway.
+//!
+//! A port whose far end has no clock of its own (RTP: packets arrive whenever the network
+//! delivers them) can instead say [`Pacing::Shared`]: the media layer then drives it from
+//! a loop shared by many calls, on that loop's 20 ms clock, through the non-blocking
+//! [`AudioPort::read_frame_now`]. A thread per such call costs a wake-up and a timed wait
+//! per frame, which dominated the CPU of a gateway with hundreds of SIP calls.
 
 use std::path::PathBuf;
 
@@ -17,6 +23,18 @@ pub enum FrameStatus {
     Received,
     /// No frame came in time (the far end stalled); the buffer holds silence.
     Missing,
+}
+
+/// Who keeps a port's 20 ms pace (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// `read_frame` blocks until the next frame is due: the port owns the clock and gets a
+    /// thread of its own.
+    #[default]
+    Blocking,
+    /// The port never needs to wait: a loop shared by many calls calls
+    /// [`AudioPort::read_frame_now`] once per 20 ms tick of its own clock.
+    Shared,
 }
 
 /// A port's read or write failed (the device failed or vanished).
@@ -46,6 +64,22 @@ pub trait AudioPort: Send {
     /// # Errors
     /// The device failed or vanished; the session ends.
     fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus, PortError>;
+
+    /// Who keeps the pace; [`Pacing::Blocking`] unless the port implements
+    /// [`read_frame_now`](Self::read_frame_now) without blocking.
+    fn pacing(&self) -> Pacing {
+        Pacing::Blocking
+    }
+
+    /// For a [`Pacing::Shared`] port: fills `frame` with the frame due now from what has
+    /// arrived so far, without waiting. The default is the blocking
+    /// [`read_frame`](Self::read_frame), right for every port that keeps its own pace.
+    ///
+    /// # Errors
+    /// As [`read_frame`](Self::read_frame).
+    fn read_frame_now(&mut self, frame: &mut [i16]) -> Result<FrameStatus, PortError> {
+        self.read_frame(frame)
+    }
 
     /// Sends one frame towards the far end. Must not block for long: a port that cannot
     /// take the frame now queues or drops it.

@@ -37,7 +37,7 @@ pub mod cause;
 mod event;
 mod line;
 
-pub use audio::{AlsaOrigin, AudioPort, AudioTransport, FrameStatus, LegAudio, PortError};
+pub use audio::{AlsaOrigin, AudioPort, AudioTransport, FrameStatus, LegAudio, Pacing, PortError};
 pub use cause::{Cause, EndCause};
 pub use event::{DtmfSource, LegEvent, LineEventSender, LineEvents, Progress, line_events};
 pub use line::{

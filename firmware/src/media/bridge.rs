@@ -1,6 +1,6 @@
 //! Joining two calls' audio: the frame queues between two media sessions.
 //!
-//! Each call keeps its own media thread and port (each port is paced by its own far end),
+//! Each call keeps its own frame loop and port (each port is paced by its own far end),
 //! so a bridge is two one-way queues: every frame a session reads from its caller goes
 //! into the queue towards the peer, and every frame it sends takes the peer's oldest
 //! queued frame. Nothing waits: a session that ticks before its peer has produced this

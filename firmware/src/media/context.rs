@@ -24,6 +24,7 @@ use super::cache::{DiskCache, hash_key};
 use super::clock::{Clock, SystemClock};
 use super::error::{MediaError, Result};
 use super::fetch::{Location, download, locate};
+use super::frameloop::FrameLoop;
 use super::port::{DeviceClaims, PortOptions};
 use super::render::{
     Digits, Echo, Pcm, Render, Silence, Tone, generated_music_on_hold, samples_in,
@@ -147,12 +148,66 @@ impl MediaStats {
     }
 }
 
+/// Decoded prompts kept in memory, least recently used out first, up to
+/// [`PROMPT_MEMORY_BYTES`]. An IVR plays the same few prompts on every call: reading and
+/// decoding the cached WAV (and a trip to the blocking pool) for each of them was a
+/// measurable part of a SIP call's CPU. The disk cache stays the reference: an entry here is
+/// the decoded copy of a disk entry under the same key, which never changes (the key hashes
+/// everything that makes the audio).
+#[derive(Default)]
+struct PromptMemory {
+    entries: HashMap<String, (Arc<[i16]>, u64)>,
+    bytes: usize,
+    uses: u64,
+}
+
+/// Most bytes of decoded prompts kept in memory (about 4 minutes of 8 kHz audio).
+const PROMPT_MEMORY_BYTES: usize = 4 << 20;
+
+impl PromptMemory {
+    fn get(&mut self, key: &str) -> Option<Arc<[i16]>> {
+        self.uses += 1;
+        let uses = self.uses;
+        self.entries.get_mut(key).map(|(samples, used)| {
+            *used = uses;
+            samples.clone()
+        })
+    }
+
+    fn put(&mut self, key: String, samples: Arc<[i16]>) {
+        let size = samples.len() * 2;
+        if size > PROMPT_MEMORY_BYTES / 4 {
+            return; // a long text would push every common prompt out
+        }
+        self.uses += 1;
+        if let Some((old, _)) = self.entries.insert(key, (samples, self.uses)) {
+            self.bytes -= old.len() * 2;
+        }
+        self.bytes += size;
+        while self.bytes > PROMPT_MEMORY_BYTES {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((gone, _)) = self.entries.remove(&oldest) {
+                self.bytes -= gone.len() * 2;
+            }
+        }
+    }
+}
+
 struct Inner {
     settings: MediaSettings,
     sound_dirs: Vec<PathBuf>,
     recordings_dir: PathBuf,
     http: reqwest::Client,
     tts_cache: DiskCache,
+    /// Decoded TTS prompts, in front of `tts_cache`.
+    prompts: Mutex<PromptMemory>,
     url_cache: DiskCache,
     voices: tokio::sync::OnceCell<Voices>,
     moh: Mutex<HashMap<u32, Arc<[i16]>>>,
@@ -160,6 +215,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Which devices sessions hold, so the next call on a device waits for its release.
     claims: DeviceClaims,
+    /// The threads that run sessions on ports without a clock of their own (RTP).
+    frame_loop: FrameLoop,
 }
 
 /// The media layer's shared state; cheap to clone.
@@ -229,10 +286,12 @@ impl MediaContext {
                 recordings_dir,
                 http,
                 tts_cache,
+                prompts: Mutex::new(PromptMemory::default()),
                 url_cache,
                 voices: tokio::sync::OnceCell::new(),
                 moh: Mutex::new(HashMap::new()),
                 stats: MediaStats::default(),
+                frame_loop: FrameLoop::new(clock.clone()),
                 clock,
                 claims: DeviceClaims::default(),
             }),
@@ -249,6 +308,17 @@ impl MediaContext {
     #[must_use]
     pub fn stats(&self) -> &MediaStats {
         &self.inner.stats
+    }
+
+    /// The shared frame loop (see `frameloop`).
+    pub(crate) fn frame_loop(&self) -> &FrameLoop {
+        &self.inner.frame_loop
+    }
+
+    /// Sessions the shared frame loop runs now (SIP calls with audio).
+    #[must_use]
+    pub fn shared_loop_sessions(&self) -> usize {
+        self.inner.frame_loop.sessions()
     }
 
     /// The clock ports pace with.
@@ -322,6 +392,13 @@ impl MediaContext {
         check_text(text, s.max_tts_chars)?;
         let voice = self.tts_voice(language, voice).await?;
         let key = hash_key(&["espeak-ng", &s.tts_command, &voice, &rate.to_string(), text]);
+        if let Some(samples) = self.inner.prompts.lock().get(&key) {
+            self.inner
+                .stats
+                .tts_cache_hits
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(samples);
+        }
         let inner = self.inner.clone();
         let k = key.clone();
         let hit = blocking(move || {
@@ -337,7 +414,9 @@ impl MediaContext {
                     .stats
                     .tts_cache_hits
                     .fetch_add(1, Ordering::Relaxed);
-                return Ok(samples.into());
+                let samples: Arc<[i16]> = samples.into();
+                self.inner.prompts.lock().put(key, samples.clone());
+                return Ok(samples);
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "unreadable TTS cache entry: synthesizing again")
@@ -360,6 +439,7 @@ impl MediaContext {
         let inner = self.inner.clone();
         let max_secs = s.max_play_secs;
         let v = voice.clone();
+        let memo_key = key.clone();
         let samples = blocking(move || {
             let decoded = decode_file(&tmp, max_secs);
             let _ = std::fs::remove_file(&tmp);
@@ -377,7 +457,9 @@ impl MediaContext {
             Ok(samples)
         })
         .await?;
-        Ok(samples.into())
+        let samples: Arc<[i16]> = samples.into();
+        self.inner.prompts.lock().put(memo_key, samples.clone());
+        Ok(samples)
     }
 
     /// One `play` URL (http(s), `file://`, path) decoded to mono at `rate`.
@@ -530,4 +612,38 @@ fn check_text(text: &str, max: usize) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(samples: usize) -> Arc<[i16]> {
+        vec![1i16; samples].into()
+    }
+
+    #[test]
+    fn prompt_memory_keeps_the_recently_used_within_its_budget() {
+        let mut m = PromptMemory::default();
+        let quarter = PROMPT_MEMORY_BYTES / 8; // samples: a quarter of the budget
+        for k in ["a", "b", "c", "d"] {
+            m.put(k.into(), prompt(quarter));
+        }
+        assert_eq!(m.bytes, PROMPT_MEMORY_BYTES);
+        // `a` is used again, so `b` is the oldest when `e` comes.
+        assert!(m.get("a").is_some());
+        m.put("e".into(), prompt(quarter));
+        assert!(m.get("b").is_none());
+        for k in ["a", "c", "d", "e"] {
+            assert!(m.get(k).is_some(), "{k}");
+        }
+        assert_eq!(m.bytes, PROMPT_MEMORY_BYTES);
+        // Too long to keep: not stored, nothing pushed out.
+        m.put("long".into(), prompt(quarter + 1));
+        assert!(m.get("long").is_none());
+        assert_eq!(m.entries.len(), 4);
+        // Replacing an entry does not count it twice.
+        m.put("a".into(), prompt(10));
+        assert_eq!(m.bytes, 3 * PROMPT_MEMORY_BYTES / 4 + 20);
+    }
 }

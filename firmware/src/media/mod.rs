@@ -25,7 +25,8 @@
 //! |---|---|
 //! | [`port`] | serial PCM, ALSA and in-process ports; pacing |
 //! | `core` | the sans-IO per-frame state machine (layers, hold, mute, DTMF, recordings) |
-//! | `session` | [`CallMedia`]: the handle and the blocking media thread per call |
+//! | `session` | [`CallMedia`]: the handle, and the frame loop of a session |
+//! | `frameloop` | the shared frame loop: a few threads running the sessions of ports without a clock (RTP) |
 //! | `context` | [`MediaContext`]: settings, TTS + cache, downloads + cache, MOH, counters |
 //! | `tts` | espeak-ng voices (BCP 47 → voice) and runs |
 //! | `fetch` | `play` URLs: http(s) downloads and confined local files |
@@ -51,6 +52,7 @@ mod dtmf;
 mod error;
 pub mod external;
 mod fetch;
+mod frameloop;
 pub mod port;
 mod record;
 mod render;
@@ -67,7 +69,7 @@ pub use context::{MediaContext, MediaSettings, MediaStats};
 pub use dtmf::DEFAULT_WINDOW as DTMF_MERGE_WINDOW;
 pub use error::{MediaError, Result};
 pub use external::{ExternalMediaInfo, ExternalMediaOptions, TapDirection};
-pub use port::{AudioPort, ChannelPeer, ChannelPort, FrameStatus, PortOptions};
+pub use port::{AudioPort, ChannelPeer, ChannelPort, FrameStatus, Pacing, PortOptions};
 pub use record::{CHECKPOINT_SECS, KEY_DELAY_MS, KEY_GUARD_MS};
 pub use render::generated_music_on_hold;
 pub use session::{CallMedia, MediaEvents, Playback};

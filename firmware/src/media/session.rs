@@ -1,6 +1,6 @@
 //! A call's media session: the [`CallMedia`] handle the runtime drives, and the
-//! blocking media thread behind it (one per call) that owns the port and the
-//! [`MediaCore`].
+//! frame loop behind it that owns the port and the [`MediaCore`]: a thread of its own for
+//! a device port, or the shared frame loop (`frameloop`) for a port without a clock (RTP).
 //!
 //! ```text
 //! runtime ──CallMedia methods──▶ std mpsc ──▶ media thread: read frame ─ apply commands ─ tick ─ write frame
@@ -38,12 +38,30 @@ use super::context::MediaContext;
 use super::core::{Command, MediaCore};
 use super::error::{MediaError, Result};
 use super::external::{ExternalMediaInfo, ExternalMediaOptions, ExternalStream, MAX_PER_CALL, Tap};
-use super::port::{AudioPort, ClaimedPort, open_transport};
+use super::frameloop::FrameTask;
+use super::port::{AudioPort, ClaimedPort, Pacing, open_transport};
 use super::record::{Recorder, WavSink};
 use super::types::{
     Layer, MediaEvent, MuteDirection, PlaybackId, PlaybackOutcome, RecordOptions, RecordingInfo,
     Source, StopCause,
 };
+
+/// How a session gets its port.
+enum Open {
+    /// A port the line or the caller made.
+    Port(Box<dyn AudioPort>),
+    /// A device opened on the session's own thread (opening blocks).
+    Device(Box<dyn FnOnce() -> Result<Box<dyn AudioPort>> + Send>),
+}
+
+impl Open {
+    fn open(self) -> Result<Box<dyn AudioPort>> {
+        match self {
+            Open::Port(port) => Ok(port),
+            Open::Device(open) => open(),
+        }
+    }
+}
 
 /// The event stream of a session.
 pub type MediaEvents = mpsc::UnboundedReceiver<MediaEvent>;
@@ -182,7 +200,7 @@ impl CallMedia {
                     .claim(&transport, options.release_wait)
                     .await?;
                 CallMedia::start(
-                    move || {
+                    Open::Device(Box::new(move || {
                         let port = open_transport(&transport, &options, clock)?;
                         // The claim goes with the port: released when the device is closed
                         // (or at once, with the closure, when opening failed).
@@ -190,7 +208,7 @@ impl CallMedia {
                             Some(claim) => Box::new(ClaimedPort::new(port, claim)),
                             None => port,
                         })
-                    },
+                    })),
                     ctx,
                     label,
                 )
@@ -199,8 +217,10 @@ impl CallMedia {
         }
     }
 
-    /// Opens a session on a port the caller built (a [`ChannelPort`](super::ChannelPort),
-    /// a port with a test clock, a future transport).
+    /// Opens a session on a port the caller built (an RTP stream, a
+    /// [`ChannelPort`](super::ChannelPort), a port with a test clock). A port with
+    /// [`Pacing::Shared`] runs on the context's shared frame loop, others on a thread of
+    /// their own.
     ///
     /// # Errors
     /// [`MediaError::NoRuntime`], [`MediaError::Dsp`] for an unsupported rate.
@@ -209,11 +229,11 @@ impl CallMedia {
         ctx: &MediaContext,
         label: &str,
     ) -> Result<(CallMedia, MediaEvents)> {
-        CallMedia::start(move || Ok(port), ctx, label).await
+        CallMedia::start(Open::Port(port), ctx, label).await
     }
 
     async fn start(
-        open: impl FnOnce() -> Result<Box<dyn AudioPort>> + Send + 'static,
+        open: Open,
         ctx: &MediaContext,
         label: &str,
     ) -> Result<(CallMedia, MediaEvents)> {
@@ -223,30 +243,47 @@ impl CallMedia {
         let (done_tx, done_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<u32>>();
         let window = ctx.settings().dtmf_merge_window;
-        let thread_label = label.to_owned();
-        std::thread::Builder::new()
-            .name(format!("media-{label}"))
-            .spawn(move || {
-                let started = open().and_then(|port| {
-                    let rate = port.sample_rate();
-                    MediaCore::new(rate, window).map(|core| (port, core, rate))
-                });
-                match started {
-                    Ok((port, core, rate)) => {
-                        let _ = ready_tx.send(Ok(rate));
-                        run(port, core, rx, &ev_tx, &thread_label);
-                    }
-                    Err(e) => {
-                        drop(rx);
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-                let _ = done_tx.send(true);
-            })
-            .map_err(|e| MediaError::Worker(format!("cannot start the media thread: {e}")))?;
-        let rate = ready_rx
-            .await
-            .map_err(|_| MediaError::Worker("the media thread died while opening".into()))??;
+        let label_owned = label.to_owned();
+        let rate = match open {
+            Open::Port(port) if port.pacing() == Pacing::Shared => {
+                // No device to open and no clock of its own: the shared frame loop runs it.
+                let rate = port.sample_rate();
+                let core = MediaCore::new(rate, window)?;
+                let task = Task::new(port, core, rx, ev_tx, label_owned, done_tx, true);
+                ctx.frame_loop().add(Box::new(task))?;
+                rate
+            }
+            open => {
+                std::thread::Builder::new()
+                    .name(format!("media-{label}"))
+                    .spawn(move || {
+                        let started = open.open().and_then(|port| {
+                            let rate = port.sample_rate();
+                            MediaCore::new(rate, window).map(|core| (port, core, rate))
+                        });
+                        match started {
+                            Ok((port, core, rate)) => {
+                                let _ = ready_tx.send(Ok(rate));
+                                let mut task =
+                                    Task::new(port, core, rx, ev_tx, label_owned, done_tx, false);
+                                while task.frame_once() {}
+                                task.finish(false);
+                            }
+                            Err(e) => {
+                                drop(rx);
+                                let _ = ready_tx.send(Err(e));
+                                let _ = done_tx.send(true);
+                            }
+                        }
+                    })
+                    .map_err(|e| {
+                        MediaError::Worker(format!("cannot start the media thread: {e}"))
+                    })?;
+                ready_rx.await.map_err(|_| {
+                    MediaError::Worker("the media thread died while opening".into())
+                })??
+            }
+        };
         ctx.stats().session_opened();
         tracing::debug!(call = %label, rate, "media session open");
         let shared = Arc::new(Shared {
@@ -587,74 +624,156 @@ fn dispatch(core: &mut MediaCore, state: &mut Loop, events: &mpsc::UnboundedSend
     }
 }
 
-/// The media thread's loop.
-fn run(
-    mut port: Box<dyn AudioPort>,
-    mut core: MediaCore,
-    rx: Receiver<Msg>,
-    events: &mpsc::UnboundedSender<MediaEvent>,
-    label: &str,
-) {
-    let mut state = Loop::default();
-    let mut input = vec![0i16; core.frame_len()];
-    let mut output = vec![0i16; core.frame_len()];
-    let mut failure = None;
-    let mut frames: u64 = 0;
-    let mut missing: u64 = 0;
-    while !core.is_closed() {
-        apply_pending(&rx, &mut core, &mut state, label);
-        dispatch(&mut core, &mut state, events);
-        if core.is_closed() {
-            break;
+/// A session's frame loop state, run by its own thread (device ports) or by the shared
+/// frame loop (ports with [`Pacing::Shared`]); the frame is the same either way.
+struct Task {
+    port: Box<dyn AudioPort>,
+    core: MediaCore,
+    rx: Option<Receiver<Msg>>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    label: String,
+    done: watch::Sender<bool>,
+    /// Read with `read_frame_now` (the shared loop keeps the pace) instead of `read_frame`.
+    shared: bool,
+    state: Loop,
+    input: Vec<i16>,
+    output: Vec<i16>,
+    failure: Option<super::port::PortError>,
+    frames: u64,
+    missing: u64,
+}
+
+impl Task {
+    fn new(
+        port: Box<dyn AudioPort>,
+        core: MediaCore,
+        rx: Receiver<Msg>,
+        events: mpsc::UnboundedSender<MediaEvent>,
+        label: String,
+        done: watch::Sender<bool>,
+        shared: bool,
+    ) -> Self {
+        let n = core.frame_len();
+        Task {
+            port,
+            core,
+            rx: Some(rx),
+            events,
+            label,
+            done,
+            shared,
+            state: Loop::default(),
+            input: vec![0; n],
+            output: vec![0; n],
+            failure: None,
+            frames: 0,
+            missing: 0,
         }
-        match port.read_frame(&mut input) {
+    }
+
+    fn apply_pending(&mut self) {
+        if let Some(rx) = &self.rx {
+            apply_pending(rx, &mut self.core, &mut self.state, &self.label);
+        }
+    }
+
+    /// One frame: commands, read, commands that came meanwhile, tick, write. False once
+    /// the session has ended (closed or the port failed).
+    fn frame_once(&mut self) -> bool {
+        if self.core.is_closed() {
+            return false;
+        }
+        self.apply_pending();
+        dispatch(&mut self.core, &mut self.state, &self.events);
+        if self.core.is_closed() {
+            return false;
+        }
+        let read = if self.shared {
+            self.port.read_frame_now(&mut self.input)
+        } else {
+            self.port.read_frame(&mut self.input)
+        };
+        match read {
             Ok(super::port::FrameStatus::Received) => {}
-            Ok(super::port::FrameStatus::Missing) => missing += 1,
+            Ok(super::port::FrameStatus::Missing) => self.missing += 1,
             Err(e) => {
-                failure = Some(e);
-                break;
+                self.failure = Some(e);
+                return false;
             }
         }
         // Commands that came while we waited for the frame act on this frame.
-        apply_pending(&rx, &mut core, &mut state, label);
-        if core.is_closed() {
-            break;
+        self.apply_pending();
+        if self.core.is_closed() {
+            return false;
         }
         // External hosts' audio for this frame in, the frame, their listened audio out.
         let now = Instant::now();
-        for stream in &mut state.externals {
-            if let Some(tap) = core.external_mut(stream.id()) {
+        for stream in &mut self.state.externals {
+            if let Some(tap) = self.core.external_mut(stream.id()) {
                 stream.receive(now, tap.spoken_mut());
             }
         }
-        core.tick(&input, &mut output);
-        for stream in &mut state.externals {
-            if let Some(tap) = core.external_mut(stream.id()) {
+        self.core.tick(&self.input, &mut self.output);
+        for stream in &mut self.state.externals {
+            if let Some(tap) = self.core.external_mut(stream.id()) {
                 stream.send(tap.listened());
             }
         }
-        dispatch(&mut core, &mut state, events);
-        if let Err(e) = port.write_frame(&output) {
-            failure = Some(e);
-            break;
+        dispatch(&mut self.core, &mut self.state, &self.events);
+        if let Err(e) = self.port.write_frame(&self.output) {
+            self.failure = Some(e);
+            return false;
         }
-        frames += 1;
+        self.frames += 1;
+        true
     }
-    // From here on, commands fail with `SessionClosed`.
-    drop(rx);
-    // The streams end with the call.
-    for stream in state.externals.drain(..) {
-        stopped(label, &stream);
+
+    /// Ends the session: `Closed` last, then the handles see it closed.
+    fn finish(mut self, panicked: bool) {
+        // From here on, commands fail with `SessionClosed`.
+        self.rx = None;
+        // The streams end with the call.
+        for stream in self.state.externals.drain(..) {
+            stopped(&self.label, &stream);
+        }
+        let label = self.label.clone();
+        if panicked {
+            self.failure = Some(super::port::PortError {
+                device: self.port.device().to_owned(),
+                op: "media",
+                detail: "the media session panicked".into(),
+            });
+        } else {
+            self.core.close();
+            dispatch(&mut self.core, &mut self.state, &self.events);
+        }
+        if let Some(e) = self.failure.take() {
+            tracing::warn!(call = %label, device = %self.port.device(), error = %e, "audio port failed");
+            let _ = self.events.send(MediaEvent::PortFailed {
+                error: Arc::new(e.into()),
+            });
+        }
+        let Task {
+            port,
+            events,
+            done,
+            frames,
+            missing,
+            ..
+        } = self;
+        drop(port);
+        tracing::debug!(call = %label, frames, missing, "media session closed");
+        let _ = events.send(MediaEvent::Closed);
+        let _ = done.send(true);
     }
-    core.close();
-    dispatch(&mut core, &mut state, events);
-    if let Some(e) = failure {
-        tracing::warn!(call = %label, device = %port.device(), error = %e, "audio port failed");
-        let _ = events.send(MediaEvent::PortFailed {
-            error: Arc::new(e.into()),
-        });
+}
+
+impl FrameTask for Task {
+    fn frame(&mut self) -> bool {
+        self.frame_once()
     }
-    drop(port);
-    tracing::debug!(call = %label, frames, missing, "media session closed");
-    let _ = events.send(MediaEvent::Closed);
+
+    fn finish(self: Box<Self>, panicked: bool) {
+        Task::finish(*self, panicked);
+    }
 }

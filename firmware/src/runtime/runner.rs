@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::calls::LiveCall;
 use super::mailbox::Signal;
-use super::{Runtime, RuntimeError, commands, event_data};
+use super::{Runtime, RuntimeError, commands};
 use crate::metrics::Metrics;
 use crate::model::{ActiveflowRecord, ActiveflowStatus};
 use crate::store::Batch;
@@ -253,11 +253,8 @@ impl Runner {
         self.record.tm_update = Utc::now();
         let db = self.rt.db();
         batch.put(&db.activeflows, self.record.id, &self.record)?;
-        batch.event(
-            "activeflow_updated",
-            self.record.id,
-            event_data(&self.record),
-        );
+        // Straight to JSON text: this runs on every step of every flow.
+        batch.event_of("activeflow_updated", self.record.id, &self.record.public());
         if durable {
             db.store.commit_durable(batch).await?;
         } else {

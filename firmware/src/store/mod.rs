@@ -251,6 +251,31 @@ impl Batch {
         self
     }
 
+    /// Appends an event whose data is `data` serialized straight to JSON text: the same
+    /// event as [`Batch::event`] with `serde_json::to_value(data)`, without building the
+    /// intermediate value tree (the activeflow's per-step event is the hot case).
+    pub fn event_of<T: Serialize + ?Sized>(
+        &mut self,
+        kind: impl Into<String>,
+        resource_id: Uuid,
+        data: &T,
+    ) -> &mut Self {
+        match serde_json::value::to_raw_value(data) {
+            Ok(data) => self.events.push(PendingEvent {
+                kind: kind.into(),
+                resource_id,
+                data,
+            }),
+            Err(source) => {
+                self.encode_error.get_or_insert(StoreError::Encode {
+                    table: "events",
+                    source,
+                });
+            }
+        }
+        self
+    }
+
     /// Moves every write and event of `later` to the end of this batch (a later write to the
     /// same key wins).
     pub fn append(&mut self, mut later: Batch) -> &mut Self {

@@ -1,10 +1,17 @@
 //! The I/O piece of RTP: an [`RtpStream`] on a std `UdpSocket` (RTP on an even port of
-//! the configured range, RTCP on the next), with a blocking 20 ms frame interface shaped
-//! like the call-leg contract's `AudioPort`. The media layer runs one blocking thread per
-//! call that calls [`RtpStream::read_frame`] and [`RtpStream::write_frame`].
+//! the configured range, RTCP on the next), with a 20 ms frame interface shaped like the
+//! call-leg contract's `AudioPort`, in two modes:
 //!
-//! `read_frame` returns every 20 ms by the stream's own clock (absolute deadlines, so the
-//! pace does not drift), receiving whatever arrives meanwhile, even when packets stop.
+//! * shared pacing (what the media layer uses): a loop shared by many calls calls
+//!   [`RtpStream::read_frame_now`] on each 20 ms tick of its own clock; the socket is
+//!   non-blocking and the read takes whatever has arrived, so a frame costs a few
+//!   syscalls and no thread wake-up of its own;
+//! * blocking: [`RtpStream::read_frame`] returns every 20 ms by the stream's own clock
+//!   (absolute deadlines, so the pace does not drift), receiving whatever arrives
+//!   meanwhile, even when packets stop. For a caller with a thread per stream (tests,
+//!   tools).
+//!
+//! [`RtpStream::write_frame`] never blocks in either mode.
 //! The user agent keeps an [`RtpControl`] to change the parameters on a re-INVITE, send
 //! RFC 4733 digits and close the stream when the call ends.
 
@@ -162,6 +169,10 @@ pub struct RtpStream {
     buf: Vec<u8>,
     stats: StreamStats,
     device: String,
+    /// Whether the RTP socket is in non-blocking mode (shared pacing).
+    nonblocking: bool,
+    /// Frames read in shared pacing, to look at the RTCP socket every few frames only.
+    polls: u32,
 }
 
 impl std::fmt::Debug for RtpStream {
@@ -174,6 +185,13 @@ impl std::fmt::Debug for RtpStream {
 
 const TICK: Duration = Duration::from_millis(20);
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// At most this many datagrams are taken per frame in shared pacing: a flooding peer
+/// cannot hold the loop that serves the other calls (the rest waits for the next tick or
+/// is dropped by the kernel when the socket buffer fills).
+const MAX_READS_PER_FRAME: usize = 32;
+/// In shared pacing the RTCP socket is read every this many frames: reports come every
+/// few seconds, and a syscall per frame for them is a quarter of the stream's I/O.
+const RTCP_POLL_FRAMES: u32 = 10;
 
 impl RtpStream {
     /// Binds a stream in `range` on `ip`. Parameters may be set later (the port is
@@ -200,6 +218,8 @@ impl RtpStream {
             buf: vec![0; 2048],
             stats: StreamStats::default(),
             device,
+            nonblocking: false,
+            polls: 0,
         };
         Ok((s, RtpControl(shared)))
     }
@@ -262,10 +282,49 @@ impl RtpStream {
         }
     }
 
+    fn set_nonblocking(&mut self, on: bool) -> Result<(), StreamError> {
+        if self.nonblocking != on {
+            self.rtp.set_nonblocking(on)?;
+            self.nonblocking = on;
+        }
+        Ok(())
+    }
+
+    /// Shared pacing: takes the datagrams that have arrived (at most
+    /// [`MAX_READS_PER_FRAME`]) without waiting, then fills `frame` from the jitter
+    /// buffer. The caller calls it once per 20 ms tick of its own clock.
+    pub fn read_frame_now(&mut self, frame: &mut [i16]) -> Result<FrameStatus, StreamError> {
+        self.sync_control()?;
+        self.set_nonblocking(true)?;
+        for _ in 0..MAX_READS_PER_FRAME {
+            match self.rtp.recv_from(&mut self.buf) {
+                Ok((n, from)) => self.handle(n, from, Instant::now()),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                // ICMP port unreachable from an earlier send surfaces here on Linux.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionRefused
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.polls = self.polls.wrapping_add(1);
+        let now = Instant::now();
+        if self.polls.is_multiple_of(RTCP_POLL_FRAMES) {
+            while let Ok((n, from)) = self.rtcp.recv_from(&mut self.buf) {
+                self.handle(n, from, now);
+            }
+            self.maybe_rtcp(now)?;
+        }
+        Ok(self.session.pull(frame))
+    }
+
     /// Blocks until the next 20 ms tick, receiving meanwhile, then fills `frame` from
     /// the jitter buffer.
     pub fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus, StreamError> {
         self.sync_control()?;
+        self.set_nonblocking(false)?;
         let start = Instant::now();
         let tick = *self.next_tick.get_or_insert(start + TICK);
         // Receive until the tick; past it, still take what is already queued (a reader
@@ -387,6 +446,25 @@ impl RtpStream {
     }
 }
 
+impl RtpStream {
+    fn port_status(
+        &self,
+        read: Result<FrameStatus, StreamError>,
+    ) -> Result<flowgate_line::FrameStatus, flowgate_line::PortError> {
+        match read {
+            Ok(FrameStatus::Received | FrameStatus::Concealed) => {
+                Ok(flowgate_line::FrameStatus::Received)
+            }
+            Ok(FrameStatus::Missing) => Ok(flowgate_line::FrameStatus::Missing),
+            Err(e) => Err(flowgate_line::PortError {
+                device: self.device.clone(),
+                op: "read",
+                detail: e.to_string(),
+            }),
+        }
+    }
+}
+
 /// The call-leg contract's port: the media layer drives a SIP call like any other leg.
 /// Concealed frames (a lost or late packet covered by the jitter buffer) count as
 /// `Received` — the buffer holds audio, not silence; `Missing` is silence.
@@ -403,17 +481,20 @@ impl flowgate_line::AudioPort for RtpStream {
         &mut self,
         frame: &mut [i16],
     ) -> Result<flowgate_line::FrameStatus, flowgate_line::PortError> {
-        match RtpStream::read_frame(self, frame) {
-            Ok(FrameStatus::Received | FrameStatus::Concealed) => {
-                Ok(flowgate_line::FrameStatus::Received)
-            }
-            Ok(FrameStatus::Missing) => Ok(flowgate_line::FrameStatus::Missing),
-            Err(e) => Err(flowgate_line::PortError {
-                device: self.device.clone(),
-                op: "read",
-                detail: e.to_string(),
-            }),
-        }
+        let read = RtpStream::read_frame(self, frame);
+        self.port_status(read)
+    }
+
+    fn pacing(&self) -> flowgate_line::Pacing {
+        flowgate_line::Pacing::Shared
+    }
+
+    fn read_frame_now(
+        &mut self,
+        frame: &mut [i16],
+    ) -> Result<flowgate_line::FrameStatus, flowgate_line::PortError> {
+        let read = RtpStream::read_frame_now(self, frame);
+        self.port_status(read)
     }
 
     fn write_frame(&mut self, frame: &[i16]) -> Result<(), flowgate_line::PortError> {
@@ -488,6 +569,55 @@ mod tests {
         assert_eq!(port.sample_rate(), 8000);
         port.write_frame(&tone).unwrap();
         assert!(port.read_frame(&mut frame).is_ok());
+    }
+
+    #[test]
+    fn read_frame_now_takes_what_arrived_without_waiting() {
+        let range = PortRange::new(33_000, 33_999);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let (mut a, _actl) =
+            RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
+        let (mut b, bctl) =
+            RtpStream::bind(&range, ip, params(None), JitterConfig::default()).unwrap();
+        a.session.update(params(Some(b.local_addr().unwrap())));
+        b.session.update(params(Some(a.local_addr().unwrap())));
+        let tone = vec![4000i16; 160];
+        let mut frame = [0i16; 160];
+        // Nothing sent yet: the read returns at once with silence.
+        assert_eq!(b.read_frame_now(&mut frame).unwrap(), FrameStatus::Missing);
+        let mut got_audio = 0;
+        for _ in 0..25 {
+            a.write_frame(&tone).unwrap();
+            // Loopback delivers a datagram before `send_to` returns; wait only for that
+            // one datagram to be readable (no timing assumption on the stream itself).
+            wait_readable(&b.rtp);
+            if b.read_frame_now(&mut frame).unwrap() == FrameStatus::Received {
+                got_audio += 1;
+            }
+        }
+        assert!(got_audio >= 15, "{got_audio} {:?}", b.stats());
+        assert_eq!(b.stats().packets_in, 25);
+        // The blocking mode still works on the same stream afterwards.
+        assert!(b.read_frame(&mut frame).is_ok());
+        bctl.close();
+        assert!(matches!(
+            b.read_frame_now(&mut frame),
+            Err(StreamError::Closed)
+        ));
+        let port: Box<dyn flowgate_line::AudioPort> = Box::new(a);
+        assert_eq!(port.pacing(), flowgate_line::Pacing::Shared);
+    }
+
+    /// Blocks until `socket` (non-blocking: a stream in shared pacing) has a datagram
+    /// queued, by a blocking peek with a generous timeout.
+    fn wait_readable(socket: &UdpSocket) {
+        socket.set_nonblocking(false).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        let _ = socket.peek_from(&mut b);
+        socket.set_nonblocking(true).unwrap();
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! An in-process port: frames travel over channels to a [`ChannelPeer`] that
 //! plays the far end. Tests and benchmarks drive sessions through it in lockstep
 //! (one frame in, one frame out); a software transport can use it too.
+//! [`ChannelPort::shared_pair`] makes a port without a clock of its own, driven by the
+//! media layer's shared frame loop like an RTP stream.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::time::Duration;
 
-use super::{AudioPort, FrameStatus, PortError};
+use super::{AudioPort, FrameStatus, Pacing, PortError};
 use crate::media::audio::{check_call_rate, frame_len};
 use crate::media::error::{MediaError, Result};
 
@@ -17,6 +19,7 @@ pub struct ChannelPort {
     from_peer: Receiver<Vec<i16>>,
     to_peer: Sender<Vec<i16>>,
     stall: Option<Duration>,
+    pacing: Pacing,
 }
 
 /// The far end's side.
@@ -45,6 +48,7 @@ impl ChannelPort {
                 from_peer,
                 to_peer,
                 stall,
+                pacing: Pacing::Blocking,
             },
             ChannelPeer {
                 rate,
@@ -53,6 +57,26 @@ impl ChannelPort {
             },
         ))
     }
+}
+
+impl ChannelPort {
+    /// A connected pair at `rate` whose port has [`Pacing::Shared`]: the session runs on
+    /// the shared frame loop's 20 ms clock and takes the peer's frame when one is queued
+    /// (`Missing` otherwise), as it does with an RTP stream.
+    ///
+    /// # Errors
+    /// [`MediaError::DeviceConfig`] for a rate other than 8000/16000.
+    pub fn shared_pair(rate: u32) -> Result<(ChannelPort, ChannelPeer)> {
+        let (mut port, peer) = ChannelPort::pair(rate, None)?;
+        port.pacing = Pacing::Shared;
+        Ok((port, peer))
+    }
+}
+
+fn copy_frame(got: &[i16], frame: &mut [i16]) {
+    let n = got.len().min(frame.len());
+    frame[..n].copy_from_slice(&got[..n]);
+    frame[n..].fill(0);
 }
 
 fn closed(op: &'static str) -> PortError {
@@ -84,10 +108,29 @@ impl AudioPort for ChannelPort {
                 Err(RecvTimeoutError::Disconnected) => return Err(closed("read")),
             },
         };
-        let n = got.len().min(frame.len());
-        frame[..n].copy_from_slice(&got[..n]);
-        frame[n..].fill(0);
+        copy_frame(&got, frame);
         Ok(FrameStatus::Received)
+    }
+
+    fn pacing(&self) -> Pacing {
+        self.pacing
+    }
+
+    fn read_frame_now(&mut self, frame: &mut [i16]) -> std::result::Result<FrameStatus, PortError> {
+        if self.pacing == Pacing::Blocking {
+            return self.read_frame(frame);
+        }
+        match self.from_peer.try_recv() {
+            Ok(got) => {
+                copy_frame(&got, frame);
+                Ok(FrameStatus::Received)
+            }
+            Err(TryRecvError::Empty) => {
+                frame.fill(0);
+                Ok(FrameStatus::Missing)
+            }
+            Err(TryRecvError::Disconnected) => Err(closed("read")),
+        }
     }
 
     fn write_frame(&mut self, frame: &[i16]) -> std::result::Result<(), PortError> {

@@ -11,7 +11,8 @@
 //! |---|---|---|
 //! | modem voice tty (Huawei, Quectel TTY, SIMCom), simulator | [`SerialPcmPort`] | the far end (one frame in, one frame out); own clock during stalls and floods |
 //! | ALSA (USB audio, sound card, I2S codec) | [`AlsaPort`] | the device; own clock for `file`/`null` PCMs |
-//! | in-process (tests, benches, software peers) | [`ChannelPort`] | whoever feeds it |
+//! | in-process (tests, benches, software peers) | [`ChannelPort`] | whoever feeds it, or the shared frame loop ([`ChannelPort::shared_pair`]) |
+//! | RTP (SIP calls, `flowgate_sip::rtp::RtpStream`) | made by the line | the shared frame loop ([`Pacing::Shared`]) |
 //!
 //! A device is used by one session at a time: a session waits for the previous call's
 //! session on the same device to release it before opening it (`claim`), so back-to-back
@@ -25,7 +26,7 @@ mod serial;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use flowgate_line::{AudioPort, AudioTransport, FrameStatus, PortError};
+pub use flowgate_line::{AudioPort, AudioTransport, FrameStatus, Pacing, PortError};
 
 pub use self::alsa::{AlsaOptions, AlsaPort};
 pub use self::channel::{ChannelPeer, ChannelPort};

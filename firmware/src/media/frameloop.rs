@@ -1,0 +1,252 @@
+//! The shared frame loop: a small fixed pool of threads that each serve many call media
+//! sessions, one 20 ms frame per session per tick of the context's clock.
+//!
+//! # Why
+//!
+//! A session whose port has no clock of its own ([`Pacing::Shared`](super::port::Pacing):
+//! RTP) used to get a thread that slept until each frame was due. With hundreds of SIP
+//! calls that is a wake-up, a timed wait and a socket-option change per call every 20 ms,
+//! plus a thread created and destroyed per call: the largest CPU cost of a call in the SIP
+//! benchmark. Here one thread wakes once per tick and runs every session it holds, each
+//! reading what its socket has received without waiting.
+//!
+//! Device ports (serial PCM, ALSA) keep a thread each: their device blocks and is the
+//! clock.
+//!
+//! # Rules
+//!
+//! * A session's frame must not block: the port reads with
+//!   [`read_frame_now`](super::port::AudioPort::read_frame_now), writes do not block, and
+//!   everything slow (TTS, downloads, decoding, opening files) is prepared on the tokio
+//!   runtime before it reaches the core, as for a session on its own thread.
+//! * A worker that falls behind runs its sessions late rather than skipping them: RTP
+//!   timing comes from the far end's timestamps and the jitter buffer, so a late tick is
+//!   delay, not loss. After a long stall (a suspended process) the schedule restarts from
+//!   now instead of running the missed ticks back to back.
+//! * A panic in one session ends that session only (it is reported like a port failure);
+//!   the other sessions on the worker go on.
+//! * Workers start with the first session and stop when the context is gone and their
+//!   last session has ended.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::clock::Clock;
+use super::error::{MediaError, Result};
+
+/// One frame period.
+const TICK: Duration = Duration::from_millis(20);
+/// A worker later than this restarts its schedule from now.
+const MAX_BEHIND: Duration = Duration::from_millis(100);
+/// Workers at most; fewer on a machine with fewer cores.
+const MAX_WORKERS: usize = 4;
+
+/// A session as the loop sees it.
+pub(crate) trait FrameTask: Send {
+    /// Runs one frame; false when the session has ended (then [`finish`](Self::finish)).
+    fn frame(&mut self) -> bool;
+    /// Ends the session: final events, handles told. `panicked` when `frame` panicked.
+    fn finish(self: Box<Self>, panicked: bool);
+}
+
+struct Worker {
+    tx: Sender<Box<dyn FrameTask>>,
+    /// Sessions on this worker, to place a new one on the least loaded.
+    load: Arc<AtomicUsize>,
+}
+
+/// The pool; one per [`MediaContext`](super::MediaContext), started on first use.
+pub(crate) struct FrameLoop {
+    clock: Arc<dyn Clock>,
+    workers: Mutex<Vec<Worker>>,
+}
+
+impl std::fmt::Debug for FrameLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameLoop")
+            .field("workers", &self.workers.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameLoop {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        FrameLoop {
+            clock,
+            workers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sessions being served now (all workers).
+    pub(crate) fn sessions(&self) -> usize {
+        self.workers
+            .lock()
+            .iter()
+            .map(|w| w.load.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Hands a session to the least loaded worker; its first frame runs at that worker's
+    /// next tick.
+    ///
+    /// # Errors
+    /// [`MediaError::Worker`] when no worker thread can be started.
+    pub(crate) fn add(&self, task: Box<dyn FrameTask>) -> Result<()> {
+        let mut workers = self.workers.lock();
+        if workers.is_empty() {
+            let n = std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, MAX_WORKERS);
+            for i in 0..n {
+                workers.push(self.spawn(i)?);
+            }
+        }
+        // Each worker holds a receiver until the context is dropped, so a send only fails
+        // if its thread died; then it is replaced.
+        let i = (0..workers.len())
+            .min_by_key(|&i| workers[i].load.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        workers[i].load.fetch_add(1, Ordering::Relaxed);
+        match workers[i].tx.send(task) {
+            Ok(()) => Ok(()),
+            Err(back) => {
+                tracing::error!(worker = i, "media loop worker gone; starting a new one");
+                workers[i] = self.spawn(i)?;
+                workers[i].load.fetch_add(1, Ordering::Relaxed);
+                workers[i]
+                    .tx
+                    .send(back.0)
+                    .map_err(|_| MediaError::Worker("the media loop worker died".into()))
+            }
+        }
+    }
+
+    fn spawn(&self, index: usize) -> Result<Worker> {
+        let (tx, rx) = channel();
+        let load = Arc::new(AtomicUsize::new(0));
+        let (clock, l) = (self.clock.clone(), load.clone());
+        std::thread::Builder::new()
+            .name(format!("media-loop-{index}"))
+            .spawn(move || run(&rx, clock.as_ref(), &l))
+            .map_err(|e| MediaError::Worker(format!("cannot start a media loop thread: {e}")))?;
+        Ok(Worker { tx, load })
+    }
+}
+
+/// A worker: every tick, each session's frame; sessions that ended are finished.
+fn run(rx: &Receiver<Box<dyn FrameTask>>, clock: &dyn Clock, load: &AtomicUsize) {
+    let mut tasks: Vec<Box<dyn FrameTask>> = Vec::new();
+    let mut next = clock.now();
+    loop {
+        loop {
+            match rx.try_recv() {
+                Ok(task) => tasks.push(task),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) if tasks.is_empty() => return,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        if tasks.is_empty() {
+            // Idle: no tick until a session comes.
+            match rx.recv() {
+                Ok(task) => tasks.push(task),
+                Err(_) => return,
+            }
+            next = clock.now();
+        }
+        let mut i = 0;
+        while i < tasks.len() {
+            match catch_unwind(AssertUnwindSafe(|| tasks[i].frame())) {
+                Ok(true) => i += 1,
+                Ok(false) => {
+                    end(tasks.swap_remove(i), false);
+                    load.fetch_sub(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    tracing::error!("a media session panicked in the media loop; ending it");
+                    end(tasks.swap_remove(i), true);
+                    load.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        next += TICK;
+        let now = clock.now();
+        if now > next + MAX_BEHIND {
+            tracing::debug!(
+                behind_ms = u64::try_from((now - next).as_millis()).unwrap_or(u64::MAX),
+                sessions = tasks.len(),
+                "media loop behind; schedule restarted"
+            );
+            next = now;
+        } else {
+            clock.sleep_until(next);
+        }
+    }
+}
+
+fn end(task: Box<dyn FrameTask>, panicked: bool) {
+    if catch_unwind(AssertUnwindSafe(|| task.finish(panicked))).is_err() {
+        tracing::error!("a media session panicked while closing");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::media::clock::SystemClock;
+
+    struct Counted {
+        frames: Arc<AtomicU32>,
+        stop_after: u32,
+        panic_at: Option<u32>,
+        done: mpsc::Sender<(u32, bool)>,
+    }
+
+    impl FrameTask for Counted {
+        fn frame(&mut self) -> bool {
+            let n = self.frames.fetch_add(1, Ordering::SeqCst) + 1;
+            assert!(self.panic_at != Some(n), "test panic");
+            n < self.stop_after
+        }
+        fn finish(self: Box<Self>, panicked: bool) {
+            let _ = self
+                .done
+                .send((self.frames.load(Ordering::SeqCst), panicked));
+        }
+    }
+
+    #[test]
+    fn runs_every_session_until_it_ends_and_survives_a_panicking_one() {
+        let lp = FrameLoop::new(SystemClock::shared());
+        let (done_tx, done_rx) = mpsc::channel();
+        let counters: Vec<_> = (0..3).map(|_| Arc::new(AtomicU32::new(0))).collect();
+        for (i, c) in counters.iter().enumerate() {
+            lp.add(Box::new(Counted {
+                frames: c.clone(),
+                stop_after: 3 + u32::try_from(i).unwrap(),
+                panic_at: (i == 1).then_some(2),
+                done: done_tx.clone(),
+            }))
+            .unwrap();
+        }
+        let mut ends: Vec<_> = (0..3)
+            .map(|_| done_rx.recv_timeout(Duration::from_secs(30)).unwrap())
+            .collect();
+        ends.sort_unstable();
+        // The panicking session ends at its second frame, the others run to their end.
+        assert_eq!(ends, vec![(2, true), (3, false), (5, false)]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while lp.sessions() != 0 {
+            assert!(std::time::Instant::now() < deadline, "load not released");
+            std::thread::yield_now();
+        }
+    }
+}
