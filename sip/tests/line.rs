@@ -1,6 +1,6 @@
 //! The user agent as a call-leg `Line`: two user agents on loopback, each wrapped in a
 //! `SipLine`, place, ring, answer, carry audio and digits, hold, and end with mapped
-//! causes — the events in the contract's order.
+//! causes — the events in the contract's order; REFERs from the peer become transfer requests.
 
 #![allow(
     clippy::unwrap_used,
