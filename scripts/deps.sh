@@ -35,7 +35,7 @@ bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 # chromium-driver; Selenium's own driver download is never used), the API's schema test,
 # the oelint-adv whose rules yocto-layer/oelint-rules.json pins, and pocketsphinx (with its
 # bundled en-US model), the recogniser the transcribe_* tests wrap (tests/stt/server.py).
-pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5 oelint-adv==9.11.2 pocketsphinx==5.0.4)
+pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5 oelint-adv==9.11.2 pocketsphinx==5.0.4 websockets==17.4)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -66,7 +66,7 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis, oelint_adv, pocketsphinx' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis, oelint_adv, pocketsphinx, websockets' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
     [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
