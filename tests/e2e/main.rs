@@ -30,6 +30,8 @@ mod fetch;
 mod hostile;
 /// The Yocto layer: oelint-adv, crate list, unit, udev rules, shell scripts.
 mod layer;
+/// The WebSocket media stream: listeners hear the caller exactly, speak to it, refusals.
+mod media_stream;
 /// The API against its OpenAPI document, by schemathesis.
 mod schemathesis;
 /// SIP: calls from SIPp into flows, GSM calls connected to SIP, toll-fraud refusal.

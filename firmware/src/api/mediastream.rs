@@ -4,16 +4,17 @@
 //! The request is checked before the upgrade — the encapsulation (`400`), the call (`404`,
 //! `409`), the stream limit shared with external media (`409 TOO_MANY_STREAMS`) and the
 //! upgrade itself (`426`) — so every refusal is a plain API error; the token is the API's
-//! (header or `?token=`, the route sits behind the same middleware). After the upgrade
-//! two halves run: the writer sends each 20 ms frame the call's media session listens to
-//! (both sides of the call, mixed; see [`crate::media::external`]) as one binary message,
-//! and closes the socket (1000) when the call or the stream ends; the reader decodes the
-//! client's binary messages ([`crate::media::wsmedia`]) into 20 ms frames that both sides
-//! of the call hear, waiting while the session's queue is full (TCP slows a client that
+//! (header or `?token=`, the route sits behind the same middleware). After the upgrade one
+//! task sends each 20 ms frame the call's media session listens to (both sides of the
+//! call, mixed; see [`crate::media::external`]) as one binary message, and closes the
+//! socket (1000) when the call or the stream ends; it decodes the client's binary messages
+//! ([`crate::media::wsmedia`]) into 20 ms frames that both sides of the call hear, and
+//! stops reading the socket while the session's queue is full (TCP slows a client that
 //! sends faster than real time). Malformed messages are skipped and logged; text messages
 //! are ignored. The client closing the socket ends the stream; several clients may stream
 //! one call at once (at most 5 streams per call, counting external media).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -21,7 +22,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde::Deserialize;
 use tracing::{debug, info};
 use uuid::Uuid;
@@ -88,14 +89,24 @@ pub(super) async fn media_stream(
         .on_upgrade(move |socket| pump(socket, ends, encapsulation, id)))
 }
 
-/// Moves frames between the socket and the call until either side is done.
-async fn pump(socket: WebSocket, ends: MediaStreamEnds, encapsulation: Encapsulation, call: Uuid) {
+/// Decoded frames from the client waiting for room in the session's queue: the socket is
+/// not read while this many wait (TCP then slows the client down).
+const PENDING_FRAMES: usize = 64;
+
+/// Moves frames between the socket and the call until either side is done. One task: the
+/// frames towards the client never wait behind the client's own (a full queue into the
+/// call only pauses reading the socket).
+async fn pump(
+    mut socket: WebSocket,
+    ends: MediaStreamEnds,
+    encapsulation: Encapsulation,
+    call: Uuid,
+) {
     let MediaStreamEnds {
         id,
         mut listened,
         spoken,
     } = ends;
-    let (mut sink, mut source) = socket.split();
     // RTP's SSRC and first sequence number: the random low bits of the stream's v7 id.
     let bits = id.as_u128();
     let mut encoder = Encoder::new(
@@ -103,58 +114,70 @@ async fn pump(socket: WebSocket, ends: MediaStreamEnds, encapsulation: Encapsula
         (bits & 0xffff_ffff) as u32,
         ((bits >> 32) & 0xffff) as u16,
     );
-    let writer = async move {
-        while let Some(frame) = listened.recv().await {
-            if sink
-                .send(Message::Binary(encoder.encode(&frame).into()))
-                .await
-                .is_err()
-            {
-                return;
+    let mut decoder = Decoder::new(encapsulation);
+    let mut pending: VecDeque<Vec<i16>> = VecDeque::new();
+    let mut skipped: u64 = 0;
+    let by = loop {
+        tokio::select! {
+            frame = listened.recv() => {
+                let Some(frame) = frame else {
+                    // The call (or its media session) ended: close, and let the client
+                    // answer the close so it sees a clean end.
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1000,
+                            reason: "the call ended".into(),
+                        })))
+                        .await;
+                    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                        while let Some(Ok(_)) = socket.recv().await {}
+                    })
+                    .await;
+                    break "the call";
+                };
+                if socket
+                    .send(Message::Binary(encoder.encode(&frame).into()))
+                    .await
+                    .is_err()
+                {
+                    break "a send error";
+                }
+            }
+            permit = spoken.reserve(), if !pending.is_empty() => {
+                let (Ok(permit), Some(frame)) = (permit, pending.pop_front()) else {
+                    break "the media session";
+                };
+                permit.send(frame);
+            }
+            message = socket.recv(), if pending.len() < PENDING_FRAMES => {
+                let message = match message {
+                    Some(Ok(m)) => m,
+                    Some(Err(_)) | None => break "the client (connection lost)",
+                };
+                match message {
+                    Message::Binary(bytes) => {
+                        match decoder.push(&bytes, |f| pending.push_back(f)) {
+                            Ok(Said::Audio) => {}
+                            Ok(Said::Hangup) => {
+                                let _ = socket.send(Message::Close(None)).await;
+                                break "the client (AudioSocket hang-up)";
+                            }
+                            Err(e) => {
+                                skipped += 1;
+                                debug!(%call, media_stream = %id, error = %e, "media stream message skipped");
+                            }
+                        }
+                    }
+                    Message::Close(_) => {
+                        // The close reply is queued by the protocol: flushing sends it.
+                        let _ = socket.flush().await;
+                        break "the client";
+                    }
+                    // Text carries nothing for the call; pings are answered by the socket.
+                    _ => {}
+                }
             }
         }
-        // The call (or its media session) ended.
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: "the call ended".into(),
-            })))
-            .await;
     };
-    let reader = async move {
-        let mut decoder = Decoder::new(encapsulation);
-        let mut frames = Vec::new();
-        let mut skipped: u64 = 0;
-        while let Some(Ok(message)) = source.next().await {
-            let Message::Binary(bytes) = message else {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-                continue;
-            };
-            let said = match decoder.push(&bytes, |f| frames.push(f)) {
-                Ok(said) => said,
-                Err(e) => {
-                    skipped += 1;
-                    debug!(%call, media_stream = %id, error = %e, "media stream message skipped");
-                    Said::Audio
-                }
-            };
-            for frame in frames.drain(..) {
-                if spoken.send(frame).await.is_err() {
-                    return skipped;
-                }
-            }
-            if said == Said::Hangup {
-                break;
-            }
-        }
-        skipped
-    };
-    tokio::pin!(writer, reader);
-    let skipped = tokio::select! {
-        () = &mut writer => tokio::time::timeout(CLOSE_WAIT, &mut reader).await.unwrap_or(0),
-        skipped = &mut reader => skipped,
-    };
-    info!(%call, media_stream = %id, skipped, "media stream client gone");
+    info!(%call, media_stream = %id, skipped, ended_by = by, "media stream closed");
 }
