@@ -17,7 +17,8 @@
 # server for tests/e2e/email.rs), selenium (drives Debian's chromium for
 # tests/e2e/admin_browser.py), schemathesis (an OpenAPI-driven API tester for
 # tests/e2e/schemathesis.rs) and oelint-adv (the Yocto recipe linter for
-# tests/e2e/layer.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
+# tests/e2e/layer.rs), pocketsphinx and websockets (the WebSocket media stream
+# clients of tests/e2e/media_stream.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
 # no root: pip installs into the venv only.
 set -euo pipefail
 

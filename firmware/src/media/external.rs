@@ -241,7 +241,9 @@ enum Io {
     Rtp {
         host: SocketAddr,
         socket: UdpSocket,
-        rtp: RtpSession,
+        // Boxed: the session's jitter buffer makes it large, and most streams of a
+        // busy gateway may be WebSocket ones.
+        rtp: Box<RtpSession>,
         buf: Vec<u8>,
     },
     /// Frames to and from the API's WebSocket task (`media_stream`).
@@ -296,7 +298,7 @@ impl ExternalStream {
                 io: Io::Rtp {
                     host: options.host,
                     socket,
-                    rtp: RtpSession::new(params, JitterConfig::default()),
+                    rtp: Box::new(RtpSession::new(params, JitterConfig::default())),
                     buf: vec![0; 2048],
                 },
                 rate,

@@ -280,9 +280,7 @@ mod tests {
     use super::*;
 
     fn ramp(start: i16) -> Vec<i16> {
-        (0..FRAME as i16)
-            .map(|i| start.wrapping_add(i * 97))
-            .collect()
+        (0..160i16).map(|i| start.wrapping_add(i * 97)).collect()
     }
 
     fn decode_all(d: &mut Decoder, messages: &[Vec<u8>]) -> Vec<Vec<i16>> {
