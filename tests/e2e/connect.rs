@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 /// The number the far end answers (after 300 ms of ringing).
 const ANSWERS: &str = "+15557778888";
 /// The number that is busy.
-const BUSY: &str = "+15550000017";
+pub(crate) const BUSY: &str = "+15550000017";
 /// The number that rings until someone gives up.
 const RINGS: &str = "+15550000019";
 

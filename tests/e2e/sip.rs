@@ -11,8 +11,8 @@
 //!   routing table through the modem.
 //! * The SIP side transfers the GSM caller (blind REFER to the gateway's `sip:200@…`): the
 //!   gateway dials 200 out on the other modem, NOTIFYs 100 then 200, and the caller and
-//!   200 hear each other; the same REFER from a far end no trunk trusts gets 403 and no
-//!   modem dials.
+//!   200 hear each other; to a busy number the PBX hears 486 and keeps the caller; the
+//!   same REFER from a far end no trunk trusts gets 403 and no modem dials.
 //! * A GSM call and a SIP call (placed by the API) meet in a `conference_join`: the caller
 //!   alone does not hear itself, and hears its tone come back through the echoing SIP
 //!   participant; the SIP leg hanging up leaves the caller in the conference.
@@ -629,18 +629,19 @@ async fn a_gsm_caller_and_a_sip_phone_meet_in_a_conference() {
 
 /// A two-modem gateway (`sim0` takes the GSM caller, `sim1` dials out and answers) whose
 /// GSM caller is connected to a SIPp UAS at `ip` running `scenario_file`, which REFERs
-/// the call to the gateway's own `sip:200@…`. Returns the gateway, its board's directory,
-/// SIPp, and the GSM caller's call id once the SIP leg answered.
+/// the call to the gateway's own `sip:<target>@…`. Returns the gateway, its board's
+/// directory, SIPp, and the GSM caller's call id once the SIP leg answered.
 async fn gsm_caller_bridged_to_a_referring_pbx(
     scenario_file: &str,
     ip: &str,
+    target: &str,
 ) -> (Gateway, tempfile::TempDir, Child, String) {
     let dir = tempfile::tempdir().unwrap();
     let profile = crate::connect::board(dir.path(), "", "");
     let gw = Gateway::start_with(|c| c.board.profile = profile).await;
     let port = free_udp_port();
     let (p, media) = (port.to_string(), free_media_port().to_string());
-    let refer_to = format!("sip:200@{}", sip_addr(&gw));
+    let refer_to = format!("sip:{target}@{}", sip_addr(&gw));
     let uas = scenario(scenario_file);
     let child = sipp(&[
         "-sf",
@@ -691,7 +692,7 @@ async fn gsm_caller_bridged_to_a_referring_pbx(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pbx_blind_transfers_a_gsm_caller_to_a_number() {
     let (gw, _dir, child, incoming) =
-        gsm_caller_bridged_to_a_referring_pbx("uas_refer.xml", "127.0.0.1").await;
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer.xml", "127.0.0.1", "200").await;
     let api = gw.api();
     let sims = gw.daemon().sims();
     let target = api
@@ -758,7 +759,7 @@ async fn a_pbx_blind_transfers_a_gsm_caller_to_a_number() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refer_from_an_unauthenticated_far_end_dials_nothing() {
     let (gw, _dir, child, incoming) =
-        gsm_caller_bridged_to_a_referring_pbx("uas_refer_refused.xml", "127.0.0.2").await;
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer_refused.xml", "127.0.0.2", "200").await;
     let api = gw.api();
     finished(child).await;
     let master = ended(&gw, &incoming).await;
@@ -776,6 +777,39 @@ async fn a_refer_from_an_unauthenticated_far_end_dials_nothing() {
         api.calls().await.len(),
         2,
         "the caller and the SIP leg, nothing else"
+    );
+    gw.stop().await;
+}
+
+/// The transfer target is busy: the PBX hears it (final NOTIFY 486), the GSM caller stays
+/// on the PBX's call, and when the PBX hangs up the caller's `connect` ends as usual (its
+/// flow goes on to the next action), not as a handed-over call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_blind_transfer_leaves_the_caller_with_the_pbx() {
+    let busy = crate::connect::BUSY;
+    let (gw, _dir, child, incoming) =
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer_busy.xml", "127.0.0.1", busy).await;
+    let api = gw.api();
+    finished(child).await;
+    let sent = api.get("/v1.0/gateway/sim/sent?modem=sim1").await;
+    assert_eq!(sent["dialled"], json!([busy]));
+    let master = ended(&gw, &incoming).await;
+    let af = api
+        .wait_ended(master["activeflow_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        af["variables"]["after"], "connect",
+        "the caller's flow went on"
+    );
+    let sip_leg = api
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c["transport"] == "sip")
+        .unwrap();
+    assert_ne!(
+        sip_leg["end_cause"]["cause"], "transferred",
+        "a failed transfer is not a transfer"
     );
     gw.stop().await;
 }
