@@ -17,7 +17,8 @@
 # server for tests/e2e/email.rs), selenium (drives Debian's chromium for
 # tests/e2e/admin_browser.py), schemathesis (an OpenAPI-driven API tester for
 # tests/e2e/schemathesis.rs) and oelint-adv (the Yocto recipe linter for
-# tests/e2e/layer.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
+# tests/e2e/layer.rs), pocketsphinx and websockets (the WebSocket media stream
+# clients of tests/e2e/media_stream.rs) in ${CARGO_TARGET_DIR:-target}/pyvenv. That needs
 # no root: pip installs into the venv only.
 set -euo pipefail
 
@@ -35,7 +36,7 @@ bench_pkgs=("${test_pkgs[@]}" libclang-dev)
 # chromium-driver; Selenium's own driver download is never used), the API's schema test,
 # the oelint-adv whose rules yocto-layer/oelint-rules.json pins, and pocketsphinx (with its
 # bundled en-US model), the recogniser the transcribe_* tests wrap (tests/stt/server.py).
-pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5 oelint-adv==9.11.2 pocketsphinx==5.0.4)
+pypi_pkgs=(python-gsmmodem-new==0.13.0 aiosmtpd==1.4.6 selenium==4.45.0 schemathesis==4.32.5 oelint-adv==9.11.2 pocketsphinx==5.0.4 websockets==17.4)
 
 case "${1:-test}" in
   run) want=("${run_pkgs[@]}"); python=no ;;
@@ -66,7 +67,7 @@ if [ "$python" = yes ]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   venv="$target/pyvenv"
-  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis, oelint_adv, pocketsphinx' 2>/dev/null; then
+  if ! "$venv/bin/python3" -c 'import gsmmodem, aiosmtpd, selenium, schemathesis, oelint_adv, pocketsphinx, websockets' 2>/dev/null; then
     echo "making $venv with ${pypi_pkgs[*]}" >&2
     mkdir -p "$target"
     [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::cause::EndCause;
-use crate::line::{LegId, Party};
+use crate::line::{LegId, Party, TransferTarget};
 
 /// How far an outgoing leg got before it was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,16 +78,23 @@ pub enum LegEvent {
         /// The leg.
         leg: LegId,
     },
-    /// The line's own user asks to join the far ends of two of its legs and leave: an
-    /// analog phone hanging up in a consultation call (held `leg`, consulted `to`); a SIP
-    /// phone's attended REFER would say the same. The runtime joins whatever each leg is
-    /// bridged to; both legs then end (the line sends their `Ended`, cause
-    /// [`crate::Cause::Transferred`], right after this event).
+    /// The line's user (or the peer on the far end of `leg`) asks the gateway to hand
+    /// over the party `leg` is bridged to, and leave.
+    ///
+    /// * [`TransferTarget::Leg`]: join the far ends of two of the line's legs — an analog
+    ///   phone hanging up in a consultation call (held `leg`, consulted `to`), a SIP
+    ///   peer's attended REFER with `Replaces` naming another of the line's dialogs. The
+    ///   runtime joins whatever each leg is bridged to; both legs then end (the line sends
+    ///   their `Ended`, cause [`crate::Cause::Transferred`], after this event).
+    /// * [`TransferTarget::Party`]: a blind transfer (a SIP peer's REFER): the runtime
+    ///   dials the party — only where the line's peer could have called it itself — joins
+    ///   the bridged party to it once it answers, and reports how it went with
+    ///   [`crate::Line::transfer_outcome`]. `leg` stays up meanwhile; its peer ends it.
     TransferRequested {
-        /// The held leg.
+        /// The leg whose far end asks (the held leg of a consultation).
         leg: LegId,
-        /// The leg whose far end takes the held party over.
-        to: LegId,
+        /// The leg whose far end takes the bridged party over, or the party to dial.
+        to: TransferTarget,
     },
     /// The leg is over. Sent exactly once per leg, and last.
     Ended {

@@ -242,6 +242,14 @@ pub trait Line: Send + Sync + 'static {
     /// [`Cause::Transferred`].
     fn transfer(&self, leg: LegId, to: TransferTarget) -> LegFuture<'_, ()>;
 
+    /// How a blind transfer the line asked for
+    /// ([`crate::LegEvent::TransferRequested`] to a [`TransferTarget::Party`]) went: `Ok`
+    /// once the party answered and was joined, `Err(cause)` when it could not be reached
+    /// or was not allowed. Lines that never ask for one keep the default (nothing to say).
+    fn transfer_outcome(&self, _leg: LegId, _outcome: Result<(), Cause>) -> LegFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Where the leg's audio is, now.
     fn audio(&self, leg: LegId) -> LegAudio;
 

@@ -21,7 +21,8 @@
 //! extensions, qualify) go out on a second channel, [`SipNotices`], for the gateway's
 //! status and event log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -40,9 +41,17 @@ use crate::ua::{AuthIdentity, Destination, UaError, UaEvent, UserAgent};
 /// How long each digit of `send_dtmf` lasts (RFC 4733 event duration, INFO `Duration`).
 const DIGIT_DURATION: Duration = Duration::from_millis(100);
 
-/// The status a REFER from the peer is finally answered with: the gateway does not carry
-/// out transfers its peers ask for (its calls belong to flows), so it declines them.
-const REFER_DECLINED: u16 = 603;
+/// The final NOTIFY status of an attended REFER whose `Replaces` names a dialog the
+/// gateway does not have: carrying it out would mean an INVITE with `Replaces` to a third
+/// party, which the user agent does not send.
+const REPLACES_ELSEWHERE: u16 = 501;
+
+/// The final NOTIFY status of a blind REFER to an address the gateway must not dial for
+/// the peer: a trunk's proxy (a call there would present the gateway's credentials).
+const REFER_FORBIDDEN: u16 = 403;
+
+/// The final NOTIFY status of a blind REFER whose target has no user part to call.
+const REFER_NO_USER: u16 = 404;
 
 /// Events of the user agent that are not about a call: trunk registrations, qualify
 /// results and registrar extensions (`UaEvent::Registration`, `TrunkReachable`,
@@ -66,6 +75,7 @@ pub struct SipLine {
     ua: UserAgent,
     routing: Routing,
     legs: Arc<Mutex<HashMap<LegId, SipLegInfo>>>,
+    transfers: Transfers,
     events: Mutex<Option<LineEvents>>,
     stopped: Arc<AtomicBool>,
 }
@@ -129,6 +139,55 @@ impl Routing {
     }
 }
 
+/// Legs handed over by a transfer their peer asked for: their `Ended` says
+/// [`Cause::Transferred`] whoever sends the BYE.
+type Transfers = Arc<Mutex<HashSet<LegId>>>;
+
+/// Where a blind REFER's `Refer-To` points, as the party the runtime is asked to dial.
+///
+/// * the gateway itself (`sip:200@<our address>`): the number `200`, reached as a call from
+///   the peer to the gateway would be (the runtime's routing decides, and refuses where
+///   the peer could not have called it);
+/// * a trunk's proxy: refused ([`REFER_FORBIDDEN`]) — the user agent answers a trunk's
+///   challenges with the trunk's credentials, so such a call is the gateway's, not the
+///   peer's, to pay for;
+/// * any other `sip:` address: that address, over SIP (the peer could call it itself; the
+///   gateway presents no credentials to it).
+fn transfer_party(uri: &str, own: &[SocketAddr], trunks: &[SocketAddr]) -> Result<Party, u16> {
+    let parsed = crate::message::parse_uri(uri).map_err(|_| 400u16)?;
+    let user = parsed
+        .auth
+        .as_ref()
+        .map(|a| a.user.clone())
+        .unwrap_or_default();
+    if user.is_empty() {
+        return Err(REFER_NO_USER);
+    }
+    let host = crate::message::uri_host(&parsed);
+    let port = crate::message::uri_port(&parsed).unwrap_or(5060);
+    let addr = host
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, port));
+    let is = |set: &[SocketAddr]| {
+        addr.is_some_and(|a| {
+            set.iter()
+                .any(|o| o.port() == a.port() && (o.ip() == a.ip() || o.ip().is_unspecified()))
+        })
+    };
+    if is(own) {
+        return Ok(Party::number(user));
+    }
+    if is(trunks) {
+        return Err(REFER_FORBIDDEN);
+    }
+    Ok(Party {
+        number: user,
+        display_name: String::new(),
+        uri: uri.to_owned(),
+    })
+}
+
 impl SipLine {
     /// The line `id` over a user agent started with `config`, and its event stream.
     /// Numbers (not `sip:` addresses, not extensions) go out through `number_trunk`, a
@@ -145,12 +204,19 @@ impl SipLine {
         let (tx, rx) = line_events();
         let (notice_tx, notices) = mpsc::unbounded_channel();
         let legs = Arc::new(Mutex::new(HashMap::new()));
+        let transfers = Transfers::default();
         let stopped = Arc::new(AtomicBool::new(false));
+        let mut own = vec![ua.udp_addr()];
+        own.extend(ua.tcp_addr());
+        if let Some(ip) = config.public_ip {
+            own.extend(own.clone().iter().map(|a| SocketAddr::new(ip, a.port())));
+        }
         let line = Arc::new(Self {
             id: id.into(),
             ua: ua.clone(),
             routing: Routing::of(config, number_trunk),
             legs: Arc::clone(&legs),
+            transfers: Arc::clone(&transfers),
             events: Mutex::new(Some(rx)),
             stopped: Arc::clone(&stopped),
         });
@@ -158,6 +224,9 @@ impl SipLine {
             line: line.id.clone(),
             ua,
             legs,
+            transfers,
+            own,
+            trunks: config.trunks.iter().map(|t| t.proxy).collect(),
             tx,
             notices: notice_tx,
             stopped,
@@ -364,6 +433,23 @@ impl Line for SipLine {
         })
     }
 
+    fn transfer_outcome(&self, leg: LegId, outcome: Result<(), Cause>) -> LegFuture<'_, ()> {
+        Box::pin(async move {
+            self.known(leg)?;
+            let status = match outcome {
+                Ok(()) => {
+                    lock(&self.transfers).insert(leg);
+                    200
+                }
+                Err(cause) => crate::cause::sip_status_for(cause),
+            };
+            self.ua
+                .transfer_outcome(leg, status)
+                .await
+                .map_err(|e| self.error(e))
+        })
+    }
+
     fn audio(&self, leg: LegId) -> LegAudio {
         match self.ua.take_audio(leg) {
             Ok(stream) => LegAudio::Port(Box::new(stream)),
@@ -386,6 +472,11 @@ struct Translator {
     line: String,
     ua: UserAgent,
     legs: Arc<Mutex<HashMap<LegId, SipLegInfo>>>,
+    transfers: Transfers,
+    /// The user agent's own addresses (a `Refer-To` at one of them names a number).
+    own: Vec<SocketAddr>,
+    /// The trunks' proxies (a `Refer-To` there is refused).
+    trunks: Vec<SocketAddr>,
     tx: LineEventSender,
     notices: mpsc::UnboundedSender<UaEvent>,
     stopped: Arc<AtomicBool>,
@@ -473,11 +564,8 @@ impl Translator {
             UaEvent::Retrieved { call } if self.ours(call) => {
                 self.send(LegEvent::Retrieved { leg: call });
             }
-            UaEvent::TransferRequested { call, target } => {
-                warn!(line = %self.line, leg = %call, target = %target.uri, "the peer asked for a transfer; declined (calls belong to their flows)");
-                if let Err(e) = self.ua.transfer_outcome(call, REFER_DECLINED).await {
-                    debug!(leg = %call, cause = %e, "transfer outcome not sent");
-                }
+            UaEvent::TransferRequested { call, target } if self.ours(call) => {
+                self.on_transfer_requested(call, target).await;
             }
             UaEvent::TransferResult { call, status } => {
                 // The peer's BYE (or ours after a successful REFER) ends the leg.
@@ -491,13 +579,18 @@ impl Translator {
                     Some(status) => format!("SIP {status}: {}", cause.detail),
                     None => cause.detail.clone(),
                 };
-                self.send(LegEvent::Ended {
-                    leg: call,
-                    cause: EndCause {
+                let ended = if lock(&self.transfers).remove(&call) {
+                    EndCause::new(Cause::Transferred, format!("transferred; {detail}"))
+                } else {
+                    EndCause {
                         cause: cause.cause,
                         q850: cause.q850,
                         detail,
-                    },
+                    }
+                };
+                self.send(LegEvent::Ended {
+                    leg: call,
+                    cause: ended,
                 });
             }
             notice @ (UaEvent::Registration { .. }
@@ -511,7 +604,61 @@ impl Translator {
             | UaEvent::AudioReady { .. }
             | UaEvent::Dtmf { .. }
             | UaEvent::Held { .. }
-            | UaEvent::Retrieved { .. } => {}
+            | UaEvent::Retrieved { .. }
+            | UaEvent::TransferRequested { .. } => {}
+        }
+    }
+
+    /// The peer of `call` sent a REFER the user agent accepted (`202`, `100` NOTIFY sent;
+    /// the user agent refused unauthenticated ones itself).
+    ///
+    /// * With `Replaces` naming another of our legs (an attended transfer through the
+    ///   gateway): the runtime joins the two legs' far ends; the final NOTIFY says `200`,
+    ///   the replaced leg is hung up as the target of an INVITE with `Replaces` would
+    ///   (RFC 3891), and the referring leg ends with the peer's BYE (RFC 5589).
+    /// * Without: a blind transfer — the runtime dials the target and answers with
+    ///   [`Line::transfer_outcome`].
+    async fn on_transfer_requested(&self, call: LegId, target: crate::ua::TransferTarget) {
+        info!(line = %self.line, leg = %call, target = %target.uri, by = ?target.by, attended = target.replaces.is_some(), "the peer asks for a transfer");
+        if let Some(replaces) = target.replaces {
+            let other = replaces
+                .call
+                .filter(|other| *other != call && self.ours(*other));
+            let Some(other) = other else {
+                info!(leg = %call, sip_call_id = %replaces.call_id, "Replaces names a dialog the gateway does not have: declined");
+                self.final_notify(call, REPLACES_ELSEWHERE).await;
+                return;
+            };
+            {
+                let mut transfers = lock(&self.transfers);
+                transfers.insert(call);
+                transfers.insert(other);
+            }
+            self.send(LegEvent::TransferRequested {
+                leg: call,
+                to: TransferTarget::Leg(other),
+            });
+            self.final_notify(call, 200).await;
+            if let Err(e) = self.ua.hangup(other, Cause::Transferred).await {
+                debug!(leg = %other, cause = %e, "replaced leg already gone");
+            }
+            return;
+        }
+        match transfer_party(&target.uri, &self.own, &self.trunks) {
+            Ok(party) => self.send(LegEvent::TransferRequested {
+                leg: call,
+                to: TransferTarget::Party(party),
+            }),
+            Err(status) => {
+                warn!(leg = %call, target = %target.uri, status, "blind transfer refused");
+                self.final_notify(call, status).await;
+            }
+        }
+    }
+
+    async fn final_notify(&self, call: LegId, status: u16) {
+        if let Err(e) = self.ua.transfer_outcome(call, status).await {
+            debug!(leg = %call, cause = %e, "transfer outcome not sent");
         }
     }
 }
@@ -574,6 +721,26 @@ mod tests {
             Routing::default()
                 .destination(&Party::number("+4930123"))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn refer_targets_are_numbers_here_addresses_elsewhere_and_never_a_trunk() {
+        let own: Vec<SocketAddr> = vec!["127.0.0.1:5060".parse().unwrap()];
+        let trunks: Vec<SocketAddr> = vec!["192.0.2.1:5060".parse().unwrap()];
+        let t = |u: &str| transfer_party(u, &own, &trunks);
+        assert_eq!(t("sip:200@127.0.0.1").unwrap(), Party::number("200"));
+        assert_eq!(t("sip:200@127.0.0.1:5060").unwrap(), Party::number("200"));
+        let elsewhere = t("sip:300@127.0.0.1:5070").unwrap();
+        assert_eq!(elsewhere.number, "300");
+        assert_eq!(elsewhere.uri, "sip:300@127.0.0.1:5070");
+        assert_eq!(t("sip:+4490012345@192.0.2.1"), Err(REFER_FORBIDDEN));
+        assert_eq!(t("sip:127.0.0.1"), Err(REFER_NO_USER));
+        assert_eq!(t("sip:a b@"), Err(400));
+        let any: Vec<SocketAddr> = vec!["0.0.0.0:5060".parse().unwrap()];
+        assert_eq!(
+            transfer_party("sip:200@10.0.0.5", &any, &trunks).unwrap(),
+            Party::number("200")
         );
     }
 

@@ -1,6 +1,6 @@
 //! The user agent as a call-leg `Line`: two user agents on loopback, each wrapped in a
 //! `SipLine`, place, ring, answer, carry audio and digits, hold, and end with mapped
-//! causes — the events in the contract's order.
+//! causes — the events in the contract's order; REFERs from the peer become transfer requests.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,6 +16,7 @@ use std::time::Duration;
 use common::*;
 use flowgate_line::{
     Cause, DtmfSource, LegAudio, LegEvent, LegId, Line, LineEvents, Party, Placement, Progress,
+    TransferTarget,
 };
 use flowgate_sip::line::SipLine;
 use flowgate_sip::ua::{AuthIdentity, UserAgent};
@@ -223,4 +224,132 @@ async fn a_refused_call_ends_with_the_mapped_cause() {
         .await
         .unwrap_err();
     assert!(!err.fails_over(), "{err}");
+}
+
+/// Places a call from `a` to `b` and answers it; returns (a's leg, b's leg).
+async fn answered_call(
+    a: &SipLine,
+    ea: &mut LineEvents,
+    b: &SipLine,
+    eb: &mut LineEvents,
+    user: &str,
+) -> (LegId, LegId) {
+    let leg: LegId = Uuid::now_v7();
+    let to = format!("sip:{user}@{}", b.user_agent().udp_addr());
+    a.place(
+        leg,
+        Placement {
+            to: Party {
+                uri: to,
+                ..Party::default()
+            },
+            from: Party::number("5550100"),
+        },
+    )
+    .await
+    .unwrap();
+    let LegEvent::Incoming { leg: bleg, .. } =
+        wait_leg(eb, |e| matches!(e, LegEvent::Incoming { .. })).await
+    else {
+        unreachable!()
+    };
+    b.answer(bleg).await.unwrap();
+    wait_leg(ea, |e| *e == LegEvent::Answered { leg }).await;
+    wait_leg(eb, |e| *e == LegEvent::Answered { leg: bleg }).await;
+    (leg, bleg)
+}
+
+async fn ended_with(ev: &mut LineEvents, leg: LegId) -> Cause {
+    let LegEvent::Ended { cause, .. } = wait_leg(
+        ev,
+        |e| matches!(e, LegEvent::Ended { leg: l, .. } if *l == leg),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    cause.cause
+}
+
+/// REFERs from the peer become the contract's transfer requests: an attended one naming
+/// another of the line's dialogs joins the two legs (the replaced one is hung up, both end
+/// `Transferred`), a blind one to the gateway's own address asks for the number, and one
+/// to a trunk's proxy is refused without asking anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refers_from_the_peer_become_transfer_requests() {
+    let (a, mut ea) = line(config("127.0.0.1", 56_000)).await;
+    let mut cb = config("127.0.0.1", 57_000);
+    cb.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5999".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (b, mut eb) = line(cb).await;
+
+    // Attended: the phone (a) has two calls through the gateway (b) and joins them.
+    let (a1, b1) = answered_call(&a, &mut ea, &b, &mut eb, "201").await;
+    let (a2, b2) = answered_call(&a, &mut ea, &b, &mut eb, "202").await;
+    a.transfer(a1, TransferTarget::Leg(a2)).await.unwrap();
+    let e = wait_leg(&mut eb, |e| matches!(e, LegEvent::TransferRequested { .. })).await;
+    assert_eq!(
+        e,
+        LegEvent::TransferRequested {
+            leg: b1,
+            to: TransferTarget::Leg(b2)
+        }
+    );
+    // The gateway ends the replaced dialog; the phone ends the referring one.
+    assert_eq!(ended_with(&mut eb, b2).await, Cause::Transferred);
+    ended_with(&mut ea, a2).await;
+    a.hangup(a1, Cause::Normal).await.unwrap();
+    assert_eq!(ended_with(&mut eb, b1).await, Cause::Transferred);
+
+    // Blind, to a number at the gateway: the owner of the calls decides and reports.
+    let (a3, b3) = answered_call(&a, &mut ea, &b, &mut eb, "203").await;
+    let gw = b.user_agent().udp_addr();
+    a.transfer(
+        a3,
+        TransferTarget::Party(Party {
+            uri: format!("sip:200@{gw}"),
+            ..Party::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let e = wait_leg(&mut eb, |e| matches!(e, LegEvent::TransferRequested { .. })).await;
+    assert_eq!(
+        e,
+        LegEvent::TransferRequested {
+            leg: b3,
+            to: TransferTarget::Party(Party::number("200"))
+        }
+    );
+    b.transfer_outcome(b3, Ok(())).await.unwrap();
+    a.hangup(a3, Cause::Normal).await.unwrap();
+    assert_eq!(ended_with(&mut eb, b3).await, Cause::Transferred);
+
+    // Blind, to the trunk's proxy: refused by the line (a call there would be the
+    // gateway's, with its credentials); nothing is asked of the owner.
+    let (a4, b4) = answered_call(&a, &mut ea, &b, &mut eb, "204").await;
+    a.transfer(
+        a4,
+        TransferTarget::Party(Party {
+            uri: "sip:+4490012345@127.0.0.1:5999".into(),
+            ..Party::default()
+        }),
+    )
+    .await
+    .unwrap();
+    a.hangup(a4, Cause::Normal).await.unwrap();
+    let e = wait_leg(&mut eb, |e| {
+        matches!(
+            e,
+            LegEvent::TransferRequested { .. } | LegEvent::Ended { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(e, LegEvent::Ended { leg, ref cause } if leg == b4 && cause.cause == Cause::Normal),
+        "{e:?}"
+    );
 }

@@ -641,3 +641,62 @@ async fn a_scanner_flood_dials_nothing_and_the_gateway_stays_responsive() {
     a.shutdown().await;
     gw.shutdown().await;
 }
+
+/// A REFER can make the gateway dial: one from a far end the user agent never
+/// authenticated (a plain address it called) is refused with `403` and never reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refer_from_an_unauthenticated_far_end_is_refused() {
+    let mut ca = config("127.0.0.1", 54_000);
+    ca.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (a, mut ea) = start(ca).await;
+    // B trusts nobody: A is just an address B calls.
+    let (b, mut eb) = start(config("127.0.0.1", 55_000)).await;
+    let id = Uuid::now_v7();
+    b.call(
+        id,
+        Destination::Uri(format!("sip:200@{}", a.udp_addr())),
+        party("1"),
+    )
+    .await
+    .unwrap();
+    let aid = wait_for(&mut ea, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    a.answer(aid).await.unwrap();
+    wait_for(&mut eb, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
+    })
+    .await;
+    // A's side is answered once B's ACK arrived.
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == aid).then_some(())
+    })
+    .await;
+    let refused = a
+        .transfer(aid, &format!("sip:+4490012345@{}", b.udp_addr()))
+        .await;
+    assert!(
+        matches!(refused, Err(flowgate_sip::ua::UaError::Refused(403))),
+        "{refused:?}"
+    );
+    // The call is still up and nothing asked B's owner to dial: B's next event is the
+    // end A causes now.
+    a.hangup(aid, Cause::Normal).await.unwrap();
+    let next = wait_for(&mut eb, |e| match e {
+        UaEvent::TransferRequested { .. } | UaEvent::Ended { .. } => Some(e.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        matches!(next, UaEvent::Ended { call, .. } if call == id),
+        "{next:?}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -20,7 +20,7 @@ pub(crate) const RINGS: &str = "+15550000019";
 /// A board of simulated modems: `sim0` takes the incoming calls; the others dial out and
 /// know the numbers above. `sim1` gets `sim1_extra` in its `[modem.simulated]`; `extra` is
 /// appended (more modems).
-fn board(dir: &Path, sim1_extra: &str, extra: &str) -> String {
+pub(crate) fn board(dir: &Path, sim1_extra: &str, extra: &str) -> String {
     let dial = format!(
         r#"
 [modem.simulated.dial.default]

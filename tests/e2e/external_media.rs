@@ -23,7 +23,7 @@ fn rms(samples: &[i16]) -> f64 {
 
 /// Half a second of deterministic noise at about −20 dBFS: no period, so finding it in
 /// the stream at one offset only proves the audio arrived in order and intact.
-fn noise() -> Vec<i16> {
+pub(crate) fn noise() -> Vec<i16> {
     let mut x: u32 = 0x1234_5678;
     (0..4000)
         .map(|_| {
@@ -35,7 +35,7 @@ fn noise() -> Vec<i16> {
 
 /// Whether `samples` hold the 1 kHz tone somewhere: a loud 100 ms window with about
 /// 200 zero crossings.
-fn has_1k_tone(samples: &[i16]) -> bool {
+pub(crate) fn has_1k_tone(samples: &[i16]) -> bool {
     samples.chunks_exact(800).any(|w| {
         let crossings = w.windows(2).filter(|p| (p[0] < 0) != (p[1] < 0)).count();
         rms(w) > 3000.0 && (180..=220).contains(&crossings)

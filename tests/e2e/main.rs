@@ -30,6 +30,8 @@ mod fetch;
 mod hostile;
 /// The Yocto layer: oelint-adv, crate list, unit, udev rules, shell scripts.
 mod layer;
+/// The WebSocket media stream: listeners hear the caller exactly, speak to it, refusals.
+mod media_stream;
 /// `queue_join`: a GSM caller waits, hears the wait flow, is put through to a SIP agent;
 /// wait timeout and kick.
 mod queue;

@@ -9,6 +9,10 @@
 //! * An INVITE without credentials from a source no trunk trusts is challenged, and the
 //!   modem never dials; the same INVITE from the trusted source is routed out by the
 //!   routing table through the modem.
+//! * The SIP side transfers the GSM caller (blind REFER to the gateway's `sip:200@…`): the
+//!   gateway dials 200 out on the other modem, NOTIFYs 100 then 200, and the caller and
+//!   200 hear each other; to a busy number the PBX hears 486 and keeps the caller; the
+//!   same REFER from a far end no trunk trusts gets 403 and no modem dials.
 //! * A GSM call and a SIP call (placed by the API) meet in a `conference_join`: the caller
 //!   alone does not hear itself, and hears its tone come back through the echoing SIP
 //!   participant; the SIP leg hanging up leaves the caller in the conference.
@@ -620,5 +624,192 @@ async fn a_gsm_caller_and_a_sip_phone_meet_in_a_conference() {
         list["result"].as_array()?.is_empty().then_some(())
     })
     .await;
+    gw.stop().await;
+}
+
+/// A two-modem gateway (`sim0` takes the GSM caller, `sim1` dials out and answers) whose
+/// GSM caller is connected to a SIPp UAS at `ip` running `scenario_file`, which REFERs
+/// the call to the gateway's own `sip:<target>@…`. Returns the gateway, its board's
+/// directory, SIPp, and the GSM caller's call id once the SIP leg answered.
+async fn gsm_caller_bridged_to_a_referring_pbx(
+    scenario_file: &str,
+    ip: &str,
+    target: &str,
+) -> (Gateway, tempfile::TempDir, Child, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = crate::connect::board(dir.path(), "", "");
+    let gw = Gateway::start_with(|c| c.board.profile = profile).await;
+    let port = free_udp_port();
+    let (p, media) = (port.to_string(), free_media_port().to_string());
+    let refer_to = format!("sip:{target}@{}", sip_addr(&gw));
+    let uas = scenario(scenario_file);
+    let child = sipp(&[
+        "-sf",
+        &uas,
+        "-i",
+        ip,
+        "-p",
+        &p,
+        "-mp",
+        &media,
+        "-rtp_echo",
+        "-key",
+        "refer_to",
+        &refer_to,
+    ]);
+    bind(&gw, SIM_NUMBER, connect_to(&format!("1000@{ip}:{port}"))).await;
+    let api = gw.api();
+    api.post(
+        "/v1.0/gateway/sim/calls?modem=sim0",
+        json!({"from": "+15551112222"}),
+    )
+    .await;
+    let incoming = api
+        .wait_for("the incoming GSM call", || async {
+            let calls = api.calls().await;
+            let call = calls
+                .iter()
+                .find(|c| c["direction"] == "incoming" && c["transport"] == "modem")?;
+            Some(call["id"].as_str()?.to_owned())
+        })
+        .await;
+    // Answered (the transfer may already be over by the time this looks).
+    api.wait_for("the SIP leg to be answered", || async {
+        api.calls().await.into_iter().find(|c| {
+            c["direction"] == "outgoing"
+                && c["transport"] == "sip"
+                && c["tm_progressing"].is_string()
+        })
+    })
+    .await;
+    (gw, dir, child, incoming)
+}
+
+/// The PBX the GSM caller was connected to transfers the call (blind REFER to the
+/// gateway's `sip:200@…`): the gateway accepts (202), dials 200 through the routing table
+/// (out on `sim1`), tells the PBX it worked (NOTIFY 100 then 200), and the GSM caller
+/// talks to 200 while the PBX leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pbx_blind_transfers_a_gsm_caller_to_a_number() {
+    let (gw, _dir, child, incoming) =
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer.xml", "127.0.0.1", "200").await;
+    let api = gw.api();
+    let sims = gw.daemon().sims();
+    let target = api
+        .wait_for("the transfer target to answer", || async {
+            api.calls().await.into_iter().find(|c| {
+                c["transport"] == "modem"
+                    && c["direction"] == "outgoing"
+                    && c["status"] == "progressing"
+            })
+        })
+        .await;
+    assert_eq!(target["line_id"], "sim1");
+    assert_eq!(target["destination"]["target"], "200");
+    assert_eq!(target["master_call_id"], incoming.as_str());
+    assert_eq!(
+        target["source"]["target"], "+15551112222",
+        "the transferred caller keeps its number"
+    );
+    let sent = api.get("/v1.0/gateway/sim/sent?modem=sim1").await;
+    assert_eq!(sent["dialled"], json!(["200"]));
+    // The PBX saw 202, NOTIFY 100 and NOTIFY 200, and hung up its leg.
+    finished(child).await;
+    let sip_leg = api
+        .wait_for("the PBX's leg to end", || async {
+            api.calls()
+                .await
+                .into_iter()
+                .find(|c| c["transport"] == "sip" && c["status"] == "hangup")
+        })
+        .await;
+    assert_eq!(sip_leg["hangup_by"], "remote");
+    assert_eq!(sip_leg["end_cause"]["cause"], "transferred");
+    assert_eq!(call(&gw, &incoming).await["status"], "progressing");
+
+    // The caller and 200 hear each other.
+    for sim in &sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in &sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    assert!(
+        tone_share(&sims[1].take_recorded_audio(), 1000.0) > 0.8,
+        "200 hears the caller"
+    );
+    assert!(
+        tone_share(&sims[0].take_recorded_audio(), 1500.0) > 0.8,
+        "the caller hears 200"
+    );
+
+    // 200 hangs up: the caller goes with it.
+    api.post("/v1.0/gateway/sim/hangup?modem=sim1", json!({}))
+        .await;
+    ended(&gw, target["id"].as_str().unwrap()).await;
+    ended(&gw, &incoming).await;
+    gw.stop().await;
+}
+
+/// Toll fraud through REFER: a far end the gateway called at an address no trunk trusts
+/// (127.0.0.2) asks it to call a number. The REFER is refused (403), no modem dials, and
+/// the call goes on until that far end hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refer_from_an_unauthenticated_far_end_dials_nothing() {
+    let (gw, _dir, child, incoming) =
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer_refused.xml", "127.0.0.2", "200").await;
+    let api = gw.api();
+    finished(child).await;
+    let master = ended(&gw, &incoming).await;
+    assert_eq!(
+        master["hangup_by"], "local",
+        "the connect ended with the SIP leg"
+    );
+    for modem in ["sim0", "sim1"] {
+        let sent = api
+            .get(&format!("/v1.0/gateway/sim/sent?modem={modem}"))
+            .await;
+        assert_eq!(sent["dialled"], json!([]), "{modem} never dialled");
+    }
+    assert_eq!(
+        api.calls().await.len(),
+        2,
+        "the caller and the SIP leg, nothing else"
+    );
+    gw.stop().await;
+}
+
+/// The transfer target is busy: the PBX hears it (final NOTIFY 486), the GSM caller stays
+/// on the PBX's call, and when the PBX hangs up the caller's `connect` ends as usual (its
+/// flow goes on to the next action), not as a handed-over call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_blind_transfer_leaves_the_caller_with_the_pbx() {
+    let busy = crate::connect::BUSY;
+    let (gw, _dir, child, incoming) =
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer_busy.xml", "127.0.0.1", busy).await;
+    let api = gw.api();
+    finished(child).await;
+    let sent = api.get("/v1.0/gateway/sim/sent?modem=sim1").await;
+    assert_eq!(sent["dialled"], json!([busy]));
+    let master = ended(&gw, &incoming).await;
+    let af = api
+        .wait_ended(master["activeflow_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        af["variables"]["after"], "connect",
+        "the caller's flow went on"
+    );
+    let sip_leg = api
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c["transport"] == "sip")
+        .unwrap();
+    assert_ne!(
+        sip_leg["end_cause"]["cause"], "transferred",
+        "a failed transfer is not a transfer"
+    );
     gw.stop().await;
 }

@@ -642,7 +642,7 @@ impl Legs {
                 (Some(held), Some(consult)) => (
                     vec![LegEvent::TransferRequested {
                         leg: held.leg,
-                        to: consult.leg,
+                        to: TransferTarget::Leg(consult.leg),
                     }],
                     None,
                 ),
@@ -1210,7 +1210,7 @@ mod tests {
             t,
             [LegEvent::TransferRequested {
                 leg: held,
-                to: consult
+                to: TransferTarget::Leg(consult)
             }]
         );
         let (c, _) = l.on_event(LineEvent::ConsultEnded {

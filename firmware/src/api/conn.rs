@@ -115,7 +115,11 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 handle(app.clone(), Arc::clone(&limits), request)
             });
-            let connection = http.serve_connection(TokioIo::new(stream), service);
+            // Upgrades: a media stream's WebSocket (`mediastream.rs`) leaves HTTP here; the
+            // connection's slot is freed then, and the stream is bounded per call instead.
+            let connection = http
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             tokio::pin!(connection);
             let outcome = tokio::select! {
                 outcome = connection.as_mut() => outcome,

@@ -212,6 +212,7 @@ impl From<crate::runtime::RuntimeError> for ApiError {
             R::Duplicate(_) => Self::conflict("DUPLICATE_ID", text),
             R::CallOver(_) => Self::conflict("CALL_OVER", text),
             R::NoAudio(..) => Self::conflict("NO_AUDIO", text),
+            R::TooManyStreams(..) => Self::conflict("TOO_MANY_STREAMS", text),
             R::Invalid(_) => Self::bad_request("INVALID_REQUEST", text),
             R::NoModem(_) => Self::unavailable("NO_MODEM", text),
             R::NoLine(_) => Self::unavailable("NO_LINE", text),

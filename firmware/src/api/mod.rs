@@ -6,8 +6,9 @@
 //! - this file: [`ApiState`], [`router`], [`serve`], paging and the request counter.
 //! - [`auth`]: the token (every route but the health check needs it).
 //! - [`error`]: the one JSON error shape and extractors that reject into it.
-//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `queues` (and queuecalls),
-//!   `messages`, `recordings`, `transcribes`:
+//! - `flows`, `activeflows`, `numbers`, `calls` (with transfers), `mediastream` (a call's
+//!   audio over a WebSocket), `queues` (and queuecalls), `messages`, `recordings`,
+//!   `transcribes`:
 //!   the VoIPBIN resources.
 //! - `admin`: the LAN admin page (HTML, session login), mounted beside the API.
 //! - `gateway` (health, metrics, lines, modems), `events` (log, long-poll, SSE), `flowsync`
@@ -31,6 +32,7 @@ mod events;
 mod flows;
 mod flowsync;
 mod gateway;
+mod mediastream;
 mod messages;
 mod numbers;
 pub mod openapi;
@@ -244,6 +246,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1.0/calls/{id}", get(calls::get_one))
         .route("/v1.0/calls/{id}/hangup", post(calls::hangup))
         .route("/v1.0/calls/{id}/talk", post(calls::talk))
+        .route(
+            "/v1.0/calls/{id}/media_stream",
+            get(mediastream::media_stream),
+        )
         .route(
             "/v1.0/calls/{id}/recording_start",
             post(calls::recording_start),

@@ -49,7 +49,7 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
         super::numbers::set_flow_ids, super::numbers::delete,
         super::calls::list, super::calls::create, super::calls::get_one, super::calls::hangup, super::calls::talk,
         super::calls::recording_start, super::calls::recording_stop, super::calls::hold, super::calls::unhold,
-        super::calls::mute, super::calls::unmute, super::calls::transfer,
+        super::calls::mute, super::calls::unmute, super::calls::transfer, super::mediastream::media_stream,
         super::conferences::list, super::conferences::mute, super::conferences::unmute,
         super::queues::list, super::queues::create, super::queues::get_one, super::queues::update, super::queues::delete,
         super::queues::list_calls, super::queues::get_call, super::queues::kick,

@@ -23,6 +23,15 @@
 //!   before the tick, and sends the listened frame after it. The call's port paces
 //!   everything: one packet per 20 ms frame, timestamps advancing 160 per packet.
 //!
+//! The same taps serve the WebSocket media stream (`GET /v1.0/calls/{id}/media_stream`,
+//! [`super::wsmedia`]): [`ExternalStream::channel`] hands the frames to and from the API's
+//! WebSocket task through two bounded channels instead of a socket. Towards the client a
+//! full channel drops the frame (a slow client loses audio, the call never waits); from
+//! the client one frame is taken per 20 ms tick, and the WebSocket task waits while the
+//! channel is full, so a client sending faster than real time is slowed down by TCP
+//! rather than buffered without bound. A stream whose client left is dropped by the
+//! media thread.
+//!
 //! G.711 RTP is 8 kHz: a 16 kHz call is converted on the way (as the bridge does).
 //! Packets are always sent, silence when nothing is listened to, so the host learns the
 //! gateway's address and can speak back to it; only datagrams from `external_host`
@@ -122,10 +131,19 @@ pub(crate) struct Tap {
 
 impl Tap {
     pub(crate) fn new(id: Uuid, options: &ExternalMediaOptions, frame: usize) -> Self {
+        Self::with(id, options.listen, options.speak, frame)
+    }
+
+    pub(crate) fn with(
+        id: Uuid,
+        listen: Option<TapDirection>,
+        speak: Option<TapDirection>,
+        frame: usize,
+    ) -> Self {
         Tap {
             id,
-            listen: options.listen,
-            speak: options.speak,
+            listen,
+            speak,
             listened: vec![0; frame],
             spoken: vec![0; frame],
         }
@@ -186,24 +204,53 @@ fn mix_into(into: &mut [i16], add: &[i16]) -> bool {
 /// Counters of one stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExternalStats {
-    /// RTP packets sent.
+    /// RTP packets (or WebSocket frames) sent.
     pub sent: u64,
-    /// Datagrams received from the host.
+    /// Datagrams received from the host (frames from the WebSocket client).
     pub received: u64,
-    /// Sends the network refused (the host not listening, a full buffer).
+    /// Sends the network refused (the host not listening, a full buffer; a WebSocket
+    /// client too slow to take its frames).
     pub send_errors: u64,
 }
 
-/// The media thread's side of one stream: the socket and the RTP session.
+/// Frames queued each way between the media thread and a WebSocket client (1 s).
+pub const CHANNEL_FRAMES: usize = 50;
+
+/// The WebSocket task's ends of a channel stream: 20 ms frames at 8 kHz each way.
+#[derive(Debug)]
+pub struct MediaStreamEnds {
+    /// Its id (the media session's stream id).
+    pub id: Uuid,
+    /// What the stream listens to, one frame per 20 ms; ends when the stream does.
+    pub listened: tokio::sync::mpsc::Receiver<Vec<i16>>,
+    /// What the client says, into the call (one frame is taken per 20 ms).
+    pub spoken: tokio::sync::mpsc::Sender<Vec<i16>>,
+}
+
+/// The media thread's side of one stream.
 pub(crate) struct ExternalStream {
     id: Uuid,
-    host: SocketAddr,
-    socket: UdpSocket,
-    rtp: RtpSession,
+    io: Io,
     rate: u32,
     narrow: [i16; RTP_FRAME],
-    buf: Vec<u8>,
     stats: ExternalStats,
+}
+
+enum Io {
+    /// RTP over UDP to a LAN host (`external_media_start`).
+    Rtp {
+        host: SocketAddr,
+        socket: UdpSocket,
+        // Boxed: the session's jitter buffer makes it large, and most streams of a
+        // busy gateway may be WebSocket ones.
+        rtp: Box<RtpSession>,
+        buf: Vec<u8>,
+    },
+    /// Frames to and from the API's WebSocket task (`media_stream`).
+    Channel {
+        to_client: tokio::sync::mpsc::Sender<Vec<i16>>,
+        from_client: tokio::sync::mpsc::Receiver<Vec<i16>>,
+    },
 }
 
 impl ExternalStream {
@@ -248,20 +295,62 @@ impl ExternalStream {
         Ok((
             ExternalStream {
                 id,
-                host: options.host,
-                socket,
-                rtp: RtpSession::new(params, JitterConfig::default()),
+                io: Io::Rtp {
+                    host: options.host,
+                    socket,
+                    rtp: Box::new(RtpSession::new(params, JitterConfig::default())),
+                    buf: vec![0; 2048],
+                },
                 rate,
                 narrow: [0; RTP_FRAME],
-                buf: vec![0; 2048],
                 stats: ExternalStats::default(),
             },
             local,
         ))
     }
 
+    /// A stream to and from a WebSocket client (8 kHz frames through bounded channels);
+    /// the client's task gets the other ends.
+    pub(crate) fn channel(id: Uuid, rate: u32) -> (Self, MediaStreamEnds) {
+        let (to_client, listened) = tokio::sync::mpsc::channel(CHANNEL_FRAMES);
+        let (spoken, from_client) = tokio::sync::mpsc::channel(CHANNEL_FRAMES);
+        (
+            ExternalStream {
+                id,
+                io: Io::Channel {
+                    to_client,
+                    from_client,
+                },
+                rate,
+                narrow: [0; RTP_FRAME],
+                stats: ExternalStats::default(),
+            },
+            MediaStreamEnds {
+                id,
+                listened,
+                spoken,
+            },
+        )
+    }
+
     pub(crate) fn id(&self) -> Uuid {
         self.id
+    }
+
+    /// The far end is gone for good (a WebSocket client that left): the stream is over.
+    pub(crate) fn is_gone(&self) -> bool {
+        match &self.io {
+            Io::Rtp { .. } => false,
+            Io::Channel { to_client, .. } => to_client.is_closed(),
+        }
+    }
+
+    /// What the stream is, for logs.
+    pub(crate) fn describe(&self) -> String {
+        match &self.io {
+            Io::Rtp { host, .. } => format!("rtp to {host}"),
+            Io::Channel { .. } => "websocket".to_owned(),
+        }
     }
 
     pub(crate) fn stats(&self) -> ExternalStats {
@@ -271,36 +360,64 @@ impl ExternalStream {
     /// Takes what arrived since the last frame, then fills `out` (one frame at the call's
     /// rate) with the host's next frame, or silence.
     pub(crate) fn receive(&mut self, now: Instant, out: &mut [i16]) {
-        loop {
-            match self.socket.recv(&mut self.buf) {
-                Ok(n) => {
-                    self.stats.received += 1;
-                    let data = self.buf.get(..n).unwrap_or(&[]);
-                    self.rtp.on_packet(data, self.host, now);
+        match &mut self.io {
+            Io::Rtp {
+                host,
+                socket,
+                rtp,
+                buf,
+            } => {
+                loop {
+                    match socket.recv(buf) {
+                        Ok(n) => {
+                            self.stats.received += 1;
+                            let data = buf.get(..n).unwrap_or(&[]);
+                            rtp.on_packet(data, *host, now);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // An ICMP error left by an earlier send (the host is not listening
+                        // yet): it does not end the stream.
+                        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                        Err(e) => {
+                            tracing::debug!(external_media = %self.id, error = %e, "external media receive failed");
+                            break;
+                        }
+                    }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                // An ICMP error left by an earlier send (the host is not listening yet):
-                // it does not end the stream.
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-                Err(e) => {
-                    tracing::debug!(external_media = %self.id, error = %e, "external media receive failed");
-                    break;
-                }
+                rtp.pull(&mut self.narrow);
             }
+            Io::Channel { from_client, .. } => match from_client.try_recv() {
+                Ok(frame) => {
+                    self.stats.received += 1;
+                    let n = frame.len().min(RTP_FRAME);
+                    self.narrow[..n].copy_from_slice(&frame[..n]);
+                    self.narrow[n..].fill(0);
+                }
+                Err(_) => self.narrow.fill(0),
+            },
         }
-        self.rtp.pull(&mut self.narrow);
         convert_rate(&self.narrow, RTP_RATE, out, self.rate);
     }
 
-    /// Sends one frame (at the call's rate) as one RTP packet.
+    /// Sends one frame (at the call's rate) as one RTP packet, or one 8 kHz frame to the
+    /// WebSocket client.
     pub(crate) fn send(&mut self, frame: &[i16]) {
         convert_rate(frame, self.rate, &mut self.narrow, RTP_RATE);
-        let Some((packet, _)) = self.rtp.push(&self.narrow) else {
-            return;
-        };
-        match self.socket.send(packet) {
-            Ok(_) => self.stats.sent += 1,
-            Err(_) => self.stats.send_errors += 1,
+        match &mut self.io {
+            Io::Rtp { socket, rtp, .. } => {
+                let Some((packet, _)) = rtp.push(&self.narrow) else {
+                    return;
+                };
+                match socket.send(packet) {
+                    Ok(_) => self.stats.sent += 1,
+                    Err(_) => self.stats.send_errors += 1,
+                }
+            }
+            Io::Channel { to_client, .. } => match to_client.try_send(self.narrow.to_vec()) {
+                Ok(()) => self.stats.sent += 1,
+                // A slow client loses this frame; a gone one ends the stream (`is_gone`).
+                Err(_) => self.stats.send_errors += 1,
+            },
         }
     }
 }

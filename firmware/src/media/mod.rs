@@ -34,7 +34,8 @@
 //! | `dtmf` | merging in-band and signalled digits (one press, one digit) |
 //! | [`bridge`] | joining two calls' audio frame by frame |
 //! | [`conference`] | N calls mixed: each hears the others, join/leave tones, mute |
-//! | [`external`] | external media: a call's audio as G.711 RTP to a LAN host, and back |
+//! | [`external`] | external media: a call's audio as G.711 RTP to a LAN host, and back; the same taps for WebSocket media streams |
+//! | [`wsmedia`] | the WebSocket media stream's wire formats (`rtp`, `sln`, `audiosocket`), sans-IO |
 //! | [`audio`] | decoding (WAV, MP3, FLAC, OGG/Vorbis), WAV writing, frame sizes |
 //! | `sanitize` | container checks against allocation bombs before symphonia |
 //!
@@ -60,6 +61,7 @@ mod sanitize;
 mod session;
 mod tts;
 mod types;
+pub mod wsmedia;
 
 pub use audio::{read_audio_bytes, read_audio_file, wav_bytes, write_wav};
 pub use bridge::{BridgeEnd, bridge_pair};
@@ -68,7 +70,7 @@ pub use conference::{Conference, ConferenceEnd, Participant};
 pub use context::{MediaContext, MediaSettings, MediaStats};
 pub use dtmf::DEFAULT_WINDOW as DTMF_MERGE_WINDOW;
 pub use error::{MediaError, Result};
-pub use external::{ExternalMediaInfo, ExternalMediaOptions, TapDirection};
+pub use external::{ExternalMediaInfo, ExternalMediaOptions, MediaStreamEnds, TapDirection};
 pub use port::{AudioPort, ChannelPeer, ChannelPort, FrameStatus, Pacing, PortOptions};
 pub use record::{CHECKPOINT_SECS, KEY_DELAY_MS, KEY_GUARD_MS};
 pub use render::generated_music_on_hold;

@@ -37,7 +37,10 @@ use uuid::Uuid;
 use super::context::MediaContext;
 use super::core::{Command, MediaCore};
 use super::error::{MediaError, Result};
-use super::external::{ExternalMediaInfo, ExternalMediaOptions, ExternalStream, MAX_PER_CALL, Tap};
+use super::external::{
+    ExternalMediaInfo, ExternalMediaOptions, ExternalStream, MAX_PER_CALL, MediaStreamEnds, Tap,
+    TapDirection,
+};
 use super::frameloop::FrameTask;
 use super::port::{AudioPort, ClaimedPort, Pacing, open_transport};
 use super::record::{Recorder, WavSink};
@@ -510,6 +513,30 @@ impl CallMedia {
         Ok(ExternalMediaInfo { id, local })
     }
 
+    /// Starts a WebSocket media stream (see [`super::external`], [`super::wsmedia`]): the
+    /// call's audio (both sides, mixed) goes to the returned ends as 8 kHz frames, and the
+    /// frames sent into them are heard on both sides of the call, from the next frame on,
+    /// until the ends are dropped or the session ends. Counts towards [`MAX_PER_CALL`]
+    /// with the RTP streams.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidOption`] when the call already has [`MAX_PER_CALL`] streams,
+    /// [`MediaError::SessionClosed`].
+    pub async fn start_media_stream(&self) -> Result<MediaStreamEnds> {
+        let sh = &self.shared;
+        let id = Uuid::now_v7();
+        let (stream, ends) = ExternalStream::channel(id, sh.rate);
+        let both = Some(TapDirection::Both);
+        let tap = Tap::with(id, both, both, super::audio::frame_len(sh.rate));
+        let (tx, rx) = oneshot::channel();
+        sh.tx
+            .send(Msg::ExternalStart(Box::new(stream), Box::new(tap), tx))
+            .map_err(|_| MediaError::SessionClosed)?;
+        rx.await.map_err(|_| MediaError::SessionClosed)??;
+        tracing::info!(call = %sh.label, media_stream = %id, "media stream started");
+        Ok(ends)
+    }
+
     /// Stops the external media stream `id`, or all of them (`None`); returns how many
     /// were stopped. When it returns, none of them sends any more.
     ///
@@ -561,6 +588,7 @@ fn stopped(label: &str, stream: &ExternalStream) {
     tracing::info!(
         call = %label,
         external_media = %stream.id(),
+        kind = %stream.describe(),
         sent = stats.sent,
         received = stats.received,
         send_errors = stats.send_errors,
@@ -717,6 +745,22 @@ impl Task {
         for stream in &mut self.state.externals {
             if let Some(tap) = self.core.external_mut(stream.id()) {
                 stream.send(tap.listened());
+            }
+        }
+        // A WebSocket client that left ends its stream (and frees its place).
+        if self.state.externals.iter().any(ExternalStream::is_gone) {
+            let mut gone = Vec::new();
+            let label = &self.label;
+            self.state.externals.retain(|s| {
+                let keep = !s.is_gone();
+                if !keep {
+                    stopped(label, s);
+                    gone.push(s.id());
+                }
+                keep
+            });
+            for id in gone {
+                self.core.apply(Command::ExternalStop(Some(id)));
             }
         }
         dispatch(&mut self.core, &mut self.state, &self.events);

@@ -139,6 +139,22 @@ impl Runtime {
         call.stop_recording().await
     }
 
+    /// Whether the call is up for a media stream (`404` / `409` before a WebSocket upgrade).
+    pub fn call_media_stream_check(&self, id: Uuid) -> Result<(), RuntimeError> {
+        self.live_call(id).map(|_| ())
+    }
+
+    /// Starts a WebSocket media stream on the call (answering it if needed, like the other
+    /// media interrupts): the ends carry 8 kHz frames both ways until they are dropped or
+    /// the call ends.
+    pub async fn call_media_stream(
+        &self,
+        id: Uuid,
+    ) -> Result<crate::media::MediaStreamEnds, RuntimeError> {
+        let call = self.live_call(id)?;
+        call.media_stream().await
+    }
+
     /// Puts the call on hold (music on hold) or takes it off.
     pub async fn call_hold(&self, id: Uuid, on: bool) -> Result<Call, RuntimeError> {
         let call = self.live_call(id)?;

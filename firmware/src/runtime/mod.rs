@@ -97,6 +97,9 @@ pub enum RuntimeError {
     /// The call has no audio path for a media operation.
     #[error("call {0} has no audio path: {1}")]
     NoAudio(Uuid, String),
+    /// The call already has as many media streams as it may.
+    #[error("call {0} already has its {1} media streams")]
+    TooManyStreams(Uuid, usize),
     /// A request that cannot be honoured as asked.
     #[error("{0}")]
     Invalid(String),

@@ -101,6 +101,10 @@ struct Call {
     cancel_pending: bool,
     auth_nonce: Option<String>,
     trunk: Option<usize>,
+    /// Who the far end is, as far as the gateway knows: how an incoming call
+    /// authenticated, or the extension / trunk an outgoing call went to. A REFER is
+    /// carried out only for a known far end (see `referrer`).
+    auth: Option<AuthIdentity>,
     ack: Option<(Vec<u8>, Peer)>,
     held_by_remote: bool,
     local_hold: bool,
@@ -495,7 +499,7 @@ impl Core {
                 .copied();
             match id {
                 Some(id) if self.calls.get(&id).is_some_and(|c| !c.ended) => {
-                    self.in_dialog(id, tx, req, now)
+                    self.in_dialog(id, tx, req, src, trusted, now)
                 }
                 _ if req.method == Method::Options => self.reply(tx, &req, 200, now),
                 _ => self.reply(tx, &req, 481, now),
@@ -747,6 +751,7 @@ impl Core {
             cancel_pending: false,
             auth_nonce: None,
             trunk: trusted,
+            auth: Some(auth.clone()),
             ack: None,
             held_by_remote: false,
             local_hold: false,
@@ -874,7 +879,15 @@ fn peer_for(incoming: bool, fallback: Peer, dialog: Option<&Dialog>) -> Peer {
 }
 
 impl Core {
-    fn in_dialog(&mut self, id: CallId, tx: TxId, req: Request, now: Instant) {
+    fn in_dialog(
+        &mut self,
+        id: CallId,
+        tx: TxId,
+        req: Request,
+        src: Peer,
+        trusted: Option<usize>,
+        now: Instant,
+    ) {
         let check = self
             .calls
             .get_mut(&id)
@@ -894,7 +907,7 @@ impl Core {
                 self.forget(id);
             }
             Method::Invite => self.reinvite(id, tx, req, now),
-            Method::Refer => self.on_refer(id, tx, req, now),
+            Method::Refer => self.on_refer(id, tx, req, src, trusted, now),
             Method::Info => {
                 let digit = dtmf_from_info(&req);
                 self.reply(tx, &req, 200, now);
@@ -1036,9 +1049,37 @@ impl Core {
         }
     }
 
-    fn on_refer(&mut self, id: CallId, tx: TxId, req: Request, now: Instant) {
+    /// Who sends a REFER on call `id` from `src`, if the gateway may act on it: a trunk's
+    /// trusted source, or the far end the call already knows (an authenticated caller, the
+    /// extension or trunk we called) speaking from the address the dialog has. A REFER
+    /// can make the gateway dial (a modem, a trunk): an unknown far end — a plain `sip:`
+    /// address a flow called — must not be able to (toll fraud).
+    fn referrer(&self, id: CallId, src: Peer, trusted: Option<usize>) -> Option<AuthIdentity> {
+        if let Some(t) = trusted {
+            return Some(AuthIdentity::Trunk(self.cfg.trunks[t].name.clone()));
+        }
+        let c = self.calls.get(&id)?;
+        let from_peer =
+            src.addr.ip() == c.peer.addr.ip() || src.addr.ip() == self.in_dialog_peer(c).addr.ip();
+        if from_peer { c.auth.clone() } else { None }
+    }
+
+    fn on_refer(
+        &mut self,
+        id: CallId,
+        tx: TxId,
+        req: Request,
+        src: Peer,
+        trusted: Option<usize>,
+        now: Instant,
+    ) {
         let Some(rt) = req.headers.get("Refer-To") else {
             self.reply(tx, &req, 400, now);
+            return;
+        };
+        let Some(by) = self.referrer(id, src, trusted) else {
+            warn!(call = %id, from = %src.addr, "REFER from a far end that is not authenticated: refused");
+            self.reply(tx, &req, 403, now);
             return;
         };
         let (uri_part, replaces) = parse_refer_to(rt);
@@ -1076,6 +1117,7 @@ impl Core {
                 uri: uri_part,
                 replaces,
                 referred_by,
+                by,
             },
         });
     }
@@ -1645,6 +1687,12 @@ impl Core {
             return Err(UaError::Duplicate(id));
         }
         let (ruri, to_hdr, peer, trunk) = self.resolve(&to, now)?;
+        let auth = match &to {
+            Destination::Extension(user) => Some(AuthIdentity::Extension(user.clone())),
+            Destination::Trunk { .. } | Destination::Uri(_) => {
+                trunk.map(|i| AuthIdentity::Trunk(self.cfg.trunks[i].name.clone()))
+            }
+        };
         let (stream, ctl, port) = self.bind_stream(id)?;
         let local = self.local_media(port);
         let offer = sdp::offer(&local);
@@ -1703,6 +1751,7 @@ impl Core {
             cancel_pending: false,
             auth_nonce: None,
             trunk,
+            auth,
             ack: None,
             held_by_remote: false,
             local_hold: false,

@@ -131,6 +131,10 @@ pub struct TransferTarget {
     pub replaces: Option<Replaces>,
     /// `Referred-By`, if any.
     pub referred_by: Option<String>,
+    /// Who asked: the far end as the gateway authenticated it (a trunk's trusted source,
+    /// the extension or trunk of the call). REFERs from anyone else are refused (`403`)
+    /// and never become an event.
+    pub by: AuthIdentity,
 }
 
 /// A `Replaces` target.

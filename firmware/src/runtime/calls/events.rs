@@ -10,7 +10,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use flowgate_flows::model::parse_actions;
 use flowgate_flows::model::{Address, ReferenceType};
-use flowgate_line::{EndCause, LegEvent, LegId, Line, LineEvents, Party, Progress, Transport};
+use flowgate_line::{
+    EndCause, LegEvent, LegId, Line, LineEvents, Party, Progress, TransferTarget, Transport,
+};
 use tracing::{info, warn};
 
 use super::record::{
@@ -68,7 +70,13 @@ pub(crate) async fn line_events_task(rt: Runtime, line: Arc<dyn Line>, mut event
                 let _ = update_call(&rt, call.id(), |c| c.hold = false);
             }
             // Handled before the two legs' `Ended`, which follow in the same stream.
-            LegEvent::TransferRequested { to, .. } => call.join_far_ends(to).await,
+            LegEvent::TransferRequested { to, .. } => match to {
+                TransferTarget::Leg(to) => call.join_far_ends(to).await,
+                // A blind transfer dials and waits for an answer: not on this task.
+                TransferTarget::Party(party) => {
+                    rt.spawn(async move { call.hand_over_to(party).await });
+                }
+            },
             LegEvent::Ended { cause, .. } => on_ended(&rt, &call, cause).await,
         }
     }
@@ -177,12 +185,7 @@ async fn route_out(
     let leg = call.id();
     let line_id = call.line_id();
     let destination = tel(&callee.number);
-    // A route that only leads back to the line the call came in on would loop.
-    let onward = rt
-        .routes()
-        .candidates(rt.lines(), &destination)
-        .map(|lines| lines.iter().any(|l| l.id() != line_id))
-        .unwrap_or(false);
+    let onward = routes_onward(rt, &line_id, &destination);
     if callee.number.trim().is_empty() || !onward {
         store_new_call(rt, &record)?;
         warn!(call = %leg, line = %line_id, callee = %callee.number, "incoming SIP call to a number with no flow and no onward route: rejecting");
@@ -221,6 +224,16 @@ async fn route_out(
     info!(call = %leg, line = %line_id, caller = %caller.number, to = %callee.number, activeflow = %af.id, "incoming SIP call routed out");
     rt.launch_with(af, Some(call.clone()));
     Ok(())
+}
+
+/// Whether the routing table takes `destination` to a line other than `line_id`: what a
+/// caller on that line (an authenticated SIP peer) may reach through the gateway. A route
+/// that only leads back to the line the call came in on would loop.
+pub(super) fn routes_onward(rt: &Runtime, line_id: &str, destination: &Address) -> bool {
+    rt.routes()
+        .candidates(rt.lines(), destination)
+        .map(|lines| lines.iter().any(|l| l.id() != line_id))
+        .unwrap_or(false)
 }
 
 /// The number binding for a call to `callee` on line `line_id`.

@@ -3,6 +3,9 @@
 //! `external_host`), then the stream is started on the call's media session
 //! ([`crate::media::external`]). Options the gateway cannot honour fail the action with a
 //! reason naming the option, instead of streaming something else.
+//!
+//! The API's WebSocket media stream (`GET /v1.0/calls/{id}/media_stream`) starts here too:
+//! the same taps, frames through channels to the API's WebSocket task.
 
 use flowgate_flows::engine::Outcome;
 use flowgate_flows::model::ExternalMediaStartOption;
@@ -10,7 +13,8 @@ use flowgate_sip::sdp::Codec;
 use tracing::{debug, info};
 
 use super::LiveCall;
-use crate::media::{ExternalMediaOptions, TapDirection};
+use crate::media::{ExternalMediaOptions, MediaError, MediaStreamEnds, TapDirection};
+use crate::runtime::RuntimeError;
 
 /// The options of `external_media_start` the gateway can honour, host not yet resolved.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,6 +123,18 @@ impl LiveCall {
             }
             Err(e) => fail(e.to_string()),
         }
+    }
+
+    /// `GET /v1.0/calls/{id}/media_stream`: a WebSocket client's stream on the call's media
+    /// session (answered first, as `talk` is).
+    pub(crate) async fn media_stream(&self) -> Result<MediaStreamEnds, RuntimeError> {
+        let media = self.media().await?;
+        media.start_media_stream().await.map_err(|e| match e {
+            MediaError::InvalidOption { .. } => {
+                RuntimeError::TooManyStreams(self.inner.id, crate::media::external::MAX_PER_CALL)
+            }
+            other => RuntimeError::NoAudio(self.inner.id, other.to_string()),
+        })
     }
 
     /// `external_media_stop`: stops every stream of the call (as VoIPBIN does). A call

@@ -6,17 +6,24 @@
 //!   at once for a blind transfer (the transferee is alerting), once answered for an
 //!   attended one; if the transferee never answers, the caller is taken off hold.
 //!
-//! The other way round, a line's own user may ask for a transfer (an analog phone hanging
-//! up in a consultation call: `LegEvent::TransferRequested`): [`LiveCall::join_far_ends`]
-//! bridges what the two legs were bridged to, and the two legs leave.
+//! The other way round, a line's own user or peer may ask for a transfer
+//! (`LegEvent::TransferRequested`): to another leg (an analog phone hanging up in a
+//! consultation call, a SIP attended REFER with `Replaces`), [`LiveCall::join_far_ends`]
+//! bridges what the two legs were bridged to, and the two legs leave; to a party (a SIP
+//! blind REFER), [`LiveCall::hand_over_to`] dials it where the peer could have called it
+//! itself and bridges the party the leg was bridged to once it answers.
 
-use flowgate_line::{LegError, LegId, TransferTarget};
-use tracing::{info, warn};
+use flowgate_flows::model::Address;
+use flowgate_line::{Cause, LegError, LegId, Party, TransferTarget};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::dial::DialRequest;
+use super::events::routes_onward;
 use super::record::update_call;
 use super::{LiveCall, Phase};
+use crate::model::CallDirection;
+use crate::runtime::sms::tel;
 use crate::runtime::{RuntimeError, Transfer, TransferRequest, TransferType};
 
 impl LiveCall {
@@ -168,18 +175,118 @@ impl LiveCall {
         }
         let _ = update_call(rt, held.id(), |c| c.chained_call_ids.push(consulted.id()));
         info!(held = %held.id(), consulted = %consulted.id(), by = %self.id(), "transferred by the phone");
-        // Nobody's flow owns this bridge: whoever leaves first takes the other along.
-        let (a, b) = (held, consulted);
-        rt.spawn(async move {
-            tokio::select! {
-                _ = a.wait_phase(|_| false) => {},
-                _ = b.wait_phase(|_| false) => {},
+        release_together(held, consulted);
+    }
+
+    /// The far end of this leg (a SIP peer's blind REFER) hands the party bridged to this
+    /// leg over to `to`: the gateway dials `to` — only where this leg's peer could have
+    /// called it through the gateway itself — and, once it answers, bridges the party to
+    /// it. The line hears how it went ([`flowgate_line::Line::transfer_outcome`]: the
+    /// peer's NOTIFY); the peer ends this leg itself.
+    pub(crate) async fn hand_over_to(&self, to: Party) {
+        let outcome = self.hand_over(&to).await;
+        match &outcome {
+            Ok(()) => {
+                info!(call = %self.id(), to = %to.number, uri = %to.uri, "blind transfer done")
             }
-            a.leave_bridge();
-            b.leave_bridge();
-            a.hangup("normal").await;
-            b.hangup("normal").await;
-        });
+            Err(cause) => {
+                info!(call = %self.id(), to = %to.number, uri = %to.uri, %cause, "blind transfer failed")
+            }
+        }
+        if let Err(e) = self.line().transfer_outcome(self.id(), outcome).await {
+            debug!(call = %self.id(), cause = %e, "transfer outcome not reported (the leg ended)");
+        }
+    }
+
+    async fn hand_over(&self, to: &Party) -> Result<(), Cause> {
+        let rt = &self.inner.rt;
+        let Some(held) = self.inner.live.lock().peer.clone() else {
+            info!(call = %self.id(), "blind transfer asked for, but the leg is bridged to nobody");
+            return Err(Cause::Rejected);
+        };
+        let destination = if to.uri.is_empty() {
+            // A number at the gateway: reached as a call from this leg's peer would be.
+            if !routes_onward(rt, &self.line_id(), &tel(&to.number)) {
+                warn!(call = %self.id(), to = %to.number, "blind transfer to a number this line's peers may not call: refused");
+                return Err(Cause::Barred);
+            }
+            tel(&to.number)
+        } else {
+            Address {
+                kind: "sip".into(),
+                target: to.uri.clone(),
+                ..Address::default()
+            }
+        };
+        // The handed-over party keeps its identity towards the new party, as a
+        // forwarded call presents its caller.
+        let source = rt
+            .db()
+            .calls
+            .get(held.id())
+            .ok()
+            .flatten()
+            .map(|c| match c.direction {
+                CallDirection::Incoming => c.source,
+                CallDirection::Outgoing => c.destination,
+            })
+            .unwrap_or_default();
+        let dialled = rt
+            .dial(DialRequest {
+                id: None,
+                source,
+                destination,
+                flow: None,
+                variables: Default::default(),
+                master_call_id: Some(held.id()),
+                line_id: String::new(),
+                prefer_line: String::new(),
+            })
+            .await;
+        let other = match dialled.map(|c| rt.live_call_by_id(c.id)) {
+            Ok(Some(other)) => other,
+            Ok(None) => return Err(Cause::Unavailable),
+            Err(e) => {
+                info!(call = %self.id(), cause = %e, "blind transfer: the target was not dialled");
+                return Err(Cause::Unavailable);
+            }
+        };
+        let _ = update_call(rt, held.id(), |c| c.chained_call_ids.push(other.id()));
+        // From now on the party is promised to the target: if the peer hangs up this leg
+        // while the target rings (a transfer without waiting for the NOTIFY), the party's
+        // `connect` lets it go instead of ending or resuming its flow.
+        held.inner.live.lock().peer = Some(other.clone());
+        let answered = tokio::select! {
+            p = other.wait_phase(|p| matches!(p, Phase::Answered)) => p,
+            _ = held.wait_phase(|_| false) => {
+                other.hangup("cancel").await;
+                return Err(Cause::Cancelled);
+            }
+        };
+        if let Phase::Ended(cause) = answered {
+            {
+                let mut live = held.inner.live.lock();
+                if live.peer.as_ref().is_some_and(|p| p.id() == other.id()) {
+                    live.peer = None;
+                }
+            }
+            if self.is_ended() {
+                // Nobody to go back to: the party hears why, as a caller would.
+                let reason = cause.cause.voipbin_reason(false).to_owned();
+                held.hangup(&reason).await;
+            } else {
+                // The peer still has the call (on hold): it takes the party back.
+                held.inner.live.lock().peer = Some(self.clone());
+            }
+            return Err(cause.cause);
+        }
+        self.inner.live.lock().peer = None;
+        if let Err(e) = held.join_audio(&other).await {
+            warn!(call = %held.id(), peer = %other.id(), cause = %e, "transfer: audio not bridged");
+        }
+        info!(held = %held.id(), target = %other.id(), by = %self.id(), "transferred by the peer");
+        release_together(held, other);
+        Ok(())
     }
 
     /// The one leg this call's `connect` dialled that still rings, if exactly one does.
@@ -222,4 +329,20 @@ impl LiveCall {
             }
         }
     }
+}
+
+/// Two parties a transfer joined: nobody's flow owns their bridge, so whoever leaves first
+/// takes the other along.
+fn release_together(a: LiveCall, b: LiveCall) {
+    let rt = a.inner.rt.clone();
+    rt.spawn(async move {
+        tokio::select! {
+            _ = a.wait_phase(|_| false) => {},
+            _ = b.wait_phase(|_| false) => {},
+        }
+        a.leave_bridge();
+        b.leave_bridge();
+        a.hangup("normal").await;
+        b.hangup("normal").await;
+    });
 }
