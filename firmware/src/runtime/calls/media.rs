@@ -715,7 +715,7 @@ fn mute_state(current: &str, name: &str, on: bool) -> String {
 }
 
 /// `voipbin.recording.*` for a recording.
-fn recording_variables(r: &Recording) -> Vec<(String, String)> {
+pub(super) fn recording_variables(r: &Recording) -> Vec<(String, String)> {
     vec![
         ("voipbin.recording.id".into(), r.id.to_string()),
         (
