@@ -238,9 +238,15 @@ mod tests {
         b.send(&[20; FRAME], 8000);
         c.send(&[3; FRAME], 8000);
         assert!(worker.step(&mut frame).is_none());
-        assert!(frame.iter().all(|&s| s == 103), "a muted participant is not recorded");
+        assert!(
+            frame.iter().all(|&s| s == 103),
+            "a muted participant is not recorded"
+        );
         worker.stop.lock().replace(RecordingEnd::Stopped);
-        assert!(matches!(worker.step(&mut frame), Some(RecordingEnd::Stopped)));
+        assert!(matches!(
+            worker.step(&mut frame),
+            Some(RecordingEnd::Stopped)
+        ));
         assert_eq!(written.lock().len(), 22 * FRAME);
         drop(worker);
         assert!(!conf.is_empty());

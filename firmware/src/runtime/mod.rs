@@ -58,8 +58,8 @@ use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
 pub use calls::conference::{
-    ConferenceInfo, ConferenceRecordingRequest, ConferenceRequest, ConferenceStatus, ConferenceType,
-    Conferencecall,
+    ConferenceInfo, ConferenceRecordingRequest, ConferenceRequest, ConferenceStatus,
+    ConferenceType, Conferencecall,
 };
 pub use interrupts::{
     MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,

@@ -136,6 +136,8 @@ pub struct Conferencecall {
     pub reference_type: String,
     /// The call.
     pub reference_id: Uuid,
+    /// The call again (a gateway addition: the name the participant list had first).
+    pub call_id: Uuid,
     /// `joined`, `leaving` (kicked, on its way out).
     pub status: String,
     /// Whether the others do not hear it (a gateway addition).
@@ -410,6 +412,7 @@ impl Runtime {
             conference_id: id,
             reference_type: "call".into(),
             reference_id: call.id(),
+            call_id: call.id(),
             status: "joined".into(),
             muted: false,
             tm_create: now,
@@ -509,7 +512,10 @@ impl Runtime {
         if request.timeout < 0 {
             return Err(RuntimeError::Invalid("timeout must not be negative".into()));
         }
-        let id = request.id.filter(|u| !u.is_nil()).unwrap_or_else(Uuid::now_v7);
+        let id = request
+            .id
+            .filter(|u| !u.is_nil())
+            .unwrap_or_else(Uuid::now_v7);
         let mut info = new_info(id, &request);
         if info.timeout > 0 && info.timeout < 60 {
             info.timeout = DEFAULT_TIMEOUT_SECS;
@@ -674,7 +680,9 @@ impl Runtime {
             )));
         }
         if request.duration < 0 {
-            return Err(RuntimeError::Invalid("duration must not be negative".into()));
+            return Err(RuntimeError::Invalid(
+                "duration must not be negative".into(),
+            ));
         }
         let ctx = self
             .media_context()
@@ -694,7 +702,9 @@ impl Runtime {
         };
         let recording_id = Uuid::now_v7();
         let limit = (request.duration > 0).then(|| {
-            Duration::from_secs(u64::try_from(request.duration.min(MAX_RECORDING_SECS)).unwrap_or(0))
+            Duration::from_secs(
+                u64::try_from(request.duration.min(MAX_RECORDING_SECS)).unwrap_or(0),
+            )
         });
         let (handle, done) = tokio::task::spawn_blocking(move || {
             ConferenceRecording::start(&mixer, &ctx, recording_id, limit)
@@ -806,7 +816,8 @@ impl Runtime {
         info!(conference = %recording.reference_id, recording = %done.id, ms = recording.duration_ms, reason = %recording.end_reason, "conference recording ended");
         if let Some(flow_id) = recording.on_end_flow_id {
             // As a call recording's: reference_type "", the recording's variables.
-            let mut start = StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::None, None);
+            let mut start =
+                StartRequest::new(FlowSource::Stored(flow_id), ReferenceType::None, None);
             start.variables = recording_variables(&recording).into_iter().collect();
             if let Err(e) = self.start(start).await {
                 warn!(recording = %done.id, flow = %flow_id, cause = %e, "recording on_end_flow_id not started");
