@@ -392,7 +392,10 @@ async fn a_created_conference_is_recorded_as_one_file_and_kicks_its_participants
     for (hz, share) in freqs.iter().zip(&shares) {
         assert!(*share > 0.3, "{hz} Hz is in the recording: {share}");
     }
-    assert!(together >= 10, "the three tones are mixed: {together} blocks");
+    assert!(
+        together >= 10,
+        "the three tones are mixed: {together} blocks"
+    );
 
     // A participant kicked: it leaves, its flow goes on after the join.
     let kicked = delete(

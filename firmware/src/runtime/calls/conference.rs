@@ -82,7 +82,9 @@ pub enum ConferenceStatus {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConferenceRequest {
-    /// The id to give the conference (a new one when absent).
+    /// The id to give the conference (a new one when absent or nil).
+    #[serde(with = "crate::model::nil_uuid")]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     pub id: Option<Uuid>,
     /// `conference` (default) or `connect`.
     #[serde(rename = "type")]
@@ -99,11 +101,11 @@ pub struct ConferenceRequest {
     pub timeout: i64,
     /// Flow a caller runs before joining (`conference_join`).
     #[serde(with = "crate::model::nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     pub pre_flow_id: Option<Uuid>,
     /// Kept, as VoIPBIN keeps it; nothing runs it.
     #[serde(with = "crate::model::nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     pub post_flow_id: Option<Uuid>,
 }
 
@@ -117,7 +119,7 @@ pub struct ConferenceRecordingRequest {
     pub duration: i64,
     /// Flow started when the recording ends.
     #[serde(with = "crate::model::nil_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<String>, pattern = "^(|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     pub on_end_flow_id: Option<Uuid>,
 }
 
