@@ -442,6 +442,33 @@ mod tests {
     }
 
     #[test]
+    fn a_tap_hears_everybody_unannounced_and_is_no_participant() {
+        let conf = Conference::new();
+        let (a, b) = (conf.join(id(1)), conf.join(id(2)));
+        settle(&[&a, &b]);
+        let tap = conf.tap(id(9));
+        let mut out = [0i16; F];
+        a.receive(&mut out, 8000);
+        assert!(out.iter().all(|&s| s == 0), "no join tone for a tap");
+        assert_eq!(conf.participants().len(), 2);
+        a.send(&[30; F], 8000);
+        b.send(&[4; F], 8000);
+        assert!(tap.receive(&mut out, 8000));
+        assert_eq!(out[0], 34, "the tap hears both");
+        a.receive(&mut out, 8000);
+        assert_eq!(out[0], 4, "nobody hears the tap");
+        drop(tap);
+        assert!(
+            conf.room.lock().members.iter().all(|m| m.cue.is_none()),
+            "no leave tone for a tap"
+        );
+        drop((a, b));
+        assert!(conf.is_empty());
+        let _alone = conf.tap(id(9));
+        assert!(conf.is_empty(), "a tap does not keep a conference alive");
+    }
+
+    #[test]
     fn a_muted_participant_is_not_heard_but_hears() {
         let conf = Conference::new();
         let (a, b) = (conf.join(id(1)), conf.join(id(2)));
