@@ -367,6 +367,64 @@ impl LiveCall {
     }
 }
 
+impl LiveCall {
+    /// The conference this call is in, with its conferencecall id and the other
+    /// participants' calls.
+    fn conference_peers(&self) -> Option<(Uuid, Uuid, Vec<Uuid>)> {
+        let table = self.inner.rt.inner.conferences.lock();
+        table.rooms.values().find_map(|room| {
+            let me = room.members.get(&self.id())?;
+            let others = room.members.keys().copied().filter(|c| *c != self.id());
+            Some((room.info.id, me.call.id, others.collect()))
+        })
+    }
+
+    /// A digit this call sent (signalled or in-band): when it is in a conference, the
+    /// `conference_dtmf` event says who pressed what (the flow gets it as always).
+    pub(super) fn conference_digit(&self, digit: char, source: crate::media::DtmfSource) {
+        let Some((conference, conferencecall, _)) = self.conference_peers() else {
+            return;
+        };
+        let source = match source {
+            crate::media::DtmfSource::Signalled => "signalled",
+            crate::media::DtmfSource::InBand => "in_band",
+        };
+        info!(call = %self.id(), %conference, %digit, source, "conference digit");
+        let db = self.inner.rt.db();
+        let mut batch = Batch::new();
+        batch.event(
+            "conference_dtmf",
+            conference,
+            serde_json::json!({
+                "conference_id": conference,
+                "conferencecall_id": conferencecall,
+                "call_id": self.id(),
+                "digit": digit.to_string(),
+                "source": source,
+            }),
+        );
+        if let Err(e) = db.store.commit(batch) {
+            warn!(call = %self.id(), cause = %e, "conference digit event not stored");
+        }
+    }
+
+    /// A digit this call's line signalled that its audio did not carry: every other
+    /// participant gets it (out of band where its line can, in-band otherwise), as a
+    /// bridged peer would. False when the call is in no conference.
+    pub(super) fn conference_relay(&self, digit: char) -> bool {
+        let Some((conference, _, others)) = self.conference_peers() else {
+            return false;
+        };
+        tracing::debug!(call = %self.id(), %conference, %digit, to = others.len(), "relaying a conference digit");
+        for other in others {
+            if let Some(peer) = self.inner.rt.live_call_by_id(other) {
+                self.relay_digit_to(peer, digit);
+            }
+        }
+        true
+    }
+}
+
 /// VoIPBIN's conference service stack: the pre flow, then the join itself.
 fn pre_flow_stack(pre_flow: Uuid, conference_id: Uuid) -> Result<Vec<Action>, String> {
     [
