@@ -397,6 +397,29 @@ async fn a_created_conference_is_recorded_as_one_file_and_kicks_its_participants
         "the three tones are mixed: {together} blocks"
     );
 
+    // A digit the first caller sends in-band: the others hear it in the mix, and it is
+    // reported as that participant's conference digit.
+    api.post(
+        "/v1.0/gateway/sim/dtmf?modem=sim0",
+        json!({"digits": "3", "mode": "inband"}),
+    )
+    .await;
+    api.wait_for("the in-band conference digit", || async {
+        let page = api.get("/v1.0/gateway/events?limit=1000").await;
+        page["events"]
+            .as_array()?
+            .iter()
+            .find(|e| {
+                e["type"] == "conference_dtmf"
+                    && e["data"]["digit"] == "3"
+                    && e["data"]["call_id"] == calls[0].as_str()
+                    && e["data"]["source"] == "in_band"
+                    && e["data"]["conferencecall_id"] == conferencecalls[0].as_str()
+            })
+            .map(|_| ())
+    })
+    .await;
+
     // A participant kicked: it leaves, its flow goes on after the join.
     let kicked = delete(
         &gw,
