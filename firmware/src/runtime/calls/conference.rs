@@ -800,7 +800,16 @@ impl Runtime {
             recording_id,
             serde_json::to_value(&recording).unwrap_or_default(),
         );
-        db.store.commit(batch)?;
+        if let Err(e) = db.store.commit(batch) {
+            // No record (the disk budget, a store failure): no file either.
+            drop(handle);
+            self.spawn(async move {
+                if let Ok(done) = done.await {
+                    let _ = tokio::fs::remove_file(&done.path).await;
+                }
+            });
+            return Err(e.into());
+        }
         let (stored_tx, stored) = watch::channel(false);
         let view = {
             let mut table = self.inner.conferences.lock();
