@@ -409,9 +409,9 @@ pub enum RecordingStatus {
 pub struct Recording {
     /// Record id.
     pub id: Uuid,
-    /// Always `call` for now.
+    /// `call`, or `confbridge` for a conference recording (the mix of everybody).
     pub reference_type: String,
-    /// The call recorded.
+    /// The call (or conference) recorded.
     pub reference_id: Uuid,
     /// Activeflow that started it, if any.
     #[serde(default, with = "nil_uuid")]

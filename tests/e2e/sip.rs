@@ -607,6 +607,45 @@ async fn a_gsm_caller_and_a_sip_phone_meet_in_a_conference() {
         "the caller hears the SIP participant (its echo): {through_sip}"
     );
 
+    // A digit the caller's modem signals is the caller's conference digit, relayed to the
+    // SIP participant as RFC 4733; SIPp echoes the event, so it is the SIP participant's
+    // digit too, relayed to the modem out of band.
+    api.post(
+        "/v1.0/gateway/sim/dtmf",
+        json!({"digits": "7", "mode": "urc"}),
+    )
+    .await;
+    let digits = api
+        .wait_for("the digit back through the conference", || async {
+            let sent = api.get("/v1.0/gateway/sim/sent").await;
+            if sent["dtmf"] != "7" {
+                return None;
+            }
+            let page = api.get("/v1.0/gateway/events?limit=1000").await;
+            let digits: Vec<(String, String)> = page["events"]
+                .as_array()?
+                .iter()
+                .filter(|e| e["type"] == "conference_dtmf" && e["data"]["digit"] == "7")
+                .map(|e| {
+                    let d = &e["data"];
+                    (
+                        d["call_id"].as_str().unwrap_or_default().to_owned(),
+                        d["source"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            (digits.len() >= 2).then_some(digits)
+        })
+        .await;
+    assert_eq!(digits[0], (incoming.clone(), "signalled".to_owned()));
+    assert_eq!(
+        digits[1],
+        (
+            leg["id"].as_str().unwrap().to_owned(),
+            "signalled".to_owned()
+        )
+    );
+
     // The SIP leg is hung up: it leaves (SIPp gets its BYE), the caller stays.
     api.post(
         &format!("/v1.0/calls/{}/hangup", leg["id"].as_str().unwrap()),

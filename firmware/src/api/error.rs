@@ -205,7 +205,7 @@ impl From<crate::runtime::RuntimeError> for ApiError {
                     message: format!("flow {id} does not exist"),
                 }])
             }
-            R::ActiveflowNotFound(_) | R::CallNotFound(_) => {
+            R::ActiveflowNotFound(_) | R::CallNotFound(_) | R::ConferenceNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", text)
             }
             R::Ended(_) => Self::conflict("ACTIVEFLOW_ENDED", text),

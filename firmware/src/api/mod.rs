@@ -267,7 +267,27 @@ pub fn router(state: ApiState) -> Router {
             post(calls::mute).delete(calls::unmute),
         )
         .route("/v1.0/transfers", post(calls::transfer))
-        .route("/v1.0/conferences", get(conferences::list))
+        .route(
+            "/v1.0/conferences",
+            get(conferences::list).post(conferences::create),
+        )
+        .route(
+            "/v1.0/conferences/{id}",
+            get(conferences::get_one).delete(conferences::delete),
+        )
+        .route(
+            "/v1.0/conferences/{id}/recording_start",
+            post(conferences::recording_start),
+        )
+        .route(
+            "/v1.0/conferences/{id}/recording_stop",
+            post(conferences::recording_stop),
+        )
+        .route("/v1.0/conferencecalls", get(conferences::calls_list))
+        .route(
+            "/v1.0/conferencecalls/{id}",
+            get(conferences::call_get).delete(conferences::call_kick),
+        )
         .route(
             "/v1.0/conferences/{id}/participants/{call_id}/mute",
             post(conferences::mute).delete(conferences::unmute),

@@ -16,6 +16,11 @@
 //! hears the join tone too, as confirmation. A muted participant's audio is not passed
 //! on (they still hear the others). A participant leaves when its [`ConferenceEnd`] is
 //! dropped (the session left the conference or closed) or with [`Conference::leave`].
+//!
+//! A [`ConferenceTap`] is a listener that is not a participant: it hears every
+//! participant (and the cues), nobody hears it, its arrival and departure are not
+//! announced and it does not keep the conference alive. The conference recording
+//! ([`super::confrec`]) is one: the mix of everybody, as one file.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -71,6 +76,51 @@ struct Member {
     /// A cue waiting for this member's next frame (its rate is known only then).
     cue: Option<Cue>,
     tone: Option<ToneGenerator>,
+    /// A [`ConferenceTap`]: hears everybody, is heard by nobody, is not a participant.
+    listener: bool,
+}
+
+impl Member {
+    fn new(id: Uuid, token: u64, listener: bool) -> Self {
+        Member {
+            id,
+            token,
+            muted: false,
+            inbox: Vec::new(),
+            // The joiner hears its own join as confirmation; a tap has nobody to confirm to.
+            cue: (!listener).then_some(Cue::Join),
+            tone: None,
+            listener,
+        }
+    }
+
+    /// Fills `out` with the sum of this member's next frame from each inbox and its cue;
+    /// false when no participant's frame came.
+    fn mix(&mut self, out: &mut [i16], rate: u32) -> bool {
+        out.fill(0);
+        let mut one = [0i16; MAX_FRAME];
+        let one = &mut one[..out.len().min(MAX_FRAME)];
+        let mut came = false;
+        for q in &mut self.inbox {
+            came |= take_concealed(&mut q.frames, &mut q.last, &mut q.concealed, one, rate);
+            for (o, s) in out.iter_mut().zip(one.iter()) {
+                *o = o.saturating_add(*s);
+            }
+        }
+        if let Some(cue) = self.cue.take() {
+            self.tone = ToneGenerator::new(cue.spec(), rate, CUE_LEVEL_DBM0).ok();
+        }
+        if let Some(tone) = self.tone.as_mut() {
+            tone.fill(one);
+            for (o, s) in out.iter_mut().zip(one.iter()) {
+                *o = o.saturating_add(*s);
+            }
+            if tone.is_finished() {
+                self.tone = None;
+            }
+        }
+        came
+    }
 }
 
 #[derive(Default)]
@@ -86,17 +136,34 @@ impl Room {
 
     /// Removes `id` (only its join `token` when given).
     fn remove(&mut self, id: Uuid, token: Option<u64>) -> bool {
-        let before = self.members.len();
-        self.members
-            .retain(|m| m.id != id || token.is_some_and(|t| t != m.token));
-        if self.members.len() == before {
+        let Some(pos) = self
+            .members
+            .iter()
+            .position(|m| m.id == id && token.is_none_or(|t| t == m.token))
+        else {
             return false;
-        }
+        };
+        let gone = self.members.remove(pos);
         for m in &mut self.members {
             m.inbox.retain(|q| q.from != id);
-            m.cue = Some(Cue::Leave);
+            if !gone.listener {
+                m.cue = Some(Cue::Leave);
+            }
         }
         true
+    }
+
+    fn add(&mut self, id: Uuid, listener: bool) -> u64 {
+        self.remove(id, None);
+        self.joins += 1;
+        let token = self.joins;
+        if !listener {
+            for m in &mut self.members {
+                m.cue = Some(Cue::Join);
+            }
+        }
+        self.members.push(Member::new(id, token, listener));
+        token
     }
 }
 
@@ -126,22 +193,20 @@ impl Conference {
     /// returns its end, for [`super::CallMedia::join_conference`].
     #[must_use]
     pub fn join(&self, id: Uuid) -> ConferenceEnd {
-        let mut room = self.room.lock();
-        room.remove(id, None);
-        room.joins += 1;
-        let token = room.joins;
-        for m in &mut room.members {
-            m.cue = Some(Cue::Join);
-        }
-        room.members.push(Member {
+        let token = self.room.lock().add(id, false);
+        ConferenceEnd {
             id,
             token,
-            muted: false,
-            inbox: Vec::new(),
-            cue: Some(Cue::Join),
-            tone: None,
-        });
-        ConferenceEnd {
+            room: Arc::clone(&self.room),
+        }
+    }
+
+    /// Adds listener `id`: it hears every participant, nobody hears it, and it is not
+    /// listed nor counted as a participant. Dropping the tap removes it.
+    #[must_use]
+    pub fn tap(&self, id: Uuid) -> ConferenceTap {
+        let token = self.room.lock().add(id, true);
+        ConferenceTap {
             id,
             token,
             room: Arc::clone(&self.room),
@@ -179,6 +244,7 @@ impl Conference {
             .lock()
             .members
             .iter()
+            .filter(|m| !m.listener)
             .map(|m| Participant {
                 id: m.id,
                 muted: m.muted,
@@ -186,10 +252,10 @@ impl Conference {
             .collect()
     }
 
-    /// True when nobody is left.
+    /// True when no participant is left (taps do not count).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.room.lock().members.is_empty()
+        self.room.lock().members.iter().all(|m| m.listener)
     }
 }
 
@@ -208,7 +274,7 @@ impl ConferenceEnd {
         if room
             .members
             .iter()
-            .find(|m| m.id == self.id)
+            .find(|m| m.id == self.id && m.token == self.token)
             .is_none_or(|m| m.muted)
         {
             return;
@@ -232,33 +298,43 @@ impl ConferenceEnd {
     /// Fills `out` with the sum of the other participants' next frames and any cue tone;
     /// false when no participant's frame came.
     pub(crate) fn receive(&self, out: &mut [i16], rate: u32) -> bool {
-        out.fill(0);
-        let mut room = self.room.lock();
-        let Some(me) = room.member_mut(self.id) else {
-            return false;
-        };
-        let mut one = [0i16; MAX_FRAME];
-        let one = &mut one[..out.len().min(MAX_FRAME)];
-        let mut came = false;
-        for q in &mut me.inbox {
-            came |= take_concealed(&mut q.frames, &mut q.last, &mut q.concealed, one, rate);
-            for (o, s) in out.iter_mut().zip(one.iter()) {
-                *o = o.saturating_add(*s);
-            }
+        receive(&self.room, self.id, self.token, out, rate)
+    }
+}
+
+fn receive(room: &Mutex<Room>, id: Uuid, token: u64, out: &mut [i16], rate: u32) -> bool {
+    let mut room = room.lock();
+    match room
+        .members
+        .iter_mut()
+        .find(|m| m.id == id && m.token == token)
+    {
+        Some(me) => me.mix(out, rate),
+        None => {
+            out.fill(0);
+            false
         }
-        if let Some(cue) = me.cue.take() {
-            me.tone = ToneGenerator::new(cue.spec(), rate, CUE_LEVEL_DBM0).ok();
-        }
-        if let Some(tone) = me.tone.as_mut() {
-            tone.fill(one);
-            for (o, s) in out.iter_mut().zip(one.iter()) {
-                *o = o.saturating_add(*s);
-            }
-            if tone.is_finished() {
-                me.tone = None;
-            }
-        }
-        came
+    }
+}
+
+/// A listener of a conference ([`Conference::tap`]). Dropping it removes it.
+pub struct ConferenceTap {
+    id: Uuid,
+    token: u64,
+    room: Arc<Mutex<Room>>,
+}
+
+impl ConferenceTap {
+    /// Fills `out` with the sum of every participant's next frame and any cue tone; false
+    /// when no participant's frame came.
+    pub fn receive(&self, out: &mut [i16], rate: u32) -> bool {
+        receive(&self.room, self.id, self.token, out, rate)
+    }
+}
+
+impl Drop for ConferenceTap {
+    fn drop(&mut self) {
+        self.room.lock().remove(self.id, Some(self.token));
     }
 }
 
@@ -363,6 +439,33 @@ mod tests {
         drop(b);
         a.receive(&mut out, 8000);
         assert!(out.iter().any(|&s| s != 0), "a hears b's leave tone");
+    }
+
+    #[test]
+    fn a_tap_hears_everybody_unannounced_and_is_no_participant() {
+        let conf = Conference::new();
+        let (a, b) = (conf.join(id(1)), conf.join(id(2)));
+        settle(&[&a, &b]);
+        let tap = conf.tap(id(9));
+        let mut out = [0i16; F];
+        a.receive(&mut out, 8000);
+        assert!(out.iter().all(|&s| s == 0), "no join tone for a tap");
+        assert_eq!(conf.participants().len(), 2);
+        a.send(&[30; F], 8000);
+        b.send(&[4; F], 8000);
+        assert!(tap.receive(&mut out, 8000));
+        assert_eq!(out[0], 34, "the tap hears both");
+        a.receive(&mut out, 8000);
+        assert_eq!(out[0], 4, "nobody hears the tap");
+        drop(tap);
+        assert!(
+            conf.room.lock().members.iter().all(|m| m.cue.is_none()),
+            "no leave tone for a tap"
+        );
+        drop((a, b));
+        assert!(conf.is_empty());
+        let _alone = conf.tap(id(9));
+        assert!(conf.is_empty(), "a tap does not keep a conference alive");
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! | `dtmf` | merging in-band and signalled digits (one press, one digit) |
 //! | [`bridge`] | joining two calls' audio frame by frame |
 //! | [`conference`] | N calls mixed: each hears the others, join/leave tones, mute |
+//! | [`confrec`] | the conference recording: the mix of everybody as one WAV |
 //! | [`external`] | external media: a call's audio as G.711 RTP to a LAN host, and back; the same taps for WebSocket media streams |
 //! | [`wsmedia`] | the WebSocket media stream's wire formats (`rtp`, `sln`, `audiosocket`), sans-IO |
 //! | [`audio`] | decoding (WAV, MP3, FLAC, OGG/Vorbis), WAV writing, frame sizes |
@@ -47,6 +48,7 @@ pub mod bridge;
 mod cache;
 pub mod clock;
 pub mod conference;
+pub mod confrec;
 mod context;
 mod core;
 mod dtmf;
@@ -66,7 +68,8 @@ pub mod wsmedia;
 pub use audio::{read_audio_bytes, read_audio_file, wav_bytes, write_wav};
 pub use bridge::{BridgeEnd, bridge_pair};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use conference::{Conference, ConferenceEnd, Participant};
+pub use conference::{Conference, ConferenceEnd, ConferenceTap, Participant};
+pub use confrec::{ConferenceRecording, ConferenceRecordingDone};
 pub use context::{MediaContext, MediaSettings, MediaStats};
 pub use dtmf::DEFAULT_WINDOW as DTMF_MERGE_WINDOW;
 pub use error::{MediaError, Result};

@@ -57,7 +57,10 @@ use crate::model::{ActiveflowRecord, ActiveflowStatus};
 use crate::store::{Batch, Db, StoreError};
 
 pub use calls::DialRequest;
-pub use calls::conference::ConferenceInfo;
+pub use calls::conference::{
+    ConferenceInfo, ConferenceRecordingRequest, ConferenceRequest, ConferenceStatus,
+    ConferenceType, Conferencecall,
+};
 pub(crate) use calls::valid_routing_method;
 pub use interrupts::{
     MuteDirection, RecordingRequest, TalkRequest, Transfer, TransferRequest, TransferType,
@@ -91,6 +94,9 @@ pub enum RuntimeError {
     /// The call does not exist.
     #[error("call {0} does not exist")]
     CallNotFound(Uuid),
+    /// The conference (or conferencecall) does not exist.
+    #[error("conference {0} does not exist")]
+    ConferenceNotFound(Uuid),
     /// The call exists but is over.
     #[error("call {0} is not up any more")]
     CallOver(Uuid),
@@ -259,7 +265,7 @@ struct Inner {
     lines: Lines,
     calls: Mutex<calls::CallTable>,
     /// The live conferences (`conference_join`), by VoIPBIN's id.
-    conferences: Mutex<HashMap<Uuid, crate::media::Conference>>,
+    conferences: Mutex<calls::conference::Conferences>,
     /// The local queues with callers in them (`queue_join`), by queue id.
     queues: Mutex<HashMap<Uuid, calls::QueueEntry>>,
     /// Serialises read-modify-write of message records (sender vs. delivery reports).
@@ -308,7 +314,7 @@ impl Runtime {
                 modems,
                 lines,
                 calls: Mutex::new(calls::CallTable::default()),
-                conferences: Mutex::new(HashMap::new()),
+                conferences: Mutex::new(calls::conference::Conferences::default()),
                 queues: Mutex::new(HashMap::new()),
                 message_lock: Mutex::new(()),
                 call_lock: Mutex::new(()),

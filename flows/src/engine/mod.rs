@@ -286,8 +286,9 @@ pub enum Outcome {
     Failed(String),
     /// The call hung up while the command ran: the flow ends with [`EndReason::Hangup`].
     Hangup,
-    /// The actions returned by `fetch` / looked up by `fetch_flow`: validated and pushed as a
-    /// new stack (an empty list is a no-op). Ids must be assigned already
+    /// The actions returned by `fetch` / looked up by `fetch_flow`, or the stack
+    /// `conference_join` runs (VoIPBIN's conference service: pre flow, then the join):
+    /// validated and pushed as a new stack (an empty list is a no-op). Ids must be assigned already
     /// ([`crate::model::parse_actions`] does that).
     Actions(Vec<Action>),
 }
@@ -796,8 +797,12 @@ impl Activeflow {
                 });
             }
         };
-        let is_fetch = matches!(kind, ActionType::Fetch | ActionType::FetchFlow);
-        if matches!(outcome, Outcome::Actions(_)) && !is_fetch {
+        // `conference_join` pushes VoIPBIN's conference service stack (pre flow, join).
+        let pushes = matches!(
+            kind,
+            ActionType::Fetch | ActionType::FetchFlow | ActionType::ConferenceJoin
+        );
+        if matches!(outcome, Outcome::Actions(_)) && !pushes {
             return Err(EngineError::UnexpectedOutcome { action_id, kind });
         }
         let State::Waiting(pending) = std::mem::replace(&mut self.state, State::Ready) else {

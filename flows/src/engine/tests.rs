@@ -522,6 +522,35 @@ fn fetch_pushes_a_stack_and_returns_after_the_fork() {
 }
 
 #[test]
+fn conference_join_pushes_the_conference_service_stack() {
+    // VoIPBIN's conference service answers `conference_join` with a stack (pre flow, then
+    // `confbridge_join`); the flow resumes after the join when that stack is done.
+    let json = format!(
+        r#"[{{"id":"{}","type":"conference_join","option":{{"conference_id":"{}"}}}},{}]"#,
+        id(1),
+        id(0xc0),
+        talk(2)
+    );
+    let mut af = new_af(&json, ReferenceType::Call);
+    let Step::Execute(c) = af.run(t0()) else {
+        panic!()
+    };
+    assert_eq!(c.kind(), ActionType::ConferenceJoin);
+    let stack = parse_actions(
+        &format!(
+            r#"[{{"type":"talk","option":{{"text":"pre"}}}},{{"type":"confbridge_join","option":{{"confbridge_id":"{}"}}}}]"#,
+            id(0xc0)
+        ),
+        &Limits::default(),
+    )
+    .expect("parse");
+    let pushed: Vec<Uuid> = stack.iter().map(|a| a.id).collect();
+    af.complete(c.action_id, Outcome::Actions(stack), t0())
+        .expect("complete");
+    assert_eq!(cmd_ids(&mut af), [pushed[0], pushed[1], id(2)]);
+}
+
+#[test]
 fn fetched_actions_can_jump_to_ancestors_and_unwind() {
     let json = format!(
         r#"[{},{{"type":"fetch_flow","option":{{"flow_id":"{}"}}}},{}]"#,

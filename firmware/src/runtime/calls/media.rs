@@ -175,6 +175,11 @@ impl LiveCall {
         let Some(peer) = self.inner.live.lock().peer.clone() else {
             return;
         };
+        self.relay_digit_to(peer, digit);
+    }
+
+    /// Sends `digit` to `peer`: out of band where its line can, in-band otherwise.
+    pub(super) fn relay_digit_to(&self, peer: LiveCall, digit: char) {
         let rt = self.inner.rt.clone();
         rt.spawn(async move {
             let digits = digit.to_string();
@@ -201,9 +206,14 @@ impl LiveCall {
             match event {
                 MediaEvent::Dtmf { digit, source } => {
                     debug!(call = %self.inner.id, %digit, ?source, "dtmf");
+                    self.conference_digit(digit, source);
                     self.to_flow(Signal::Dtmf(digit));
                 }
-                MediaEvent::RelayDigit { digit } => self.relay_to_peer(digit),
+                MediaEvent::RelayDigit { digit } => {
+                    if !self.conference_relay(digit) {
+                        self.relay_to_peer(digit);
+                    }
+                }
                 MediaEvent::RecordingFinished {
                     id,
                     duration,
@@ -715,7 +725,7 @@ fn mute_state(current: &str, name: &str, on: bool) -> String {
 }
 
 /// `voipbin.recording.*` for a recording.
-fn recording_variables(r: &Recording) -> Vec<(String, String)> {
+pub(super) fn recording_variables(r: &Recording) -> Vec<(String, String)> {
     vec![
         ("voipbin.recording.id".into(), r.id.to_string()),
         (
