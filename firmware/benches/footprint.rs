@@ -66,7 +66,14 @@ fn main() {
         populate(&data);
         let start = Instant::now();
         let mut child = Command::new(&binary)
-            .args(["run", "--listen", "127.0.0.1:0", "--board", &board, "--data"])
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--board",
+                &board,
+                "--data",
+            ])
             .arg(&data)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())

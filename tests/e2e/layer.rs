@@ -115,10 +115,9 @@ fn rauc_recipes_are_parsed_only_with_meta_rauc() {
             "layer.conf lacks {pattern} in BBFILES_DYNAMIC"
         );
     }
-    let bundle = std::fs::read_to_string(
-        rauc_dir().join("recipes-core/bundles/flowgate-bundle_1.0.bb"),
-    )
-    .unwrap();
+    let bundle =
+        std::fs::read_to_string(rauc_dir().join("recipes-core/bundles/flowgate-bundle_1.0.bb"))
+            .unwrap();
     assert!(bundle.contains("inherit bundle"));
     assert!(bundle.contains("RAUC_SLOT_rootfs = \"flowgate-image\""));
     // The hook the manifest names is the file the recipe fetches.

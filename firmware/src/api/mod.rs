@@ -298,11 +298,10 @@ pub fn router(state: ApiState) -> Router {
             "/v1.0/gateway/sync/flows",
             get(flowsync::export).put(flowsync::import),
         );
-    let protected = sim_routes(protected)
-        .route_layer(middleware::from_fn_with_state(
-            state.inner.token.clone(),
-            auth::require_token,
-        ));
+    let protected = sim_routes(protected).route_layer(middleware::from_fn_with_state(
+        state.inner.token.clone(),
+        auth::require_token,
+    ));
     Router::new()
         .route("/v1.0/gateway/health", get(gateway::health))
         .merge(protected)
@@ -361,7 +360,10 @@ fn sim_routes(router: Router<ApiState>) -> Router<ApiState> {
 fn sim_routes(router: Router<ApiState>) -> Router<ApiState> {
     router
         .route("/v1.0/gateway/sim", axum::routing::any(no_simulator))
-        .route("/v1.0/gateway/sim/{*rest}", axum::routing::any(no_simulator))
+        .route(
+            "/v1.0/gateway/sim/{*rest}",
+            axum::routing::any(no_simulator),
+        )
 }
 
 #[cfg(not(feature = "simulator"))]
