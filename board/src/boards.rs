@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::analog::AnalogPortProfile;
 use crate::modem::config::{AudioTransport, GpioLineConfig, ModemConfig, PowerConfig, SmsMode};
 use crate::modem::profile::VendorProfile;
+#[cfg(feature = "simulator")]
 use crate::simulator::{SimulatedModel, Simulator, SimulatorConfig};
 
 /// Built-in board profiles (name, TOML).
@@ -225,6 +226,9 @@ impl BoardProfile {
             match (&m.simulated, &m.port) {
                 (Some(_), Some(_)) => return Err(bad(k("port"), "a simulated modem has no port")),
                 (Some(_), None) => {
+                    // Without the simulator the profile still parses; the daemon refuses
+                    // to start its simulated modems (a build for real hardware).
+                    #[cfg(feature = "simulator")]
                     if SimulatedModel::from_id(&m.profile).is_none() {
                         return Err(bad(
                             k("profile"),
@@ -346,6 +350,7 @@ impl BoardModem {
 
     /// The simulator configuration of a simulated modem; `link_dir` gets stable symlinks
     /// `<id>-at` and `<id>-pcm` so the driver can reopen the port by path.
+    #[cfg(feature = "simulator")]
     pub fn sim_config(&self, link_dir: Option<&Path>) -> Option<SimulatorConfig> {
         let s = self.simulated.as_ref()?;
         let mut c = SimulatorConfig::new(SimulatedModel::from_id(&self.profile)?);
@@ -370,6 +375,7 @@ impl BoardModem {
     }
 
     /// The driver configuration for a started simulator of this modem.
+    #[cfg(feature = "simulator")]
     pub fn config_for_sim(&self, sim: &Simulator) -> ModemConfig {
         let mut c = sim.modem_config(&self.id);
         c.pin

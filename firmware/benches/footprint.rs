@@ -54,7 +54,10 @@ fn main() {
         || env!("CARGO_BIN_EXE_flowgate").into(),
         std::path::PathBuf::from,
     );
-    println!("measuring {}", binary.display());
+    // The board image's daemon has no simulator: binary-size.sh names a real profile
+    // (FOOTPRINT_BOARD) whose hardware is absent here.
+    let board = std::env::var("FOOTPRINT_BOARD").unwrap_or_else(|_| "simulated".into());
+    println!("measuring {} on board {board}", binary.display());
     let mut ready = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..RUNS {
@@ -63,7 +66,14 @@ fn main() {
         populate(&data);
         let start = Instant::now();
         let mut child = Command::new(&binary)
-            .args(["run", "--listen", "127.0.0.1:0", "--data"])
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--board",
+                &board,
+                "--data",
+            ])
             .arg(&data)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())

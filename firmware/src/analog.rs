@@ -9,10 +9,13 @@
 use std::sync::Arc;
 
 use flowgate_analog::line::dialplan::DialPlan;
+#[cfg(feature = "simulator")]
 use flowgate_analog::sim::{AnalogSimControl, Chip, ExchangeConfig, SimBoard};
+#[cfg(feature = "simulator")]
+use flowgate_board::analog::SimPortIo;
 use flowgate_board::analog::{
     AnalogLine, AnalogLineConfig, AnalogLineStatus, AnalogPortProfile, DevicePortIo, PortIo,
-    PortSettings, SilentPortIo, SimPortIo, open_port_with,
+    PortSettings, SilentPortIo, open_port_with,
 };
 use flowgate_board::boards::BoardProfile;
 use flowgate_line::{AudioTransport, Line};
@@ -25,10 +28,15 @@ use crate::config::{AnalogConfig, Config};
 use crate::runtime::Runtime;
 use crate::store::Batch;
 
+/// No simulated analog board in a build without the simulator (uninhabited).
+#[cfg(not(feature = "simulator"))]
+type SimBoard = std::convert::Infallible;
+
 /// The analog ports of a running gateway. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct AnalogPorts {
     lines: Vec<Arc<AnalogLine>>,
+    #[cfg(feature = "simulator")]
     sim: Option<AnalogSimControl>,
 }
 
@@ -51,6 +59,7 @@ impl AnalogPorts {
     }
 
     /// The simulated board's control, when it runs.
+    #[cfg(feature = "simulator")]
     pub fn sim(&self) -> Option<&AnalogSimControl> {
         self.sim.as_ref()
     }
@@ -143,59 +152,17 @@ pub fn start(
         .map(|p| with_overrides(p, a))
         .collect();
     let plan = dial_plan(a, &ports)?;
-    let simulated = ports.iter().filter(|p| p.simulated).count();
-    let sim_board = if simulated > 0 {
-        let kinds = |k| {
-            ports
-                .iter()
-                .filter(|p| p.simulated && p.kind() == k)
-                .count()
-        };
-        use flowgate_analog::port::PortKind;
-        if kinds(PortKind::Fxs) > 1 || kinds(PortKind::Fxo) > 1 {
-            return Err("the simulated analog board has one FXS and one FXO port".into());
-        }
-        let zone = ports
-            .iter()
-            .find(|p| p.simulated && p.kind() == PortKind::Fxo)
-            .and_then(|p| p.country().ok())
-            .map_or("us", |c| c.tone_zone);
-        let exchange = ExchangeConfig {
-            zone: zone.to_owned(),
-            ..ExchangeConfig::default()
-        };
-        Some(SimBoard::new(exchange).map_err(|e| format!("simulated analog board: {e}"))?)
-    } else {
-        None
-    };
+    let sim_board = sim_board(&ports)?;
     let mut lines = Vec::new();
     for p in &ports {
         let settings = settings(p, a, &plan).map_err(|e| format!("analog port {}: {e}", p.id))?;
-        let (port, io): (Box<dyn flowgate_analog::port::AnalogPort>, Box<dyn PortIo>) =
-            match (&sim_board, p.simulated) {
-                (Some(board), true) => match settings {
-                    PortSettings::Fxs(chip, cfg) => (
-                        Box::new(
-                            board
-                                .fxs_port(chip, *cfg)
-                                .map_err(|e| format!("analog port {}: {e}", p.id))?,
-                        ),
-                        Box::new(SimPortIo::new(board.clone(), Chip::Slic)),
-                    ),
-                    PortSettings::Fxo(chip, cfg) => (
-                        Box::new(
-                            board
-                                .fxo_port(chip, cfg)
-                                .map_err(|e| format!("analog port {}: {e}", p.id))?,
-                        ),
-                        Box::new(SimPortIo::new(board.clone(), Chip::Daa)),
-                    ),
-                },
-                _ => {
-                    let (port, _irq) = open_port_with(p, settings).map_err(|e| e.to_string())?;
-                    (port, device_io(p)?)
-                }
-            };
+        let (port, io) = match (&sim_board, p.simulated) {
+            (Some(board), true) => simulated_port(board, p, settings)?,
+            _ => {
+                let (port, _irq) = open_port_with(p, settings).map_err(|e| e.to_string())?;
+                (port, device_io(p)?)
+            }
+        };
         let own_number = match port.kind() {
             flowgate_analog::port::PortKind::Fxs => p.extension.clone().unwrap_or_default(),
             flowgate_analog::port::PortKind::Fxo => a
@@ -220,8 +187,91 @@ pub fn start(
     }
     Ok(AnalogPorts {
         lines,
+        #[cfg(feature = "simulator")]
         sim: sim_board.map(|b| b.control()),
     })
+}
+
+/// A port and its line side.
+type PortAndIo = (Box<dyn flowgate_analog::port::AnalogPort>, Box<dyn PortIo>);
+
+/// The simulated analog board for the ports marked `simulated` (it has one FXS and one FXO
+/// port), or `None` when no port is simulated.
+#[cfg(feature = "simulator")]
+fn sim_board(ports: &[AnalogPortProfile]) -> Result<Option<SimBoard>, String> {
+    use flowgate_analog::port::PortKind;
+    if !ports.iter().any(|p| p.simulated) {
+        return Ok(None);
+    }
+    let kinds = |k| {
+        ports
+            .iter()
+            .filter(|p| p.simulated && p.kind() == k)
+            .count()
+    };
+    if kinds(PortKind::Fxs) > 1 || kinds(PortKind::Fxo) > 1 {
+        return Err("the simulated analog board has one FXS and one FXO port".into());
+    }
+    let zone = ports
+        .iter()
+        .find(|p| p.simulated && p.kind() == PortKind::Fxo)
+        .and_then(|p| p.country().ok())
+        .map_or("us", |c| c.tone_zone);
+    let exchange = ExchangeConfig {
+        zone: zone.to_owned(),
+        ..ExchangeConfig::default()
+    };
+    SimBoard::new(exchange)
+        .map(Some)
+        .map_err(|e| format!("simulated analog board: {e}"))
+}
+
+/// A build without the simulator (the board image) refuses simulated ports by name.
+#[cfg(not(feature = "simulator"))]
+fn sim_board(ports: &[AnalogPortProfile]) -> Result<Option<SimBoard>, String> {
+    match ports.iter().find(|p| p.simulated) {
+        Some(p) => Err(format!(
+            "analog port {} is simulated, and this build of flowgate has no simulator (cargo feature \"simulator\")",
+            p.id
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A port of the simulated board with its simulated line side.
+#[cfg(feature = "simulator")]
+fn simulated_port(
+    board: &SimBoard,
+    p: &AnalogPortProfile,
+    settings: PortSettings,
+) -> Result<PortAndIo, String> {
+    Ok(match settings {
+        PortSettings::Fxs(chip, cfg) => (
+            Box::new(
+                board
+                    .fxs_port(chip, *cfg)
+                    .map_err(|e| format!("analog port {}: {e}", p.id))?,
+            ),
+            Box::new(SimPortIo::new(board.clone(), Chip::Slic)),
+        ),
+        PortSettings::Fxo(chip, cfg) => (
+            Box::new(
+                board
+                    .fxo_port(chip, cfg)
+                    .map_err(|e| format!("analog port {}: {e}", p.id))?,
+            ),
+            Box::new(SimPortIo::new(board.clone(), Chip::Daa)),
+        ),
+    })
+}
+
+#[cfg(not(feature = "simulator"))]
+fn simulated_port(
+    board: &SimBoard,
+    _: &AnalogPortProfile,
+    _: PortSettings,
+) -> Result<PortAndIo, String> {
+    match *board {}
 }
 
 /// The profile entry with `[[analog.ports]]` applied.

@@ -282,34 +282,30 @@ fn run_daemon(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(log: &crate::config::LogConfig) -> anyhow::Result<()> {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.is_empty() => {
-            EnvFilter::try_new(v).context("RUST_LOG is not a valid log filter")?
-        }
-        _ => EnvFilter::try_new(&log.filter).context("log.filter is not a valid log filter")?,
+        Ok(v) if !v.is_empty() => crate::config::parse_log_filter(&v)
+            .map_err(|e| anyhow::anyhow!("RUST_LOG is not a valid log filter: {e}"))?,
+        _ => crate::config::parse_log_filter(&log.filter)
+            .map_err(|e| anyhow::anyhow!("log.filter is not a valid log filter: {e}"))?,
     };
-    if log.format == "journald" {
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if log.format == "journald" {
         // Under systemd: each event goes to the journal with its tracing fields as journal
         // fields (FLOWGATE_<FIELD>), its level as the priority.
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::util::SubscriberInitExt;
         let journald = tracing_journald::layer()
             .context("log.format = \"journald\" but the journal socket cannot be used")?
             .with_field_prefix(Some("FLOWGATE".into()));
-        return tracing_subscriber::registry()
-            .with(filter)
-            .with(journald)
-            .try_init()
-            .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"));
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if log.format == "json" {
-        builder.json().try_init()
+        registry.with(journald).try_init()
+    } else if log.format == "json" {
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr);
+        registry.with(layer).try_init()
     } else {
-        builder.try_init()
+        let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        registry.with(layer).try_init()
     };
     result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }

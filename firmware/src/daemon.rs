@@ -26,10 +26,15 @@ use std::time::Duration;
 
 use flowgate_board::boards::BoardProfile;
 use flowgate_board::modem::Modem;
-use flowgate_board::simulator::{Simulator, SimulatorControl};
+#[cfg(feature = "simulator")]
+use flowgate_board::simulator::Simulator;
+/// No simulated modem in a build without the simulator (uninhabited).
+#[cfg(not(feature = "simulator"))]
+type Simulator = std::convert::Infallible;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::api::SimulatorControl;
 use crate::api::auth::{ApiToken, TokenOrigin};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -210,7 +215,7 @@ impl Daemon {
             token.clone(),
             config.clone(),
             sims.iter()
-                .map(|(id, sim)| (id.clone(), sim.control()))
+                .map(|(id, sim)| (id.clone(), control_of(sim)))
                 .collect(),
         )
         .with_sip(sip.as_ref().map(|s| s.user_agent().clone()))
@@ -266,7 +271,7 @@ impl Daemon {
 
     /// The simulators' control handles (one per simulated modem, in board order).
     pub fn sims(&self) -> Vec<SimulatorControl> {
-        self.sims.iter().map(|(_, sim)| sim.control()).collect()
+        self.sims.iter().map(|(_, sim)| control_of(sim)).collect()
     }
 
     /// The analog ports (lines, and the simulated board's control when it runs).
@@ -347,10 +352,20 @@ fn start_board(
         reason,
     };
     let profile = BoardProfile::resolve(name).map_err(|e| board_err(e.to_string()))?;
+    #[cfg(feature = "simulator")]
     let link_dir = config.data.dir.join("tty");
     let mut handles = Vec::new();
+    #[cfg_attr(not(feature = "simulator"), expect(unused_mut))]
     let mut sims = Vec::new();
     for modem in &profile.modems {
+        #[cfg(not(feature = "simulator"))]
+        if modem.simulated.is_some() {
+            return Err(board_err(format!(
+                "modem {} is simulated, and this build of flowgate has no simulator (cargo feature \"simulator\")",
+                modem.id
+            )));
+        }
+        #[cfg(feature = "simulator")]
         if modem.simulated.is_some() {
             create_data_dir(&link_dir)?;
             let sim_config = modem.sim_config(Some(&link_dir)).ok_or_else(|| {
@@ -368,21 +383,32 @@ fn start_board(
                 cancel.child_token(),
             ));
             sims.push((modem.id.clone(), sim));
-        } else {
-            let driver_config = modem
-                .modem_config()
-                .ok_or_else(|| board_err(format!("modem {} has no port", modem.id)))?;
-            handles.push(Modem::spawn(
-                driver_config,
-                modem.vendor_profile(),
-                cancel.child_token(),
-            ));
+            continue;
         }
+        let driver_config = modem
+            .modem_config()
+            .ok_or_else(|| board_err(format!("modem {} has no port", modem.id)))?;
+        handles.push(Modem::spawn(
+            driver_config,
+            modem.vendor_profile(),
+            cancel.child_token(),
+        ));
     }
     if handles.is_empty() {
         warn!(board = %name, "the board has no modem: calls and SMS are unavailable");
     }
     Ok((Modems::new(handles), sims))
+}
+
+/// The control handle of a started simulator.
+#[cfg(feature = "simulator")]
+fn control_of(sim: &Simulator) -> SimulatorControl {
+    sim.control()
+}
+
+#[cfg(not(feature = "simulator"))]
+fn control_of(sim: &Simulator) -> SimulatorControl {
+    match *sim {}
 }
 
 /// Brings up the analog ports of the configured board profile (see [`crate::analog`]).

@@ -81,7 +81,11 @@ fn the_service_unit_verifies() {
 #[test]
 fn shell_scripts_pass_shellcheck() {
     let mut scripts = vec![root().join(".ci/run")];
-    for dir in [root().join("scripts"), layer().join("scripts")] {
+    for dir in [
+        root().join("scripts"),
+        layer().join("scripts"),
+        rauc_dir().join("recipes-core/bundles/files"),
+    ] {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "sh") {
@@ -90,6 +94,56 @@ fn shell_scripts_pass_shellcheck() {
         }
     }
     run_ok(Command::new("shellcheck").args(&scripts));
+}
+
+fn rauc_dir() -> PathBuf {
+    layer().join("dynamic-layers/rauc")
+}
+
+#[test]
+fn rauc_recipes_are_parsed_only_with_meta_rauc() {
+    // The bundle inherits meta-rauc's `bundle` class: the layer must still parse without
+    // meta-rauc, so its recipes are outside the layer's own BBFILES glob (recipes-*/…) and
+    // reached only through BBFILES_DYNAMIC for the collection "rauc".
+    let conf = std::fs::read_to_string(layer().join("conf/layer.conf")).unwrap();
+    for pattern in [
+        "rauc:${LAYERDIR}/dynamic-layers/rauc/recipes-*/*/*.bb",
+        "rauc:${LAYERDIR}/dynamic-layers/rauc/recipes-*/*/*.bbappend",
+    ] {
+        assert!(
+            conf.contains(pattern),
+            "layer.conf lacks {pattern} in BBFILES_DYNAMIC"
+        );
+    }
+    let bundle =
+        std::fs::read_to_string(rauc_dir().join("recipes-core/bundles/flowgate-bundle_1.0.bb"))
+            .unwrap();
+    assert!(bundle.contains("inherit bundle"));
+    assert!(bundle.contains("RAUC_SLOT_rootfs = \"flowgate-image\""));
+    // The hook the manifest names is the file the recipe fetches.
+    assert!(bundle.contains("RAUC_BUNDLE_HOOKS[file] = \"flowgate-bundle-hook.sh\""));
+    assert!(bundle.contains("file://flowgate-bundle-hook.sh"));
+}
+
+#[test]
+fn the_data_partition_mount_unit_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = rauc_dir().join("recipes-flowgate/flowgate-rauc/files");
+    let unit = std::fs::read_to_string(files.join("var-lib-flowgate.mount")).unwrap();
+    // A mount unit's name must be its escaped mount point, and that is the service's
+    // StateDirectory.
+    assert!(unit.contains("Where=/var/lib/flowgate\n"));
+    let service = std::fs::read_to_string(files_dir().join("flowgate.service")).unwrap();
+    assert!(service.contains("StateDirectory=flowgate\n"));
+    let path = dir.path().join("var-lib-flowgate.mount");
+    std::fs::write(&path, unit).unwrap();
+    let output = run_ok(Command::new("systemd-analyze").arg("verify").arg(&path));
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !text.contains("var-lib-flowgate.mount"),
+        "systemd-analyze verify: {text}"
+    );
 }
 
 /// The stable names the rules create for slot 0 (`<model>-0-at`, `<model>-0-audio`).

@@ -9,6 +9,8 @@
 #   suggestedvar.CVE_PRODUCT    only the daemon has one; images and packagegroups do not
 #   suggestedvar.BBCLASSEXTEND, bbclassextend
 #                               a board daemon: no native or nativesdk variant makes sense
+# oelint-constants.json adds the variables of meta-rauc's bundle class (the bundle recipe in
+# dynamic-layers/rauc), which oelint-adv does not know.
 #
 #   yocto-layer/scripts/lint.sh [OELINT_ADV]   (default: oelint-adv on PATH)
 set -euo pipefail
@@ -17,9 +19,11 @@ layer="$(cd "$(dirname "$0")/.." && pwd)"
 oelint="${1:-oelint-adv}"
 cd "$layer"
 shopt -s nullglob
-files=(conf/layer.conf recipes-*/*/*.bb recipes-*/*/*.bbappend)
+files=(conf/layer.conf recipes-*/*/*.bb recipes-*/*/*.bbappend
+  dynamic-layers/*/recipes-*/*/*.bb dynamic-layers/*/recipes-*/*/*.bbappend)
 exec "$oelint" --release wrynose --quiet --relpaths \
   --rulefile oelint-rules.json \
+  --constantmods +oelint-constants.json \
   --suppress oelint.var.suggestedvar.BUGTRACKER \
   --suppress oelint.var.suggestedvar.CVE_PRODUCT \
   --suppress oelint.var.suggestedvar.BBCLASSEXTEND \

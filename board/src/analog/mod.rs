@@ -17,7 +17,9 @@ pub use self::line::{AlarmsView, AnalogLine, AnalogLineConfig, AnalogLineStatus}
 pub use self::linux::{
     AnalogOpenError, BoardPin, GpioError, IrqWaiter, LinuxPort, open_port, open_port_with,
 };
-pub use self::side::{CallAudio, DevicePortIo, PortIo, SilentPortIo, SimPortIo};
+#[cfg(feature = "simulator")]
+pub use self::side::SimPortIo;
+pub use self::side::{CallAudio, DevicePortIo, PortIo, SilentPortIo};
 use crate::modem::config::AudioTransport;
 use flowgate_analog::country::{Country, country};
 use flowgate_analog::port::{FxoPortConfig, FxsPortConfig, PortError, PortKind};

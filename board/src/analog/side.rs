@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use flowgate_analog::Millis;
 use flowgate_analog::port::FRAME;
+#[cfg(feature = "simulator")]
 use flowgate_analog::sim::{Chip, SimBoard, SimClock};
 use flowgate_line::{AudioPort, FrameStatus, PortError};
 use tracing::warn;
@@ -38,6 +39,7 @@ pub trait PortIo: Send + 'static {
     fn describe(&self) -> String;
 }
 
+#[cfg(feature = "simulator")]
 /// A port on the simulated board: simulated time follows the real clock (the drivers'
 /// initialisation delays may have moved it ahead; it never goes back), audio is the
 /// simulated telephone's or exchange's.
@@ -49,6 +51,7 @@ pub struct SimPortIo {
     base: Millis,
 }
 
+#[cfg(feature = "simulator")]
 impl SimPortIo {
     /// The side of `chip` on `board`, its clock starting from the board's now.
     #[must_use]
@@ -65,6 +68,7 @@ impl SimPortIo {
     }
 }
 
+#[cfg(feature = "simulator")]
 impl PortIo for SimPortIo {
     fn now(&mut self) -> Millis {
         let real = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -35,24 +35,41 @@
 //! - `dialect.rs`: what differs between the models, as data.
 //! - `shell.rs`: the I/O shell (ptys, tasks, timers); `control.rs`: the control handle.
 
+//!
+//! Without the `simulator` feature only the types a board profile names remain
+//! ([`DialPolicy`], [`DialOutcome`], [`UssdCoding`]), so a profile parses the same in every
+//! build; the daemon of such a build refuses to start a simulated modem.
+
+#[cfg(feature = "simulator")]
 mod control;
+#[cfg(feature = "simulator")]
 mod core;
+#[cfg(feature = "simulator")]
 mod dialect;
+#[cfg(feature = "simulator")]
 mod pty;
+#[cfg(feature = "simulator")]
 mod shell;
 
 use std::collections::BTreeMap;
+#[cfg(feature = "simulator")]
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "simulator")]
 use thiserror::Error;
 
+#[cfg(feature = "simulator")]
 pub use self::control::{SimulatorControl, SimulatorView};
+#[cfg(feature = "simulator")]
 pub use self::core::{
     FaultAction, MAX_QUEUED_SAMPLES, SentSmsRecord, SimulatedCallRecord, UssdScript,
 };
+#[cfg(feature = "simulator")]
 pub use self::dialect::SimulatedModel;
+#[cfg(feature = "simulator")]
 pub use self::shell::Simulator;
+#[cfg(feature = "simulator")]
 use crate::modem::at::types::CallStat;
 
 /// How a USSD reply is coded by the (simulated) network.
@@ -115,6 +132,7 @@ impl Default for DialPolicy {
     }
 }
 
+#[cfg(feature = "simulator")]
 /// Simulator configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -161,6 +179,7 @@ pub struct SimulatorConfig {
     pub boot_urcs_at_start: bool,
 }
 
+#[cfg(feature = "simulator")]
 impl Default for SimulatorConfig {
     fn default() -> Self {
         Self {
@@ -187,6 +206,7 @@ impl Default for SimulatorConfig {
     }
 }
 
+#[cfg(feature = "simulator")]
 impl SimulatorConfig {
     /// Defaults for `model`.
     pub fn new(model: SimulatedModel) -> Self {
@@ -197,6 +217,7 @@ impl SimulatorConfig {
     }
 }
 
+#[cfg(feature = "simulator")]
 /// Something that happened in the simulator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -285,6 +306,7 @@ pub enum SimulatorEvent {
     },
 }
 
+#[cfg(feature = "simulator")]
 /// Simulator errors.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SimulatorError {
@@ -305,6 +327,7 @@ pub enum SimulatorError {
     Stopped,
 }
 
+#[cfg(feature = "simulator")]
 /// Feeds `input` to a fresh simulated modem of `model` — the sans-IO core alone, no ptys, no
 /// tasks — and returns the bytes it wrote back. For the `simulator_input` fuzz target: no
 /// input may make the simulator panic.

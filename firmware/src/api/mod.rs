@@ -22,6 +22,7 @@
 
 mod activeflows;
 mod admin;
+#[cfg(feature = "simulator")]
 mod analog;
 pub mod auth;
 mod calls;
@@ -39,6 +40,7 @@ pub mod openapi;
 mod queues;
 mod recordings;
 mod schema;
+#[cfg(feature = "simulator")]
 mod sim;
 mod sip;
 mod transcribes;
@@ -52,7 +54,12 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use flowgate_board::simulator::SimulatorControl;
+#[cfg(feature = "simulator")]
+pub use flowgate_board::simulator::SimulatorControl;
+/// No simulated modem in a build without the simulator (uninhabited): the list of
+/// simulated modems is always empty, and the simulator API answers 503 `NO_SIMULATOR`.
+#[cfg(not(feature = "simulator"))]
+pub type SimulatorControl = std::convert::Infallible;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -166,6 +173,7 @@ impl ApiState {
 
     /// The simulated modem `wanted` (the first when `None`): 503 `NO_SIMULATOR` on a real
     /// board, 404 for a modem the board does not simulate.
+    #[cfg(feature = "simulator")]
     fn sim(&self, wanted: Option<&str>) -> Result<(&str, &SimulatorControl), ApiError> {
         let sims = &self.inner.sims;
         let found = match wanted {
@@ -326,7 +334,29 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/v1.0/gateway/sync/flows",
             get(flowsync::export).put(flowsync::import),
-        )
+        );
+    let protected = sim_routes(protected).route_layer(middleware::from_fn_with_state(
+        state.inner.token.clone(),
+        auth::require_token,
+    ));
+    Router::new()
+        .route("/v1.0/gateway/health", get(gateway::health))
+        .merge(protected)
+        .merge(admin::router(state.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.inner.config.api.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(state.metrics()),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// The simulator API (`/v1.0/gateway/sim…`): the simulated modems and analog board.
+#[cfg(feature = "simulator")]
+fn sim_routes(router: Router<ApiState>) -> Router<ApiState> {
+    router
         .route("/v1.0/gateway/sim", get(sim::status))
         .route("/v1.0/gateway/sim/sms", post(sim::sms))
         .route("/v1.0/gateway/sim/calls", post(sim::incoming_call))
@@ -359,22 +389,26 @@ pub fn router(state: ApiState) -> Router {
             "/v1.0/gateway/sim/analog/line/hangup",
             post(analog::line_hangup),
         )
-        .route_layer(middleware::from_fn_with_state(
-            state.inner.token.clone(),
-            auth::require_token,
-        ));
-    Router::new()
-        .route("/v1.0/gateway/health", get(gateway::health))
-        .merge(protected)
-        .merge(admin::router(state.clone()))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.inner.config.api.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(state.metrics()),
-            count_requests,
-        ))
-        .with_state(state)
+}
+
+/// A build without the simulator (the board image) keeps the simulator API's paths and
+/// answers them as a real board does: 503 `NO_SIMULATOR`.
+#[cfg(not(feature = "simulator"))]
+fn sim_routes(router: Router<ApiState>) -> Router<ApiState> {
+    router
+        .route("/v1.0/gateway/sim", axum::routing::any(no_simulator))
+        .route(
+            "/v1.0/gateway/sim/{*rest}",
+            axum::routing::any(no_simulator),
+        )
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn no_simulator() -> ApiError {
+    ApiError::unavailable(
+        "NO_SIMULATOR",
+        "this build of flowgate has no simulator (cargo feature \"simulator\"); the simulator API is not available",
+    )
 }
 
 /// Serves the API on `listener` until `cancel` with the connection limits of `[api]` (see

@@ -10,16 +10,28 @@
 //! [`CommonErrors`] rather than repeated on every handler, so no status the server sends is
 //! undocumented.
 
+//!
+//! The generator names every handler, the simulator's too: it is built with the
+//! `simulator` feature (the tests always have it). A build without the simulator serves the
+//! same document, whose simulator paths answer 503 `NO_SIMULATOR` as documented.
+
 use axum::http::header;
 use axum::response::IntoResponse;
+#[cfg(feature = "simulator")]
 use utoipa::openapi::path::Operation;
+#[cfg(feature = "simulator")]
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+#[cfg(feature = "simulator")]
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+#[cfg(feature = "simulator")]
 use utoipa::{Modify, OpenApi};
 
+#[cfg(feature = "simulator")]
 use super::error::ErrorBody;
+#[cfg(feature = "simulator")]
 use super::schema::{ActionDoc, AddressDoc, EventDoc, FlowDoc};
 
+#[cfg(feature = "simulator")]
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -93,9 +105,11 @@ takes answers 400 (`INVALID_JSON` syntax, `INVALID_BODY` wrong shape, type or va
 )]
 pub struct ApiDoc;
 
+#[cfg(feature = "simulator")]
 /// The two ways to present the token.
 struct Security;
 
+#[cfg(feature = "simulator")]
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -113,9 +127,11 @@ impl Modify for Security {
     }
 }
 
+#[cfg(feature = "simulator")]
 /// Adds the error responses every operation can give (see the module docs).
 struct CommonErrors;
 
+#[cfg(feature = "simulator")]
 /// (status, component name, description).
 const COMMON: &[(&str, &str, &str)] = &[
     (
@@ -153,6 +169,7 @@ const COMMON: &[(&str, &str, &str)] = &[
     ),
 ];
 
+#[cfg(feature = "simulator")]
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -183,6 +200,7 @@ impl Modify for CommonErrors {
     }
 }
 
+#[cfg(feature = "simulator")]
 /// `post`: the operation is a POST, the method of every request that may create something
 /// (and so meet a full disk).
 fn add_common(path: &str, op: &mut Operation, post: bool) {
@@ -221,11 +239,13 @@ fn add_common(path: &str, op: &mut Operation, post: bool) {
     }
 }
 
+#[cfg(feature = "simulator")]
 /// The document as a value.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+#[cfg(feature = "simulator")]
 /// The document as pretty JSON with a trailing newline (what `firmware/openapi.json` holds).
 pub fn document_json() -> String {
     let mut text = document()

@@ -35,14 +35,20 @@ require ${BPN}-crates.inc
 # Only the daemon, not the test helpers and simulators of the other workspace members.
 CARGO_BUILD_FLAGS += "-p flowgate --bin flowgate"
 
-# Audio decoders beyond WAV (PCM, µ-law/A-law, ADPCM) are cargo features of the daemon, off
-# in the default image to fit small flash (~0.75 MB together); `play` of such a file then
-# ends with "… not available in this build". A board that plays them from its flows turns
-# them on, e.g. PACKAGECONFIG:append:pn-flowgate = " mp3" in local.conf or a bbappend.
+# The daemon's cargo features, all off in the default image to fit small flash (README,
+# "Binary size"); turn one on with e.g. PACKAGECONFIG:append:pn-flowgate = " mp3" in
+# local.conf or a bbappend:
+# - mp3, flac, ogg-vorbis: audio decoders beyond WAV (PCM, µ-law/A-law, ADPCM); without
+#   them `play` of such a file ends with "… not available in this build".
+# - simulator: the simulated modem and analog board (a development and demo board, the
+#   workspace's default); without it the daemon answers /v1.0/gateway/sim with 503
+#   NO_SIMULATOR and refuses a board profile with simulated parts.
+CARGO_BUILD_FLAGS += "--no-default-features"
 PACKAGECONFIG ??= ""
 PACKAGECONFIG[mp3] = ""
 PACKAGECONFIG[flac] = ""
 PACKAGECONFIG[ogg-vorbis] = ""
+PACKAGECONFIG[simulator] = ""
 CARGO_BUILD_FLAGS += "${@' '.join(['--features', ','.join(d.getVar('PACKAGECONFIG').split())]) if d.getVar('PACKAGECONFIG').split() else ''}"
 
 # The board profile written into /etc/flowgate/flowgate.toml (a name from board/boards or
