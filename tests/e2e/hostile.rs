@@ -125,33 +125,49 @@ async fn connections_over_the_cap_are_refused_without_starving_the_others() {
     })
     .await;
     let addr = gw.daemon().addr();
-    // Three silent connections fill the cap (with the harness's kept-alive one, the last of
-    // them may already be refused; either way the next one is).
+    // The harness's kept-alive connection holds one slot; two silent connections fill the
+    // cap and the third is over it (connections are accepted in the order they came).
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(addr).await.unwrap());
     }
-    // Refused at once with 503, not left hanging behind the silent ones.
+    // Over the cap, a request is refused at once with 503, not left hanging behind the
+    // silent ones. The server answers the request, never the bare connection: a response
+    // sent before the request is one an HTTP client rejects as unexpected.
     let mut extra = TcpStream::connect(addr).await.unwrap();
     let started = Instant::now();
+    extra
+        .write_all(b"GET /v1.0/gateway/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let answer = read_to_close(&mut extra).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("TOO_MANY_CONNECTIONS"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(10));
+    // An ordinary HTTP client sees that 503 as a status to retry after, not as a broken
+    // connection (this is what failed when the 503 was written before the request).
+    let fresh = flowgate_tests::Api::new(&format!("http://{addr}"), gw.daemon().token().as_str());
+    let (status, body) = fresh
+        .call(Method::GET, "/v1.0/gateway/health", None, None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "TOO_MANY_CONNECTIONS", "{body}");
     // The held ones finish a request and leave: their slots serve new clients.
     for stream in &mut held {
-        // A refused one is closed already; its write may fail.
+        // The refused one answers 503 here, or is closed already if the refusal's short wait
+        // for a request ran out first; its write may fail.
         let _ = stream
             .write_all(b"GET /v1.0/gateway/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await;
         read_to_close(stream).await;
     }
     drop(held);
-    let fresh = flowgate_tests::Api::new(&format!("http://{addr}"), gw.daemon().token().as_str());
     let deadline = Instant::now() + WAIT;
     loop {
         // A slot is given back when the server has closed its side, just after the client
-        // saw the close: retry the rare request that comes in between.
+        // saw the close: the rare request that comes in between is refused with a 503
+        // (at most two refusals are ever in flight here, far under the server's bound on
+        // refusals, so it is always a 503 and never a bare close); retry it.
         let (status, body) = fresh
             .call(Method::GET, "/v1.0/gateway/health", None, None)
             .await;

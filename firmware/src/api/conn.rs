@@ -11,10 +11,15 @@
 //!   `413 BODY_TOO_LARGE` before any byte of the body is read, and the connection closes
 //!   (`DefaultBodyLimit` only acts once a handler reads the body, and not at all on routes
 //!   without one).
-//! - **Connection cap** (`api.max_connections`): connections beyond it are answered
-//!   `503 TOO_MANY_CONNECTIONS` at once and closed, so a flood is refused quickly instead of
-//!   queueing behind the connections it holds; the cap's slots come free as the timeouts
-//!   above close idle connections.
+//! - **Connection cap** (`api.max_connections`): a connection beyond it is not served; its
+//!   request is answered `503 TOO_MANY_CONNECTIONS` (`Retry-After: 1`) and the connection
+//!   closed, so a flood is refused quickly instead of queueing behind the connections it
+//!   holds; the cap's slots come free as the timeouts above close idle connections. The
+//!   refusal waits for the request head (at most [`REFUSAL_HEADER_TIMEOUT`]): an HTTP/1.1
+//!   response written before its request is an unsolicited message that clients reject
+//!   (hyper's client fails with `UnexpectedMessage` and never shows the 503). At most
+//!   [`REFUSING_AT_ONCE`] refusals wait at once; beyond them a connection is closed
+//!   unanswered, which a client sees as a closed connection.
 //!
 //! HTTP/1.1 only (as `axum::serve` with axum's default features).
 
@@ -63,13 +68,29 @@ impl ConnLimits {
     }
 }
 
-/// What a connection over the cap receives before it is closed.
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-content-type: application/json\r\n\
-retry-after: 1\r\n\
-connection: close\r\n\
-content-length: 80\r\n\r\n\
-{\"code\":\"TOO_MANY_CONNECTIONS\",\"message\":\"the gateway has too many connections\"}";
+/// How long a connection over the cap may take to send its request head before it is
+/// closed unanswered (never longer than `api.header_read_timeout_ms`): a real client sends it
+/// as soon as it has connected.
+pub const REFUSAL_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections over the cap being answered at once. Each holds a socket for at most
+/// [`REFUSAL_HEADER_TIMEOUT`]; beyond this many, a flood costs nothing but an accept and a
+/// close, and the connections inside the cap are never touched.
+pub const REFUSING_AT_ONCE: usize = 16;
+
+/// The answer to a request on a connection over the cap.
+fn refusal() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "TOO_MANY_CONNECTIONS",
+        "the gateway has too many connections",
+    )
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
 
 /// Serves `app` on `listener` until `cancel`; then calls `on_shutdown` (to end streams and
 /// long-polls), stops accepting, lets every open connection finish its request in flight,
@@ -88,6 +109,12 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
+    // Refusals: one request each, no keep-alive, a short wait for it.
+    let mut refuser = http.clone();
+    refuser
+        .keep_alive(false)
+        .header_read_timeout(limits.header_read_timeout.min(REFUSAL_HEADER_TIMEOUT));
+    let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     let limits = Arc::new(limits);
     loop {
         let stream = tokio::select! {
@@ -104,7 +131,7 @@ pub async fn serve(
             () = cancel.cancelled() => break,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            refuse(&stream);
+            refuse(stream, &refuser, &refusing);
             continue;
         };
         let http = http.clone();
@@ -142,11 +169,34 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers a connection over the cap without waiting for it: one non-blocking write (the
-/// socket's buffer is empty, so it fits), then close.
-fn refuse(stream: &TcpStream) {
+/// Answers the request of a connection over the cap with [`refusal`], then closes it; when
+/// [`REFUSING_AT_ONCE`] refusals are already waiting, closes it at once without a word.
+///
+/// The 503 is not written as soon as the connection is accepted: it would reach the client
+/// before the client has sent its request, and an HTTP/1.1 client treats a response to no
+/// request as a broken connection (hyper: `UnexpectedMessage`), so the refusal would look
+/// like a transport failure instead of a 503 to retry after.
+fn refuse(
+    stream: TcpStream,
+    http: &hyper::server::conn::http1::Builder,
+    refusing: &Arc<Semaphore>,
+) {
+    let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
+        tracing::warn!("API connection closed: too many connections and refusals");
+        return;
+    };
     tracing::warn!("API connection refused: too many connections");
-    let _ = stream.try_write(REFUSAL);
+    let service = hyper::service::service_fn(|_request: Request<Incoming>| async {
+        Ok::<_, Infallible>(refusal())
+    });
+    let connection = http.serve_connection(TokioIo::new(stream), service);
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            // A client that sent nothing in time, or left: routine for a refusal.
+            tracing::debug!(cause = %e, "refused API connection ended");
+        }
+        drop(permit);
+    });
 }
 
 /// One request: refuse an oversized declared body, bound pauses in the body, route.
@@ -195,15 +245,16 @@ fn declared_length<B>(request: &Request<B>) -> Option<u64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_refusal_is_a_complete_response() {
-        let text = std::str::from_utf8(REFUSAL).unwrap_or_default();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
-        assert!(
-            head.contains(&format!("content-length: {}", body.len())),
-            "{head}"
-        );
-        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        assert_eq!(value["code"], "TOO_MANY_CONNECTIONS");
+    #[tokio::test]
+    async fn the_refusal_is_a_json_503_that_closes_the_connection() {
+        let response = refusal();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(value["code"], "TOO_MANY_CONNECTIONS", "{value}");
     }
 }
