@@ -668,22 +668,6 @@ impl LiveCall {
             tm_update: now,
             tm_end: None,
         };
-        {
-            let db = rt.db();
-            let mut batch = Batch::new();
-            if let Err(e) = batch.put(&db.queuecalls, qc.id, &qc) {
-                return fail(e.to_string());
-            }
-            batch.event(
-                "queuecall_created",
-                qc.id,
-                serde_json::to_value(&qc).unwrap_or_default(),
-            );
-            if let Err(e) = db.store.commit(batch) {
-                return fail(e.to_string());
-            }
-        }
-        count(&rt, queue_id, |q| q.total_incoming_count += 1);
         let mut wait_vars = variables;
         for (name, value) in queue_variables(&queue, &qc) {
             let _ = rt.signal(
@@ -698,7 +682,29 @@ impl LiveCall {
 
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let driver = rt.queue_driver(&queue);
+        // The queue lists its member and counts it before the queuecall record is visible:
+        // whoever reads a `waiting` queuecall finds it in its queue too.
         rt.set_member(queue_id, qc.id, Some(QueuecallStatus::Waiting));
+        count(&rt, queue_id, |q| q.total_incoming_count += 1);
+        {
+            let db = rt.db();
+            let mut batch = Batch::new();
+            let stored = match batch.put(&db.queuecalls, qc.id, &qc) {
+                Ok(_) => {
+                    batch.event(
+                        "queuecall_created",
+                        qc.id,
+                        serde_json::to_value(&qc).unwrap_or_default(),
+                    );
+                    db.store.commit(batch).map(drop)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                rt.set_member(queue_id, qc.id, None);
+                return fail(e.to_string());
+            }
+        }
         let mut stay = Stay {
             rt: rt.clone(),
             queue_id,
