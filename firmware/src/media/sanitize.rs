@@ -127,7 +127,9 @@ fn riff(b: &[u8], what: &str) -> Result<Vec<u8>> {
     }
     // symphonia panics on a zero rate or channel count (caught, but checked here).
     if let Some(i) = out.windows(4).position(|w| w == b"fmt ") {
-        let fmt = &out[i + 8..];
+        // The match can be bytes inside another chunk near the end (found by the
+        // media_decode fuzz target): no room for a format there is no format.
+        let fmt = out.get(i + 8..).unwrap_or_default();
         let channels = fmt.get(2..4).map(|c| u16::from_le_bytes([c[0], c[1]]));
         let rate = u32_le(fmt, 4);
         let align = fmt.get(12..14).map(|c| u16::from_le_bytes([c[0], c[1]]));
@@ -374,6 +376,18 @@ fn check_codebooks(p: &[u8], what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the media_decode fuzz target: "fmt " as the last bytes of the rebuilt file,
+    /// with no room for a format after it, was sliced past the end.
+    #[test]
+    fn a_format_id_at_the_very_end_is_a_clean_error() {
+        let hex = "52494646f75e41ff57415645000007000000000000000000000000006461746100280000000000000000000000000000000000006461744000000000000000000000000000000000000000006461740000000000000000000052494646f75e000000646174000000000000000000000000000000000000000000646174ffff574156000000000000454646809b00000000666d742000000000";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect();
+        assert!(riff(&bytes, "fuzz").is_err());
+    }
 
     #[test]
     fn riff_keeps_only_the_audio_chunks() {
