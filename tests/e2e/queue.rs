@@ -17,9 +17,7 @@ use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
 
 use crate::connect::{self, tone, tone_share};
-use crate::sip::{
-    bind, ended, finished, free_media_port, free_udp_port, gsm_call_in, scenario, sipp,
-};
+use crate::sip::{bind, ended, finished, gsm_call_in, sipp_echo_uas};
 
 /// A wait flow: a beep, then a second of silence (looped by the queue).
 fn wait_flow() -> Value {
@@ -74,20 +72,7 @@ async fn a_gsm_caller_waits_hearing_the_wait_flow_and_is_put_through_to_a_sip_ag
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let port = free_udp_port();
-    let (p, media) = (port.to_string(), free_media_port().to_string());
-    let uas = scenario("uas_echo.xml");
-    let child = sipp(&[
-        "-sf",
-        &uas,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-        "-rtp_echo",
-    ]);
+    let (port, child) = sipp_echo_uas();
     let hold = api.create_flow(wait_flow()).await;
     let queue = create_queue(
         &gw,

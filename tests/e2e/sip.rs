@@ -53,6 +53,26 @@ pub(crate) fn free_media_port() -> u16 {
     }
 }
 
+/// A SIPp UAS on a free port that answers one call and echoes its RTP: the port and the
+/// process.
+pub(crate) fn sipp_echo_uas() -> (u16, Child) {
+    let port = free_udp_port();
+    let (p, media) = (port.to_string(), free_media_port().to_string());
+    let uas = scenario("uas_echo.xml");
+    let child = sipp(&[
+        "-sf",
+        &uas,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-mp",
+        &media,
+        "-rtp_echo",
+    ]);
+    (port, child)
+}
+
 /// Starts SIPp with `args` plus one call, no stdin, and a 40 s bound on the whole run.
 pub(crate) fn sipp(args: &[&str]) -> Child {
     let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -231,20 +251,7 @@ async fn a_gsm_call_connects_to_a_sip_phone_with_audio_and_digits_both_ways() {
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let port = free_udp_port();
-    let (p, media) = (port.to_string(), free_media_port().to_string());
-    let uas = scenario("uas_echo.xml");
-    let child = sipp(&[
-        "-sf",
-        &uas,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-        "-rtp_echo",
-    ]);
+    let (port, child) = sipp_echo_uas();
     bind(
         &gw,
         SIM_NUMBER,
@@ -543,20 +550,7 @@ async fn a_gsm_caller_and_a_sip_phone_meet_in_a_conference() {
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let port = free_udp_port();
-    let (p, media) = (port.to_string(), free_media_port().to_string());
-    let uas = scenario("uas_echo.xml");
-    let child = sipp(&[
-        "-sf",
-        &uas,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-        "-rtp_echo",
-    ]);
+    let (port, child) = sipp_echo_uas();
     let join = json!([{"type": "conference_join", "option": {"conference_id": CONFERENCE}}]);
     bind(
         &gw,
