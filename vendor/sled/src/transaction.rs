@@ -348,7 +348,7 @@ impl TransactionalTree {
         self.tree.context.pagecache.generate_id_inner()
     }
 
-    // Flowgate patch: released 0.34.7 had `unimplemented!()` here. It is not reached
+    // Flowgate patch: released 0.34.7 panicked here (the method had no body). It is not reached
     // today (`stage` always succeeds and `validate` is always true under the global write
     // lock), but a retried transaction must start from nothing: drop what this attempt
     // staged and read.
