@@ -9,7 +9,7 @@
 use flowgate_tests::{Gateway, WAIT};
 use serde_json::{Value, json};
 
-use crate::connect::{tone, tone_share};
+use crate::connect::{exchange_tones, tone, tone_share};
 
 const B1: &str = "00000000-0000-4000-8000-0000000000c1";
 const B2: &str = "00000000-0000-4000-8000-0000000000c2";
@@ -460,16 +460,7 @@ async fn the_phone_transfers_a_gsm_caller_to_a_second_gsm_party() {
     }
 
     // Audio both ways between the caller (sim0) and the mobile (sim1).
-    for sim in &sims {
-        sim.take_recorded_audio();
-    }
-    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
-    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
-    for sim in &sims {
-        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
-    }
-    let at_mobile = sims[1].take_recorded_audio();
-    let at_caller = sims[0].take_recorded_audio();
+    let (at_caller, at_mobile) = exchange_tones(&sims).await;
     assert!(
         tone_share(&at_mobile, 1000.0) > 0.8,
         "the mobile hears the caller"

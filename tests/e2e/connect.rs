@@ -126,6 +126,22 @@ async fn ended(gw: &Gateway, id: &str) -> Value {
     .await
 }
 
+/// Two simulated mobiles in one call: sim0 sends 1 kHz, sim1 1.5 kHz, one second each;
+/// returns what each recorded meanwhile (sim0's, sim1's).
+pub(crate) async fn exchange_tones(
+    sims: &[flowgate_board::simulator::SimulatorControl],
+) -> (Vec<i16>, Vec<i16>) {
+    for sim in sims {
+        sim.take_recorded_audio();
+    }
+    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
+    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
+    for sim in sims {
+        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
+    }
+    (sims[0].take_recorded_audio(), sims[1].take_recorded_audio())
+}
+
 /// `n` samples of a sine at `hz`, −12 dBFS.
 #[expect(
     clippy::cast_possible_truncation,
@@ -205,16 +221,7 @@ async fn a_gsm_call_is_connected_out_through_the_other_modem() {
     assert_eq!(sent["dialled"], json!([ANSWERS]));
 
     // Audio both ways: 1 kHz from the caller, 1.5 kHz from the far end.
-    for sim in &sims {
-        sim.take_recorded_audio();
-    }
-    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
-    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
-    for sim in &sims {
-        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
-    }
-    let at_far_end = sims[1].take_recorded_audio();
-    let at_caller = sims[0].take_recorded_audio();
+    let (at_caller, at_far_end) = exchange_tones(&sims).await;
     assert!(
         tone_share(&at_far_end, 1000.0) > 0.8,
         "the far end hears the caller"

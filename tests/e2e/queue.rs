@@ -265,16 +265,11 @@ async fn busy_and_unanswered_agents_are_passed_over_for_the_next() {
     );
 
     // Caller and agent hear each other.
-    for sim in &sims {
-        sim.take_recorded_audio();
-    }
-    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
-    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
-    for sim in &sims {
-        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
-    }
-    let at_agent = tone_share(&sims[1].take_recorded_audio(), 1000.0);
-    let at_caller = tone_share(&sims[0].take_recorded_audio(), 1500.0);
+    let (at_caller, at_agent) = connect::exchange_tones(&sims).await;
+    let (at_agent, at_caller) = (
+        tone_share(&at_agent, 1000.0),
+        tone_share(&at_caller, 1500.0),
+    );
     eprintln!(
         "queue bridge: caller's tone at the agent {at_agent:.3}, agent's at the caller {at_caller:.3}"
     );

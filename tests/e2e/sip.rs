@@ -25,7 +25,7 @@ use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::connect::{tone, tone_share};
+use crate::connect::{exchange_tones, tone, tone_share};
 
 pub(crate) fn scenario(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -761,22 +761,9 @@ async fn a_pbx_blind_transfers_a_gsm_caller_to_a_number() {
     assert_eq!(call(&gw, &incoming).await["status"], "progressing");
 
     // The caller and 200 hear each other.
-    for sim in &sims {
-        sim.take_recorded_audio();
-    }
-    sims[0].queue_audio(&tone(1000.0, 8000)).unwrap();
-    sims[1].queue_audio(&tone(1500.0, 8000)).unwrap();
-    for sim in &sims {
-        sim.wait_for_recorded(12_000, WAIT).await.unwrap();
-    }
-    assert!(
-        tone_share(&sims[1].take_recorded_audio(), 1000.0) > 0.8,
-        "200 hears the caller"
-    );
-    assert!(
-        tone_share(&sims[0].take_recorded_audio(), 1500.0) > 0.8,
-        "the caller hears 200"
-    );
+    let (at_caller, at_200) = exchange_tones(&sims).await;
+    assert!(tone_share(&at_200, 1000.0) > 0.8, "200 hears the caller");
+    assert!(tone_share(&at_caller, 1500.0) > 0.8, "the caller hears 200");
 
     // 200 hangs up: the caller goes with it.
     api.post("/v1.0/gateway/sim/hangup?modem=sim1", json!({}))
