@@ -1151,6 +1151,16 @@ async fn queue_crud_checks_agents_methods_and_flows() {
     assert_eq!(created["wait_queuecall_ids"], json!([]));
     assert_eq!(created["total_incoming_count"], 0);
 
+    // The queue's wait flow cannot be deleted from under it.
+    let in_use = gw
+        .call(Method::DELETE, &format!("/v1.0/flows/{wait}"), None)
+        .await;
+    assert_error(&in_use, StatusCode::CONFLICT, "FLOW_IN_USE");
+    assert_eq!(
+        in_use.1["problems"][0]["path"],
+        format!("queues/{id}.wait_flow_id")
+    );
+
     // Absent fields are kept; "" unsets the wait flow; counters are not the client's.
     let updated = gw
         .ok(
@@ -1170,6 +1180,9 @@ async fn queue_crud_checks_agents_methods_and_flows() {
         .ok(Method::GET, &format!("/v1.0/queues/{id}"), None)
         .await;
     assert_eq!(got["total_incoming_count"], 0);
+    // Unset, the flow is free to go.
+    gw.ok(Method::DELETE, &format!("/v1.0/flows/{wait}"), None)
+        .await;
     let list = gw.ok(Method::GET, "/v1.0/queues", None).await;
     assert_eq!(list["result"][0]["id"], id.as_str());
 

@@ -38,13 +38,15 @@ impl From<FlowSetError> for ApiError {
                 let problems = uses
                     .iter()
                     .map(|u| Problem {
-                        path: format!("numbers/{}.{}", u.number_id, u.field),
+                        path: format!("{}/{}.{}", u.owner, u.owner_id, u.field),
                         message: u.to_string(),
                     })
                     .collect();
                 ApiError::conflict(
                     "FLOW_IN_USE",
-                    format!("{text}: unbind them first (PUT /v1.0/numbers/{{id}}/flow_ids)"),
+                    format!(
+                        "{text}: unbind them first (PUT /v1.0/numbers/{{id}}/flow_ids, PUT /v1.0/queues/{{id}})"
+                    ),
                 )
                 .with_problems(problems)
             }
@@ -183,12 +185,12 @@ pub(super) async fn update(
     Ok((warning_headers(&warnings), Json(stored)))
 }
 
-/// Deletes a flow; refused with 409 `FLOW_IN_USE` while a number binding uses it. Emits
+/// Deletes a flow; refused with 409 `FLOW_IN_USE` while a number or a queue uses it. Emits
 /// `flow_deleted`.
 #[utoipa::path(delete, path = "/v1.0/flows/{id}", tag = "flows", params(("id" = Uuid, Path, description = "Flow id")),
     responses(
         (status = 200, description = "The deleted flow", body = FlowDoc),
-        (status = 409, description = "`FLOW_IN_USE`: number bindings use the flow (listed in `problems`)", body = super::error::ErrorBody),
+        (status = 409, description = "`FLOW_IN_USE`: numbers or queues use the flow (listed in `problems`)", body = super::error::ErrorBody),
     ))]
 pub(super) async fn delete(
     State(state): State<ApiState>,

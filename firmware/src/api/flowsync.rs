@@ -2,7 +2,7 @@
 //! `{revision, flows}` with the revision as `ETag`; `PUT` with `If-Match: <revision>` replaces
 //! the set atomically (validated first, all or nothing), or answers 412 when someone changed
 //! a flow since (every flow CRUD moves the revision too). A set that would drop a flow a
-//! number binding uses is refused with 409 `FLOW_IN_USE`, the bindings listed.
+//! number binding or queue uses is refused with 409 `FLOW_IN_USE`, the bindings listed.
 
 use axum::Json;
 use axum::extract::State;
@@ -75,7 +75,7 @@ pub(super) async fn export(State(state): State<ApiState>) -> Result<Response, Ap
     responses(
         (status = 200, description = "Imported; the new revision is the ETag", body = ImportSummary,
             headers(("ETag" = String, description = "The new revision, quoted"))),
-        (status = 409, description = "`FLOW_IN_USE`: number bindings use flows the set lacks; `TOO_MANY_FLOWS`", body = ErrorBody),
+        (status = 409, description = "`FLOW_IN_USE`: numbers or queues use flows the set lacks; `TOO_MANY_FLOWS`", body = ErrorBody),
         (status = 412, description = "`REVISION_MISMATCH`: the set changed since that revision", body = ErrorBody),
         (status = 428, description = "`PRECONDITION_REQUIRED`: If-Match is missing", body = ErrorBody),
     ))]

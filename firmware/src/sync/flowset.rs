@@ -13,10 +13,11 @@
 //!
 //! # Bindings
 //!
-//! Number bindings (`call_flow_id`, `message_flow_id`) must never point at a missing flow:
-//! deleting a bound flow, or importing a set without it, is refused with the bindings named
-//! ([`FlowSetError::InUse`]). The number handlers take [`FlowSet::lock`] while they check that
-//! the flows they bind exist, so a concurrent delete cannot slip between check and write.
+//! Number bindings (`call_flow_id`, `message_flow_id`) and queues' `wait_flow_id` must never
+//! point at a missing flow: deleting a bound flow, or importing a set without it, is refused
+//! with the bindings named ([`FlowSetError::InUse`]). The number and queue handlers take
+//! [`FlowSet::lock`] while they check that the flows they bind exist, so a concurrent delete
+//! cannot slip between check and write.
 
 use std::collections::{HashMap, HashSet};
 
@@ -53,8 +54,8 @@ pub enum FlowSetError {
         /// Id in the body.
         body: Uuid,
     },
-    /// Number bindings would point at flows that no longer exist.
-    #[error("{} number binding(s) use flows that would disappear", .0.len())]
+    /// Number or queue bindings would point at flows that no longer exist.
+    #[error("{} binding(s) use flows that would disappear", .0.len())]
     InUse(Vec<FlowUse>),
     /// The set changed since the revision the client knows.
     #[error("the flow set is at revision {current}, the request expected {expected}")]
@@ -83,20 +84,23 @@ pub enum FlowSetError {
 pub struct FlowUse {
     /// The flow.
     pub flow_id: Uuid,
-    /// The number record.
-    pub number_id: Uuid,
-    /// The number (or modem) as shown to people.
-    pub number: String,
-    /// `call_flow_id` or `message_flow_id`.
+    /// What uses it: `numbers` or `queues` (the API collection).
+    pub owner: &'static str,
+    /// The number or queue record.
+    pub owner_id: Uuid,
+    /// The number (or modem), or the queue's name, as shown to people.
+    pub label: String,
+    /// `call_flow_id`, `message_flow_id` or `wait_flow_id`.
     pub field: &'static str,
 }
 
 impl std::fmt::Display for FlowUse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let owner = self.owner.trim_end_matches('s');
         write!(
             f,
-            "flow {} is the {} of number {} ({})",
-            self.flow_id, self.field, self.number_id, self.number
+            "flow {} is the {} of {owner} {} ({})",
+            self.flow_id, self.field, self.owner_id, self.label
         )
     }
 }
@@ -344,9 +348,21 @@ impl FlowSet {
         Ok(summary)
     }
 
-    /// Bindings whose flow is `gone`.
+    /// Bindings whose flow is `gone`: numbers' call and message flows, and queues' wait
+    /// flows (a queue whose wait flow vanished would fall back to music on hold silently).
     fn bindings_using(&self, gone: impl Fn(Uuid) -> bool) -> Result<Vec<FlowUse>, StoreError> {
         let mut uses = Vec::new();
+        let mut push = |owner, owner_id, label: &str, field, flow: Option<Uuid>| {
+            if let Some(flow_id) = flow.filter(|f| gone(*f)) {
+                uses.push(FlowUse {
+                    flow_id,
+                    owner,
+                    owner_id,
+                    label: label.to_owned(),
+                    field,
+                });
+            }
+        };
         for entry in self.db.numbers.iter() {
             let (number_id, number) = entry?;
             let label = if number.number.is_empty() {
@@ -354,19 +370,30 @@ impl FlowSet {
             } else {
                 number.number.clone()
             };
-            for (field, flow) in [
-                ("call_flow_id", number.call_flow_id),
-                ("message_flow_id", number.message_flow_id),
-            ] {
-                if let Some(flow_id) = flow.filter(|f| gone(*f)) {
-                    uses.push(FlowUse {
-                        flow_id,
-                        number_id,
-                        number: label.clone(),
-                        field,
-                    });
-                }
-            }
+            push(
+                "numbers",
+                number_id,
+                &label,
+                "call_flow_id",
+                number.call_flow_id,
+            );
+            push(
+                "numbers",
+                number_id,
+                &label,
+                "message_flow_id",
+                number.message_flow_id,
+            );
+        }
+        for entry in self.db.queues.iter() {
+            let (queue_id, queue) = entry?;
+            push(
+                "queues",
+                queue_id,
+                &queue.name,
+                "wait_flow_id",
+                queue.wait_flow_id,
+            );
         }
         Ok(uses)
     }
@@ -530,6 +557,29 @@ mod tests {
             Err(FlowSetError::InUse(_))
         ));
         assert!(db.flows.contains(bound).unwrap());
+
+        // A queue's wait flow is a binding too.
+        let waited = set.create(flow(None, "wait")).unwrap().id.unwrap();
+        let queue: crate::model::Queue = serde_json::from_value(serde_json::json!({
+            "id": Uuid::now_v7(), "name": "support", "wait_flow_id": waited,
+            "tm_create": now, "tm_update": now,
+        }))
+        .unwrap();
+        db.queues.put(queue.id, &queue).unwrap();
+        match set.delete(waited) {
+            Err(FlowSetError::InUse(uses)) => {
+                assert_eq!((uses[0].owner, uses[0].field), ("queues", "wait_flow_id"));
+                assert_eq!(
+                    uses[0].to_string(),
+                    format!(
+                        "flow {waited} is the wait_flow_id of queue {} (support)",
+                        queue.id
+                    )
+                );
+            }
+            other => panic!("expected InUse, got {other:?}"),
+        }
+        assert!(db.flows.contains(waited).unwrap());
     }
 
     #[test]
