@@ -379,7 +379,14 @@ impl SmsWorker {
         true
     }
 
-    /// After a (re-)init the read memory is the profile's again (init set all three).
+    /// After a (re-)init the memories selected on the modem are unknown: init set all three,
+    /// but a job of the last generation that a reboot interrupted goes on sending its
+    /// commands (a sweep's `AT+CPMS="SR"`) among init's, and one that ran after init's
+    /// `AT+CPMS` (or was queued before the generation changed and ran after it) left another
+    /// memory selected. Assuming init's choice then sent the next delete to that memory,
+    /// where `OK` (an empty slot) or `+CMS ERROR: 321` passed for "deleted": the acknowledged
+    /// message stayed on the modem (traces of the reboot test under load showed both). So
+    /// the first read, list or delete of a generation selects its memory explicitly.
     fn sync_generation(&mut self) {
         let g = self
             .sh
@@ -387,8 +394,8 @@ impl SmsWorker {
             .load(std::sync::atomic::Ordering::Relaxed);
         if g != self.generation {
             self.generation = g;
-            self.current_mem = Some(self.sh.receive_mem());
-            self.current_write = Some(self.sh.write_mem());
+            self.current_mem = None;
+            self.current_write = None;
         }
     }
 
