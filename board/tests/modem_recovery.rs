@@ -377,13 +377,19 @@ async fn a_command_swallowed_by_a_huawei_reboot_does_not_hold_up_reinit() {
     );
     let mut rx = rig.modem.watch_status();
     let m = rig.modem.clone();
-    let r = tokio::time::timeout(
+    // Only whether it matched: `wait_for` returns a guard that holds the status watch's read
+    // lock. Kept alive (as `r` once was) across `rig.modem.status()` below, that second read
+    // waits behind a driver task's status update, which waits for the first read to end:
+    // the test thread and then every runtime worker block, and no timeout can fire (the
+    // test ran past 60 s under load, about one run in sixty).
+    let reinitialised = tokio::time::timeout(
         WAIT,
         rx.wait_for(|s| s.state == ModemState::Ready && m.init_count() == 2),
     )
-    .await;
+    .await
+    .is_ok_and(|r| r.is_ok());
     assert!(
-        r.is_ok(),
+        reinitialised,
         "{:?} inits={}",
         rig.modem.status(),
         rig.modem.init_count()

@@ -254,7 +254,19 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
                                 _ => later.push(c),
                             }
                         }
-                        core.feed(&input)
+                        if earlier.iter().any(reboots) {
+                            // A control reboot already reset the core, and its boot delay
+                            // runs below: this input reached a modem that is booting. A
+                            // real one loses it; answered here, the answer came after the
+                            // boot URCs, where the gateway (which gave the command up at
+                            // `RDY`) took it for the answer to its next command, and every
+                            // answer after it for the one before (a listing taken for
+                            // another memory's, a delete's `OK` for a memory select's).
+                            debug!(bytes = %String::from_utf8_lossy(&input).escape_debug(), "sim rx while booting: dropped");
+                            Vec::new()
+                        } else {
+                            core.feed(&input)
+                        }
                     };
                     sh.bump();
                     for c in earlier.drain(..) {
@@ -278,6 +290,11 @@ async fn at_task(sh: Arc<SimShared>, pty: Pty, mut cmds: mpsc::UnboundedReceiver
             },
         }
     }
+}
+
+/// Whether a queued command is a reboot (its boot delay and boot URCs still to come).
+fn reboots(c: &SimCmd) -> bool {
+    matches!(c, SimCmd::Out(outs) if outs.iter().any(|o| matches!(o, Out::Reboot(_))))
 }
 
 /// Carries out one queued command of the AT task; returns the AT pty (gone after a vanish

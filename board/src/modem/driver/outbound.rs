@@ -448,13 +448,9 @@ impl SmsWorker {
         slot: &StorageSlot,
         part: &PreparedPart,
     ) -> Result<SlotState, ModemError> {
-        self.select_mem(&slot.mem).await?;
-        let r = match self
-            .sh
-            .at
-            .ok(self.sh.cmd(format!("AT+CMGR={}", slot.index)))
-            .await
-        {
+        // On the slot's memory as it is now (`on_mem`: not one a reboot swapped in).
+        let read = self.sh.cmd(format!("AT+CMGR={}", slot.index));
+        let r = match self.on_mem(&slot.mem, read).await {
             Ok(r) => r,
             // 321: invalid index, i.e. nothing there.
             Err(e) if e.code() == Some(321) => return Ok(SlotState::Gone),
@@ -524,12 +520,8 @@ impl SmsWorker {
         let mut report = OutboundReport::default();
         let mut foreign = HashSet::new();
         for mem in mems {
-            self.select_mem(&mem).await?;
-            let r = self
-                .sh
-                .at
-                .ok(Command::new("AT+CMGL=4", ms(self.sh.t().list_ms)))
-                .await?;
+            let listing = Command::new("AT+CMGL=4", ms(self.sh.t().list_ms));
+            let r = self.on_mem(&mem, listing).await?;
             let (entries, bad) = response::cmgl(&r);
             for b in bad {
                 warn!(modem = %self.id(), error = %b, "bad +CMGL entry");

@@ -117,6 +117,9 @@ pub(crate) struct Mark {
     pub(crate) at: Instant,
     /// URC notices sent to the manager before it (see `Shared::caught_up`).
     pub(crate) urcs: u64,
+    /// Boot URCs (`RDY`, `^BOOT`, heartbeats included) read before it: settings made by
+    /// a command answered at a lower count (the SMS memory `AT+CPMS` selected) may be gone.
+    pub(crate) boots: u64,
 }
 
 pub(crate) struct Request {
@@ -184,6 +187,8 @@ pub(crate) struct PortTask {
     notices: mpsc::UnboundedSender<PortNotice>,
     /// URC notices sent so far.
     urcs_sent: u64,
+    /// Boot URCs read so far (see [`Mark::boots`]).
+    boots: u64,
     /// `None`: `^BOOT` always means the modem rebooted. `Some(grace)`: it may be a
     /// heartbeat; a command pending when it arrives gets at most `grace` more to answer.
     boot_heartbeat_grace: Option<Duration>,
@@ -206,6 +211,7 @@ pub(crate) fn port_task(
             in_flight: None,
             notices,
             urcs_sent: 0,
+            boots: 0,
             boot_heartbeat_grace,
         },
         AtClient { tx },
@@ -251,6 +257,8 @@ impl PortTask {
                 () = cancel.cancelled() => break,
                 ctl = control.recv() => match ctl {
                     Some(PortControl::Attach(s)) => {
+                        // A re-opened port may front a modem that restarted meanwhile.
+                        self.boots += 1;
                         self.codec.reset();
                         self.stream = Some(s);
                         debug!(port = %self.port_name, "port attached");
@@ -335,6 +343,7 @@ impl PortTask {
                     let mark = Mark {
                         at: Instant::now(),
                         urcs: self.urcs_sent,
+                        boots: self.boots,
                     };
                     let _ = f.req.reply.send(Ok((r, mark)));
                 }
@@ -359,6 +368,9 @@ impl PortTask {
             }
             AtEvent::Urc(u) => {
                 let boot = matches!(u, Urc::Boot { .. });
+                if boot || u == Urc::Ready {
+                    self.boots += 1;
+                }
                 let rebooted = u == Urc::Ready || (boot && self.boot_heartbeat_grace.is_none());
                 if rebooted && let Some(f) = self.in_flight.take() {
                     // The modem rebooted: nothing will answer this command.

@@ -27,6 +27,7 @@ use super::port::Command;
 use super::storage::{
     DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms, StorageSlot,
 };
+use crate::modem::at::codec::Response;
 use crate::modem::at::response::{self, StoredPdu};
 use crate::modem::config::{SmsMode, ms};
 use crate::modem::error::ModemError;
@@ -279,6 +280,8 @@ pub(crate) struct SmsWorker {
     reasm: Reassembler<Token>,
     redelivery: Reassembler<Token>,
     current_mem: Option<String>,
+    /// The port's boot count ([`super::port::Mark::boots`]) when `current_mem` was selected.
+    selected_boots: u64,
     /// The write memory (`<mem2>`) as last set on the modem.
     current_write: Option<String>,
     generation: u64,
@@ -309,6 +312,7 @@ impl SmsWorker {
             reasm: Reassembler::new(timeout),
             redelivery: Reassembler::new(timeout),
             current_mem: None,
+            selected_boots: 0,
             current_write: None,
             generation: u64::MAX,
             sent: VecDeque::new(),
@@ -379,7 +383,14 @@ impl SmsWorker {
         true
     }
 
-    /// After a (re-)init the read memory is the profile's again (init set all three).
+    /// After a (re-)init the memories selected on the modem are unknown: init set all three,
+    /// but a job of the last generation that a reboot interrupted goes on sending its
+    /// commands (a sweep's `AT+CPMS="SR"`) among init's, and one that ran after init's
+    /// `AT+CPMS` (or was queued before the generation changed and ran after it) left another
+    /// memory selected. Assuming init's choice then sent the next delete to that memory,
+    /// where `OK` (an empty slot) or `+CMS ERROR: 321` passed for "deleted": the acknowledged
+    /// message stayed on the modem (traces of the reboot test under load showed both). So
+    /// the first read, list or delete of a generation selects its memory explicitly.
     fn sync_generation(&mut self) {
         let g = self
             .sh
@@ -387,8 +398,8 @@ impl SmsWorker {
             .load(std::sync::atomic::Ordering::Relaxed);
         if g != self.generation {
             self.generation = g;
-            self.current_mem = Some(self.sh.receive_mem());
-            self.current_write = Some(self.sh.write_mem());
+            self.current_mem = None;
+            self.current_write = None;
         }
     }
 
@@ -513,15 +524,40 @@ impl SmsWorker {
         if self.current_mem.as_deref() == Some(mem) {
             return Ok(());
         }
-        self.sh
+        let (_, mark) = self
+            .sh
             .at
-            .ok(Command::new(
+            .ok_at(Command::new(
                 format!("AT+CPMS=\"{mem}\""),
                 ms(self.sh.t().list_ms),
             ))
             .await?;
         self.current_mem = Some(mem.to_owned());
+        self.selected_boots = mark.boots;
         Ok(())
+    }
+
+    /// Runs `cmd` (a read, list or delete) on memory `mem` and returns its answer, checked.
+    /// Selecting and acting are two commands: a modem that reboots between them has its
+    /// power-on memory selected again, and a listing taken then would be filed under the
+    /// wrong memory (its messages' deletes later going to a slot that is empty, answered
+    /// `OK`: acknowledged messages stayed stored). So a boot URC read between the
+    /// selection and the answer voids the answer, and the pair is run once more (a Huawei
+    /// heartbeat `^BOOT` costs one re-selection).
+    pub(super) async fn on_mem(&mut self, mem: &str, cmd: Command) -> Result<Response, ModemError> {
+        for _ in 0..2 {
+            self.select_mem(mem).await?;
+            let (r, mark) = self.sh.at.run_at(cmd.clone()).await?;
+            if mark.boots == self.selected_boots {
+                return ModemError::check(r);
+            }
+            warn!(modem = %self.id(), %mem, cmd = %cmd.pending.text, "the modem booted since its SMS memory was selected: answer discarded");
+            self.current_mem = None;
+            self.current_write = None;
+        }
+        Err(ModemError::Rebooted {
+            command: format!("AT+CPMS=\"{mem}\""),
+        })
     }
 
     /// Makes `mem` the write/send memory (`AT+CPMS="<mem1>","<mem>"`): init chose it, but a
@@ -535,14 +571,16 @@ impl SmsWorker {
             .current_mem
             .clone()
             .unwrap_or_else(|| self.sh.receive_mem());
-        self.sh
+        let (_, mark) = self
+            .sh
             .at
-            .ok(Command::new(
+            .ok_at(Command::new(
                 format!("AT+CPMS=\"{read}\",\"{mem}\""),
                 ms(self.sh.t().list_ms),
             ))
             .await?;
         self.current_mem = Some(read);
+        self.selected_boots = mark.boots;
         self.current_write = Some(mem.to_owned());
         Ok(())
     }
@@ -555,11 +593,8 @@ impl SmsWorker {
         if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
             return;
         }
-        if let Err(e) = self.select_mem(&slot.mem).await {
-            warn!(modem = %self.id(), mem = %slot.mem, error = %e, "cannot select SMS memory");
-            return;
-        }
-        match self.sh.at.ok(self.sh.cmd(format!("AT+CMGR={index}"))).await {
+        let read = self.sh.cmd(format!("AT+CMGR={index}"));
+        match self.on_mem(&slot.mem, read).await {
             Ok(r) => match response::cmgr(&r) {
                 // Stored outgoing messages (stat 2/3) are never incoming ones.
                 Ok(Some(p)) if p.stat > 1 => {
@@ -620,16 +655,8 @@ impl SmsWorker {
 
     /// `AT+CMGL=4` on `mem`: the entries, and whether every entry parsed.
     async fn list(&mut self, mem: &str, retry_on_full: bool) -> Option<(Vec<StoredPdu>, bool)> {
-        if let Err(e) = self.select_mem(mem).await {
-            warn!(modem = %self.id(), %mem, error = %e, "sweep: cannot select memory");
-            return None;
-        }
-        let r = match self
-            .sh
-            .at
-            .ok(Command::new("AT+CMGL=4", ms(self.sh.t().list_ms)))
-            .await
-        {
+        let listing = Command::new("AT+CMGL=4", ms(self.sh.t().list_ms));
+        let r = match self.on_mem(mem, listing).await {
             Ok(r) => r,
             Err(e) if e.code() == Some(322) && retry_on_full => {
                 warn!(modem = %self.id(), %mem, "SMS memory full: draining");
@@ -858,17 +885,8 @@ impl SmsWorker {
         let mut keep = Vec::new();
         let pending = std::mem::take(&mut self.pending_deletes);
         for slot in pending {
-            if let Err(e) = self.select_mem(&slot.mem).await {
-                warn!(modem = %self.id(), error = %e, "cannot select memory to delete");
-                keep.push(slot);
-                continue;
-            }
-            match self
-                .sh
-                .at
-                .ok(self.sh.cmd(format!("AT+CMGD={}", slot.index)))
-                .await
-            {
+            let delete = self.sh.cmd(format!("AT+CMGD={}", slot.index));
+            match self.on_mem(&slot.mem, delete).await {
                 Ok(_) => {
                     self.in_flight.remove(&slot);
                     crate::crashpoint::reach(crate::crashpoint::MODEM_DELETED);
