@@ -163,6 +163,10 @@ impl Reference {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Flow validation and the engine resolve time zones from the image's tzdata.
+    flowgate_flows::tz::install(std::sync::Arc::new(
+        flowgate_flows::tz::ZoneinfoDir::from_env(),
+    ));
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

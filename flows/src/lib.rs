@@ -130,5 +130,6 @@ pub mod fixtures;
 pub mod limits;
 pub mod model;
 pub mod problem;
+pub mod tz;
 pub mod validate;
 pub mod vars;
