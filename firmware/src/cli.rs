@@ -568,7 +568,10 @@ async fn fetch_actions(
 ) -> Result<Vec<Action>, String> {
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|_| format!("bad method {method}"))?;
-    let client = reqwest::Client::builder()
+    let roots = crate::tls::Roots::get();
+    roots.check_url(url).map_err(|e| format!("{url}: {e}"))?;
+    let client = roots
+        .http_client(reqwest::Client::builder())
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;

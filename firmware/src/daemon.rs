@@ -119,6 +119,9 @@ impl Daemon {
             flowgate_flows::tz::ZoneinfoDir::from_env(),
         ));
         config.validate()?;
+        // Read the CA bundle now, so a missing one is in the start-up log, not first found
+        // by a webhook.
+        crate::tls::Roots::get().log();
         let data = config.data.dir.clone();
         create_data_dir(&data)?;
         let store = Store::open(
