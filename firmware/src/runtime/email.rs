@@ -18,7 +18,7 @@ use flowgate_flows::model::{EmailAttachment, EmailSendOption};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -342,7 +342,8 @@ async fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Exec
         .port(config.port())
         .timeout(Some(Duration::from_secs(config.timeout_secs)));
     if config.security != "none" {
-        let mut tls = TlsParameters::builder(config.host.clone());
+        let mut tls = TlsParameters::builder(config.host.clone())
+            .certificate_store(CertificateStore::None);
         // The image's CA bundle (no roots are compiled in); a relay with a private CA can do
         // with its `ca_file` alone.
         match crate::tls::Roots::get().certs() {
