@@ -258,6 +258,12 @@
 //!
 //!
 
+// flowgate patch: a registry crate is built with `--cap-lints allow`; this patched copy is a
+// path dependency and is not, so today's rustc and clippy would lint 0.4.0's code (unused
+// imports, elided lifetimes) and `-D warnings` would fail the workspace's clippy run: keep
+// the crate building quietly, as it does from the registry.
+#![allow(warnings, clippy::all)]
+
 pub mod common;
 mod error;
 
