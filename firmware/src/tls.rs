@@ -219,14 +219,21 @@ mod tests {
     #[test]
     fn a_missing_bundle_is_a_clear_error_for_https_only() {
         let roots = Roots::load(Path::new("/nonexistent/ca.crt"));
-        let err = roots.check_url("https://example.com/x").expect_err("no roots");
+        let err = roots
+            .check_url("https://example.com/x")
+            .expect_err("no roots");
         let text = err.to_string();
         assert!(text.contains("/nonexistent/ca.crt"), "{text}");
         assert!(text.contains("ca-certificates"), "{text}");
         assert!(roots.check_url("HTTPS://example.com/").is_err());
         assert!(roots.check_url("http://192.0.2.1/hook").is_ok());
         // The client still builds (plain HTTP works).
-        assert!(roots.http_client(reqwest::Client::builder()).build().is_ok());
+        assert!(
+            roots
+                .http_client(reqwest::Client::builder())
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -244,6 +251,11 @@ mod tests {
         let roots = Roots::load(Path::new(DEFAULT_CA_BUNDLE));
         assert!(roots.certs().is_ok_and(|c| !c.is_empty()));
         assert!(roots.check_url("https://example.com/").is_ok());
-        assert!(roots.http_client(reqwest::Client::builder()).build().is_ok());
+        assert!(
+            roots
+                .http_client(reqwest::Client::builder())
+                .build()
+                .is_ok()
+        );
     }
 }

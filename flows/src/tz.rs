@@ -257,13 +257,28 @@ mod tests {
     #[test]
     fn a_real_tzif_file_gives_summer_and_winter_time() {
         let zone = Zone::from_tzif(&berlin_bytes()).expect("parses");
-        assert_eq!(zone.offset_at(utc(2024, 7, 1, 10, 30)).local_minus_utc(), 7200);
-        assert_eq!(zone.offset_at(utc(2024, 1, 15, 10, 30)).local_minus_utc(), 3600);
+        assert_eq!(
+            zone.offset_at(utc(2024, 7, 1, 10, 30)).local_minus_utc(),
+            7200
+        );
+        assert_eq!(
+            zone.offset_at(utc(2024, 1, 15, 10, 30)).local_minus_utc(),
+            3600
+        );
         // The last summer-time switch of 2024: 01:00 UTC on 27 October.
-        assert_eq!(zone.offset_at(utc(2024, 10, 27, 0, 59)).local_minus_utc(), 7200);
-        assert_eq!(zone.offset_at(utc(2024, 10, 27, 1, 0)).local_minus_utc(), 3600);
+        assert_eq!(
+            zone.offset_at(utc(2024, 10, 27, 0, 59)).local_minus_utc(),
+            7200
+        );
+        assert_eq!(
+            zone.offset_at(utc(2024, 10, 27, 1, 0)).local_minus_utc(),
+            3600
+        );
         // Far beyond the file's transitions: the footer rule (`CET-1CEST,M3.5.0,M10.5.0/3`).
-        assert_eq!(zone.offset_at(utc(2100, 7, 1, 0, 0)).local_minus_utc(), 7200);
+        assert_eq!(
+            zone.offset_at(utc(2100, 7, 1, 0, 0)).local_minus_utc(),
+            7200
+        );
         assert_eq!(zone.local(utc(2024, 7, 1, 10, 30)).hour(), 12);
     }
 
@@ -309,9 +324,19 @@ mod tests {
             "Europe/Berlin\0",
             "Europe/Berlin/",
         ] {
-            assert_eq!(check_name(bad), Err(TzError::BadName(bad.to_owned())), "{bad}");
+            assert_eq!(
+                check_name(bad),
+                Err(TzError::BadName(bad.to_owned())),
+                "{bad}"
+            );
         }
-        for good in ["UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "EST5EDT"] {
+        for good in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+            "EST5EDT",
+        ] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
     }

@@ -245,18 +245,22 @@ impl Words {
     fn value(&mut self, flag: &str, inline: Option<OsString>) -> Result<OsString, UsageError> {
         match inline {
             Some(v) => Ok(v),
-            None => self
-                .rest
-                .next()
-                .ok_or_else(|| self.error(format!("a value is required for '{flag}' but none was supplied"))),
+            None => self.rest.next().ok_or_else(|| {
+                self.error(format!(
+                    "a value is required for '{flag}' but none was supplied"
+                ))
+            }),
         }
     }
 
     fn text(&mut self, flag: &str, inline: Option<OsString>) -> Result<String, UsageError> {
         let value = self.value(flag, inline)?;
-        value
-            .into_string()
-            .map_err(|v| self.error(format!("invalid UTF-8 in the value of '{flag}': {}", v.to_string_lossy())))
+        value.into_string().map_err(|v| {
+            self.error(format!(
+                "invalid UTF-8 in the value of '{flag}': {}",
+                v.to_string_lossy()
+            ))
+        })
     }
 
     fn no_value(&self, flag: &str, inline: Option<OsString>) -> Result<(), UsageError> {
@@ -267,7 +271,10 @@ impl Words {
     }
 
     fn unexpected(&self, what: &OsStr) -> UsageError {
-        self.error(format!("unexpected argument '{}' found", what.to_string_lossy()))
+        self.error(format!(
+            "unexpected argument '{}' found",
+            what.to_string_lossy()
+        ))
     }
 }
 
@@ -314,7 +321,12 @@ fn help_for(mut words: Words) -> &'static str {
     while let Some(Word::Positional(w)) = words.next() {
         path.push(w.to_string_lossy().into_owned());
     }
-    match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match path
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["run", ..] => RUN_HELP,
         ["flow", "validate", ..] => VALIDATE_HELP,
         ["flow", "run", ..] => FLOW_RUN_HELP,
@@ -352,7 +364,9 @@ fn run(mut words: Words) -> Result<Parsed, UsageError> {
 fn flow(mut words: Words) -> Result<Parsed, UsageError> {
     match words.next() {
         None => Err(words.error("a subcommand is required")),
-        Some(Word::Flag(flag, _)) if flag == "--help" || flag == "-h" => Ok(Parsed::Help(FLOW_HELP)),
+        Some(Word::Flag(flag, _)) if flag == "--help" || flag == "-h" => {
+            Ok(Parsed::Help(FLOW_HELP))
+        }
         Some(Word::Flag(flag, _)) => Err(words.unexpected(OsStr::new(&flag))),
         Some(Word::Positional(sub)) => match sub.to_str() {
             Some("validate") => {
@@ -371,7 +385,11 @@ fn flow(mut words: Words) -> Result<Parsed, UsageError> {
     }
 }
 
-fn reference(words: &mut Words, flag: &str, inline: Option<OsString>) -> Result<Reference, UsageError> {
+fn reference(
+    words: &mut Words,
+    flag: &str,
+    inline: Option<OsString>,
+) -> Result<Reference, UsageError> {
     let value = words.text(flag, inline)?;
     match value.as_str() {
         "call" => Ok(Reference::Call),
@@ -474,43 +492,50 @@ fn flow_run(mut words: Words) -> Result<Parsed, UsageError> {
 fn config(mut words: Words) -> Result<Parsed, UsageError> {
     match words.next() {
         None => Err(words.error("a subcommand is required")),
-        Some(Word::Flag(flag, _)) if flag == "--help" || flag == "-h" => Ok(Parsed::Help(CONFIG_HELP)),
+        Some(Word::Flag(flag, _)) if flag == "--help" || flag == "-h" => {
+            Ok(Parsed::Help(CONFIG_HELP))
+        }
         Some(Word::Flag(flag, _)) => Err(words.unexpected(OsStr::new(&flag))),
-        Some(Word::Positional(sub)) => match sub.to_str() {
-            Some("default") => {
-                words.usage = DEFAULT_USAGE;
-                match words.next() {
-                    None => Ok(Parsed::Command(Command::Config(ConfigCommand::Default))),
-                    Some(Word::Flag(flag, _)) if flag == "--help" || flag == "-h" => {
-                        Ok(Parsed::Help(DEFAULT_HELP))
-                    }
-                    Some(Word::Flag(flag, _)) => Err(words.unexpected(OsStr::new(&flag))),
-                    Some(Word::Positional(p)) => Err(words.unexpected(&p)),
-                }
-            }
-            Some("check") => {
-                words.usage = CHECK_USAGE;
-                let mut file = None;
-                while let Some(word) = words.next() {
-                    match word {
-                        Word::Flag(flag, _) if flag == "--help" || flag == "-h" => {
-                            return Ok(Parsed::Help(CHECK_HELP));
+        Some(Word::Positional(sub)) => {
+            match sub.to_str() {
+                Some("default") => {
+                    words.usage = DEFAULT_USAGE;
+                    match words.next() {
+                        None => Ok(Parsed::Command(Command::Config(ConfigCommand::Default))),
+                        Some(Word::Flag(flag, _)) if flag == "--help" || flag == "-h" => {
+                            Ok(Parsed::Help(DEFAULT_HELP))
                         }
-                        Word::Flag(flag, _) => return Err(words.unexpected(OsStr::new(&flag))),
-                        Word::Positional(p) if file.is_none() => file = Some(PathBuf::from(p)),
-                        Word::Positional(p) => return Err(words.unexpected(&p)),
+                        Some(Word::Flag(flag, _)) => Err(words.unexpected(OsStr::new(&flag))),
+                        Some(Word::Positional(p)) => Err(words.unexpected(&p)),
                     }
                 }
-                match file {
-                    Some(file) => Ok(Parsed::Command(Command::Config(ConfigCommand::Check { file }))),
-                    None => Err(words.error("the following required arguments were not provided: <FILE>")),
+                Some("check") => {
+                    words.usage = CHECK_USAGE;
+                    let mut file = None;
+                    while let Some(word) = words.next() {
+                        match word {
+                            Word::Flag(flag, _) if flag == "--help" || flag == "-h" => {
+                                return Ok(Parsed::Help(CHECK_HELP));
+                            }
+                            Word::Flag(flag, _) => return Err(words.unexpected(OsStr::new(&flag))),
+                            Word::Positional(p) if file.is_none() => file = Some(PathBuf::from(p)),
+                            Word::Positional(p) => return Err(words.unexpected(&p)),
+                        }
+                    }
+                    match file {
+                        Some(file) => Ok(Parsed::Command(Command::Config(ConfigCommand::Check {
+                            file,
+                        }))),
+                        None => Err(words
+                            .error("the following required arguments were not provided: <FILE>")),
+                    }
                 }
+                _ => Err(words.error(format!(
+                    "unrecognized subcommand '{}'",
+                    sub.to_string_lossy()
+                ))),
             }
-            _ => Err(words.error(format!(
-                "unrecognized subcommand '{}'",
-                sub.to_string_lossy()
-            ))),
-        },
+        }
     }
 }
 
@@ -538,28 +563,74 @@ mod tests {
 
     #[test]
     fn run_takes_its_options_in_both_spellings() {
-        let Command::Run(a) = command(&["run", "-c", "f.toml", "--listen=0.0.0.0:80", "--data", "/d", "--board", "x"]) else {
+        let Command::Run(a) = command(&[
+            "run",
+            "-c",
+            "f.toml",
+            "--listen=0.0.0.0:80",
+            "--data",
+            "/d",
+            "--board",
+            "x",
+        ]) else {
             panic!("run")
         };
         assert_eq!(a.config, Some(PathBuf::from("f.toml")));
         assert_eq!(a.listen.as_deref(), Some("0.0.0.0:80"));
         assert_eq!(a.data, Some(PathBuf::from("/d")));
         assert_eq!(a.board.as_deref(), Some("x"));
-        let Command::Run(a) = command(&["run", "--config=g.toml"]) else { panic!("run") };
+        let Command::Run(a) = command(&["run", "--config=g.toml"]) else {
+            panic!("run")
+        };
         assert_eq!(a.config, Some(PathBuf::from("g.toml")));
-        let Command::Run(a) = command(&["run", "-ch.toml"]) else { panic!("run") };
+        let Command::Run(a) = command(&["run", "-ch.toml"]) else {
+            panic!("run")
+        };
         assert_eq!(a.config, Some(PathBuf::from("h.toml")));
-        let Command::Run(a) = command(&["run"]) else { panic!("run") };
+        let Command::Run(a) = command(&["run"]) else {
+            panic!("run")
+        };
         assert!(a.config.is_none() && a.listen.is_none());
     }
 
     #[test]
     fn flow_run_collects_repeated_options_in_order() {
-        let Command::Flow(FlowCommand::Run { file, reference, vars, inputs, fetch, with, json, now, script }) = command(&[
-            "flow", "run", "f.json", "--var", "a=1", "--input", "dtmf:1", "--var=b=2",
-            "--fetch", "http://x/", "x.json", "--fetch", "*", "y.json", "--with", "n.json",
-            "--reference", "api", "--json", "--now", "2025-01-01T00:00:00Z", "--input", "hangup",
-        ]) else {
+        let Command::Flow(FlowCommand::Run {
+            file,
+            reference,
+            vars,
+            inputs,
+            fetch,
+            with,
+            json,
+            now,
+            script,
+        }) = command(&[
+            "flow",
+            "run",
+            "f.json",
+            "--var",
+            "a=1",
+            "--input",
+            "dtmf:1",
+            "--var=b=2",
+            "--fetch",
+            "http://x/",
+            "x.json",
+            "--fetch",
+            "*",
+            "y.json",
+            "--with",
+            "n.json",
+            "--reference",
+            "api",
+            "--json",
+            "--now",
+            "2025-01-01T00:00:00Z",
+            "--input",
+            "hangup",
+        ])
+        else {
             panic!("flow run")
         };
         assert_eq!(file, PathBuf::from("f.json"));
@@ -571,27 +642,55 @@ mod tests {
         assert!(json);
         assert_eq!(now.as_deref(), Some("2025-01-01T00:00:00Z"));
         assert!(script.is_none());
-        let Command::Flow(FlowCommand::Run { reference, .. }) = command(&["flow", "run", "f.json"]) else {
+        let Command::Flow(FlowCommand::Run { reference, .. }) = command(&["flow", "run", "f.json"])
+        else {
             panic!("flow run")
         };
-        assert!(matches!(reference, Reference::Call), "the default reference");
+        assert!(
+            matches!(reference, Reference::Call),
+            "the default reference"
+        );
     }
 
     #[test]
     fn flow_validate_takes_many_files_and_dashes() {
-        let Command::Flow(FlowCommand::Validate { files, reference, strict, json }) =
-            command(&["flow", "validate", "a.json", "--strict", "b.json", "--", "--odd.json"])
+        let Command::Flow(FlowCommand::Validate {
+            files,
+            reference,
+            strict,
+            json,
+        }) = command(&[
+            "flow",
+            "validate",
+            "a.json",
+            "--strict",
+            "b.json",
+            "--",
+            "--odd.json",
+        ])
         else {
             panic!("validate")
         };
-        assert_eq!(files, [PathBuf::from("a.json"), PathBuf::from("b.json"), PathBuf::from("--odd.json")]);
+        assert_eq!(
+            files,
+            [
+                PathBuf::from("a.json"),
+                PathBuf::from("b.json"),
+                PathBuf::from("--odd.json")
+            ]
+        );
         assert!(reference.is_none() && strict && !json);
     }
 
     #[test]
     fn config_commands() {
-        assert!(matches!(command(&["config", "default"]), Command::Config(ConfigCommand::Default)));
-        let Command::Config(ConfigCommand::Check { file }) = command(&["config", "check", "c.toml"]) else {
+        assert!(matches!(
+            command(&["config", "default"]),
+            Command::Config(ConfigCommand::Default)
+        ));
+        let Command::Config(ConfigCommand::Check { file }) =
+            command(&["config", "check", "c.toml"])
+        else {
             panic!("check")
         };
         assert_eq!(file, PathBuf::from("c.toml"));
@@ -624,11 +723,18 @@ mod tests {
     #[test]
     fn usage_errors_name_the_problem_and_the_usage() {
         let e = error(&[]);
-        assert!(e.contains("a command is required") && e.contains("Usage: flowgate <COMMAND>"), "{e}");
+        assert!(
+            e.contains("a command is required") && e.contains("Usage: flowgate <COMMAND>"),
+            "{e}"
+        );
         let e = error(&["launch"]);
         assert!(e.contains("unrecognized subcommand 'launch'"), "{e}");
         let e = error(&["run", "--bogus"]);
-        assert!(e.contains("unexpected argument '--bogus'") && e.contains("Usage: flowgate run [OPTIONS]"), "{e}");
+        assert!(
+            e.contains("unexpected argument '--bogus'")
+                && e.contains("Usage: flowgate run [OPTIONS]"),
+            "{e}"
+        );
         let e = error(&["run", "--config"]);
         assert!(e.contains("a value is required for '--config'"), "{e}");
         let e = error(&["flow", "validate"]);
@@ -636,12 +742,18 @@ mod tests {
         let e = error(&["flow", "run", "a.json", "b.json"]);
         assert!(e.contains("unexpected argument 'b.json'"), "{e}");
         let e = error(&["flow", "run", "a.json", "--reference", "sms"]);
-        assert!(e.contains("possible values: call, api, message, none"), "{e}");
+        assert!(
+            e.contains("possible values: call, api, message, none"),
+            "{e}"
+        );
         let e = error(&["flow", "run", "a.json", "--fetch", "http://x/"]);
         assert!(e.contains("a value is required for '--fetch'"), "{e}");
         let e = error(&["flow", "validate", "--json=yes", "a.json"]);
         assert!(e.contains("unexpected value for '--json'"), "{e}");
         let e = error(&["config", "check"]);
-        assert!(e.contains("<FILE>") && e.contains("Usage: flowgate config check <FILE>"), "{e}");
+        assert!(
+            e.contains("<FILE>") && e.contains("Usage: flowgate config check <FILE>"),
+            "{e}"
+        );
     }
 }

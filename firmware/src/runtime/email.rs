@@ -342,8 +342,8 @@ async fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Exec
         .port(config.port())
         .timeout(Some(Duration::from_secs(config.timeout_secs)));
     if config.security != "none" {
-        let mut tls = TlsParameters::builder(config.host.clone())
-            .certificate_store(CertificateStore::None);
+        let mut tls =
+            TlsParameters::builder(config.host.clone()).certificate_store(CertificateStore::None);
         // The image's CA bundle (no roots are compiled in); a relay with a private CA can do
         // with its `ca_file` alone.
         match crate::tls::Roots::get().certs() {
