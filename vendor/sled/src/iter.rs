@@ -281,11 +281,14 @@ mod high_key_sentinel {
             longer_ff.clone(),
         ];
         for (i, k) in keys.iter().enumerate() {
-            db.insert(k, vec![u8::try_from(i).expect("few keys")]).expect("insert");
+            db.insert(k, i.to_be_bytes().to_vec()).expect("insert");
         }
         let forward: Vec<IVec> = db.iter().keys().map(|k| k.expect("key")).collect();
-        let mut backward: Vec<IVec> =
-            db.iter().rev().keys().map(|k| k.expect("key")).collect();
+        let mut backward: Vec<IVec> = db
+            .iter()
+            .rev()
+            .map(|kv| kv.expect("key").0)
+            .collect();
         backward.reverse();
         assert_eq!(forward, backward);
         assert_eq!(forward.len(), keys.len());
