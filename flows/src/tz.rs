@@ -229,8 +229,8 @@ impl ZoneSource for ZoneinfoDir {
 }
 
 /// Installs the machine's tzdata for this test process (tests that need real zones).
-#[doc(hidden)]
-pub fn install_system_zones_for_tests() {
+#[cfg(test)]
+pub(crate) fn install_system_zones_for_tests() {
     install(Arc::new(ZoneinfoDir::new(DEFAULT_ZONEINFO_DIR)));
 }
 
