@@ -13,12 +13,13 @@ run: deps-run
 	$(CARGO) run --release --locked -p flowgate -- run $(ARGS)
 
 # The vendored sled is not a workspace member (it is applied with [patch.crates-io]): its
-# stall tests run from its own manifest, only those two (vendor/sled/PATCHES.md, "Tests").
+# stall tests and the max-key sentinel test run from its own manifest, only those
+# (vendor/sled/PATCHES.md, "Tests").
 SLED_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 test: deps-test
 	$(CARGO) test --workspace --locked
 	$(CARGO) test --locked --manifest-path vendor/sled/Cargo.toml --target-dir $(SLED_TARGET_DIR) \
-		--lib -- threadpool::tests truncation_cycle
+		--lib -- threadpool::tests truncation_cycle high_key_sentinel
 
 bench: deps-bench
 	$(CARGO) bench --workspace --locked

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use flowgate_flows::dryrun::{
     DryRunConfig, FetchRequest, InputEvent, actions_of, dry_run, parse_input, parse_var,
     script_lines,
@@ -28,60 +27,50 @@ use flowgate_flows::validate::{Problem, ValidateOptions, validate_json};
 
 use crate::config::{Config, DEFAULT_TOML};
 
+mod args;
+
 /// Flowgate: on-premises telecom gateway firmware running VoIPBIN-compatible flows.
-#[derive(Debug, Parser)]
-#[command(name = "flowgate", version, about, long_about = None)]
+#[derive(Debug)]
 pub struct Cli {
-    #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 enum Command {
     /// Run the gateway daemon (the simulated board when the config names no hardware).
     Run(RunArgs),
     /// Work with flow files offline.
-    #[command(subcommand)]
     Flow(FlowCommand),
     /// Configuration helpers.
-    #[command(subcommand)]
     Config(ConfigCommand),
 }
 
 /// Options of `flowgate run`.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Clone)]
 pub struct RunArgs {
     /// Config file (TOML). Without it, the documented defaults: the simulated board.
-    #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Listen address of the LAN API, overriding `api.listen`.
-    #[arg(long)]
     pub listen: Option<String>,
     /// Data directory, overriding `data.dir`.
-    #[arg(long)]
     pub data: Option<PathBuf>,
     /// Board profile (a built-in name such as `simulated-dual`, or a TOML file),
     /// overriding `board.profile`.
-    #[arg(long)]
     pub board: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 enum FlowCommand {
     /// Check flow files; exit 1 if any has an error (warnings go to stderr and never fail,
     /// unless --strict).
     Validate {
         /// Flow JSON files.
-        #[arg(required = true)]
         files: Vec<PathBuf>,
         /// What the flows are for (adds warnings about actions media gating would skip).
-        #[arg(long, value_enum)]
         reference: Option<Reference>,
         /// Warnings count as errors for the exit status (for CI).
-        #[arg(long)]
         strict: bool,
         /// Machine-readable output.
-        #[arg(long)]
         json: bool,
     },
     /// Run a flow offline with a scripted channel and print the trace (exit 1 if a flow of
@@ -90,42 +79,34 @@ enum FlowCommand {
         /// The flow JSON file.
         file: PathBuf,
         /// What started the flow (decides which actions run).
-        #[arg(long, value_enum, default_value = "call")]
         reference: Reference,
         /// A variable set before the first action, over the ones the gateway sets
         /// (repeatable).
-        #[arg(long = "var", value_name = "KEY=VALUE")]
         vars: Vec<String>,
         /// A file of scripted events, one per line (`#` comments); `push:FILE` paths in it
         /// are relative to it. Its events come before the --input ones.
-        #[arg(long, value_name = "FILE")]
         script: Option<PathBuf>,
         /// One scripted event, in order (repeatable): dtmf:DIGITS, press:DIGITS, timeout,
         /// hangup, fail[:REASON], at:TARGET, forward:TARGET, forward-now:TARGET,
         /// push:SOURCE, push-now:SOURCE, continue[:TARGET], stop[:REASON]. TARGET is an
         /// action id or actions[N]; SOURCE a JSON array of actions or a file holding one.
-        #[arg(long = "input", value_name = "EVENT")]
         inputs: Vec<String>,
         /// The time the flow runs at (condition_datetime), RFC 3339. Default: now.
-        #[arg(long)]
         now: Option<String>,
         /// Other flow files: `fetch_flow` pushes their actions and `on_complete_flow_id`
         /// follow-ups run them (repeatable).
-        #[arg(long = "with", value_name = "FLOW_FILE")]
         with: Vec<PathBuf>,
         /// Answers the flow's `fetch` of URL (`*`: any other URL) with the actions in SOURCE:
         /// a JSON file, or an http(s) URL requested instead (repeatable). A fetch no
         /// mapping answers fails: the dry run does not reach the network on its own.
-        #[arg(long = "fetch", num_args = 2, value_names = ["URL", "SOURCE"], action = ArgAction::Append)]
         fetch: Vec<String>,
         /// Machine-readable output: {"trace":[…],"variables":{…},"end":"…","flows":[…],
         /// "interrupts":[…],"unused_inputs":[…]}.
-        #[arg(long)]
         json: bool,
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 enum ConfigCommand {
     /// Print the documented default configuration.
     Default,
@@ -137,7 +118,7 @@ enum ConfigCommand {
 }
 
 /// Reference types a user picks on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy)]
 enum Reference {
     /// A phone call (media actions run).
     Call,
@@ -162,7 +143,25 @@ impl Reference {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match args::parse(std::env::args_os().skip(1)) {
+        Ok(args::Parsed::Command(command)) => Cli { command },
+        Ok(args::Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(args::Parsed::Version) => {
+            println!("flowgate {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Flow validation and the engine resolve time zones from the image's tzdata.
+    flowgate_flows::tz::install(std::sync::Arc::new(
+        flowgate_flows::tz::ZoneinfoDir::from_env(),
+    ));
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -564,7 +563,10 @@ async fn fetch_actions(
 ) -> Result<Vec<Action>, String> {
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|_| format!("bad method {method}"))?;
-    let client = reqwest::Client::builder()
+    let roots = crate::tls::Roots::get();
+    roots.check_url(url).map_err(|e| format!("{url}: {e}"))?;
+    let client = roots
+        .http_client(reqwest::Client::builder())
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;

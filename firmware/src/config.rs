@@ -779,14 +779,10 @@ impl Config {
                 "must name a board profile or a profile file".into(),
             );
         }
-        if self.engine.timezone.parse::<chrono_tz::Tz>().is_err() {
-            bad(
-                "engine.timezone",
-                format!(
-                    "{:?} is not an IANA time zone name (e.g. Europe/Berlin)",
-                    self.engine.timezone
-                ),
-            );
+        // From the image's tzdata (`flowgate_flows::tz`, installed by main before the config
+        // is validated); UTC needs none.
+        if let Err(e) = flowgate_flows::tz::lookup(&self.engine.timezone) {
+            bad("engine.timezone", format!("{e} (e.g. Europe/Berlin)"));
         }
         if self.engine.max_executions == 0 {
             bad("engine.max_executions", "must be at least 1".into());

@@ -113,7 +113,15 @@ pub struct Daemon {
 impl Daemon {
     /// Starts everything; returns once the API listens.
     pub async fn start(config: Config) -> Result<Self, DaemonError> {
+        // The image's tzdata (`$TZDIR`, else /usr/share/zoneinfo); a no-op when the CLI has
+        // installed it already.
+        flowgate_flows::tz::install(std::sync::Arc::new(
+            flowgate_flows::tz::ZoneinfoDir::from_env(),
+        ));
         config.validate()?;
+        // Read the CA bundle now, so a missing one is in the start-up log, not first found
+        // by a webhook.
+        crate::tls::Roots::get().log();
         let data = config.data.dir.clone();
         create_data_dir(&data)?;
         let store = Store::open(
@@ -145,7 +153,8 @@ impl Daemon {
                 .unwrap_or(u32::MAX),
             // The config counts follow-up hops; the engine refuses a count that reaches its cap.
             max_complete_count: config.engine.max_chain_depth.saturating_add(1),
-            timezone: config.engine.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
+            // Checked by the config validation; resolved when a `condition_datetime` runs.
+            timezone: config.engine.timezone.clone(),
             ..flowgate_flows::engine::Guards::default()
         };
         let media = crate::media::MediaContext::new(crate::media::MediaSettings::from_config(

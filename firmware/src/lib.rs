@@ -27,3 +27,4 @@ pub mod runtime;
 pub mod sip;
 pub mod store;
 pub mod sync;
+pub mod tls;

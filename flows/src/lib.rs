@@ -18,6 +18,7 @@
 //! | [`vars`] | variables, `${name}` substitution, legacy name aliases, external sanitizing |
 //! | [`engine`] | [`engine::Activeflow`]: cursor, stacks, control actions, media gating, DTMF, interrupts, guards, on-complete |
 //! | [`dryrun`] | `flowgate flow run`: a flow against a scripted channel (input, API interrupts, fetch replies) with the runtime's variables, on-complete chains, a trace |
+//! | [`tz`] | `condition_datetime` time zones from the system's TZif files (`$TZDIR`, `/usr/share/zoneinfo`), installed by the daemon and the CLI; `UTC` always |
 //!
 //! `library/*.json` holds example flows; the tests validate and dry-run every one.
 //!
@@ -130,5 +131,6 @@ pub mod fixtures;
 pub mod limits;
 pub mod model;
 pub mod problem;
+pub mod tz;
 pub mod validate;
 pub mod vars;

@@ -1000,12 +1000,9 @@ impl Validator<'_> {
         // Flowgate's own options: no VoIPBIN behaviour to fall back on, so errors.
         if !c.timezone.is_empty()
             && !has_placeholder(&c.timezone)
-            && c.timezone.parse::<chrono_tz::Tz>().is_err()
+            && let Err(e) = crate::tz::lookup(&c.timezone)
         {
-            self.err(
-                at.f("timezone"),
-                format!("`{}` is not an IANA time zone name", c.timezone),
-            );
+            self.err(at.f("timezone"), e.to_string());
         }
         let any = c.omitted_fields == "any";
         if let Some(list) = not_one_of(&c.omitted_fields, OMITTED_FIELDS) {

@@ -21,7 +21,13 @@ const LIBRARY: &[(&str, ReferenceType)] = &[
     ("post-call-report.json", ReferenceType::Call),
 ];
 
+/// The library directory. Every test reads its flows through here, so this is also where the
+/// process gets the machine's tzdata, as the daemon and the CLI install it (business-hours
+/// names `Europe/Berlin`).
 fn dir() -> PathBuf {
+    flowgate_flows::tz::install(std::sync::Arc::new(flowgate_flows::tz::ZoneinfoDir::new(
+        flowgate_flows::tz::DEFAULT_ZONEINFO_DIR,
+    )));
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("library")
 }
 

@@ -273,7 +273,8 @@ impl MediaContext {
             settings.cache_max_bytes,
             Some(settings.url_cache_ttl),
         )?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::Roots::get()
+            .http_client(reqwest::Client::builder())
             .timeout(settings.fetch_timeout)
             .connect_timeout(settings.fetch_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))

@@ -100,6 +100,9 @@ pub(crate) async fn download(
         url: url.to_string(),
         limit: max_bytes,
     };
+    crate::tls::Roots::get()
+        .check_url(url.as_str())
+        .map_err(|e| fail(e.to_string()))?;
     let mut resp = client
         .get(url.clone())
         .send()

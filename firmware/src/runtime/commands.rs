@@ -205,6 +205,9 @@ async fn fetch(
         "DELETE" => reqwest::Method::DELETE,
         other => return Outcome::Failed(format!("fetch: unsupported method {other}")),
     };
+    if let Err(e) = crate::tls::Roots::get().check_url(&option.event_url) {
+        return Outcome::Failed(format!("fetch {}: {e}", option.event_url));
+    }
     let body = serde_json::json!({ "activeflow_id": activeflow_id, "reference_id": reference_id });
     let response = match rt
         .http()

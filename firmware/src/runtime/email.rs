@@ -8,7 +8,8 @@
 //! is down fails the action and the flow goes on, as it does when VoIPBIN's provider fails.
 //!
 //! TLS is rustls (the same stack as the HTTP client): `starttls` (upgrade required, port 587),
-//! `tls` (implicit TLS, port 465) or `none` (loopback or a trusted LAN relay only).
+//! `tls` (implicit TLS, port 465) or `none` (loopback or a trusted LAN relay only). The trusted
+//! roots are the image's CA bundle (`crate::tls`) plus `ca_file`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use flowgate_flows::model::{EmailAttachment, EmailSendOption};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -41,7 +42,7 @@ pub struct EmailConfig {
     /// The From address (`Name <addr>` or `addr`).
     pub from: String,
     /// Extra trusted CA certificate (PEM file) for a relay with a private CA; empty = the
-    /// built-in web roots only.
+    /// image's CA bundle only (`crate::tls`).
     pub ca_file: String,
     /// Bound on one send (connect, TLS, auth, data), seconds.
     pub timeout_secs: u64,
@@ -341,7 +342,21 @@ async fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Exec
         .port(config.port())
         .timeout(Some(Duration::from_secs(config.timeout_secs)));
     if config.security != "none" {
-        let mut tls = TlsParameters::builder(config.host.clone());
+        let mut tls =
+            TlsParameters::builder(config.host.clone()).certificate_store(CertificateStore::None);
+        // The image's CA bundle (no roots are compiled in); a relay with a private CA can do
+        // with its `ca_file` alone.
+        match crate::tls::Roots::get().certs() {
+            Ok(roots) => {
+                for der in roots {
+                    let cert = Certificate::from_der(der.to_vec())
+                        .map_err(|e| EmailError::Tls(describe(&e)))?;
+                    tls = tls.add_root_certificate(cert);
+                }
+            }
+            Err(e) if config.ca_file.is_empty() => return Err(EmailError::Tls(e.to_string())),
+            Err(_) => {}
+        }
         if !config.ca_file.is_empty() {
             let pem = tokio::fs::read(&config.ca_file)
                 .await

@@ -296,7 +296,8 @@ impl Runtime {
             .collect();
         lines.append(&mut options.lines);
         let lines = Lines::new(lines);
-        let http = reqwest::Client::builder()
+        let http = crate::tls::Roots::get()
+            .http_client(reqwest::Client::builder())
             .timeout(options.http_timeout)
             .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -225,6 +225,12 @@ pub async fn recognise(
         return Err(TranscribeError::NotConfigured);
     }
     let url = config.url();
+    crate::tls::Roots::get()
+        .check_url(&url)
+        .map_err(|e| TranscribeError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
     // A boundary that cannot occur in the fields; the WAV is binary, so a random one it is.
     let boundary = format!("flowgate-{}", Uuid::new_v4().simple());
     let body = form_body(

@@ -145,6 +145,9 @@ async fn send(
     secret: Option<&str>,
     body: Vec<u8>,
 ) -> Result<(), String> {
+    crate::tls::Roots::get()
+        .check_url(url)
+        .map_err(|e| e.to_string())?;
     let mut request = http
         .request(method, url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

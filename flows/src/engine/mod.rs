@@ -109,7 +109,6 @@ use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
@@ -148,9 +147,10 @@ pub struct Guards {
     pub max_complete_count: u32,
     /// Entries kept in the executed-actions window (totals are always kept). Default 100.
     pub trace_window: usize,
-    /// Time zone of `condition_datetime` when the action has no `timezone`. VoIPBIN: UTC.
-    #[serde(with = "tz_name")]
-    pub timezone: Tz,
+    /// Time zone (IANA name, [`crate::tz`]) of `condition_datetime` when the action has no
+    /// `timezone`. VoIPBIN: UTC. Resolved when the action runs, so a stored activeflow
+    /// loads even if the zone has gone from the image's tzdata (the action then fails).
+    pub timezone: String,
     /// Size caps for variables and fetched actions.
     pub limits: Limits,
 }
@@ -163,24 +163,9 @@ impl Default for Guards {
             max_stack_hops: 100,
             max_complete_count: 5,
             trace_window: 100,
-            timezone: Tz::UTC,
+            timezone: crate::tz::UTC.to_owned(),
             limits: Limits::default(),
         }
-    }
-}
-
-mod tz_name {
-    use chrono_tz::Tz;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(tz.name())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
-        let name = String::deserialize(d)?;
-        name.parse::<Tz>()
-            .map_err(|_| serde::de::Error::custom(format!("unknown time zone `{name}`")))
     }
 }
 
@@ -1307,7 +1292,7 @@ impl Activeflow {
                 }
             }
             ActionOption::ConditionDatetime(c) => {
-                match condition_datetime(c, vars, self.guards.timezone, now) {
+                match condition_datetime(c, vars, &self.guards.timezone, now) {
                     Ok(true) => Ok(None),
                     Ok(false) => false_target(&c.false_target_id, vars),
                     Err(e) => Err(e),
@@ -1535,21 +1520,20 @@ fn condition_variable(c: &crate::model::ConditionVariableOption, vars: &Variable
 fn condition_datetime(
     c: &crate::model::ConditionDatetimeOption,
     vars: &Variables,
-    default_tz: Tz,
+    default_tz: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, String> {
     let tz_name = substitute(&c.timezone, vars);
-    let tz = if tz_name.is_empty() {
+    let tz_name = if tz_name.is_empty() {
         default_tz
     } else {
-        tz_name
-            .parse::<Tz>()
-            .map_err(|_| format!("`{tz_name}` is not an IANA time zone name"))?
+        tz_name.as_ref()
     };
+    let tz = crate::tz::lookup(tz_name).map_err(|e| e.to_string())?;
     let Some(op) = Op::parse(&substitute(&c.condition, vars)) else {
         return Ok(false);
     };
-    let local = now.with_timezone(&tz);
+    let local = tz.local(now);
     let today = i64::from(local.weekday().num_days_from_sunday());
     if !c.weekdays.is_empty() && !c.weekdays.contains(&today) {
         return Ok(false);

@@ -296,6 +296,7 @@ fn cond_dt(opt: &str) -> String {
 
 #[test]
 fn condition_datetime_operand_order_and_fields() {
+    crate::tz::install_system_zones_for_tests();
     // t0: Wednesday 2025-06-04 10:30 UTC
     let t = id(1);
     let f = id(2);
@@ -348,8 +349,9 @@ fn condition_datetime_operand_order_and_fields() {
 
 #[test]
 fn condition_datetime_default_timezone_from_guards() {
+    crate::tz::install_system_zones_for_tests();
     let guards = Guards {
-        timezone: chrono_tz::Europe::Berlin,
+        timezone: "Europe/Berlin".into(),
         ..Guards::default()
     };
     // 10:30 UTC = 12:30 in Berlin (summer time)

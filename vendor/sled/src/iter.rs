@@ -76,7 +76,11 @@ impl Iter {
     }
 
     fn high_key(&self) -> &[u8] {
-        const MAX_KEY: &[u8] = &[255; 1024 * 1024];
+        // Flowgate patch: released 0.34.7 used 1 MiB of 0xff here, a constant that was 1 MiB
+        // of the daemon's 8 MB flash budget. The sentinel only has to sort after every key
+        // in the tree, i.e. no key may start with this many 0xff bytes; Flowgate's keys are
+        // text or short binary ids (PATCHES.md), far below 64 KiB.
+        const MAX_KEY: &[u8] = &[255; 64 * 1024];
         match self.hi {
             Bound::Unbounded => MAX_KEY,
             Bound::Excluded(ref hi) | Bound::Included(ref hi) => hi.as_ref(),
@@ -251,4 +255,50 @@ fn test_possible_predecessor() {
         possible_predecessor(&[155]),
         Some(vec![154, 255, 255, 255, 255])
     );
+}
+
+/// Flowgate patch: reverse iteration from an unbounded end (`iter().rev()`, `last()`,
+/// `range(x..).next_back()`) with the 64 KiB sentinel of `Iter::high_key` still finds the
+/// greatest keys, long 0xff-prefixed ones included.
+#[cfg(test)]
+mod high_key_sentinel {
+    use crate::{Config, IVec};
+
+    #[test]
+    fn reverse_iteration_from_the_unbounded_end_sees_every_key() {
+        let db = Config::new()
+            .temporary(true)
+            .open()
+            .expect("open a temporary database");
+        let long_ff = vec![0xff; 4096];
+        let mut longer_ff = long_ff.clone();
+        longer_ff.push(0x01);
+        let keys: Vec<Vec<u8>> = vec![
+            b"activeflow:1".to_vec(),
+            vec![0xfe; 32],
+            vec![0xff, 0xfe],
+            long_ff,
+            longer_ff.clone(),
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            db.insert(k, i.to_be_bytes().to_vec()).expect("insert");
+        }
+        let forward: Vec<IVec> = db.iter().keys().map(|k| k.expect("key")).collect();
+        let mut backward: Vec<IVec> = db
+            .iter()
+            .rev()
+            .map(|kv| kv.expect("key").0)
+            .collect();
+        backward.reverse();
+        assert_eq!(forward, backward);
+        assert_eq!(forward.len(), keys.len());
+        let (last, _) = db.last().expect("read").expect("a last key");
+        assert_eq!(last.as_ref(), &longer_ff[..]);
+        let (from, _) = db
+            .range(b"b".as_ref()..)
+            .next_back()
+            .expect("a key")
+            .expect("read");
+        assert_eq!(from.as_ref(), &longer_ff[..]);
+    }
 }

@@ -77,4 +77,7 @@ FILES:${PN} += "${nonarch_libdir}/sysusers.d/flowgate.conf \
 CONFFILES:${PN} = "${sysconfdir}/flowgate/flowgate.toml"
 
 # alsa-lib: the ALSA library the daemon links. espeak-ng: the TTS program `talk` runs.
-RDEPENDS:${PN} = "alsa-lib espeak-ng"
+# tzdata: the time zones of condition_datetime (/usr/share/zoneinfo; none are compiled in).
+# ca-certificates: the roots outgoing TLS trusts (/etc/ssl/certs/ca-certificates.crt:
+# https fetch, webhooks and media, SMTP with TLS; none are compiled in).
+RDEPENDS:${PN} = "alsa-lib ca-certificates espeak-ng tzdata"
