@@ -284,6 +284,9 @@ pub(crate) struct SmsWorker {
     selected_boots: u64,
     /// The write memory (`<mem2>`) as last set on the modem.
     current_write: Option<String>,
+    /// The port's boot count when `current_write` was selected (a read-memory selection
+    /// since then does not vouch for it: it leaves `<mem2>` as it is).
+    write_boots: u64,
     generation: u64,
     sent: VecDeque<SentRecord>,
     next_ref: u8,
@@ -314,6 +317,7 @@ impl SmsWorker {
             current_mem: None,
             selected_boots: 0,
             current_write: None,
+            write_boots: 0,
             generation: u64::MAX,
             sent: VecDeque::new(),
             next_ref: rand::random::<u8>(),
@@ -582,7 +586,45 @@ impl SmsWorker {
         self.current_mem = Some(read);
         self.selected_boots = mark.boots;
         self.current_write = Some(mem.to_owned());
+        self.write_boots = mark.boots;
         Ok(())
+    }
+
+    /// Runs `cmd` (`AT+CMGW` or `AT+CMSS`) on write memory `mem` and returns its answer,
+    /// checked. Unlike [`SmsWorker::on_mem`] it is never repeated here: a modem that
+    /// rebooted between the selection and the command carried it out on its power-on
+    /// memory, where a write stored the part in a slot this driver would file under `mem`
+    /// (and later send `mem`'s message of that index, or none), and a send went out with
+    /// whatever that memory holds at the index. So the command is not sent once a boot was
+    /// read since the selection, and an answer read after one fails with
+    /// [`ModemError::Rebooted`] whatever it says: the outcome is unknown, and the callers
+    /// already treat it so (a write's orphan is referenced by nothing and never sent; a send
+    /// is judged again by reading its slot back after the re-init).
+    pub(super) async fn on_write_mem(
+        &mut self,
+        mem: &str,
+        cmd: Command,
+    ) -> Result<Response, ModemError> {
+        self.select_write_mem(mem).await?;
+        let text = cmd.pending.text.clone();
+        let guarded = cmd.unless_booted_since(self.write_boots);
+        let (r, mark) = match self.sh.at.run_at(guarded).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if matches!(e, ModemError::Rebooted { .. }) {
+                    self.current_mem = None;
+                    self.current_write = None;
+                }
+                return Err(e);
+            }
+        };
+        if mark.boots != self.write_boots {
+            warn!(modem = %self.id(), %mem, cmd = %text, "the modem booted since its SMS write memory was selected: the command may have acted on another memory");
+            self.current_mem = None;
+            self.current_write = None;
+            return Err(ModemError::Rebooted { command: text });
+        }
+        ModemError::check(r)
     }
 
     async fn read_stored(&mut self, mem: &str, index: u32) {
