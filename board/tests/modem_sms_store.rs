@@ -538,3 +538,127 @@ async fn storage_sends_can_be_switched_off() {
     assert_eq!(count(&rig, "AT+CMGS="), 1);
     assert_eq!(rig.ctl.cmgs_sends(), 1);
 }
+
+/// A reboot between the `AT+CPMS` that selects the write memory and the `AT+CMGW` that
+/// relies on it: the rebooted modem has its power-on memory (ME on the EC25) selected again,
+/// and a write it carried out would store the part there under an index the driver filed as
+/// SM's (a later `AT+CMSS` sending SM's message of that index, or none). The write is not
+/// sent once the boot was read (or its answer is discarded when the boot crossed it), the
+/// preparation fails as interrupted, and the message prepared again goes out exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_between_write_memory_select_and_write_does_not_misfile_the_part() {
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.settled(3).await;
+    let reboots = rig.ctl.view(|v| v.reboots());
+    // The preparation's first command selects the write memory: answered, then a reboot.
+    rig.ctl.fail_next("AT+CPMS=", FaultAction::RebootAfter, 1);
+    let e = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "written once").with_key("w1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, flowgate_board::modem::ModemError::Rebooted { .. }),
+        "{e}"
+    );
+    assert_eq!(rig.ctl.view(|v| v.reboots()), reboots + 1);
+    assert!(
+        !rig.ctl
+            .stored_by_memory()
+            .iter()
+            .any(|(mem, _, stat, _)| mem == "SM" || *stat == 3),
+        "nothing written to the write memory, nothing sent"
+    );
+
+    // The runtime keeps the message queued and prepares it again once the modem is back.
+    rig.ctl.wait_for_command("AT+CPMS=?", 2, WAIT).await.unwrap();
+    rig.ready().await;
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "written once").with_key("w1"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(prepared.mem, "SM");
+    let index = prepared.parts[0].index.unwrap();
+    assert!(
+        rig.ctl
+            .stored_by_memory()
+            .iter()
+            .any(|(mem, i, stat, _)| mem == "SM" && *i == index && *stat == 2),
+        "filed where it is: {:?}",
+        rig.ctl.stored_by_memory()
+    );
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "written once".to_owned())]
+    );
+    // Whatever the rebooted modem may have stored (a write that crossed the boot URCs) is
+    // unsent and referenced by nothing: never sent.
+    assert!(
+        rig.ctl
+            .stored_by_memory()
+            .iter()
+            .all(|(mem, _, stat, _)| mem == "SR" || *stat == 2),
+        "{:?}",
+        rig.ctl.stored_by_memory()
+    );
+}
+
+/// A reboot between the `AT+CPMS` that selects the write memory and the `AT+CMSS` that sends
+/// from it: the rebooted modem would send slot `<index>` of its power-on memory (ME, where a
+/// received message sits at the same index: refused as not sendable, which also made the
+/// driver give up storage sends for good) instead of the prepared part in SM. The send is not
+/// carried out on the rebooted modem (or its answer is discarded when the boot crossed it):
+/// after the re-init the part is read back (still unsent) and sent, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_between_write_memory_select_and_send_sends_the_right_message_once() {
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.settled(3).await;
+    // A received message in ME (the EC25's receive and power-on memory), left unacknowledged
+    // so it stays there.
+    rig.ctl.send_sms("+15559990000", "received").unwrap();
+    let inbound = rig.next_sms().await;
+    assert_eq!(inbound.text, "received");
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "the reply").with_key("r1"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(prepared.mem, "SM");
+    // A new driver (after a gateway restart) selects the write memory before it sends.
+    let sweeps = count(&rig, "AT+CMGL=4");
+    rig.crash_and_restart().await;
+    rig.ready().await;
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", sweeps + 3, WAIT)
+        .await
+        .unwrap();
+    let reboots = rig.ctl.view(|v| v.reboots());
+    rig.ctl
+        .fail_next("AT+CPMS=\"SM\",\"SM\"", FaultAction::RebootAfter, 1);
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(rig.ctl.view(|v| v.reboots()), reboots + 1, "the fault fired");
+    assert!(
+        matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]),
+        "{:?}",
+        sent.outcomes
+    );
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "the reply".to_owned())],
+        "the prepared part, once; never the message at the same index of another memory"
+    );
+    // Storage sends still work: the rebooted modem's answer was not taken for a refusal.
+    let next = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "and the next"))
+        .await
+        .unwrap();
+    assert!(next.is_crash_safe());
+    rig.modem.send_prepared(&next).await.unwrap();
+    assert_eq!(rig.ctl.sent_messages().len(), 2);
+}
