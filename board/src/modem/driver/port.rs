@@ -47,7 +47,7 @@ pub(crate) struct Command {
     /// Queue priority.
     pub(crate) priority: Priority,
     /// Sent only while the port's boot count ([`Mark::boots`]) is still this; otherwise it
-    /// fails with [`ModemError::Rebooted`] unsent (see [`Command::unless_booted_since`]).
+    /// fails with [`ModemError::BootedBefore`] unsent (see [`Command::unless_booted_since`]).
     pub(crate) boots: Option<u64>,
 }
 
@@ -315,7 +315,7 @@ impl PortTask {
             }
             if req.cmd.boots.is_some_and(|b| b != self.boots) {
                 debug!(port = %self.port_name, cmd = %req.cmd.pending.text, "not sent: the modem booted since the setting it relies on was made");
-                let _ = req.reply.send(Err(ModemError::Rebooted {
+                let _ = req.reply.send(Err(ModemError::BootedBefore {
                     command: req.cmd.pending.text,
                 }));
                 continue;
