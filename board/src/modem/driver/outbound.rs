@@ -29,6 +29,7 @@
 //! | after `AT+CMGD`, before the runtime recorded the result | slot empty (or reused): [`PartOutcome::Gone`], not sent again |
 //! | between the parts of a multipart message | each part is judged on its own slot |
 //! | after the runtime recorded the result, before the slot was deleted | stat 3 and unreferenced: deleted by the next sweep (stat 3 is never sent again) |
+//! | modem reboot between the write memory's `AT+CPMS` and `AT+CMGW`/`AT+CMSS` | (not a gateway crash) the power-on memory is selected again: the command is not sent once the boot URC was read (selected again, tried once more); one the boot crossed counts as interrupted (`on_write_mem`): a write's orphan is never referenced, a send is judged by its slot, and a part of ours at that index in any memory is read back before it is sent |
 //!
 //! **Gone is treated as sent** because this driver deletes an outgoing slot only after the
 //! modem sent that message, after `discard_prepared`, or in `reconcile_outbound` for slots no
