@@ -538,3 +538,178 @@ async fn storage_sends_can_be_switched_off() {
     assert_eq!(count(&rig, "AT+CMGS="), 1);
     assert_eq!(rig.ctl.cmgs_sends(), 1);
 }
+
+/// A reboot between the `AT+CPMS` that selects the write memory and the `AT+CMGW` that
+/// relies on it: the rebooted modem has its power-on memory (ME on the EC25) selected again,
+/// and a write it carried out would store the part there under an index the driver filed as
+/// SM's (a later `AT+CMSS` sending SM's message of that index, or none). The write is held
+/// back once the boot was read, the memory selected again and the part written where the
+/// driver says it is; it goes out exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_between_write_memory_select_and_write_does_not_misfile_the_part() {
+    let rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.settled(3).await;
+    let reboots = rig.ctl.view(|v| v.reboots());
+    // The preparation's first command selects the write memory: answered, then a reboot.
+    rig.ctl.fail_next("AT+CPMS=", FaultAction::RebootAfter, 1);
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "written once").with_key("w1"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        rig.ctl.view(|v| v.reboots()),
+        reboots + 1,
+        "the fault fired"
+    );
+    assert_eq!(prepared.mem, "SM");
+    let index = prepared.parts[0].index.unwrap();
+    let stored = rig.ctl.stored_by_memory();
+    assert!(
+        stored.iter().any(|(mem, i, stat, pdu)| mem == "SM"
+            && *i == index
+            && *stat == 2
+            && pdu.ends_with(&prepared.parts[0].pdu[2..])),
+        "filed where it is: {stored:?}"
+    );
+    assert!(
+        !stored.iter().any(|(mem, ..)| mem == "ME"),
+        "nothing written to the power-on memory: {stored:?}"
+    );
+    assert_eq!(
+        count(&rig, "AT+CMGW="),
+        1,
+        "one write, after the new selection"
+    );
+
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert!(matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]));
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "written once".to_owned())]
+    );
+}
+
+/// A reboot between the `AT+CPMS` that selects the write memory and the `AT+CMSS` that sends
+/// from it: the rebooted modem would send slot `<index>` of its power-on memory (ME, where a
+/// received message sits at the same index: refused as not sendable, which also made the
+/// driver give up storage sends for good) instead of the prepared part in SM. The send is
+/// held back once the boot was read, the memory selected again, and the part sent from it,
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_between_write_memory_select_and_send_sends_the_right_message_once() {
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.settled(3).await;
+    // A received message in ME (the EC25's receive and power-on memory), left unacknowledged
+    // so it stays there.
+    rig.ctl.send_sms("+15559990000", "received").unwrap();
+    let inbound = rig.next_sms().await;
+    assert_eq!(inbound.text, "received");
+    let prepared = persist(
+        &rig.modem
+            .prepare_sms(OutgoingSms::new(TO, "the reply").with_key("r1"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(prepared.mem, "SM");
+    // A new driver (after a gateway restart) selects the write memory before it sends.
+    let sweeps = count(&rig, "AT+CMGL=4");
+    rig.crash_and_restart().await;
+    rig.ready().await;
+    rig.ctl
+        .wait_for_command("AT+CMGL=4", sweeps + 3, WAIT)
+        .await
+        .unwrap();
+    let reboots = rig.ctl.view(|v| v.reboots());
+    rig.ctl
+        .fail_next("AT+CPMS=\"SM\",\"SM\"", FaultAction::RebootAfter, 1);
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(
+        rig.ctl.view(|v| v.reboots()),
+        reboots + 1,
+        "the fault fired"
+    );
+    assert!(
+        matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]),
+        "{:?}",
+        sent.outcomes
+    );
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "the reply".to_owned())],
+        "the prepared part, once; never the message at the same index of another memory"
+    );
+    // Storage sends still work: the rebooted modem's answer was not taken for a refusal.
+    let next = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "and the next"))
+        .await
+        .unwrap();
+    assert!(next.is_crash_safe());
+    rig.modem.send_prepared(&next).await.unwrap();
+    assert_eq!(rig.ctl.sent_messages().len(), 2);
+}
+
+/// The Huawei `^BOOT` heartbeat, read between the write memory's selection and the answer
+/// to `AT+CMSS` (it crossed the command): the modem kept its settings (`AT+CMEE?` still 1),
+/// so the answer stands. Sent once, with its message reference, no read-back, no re-init.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_heartbeat_crossing_a_stored_send_keeps_its_answer() {
+    let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "through a heartbeat"))
+        .await
+        .unwrap();
+    assert!(prepared.is_crash_safe());
+    let reboots = rig.ctl.view(|v| v.reboots());
+    rig.ctl.fail_next(
+        "AT+CMSS",
+        FaultAction::Garbage(b"\r\n^BOOT:20952548,0,0,0,75\r\n".to_vec()),
+        1,
+    );
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert!(
+        matches!(sent.outcomes[..], [PartOutcome::Sent { .. }]),
+        "{:?}",
+        sent.outcomes
+    );
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "through a heartbeat".to_owned())]
+    );
+    assert_eq!(count(&rig, "AT+CMSS="), 1);
+    assert_eq!(count(&rig, "AT+CMGR="), 0, "no read-back");
+    assert_eq!(rig.ctl.view(|v| v.reboots()), reboots);
+}
+
+/// The same `^BOOT`, but the modem cannot show that it kept its settings (`AT+CMEE?` fails,
+/// for the manager's check and the worker's): the send's answer is not trusted. After the
+/// re-init the slot is read back (stored sent): the message went out once, and is not sent
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_crossing_a_stored_send_unconfirmed_is_read_back_not_resent() {
+    let rig = Rig::start_with(SimulatedModel::HuaweiE1550, |_, mc| fast_timeouts(mc)).await;
+    rig.ready().await;
+    let prepared = rig
+        .modem
+        .prepare_sms(OutgoingSms::new(TO, "judged by its slot"))
+        .await
+        .unwrap();
+    rig.ctl.fail_next(
+        "AT+CMSS",
+        FaultAction::Garbage(b"\r\n^BOOT:20952548,0,0,0,75\r\n".to_vec()),
+        1,
+    );
+    rig.ctl
+        .fail_next("AT+CMEE?", FaultAction::Error("ERROR".to_owned()), 2);
+    let sent = rig.modem.send_prepared(&prepared).await.unwrap();
+    assert_eq!(sent.outcomes, vec![PartOutcome::SentBefore]);
+    assert_eq!(
+        rig.ctl.sent_messages(),
+        vec![(TO.to_owned(), "judged by its slot".to_owned())]
+    );
+    assert_eq!(count(&rig, "AT+CMSS="), 1, "not sent again");
+}

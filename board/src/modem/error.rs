@@ -59,6 +59,14 @@ pub enum ModemError {
         /// The command.
         command: String,
     },
+    /// Not sent at all: a boot URC was read since the setting the command relies on was made
+    /// (the SMS write memory of `AT+CMGW`/`AT+CMSS`), so it would have acted on the power-on
+    /// default. Nothing happened; the driver selects again and retries.
+    #[error("`{command}` not sent: the modem booted since the setting it relies on was made")]
+    BootedBefore {
+        /// The command.
+        command: String,
+    },
     /// The modem is initialising or recovering.
     #[error("modem is not ready ({state})")]
     NotReady {
@@ -151,6 +159,7 @@ impl ModemError {
             ModemError::Timeout { .. }
             | ModemError::PortGone { .. }
             | ModemError::Rebooted { .. }
+            | ModemError::BootedBefore { .. }
             | ModemError::NotReady { .. }
             | ModemError::StorageFull(_)
             | ModemError::NotRegistered => true,

@@ -29,6 +29,7 @@
 //! | after `AT+CMGD`, before the runtime recorded the result | slot empty (or reused): [`PartOutcome::Gone`], not sent again |
 //! | between the parts of a multipart message | each part is judged on its own slot |
 //! | after the runtime recorded the result, before the slot was deleted | stat 3 and unreferenced: deleted by the next sweep (stat 3 is never sent again) |
+//! | modem reboot between the write memory's `AT+CPMS` and `AT+CMGW`/`AT+CMSS` | (not a gateway crash) the power-on memory is selected again: the command is not sent once the boot URC was read (selected again, tried once more); one the boot crossed counts as interrupted (`on_write_mem`): a write's orphan is never referenced, a send is judged by its slot, and a part of ours at that index in any memory is read back before it is sent |
 //!
 //! **Gone is treated as sent** because this driver deletes an outgoing slot only after the
 //! modem sent that message, after `discard_prepared`, or in `reconcile_outbound` for slots no
@@ -255,7 +256,6 @@ impl SmsWorker {
             );
             return Err(self.storage_full(why).await);
         }
-        self.select_write_mem(&prepared.mem).await?;
         let mut written = Vec::new();
         for i in 0..prepared.parts.len() {
             let Some(part) = prepared.parts.get(i) else {
@@ -266,10 +266,12 @@ impl SmsWorker {
                 ms(self.sh.t().long_ms),
             )
             .with_body(part.pdu.clone(), ms(self.sh.t().prompt_ms));
-            let res =
-                self.sh.at.ok(cmd).await.and_then(|r| {
-                    response::cmgw(&r).map_err(|e| ModemError::Response(e.to_string()))
-                });
+            // On the write memory as it is now: a write answered after a reboot stored the
+            // part in the power-on memory, under an index that would be filed as `mem`'s.
+            let res = self
+                .on_write_mem(&prepared.mem, cmd)
+                .await
+                .and_then(|r| response::cmgw(&r).map_err(|e| ModemError::Response(e.to_string())));
             match res {
                 Ok(index) => {
                     let slot = StorageSlot {
@@ -305,8 +307,12 @@ impl SmsWorker {
                         let why = format!("memory {} full", prepared.mem);
                         return Err(self.storage_full(why).await);
                     }
-                    // A timeout or reboot may have stored the part anyway: the next sweep
-                    // finds that orphan (an unsent slot this driver does not know).
+                    // A timeout or reboot may have stored the part anyway (after a reboot
+                    // between the memory selection and the write: in the power-on memory,
+                    // see `on_write_mem`). Its index is not recorded, so nothing refers to
+                    // that orphan and it is never sent; the next sweep of its memory finds
+                    // an unsent slot this driver does not know and deletes it. Writing the
+                    // part again (the runtime prepares the message anew) is therefore safe.
                     return Err(e);
                 }
             }
@@ -416,13 +422,11 @@ impl SmsWorker {
                 }
             }
         }
-        // AT+CMSS sends from the write memory: the one this message was written to.
-        self.select_write_mem(&slot.mem).await?;
+        // AT+CMSS sends from the write memory: the one this message was written to, as it
+        // is now (`on_write_mem`: not the power-on memory a reboot swapped in).
         let cmd = Command::new(format!("AT+CMSS={}", slot.index), ms(self.sh.t().long_ms));
         let res = self
-            .sh
-            .at
-            .ok(cmd)
+            .on_write_mem(&slot.mem, cmd)
             .await
             .and_then(|r| response::cmss(&r).map_err(|e| ModemError::Response(e.to_string())));
         match res {
@@ -436,6 +440,17 @@ impl SmsWorker {
                 // discards the slot when it gives up).
                 warn!(modem = %self.id(), error = %e, "the modem refuses AT+CMSS: prepared messages fail from now on");
                 self.outbound.refused = true;
+                Err(e)
+            }
+            Err(e @ ModemError::Rebooted { .. }) => {
+                // The send may have gone to the slot of this index in another memory (the
+                // power-on one): a part of ours stored there may have gone out too, so no
+                // part at this index is taken as unsent without reading it back first.
+                for (own_slot, own) in &mut self.outbound.own {
+                    if own_slot.index == slot.index {
+                        own.known = false;
+                    }
+                }
                 Err(e)
             }
             Err(e) => Err(e),

@@ -46,6 +46,9 @@ pub(crate) struct Command {
     pub(crate) prompt_timeout: Duration,
     /// Queue priority.
     pub(crate) priority: Priority,
+    /// Sent only while the port's boot count ([`Mark::boots`]) is still this; otherwise it
+    /// fails with [`ModemError::BootedBefore`] unsent (see [`Command::unless_booted_since`]).
+    pub(crate) boots: Option<u64>,
 }
 
 impl Command {
@@ -57,7 +60,18 @@ impl Command {
             body: None,
             prompt_timeout: timeout,
             priority: Priority::Normal,
+            boots: None,
         }
+    }
+
+    /// Sends the command only if no boot URC was read since the answer marked `boots`: a
+    /// command that acts on a setting made then (the SMS write memory of `AT+CMGW` and
+    /// `AT+CMSS`) would act on the power-on default instead. The check runs in the port
+    /// task as the command is written, so a boot read while it waited in the queue stops
+    /// it; a boot still on the wire then is caught by the caller comparing the answer's mark.
+    pub(crate) fn unless_booted_since(mut self, boots: u64) -> Self {
+        self.boots = Some(boots);
+        self
     }
 
     /// Marks the command as call control.
@@ -297,6 +311,13 @@ impl PortTask {
             };
             if self.stream.is_none() {
                 let _ = req.reply.send(Err(self.gone("port not open")));
+                continue;
+            }
+            if req.cmd.boots.is_some_and(|b| b != self.boots) {
+                debug!(port = %self.port_name, cmd = %req.cmd.pending.text, "not sent: the modem booted since the setting it relies on was made");
+                let _ = req.reply.send(Err(ModemError::BootedBefore {
+                    command: req.cmd.pending.text,
+                }));
                 continue;
             }
             let line = format!("{}\r", req.cmd.pending.text);

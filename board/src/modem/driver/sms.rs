@@ -31,7 +31,7 @@ use crate::modem::at::codec::Response;
 use crate::modem::at::response::{self, StoredPdu};
 use crate::modem::config::{SmsMode, ms};
 use crate::modem::error::ModemError;
-use crate::modem::events::{DeliveryState, ModemEvent, StatusReportEvent};
+use crate::modem::events::{DeliveryState, ModemEvent, ModemState, StatusReportEvent};
 use crate::modem::pdu::{
     Address, Body, ConcatRef, Deliver, EncodedPdu, Message, MessageClass, Pdu, Pushed, Reassembler,
     StatusClass, StatusReport, SubmitOptions, Tpdu, encode_submit,
@@ -284,6 +284,9 @@ pub(crate) struct SmsWorker {
     selected_boots: u64,
     /// The write memory (`<mem2>`) as last set on the modem.
     current_write: Option<String>,
+    /// The port's boot count when `current_write` was selected (a read-memory selection
+    /// since then does not vouch for it: it leaves `<mem2>` as it is).
+    write_boots: u64,
     generation: u64,
     sent: VecDeque<SentRecord>,
     next_ref: u8,
@@ -314,6 +317,7 @@ impl SmsWorker {
             current_mem: None,
             selected_boots: 0,
             current_write: None,
+            write_boots: 0,
             generation: u64::MAX,
             sent: VecDeque::new(),
             next_ref: rand::random::<u8>(),
@@ -582,7 +586,82 @@ impl SmsWorker {
         self.current_mem = Some(read);
         self.selected_boots = mark.boots;
         self.current_write = Some(mem.to_owned());
+        self.write_boots = mark.boots;
         Ok(())
+    }
+
+    /// Runs `cmd` (`AT+CMGW` or `AT+CMSS`) on write memory `mem` and returns its answer,
+    /// checked. A modem that rebooted between the selection and the command carried it out
+    /// on its power-on memory: a write stored the part in a slot this driver would file
+    /// under `mem` (a later `AT+CMSS` of that index sending `mem`'s message there, or none),
+    /// a send went out with whatever that memory holds at the index. So:
+    /// - the command is not sent once a boot URC was read since the selection
+    ///   ([`Command::unless_booted_since`]): nothing happened, the selection is made again
+    ///   and the command tried once more (a Huawei heartbeat `^BOOT` costs one re-selection);
+    /// - an answer read after a boot URC (one that crossed the command on the wire) fails
+    ///   with [`ModemError::Rebooted`] whatever it says, unless the boot was a heartbeat
+    ///   ([`SmsWorker::only_heartbeats`]): the outcome is unknown and, unlike a read's
+    ///   (`on_mem`), the command is not repeated here. The callers treat it so: a write's
+    ///   orphan is referenced by nothing and never sent (the runtime prepares the message
+    ///   again), a send is judged by reading its slot back after the re-init.
+    pub(super) async fn on_write_mem(
+        &mut self,
+        mem: &str,
+        cmd: Command,
+    ) -> Result<Response, ModemError> {
+        let text = cmd.pending.text.clone();
+        for _ in 0..2 {
+            self.select_write_mem(mem).await?;
+            let guarded = cmd.clone().unless_booted_since(self.write_boots);
+            match self.sh.at.run_at(guarded).await {
+                Ok((r, mark)) if mark.boots == self.write_boots => return ModemError::check(r),
+                Ok((r, mark)) => {
+                    if self.only_heartbeats(mark.boots).await {
+                        debug!(modem = %self.id(), %mem, cmd = %text, "a ^BOOT heartbeat crossed the command: its answer stands");
+                        self.write_boots = mark.boots;
+                        return ModemError::check(r);
+                    }
+                    warn!(modem = %self.id(), %mem, cmd = %text, "the modem booted since its SMS write memory was selected: the command may have acted on another memory");
+                    self.current_mem = None;
+                    self.current_write = None;
+                    return Err(ModemError::Rebooted { command: text });
+                }
+                Err(ModemError::BootedBefore { .. }) => {
+                    debug!(modem = %self.id(), %mem, cmd = %text, "the modem booted since its SMS write memory was selected: selecting it again");
+                    self.current_mem = None;
+                    self.current_write = None;
+                }
+                Err(e) => {
+                    if matches!(e, ModemError::Rebooted { .. }) {
+                        self.current_mem = None;
+                        self.current_write = None;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(ModemError::Rebooted { command: text })
+    }
+
+    /// True when the boot URCs read before the answer marked `boots` were heartbeats (some
+    /// Huawei firmwares send `^BOOT` periodically) and the modem kept the memories selected
+    /// since [`SmsWorker::write_boots`]: init's `AT+CMEE=1` is still in force (a reboot
+    /// resets it, as the manager's own heartbeat check relies on), asked with no boot read
+    /// since, and no re-init ran or runs (which would have set `AT+CMEE=1` again).
+    async fn only_heartbeats(&mut self, boots: u64) -> bool {
+        if !self.sh.profile.boot_is_heartbeat {
+            return false;
+        }
+        let ask = self.sh.cmd("AT+CMEE?").unless_booted_since(boots);
+        let intact = match self.sh.at.ok_at(ask).await {
+            Ok((r, mark)) => mark.boots == boots && response::cmee(&r).is_ok_and(|v| v == 1),
+            Err(_) => false,
+        };
+        let generation = self
+            .sh
+            .generation
+            .load(std::sync::atomic::Ordering::Relaxed);
+        intact && generation == self.generation && self.sh.state() == ModemState::Ready
     }
 
     async fn read_stored(&mut self, mem: &str, index: u32) {

@@ -1,6 +1,7 @@
 //! Failures injected on purpose: slow, lost or garbled replies, an unresponsive modem, a busy
 //! SIM, a full memory, a network that refuses call transfer, and one-shot triggers on commands
-//! (reboot, drop, error, garbage, or carry out the command and lose its reply).
+//! (reboot instead of or right after answering, drop, error, garbage, or carry out the command
+//! and lose its reply).
 
 use std::time::Duration;
 
@@ -22,6 +23,11 @@ pub enum FaultAction {
     Error(String),
     /// Answer with these bytes before the normal reply.
     Garbage(Vec<u8>),
+    /// Carry the command out and answer it, then reboot at once: the boot URCs follow the
+    /// reply in the same write, so the gateway reads them before it sends its next command
+    /// (a reboot between two commands, e.g. between the `AT+CPMS` that selected a memory
+    /// and the `AT+CMGW` that relies on it: settings are back to their power-on values).
+    RebootAfter,
 }
 
 #[derive(Debug, Clone)]

@@ -219,12 +219,14 @@ impl SimCore {
         // Faults of prompt commands apply when their body arrives.
         let is_prompt = upper.starts_with("AT+CMGS=") || upper.starts_with("AT+CMGW=");
         let mut mute = false;
+        let mut reboot_after = false;
         if !is_prompt && let Some(action) = self.faults.take_trigger(&upper) {
             match action {
                 FaultAction::Reboot => {
                     out.extend(self.reboot());
                     return out;
                 }
+                FaultAction::RebootAfter => reboot_after = true,
                 FaultAction::Drop => return out,
                 FaultAction::NoReply => mute = true,
                 FaultAction::Error(f) => {
@@ -246,6 +248,9 @@ impl SimCore {
         } else {
             reply
         });
+        if reboot_after {
+            out.extend(self.reboot_now());
+        }
         out
     }
 
@@ -306,6 +311,13 @@ impl SimCore {
         self.log.reboots += 1;
         self.emit(SimulatorEvent::Rebooted);
         vec![Out::Reboot(Duration::from_millis(self.cfg.boot_delay_ms))]
+    }
+
+    /// Reboots with no boot delay ([`FaultAction::RebootAfter`]): the boot URCs come at
+    /// once, after whatever precedes them in the same output.
+    pub(crate) fn reboot_now(&mut self) -> Vec<Out> {
+        let _delayed = self.reboot();
+        self.boot_urcs()
     }
 
     /// The boot URCs (after the boot delay). Input that arrived while "booting" is dropped.

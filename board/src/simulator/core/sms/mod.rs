@@ -535,10 +535,12 @@ fn open_prompt(c: &mut SimCore, p: Prompt) -> Reply {
 pub(super) fn prompt_body(c: &mut SimCore, p: Prompt, body: &[u8]) -> Vec<Out> {
     let mut out = Vec::new();
     let mut mute = false;
+    let mut reboot_after = false;
     if let Some(action) = c.faults.take_trigger(p.trigger_prefix()) {
         use super::faults::FaultAction;
         match action {
             FaultAction::Reboot => return c.reboot(),
+            FaultAction::RebootAfter => reboot_after = true,
             FaultAction::Drop => return out,
             FaultAction::NoReply => mute = true,
             FaultAction::Error(f) => return vec![line_out(&f)],
@@ -566,6 +568,9 @@ pub(super) fn prompt_body(c: &mut SimCore, p: Prompt, body: &[u8]) -> Vec<Out> {
     } else {
         bytes
     });
+    if reboot_after {
+        out.extend(c.reboot_now());
+    }
     out
 }
 
