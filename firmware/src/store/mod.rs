@@ -61,7 +61,11 @@ pub use table::{Page, Table};
 /// 3: large values and events are stored LZ4-compressed ([`codec`]). Older databases need no
 /// conversion for that (plain JSON still reads); a build that knows only version 2 refuses a
 /// version 3 database instead of failing on its compressed records.
-pub const SCHEMA_VERSION: u32 = 3;
+///
+/// 4: an activeflow's main actions are stored once, in `activeflow_actions`, not in the
+/// record every step rewrites (`migrate` moves them); a version 3 build would read such a
+/// record as a flow without actions, so it refuses the database instead.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -261,6 +265,30 @@ impl Batch {
         data: &T,
     ) -> &mut Self {
         match serde_json::value::to_raw_value(data) {
+            Ok(data) => self.events.push(PendingEvent {
+                kind: kind.into(),
+                resource_id,
+                data,
+            }),
+            Err(source) => {
+                self.encode_error.get_or_insert(StoreError::Encode {
+                    table: "events",
+                    source,
+                });
+            }
+        }
+        self
+    }
+
+    /// Appends an event whose data is `json`, JSON text the caller already has (an empty
+    /// or invalid text is an encode error at commit, as for [`Batch::event_of`]).
+    pub fn event_json(
+        &mut self,
+        kind: impl Into<String>,
+        resource_id: Uuid,
+        json: String,
+    ) -> &mut Self {
+        match serde_json::value::RawValue::from_string(json) {
             Ok(data) => self.events.push(PendingEvent {
                 kind: kind.into(),
                 resource_id,
