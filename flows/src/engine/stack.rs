@@ -153,8 +153,7 @@ impl Stack {
         *self = Stack::new(self.id, actions, self.return_stack, self.return_action);
         self.placement = Placement::Apart;
         for (&idx, &count) in &loop_counts {
-            if let Some(ActionOption::Goto(g)) = self.actions.get_mut(idx).map(|n| &mut n.option)
-            {
+            if let Some(ActionOption::Goto(g)) = self.actions.get_mut(idx).map(|n| &mut n.option) {
                 g.loop_count = count;
             }
         }

@@ -1158,7 +1158,10 @@ fn state_with_actions_apart_round_trips_mid_flow_pushed_stacks_included() {
     );
     let mut expected = Vec::new();
     let mut got = Vec::new();
-    for (af, ids, reload) in [(&mut straight, &mut expected, false), (&mut af, &mut got, true)] {
+    for (af, ids, reload) in [
+        (&mut straight, &mut expected, false),
+        (&mut af, &mut got, true),
+    ] {
         let mut first = true;
         loop {
             if reload {
@@ -1201,9 +1204,10 @@ fn a_state_without_its_actions_never_runs_as_an_empty_flow() {
     };
     assert!(matches!(end.reason, EndReason::Error(_)), "{end:?}");
     // A state that never had its actions apart reads as it always did.
-    let inline: Activeflow =
-        serde_json::from_value(serde_json::to_value(new_af(&format!("[{}]", talk(1)), ReferenceType::Api)).expect("ser"))
-            .expect("de");
+    let inline: Activeflow = serde_json::from_value(
+        serde_json::to_value(new_af(&format!("[{}]", talk(1)), ReferenceType::Api)).expect("ser"),
+    )
+    .expect("de");
     assert!(!inline.main_actions_missing());
 }
 
