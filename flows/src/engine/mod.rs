@@ -83,7 +83,10 @@
 //!   [`Activeflow::stop`]`(EndReason::Hangup)` (or [`Outcome::Hangup`] for the pending
 //!   command).
 //! * Persistence: the whole [`Activeflow`] is `Serialize + Deserialize`; save it after every
-//!   `run`/`complete`/`dtmf`. A pending command is re-issued by `run` after a restart.
+//!   `run`/`complete`/`dtmf`. A pending command is re-issued by `run` after a restart. A
+//!   runtime that stores the flow's actions once, apart, calls
+//!   [`Activeflow::store_actions_apart`] and gives them back with
+//!   [`Activeflow::attach_main_actions`] after deserializing.
 //!
 //! # Cursor (reference §3.2)
 //!
