@@ -7,6 +7,11 @@
 #
 #   scripts/sip-bench.sh                      5000 calls, offered at 1000/s, <= 1000 at once
 #   CALLS=20000 RATE=600 LIMIT=1500 scripts/sip-bench.sh
+#   EXTRA_ACTIONS=200 scripts/sip-bench.sh     the same flow carrying 200 more actions
+#
+# EXTRA_ACTIONS (default 0) appends that many `talk` actions after the `hangup`: never
+# reached, but part of the flow every activeflow stores, like the branches of a real IVR
+# menu (200 make the flow ~24 KB of JSON). It shows what the flow's size costs per call.
 #
 # Prints the calls, the wall time from the first INVITE to the last call's end, the rate,
 # SIPp's successful/failed counts, the daemon's CPU time per call (user+sys from
@@ -21,6 +26,7 @@ calls="${CALLS:-5000}"
 rate="${RATE:-1000}"
 limit="${LIMIT:-1000}"
 prompt="${PROMPT:-Welcome.}"
+extra_actions="${EXTRA_ACTIONS:-0}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 bin="${FLOWGATE_BIN:-$target/release/flowgate}"
 
@@ -77,10 +83,13 @@ token="$(cat "$dir/data/api-token")"
 call_api() {
   curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"
 }
+extra="$(python3 -c 'import json, sys
+n = int(sys.argv[1])
+print("".join(",%s" % json.dumps({"type": "talk", "option": {"text": "Menu option %d: press %d to hear about our offer number %d." % (i, i % 10, i), "language": "en-US"}}) for i in range(n)))' "$extra_actions")"
 flow="$(call_api -X POST "$api/v1.0/flows" -d "{\"name\":\"prompt\",\"detail\":\"\",\"actions\":[
   {\"type\":\"answer\"},
   {\"type\":\"talk\",\"option\":{\"text\":\"$prompt\",\"language\":\"en-US\"}},
-  {\"type\":\"hangup\"}]}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+  {\"type\":\"hangup\"}$extra]}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
 [ -n "$flow" ] || { echo "could not create the flow" >&2; exit 1; }
 call_api -X POST "$api/v1.0/numbers" \
   -d "{\"number\":\"1000\",\"call_flow_id\":\"$flow\",\"message_flow_id\":\"00000000-0000-0000-0000-000000000000\"}" >/dev/null

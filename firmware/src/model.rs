@@ -513,6 +513,65 @@ pub struct Transcribe {
 mod tests {
     use super::*;
 
+    /// The per-step event's borrowed view is the API's JSON to the byte, whatever state the
+    /// flow is in (variables in any order, a pending command, an end).
+    #[test]
+    fn the_borrowed_view_is_the_public_json() {
+        use flowgate_flows::engine::{Activeflow, ActiveflowSpec, EndReason, Guards, Step};
+        let limits = flowgate_flows::limits::Limits::default();
+        let actions = flowgate_flows::model::parse_actions(
+            r#"[{"type":"variable_set","option":{"key":"zeta","value":"1"}},
+                {"type":"variable_set","option":{"key":"alpha","value":"\"quoted\""}},
+                {"type":"talk","option":{"text":"Hello ${zeta}","language":"en-US"}},
+                {"type":"hangup"}]"#,
+            &limits,
+        )
+        .unwrap();
+        let spec = ActiveflowSpec {
+            id: Uuid::from_u128(7),
+            reference_type: flowgate_flows::model::ReferenceType::Call,
+            reference_id: Uuid::from_u128(8),
+            actions,
+            ..ActiveflowSpec::default()
+        };
+        let now = Utc::now();
+        let mut record = ActiveflowRecord {
+            id: Uuid::from_u128(7),
+            flow_id: Some(Uuid::from_u128(9)),
+            status: ActiveflowStatus::Running,
+            reference_type: flowgate_flows::model::ReferenceType::Call,
+            reference_id: Some(Uuid::from_u128(8)),
+            reference_activeflow_id: None,
+            webhook_uri: "http://example.test/hook".into(),
+            webhook_method: "PUT".into(),
+            end_reason: None,
+            tm_create: now,
+            tm_update: now,
+            tm_end: None,
+            engine: Activeflow::new(spec, &Guards::default()).unwrap(),
+        };
+        let same = |record: &ActiveflowRecord| {
+            assert_eq!(
+                serde_json::to_string(&record.public_ref()).unwrap(),
+                serde_json::to_string(&record.public()).unwrap()
+            );
+        };
+        same(&record);
+        let Step::Execute(talk) = record.engine.run(now) else {
+            panic!("the talk runs")
+        };
+        same(&record);
+        record
+            .engine
+            .complete(talk.action_id, flowgate_flows::engine::Outcome::Done, now)
+            .unwrap();
+        let end = record.engine.stop(EndReason::Stopped("test".into()));
+        record.status = ActiveflowStatus::Ended;
+        record.end_reason = Some(end.reason);
+        record.tm_end = Some(now);
+        same(&record);
+    }
+
     #[test]
     fn nil_uuid_reads_and_writes_voipbin_zero_values() {
         let json = r#"{"id":"0190b7a0-0000-7000-8000-000000000001","number":"+15551234567",
@@ -632,11 +691,77 @@ pub struct ActiveflowView {
     pub tm_end: Option<DateTime<Utc>>,
 }
 
+/// [`ActiveflowView`] borrowed from its record: the same JSON, field for field, without
+/// copying the variables and the executed actions first. What the `activeflow_*` events
+/// carry: one is written at every step of every flow.
+#[derive(Serialize)]
+pub struct ActiveflowViewRef<'a> {
+    id: Uuid,
+    #[serde(with = "nil_uuid")]
+    flow_id: Option<Uuid>,
+    status: ActiveflowStatus,
+    reference_type: &'a str,
+    #[serde(with = "nil_uuid")]
+    reference_id: Option<Uuid>,
+    #[serde(with = "nil_uuid")]
+    reference_activeflow_id: Option<Uuid>,
+    current_action: serde_json::Value,
+    executed_actions: ExecutedActions<'a>,
+    stats: flowgate_flows::engine::Stats,
+    variables: SortedVariables<'a>,
+    end_reason: &'a Option<flowgate_flows::engine::EndReason>,
+    webhook_uri: &'a str,
+    tm_create: DateTime<Utc>,
+    tm_update: DateTime<Utc>,
+    tm_end: Option<DateTime<Utc>>,
+}
+
+/// The executed-actions window, serialized as the list the view copies.
+struct ExecutedActions<'a>(&'a flowgate_flows::engine::Activeflow);
+
+impl Serialize for ExecutedActions<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.executed())
+    }
+}
+
+/// The variables sorted by name, as `to_sorted_map` orders them, without copying them.
+struct SortedVariables<'a>(&'a flowgate_flows::vars::Variables);
+
+impl Serialize for SortedVariables<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut sorted: Vec<(&str, &str)> = self.0.iter().collect();
+        sorted.sort_unstable_by_key(|&(name, _)| name);
+        serializer.collect_map(sorted)
+    }
+}
+
 impl ActiveflowRecord {
-    /// The public JSON shape.
-    pub fn public(&self) -> ActiveflowView {
+    /// The public JSON shape, borrowed (see [`ActiveflowViewRef`]).
+    pub fn public_ref(&self) -> ActiveflowViewRef<'_> {
+        ActiveflowViewRef {
+            id: self.id,
+            flow_id: self.flow_id,
+            status: self.status,
+            reference_type: self.reference_type.as_str(),
+            reference_id: self.reference_id,
+            reference_activeflow_id: self.reference_activeflow_id,
+            current_action: self.current_action(),
+            executed_actions: ExecutedActions(&self.engine),
+            stats: self.engine.stats(),
+            variables: SortedVariables(self.engine.variables()),
+            end_reason: &self.end_reason,
+            webhook_uri: &self.webhook_uri,
+            tm_create: self.tm_create,
+            tm_update: self.tm_update,
+            tm_end: self.tm_end,
+        }
+    }
+
+    /// The view's `current_action`: the pending command, or the action the cursor is on.
+    fn current_action(&self) -> serde_json::Value {
         let engine = &self.engine;
-        let current_action = match engine.pending() {
+        match engine.pending() {
             Some(cmd) => serde_json::json!({
                 "id": cmd.action_id,
                 "type": cmd.kind().as_str(),
@@ -646,7 +771,13 @@ impl ActiveflowRecord {
                     .unwrap_or(serde_json::Value::Null),
             }),
             None => serde_json::json!({ "id": engine.current_action_id() }),
-        };
+        }
+    }
+
+    /// The public JSON shape.
+    pub fn public(&self) -> ActiveflowView {
+        let engine = &self.engine;
+        let current_action = self.current_action();
         ActiveflowView {
             id: self.id,
             flow_id: self.flow_id,

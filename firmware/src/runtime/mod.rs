@@ -448,7 +448,7 @@ impl Runtime {
     pub async fn start(&self, request: StartRequest) -> Result<ActiveflowRecord, RuntimeError> {
         let record = self.build(request)?;
         let mut creation = Batch::new();
-        creation.event("activeflow_created", record.id, event_data(&record));
+        self.stage_creation(&mut creation, &record)?;
         let (stored_tx, stored) = oneshot::channel();
         let created = runner::Created {
             batch: creation,
@@ -468,9 +468,26 @@ impl Runtime {
     ) -> Result<ActiveflowRecord, RuntimeError> {
         let record = self.build(request)?;
         batch.put(&self.inner.db.activeflows, record.id, &record)?;
-        batch.event("activeflow_created", record.id, event_data(&record));
+        self.stage_creation(batch, &record)?;
         Metrics::inc(&self.inner.metrics.activeflows_started_total);
         Ok(record)
+    }
+
+    /// Stages what is written once per activeflow: its flow's actions, stored apart from
+    /// the state that every step rewrites (see [`crate::store::Db::activeflow_actions`]), and
+    /// the creation event.
+    fn stage_creation(
+        &self,
+        batch: &mut Batch,
+        record: &ActiveflowRecord,
+    ) -> Result<(), RuntimeError> {
+        batch.put(
+            &self.inner.db.activeflow_actions,
+            record.id,
+            &record.engine.main_actions(),
+        )?;
+        batch.event_of("activeflow_created", record.id, &record.public_ref());
+        Ok(())
     }
 
     /// Builds a new activeflow's record (nothing stored).
@@ -508,7 +525,9 @@ impl Runtime {
             variables: request.variables,
             external_variables: request.external,
         };
-        let engine = Activeflow::new(spec, &self.inner.options.guards)?;
+        let mut engine = Activeflow::new(spec, &self.inner.options.guards)?;
+        // Each step stores the state without the flow's actions, written once at creation.
+        engine.store_actions_apart();
         let now = Utc::now();
         let record = ActiveflowRecord {
             id,
@@ -651,6 +670,7 @@ impl Runtime {
         let record = self.stop(id, "deleted").await?;
         let mut batch = Batch::new();
         batch.remove(&self.inner.db.activeflows, id);
+        batch.remove(&self.inner.db.activeflow_actions, id);
         batch.event("activeflow_deleted", id, event_data(&record));
         self.inner.db.store.commit(batch)?;
         Ok(record)
@@ -700,7 +720,21 @@ impl Runtime {
                 Metrics::inc(&self.inner.metrics.activeflows_ended_total);
                 report.ended_calls += 1;
             } else {
-                resume.push(record);
+                match db.activeflow_actions.get(record.id)? {
+                    Some(actions) => {
+                        let mut record = record;
+                        record.engine.attach_main_actions(actions);
+                        resume.push(record);
+                    }
+                    // The actions and the first state commit together, so a state without
+                    // them is damaged: its first run ends it with an error that says so.
+                    None => {
+                        if record.engine.main_actions_missing() {
+                            warn!(activeflow = %record.id, "activeflow stored without its actions");
+                        }
+                        resume.push(record);
+                    }
+                }
             }
         }
         let queuecalls = self.queuecalls_recover()?;

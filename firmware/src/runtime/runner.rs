@@ -254,7 +254,11 @@ impl Runner {
         let db = self.rt.db();
         batch.put(&db.activeflows, self.record.id, &self.record)?;
         // Straight to JSON text: this runs on every step of every flow.
-        batch.event_of("activeflow_updated", self.record.id, &self.record.public());
+        batch.event_of(
+            "activeflow_updated",
+            self.record.id,
+            &self.record.public_ref(),
+        );
         if durable {
             db.store.commit_durable(batch).await?;
         } else {

@@ -1,5 +1,6 @@
 //! The gateway's tables, opened once: what the runtime and the API share.
 
+use flowgate_flows::engine::MainActions;
 use flowgate_flows::model::Flow;
 
 use super::{Store, StoreError, Table};
@@ -17,8 +18,13 @@ pub struct Db {
     pub flows: Table<Flow>,
     /// Number → flow bindings.
     pub numbers: Table<Number>,
-    /// Activeflows with their engine state.
+    /// Activeflows with their engine state, rewritten at every step. Their flow's actions
+    /// are not in it (they never change): see `activeflow_actions`.
     pub activeflows: Table<ActiveflowRecord>,
+    /// Each activeflow's main actions (the flow it runs), written once when it is created,
+    /// under the activeflow's id: a record read from `activeflows` gets them back with
+    /// [`flowgate_flows::engine::Activeflow::attach_main_actions`] before it runs again.
+    pub activeflow_actions: Table<MainActions>,
     /// Calls.
     pub calls: Table<Call>,
     /// SMS, both directions.
@@ -48,6 +54,7 @@ impl Db {
             flows: store.table("flows")?,
             numbers: store.table("numbers")?,
             activeflows: store.table("activeflows")?,
+            activeflow_actions: store.table("activeflow_actions")?,
             calls: store.table("calls")?,
             messages: store.table("messages")?,
             conversations: store.table("conversations")?,

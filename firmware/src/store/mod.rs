@@ -61,7 +61,11 @@ pub use table::{Page, Table};
 /// 3: large values and events are stored LZ4-compressed ([`codec`]). Older databases need no
 /// conversion for that (plain JSON still reads); a build that knows only version 2 refuses a
 /// version 3 database instead of failing on its compressed records.
-pub const SCHEMA_VERSION: u32 = 3;
+///
+/// 4: an activeflow's main actions are stored once, in `activeflow_actions`, not in the
+/// record every step rewrites (`migrate` moves them); a version 3 build would read such a
+/// record as a flow without actions, so it refuses the database instead.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -261,6 +265,30 @@ impl Batch {
         data: &T,
     ) -> &mut Self {
         match serde_json::value::to_raw_value(data) {
+            Ok(data) => self.events.push(PendingEvent {
+                kind: kind.into(),
+                resource_id,
+                data,
+            }),
+            Err(source) => {
+                self.encode_error.get_or_insert(StoreError::Encode {
+                    table: "events",
+                    source,
+                });
+            }
+        }
+        self
+    }
+
+    /// Appends an event whose data is `json`, JSON text the caller already has (an empty
+    /// or invalid text is an encode error at commit, as for [`Batch::event_of`]).
+    pub fn event_json(
+        &mut self,
+        kind: impl Into<String>,
+        resource_id: Uuid,
+        json: String,
+    ) -> &mut Self {
+        match serde_json::value::RawValue::from_string(json) {
             Ok(data) => self.events.push(PendingEvent {
                 kind: kind.into(),
                 resource_id,
@@ -504,6 +532,49 @@ impl Store {
             out.push(decode_event(&key, &bytes)?);
         }
         Ok(out)
+    }
+
+    /// Up to `limit` events after `after`, keeping only those `wanted` accepts from a look at
+    /// their type and their data's JSON text; returns them and the sequence number of the last
+    /// event looked at (`None` when there was none). The others are never decoded into values:
+    /// a reader that wants few of the events (the per-activeflow webhooks) pays little for
+    /// the rest.
+    pub fn events_after_filtered(
+        &self,
+        after: u64,
+        limit: usize,
+        wanted: impl Fn(&str, &serde_json::value::RawValue) -> bool,
+    ) -> Result<(Vec<Event>, Option<u64>), StoreError> {
+        /// The parts of a stored event a filter looks at, borrowed from its JSON.
+        #[derive(Deserialize)]
+        struct Glance<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            data: &'a serde_json::value::RawValue,
+        }
+        let start = after.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        let mut last = None;
+        for entry in self.inner.events.range(start..).take(limit) {
+            let (key, bytes) = entry.map_err(|source| StoreError::Sled { op: "scan", source })?;
+            let json = codec::unpack(&bytes).map_err(|reason| StoreError::Corrupt {
+                table: "events",
+                key: hex::encode(&key),
+                reason,
+            })?;
+            let glance: Glance<'_> =
+                serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
+                    table: "events",
+                    key: hex::encode(&key),
+                    reason: e.to_string(),
+                })?;
+            if wanted(&glance.kind, glance.data) {
+                out.push(decode_event(&key, &json)?);
+            }
+            last = Some(seq_from_key(&key)?);
+        }
+        Ok((out, last))
     }
 
     /// Deletes events with sequence `<= upto` (log retention); returns how many went.

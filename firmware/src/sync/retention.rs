@@ -232,7 +232,16 @@ pub fn prune_records(
         limits.activeflows,
         pressure,
     );
-    report.activeflows = remove_all(db, &db.activeflows, &gone)?;
+    // The state and the actions stored apart go in the same commit: no orphan is left.
+    for chunk in gone.chunks(512) {
+        let mut batch = Batch::new();
+        for id in chunk {
+            batch.remove(&db.activeflows, *id);
+            batch.remove(&db.activeflow_actions, *id);
+        }
+        db.store.commit(batch)?;
+    }
+    report.activeflows = gone.len();
 
     // Calls: needed until hung up and while their activeflow runs.
     let mut candidates = Vec::new();

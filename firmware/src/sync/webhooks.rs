@@ -352,8 +352,11 @@ impl ActiveflowHooks {
                     }
                 },
             };
-            let events = match store.events_after(at, self.options.batch) {
-                Ok(events) => events,
+            // Only events of an activeflow with a webhook are decoded: on a gateway where no
+            // flow has one, this task must not parse every event of every call again.
+            let read = store.events_after_filtered(at, self.options.batch, has_activeflow_hook);
+            let (events, last) = match read {
+                Ok(read) => read,
                 Err(e) => {
                     warn!(cause = %e, "reading the event log failed; retrying");
                     if !pause(backoff.next_delay(), &cancel).await {
@@ -363,7 +366,7 @@ impl ActiveflowHooks {
                 }
             };
             backoff.reset();
-            let Some(last) = events.last().map(|e| e.seq) else {
+            let Some(last) = last else {
                 if !wait_for_events(&store, at, &cancel).await {
                     break;
                 }
@@ -383,6 +386,9 @@ impl ActiveflowHooks {
     }
 
     /// Queues `event` for its activeflow's webhook, if it has one.
+    ///
+    /// [`has_activeflow_hook`] picked the events; the checks stay here as well, so this
+    /// function says on its own what it delivers.
     fn dispatch(
         &self,
         event: Event,
@@ -454,6 +460,19 @@ impl ActiveflowHooks {
     }
 }
 
+/// Whether an event of type `kind` with data `data` goes to an activeflow's own webhook: an
+/// `activeflow_*` event whose data names a `webhook_uri`. Reads the JSON text without
+/// building it (most events are not such).
+fn has_activeflow_hook(kind: &str, data: &serde_json::value::RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Hook<'a> {
+        #[serde(default, borrow)]
+        webhook_uri: std::borrow::Cow<'a, str>,
+    }
+    kind.starts_with("activeflow_")
+        && serde_json::from_str::<Hook<'_>>(data.get()).is_ok_and(|h| !h.webhook_uri.is_empty())
+}
+
 /// Delivers one URI's queue in order, with bounded attempts per event; exits when idle.
 async fn hook_queue_task(
     http: reqwest::Client,
@@ -502,6 +521,26 @@ async fn hook_queue_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_activeflow_events_naming_a_webhook_are_picked() {
+        let raw = |json: &str| serde_json::value::RawValue::from_string(json.into()).unwrap();
+        let hook = raw(r#"{"id":"x","webhook_uri":"http://h.test/a\/b","variables":{}}"#);
+        assert!(has_activeflow_hook("activeflow_updated", &hook));
+        assert!(!has_activeflow_hook("call_updated", &hook));
+        for data in [
+            r#"{"webhook_uri":""}"#,
+            r#"{"id":"x"}"#,
+            "null",
+            "[1]",
+            r#""s""#,
+        ] {
+            assert!(
+                !has_activeflow_hook("activeflow_created", &raw(data)),
+                "{data}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_resets() {

@@ -83,7 +83,10 @@
 //!   [`Activeflow::stop`]`(EndReason::Hangup)` (or [`Outcome::Hangup`] for the pending
 //!   command).
 //! * Persistence: the whole [`Activeflow`] is `Serialize + Deserialize`; save it after every
-//!   `run`/`complete`/`dtmf`. A pending command is re-issued by `run` after a restart.
+//!   `run`/`complete`/`dtmf`. A pending command is re-issued by `run` after a restart. A
+//!   runtime that stores the flow's actions once, apart, calls
+//!   [`Activeflow::store_actions_apart`] and gives them back with
+//!   [`Activeflow::attach_main_actions`] after deserializing.
 //!
 //! # Cursor (reference §3.2)
 //!
@@ -124,9 +127,16 @@ use crate::vars::{
     self, CALL_DIGITS, CALL_STATUS, SubstError, VarError, Variables, sanitize_external,
     sole_placeholder, substitute, substitute_into,
 };
-use stack::{Node, Stack};
+use stack::{Node, Placement, Stack};
 use trace::Trace;
 pub use trace::{Executed, TraceOutcome, TraceTotals};
+
+/// The actions of an activeflow's main stack, as stored apart from its state (see
+/// [`Activeflow::store_actions_apart`]): the same JSON as the `actions` of the main stack in
+/// the full state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MainActions(Vec<Node>);
 
 /// Engine guards: caps on how much one activeflow may do. Stored in the activeflow (so a
 /// resumed flow keeps them) and documented with VoIPBIN's values in the crate docs.
@@ -660,6 +670,56 @@ impl Activeflow {
         Ok(self.variables.remove(name))
     }
 
+    /// From now on the serialized state leaves out the main stack's actions (the flow's
+    /// actions, which never change once the activeflow exists): the runtime stores
+    /// [`Activeflow::main_actions`] once, apart, and gives them back with
+    /// [`Activeflow::attach_main_actions`] after deserializing the state. Stacks pushed
+    /// later (`fetch`, `push_actions`) stay in the state.
+    pub fn store_actions_apart(&mut self) {
+        if let Some(main) = self.main_stack_mut()
+            && main.placement == Placement::Inline
+        {
+            main.placement = Placement::Apart;
+        }
+    }
+
+    /// A copy of the main stack's actions, for storing apart. Empty for a state deserialized
+    /// without them and not given them back.
+    pub fn main_actions(&self) -> MainActions {
+        MainActions(
+            self.stacks
+                .first()
+                .filter(|s| s.return_stack.is_none())
+                .map(|s| s.actions.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Whether this state was deserialized without the main stack's actions, which must be
+    /// given back ([`Activeflow::attach_main_actions`]) before it runs.
+    pub fn main_actions_missing(&self) -> bool {
+        self.stacks
+            .first()
+            .is_some_and(|s| s.placement == Placement::Missing)
+    }
+
+    /// Gives back the main stack's actions to a state deserialized without them (they
+    /// stay apart when it is serialized again). A state that has them is left as it is.
+    pub fn attach_main_actions(&mut self, actions: MainActions) {
+        if let Some(main) = self.main_stack_mut()
+            && main.placement == Placement::Missing
+        {
+            main.attach(actions.0);
+            self.current_index = None;
+        }
+    }
+
+    fn main_stack_mut(&mut self) -> Option<&mut Stack> {
+        self.stacks
+            .first_mut()
+            .filter(|s| s.id == ID_START && s.return_stack.is_none())
+    }
+
     /// The current action id (`…0001` START before the first move).
     pub fn current_action_id(&self) -> Uuid {
         self.current_action
@@ -729,6 +789,13 @@ impl Activeflow {
             State::Waiting(p) => return Step::Execute(p.command.clone()),
             State::Blocked => return Step::Blocked,
             State::Ready => {}
+        }
+        if self.main_actions_missing() {
+            // A runtime bug, not the flow's: without its actions the cursor would find an
+            // empty main stack and "finish" a flow that never ran.
+            return self.end_step(EndReason::Error(
+                "the flow's actions were not loaded with its state".into(),
+            ));
         }
         for _ in 0..self.guards.max_iterations_per_run {
             if self.executions >= self.guards.max_executions {
@@ -1252,14 +1319,8 @@ impl Activeflow {
                     Ok(None)
                 } else {
                     resolve(&g.target_id, vars).map(|t| {
-                        if let Some(ActionOption::Goto(g)) = self
-                            .stacks
-                            .get_mut(sp)
-                            .and_then(|s| s.actions.get_mut(idx))
-                            .map(|n| &mut n.option)
-                        {
-                            // The decrement lives in this stack's copy (reference §3.4).
-                            g.loop_count -= 1;
+                        if let Some(stack) = self.stacks.get_mut(sp) {
+                            stack.count_down(idx);
                         }
                         Some(t)
                     })

@@ -1125,6 +1125,94 @@ fn state_round_trips_through_serde_mid_flow() {
     );
 }
 
+/// Serializes `af` without its main actions, deserializes it and gives them back: what a
+/// runtime that stores the actions apart does at every step and after a restart.
+fn reload_apart(af: &Activeflow, main: &MainActions) -> Activeflow {
+    let saved = serde_json::to_value(af).expect("ser");
+    assert!(
+        saved["stacks"][0].get("actions").is_none(),
+        "the main actions stay out of the state: {saved}"
+    );
+    let mut back: Activeflow = serde_json::from_value(saved).expect("de");
+    assert!(back.main_actions_missing());
+    back.attach_main_actions(main.clone());
+    assert!(!back.main_actions_missing());
+    back
+}
+
+#[test]
+fn state_with_actions_apart_round_trips_mid_flow_pushed_stacks_included() {
+    let json = format!(
+        r#"[{},{{"type":"goto","option":{{"target_id":"{}","loop_count":2}}}},{}]"#,
+        talk(1),
+        id(1),
+        talk(2)
+    );
+    let pushed = parse_actions(&format!("[{}]", talk(10)), &Limits::default()).expect("push");
+    let mut straight = new_af(&json, ReferenceType::Call);
+    let mut af = straight.clone();
+    af.store_actions_apart();
+    let main = af.main_actions();
+    assert_eq!(
+        serde_json::to_value(&main).expect("ser"),
+        serde_json::to_value(&straight).expect("ser")["stacks"][0]["actions"],
+        "stored apart, the actions are the main stack's JSON"
+    );
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    for (af, ids, reload) in [
+        (&mut straight, &mut expected, false),
+        (&mut af, &mut got, true),
+    ] {
+        let mut first = true;
+        loop {
+            if reload {
+                *af = reload_apart(af, &main);
+            }
+            let Step::Execute(c) = af.run(t0()) else {
+                break;
+            };
+            ids.push(c.action_id);
+            if std::mem::take(&mut first) {
+                // A pushed stack is not the flow's: it stays in the state.
+                af.push_actions(pushed.clone(), false).expect("push");
+                if reload {
+                    let saved = serde_json::to_value(&*af).expect("ser");
+                    assert!(saved["stacks"][1]["actions"].is_array(), "{saved}");
+                    *af = reload_apart(af, &main);
+                }
+            }
+            af.complete(c.action_id, Outcome::Done, t0())
+                .expect("complete");
+        }
+    }
+    assert_eq!(got, expected);
+    assert!(got.contains(&id(10)));
+    assert_eq!(
+        af.executed().collect::<Vec<_>>(),
+        straight.executed().collect::<Vec<_>>()
+    );
+    assert_eq!(af.end(), straight.end());
+}
+
+#[test]
+fn a_state_without_its_actions_never_runs_as_an_empty_flow() {
+    let mut af = new_af(&format!("[{}]", talk(1)), ReferenceType::Api);
+    af.store_actions_apart();
+    let mut back: Activeflow =
+        serde_json::from_value(serde_json::to_value(&af).expect("ser")).expect("de");
+    let Step::Ended(end) = back.run(t0()) else {
+        panic!("a state without its actions must not run")
+    };
+    assert!(matches!(end.reason, EndReason::Error(_)), "{end:?}");
+    // A state that never had its actions apart reads as it always did.
+    let inline: Activeflow = serde_json::from_value(
+        serde_json::to_value(new_af(&format!("[{}]", talk(1)), ReferenceType::Api)).expect("ser"),
+    )
+    .expect("de");
+    assert!(!inline.main_actions_missing());
+}
+
 #[test]
 fn empty_flow_finishes_at_once() {
     let spec = ActiveflowSpec::default();

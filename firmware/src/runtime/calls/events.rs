@@ -163,8 +163,9 @@ async fn on_incoming(
     };
     record.activeflow_id = Some(af.id);
     stage_new_call(&mut batch, db, &record)?;
-    db.store.commit(batch)?;
-    db.store.flush().await?;
+    // One trip to the store threads for commit and flush, and no tokio worker blocked
+    // while the commit thread works.
+    db.store.commit_durable(batch).await?;
     call.inner.live.lock().activeflow = Some(af.id);
     info!(call = %leg, line = line.id(), caller = %caller.number, activeflow = %af.id, "incoming call");
     rt.launch_with(af, Some(call));
@@ -218,8 +219,7 @@ async fn route_out(
     };
     record.activeflow_id = Some(af.id);
     stage_new_call(&mut batch, db, &record)?;
-    db.store.commit(batch)?;
-    db.store.flush().await?;
+    db.store.commit_durable(batch).await?;
     call.inner.live.lock().activeflow = Some(af.id);
     info!(call = %leg, line = %line_id, caller = %caller.number, to = %callee.number, activeflow = %af.id, "incoming SIP call routed out");
     rt.launch_with(af, Some(call.clone()));

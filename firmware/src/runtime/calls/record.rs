@@ -29,13 +29,12 @@ pub(super) fn update_call(
     };
     change(&mut call);
     call.tm_update = Utc::now();
+    // The call's public JSON, serialized once: the event's data and the flow's
+    // `voipbin.flow.reference_data` are the same text.
+    let json = reference_data(&call);
     let mut batch = Batch::new();
     batch.put(&db.calls, id, &call)?;
-    batch.event(
-        "call_updated",
-        id,
-        serde_json::to_value(&call).unwrap_or_default(),
-    );
+    batch.event_json("call_updated", id, json.clone());
     db.store.commit(batch)?;
     // The call's flow sees the call as it is now (VoIPBIN resolves the variable live).
     if let Some(af) = call.activeflow_id {
@@ -43,7 +42,7 @@ pub(super) fn update_call(
             af,
             Signal::SetVariable {
                 name: REFERENCE_DATA.into(),
-                value: reference_data(&call),
+                value: json,
             },
         );
     }
@@ -101,11 +100,7 @@ pub(super) fn stage_new_call(
     record: &Call,
 ) -> Result<(), RuntimeError> {
     batch.put(&db.calls, record.id, record)?;
-    batch.event(
-        "call_created",
-        record.id,
-        serde_json::to_value(record).unwrap_or_default(),
-    );
+    batch.event_of("call_created", record.id, record);
     Ok(())
 }
 
