@@ -81,6 +81,20 @@ pub trait AudioPort: Send {
         self.read_frame(frame)
     }
 
+    /// Takes the next frame the far end has *already* sent (held by the port or the kernel)
+    /// without waiting and without touching the port's pacing; `Ok(false)` when no whole
+    /// frame is there. The media layer drains these at hang-up so the end of the caller's
+    /// audio reaches the recordings: a port paced to real time can hold a backlog (a far
+    /// end that stalled, then sent in a burst) that would otherwise be thrown away with
+    /// the port. The default holds nothing back.
+    ///
+    /// # Errors
+    /// The device failed or vanished.
+    fn read_buffered(&mut self, frame: &mut [i16]) -> Result<bool, PortError> {
+        let _ = frame;
+        Ok(false)
+    }
+
     /// Sends one frame towards the far end. Must not block for long: a port that cannot
     /// take the frame now queues or drops it.
     ///

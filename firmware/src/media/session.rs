@@ -576,6 +576,10 @@ impl Drop for CallMedia {
     }
 }
 
+/// Frames of backlog taken from the port at hang-up at most (10 s): a far end that floods
+/// (a pipe) cannot keep a closing session alive.
+const MAX_FRAMES_AT_CLOSE: u32 = 500;
+
 /// What the media thread owns besides the port and the core.
 #[derive(Default)]
 struct Loop {
@@ -596,11 +600,14 @@ fn stopped(label: &str, stream: &ExternalStream) {
     );
 }
 
-/// Applies queued messages; closes the core when every sender is gone.
-fn apply_pending(rx: &Receiver<Msg>, core: &mut MediaCore, state: &mut Loop, label: &str) {
+/// Applies queued messages. True when the session is to end (`Close`, or every sender is
+/// gone): the caller closes the core, after taking what the port already received.
+#[must_use]
+fn apply_pending(rx: &Receiver<Msg>, core: &mut MediaCore, state: &mut Loop, label: &str) -> bool {
     let tracked = &mut state.tracked;
     loop {
         match rx.try_recv() {
+            Ok(Msg::Cmd(Command::Close)) => return true,
             Ok(Msg::Cmd(c)) => core.apply(c),
             Ok(Msg::Track(id, tx)) => {
                 tracked.insert(id, tx);
@@ -631,11 +638,8 @@ fn apply_pending(rx: &Receiver<Msg>, core: &mut MediaCore, state: &mut Loop, lab
                 core.apply(Command::ExternalStop(id));
                 let _ = reply.send(before - state.externals.len());
             }
-            Err(TryRecvError::Empty) => return,
-            Err(TryRecvError::Disconnected) => {
-                core.close();
-                return;
-            }
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Disconnected) => return true,
         }
     }
 }
@@ -700,8 +704,35 @@ impl Task {
     }
 
     fn apply_pending(&mut self) {
-        if let Some(rx) = &self.rx {
-            apply_pending(rx, &mut self.core, &mut self.state, &self.label);
+        let closing = match &self.rx {
+            Some(rx) => apply_pending(rx, &mut self.core, &mut self.state, &self.label),
+            None => false,
+        };
+        if closing && !self.core.is_closed() {
+            self.take_received();
+            self.core.close();
+        }
+    }
+
+    /// Hang-up: the frames the far end already sent (the port's or the kernel's backlog)
+    /// go through the core before it finalizes the recordings, or the last words before
+    /// a hang-up would be missing from them. A port paced to real time keeps such a
+    /// backlog after its far end stalled and then sent in a burst (measured: up to a few
+    /// hundred ms from the simulated modem on a loaded machine). Nothing is sent any more.
+    fn take_received(&mut self) {
+        let mut taken = 0u32;
+        while taken < MAX_FRAMES_AT_CLOSE {
+            match self.port.read_buffered(&mut self.input) {
+                Ok(true) => {
+                    self.core.tick(&self.input, &mut self.output);
+                    taken += 1;
+                }
+                Ok(false) | Err(_) => break,
+            }
+        }
+        if taken > 0 {
+            self.frames += u64::from(taken);
+            tracing::debug!(call = %self.label, frames = taken, "audio received before the hang-up taken");
         }
     }
 

@@ -32,6 +32,9 @@ use crate::media::audio::{check_call_rate, frame_len};
 use crate::media::clock::{Clock, Pacer};
 use crate::media::error::{MediaError, Result};
 
+/// How long [`AudioPort::read_buffered`] waits for bytes already on their way.
+const BUFFERED_GRACE: Duration = Duration::from_millis(5);
+
 /// Frames of outgoing audio kept when the tty does not take them.
 const MAX_QUEUED_FRAMES: usize = 5;
 
@@ -259,6 +262,24 @@ impl AudioPort for SerialPcmPort {
             }
             waited += self.fill_rx(deadline - now)?;
         }
+    }
+
+    fn read_buffered(&mut self, frame: &mut [i16]) -> std::result::Result<bool, PortError> {
+        // What the tty holds now; the short poll lets bytes the far end already wrote but
+        // the kernel has not yet handed to this side (a pty pushes them from a work queue)
+        // arrive, without waiting for the far end to send more.
+        while self.rx.len() < self.frame_bytes {
+            let before = self.rx.len();
+            self.fill_rx(BUFFERED_GRACE)?;
+            if self.rx.len() == before {
+                return Ok(false);
+            }
+        }
+        for (s, b) in frame.iter_mut().zip(self.rx.chunks_exact(2)) {
+            *s = i16::from_le_bytes([b[0], b[1]]);
+        }
+        self.rx.drain(..self.frame_bytes);
+        Ok(true)
     }
 
     fn write_frame(&mut self, frame: &[i16]) -> std::result::Result<(), PortError> {
