@@ -306,6 +306,56 @@ async fn voice_port_carries_audio_both_ways() {
     rig.ctl.wait_for_audio(false, WAIT).await.unwrap();
 }
 
+/// A host that reads the voice port late makes the simulator's writes partial (the pty's
+/// buffer is full): what it then reads must still be whole 16-bit samples, never a stream
+/// shifted by a byte. Every queued sample has two equal bytes and neighbours differ, so a
+/// shifted stream shows unequal bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_port_keeps_samples_whole_when_the_host_reads_late() {
+    let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
+    rig.ready().await;
+    rig.ctl.incoming_call("+15557770003").unwrap();
+    let call = rig
+        .event("incoming", |e| match e {
+            ModemEvent::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await;
+    rig.modem.answer(call).await.unwrap();
+    rig.event("audio ready", |e| {
+        matches!(e, ModemEvent::AudioReady { .. }).then_some(())
+    })
+    .await;
+    let pcm = rig.sim.pcm_path();
+    let mut port =
+        tokio_serial::SerialStream::open(&tokio_serial::new(pcm.to_string_lossy(), 115_200))
+            .unwrap();
+    // 2 s of audio (64 KB), far more than the pty holds while nobody reads it.
+    let audio: Vec<i16> = (0..16_000)
+        .map(|i| i16::from_le_bytes([(i % 97 + 1) as u8; 2]))
+        .collect();
+    rig.ctl.queue_audio(&audio).unwrap();
+    rig.ctl
+        .wait_for("the audio to be written", WAIT, |v| {
+            (v.audio_queued() == 0).then_some(())
+        })
+        .await
+        .unwrap();
+    // Now read what the port kept, and a little of what follows.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < 8192 {
+        let n = tokio::time::timeout(WAIT, port.read(&mut buf))
+            .await
+            .expect("voice port silent")
+            .unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    let shifted = got.chunks_exact(2).filter(|s| s[0] != s[1]).count();
+    assert_eq!(shifted, 0, "{shifted} samples read shifted by a byte");
+    rig.modem.hangup(call).await.unwrap();
+}
+
 async fn ussd(profile: SimulatedModel) {
     let rig = Rig::start(profile).await;
     rig.ready().await;

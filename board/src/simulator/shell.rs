@@ -350,6 +350,10 @@ async fn run_cmd(sh: &SimShared, mut pty: Option<Pty>, c: SimCmd) -> Option<Pty>
     pty
 }
 
+/// Voice audio the simulator keeps for a host that reads late: 100 ms (5 frames), as the
+/// daemon keeps for its writes.
+const MAX_PENDING: usize = 5 * FRAME_SAMPLES * 2;
+
 async fn pcm_task(sh: Arc<SimShared>, pty: Pty) {
     let mut tick = interval(Duration::from_millis(20));
     // Keep the average rate exact: late ticks are caught up.
@@ -357,6 +361,8 @@ async fn pcm_task(sh: Arc<SimShared>, pty: Pty) {
     let mut inbuf = vec![0u8; 8192];
     let mut input = Vec::new();
     let mut frame = Vec::with_capacity(FRAME_SAMPLES * 2);
+    // Audio the host has not taken yet, at most `MAX_PENDING` bytes.
+    let mut out: Vec<u8> = Vec::with_capacity(MAX_PENDING + FRAME_SAMPLES * 2);
     loop {
         tokio::select! {
             () = sh.cancel.cancelled() => return,
@@ -364,6 +370,7 @@ async fn pcm_task(sh: Arc<SimShared>, pty: Pty) {
         }
         if sh.flush_audio.swap(false, Ordering::Relaxed) {
             pty.flush();
+            out.clear();
         }
         input.clear();
         while input.len() < 64 * 1024 {
@@ -372,13 +379,34 @@ async fn pcm_task(sh: Arc<SimShared>, pty: Pty) {
                 Ok(n) => input.extend_from_slice(inbuf.get(..n).unwrap_or_default()),
             }
         }
-        let active = sh.core.lock().audio.tick(&input, &mut frame);
+        let (active, drained) = {
+            let mut core = sh.core.lock();
+            let queued = core.audio.queued();
+            let active = core.audio.tick(&input, &mut frame);
+            (active, queued > 0 && core.audio.queued() == 0)
+        };
+        if drained {
+            // The caller's queued audio is all out: a state change `wait_for` can see.
+            sh.bump();
+        }
         if active {
-            // A real-time port drops what does not fit.
-            let _ = pty.try_write(&frame);
+            out.extend_from_slice(&frame);
+            // A real-time port drops what the host does not read in time, but whole
+            // samples: the part of a frame the pty did not take waits for the next tick
+            // (dropping it shifted every later sample by a byte under load, and the host
+            // heard noise), and only an even number of the oldest bytes is dropped.
+            if out.len() > MAX_PENDING {
+                let excess = (out.len() - MAX_PENDING + 1) & !1;
+                out.drain(..excess);
+            }
+            if let Ok(n) = pty.try_write(&out) {
+                out.drain(..n);
+            }
             if !input.is_empty() {
                 sh.bump();
             }
+        } else {
+            out.clear();
         }
     }
 }
