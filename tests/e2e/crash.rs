@@ -179,6 +179,11 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
     }
     assert_eq!(stored.len(), BURST);
     assert!(stored.values().all(|&n| n == 1), "an SMS was stored twice");
+    // Nothing is left on the modem: every stored message and report was deleted after it
+    // was persisted. Checked while the daemon runs: the last reports are deleted just after
+    // the API shows them applied, and a SIGTERM in between leaves them (read, stat 1) for
+    // the next start to read again (1 of 80 runs under load failed so).
+    rig.modem_storage_empties().await;
     assert!(
         second.terminate(),
         "the daemon did not exit cleanly on SIGTERM"
@@ -199,8 +204,6 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
     }
     assert_eq!(sim_control.cmgs_sends(), 0, "a reply went out with AT+CMGS");
     assert_eq!(replies.len(), BURST);
-    // Nothing is left on the modem: every stored message was deleted after it was persisted.
-    rig.modem_storage_empties().await;
 }
 
 /// The daemon dies (SIGKILL, from a crash point of `flowgate-testd`) at one step of the SMS
