@@ -115,8 +115,10 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
         .wait_for_sent_sms(BURST, Duration::from_secs(120))
         .await
         .unwrap();
-    let messages = api
-        .wait_for("every message handled", || async {
+    // What the check saw last, for the failure message.
+    let seen = std::sync::Mutex::new(String::new());
+    let handled = api
+        .try_wait_for(|| async {
             let messages = all(&api, "/v1.0/messages").await;
             let inbound = messages
                 .iter()
@@ -124,14 +126,49 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
                 .count();
             // Delivered: the status reports of replies sent just before the kill arrived
             // while the gateway was down and were read from the modem after the restart.
-            let delivered = messages
+            let outbound: Vec<&Value> = messages
                 .iter()
                 .filter(|m| m["direction"] == "outbound")
-                .filter(|m| m["targets"][0]["status"] == "delivered")
-                .count();
+                .collect();
+            let undelivered: Vec<String> = outbound
+                .iter()
+                .filter(|m| m["targets"][0]["status"] != "delivered")
+                .map(|m| {
+                    let t = &m["targets"][0];
+                    format!(
+                        "{} {} status={} parts={} references={} delivered_parts={} attempts={} prepared={} error={:?}",
+                        m["id"],
+                        t["destination"]["target"],
+                        t["status"],
+                        t["parts"],
+                        t["references"],
+                        t["delivered_parts"],
+                        t["attempts"],
+                        !t["prepared"].is_null(),
+                        t["error"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let delivered = outbound.len() - undelivered.len();
+            *seen.lock().unwrap() = format!(
+                "inbound {inbound}/{BURST}, outbound {}, delivered {delivered}/{BURST}; not delivered: {undelivered:#?}",
+                outbound.len()
+            );
             (inbound >= BURST && delivered >= BURST).then_some(messages)
         })
         .await;
+    let Some(messages) = handled else {
+        panic!(
+            "timed out waiting for every message handled: {}; reports the modem dropped (MRs): {:?}; modem storage: {:?}",
+            seen.lock().unwrap(),
+            sim_control.reports_lost(),
+            sim_control
+                .stored_by_memory()
+                .iter()
+                .map(|(memory, index, stat, _)| (memory.clone(), *index, *stat))
+                .collect::<Vec<_>>()
+        );
+    };
     // Stored once each: no re-delivery after the restart became a second message.
     let mut stored: HashMap<String, usize> = HashMap::new();
     for m in messages.iter().filter(|m| m["direction"] == "inbound") {
@@ -142,6 +179,11 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
     }
     assert_eq!(stored.len(), BURST);
     assert!(stored.values().all(|&n| n == 1), "an SMS was stored twice");
+    // Nothing is left on the modem: every stored message and report was deleted after it
+    // was persisted. Checked while the daemon runs: the last reports are deleted just after
+    // the API shows them applied, and a SIGTERM in between leaves them (read, stat 1) for
+    // the next start to read again (1 of 80 runs under load failed so).
+    rig.modem_storage_empties().await;
     assert!(
         second.terminate(),
         "the daemon did not exit cleanly on SIGTERM"
@@ -162,8 +204,6 @@ async fn kill_9_during_an_sms_burst_loses_nothing_and_answers_once() {
     }
     assert_eq!(sim_control.cmgs_sends(), 0, "a reply went out with AT+CMGS");
     assert_eq!(replies.len(), BURST);
-    // Nothing is left on the modem: every stored message was deleted after it was persisted.
-    rig.modem_storage_empties().await;
 }
 
 /// The daemon dies (SIGKILL, from a crash point of `flowgate-testd`) at one step of the SMS

@@ -207,16 +207,30 @@ impl Api {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
+        match self.try_wait_for(check).await {
+            Some(v) => v,
+            None => panic!("timed out waiting for {what}"),
+        }
+    }
+
+    /// [`Api::wait_for`] that returns `None` at the deadline instead of panicking, so the
+    /// caller can say what it saw last (a failed wait must explain itself).
+    pub async fn try_wait_for<T, F, Fut>(&self, check: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
         let deadline = Instant::now() + WAIT;
         let mut after = self.get("/v1.0/gateway/events?limit=1").await["last_seq"]
             .as_u64()
             .unwrap_or(0);
         loop {
             if let Some(v) = check().await {
-                return v;
+                return Some(v);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {what}");
+            if deadline.saturating_duration_since(Instant::now()).is_zero() {
+                return None;
+            }
             // Long-poll: returns as soon as anything changes (or after 1 s, to also notice
             // changes that are not events, such as a modem becoming ready).
             let page = self
@@ -282,7 +296,7 @@ impl Process {
             .arg(config)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(daemon_log())
             .spawn()
             .unwrap();
         // Owned by `Process` at once, so its Drop reaps the daemon whatever happens next.
@@ -344,6 +358,27 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where a process daemon's log (stderr) goes: a new file in `FLOWGATE_E2E_DAEMON_LOGS` when
+/// that is set (with `RUST_LOG`, which the daemon inherits, to choose what is logged), to
+/// read after a failed crash test; nowhere otherwise.
+fn daemon_log() -> Stdio {
+    let Some(dir) = std::env::var_os("FLOWGATE_E2E_DAEMON_LOGS") else {
+        return Stdio::null();
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = format!(
+        "daemon-{}-{}.log",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let file = std::fs::File::create(Path::new(&dir).join(&name)).unwrap();
+    eprintln!("daemon log: {}", Path::new(&dir).join(name).display());
+    Stdio::from(file)
 }
 
 /// Writes a config file for a process daemon and returns its path.

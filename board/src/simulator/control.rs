@@ -71,6 +71,12 @@ impl SimulatorView<'_> {
         self.core.sms.cmgs_sends()
     }
 
+    /// Message references of the status reports the modem dropped: its report memory was
+    /// full, or `AT+CNMI` asked for none.
+    pub fn reports_lost(&self) -> Vec<u8> {
+        self.core.sms.reports_lost().to_vec()
+    }
+
     /// Messages held back by the network (memory full).
     pub fn network_queue_len(&self) -> usize {
         self.core.sms.network_queue_len()
@@ -437,6 +443,12 @@ impl SimulatorControl {
     /// Parts the gateway sent with `AT+CMGS` rather than from storage (`AT+CMSS`).
     pub fn cmgs_sends(&self) -> usize {
         self.view(|v| v.cmgs_sends())
+    }
+
+    /// Message references of the status reports the modem dropped (report memory full, or
+    /// none asked for with `AT+CNMI`).
+    pub fn reports_lost(&self) -> Vec<u8> {
+        self.view(|v| v.reports_lost())
     }
 
     /// Current calls as (simulator call id, direction, state, number).

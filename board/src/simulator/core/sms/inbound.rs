@@ -188,17 +188,27 @@ pub(crate) fn status_report(
             };
             urc(c, bytes)
         }
-        2 => store(
-            c,
-            Stored {
-                stat: 0,
-                pdu: pdu.hex(),
-                tpdu_len: pdu.tpdu_len,
-            },
-            true,
-            true,
-        ),
-        _ => Vec::new(),
+        2 => {
+            let stored_before = c.sms.storage.list_all().len();
+            let out = store(
+                c,
+                Stored {
+                    stat: 0,
+                    pdu: pdu.hex(),
+                    tpdu_len: pdu.tpdu_len,
+                },
+                true,
+                true,
+            );
+            if c.sms.storage.list_all().len() == stored_before {
+                c.sms.reports_lost.push(mr);
+            }
+            out
+        }
+        _ => {
+            c.sms.reports_lost.push(mr);
+            Vec::new()
+        }
     })
 }
 

@@ -162,6 +162,9 @@ pub(crate) struct Sms {
     pub(crate) sent: Vec<SentSmsRecord>,
     /// How many of them went out with `AT+CMGS` (at least once across gateway crashes).
     pub(super) cmgs_sends: usize,
+    /// Status reports the modem dropped (report memory full, or `<ds>` 0): a test waiting
+    /// for a delivery that can never be reported says so.
+    pub(super) reports_lost: Vec<u8>,
 }
 
 impl Sms {
@@ -178,6 +181,7 @@ impl Sms {
             next_ref: 0,
             sent: Vec::new(),
             cmgs_sends: 0,
+            reports_lost: Vec::new(),
         }
     }
 
@@ -208,6 +212,11 @@ impl Sms {
     /// Parts the gateway sent with `AT+CMGS` (not from storage).
     pub(crate) fn cmgs_sends(&self) -> usize {
         self.cmgs_sends
+    }
+
+    /// Message references of the status reports the modem dropped.
+    pub(crate) fn reports_lost(&self) -> &[u8] {
+        &self.reports_lost
     }
 
     /// `<mem1>`: where `+CMGR`, `+CMGL` and `+CMGD` look.
