@@ -331,8 +331,8 @@ async fn voice_port_keeps_samples_whole_when_the_host_reads_late() {
         tokio_serial::SerialStream::open(&tokio_serial::new(pcm.to_string_lossy(), 115_200))
             .unwrap();
     // 2 s of audio (64 KB), far more than the pty holds while nobody reads it.
-    let audio: Vec<i16> = (0..16_000)
-        .map(|i| i16::from_le_bytes([(i % 97 + 1) as u8; 2]))
+    let audio: Vec<i16> = (0..16_000u32)
+        .map(|i| i16::from_le_bytes([u8::try_from(i % 97 + 1).unwrap(); 2]))
         .collect();
     rig.ctl.queue_audio(&audio).unwrap();
     rig.ctl

@@ -379,14 +379,18 @@ pub fn decode(bytes: &[u8]) -> Result<(Message, usize), CidError> {
             }
             let datetime =
                 DateTime::parse(&body[..8]).ok_or(CidError::BadField { field: "date/time" })?;
-            let number = &body[8..];
+            // Judged on what is printable: a number of nothing but line noise is no
+            // number (re-encoded, an empty number would be an SDMF body too short to
+            // decode), and what is left of it as one absence code is that code.
+            let number: String<MAX_NUMBER> = printable(&body[8..]);
             let mut cid = CallerId {
                 datetime: Some(datetime),
                 ..CallerId::default()
             };
-            match number {
+            match number.as_bytes() {
+                [] => cid.number_absent = Some(Absence::Unavailable),
                 [c] if Absence::parse(*c).is_some() => cid.number_absent = Absence::parse(*c),
-                _ => cid.number = Some(printable(number)),
+                _ => cid.number = Some(number),
             }
             Message::CallerId(cid)
         }
@@ -616,5 +620,33 @@ mod tests {
         let c = CallerId::new("0123456789012345678901234", Some("A\u{1}B"));
         assert_eq!(c.number.as_deref(), Some("01234567890123456789"));
         assert_eq!(c.name.as_deref(), Some("AB"));
+    }
+
+    /// Found by the `cid_decode` fuzz target: an SDMF number of nothing but unprintable
+    /// bytes decoded to an empty number, which re-encoded to a body too short to decode.
+    #[test]
+    fn an_sdmf_number_of_line_noise_is_no_number_and_re_encodes() {
+        let mut noise = [0xFF_u8; 29];
+        noise[0] = TYPE_SDMF;
+        noise[1] = 26;
+        noise[2..10].copy_from_slice(b"11111111");
+        noise[12] = 0x0B;
+        noise[28] = checksum(&noise[..28]);
+        let (msg, used) = decode(&noise).expect("decodes");
+        assert_eq!(used, 29);
+        let Message::CallerId(cid) = &msg else {
+            panic!("caller ID expected, got {msg:?}")
+        };
+        assert_eq!(cid.number, None);
+        assert_eq!(cid.number_absent, Some(Absence::Unavailable));
+        let bytes = encode(&msg, Layout::Sdmf).expect("encodes");
+        assert_eq!(decode(&bytes).expect("decodes again").0, msg);
+        // One printable absence code among the noise is that code, as the byte alone is.
+        noise[20] = b'P';
+        noise[28] = checksum(&noise[..28]);
+        let Message::CallerId(cid) = decode(&noise).expect("decodes").0 else {
+            panic!("caller ID expected")
+        };
+        assert_eq!(cid.number_absent, Absence::parse(b'P'));
     }
 }

@@ -26,6 +26,12 @@ use super::error::{MediaError, Result};
 /// (libvorbis' books stay far below: a few tens of thousands).
 const MAX_CODEBOOK_VALUES: u64 = 1 << 22;
 
+/// Most channels a WAV file may declare (7.1 surround; prompts are mono).
+const MAX_WAV_CHANNELS: u16 = 8;
+
+/// The WAV format tag whose `fmt ` chunk carries a channel mask.
+const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
+
 fn bad(what: &str, reason: &str) -> MediaError {
     MediaError::Decode {
         what: what.to_owned(),
@@ -138,6 +144,19 @@ fn riff(b: &[u8], what: &str) -> Result<Vec<u8>> {
             || align.is_none_or(|a| a == 0)
         {
             return Err(bad(what, "WAV format with no channels, rate or block size"));
+        }
+        // symphonia 0.5 completes a WAVE_FORMAT_EXTENSIBLE channel mask with shifts
+        // that overflow for dozens of channels or speaker bits past the 18 defined
+        // ones (a panic, found by the media_decode fuzz target); no prompt needs them.
+        if channels.is_some_and(|c| c > MAX_WAV_CHANNELS) {
+            return Err(bad(what, "WAV with more than 8 channels"));
+        }
+        let tag = fmt.get(0..2).map(|t| u16::from_le_bytes([t[0], t[1]]));
+        if tag == Some(WAVE_FORMAT_EXTENSIBLE) && u32_le(fmt, 20).is_some_and(|m| m >> 18 != 0) {
+            return Err(bad(
+                what,
+                "WAV channel mask names speakers that do not exist",
+            ));
         }
     }
     let riff_len = u32::try_from(out.len() - 8).unwrap_or(u32::MAX);
@@ -387,6 +406,34 @@ mod tests {
             .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
             .collect();
         assert!(riff(&bytes, "fuzz").is_err());
+    }
+
+    /// Found by the media_decode fuzz target: an extensible format declaring 32,504
+    /// channels made symphonia's channel-mask fix-up overflow a shift.
+    #[test]
+    fn absurd_channel_counts_and_masks_are_refused() {
+        let found: &[u8] = &[
+            0x52, 0x49, 0x46, 0x46, 0xf7, 0x5e, 0x41, 0xff, 0x57, 0x41, 0x56, 0x45, 0x66, 0x6d,
+            0x74, 0x20, 0x46, 0x46, 0x80, 0x01, 0xfe, 0xff, 0xf8, 0x7e, 0x2e, 0x00, 0x00, 0x00,
+            0x49, 0x44, 0x33, 0x00, 0x72, 0xff, 0x08, 0x6a, 0x16, 0x00, 0xbd, 0x5e, 0x46, 0x46,
+            0xf7, 0x5e, 0xff, 0x3c, 0x74, 0x20, 0x0d, 0xfe, 0x00, 0xff, 0x00, 0x00, 0x45, 0xff,
+            0x57, 0x35, 0xf7, 0x2e,
+        ];
+        let err = sanitize(found.to_vec(), "x").unwrap_err().to_string();
+        assert!(err.contains("more than 8 channels"), "{err}");
+        // Stereo, but a mask with a speaker bit no layout defines.
+        let mut fmt = vec![0u8; 40];
+        fmt[0..2].copy_from_slice(&WAVE_FORMAT_EXTENSIBLE.to_le_bytes());
+        fmt[2..4].copy_from_slice(&2u16.to_le_bytes());
+        fmt[4..8].copy_from_slice(&8000u32.to_le_bytes());
+        fmt[12..14].copy_from_slice(&4u16.to_le_bytes());
+        fmt[14..16].copy_from_slice(&16u16.to_le_bytes());
+        fmt[20..24].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        wav.extend_from_slice(&40u32.to_le_bytes());
+        wav.extend_from_slice(&fmt);
+        let err = sanitize(wav, "x").unwrap_err().to_string();
+        assert!(err.contains("channel mask"), "{err}");
     }
 
     #[test]
