@@ -192,18 +192,8 @@ async fn invalid_call_operations_are_errors() {
 async fn sms_during_a_call_does_not_disturb_it() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    rig.ctl.incoming_call("+15557770000").unwrap();
-    let call = rig
-        .event("incoming", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
-    rig.modem.answer(call).await.unwrap();
-    rig.event("audio ready", |e| {
-        matches!(e, ModemEvent::AudioReady { .. }).then_some(())
-    })
-    .await;
+    let call = rig.answered("+15557770000").await;
+    rig.audio_ready().await;
 
     rig.ctl
         .send_sms("+15551230000", "arrives mid-call")
@@ -237,13 +227,7 @@ async fn sms_during_a_call_does_not_disturb_it() {
 async fn missed_call() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    rig.ctl.incoming_call("+15557770001").unwrap();
-    let call = rig
-        .event("incoming", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
+    let call = rig.incoming("+15557770001").await;
     rig.ctl.remote_hangup().unwrap();
     assert_eq!(ended(&mut rig, call).await, CallEndReason::Missed);
 }
@@ -256,18 +240,8 @@ async fn voice_port_carries_audio_both_ways() {
         .map(|i| i16::try_from((i % 100) * 100).unwrap())
         .collect();
     rig.ctl.queue_audio(&tone).unwrap();
-    rig.ctl.incoming_call("+15557770002").unwrap();
-    let call = rig
-        .event("incoming", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
-    rig.modem.answer(call).await.unwrap();
-    rig.event("audio ready", |e| {
-        matches!(e, ModemEvent::AudioReady { .. }).then_some(())
-    })
-    .await;
+    let call = rig.answered("+15557770002").await;
+    rig.audio_ready().await;
     let pcm = rig.sim.pcm_path();
     let mut port =
         tokio_serial::SerialStream::open(&tokio_serial::new(pcm.to_string_lossy(), 115_200))
@@ -314,18 +288,8 @@ async fn voice_port_carries_audio_both_ways() {
 async fn voice_port_keeps_samples_whole_when_the_host_reads_late() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    rig.ctl.incoming_call("+15557770003").unwrap();
-    let call = rig
-        .event("incoming", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
-    rig.modem.answer(call).await.unwrap();
-    rig.event("audio ready", |e| {
-        matches!(e, ModemEvent::AudioReady { .. }).then_some(())
-    })
-    .await;
+    let call = rig.answered("+15557770003").await;
+    rig.audio_ready().await;
     let pcm = rig.sim.pcm_path();
     let mut port =
         tokio_serial::SerialStream::open(&tokio_serial::new(pcm.to_string_lossy(), 115_200))

@@ -213,14 +213,7 @@ async fn locked_sim_without_pin_waits() {
 async fn reboot_during_a_call_ends_it_and_reinitialises() {
     let mut rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    rig.ctl.incoming_call("+15550009999").unwrap();
-    let call = rig
-        .event("incoming", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
-    rig.modem.answer(call).await.unwrap();
+    let call = rig.answered("+15550009999").await;
     rig.ctl.reboot().unwrap();
     let reason = rig
         .event("call ended", |e| match e {
@@ -414,14 +407,7 @@ async fn two_modems_one_failing_does_not_disturb_the_other() {
         .send_sms(OutgoingSms::new("+15550000002", "and sending"))
         .await
         .unwrap();
-    good.ctl.incoming_call("+15550000003").unwrap();
-    let call = good
-        .event("incoming", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
-    good.modem.answer(call).await.unwrap();
+    let call = good.answered("+15550000003").await;
     good.modem.hangup(call).await.unwrap();
     let mut bad = bad;
     bad.state("failed", |s| matches!(s, ModemState::Failed { .. }))

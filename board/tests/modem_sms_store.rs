@@ -22,6 +22,14 @@ fn persist(p: &PreparedSms) -> PreparedSms {
     serde_json::from_str(&serde_json::to_string(p).unwrap()).unwrap()
 }
 
+/// Prepares a reply to [`TO`] in modem storage (it must succeed).
+async fn prepare(rig: &Rig, text: impl Into<String>) -> PreparedSms {
+    rig.modem
+        .prepare_sms(OutgoingSms::new(TO, text))
+        .await
+        .unwrap()
+}
+
 fn long_text() -> String {
     (0..400)
         .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap()))
@@ -196,11 +204,7 @@ async fn crash_after_the_modem_sent_but_before_its_reply_does_not_send_twice() {
 async fn lost_cmss_reply_within_one_driver_is_read_back_not_resent() {
     let rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| fast_timeouts(mc)).await;
     rig.ready().await;
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "reply lost"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "reply lost").await;
     rig.ctl.fail_next("AT+CMSS", FaultAction::NoReply, 1);
     // AT+CMSS times out, the driver resyncs, reads the slot (stat 3) and does not resend.
     let sent = rig.modem.send_prepared(&prepared).await.unwrap();
@@ -347,11 +351,7 @@ async fn a_gateway_that_died_at_the_prompt_does_not_wedge_the_next_one() {
     // The next driver's AT is swallowed by the prompt; ESC gets the modem back.
     rig.ready().await;
     assert!(on_modem(&rig).is_empty(), "ESC stored nothing");
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "works again"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "works again").await;
     rig.modem.send_prepared(&prepared).await.unwrap();
     assert_eq!(
         rig.ctl.sent_messages(),
@@ -391,11 +391,7 @@ async fn refused_storage_fails_the_message_and_never_uses_cmgs() {
 async fn a_refused_cmss_fails_the_part_instead_of_sending_it_with_cmgs() {
     let rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "stored, not sendable"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "stored, not sendable").await;
     rig.ctl
         .fail_next("AT+CMSS", FaultAction::Error("ERROR".to_owned()), 1);
     let e = rig.modem.send_prepared(&prepared).await.unwrap_err();
@@ -419,11 +415,7 @@ async fn a_burst_filling_the_receive_memory_leaves_replies_their_own_memory() {
             .unwrap();
         held.push(rig.next_sms().await);
     }
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "reply while full"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "reply while full").await;
     assert!(prepared.is_crash_safe());
     assert_eq!(prepared.mem, "SM");
     rig.modem.send_prepared(&prepared).await.unwrap();
@@ -475,11 +467,7 @@ async fn full_write_memory_and_the_slot_cap_defer_and_keep_reception_going() {
     assert_eq!(m.text, "incoming while full");
     m.ack();
     // Storage again once there is room.
-    let stored = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "memory full"))
-        .await
-        .unwrap();
+    let stored = prepare(&rig, "memory full").await;
     assert!(stored.is_crash_safe());
     rig.modem.send_prepared(&stored).await.unwrap();
     assert_eq!(
@@ -494,11 +482,7 @@ async fn full_write_memory_and_the_slot_cap_defer_and_keep_reception_going() {
 async fn a_permanent_failure_leaves_the_slot_for_retry_or_discard() {
     let rig = Rig::start(SimulatedModel::QuectelEc25).await;
     rig.ready().await;
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "doomed"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "doomed").await;
     rig.ctl.fail_next(
         "AT+CMSS",
         FaultAction::Error("+CMS ERROR: 330".to_owned()),
@@ -527,11 +511,7 @@ async fn storage_sends_can_be_switched_off() {
     })
     .await;
     rig.ready().await;
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "direct"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "direct").await;
     assert!(!prepared.is_crash_safe());
     rig.modem.send_prepared(&prepared).await.unwrap();
     assert_eq!(count(&rig, "AT+CMGW="), 0);
@@ -641,11 +621,7 @@ async fn reboot_between_write_memory_select_and_send_sends_the_right_message_onc
         "the prepared part, once; never the message at the same index of another memory"
     );
     // Storage sends still work: the rebooted modem's answer was not taken for a refusal.
-    let next = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "and the next"))
-        .await
-        .unwrap();
+    let next = prepare(&rig, "and the next").await;
     assert!(next.is_crash_safe());
     rig.modem.send_prepared(&next).await.unwrap();
     assert_eq!(rig.ctl.sent_messages().len(), 2);
@@ -658,11 +634,7 @@ async fn reboot_between_write_memory_select_and_send_sends_the_right_message_onc
 async fn boot_heartbeat_crossing_a_stored_send_keeps_its_answer() {
     let rig = Rig::start(SimulatedModel::HuaweiE1550).await;
     rig.ready().await;
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "through a heartbeat"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "through a heartbeat").await;
     assert!(prepared.is_crash_safe());
     let reboots = rig.ctl.view(|v| v.reboots());
     rig.ctl.fail_next(
@@ -693,11 +665,7 @@ async fn boot_heartbeat_crossing_a_stored_send_keeps_its_answer() {
 async fn boot_crossing_a_stored_send_unconfirmed_is_read_back_not_resent() {
     let rig = Rig::start_with(SimulatedModel::HuaweiE1550, |_, mc| fast_timeouts(mc)).await;
     rig.ready().await;
-    let prepared = rig
-        .modem
-        .prepare_sms(OutgoingSms::new(TO, "judged by its slot"))
-        .await
-        .unwrap();
+    let prepared = prepare(&rig, "judged by its slot").await;
     rig.ctl.fail_next(
         "AT+CMSS",
         FaultAction::Garbage(b"\r\n^BOOT:20952548,0,0,0,75\r\n".to_vec()),

@@ -39,14 +39,7 @@ async fn ended(rig: &mut Rig, call: CallId) -> CallEndReason {
 async fn caller_held_transferee_dialled(profile: SimulatedModel) -> (Rig, CallId, CallId) {
     let mut rig = Rig::start_with(profile, |sc, _| sc.dial.default = DialOutcome::Manual).await;
     rig.ready().await;
-    rig.ctl.incoming_call(CALLER).unwrap();
-    let a = rig
-        .event("incoming call", |e| match e {
-            ModemEvent::IncomingCall { call, .. } => Some(*call),
-            _ => None,
-        })
-        .await;
-    rig.modem.answer(a).await.unwrap();
+    let a = rig.answered(CALLER).await;
     rig.ctl
         .wait_for_calls(&[(CALLER, CallStat::Active)], WAIT)
         .await

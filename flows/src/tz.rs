@@ -257,28 +257,18 @@ mod tests {
     #[test]
     fn a_real_tzif_file_gives_summer_and_winter_time() {
         let zone = Zone::from_tzif(&berlin_bytes()).expect("parses");
-        assert_eq!(
-            zone.offset_at(utc(2024, 7, 1, 10, 30)).local_minus_utc(),
-            7200
-        );
-        assert_eq!(
-            zone.offset_at(utc(2024, 1, 15, 10, 30)).local_minus_utc(),
-            3600
-        );
-        // The last summer-time switch of 2024: 01:00 UTC on 27 October.
-        assert_eq!(
-            zone.offset_at(utc(2024, 10, 27, 0, 59)).local_minus_utc(),
-            7200
-        );
-        assert_eq!(
-            zone.offset_at(utc(2024, 10, 27, 1, 0)).local_minus_utc(),
-            3600
-        );
-        // Far beyond the file's transitions: the footer rule (`CET-1CEST,M3.5.0,M10.5.0/3`).
-        assert_eq!(
-            zone.offset_at(utc(2100, 7, 1, 0, 0)).local_minus_utc(),
-            7200
-        );
+        for (at, offset) in [
+            (utc(2024, 7, 1, 10, 30), 7200),
+            (utc(2024, 1, 15, 10, 30), 3600),
+            // The last summer-time switch of 2024: 01:00 UTC on 27 October.
+            (utc(2024, 10, 27, 0, 59), 7200),
+            (utc(2024, 10, 27, 1, 0), 3600),
+            // Far beyond the file's transitions: the footer rule
+            // (`CET-1CEST,M3.5.0,M10.5.0/3`).
+            (utc(2100, 7, 1, 0, 0), 7200),
+        ] {
+            assert_eq!(zone.offset_at(at).local_minus_utc(), offset, "at {at}");
+        }
         assert_eq!(zone.local(utc(2024, 7, 1, 10, 30)).hour(), 12);
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flowgate_board::modem::events::ModemState;
 use flowgate_board::modem::{
-    AudioTransport, InboundSms, Modem, ModemConfig, ModemEvent, ModemHandle,
+    AudioTransport, CallId, InboundSms, Modem, ModemConfig, ModemEvent, ModemHandle,
 };
 use flowgate_board::simulator::{SimulatedModel, Simulator, SimulatorConfig, SimulatorControl};
 use tokio::sync::{broadcast, mpsc};
@@ -166,6 +166,31 @@ impl Rig {
         tokio::time::timeout(WAIT, fut)
             .await
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    /// `from` rings in; returns the call once the driver reports it.
+    pub async fn incoming(&mut self, from: &str) -> CallId {
+        self.ctl.incoming_call(from).unwrap();
+        self.event("incoming call", |e| match e {
+            ModemEvent::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        })
+        .await
+    }
+
+    /// `from` rings in and the gateway answers.
+    pub async fn answered(&mut self, from: &str) -> CallId {
+        let call = self.incoming(from).await;
+        self.modem.answer(call).await.unwrap();
+        call
+    }
+
+    /// Waits for the voice port of an answered call.
+    pub async fn audio_ready(&mut self) {
+        self.event("audio ready", |e| {
+            matches!(e, ModemEvent::AudioReady { .. }).then_some(())
+        })
+        .await;
     }
 
     pub async fn next_sms(&mut self) -> InboundSms {

@@ -239,20 +239,7 @@ impl Batch {
         resource_id: Uuid,
         data: serde_json::Value,
     ) -> &mut Self {
-        match serde_json::value::to_raw_value(&data) {
-            Ok(data) => self.events.push(PendingEvent {
-                kind: kind.into(),
-                resource_id,
-                data,
-            }),
-            Err(source) => {
-                self.encode_error.get_or_insert(StoreError::Encode {
-                    table: "events",
-                    source,
-                });
-            }
-        }
-        self
+        self.push_event(kind, resource_id, serde_json::value::to_raw_value(&data))
     }
 
     /// Appends an event whose data is `data` serialized straight to JSON text: the same
@@ -264,20 +251,7 @@ impl Batch {
         resource_id: Uuid,
         data: &T,
     ) -> &mut Self {
-        match serde_json::value::to_raw_value(data) {
-            Ok(data) => self.events.push(PendingEvent {
-                kind: kind.into(),
-                resource_id,
-                data,
-            }),
-            Err(source) => {
-                self.encode_error.get_or_insert(StoreError::Encode {
-                    table: "events",
-                    source,
-                });
-            }
-        }
-        self
+        self.push_event(kind, resource_id, serde_json::value::to_raw_value(data))
     }
 
     /// Appends an event whose data is `json`, JSON text the caller already has (an empty
@@ -288,7 +262,21 @@ impl Batch {
         resource_id: Uuid,
         json: String,
     ) -> &mut Self {
-        match serde_json::value::RawValue::from_string(json) {
+        self.push_event(
+            kind,
+            resource_id,
+            serde_json::value::RawValue::from_string(json),
+        )
+    }
+
+    /// Queues an encoded event, or keeps the first encode error for the commit to report.
+    fn push_event(
+        &mut self,
+        kind: impl Into<String>,
+        resource_id: Uuid,
+        data: Result<Box<serde_json::value::RawValue>, serde_json::Error>,
+    ) -> &mut Self {
+        match data {
             Ok(data) => self.events.push(PendingEvent {
                 kind: kind.into(),
                 resource_id,
