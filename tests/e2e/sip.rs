@@ -56,21 +56,18 @@ pub(crate) fn free_media_port() -> u16 {
 /// A SIPp UAS on a free port that answers one call and echoes its RTP: the port and the
 /// process.
 pub(crate) fn sipp_echo_uas() -> (u16, Child) {
+    sipp_uas("uas_echo.xml", "127.0.0.1", &[])
+}
+
+/// A SIPp UAS running `scenario_file` on `ip` and a free port, echoing RTP, with `extra`
+/// arguments: the port and the process.
+fn sipp_uas(scenario_file: &str, ip: &str, extra: &[&str]) -> (u16, Child) {
     let port = free_udp_port();
     let (p, media) = (port.to_string(), free_media_port().to_string());
-    let uas = scenario("uas_echo.xml");
-    let child = sipp(&[
-        "-sf",
-        &uas,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-        "-rtp_echo",
-    ]);
-    (port, child)
+    let uas = scenario(scenario_file);
+    let mut args = vec!["-sf", &uas, "-i", ip, "-p", &p, "-mp", &media, "-rtp_echo"];
+    args.extend_from_slice(extra);
+    (port, sipp(&args))
 }
 
 /// Starts SIPp with `args` plus one call, no stdin, and a 40 s bound on the whole run.
@@ -315,20 +312,7 @@ async fn a_gsm_call_connects_to_a_sip_phone_with_audio_and_digits_both_ways() {
 async fn the_sip_side_hanging_up_ends_the_connect_and_the_flow_goes_on() {
     let gw = Gateway::start().await;
     let api = gw.api();
-    let port = free_udp_port();
-    let (p, media) = (port.to_string(), free_media_port().to_string());
-    let uas = scenario("uas_bye.xml");
-    let child = sipp(&[
-        "-sf",
-        &uas,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-        "-rtp_echo",
-    ]);
+    let (port, child) = sipp_uas("uas_bye.xml", "127.0.0.1", &[]);
     bind(
         &gw,
         SIM_NUMBER,
@@ -672,24 +656,8 @@ async fn gsm_caller_bridged_to_a_referring_pbx(
     let dir = tempfile::tempdir().unwrap();
     let profile = crate::connect::board(dir.path(), "", "");
     let gw = Gateway::start_with(|c| c.board.profile = profile).await;
-    let port = free_udp_port();
-    let (p, media) = (port.to_string(), free_media_port().to_string());
     let refer_to = format!("sip:{target}@{}", sip_addr(&gw));
-    let uas = scenario(scenario_file);
-    let child = sipp(&[
-        "-sf",
-        &uas,
-        "-i",
-        ip,
-        "-p",
-        &p,
-        "-mp",
-        &media,
-        "-rtp_echo",
-        "-key",
-        "refer_to",
-        &refer_to,
-    ]);
+    let (port, child) = sipp_uas(scenario_file, ip, &["-key", "refer_to", &refer_to]);
     bind(&gw, SIM_NUMBER, connect_to(&format!("1000@{ip}:{port}"))).await;
     let api = gw.api();
     api.post(
