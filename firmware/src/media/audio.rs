@@ -7,7 +7,8 @@
 //! Decoding never panics on bad input: every decoder error becomes a
 //! [`MediaError::Decode`], and the decoders run under `catch_unwind` as a last
 //! guard, because a panic inside a third-party decoder on a hostile file must not
-//! take a call (or the daemon) down. Containers are checked first (see
+//! take a call (or the daemon) down. (The release profile aborts on panic, so there the
+//! guard is the fuzzing of `media_decode`, which counts any panic as a finding.) Containers are checked first (see
 //! `sanitize`) so a file cannot make symphonia allocate what it merely declares.
 //!
 //! Any channel count is mixed down to mono by averaging; any rate the DSP

@@ -24,7 +24,9 @@
 //!   delay, not loss. After a long stall (a suspended process) the schedule restarts from
 //!   now instead of running the missed ticks back to back.
 //! * A panic in one session ends that session only (it is reported like a port failure);
-//!   the other sessions on the worker go on.
+//!   the other sessions on the worker go on. That holds where panics unwind (tests, debug
+//!   builds); the release profile aborts on panic (the flash budget, Cargo.toml), and there
+//!   the service restarts instead.
 //! * Workers start with the first session and stop when the context is gone and their
 //!   last session has ended.
 
