@@ -16,6 +16,7 @@
 //!   RtpStream: blocking 20 ms frame port on a UDP socket            rtp::stream
 //!   cause mapping SIP ↔ Q.850 ↔ neutral ↔ VoIPBIN                   cause
 //!   SipLine: the user agent as a call-leg `Line`                    line
+//!   Refer-To / Replaces parsing (RFC 3515, RFC 3891)                 refer
 //! ```
 //!
 //! Every core module is sans-IO: it takes bytes, events and `now: Instant` and returns
@@ -27,6 +28,7 @@ pub mod config;
 pub mod dialog;
 pub mod line;
 pub mod message;
+pub mod refer;
 pub mod rtp;
 pub mod sdp;
 pub mod transaction;

@@ -41,10 +41,10 @@ use crate::ua::{AuthIdentity, Destination, UaError, UaEvent, UserAgent};
 /// How long each digit of `send_dtmf` lasts (RFC 4733 event duration, INFO `Duration`).
 const DIGIT_DURATION: Duration = Duration::from_millis(100);
 
-/// The final NOTIFY status of an attended REFER whose `Replaces` names a dialog the
-/// gateway does not have: carrying it out would mean an INVITE with `Replaces` to a third
-/// party, which the user agent does not send.
-const REPLACES_ELSEWHERE: u16 = 501;
+/// The final NOTIFY status of an attended REFER whose `Replaces` names a dialog at the
+/// gateway's own address that it does not have (ended, or never there): RFC 3891's
+/// answer to an INVITE with such a `Replaces`.
+const REPLACES_UNKNOWN: u16 = 481;
 
 /// The final NOTIFY status of a blind REFER to an address the gateway must not dial for
 /// the peer: a trunk's proxy (a call there would present the gateway's credentials).
@@ -185,6 +185,27 @@ fn transfer_party(uri: &str, own: &[SocketAddr], trunks: &[SocketAddr]) -> Resul
         number: user,
         display_name: String::new(),
         uri: uri.to_owned(),
+    })
+}
+
+/// Where an attended REFER whose `Replaces` names a dialog the gateway does not have
+/// points: the `Refer-To` address (checked as a blind one's, [`transfer_party`]) with the
+/// `Replaces` as a URI header, so the INVITE the runtime has placed there carries it.
+/// The gateway's own address is refused ([`REPLACES_UNKNOWN`]): the dialog would be one
+/// of its own, and it has none by that name.
+fn replacing_party(
+    uri: &str,
+    dialog: &crate::refer::DialogRef,
+    own: &[SocketAddr],
+    trunks: &[SocketAddr],
+) -> Result<Party, u16> {
+    let party = transfer_party(uri, own, trunks)?;
+    if party.uri.is_empty() {
+        return Err(REPLACES_UNKNOWN);
+    }
+    Ok(Party {
+        uri: format!("{}?{}", party.uri, dialog.uri_header()),
+        ..party
     })
 }
 
@@ -610,47 +631,57 @@ impl Translator {
     }
 
     /// The peer of `call` sent a REFER the user agent accepted (`202`, `100` NOTIFY sent;
-    /// the user agent refused unauthenticated ones itself).
+    /// the user agent refused unauthenticated and malformed ones itself).
     ///
     /// * With `Replaces` naming another of our legs (an attended transfer through the
     ///   gateway): the runtime joins the two legs' far ends; the final NOTIFY says `200`,
     ///   the replaced leg is hung up as the target of an INVITE with `Replaces` would
     ///   (RFC 3891), and the referring leg ends with the peer's BYE (RFC 5589).
-    /// * Without: a blind transfer — the runtime dials the target and answers with
-    ///   [`Line::transfer_outcome`].
+    /// * With `Replaces` naming a dialog elsewhere (the peer consulted the target without
+    ///   the gateway): the gateway is the transferee — the runtime dials the `Refer-To`
+    ///   address with the `Replaces` as a URI header, so the INVITE carries it and the
+    ///   target swaps its consultation call for this one (RFC 5589 §7), and answers with
+    ///   [`Line::transfer_outcome`] as for a blind transfer.
+    /// * Without: a blind transfer — the runtime dials the target (or runs the flow bound
+    ///   to a number of its own) and answers with [`Line::transfer_outcome`].
     async fn on_transfer_requested(&self, call: LegId, target: crate::ua::TransferTarget) {
         info!(line = %self.line, leg = %call, target = %target.uri, by = ?target.by, attended = target.replaces.is_some(), "the peer asks for a transfer");
+        let mut replaces_elsewhere = None;
         if let Some(replaces) = target.replaces {
-            let other = replaces
-                .call
-                .filter(|other| *other != call && self.ours(*other));
-            let Some(other) = other else {
-                info!(leg = %call, sip_call_id = %replaces.call_id, "Replaces names a dialog the gateway does not have: declined");
-                self.final_notify(call, REPLACES_ELSEWHERE).await;
-                return;
-            };
-            {
-                let mut transfers = lock(&self.transfers);
-                transfers.insert(call);
-                transfers.insert(other);
+            match replaces.call.filter(|other| self.ours(*other)) {
+                Some(other) => {
+                    {
+                        let mut transfers = lock(&self.transfers);
+                        transfers.insert(call);
+                        transfers.insert(other);
+                    }
+                    self.send(LegEvent::TransferRequested {
+                        leg: call,
+                        to: TransferTarget::Leg(other),
+                    });
+                    self.final_notify(call, 200).await;
+                    if let Err(e) = self.ua.hangup(other, Cause::Transferred).await {
+                        debug!(leg = %other, cause = %e, "replaced leg already gone");
+                    }
+                    return;
+                }
+                None => replaces_elsewhere = Some(replaces.dialog()),
             }
-            self.send(LegEvent::TransferRequested {
-                leg: call,
-                to: TransferTarget::Leg(other),
-            });
-            self.final_notify(call, 200).await;
-            if let Err(e) = self.ua.hangup(other, Cause::Transferred).await {
-                debug!(leg = %other, cause = %e, "replaced leg already gone");
-            }
-            return;
         }
-        match transfer_party(&target.uri, &self.own, &self.trunks) {
+        let party = match &replaces_elsewhere {
+            None => transfer_party(&target.uri, &self.own, &self.trunks),
+            Some(dialog) => {
+                info!(leg = %call, target = %target.uri, sip_call_id = %dialog.call_id, "attended transfer to a dialog elsewhere: INVITE with Replaces");
+                replacing_party(&target.uri, dialog, &self.own, &self.trunks)
+            }
+        };
+        match party {
             Ok(party) => self.send(LegEvent::TransferRequested {
                 leg: call,
                 to: TransferTarget::Party(party),
             }),
             Err(status) => {
-                warn!(leg = %call, target = %target.uri, status, "blind transfer refused");
+                warn!(leg = %call, target = %target.uri, status, "transfer refused");
                 self.final_notify(call, status).await;
             }
         }
@@ -741,6 +772,27 @@ mod tests {
         assert_eq!(
             transfer_party("sip:200@10.0.0.5", &any, &trunks).unwrap(),
             Party::number("200")
+        );
+    }
+
+    #[test]
+    fn a_replaces_elsewhere_rides_on_the_address_but_never_at_home() {
+        let own: Vec<SocketAddr> = vec!["127.0.0.1:5060".parse().unwrap()];
+        let trunks: Vec<SocketAddr> = vec!["192.0.2.1:5060".parse().unwrap()];
+        let dialog = crate::refer::DialogRef::parse("c1@pbx;to-tag=t;from-tag=f").unwrap();
+        let p = replacing_party("sip:300@127.0.0.1:5070", &dialog, &own, &trunks).unwrap();
+        assert_eq!(p.number, "300");
+        let (uri, back) = crate::refer::split_uri_headers(&p.uri).unwrap();
+        assert_eq!(uri, "sip:300@127.0.0.1:5070");
+        assert_eq!(back, Some(dialog.clone()));
+        assert_eq!(
+            replacing_party("sip:300@127.0.0.1", &dialog, &own, &trunks),
+            Err(REPLACES_UNKNOWN),
+            "a dialog at the gateway's own address that it does not have"
+        );
+        assert_eq!(
+            replacing_party("sip:300@192.0.2.1", &dialog, &own, &trunks),
+            Err(REFER_FORBIDDEN)
         );
     }
 

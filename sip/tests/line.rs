@@ -353,3 +353,77 @@ async fn refers_from_the_peer_become_transfer_requests() {
         "{e:?}"
     );
 }
+
+/// An attended transfer the phone set up without the gateway: the phone (a) has a call
+/// through the gateway (b) and a consultation call straight to the target (c), and REFERs
+/// the gateway's call to c with `Replaces` naming the consultation dialog. The gateway
+/// does not have that dialog, so it is the transferee: the line asks its owner to call
+/// c with the `Replaces` riding on the address, the INVITE that follows reaches c at its
+/// Request-URI (the URI header is not part of it), and the owner's outcome is the final
+/// NOTIFY (the leg then ends `Transferred`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attended_refer_to_a_dialog_elsewhere_asks_to_call_the_target_with_it() {
+    let trusting = |base| {
+        let mut c = config("127.0.0.1", base);
+        c.trunks.push(trusted(
+            "lan",
+            "127.0.0.1:5999".parse().unwrap(),
+            "127.0.0.1/32",
+        ));
+        c
+    };
+    let (a, mut ea) = line(config("127.0.0.1", 58_000)).await;
+    let (b, mut eb) = line(trusting(58_500)).await;
+    let (c, mut ec) = line(trusting(59_000)).await;
+
+    let (a1, b1) = answered_call(&a, &mut ea, &b, &mut eb, "201").await;
+    let (consult, _) = answered_call(&a, &mut ea, &c, &mut ec, "300").await;
+    a.transfer(a1, TransferTarget::Leg(consult)).await.unwrap();
+    let e = wait_leg(&mut eb, |e| matches!(e, LegEvent::TransferRequested { .. })).await;
+    let LegEvent::TransferRequested {
+        leg,
+        to: TransferTarget::Party(target),
+    } = e
+    else {
+        panic!("not a transfer to a party: {e:?}")
+    };
+    assert_eq!(leg, b1);
+    let (uri, replaces) = flowgate_sip::refer::split_uri_headers(&target.uri).unwrap();
+    assert!(
+        uri.contains(&c.user_agent().udp_addr().to_string()),
+        "the target's address: {uri}"
+    );
+    let replaces = replaces.expect("the Replaces rides on the address");
+    assert_eq!(
+        replaces.call_id,
+        flowgate_sip::ua::outgoing_call_id(consult),
+        "it names the consultation dialog"
+    );
+
+    // The owner places the call the line asked for; the target sees a call.
+    let bc: LegId = Uuid::now_v7();
+    b.place(
+        bc,
+        Placement {
+            to: target,
+            from: Party::number("5550100"),
+        },
+    )
+    .await
+    .unwrap();
+    let LegEvent::Incoming { leg: cb, .. } =
+        wait_leg(&mut ec, |e| matches!(e, LegEvent::Incoming { .. })).await
+    else {
+        unreachable!()
+    };
+    c.answer(cb).await.unwrap();
+    wait_leg(&mut eb, |e| *e == LegEvent::Answered { leg: bc }).await;
+    b.transfer_outcome(b1, Ok(())).await.unwrap();
+    a.hangup(a1, Cause::Normal).await.unwrap();
+    assert_eq!(ended_with(&mut eb, b1).await, Cause::Transferred);
+
+    // The same REFER naming the referring dialog itself is refused outright.
+    let (a2, _b2) = answered_call(&a, &mut ea, &b, &mut eb, "202").await;
+    let refused = a.transfer(a2, TransferTarget::Leg(a2)).await;
+    assert!(refused.is_err(), "{refused:?}");
+}

@@ -183,3 +183,51 @@ async fn the_user_agent_calls_a_sipp_uas() {
     finished(child).await;
     ua.shutdown().await;
 }
+
+/// REFERs a trusted peer sends that cannot be read — a `Replaces` missing a tag or its
+/// Call-ID, two `Refer-To`, none — get `400` (SIPp's scenario passes only so) and never
+/// reach the owner: a malformed attended transfer must not turn into a blind one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_refers_get_400_and_ask_nothing() {
+    let mut cfg = config("127.0.0.1", 50_000);
+    cfg.trunks.push(trusted(
+        "sipp",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (ua, mut ev) = start(cfg).await;
+    let port = ua.udp_addr().port();
+    let child = sipp(&[
+        "-sf".into(),
+        scenario("uac_refer_malformed.xml").display().to_string(),
+        "-s".into(),
+        "100".into(),
+        format!("127.0.0.1:{port}"),
+        "-i".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        free_udp_port().to_string(),
+        "-mp".into(),
+        free_even_port().to_string(),
+        "-m".into(),
+        "1".into(),
+        "-nostdin".into(),
+        "-timeout".into(),
+        "25s".into(),
+    ]);
+    loop {
+        match next(&mut ev).await {
+            UaEvent::Incoming { call, .. } => ua.answer(call).await.unwrap(),
+            UaEvent::TransferRequested { target, .. } => {
+                panic!("a malformed REFER reached the owner: {target:?}")
+            }
+            UaEvent::Ended { cause, .. } => {
+                assert_eq!(cause.cause, Cause::Normal);
+                break;
+            }
+            _ => {}
+        }
+    }
+    finished(child).await;
+    ua.shutdown().await;
+}

@@ -123,8 +123,8 @@ pub(crate) async fn ended(gw: &Gateway, id: &str) -> Value {
     .await
 }
 
-/// Binds `number` to `flow`.
-pub(crate) async fn bind(gw: &Gateway, number: &str, flow: Value) {
+/// Binds `number` to `flow`; returns the flow's id.
+pub(crate) async fn bind(gw: &Gateway, number: &str, flow: Value) -> uuid::Uuid {
     let api = gw.api();
     let flow = api.create_flow(flow).await;
     let nil = uuid::Uuid::nil().to_string();
@@ -133,6 +133,7 @@ pub(crate) async fn bind(gw: &Gateway, number: &str, flow: Value) {
         json!({"number": number, "call_flow_id": flow.to_string(), "message_flow_id": nil}),
     )
     .await;
+    flow
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -653,10 +654,30 @@ async fn gsm_caller_bridged_to_a_referring_pbx(
     ip: &str,
     target: &str,
 ) -> (Gateway, tempfile::TempDir, Child, String) {
+    gsm_caller_bridged_to_a_pbx_referring_to(
+        scenario_file,
+        ip,
+        |gw| format!("sip:{target}@{}", sip_addr(gw)),
+        None,
+    )
+    .await
+}
+
+/// As [`gsm_caller_bridged_to_a_referring_pbx`], with the `Refer-To` URI made from the
+/// gateway, and `binding` (a number and its flow) in place before the PBX is called.
+async fn gsm_caller_bridged_to_a_pbx_referring_to(
+    scenario_file: &str,
+    ip: &str,
+    refer_to: impl FnOnce(&Gateway) -> String,
+    binding: Option<(&str, Value)>,
+) -> (Gateway, tempfile::TempDir, Child, String) {
     let dir = tempfile::tempdir().unwrap();
     let profile = crate::connect::board(dir.path(), "", "");
     let gw = Gateway::start_with(|c| c.board.profile = profile).await;
-    let refer_to = format!("sip:{target}@{}", sip_addr(&gw));
+    if let Some((number, flow)) = binding {
+        bind(&gw, number, flow).await;
+    }
+    let refer_to = refer_to(&gw);
     let (port, child) = sipp_uas(scenario_file, ip, &["-key", "refer_to", &refer_to]);
     bind(&gw, SIM_NUMBER, connect_to(&format!("1000@{ip}:{port}"))).await;
     let api = gw.api();
@@ -799,5 +820,237 @@ async fn a_failed_blind_transfer_leaves_the_caller_with_the_pbx() {
         sip_leg["end_cause"]["cause"], "transferred",
         "a failed transfer is not a transfer"
     );
+    gw.stop().await;
+}
+
+/// A flow for the number a PBX transfers into: it notes that it ran, waits for a digit
+/// from whoever it runs for, and hangs up.
+fn transfer_target_flow() -> Value {
+    json!({"name": "desk", "detail": "", "actions": [
+        {"type": "variable_set", "option": {"key": "ran", "value": "yes"}},
+        {"type": "digits_receive", "option": {"duration": 30000, "length": 1}},
+        {"type": "hangup"}]})
+}
+
+/// A blind transfer to a number bound to a flow runs that flow on the transferred caller,
+/// as a call to that number would (as Asterisk's blind transfer into a dialplan
+/// extension): the PBX REFERs the GSM caller to the gateway's `sip:2000@…`, 2000 is bound
+/// to a flow, and nothing is dialled — the caller's record points at a new activeflow of
+/// that flow, the caller's digit reaches it, its first flow stops without running on
+/// after `connect`, and the PBX's leg ends `transferred` after NOTIFY 200. (Before, the
+/// gateway dialled 2000 out through a modem.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pbx_blind_transfers_a_gsm_caller_into_the_flow_of_a_number() {
+    let (gw, _dir, child, incoming) = gsm_caller_bridged_to_a_pbx_referring_to(
+        "uas_refer.xml",
+        "127.0.0.1",
+        |gw| format!("sip:2000@{}", sip_addr(gw)),
+        Some(("2000", transfer_target_flow())),
+    )
+    .await;
+    let api = gw.api();
+    let numbers = api.get("/v1.0/numbers").await;
+    let desk = numbers["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["number"] == "2000")
+        .unwrap()["call_flow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The PBX saw 202, NOTIFY 100 and NOTIFY 200, and hung up its leg.
+    finished(child).await;
+    let caller = api
+        .wait_for("the caller to run 2000's flow", || async {
+            let c = call(&gw, &incoming).await;
+            (c["flow_id"] == desk.as_str()).then_some(c)
+        })
+        .await;
+    let af = caller["activeflow_id"].as_str().unwrap().to_owned();
+    let listed = api.get("/v1.0/activeflows?page_size=100").await;
+    let first = listed["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["reference_id"] == incoming.as_str() && a["flow_id"] != desk.as_str())
+        .expect("the caller's first activeflow")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(af, first, "a new activeflow");
+    let view = api.get(&format!("/v1.0/activeflows/{af}")).await;
+    assert_eq!(view["reference_type"], "call");
+    assert_eq!(view["reference_id"], incoming.as_str());
+    let old = api.wait_ended(&first).await;
+    assert!(
+        old["variables"].get("after").is_none(),
+        "the caller's first flow stopped instead of going on after connect: {old}"
+    );
+    let sip_leg = api
+        .wait_for("the PBX's leg to end", || async {
+            api.calls()
+                .await
+                .into_iter()
+                .find(|c| c["transport"] == "sip" && c["status"] == "hangup")
+        })
+        .await;
+    assert_eq!(sip_leg["end_cause"]["cause"], "transferred");
+    assert_eq!(call(&gw, &incoming).await["status"], "progressing");
+
+    // The caller talks to the flow now: its digit ends digits_receive, the flow hangs up.
+    api.wait_for("the flow to wait for a digit", || async {
+        let v = api.get(&format!("/v1.0/activeflows/{af}")).await;
+        (v["current_action"]["type"] == "digits_receive").then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/dtmf?modem=sim0", json!({"digits": "7"}))
+        .await;
+    let done = api.wait_ended(&af).await;
+    assert_eq!(done["variables"]["ran"], "yes");
+    assert_eq!(done["variables"]["voipbin.call.digits"], "7");
+    let caller = ended(&gw, &incoming).await;
+    assert_eq!(caller["hangup_by"], "local", "the flow hung up");
+    for modem in ["sim0", "sim1"] {
+        let sent = api
+            .get(&format!("/v1.0/gateway/sim/sent?modem={modem}"))
+            .await;
+        assert_eq!(sent["dialled"], json!([]), "{modem} dialled nothing");
+    }
+    gw.stop().await;
+}
+
+/// An attended transfer the PBX set up without the gateway: it REFERs the GSM caller to
+/// a phone (a second SIPp) with `Replaces` naming its own consultation call with that
+/// phone. The gateway is the transferee (RFC 5589 §7): it INVITEs the phone with that
+/// `Replaces` (and `Require: replaces`; the phone's scenario passes only so), tells the
+/// PBX NOTIFY 100 then 200 once the phone answered, and the caller talks to the phone
+/// (its echo comes back) until the caller hangs up. (Before: NOTIFY 501, nothing sent.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pbx_attended_transfer_to_its_own_consultation_call_invites_with_replaces() {
+    let (phone_port, phone) = sipp_uas("uas_replaced.xml", "127.0.0.1", &[]);
+    let (gw, _dir, pbx, incoming) =
+        gsm_caller_bridged_to_a_pbx_referring_to(
+            "uas_refer.xml",
+            "127.0.0.1",
+            |_| {
+                format!(
+                    "sip:300@127.0.0.1:{phone_port}?Replaces=consult-1%40pbx%3Bto-tag%3Dt1%3Bfrom-tag%3Df1"
+                )
+            },
+            None,
+        )
+        .await;
+    let api = gw.api();
+    finished(pbx).await;
+    let target = api
+        .wait_for("the phone's leg to answer", || async {
+            api.calls().await.into_iter().find(|c| {
+                c["transport"] == "sip"
+                    && c["direction"] == "outgoing"
+                    && c["master_call_id"] == incoming.as_str()
+                    && c["status"] == "progressing"
+            })
+        })
+        .await;
+    assert!(
+        target["destination"]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("sip:300@127.0.0.1:{phone_port}")),
+        "{target}"
+    );
+    assert_eq!(
+        target["source"]["target"], "+15551112222",
+        "the transferred caller keeps its number"
+    );
+    let pbx_leg = api
+        .wait_for("the PBX's leg to end", || async {
+            api.calls().await.into_iter().find(|c| {
+                c["transport"] == "sip" && c["status"] == "hangup" && c["id"] != target["id"]
+            })
+        })
+        .await;
+    assert_eq!(pbx_leg["end_cause"]["cause"], "transferred");
+
+    // The caller's tone goes to the phone, which echoes it: the caller hears it back.
+    let sim = gw.daemon().sims().remove(0);
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    assert!(
+        tone_share(&sim.take_recorded_audio(), 1000.0) > 0.5,
+        "the caller hears its tone back through the phone"
+    );
+
+    // The caller hangs up: the phone gets its BYE (its scenario ends well).
+    api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
+        .await;
+    ended(&gw, target["id"].as_str().unwrap()).await;
+    finished(phone).await;
+    for modem in ["sim0", "sim1"] {
+        let sent = api
+            .get(&format!("/v1.0/gateway/sim/sent?modem={modem}"))
+            .await;
+        assert_eq!(sent["dialled"], json!([]), "{modem} dialled nothing");
+    }
+    gw.stop().await;
+}
+
+/// `POST /v1.0/transfers` to a number bound to a flow, as VoIPBIN reads it: the party the
+/// transferer's call is bridged to runs that flow, and the transferer's call is hung up.
+/// Here the GSM caller is connected to a SIP phone (SIPp echoing), the API transfers the
+/// phone's leg to 2000: the phone gets a BYE (no REFER, which the phone would not
+/// expect), the caller's record points at 2000's flow, and its digit reaches that flow.
+/// (Before, the SIP phone was sent a REFER to 2000 through a trunk.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_transfer_to_a_number_bound_to_a_flow_runs_it_for_the_bridged_party() {
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let (port, phone) = sipp_echo_uas();
+    let desk = bind(&gw, "2000", transfer_target_flow()).await;
+    bind(
+        &gw,
+        SIM_NUMBER,
+        connect_to(&format!("1000@127.0.0.1:{port}")),
+    )
+    .await;
+    let incoming = gsm_call_in(&gw).await;
+    let leg = sip_leg_answered(&gw).await;
+    // Bridged once the caller hears its tone come back through the phone.
+    let sim = gw.daemon().sims().remove(0);
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    assert!(tone_share(&sim.take_recorded_audio(), 1000.0) > 0.5);
+    let result = api
+        .post(
+            "/v1.0/transfers",
+            json!({
+            "transfer_type": "blind",
+            "transferer_call_id": leg["id"],
+            "transferee_addresses": [{"type": "tel", "target": "2000"}]}),
+        )
+        .await;
+    assert_eq!(result["status"], "transferred");
+    assert_eq!(result["transferee_call_id"], incoming.as_str());
+    finished(phone).await;
+    let sip_leg = ended(&gw, leg["id"].as_str().unwrap()).await;
+    assert_eq!(sip_leg["hangup_by"], "local");
+    let caller = call(&gw, &incoming).await;
+    assert_eq!(caller["flow_id"], desk.to_string());
+    assert_eq!(caller["status"], "progressing");
+    let af = caller["activeflow_id"].as_str().unwrap().to_owned();
+    api.wait_for("the flow to wait for a digit", || async {
+        let v = api.get(&format!("/v1.0/activeflows/{af}")).await;
+        (v["current_action"]["type"] == "digits_receive").then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/dtmf", json!({"digits": "4"}))
+        .await;
+    let done = api.wait_ended(&af).await;
+    assert_eq!(done["variables"]["ran"], "yes");
+    assert_eq!(done["variables"]["voipbin.call.digits"], "4");
+    ended(&gw, &incoming).await;
     gw.stop().await;
 }

@@ -366,6 +366,10 @@ pub(super) async fn unmute(
 }
 
 /// Transfers a call (attended or blind), the way its line can.
+///
+/// To a `tel` number bound to a flow (`call_flow_id`) nothing is dialled: the party the
+/// call is bridged to (or the call itself, bridged to nobody) runs that flow, as a call to
+/// that number would, and the call is hung up.
 #[utoipa::path(post, path = "/v1.0/transfers", tag = "calls", request_body = TransferRequest,
     responses(
         (status = 200, description = "The transfer", body = Transfer),

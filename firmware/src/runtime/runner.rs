@@ -284,7 +284,7 @@ impl Runner {
         if self.record.reference_type == ReferenceType::Call
             && let Some(call) = &self.call
         {
-            call.end_of_flow(&end.reason).await;
+            call.end_of_flow(self.record.id, &end.reason).await;
         }
 
         match &end.follow_up {

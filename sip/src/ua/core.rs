@@ -26,8 +26,7 @@ use crate::cause::{Cause, cause_from_sip, reason_header_q850, sip_status_for};
 use crate::config::SipConfig;
 use crate::dialog::Dialog;
 use crate::message::{
-    self, Limits, Message, Method, NameAddr, Request, Response, Via, not_implemented, param,
-    reason_phrase,
+    self, Limits, Message, Method, NameAddr, Request, Response, Via, not_implemented, reason_phrase,
 };
 use crate::rtp::{JitterConfig, PortRange, RtpControl, RtpStream, SessionParams};
 use crate::sdp::{self, Codec, Direction, LocalMedia, Negotiated, Sdp};
@@ -1073,7 +1072,16 @@ impl Core {
         trusted: Option<usize>,
         now: Instant,
     ) {
-        let Some(rt) = req.headers.get("Refer-To") else {
+        // RFC 3515 §2.4.1: exactly one Refer-To.
+        let refer_tos: Vec<&str> = req
+            .headers
+            .0
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Refer-To"))
+            .map(|h| h.value.as_str())
+            .collect();
+        let [rt] = refer_tos.as_slice() else {
+            debug!(call = %id, count = refer_tos.len(), "REFER without exactly one Refer-To: 400");
             self.reply(tx, &req, 400, now);
             return;
         };
@@ -1082,13 +1090,17 @@ impl Core {
             self.reply(tx, &req, 403, now);
             return;
         };
-        let (uri_part, replaces) = parse_refer_to(rt);
-        if uri_part.is_empty() || message::parse_uri(&uri_part).is_err() {
-            self.reply(tx, &req, 400, now);
-            return;
-        }
-        let replaces = replaces.map(|mut r| {
-            r.call = self
+        let refer_to = match crate::refer::parse_refer_to(rt) {
+            Ok(r) => r,
+            Err(e) => {
+                // A malformed Replaces must not quietly become a blind transfer.
+                warn!(call = %id, cause = %e, "REFER refused: 400");
+                self.reply(tx, &req, 400, now);
+                return;
+            }
+        };
+        let replaces = refer_to.replaces.map(|r| Replaces {
+            call: self
                 .calls
                 .iter()
                 .find(|(_, c)| {
@@ -1099,9 +1111,19 @@ impl Core {
                                 || (d.id.local_tag == r.to_tag && d.id.remote_tag == r.from_tag)
                         })
                 })
-                .map(|(id, _)| *id);
-            r
+                .map(|(id, _)| *id),
+            call_id: r.call_id,
+            to_tag: r.to_tag,
+            from_tag: r.from_tag,
+            early_only: r.early_only,
         });
+        if replaces.as_ref().is_some_and(|r| r.call == Some(id)) {
+            // Replacing the dialog the REFER came in on with itself means nothing.
+            warn!(call = %id, "REFER whose Replaces names its own dialog: 400");
+            self.reply(tx, &req, 400, now);
+            return;
+        }
+        let uri_part = refer_to.uri;
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1632,10 +1654,14 @@ impl Core {
     ) -> Result<(String, String, Peer, Option<usize>), UaError> {
         match to {
             Destination::Uri(u) => {
-                let uri = message::parse_uri(u).map_err(|_| UaError::Route(u.clone()))?;
+                // The address's URI headers are not part of the Request-URI (RFC 3261
+                // §19.1.5); its `Replaces` goes into the INVITE (see `place`).
+                let (base, _) =
+                    crate::refer::split_uri_headers(u).map_err(|_| UaError::Route(u.clone()))?;
+                let uri = message::parse_uri(&base).map_err(|_| UaError::Route(u.clone()))?;
                 let peer = peer_of_uri(&uri).ok_or_else(|| UaError::Route(u.clone()))?;
                 let trunk = self.cfg.trunks.iter().position(|t| t.proxy == peer.addr);
-                Ok((u.clone(), format!("<{u}>"), peer, trunk))
+                Ok((base.clone(), format!("<{base}>"), peer, trunk))
             }
             Destination::Extension(user) => {
                 let b = self
@@ -1687,6 +1713,18 @@ impl Core {
             return Err(UaError::Duplicate(id));
         }
         let (ruri, to_hdr, peer, trunk) = self.resolve(&to, now)?;
+        // An attended transfer to a dialog elsewhere (a REFER whose Refer-To carries
+        // `Replaces`): the INVITE asks the target to replace that dialog with this call
+        // (RFC 3891), and requires it to understand that — a target that would take it
+        // for a new call would ring a phone that is already talking.
+        let replaces = match &to {
+            Destination::Uri(u) => {
+                crate::refer::split_uri_headers(u)
+                    .map_err(|_| UaError::Route(u.clone()))?
+                    .1
+            }
+            Destination::Extension(_) | Destination::Trunk { .. } => None,
+        };
         let auth = match &to {
             Destination::Extension(user) => Some(AuthIdentity::Extension(user.clone())),
             Destination::Trunk { .. } | Destination::Uri(_) => {
@@ -1727,6 +1765,10 @@ impl Core {
         inv.headers
             .push("Contact", self.contact(&user, peer.transport));
         inv.headers.push("Allow", ALLOW);
+        if let Some(r) = &replaces {
+            inv.headers.push("Replaces", r.header_value());
+            inv.headers.push("Require", "replaces");
+        }
         inv.headers.push("Content-Type", "application/sdp");
         inv.body = offer.clone().into_bytes();
         let ring_deadline = now + self.cfg.ring_timeout();
@@ -1766,7 +1808,7 @@ impl Core {
             .insert(id, stream);
         self.by_dialog.insert((sip_call_id.clone(), from_tag), id);
         self.arm(ring_deadline, Timer::Ring(id));
-        info!(call = %id, %sip_call_id, to = %peer.addr, "outgoing call");
+        info!(call = %id, %sip_call_id, to = %peer.addr, replaces = replaces.is_some(), "outgoing call");
         let tx = self.send_request(inv, peer, Owner::Invite(id), now);
         if let Some(c) = self.calls.get_mut(&id) {
             c.invite = self
@@ -2011,16 +2053,13 @@ impl Core {
                 // RFC 3891 §3: the target matches `to-tag` against its own local tag and
                 // `from-tag` against its remote one, so from our side of that dialog:
                 // to-tag = the target's tag (our remote), from-tag = ours.
-                let rep = format!(
-                    "{};to-tag={};from-tag={}",
-                    d.id.call_id, d.id.remote_tag, d.id.local_tag
-                );
-                let enc = rep
-                    .replace('%', "%25")
-                    .replace(';', "%3B")
-                    .replace('=', "%3D")
-                    .replace('@', "%40");
-                format!("<{}?Replaces={enc}>", d.remote_target)
+                let rep = crate::refer::DialogRef {
+                    call_id: d.id.call_id.clone(),
+                    to_tag: d.id.remote_tag.clone(),
+                    from_tag: d.id.local_tag.clone(),
+                    early_only: false,
+                };
+                format!("<{}?{}>", d.remote_target, rep.uri_header())
             }
         };
         let Some(c) = self
@@ -2246,72 +2285,9 @@ fn dtmf_from_info(req: &Request) -> Option<char> {
     crate::rtp::dtmf::event_code(c).map(|_| c.to_ascii_uppercase())
 }
 
-/// Splits `<sip:x@y?Replaces=...>` into the URI without headers and the Replaces.
-fn parse_refer_to(v: &str) -> (String, Option<Replaces>) {
-    let inner = match (v.find('<'), v.rfind('>')) {
-        (Some(a), Some(b)) if b > a => &v[a + 1..b],
-        _ => v.split(';').next().unwrap_or_default().trim(),
-    };
-    let (uri, headers) = inner.split_once('?').unwrap_or((inner, ""));
-    let replaces = headers.split('&').find_map(|h| {
-        let (k, val) = h.split_once('=')?;
-        if !k.eq_ignore_ascii_case("Replaces") {
-            return None;
-        }
-        let dec = percent_decode(val);
-        let mut parts = dec.split(';');
-        let call_id = parts.next()?.to_owned();
-        let p = format!(";{}", parts.collect::<Vec<_>>().join(";"));
-        Some(Replaces {
-            call_id,
-            to_tag: param(&p, "to-tag").flatten()?.to_owned(),
-            from_tag: param(&p, "from-tag").flatten()?.to_owned(),
-            call: None,
-        })
-    });
-    (uri.trim().to_owned(), replaces)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(h) = std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(h);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refer_to_with_replaces() {
-        let (u, r) =
-            parse_refer_to("<sip:bob@10.0.0.2?Replaces=abc%40h%3Bto-tag%3D11%3Bfrom-tag%3D22>");
-        assert_eq!(u, "sip:bob@10.0.0.2");
-        let r = r.unwrap();
-        assert_eq!(
-            (r.call_id.as_str(), r.to_tag.as_str(), r.from_tag.as_str()),
-            ("abc@h", "11", "22")
-        );
-        let (u, r) = parse_refer_to("<sip:carol@10.0.0.3>");
-        assert_eq!(u, "sip:carol@10.0.0.3");
-        assert!(r.is_none());
-        assert_eq!(percent_decode("a%2"), "a%2");
-    }
 
     #[test]
     fn info_digits() {

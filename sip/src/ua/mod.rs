@@ -146,8 +146,22 @@ pub struct Replaces {
     pub to_tag: String,
     /// Its from-tag.
     pub from_tag: String,
+    /// `early-only` (RFC 3891 §6.1).
+    pub early_only: bool,
     /// Our call with that dialog, when we have it.
     pub call: Option<CallId>,
+}
+
+impl Replaces {
+    /// The dialog it names, to put in a `Replaces` (header or URI header).
+    pub fn dialog(&self) -> crate::refer::DialogRef {
+        crate::refer::DialogRef {
+            call_id: self.call_id.clone(),
+            to_tag: self.to_tag.clone(),
+            from_tag: self.from_tag.clone(),
+            early_only: self.early_only,
+        }
+    }
 }
 
 /// Events, in order, on the user agent's stream.

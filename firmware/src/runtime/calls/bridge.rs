@@ -266,15 +266,11 @@ impl LiveCall {
         Ok(())
     }
 
-    /// Whether the call is bridged to someone else than `from` now (a transfer gave it
-    /// away).
-    fn handed_over(&self, from: Uuid) -> bool {
-        self.inner
-            .live
-            .lock()
-            .peer
-            .as_ref()
-            .is_some_and(|p| p.id() != from)
+    /// Whether a transfer took the call away from `from`: it is bridged to someone else
+    /// now, or was parted from `from` (handed to a flow).
+    pub(super) fn handed_over(&self, from: Uuid) -> bool {
+        let live = self.inner.live.lock();
+        live.peer.as_ref().is_some_and(|p| p.id() != from) || live.parted_from.contains(&from)
     }
 
     /// Leaves a bridge (if any): the call hears its flow again.

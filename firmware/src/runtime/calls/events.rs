@@ -237,7 +237,11 @@ pub(super) fn routes_onward(rt: &Runtime, line_id: &str, destination: &Address) 
 }
 
 /// The number binding for a call to `callee` on line `line_id`.
-fn find_binding(rt: &Runtime, line_id: &str, callee: &str) -> Result<Option<Number>, RuntimeError> {
+pub(super) fn find_binding(
+    rt: &Runtime,
+    line_id: &str,
+    callee: &str,
+) -> Result<Option<Number>, RuntimeError> {
     for entry in rt.db().numbers.iter() {
         let (_, number) = entry?;
         if number.matches(line_id, callee) {

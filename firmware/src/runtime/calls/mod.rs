@@ -116,6 +116,10 @@ struct Live {
     failover: bool,
     /// The call this one is bridged to (`connect`): digits are relayed to it.
     peer: Option<LiveCall>,
+    /// Calls a transfer parted this one from while neither ended (its party was handed
+    /// to a flow): their `connect` guard and bridge no longer own it, as if it had been
+    /// handed to another party (see `handed_over`).
+    parted_from: Vec<LegId>,
 }
 
 impl LiveCall {
@@ -219,10 +223,19 @@ impl LiveCall {
         }
     }
 
-    /// The flow on this call ended: hang up if the call is still up (VoIPBIN: FINISH or an
-    /// ended activeflow hangs up the call).
-    pub(crate) async fn end_of_flow(&self, reason: &flowgate_flows::engine::EndReason) {
+    /// The flow `activeflow` on this call ended: hang up if the call is still up (VoIPBIN:
+    /// FINISH or an ended activeflow hangs up the call) — unless the call runs another
+    /// flow now (a transfer to a number bound to a flow stopped the old one).
+    pub(crate) async fn end_of_flow(
+        &self,
+        activeflow: Uuid,
+        reason: &flowgate_flows::engine::EndReason,
+    ) {
         use flowgate_flows::engine::EndReason;
+        if self.activeflow().is_some_and(|now| now != activeflow) {
+            debug!(call = %self.id(), %activeflow, "the call runs another flow now: not hung up");
+            return;
+        }
         let hangup_reason = match reason {
             EndReason::Error(_) | EndReason::Guard(_) => "failed",
             _ => "normal",

@@ -12,19 +12,43 @@
 //! bridges what the two legs were bridged to, and the two legs leave; to a party (a SIP
 //! blind REFER), [`LiveCall::hand_over_to`] dials it where the peer could have called it
 //! itself and bridges the party the leg was bridged to once it answers.
+//!
+//! A transfer to a number bound to a flow (`call_flow_id`) does what a call to that number
+//! does, as a blind transfer into an Asterisk dialplan extension does: the transferred
+//! party leaves its bridge and runs that flow ([`LiveCall::hand_to_flow`]; its old flow,
+//! if any, is stopped without hanging it up). Nothing is dialled.
 
-use flowgate_flows::model::Address;
+use flowgate_flows::model::{Address, ReferenceType};
 use flowgate_line::{Cause, LegError, LegId, Party, TransferTarget};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::dial::DialRequest;
-use super::events::routes_onward;
-use super::record::update_call;
+use super::events::{find_binding, routes_onward};
+use super::record::{call_variables, update_call};
 use super::{LiveCall, Phase};
 use crate::model::CallDirection;
+use crate::runtime::mailbox::Signal;
 use crate::runtime::sms::tel;
-use crate::runtime::{RuntimeError, Transfer, TransferRequest, TransferType};
+use crate::runtime::{
+    FlowSource, Runtime, RuntimeError, StartRequest, Transfer, TransferRequest, TransferType,
+};
+use crate::store::Batch;
+
+/// The flow bound to `number` for a call arriving on `line_id` (its `call_flow_id`), if
+/// any: where a transfer to that number sends the party.
+fn flow_of_number(rt: &Runtime, line_id: &str, number: &str) -> Option<Uuid> {
+    if number.trim().is_empty() {
+        return None;
+    }
+    match find_binding(rt, line_id, number) {
+        Ok(binding) => binding.and_then(|b| b.call_flow_id),
+        Err(e) => {
+            warn!(number, cause = %e, "number bindings not read; the transfer target is dialled");
+            None
+        }
+    }
+}
 
 impl LiveCall {
     /// Transfers the call.
@@ -58,6 +82,15 @@ impl LiveCall {
             call_ids: Vec::new(),
             status: "pending".into(),
         };
+        // A number of the gateway's own bound to a flow, as numbers are matched for calls
+        // arriving on no line in particular (a line-wide binding would catch every number).
+        if destination.kind == "tel"
+            && let Some(flow_id) = flow_of_number(rt, "", &destination.target)
+        {
+            return self
+                .transfer_to_flow(transfer, flow_id, &destination.target)
+                .await;
+        }
         if request.transfer_type == TransferType::Blind && caps.transfer_to_party {
             self.inner.live.lock().local_reason = Some("normal".into());
             let to = super::dial::party_of(&destination);
@@ -205,7 +238,20 @@ impl LiveCall {
             return Err(Cause::Rejected);
         };
         let destination = if to.uri.is_empty() {
-            // A number at the gateway: reached as a call from this leg's peer would be.
+            // A number at the gateway: reached as a call from this leg's peer would be —
+            // a number bound to a flow runs that flow.
+            if let Some(flow_id) = flow_of_number(rt, &self.line_id(), &to.number) {
+                if !held.is_answered() || held.is_ended() {
+                    return Err(Cause::Rejected);
+                }
+                return match held.hand_to_flow(self, flow_id, &to.number).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        warn!(call = %self.id(), to = %to.number, cause = %e, "blind transfer into a flow failed");
+                        Err(Cause::NetworkFailure)
+                    }
+                };
+            }
             if !routes_onward(rt, &self.line_id(), &tel(&to.number)) {
                 warn!(call = %self.id(), to = %to.number, "blind transfer to a number this line's peers may not call: refused");
                 return Err(Cause::Barred);
@@ -302,6 +348,92 @@ impl LiveCall {
         ringing.next().is_none().then_some(first)
     }
 
+    /// `POST /transfers` to a number bound to a flow: the party this call is bridged to
+    /// (VoIPBIN's transferee; this call is the transferer's) runs that flow and this call
+    /// is hung up — or, bridged to nobody, this call runs it itself. Either type: a flow
+    /// has nobody to consult.
+    async fn transfer_to_flow(
+        &self,
+        mut transfer: Transfer,
+        flow_id: Uuid,
+        number: &str,
+    ) -> Result<Transfer, RuntimeError> {
+        let peer = self.inner.live.lock().peer.clone();
+        let party = peer.clone().unwrap_or_else(|| self.clone());
+        let activeflow = party.hand_to_flow(self, flow_id, number).await?;
+        if peer.is_some() {
+            self.hangup("normal").await;
+        }
+        info!(call = %self.id(), party = %party.id(), flow = %flow_id, %activeflow, "transferred to a flow");
+        transfer.transferee_call_id = Some(party.id());
+        transfer.call_ids = vec![party.id()];
+        transfer.status = "transferred".into();
+        Ok(transfer)
+    }
+
+    /// This call (answered) leaves the bridge it shares with `by` (the leg whose user
+    /// transferred it; `by` may be the call itself) and runs the flow `flow_id` bound to
+    /// `number`, as a call to that number would: a new activeflow on this call, the call
+    /// record's `flow_id`/`activeflow_id` pointing at it (`call_updated`). The flow the
+    /// call ran until now is stopped (reason `transferred`) without hanging the call up,
+    /// and neither `by`'s `connect` nor this call's lets the other's end take it along.
+    /// Returns the new activeflow's id.
+    pub(super) async fn hand_to_flow(
+        &self,
+        by: &LiveCall,
+        flow_id: Uuid,
+        number: &str,
+    ) -> Result<Uuid, RuntimeError> {
+        let rt = &self.inner.rt;
+        if self.is_ended() {
+            return Err(RuntimeError::Invalid(
+                "the transferred call already ended".into(),
+            ));
+        }
+        let record = rt
+            .db()
+            .calls
+            .get(self.id())?
+            .ok_or(RuntimeError::CallNotFound(self.id()))?;
+        let mut request = StartRequest::new(
+            FlowSource::Stored(flow_id),
+            ReferenceType::Call,
+            Some(self.id()),
+        );
+        request.variables = call_variables(&record);
+        let mut batch = Batch::new();
+        let af = rt.prepare(request, &mut batch)?;
+        rt.db().store.commit_durable(batch).await?;
+        if by.id() != self.id() {
+            self.inner.live.lock().parted_from.push(by.id());
+            by.inner.live.lock().parted_from.push(self.id());
+            by.leave_bridge();
+        }
+        // The old flow's runner reads the call's activeflow when it ends: switched first,
+        // so stopping it does not hang the call up.
+        let old = self.inner.live.lock().activeflow.replace(af.id);
+        self.leave_bridge();
+        let new_id = af.id;
+        if let Err(e) = update_call(rt, self.id(), |c| {
+            c.flow_id = Some(flow_id);
+            c.activeflow_id = Some(new_id);
+        }) {
+            warn!(call = %self.id(), cause = %e, "call record not updated");
+        }
+        info!(call = %self.id(), by = %by.id(), number, flow = %flow_id, activeflow = %new_id, previous = ?old, "transferred into a flow");
+        rt.launch_with(af, Some(self.clone()));
+        if let Some(old) = old.filter(|old| *old != new_id) {
+            let _ = rt.signal(
+                old,
+                Signal::Stop {
+                    reason: "transferred".into(),
+                    reply: None,
+                },
+            );
+        }
+        Ok(new_id)
+    }
+
     /// The line joins this (held) call with `other`; both leave the gateway.
     async fn complete_transfer(&self, other: &LiveCall) -> Result<(), RuntimeError> {
         for call in [self, other] {
@@ -339,6 +471,10 @@ fn release_together(a: LiveCall, b: LiveCall) {
         tokio::select! {
             _ = a.wait_phase(|_| false) => {},
             _ = b.wait_phase(|_| false) => {},
+        }
+        if a.handed_over(b.id()) && b.handed_over(a.id()) {
+            // A later transfer parted them (one runs a flow now): not ours to end.
+            return;
         }
         a.leave_bridge();
         b.leave_bridge();
