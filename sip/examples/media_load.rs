@@ -1012,6 +1012,7 @@ fn report(
     let (mut gaps, mut disorder, mut altered, mut filler, mut dups, mut rx_window, mut rx_all) =
         (0, 0, 0, 0, 0, 0u64, 0u64);
     let mut added: Vec<u32> = Vec::new();
+    let mut rfc3550: Vec<u32> = Vec::new();
     let mut echoing = 0usize;
     for (i, c) in rx.calls.iter().enumerate() {
         rx_all += c.packets;
@@ -1031,6 +1032,14 @@ fn report(
             calls_losing += 1;
         }
         lost += l;
+        // RFC 3550's interarrival jitter (what the far end's RTCP reports would say), at
+        // the end of the window; in µs.
+        if c.transits.len() > 1 {
+            let j = c.transits.windows(2).fold(0.0f64, |j, w| {
+                j + ((w[1] - w[0]).abs() as f64 / 1000.0 - j) / 16.0
+            });
+            rfc3550.push(j.round() as u32);
+        }
         if let Some(&min) = c.transits.iter().min() {
             added.extend(
                 c.transits
@@ -1040,6 +1049,7 @@ fn report(
         }
     }
     added.sort_unstable();
+    rfc3550.sort_unstable();
     let mut echo = rx.echo_us;
     echo.sort_unstable();
     let mut late = sent.late_us.clone();
@@ -1069,6 +1079,12 @@ fn report(
         } else {
             String::new()
         }
+    );
+    println!(
+        "RFC 3550 interarrival jitter of the gateway's streams at the window's end: median over the calls {}, p99 {}, max {}",
+        ms(percentile(&rfc3550, 0.5)),
+        ms(percentile(&rfc3550, 0.99)),
+        ms(rfc3550.last().map_or(0.0, |&v| f64::from(v)))
     );
     println!(
         "echo delay (sent → echoed frame back): p50 {}, p99 {}, max {}",
