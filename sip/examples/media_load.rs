@@ -5,7 +5,8 @@
 //! messages parsed with this crate's `message` and `sdp` modules) to a number whose flow
 //! answers and echoes the caller (`echo`). On every established call it sends G.711 µ-law
 //! RTP at ptime 20 from its own socket (RTCP port bound too), receives the gateway's RTP and
-//! reports, over a measured window in which every call is up and echoing:
+//! reports, over a measured window in which every call is up and echoing (the calls' packets
+//! leave at ten points 2 ms apart of the 20 ms period, as callers not in step would send):
 //!
 //! * calls established / failed / ended by the gateway;
 //! * packets sent and received, sequence gaps in the gateway's streams;
@@ -66,6 +67,8 @@ const DRAIN: Duration = Duration::from_secs(1);
 /// SIP timer T1 and the transaction timeout (64·T1).
 const T1: Duration = Duration::from_millis(500);
 const TIMER_B: Duration = Duration::from_secs(32);
+/// Points of the 20 ms period the calls' packets leave at (2 ms apart).
+const SEND_SLOTS: usize = 10;
 /// How often the receiving thread takes what the sockets hold.
 const POLL: Duration = Duration::from_millis(4);
 
@@ -428,7 +431,10 @@ fn sender(media: &Media) -> SendReport {
         ..SendReport::default()
     };
     let mut pkt = [0u8; 12 + PAYLOAD];
-    let tick = Duration::from_millis(FRAME_MS);
+    // Real callers are not in step: the calls are spread over SEND_SLOTS points of the
+    // 20 ms period (call i at slot i mod SEND_SLOTS) instead of leaving in one burst.
+    let step = Duration::from_millis(FRAME_MS) / SEND_SLOTS as u32;
+    let mut slot = 0usize;
     let mut next = Instant::now();
     let mut measuring = false;
     loop {
@@ -451,7 +457,7 @@ fn sender(media: &Media) -> SendReport {
                 .late_us
                 .push(u32::try_from(late.as_micros()).unwrap_or(u32::MAX));
         }
-        for i in 0..n {
+        for i in (slot..n).step_by(SEND_SLOTS) {
             let Some(dest) = media.dest[i].get() else {
                 continue;
             };
@@ -468,11 +474,12 @@ fn sender(media: &Media) -> SendReport {
                 Err(e) => eprintln!("media_load: RTP send on call {i}: {e}"),
             }
         }
-        next += tick;
+        slot = (slot + 1) % SEND_SLOTS;
+        next += step;
         let now = Instant::now();
         if now < next {
             std::thread::sleep(next - now);
-        } else if now > next + 5 * tick {
+        } else if now > next + Duration::from_millis(5 * FRAME_MS) {
             // Far behind (stopped process): restart the schedule rather than burst.
             next = now;
         }
@@ -1048,6 +1055,28 @@ fn report(
             );
         }
     }
+    // The added jitter's p99 by tenth of the calls in the order they were placed: the
+    // gateway serves its calls in a fixed order every tick, so a rise across the tenths
+    // is delay that grows with a call's place in that order.
+    let tenth = rx.calls.len().div_ceil(10).max(1);
+    let by_tenth: Vec<String> = rx
+        .calls
+        .chunks(tenth)
+        .map(|chunk| {
+            let mut v: Vec<u32> = Vec::new();
+            for c in chunk {
+                if let Some(&min) = c.transits.iter().min() {
+                    v.extend(
+                        c.transits
+                            .iter()
+                            .map(|&t| u32::try_from((t - min) / 1000).unwrap_or(u32::MAX)),
+                    );
+                }
+            }
+            v.sort_unstable();
+            format!("{:.1}", percentile(&v, 0.99) / 1000.0)
+        })
+        .collect();
     added.sort_unstable();
     rfc3550.sort_unstable();
     let mut echo = rx.echo_us;
@@ -1079,6 +1108,10 @@ fn report(
         } else {
             String::new()
         }
+    );
+    println!(
+        "added jitter p99 by tenth of the calls in the order they were placed: {} ms",
+        by_tenth.join(" ")
     );
     println!(
         "RFC 3550 interarrival jitter of the gateway's streams at the window's end: median over the calls {}, p99 {}, max {}",
