@@ -7,8 +7,8 @@
 //! RTP) used to get a thread that slept until each frame was due. With hundreds of SIP
 //! calls that is a wake-up, a timed wait and a socket-option change per call every 20 ms,
 //! plus a thread created and destroyed per call: the largest CPU cost of a call in the SIP
-//! benchmark. Here one thread wakes once per tick and runs every session it holds, each
-//! reading what its socket has received without waiting.
+//! benchmark. Here one thread serves many sessions on its own ticks, each session reading
+//! what its socket has received without waiting.
 //!
 //! Device ports (serial PCM, ALSA) keep a thread each: their device blocks and is the
 //! clock.
