@@ -2122,7 +2122,23 @@ impl Core {
         if let Some((_, reply)) = c.pending.take() {
             let _ = reply.send(Err(UaError::NoCall(id)));
         }
-        info!(call = %id, ?cause, detail, "call ended");
+        // What the media path did with the call's audio (as of its last frame): the
+        // media benchmark adds these up to tell frames the jitter buffer dropped or
+        // concealed from frames lost on the way.
+        let rtp = c.ctl.stats();
+        info!(
+            call = %id,
+            ?cause,
+            detail,
+            rtp_in = rtp.packets_in,
+            rtp_out = rtp.packets_out,
+            jb_lost = rtp.jitter.lost,
+            jb_late = rtp.jitter.late,
+            jb_underruns = rtp.jitter.underruns,
+            jb_shrunk = rtp.jitter.shrunk,
+            jb_resyncs = rtp.jitter.resyncs,
+            "call ended"
+        );
         self.emit(UaEvent::Ended {
             call: id,
             cause: EndCause {
