@@ -925,13 +925,15 @@ fn unfold(head: &str, limits: &Limits) -> Result<Draft, ParseError> {
             prev.push(' ');
             prev.push_str(line.trim());
         } else {
-            if raw.len() >= limits.max_headers {
+            // One line more than the limit: Content-Length does not count (below).
+            if raw.len() > limits.max_headers {
                 return Err(ParseError::TooManyHeaders(limits.max_headers));
             }
             raw.push(line.to_owned());
         }
     }
     let mut headers = Headers(Vec::with_capacity(raw.len()));
+    let mut uncounted = false;
     for line in raw {
         let (name, value) = line
             .split_once(':')
@@ -941,6 +943,7 @@ fn unfold(head: &str, limits: &Limits) -> Result<Draft, ParseError> {
             return Err(ParseError::HeaderLine(line.clone()));
         }
         let name = canonical_name(name);
+        let name_is_content_length = name == "Content-Length";
         let value = value.trim();
         if SPLIT_LISTS.contains(&name.as_str()) {
             for item in split_commas(value) {
@@ -955,7 +958,10 @@ fn unfold(head: &str, limits: &Limits) -> Result<Draft, ParseError> {
                 value: value.to_owned(),
             });
         }
-        if headers.0.len() > limits.max_headers {
+        // Content-Length is not counted: serializing adds it to a message that came without
+        // one, and a message that parsed must parse again after it is forwarded.
+        uncounted |= name_is_content_length;
+        if headers.0.len() - usize::from(uncounted) > limits.max_headers {
             return Err(ParseError::TooManyHeaders(limits.max_headers));
         }
     }
@@ -1305,6 +1311,35 @@ Content-Length: 4\r\n\r\nv=0\nEXTRA";
         assert!(matches!(
             parse(&big, &Limits::default()).unwrap_err().error,
             ParseError::TooLarge(_)
+        ));
+    }
+
+    /// Found by the `sip_parse` fuzz target: a request with exactly `max_headers` headers and
+    /// no Content-Length parsed, but its serialization (which adds Content-Length) did not.
+    #[test]
+    fn a_message_at_the_header_limit_parses_again_after_serializing() {
+        let limits = Limits::default();
+        let mut m = String::from(
+            "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n\
+             From: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n",
+        );
+        for i in 5..limits.max_headers {
+            m.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        m.push_str("\r\n");
+        let first = parse(m.as_bytes(), &limits).unwrap();
+        assert_eq!(first.headers().0.len(), limits.max_headers);
+        let again = parse(&first.to_bytes(), &limits).unwrap();
+        assert_eq!(again.headers().0.len(), limits.max_headers + 1);
+        // One header more than the limit (Content-Length aside) is still refused.
+        let over = m.replacen(
+            "X-H5: v\r\n",
+            "X-H5: v\r\nX-Extra: v\r\nContent-Length: 0\r\n",
+            1,
+        );
+        assert!(matches!(
+            parse(over.as_bytes(), &limits).unwrap_err().error,
+            ParseError::TooManyHeaders(_)
         ));
     }
 }
