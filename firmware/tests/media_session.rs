@@ -609,6 +609,57 @@ async fn port_failure_is_reported_and_ends_the_session() {
     media.closed().await;
 }
 
+/// A SIP hang-up: on a BYE the user agent closes the call's RTP stream, which the session
+/// reads as the end of the call's audio (`PortError::Closed`), not as a port failure: the
+/// recording is finalized as on a hang-up and the events end with `Closed` without
+/// `PortFailed` (which the runtime logs as a warning and reports as the voice port failing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_far_end_closing_the_rtp_stream_ends_the_session_without_a_failure() {
+    use flowgate_sip::rtp::{JitterConfig, PortRange, RtpStream, SessionParams};
+    use flowgate_sip::sdp::{Codec, Direction};
+    let dir = tempfile::tempdir().expect("dir");
+    let ctx = context(dir.path());
+    let params = SessionParams {
+        codec: Codec::Pcma,
+        payload_type: 8,
+        telephone_event: Some(101),
+        remote: None,
+        direction: Direction::SendRecv,
+        symmetric: true,
+    };
+    let (stream, control) = RtpStream::bind(
+        &PortRange::new(35_000, 35_999),
+        "127.0.0.1".parse().expect("ip"),
+        params,
+        JitterConfig::default(),
+    )
+    .expect("bind");
+    let (media, mut events) = CallMedia::open_port(Box::new(stream), &ctx, "sip-call")
+        .await
+        .expect("open");
+    let rec = media
+        .start_recording(RecordOptions::default())
+        .await
+        .expect("record");
+    // The BYE.
+    control.close();
+    media.closed().await;
+    let ev = drain(&mut events);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, MediaEvent::PortFailed { .. })),
+        "a hang-up is not a port failure: {ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            MediaEvent::RecordingFinished { id, reason: RecordingEnd::Hangup, .. } if *id == rec.id
+        )),
+        "{ev:?}"
+    );
+    assert!(matches!(ev.last(), Some(MediaEvent::Closed)), "{ev:?}");
+}
+
 fn e_to_string(e: &MediaEvent) -> String {
     match e {
         MediaEvent::PortFailed { error } => error.to_string(),

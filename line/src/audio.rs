@@ -37,16 +37,47 @@ pub enum Pacing {
     Shared,
 }
 
-/// A port's read or write failed (the device failed or vanished).
+/// Why a port's read or write did not give or take a frame: the port is done either way,
+/// but only [`PortError::Failed`] is a fault. A far end that ends the call on purpose (a
+/// SIP BYE closes the RTP stream, an analog phone goes on-hook) ends the port too, and
+/// reporting that as a failure would warn an admin twice per normal call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("audio device {device}: {op} failed: {detail}")]
-pub struct PortError {
-    /// Device name or path.
-    pub device: String,
-    /// `read`, `write`, `recover`, ...
-    pub op: &'static str,
-    /// What went wrong.
-    pub detail: String,
+pub enum PortError {
+    /// The device failed or vanished.
+    #[error("audio device {device}: {op} failed: {detail}")]
+    Failed {
+        /// Device name or path.
+        device: String,
+        /// `read`, `write`, `recover`, ...
+        op: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The far end ended the stream as a call ends (end of stream): the call's audio is
+    /// over and nothing went wrong.
+    #[error("audio device {device}: closed: {detail}")]
+    Closed {
+        /// Device name or path.
+        device: String,
+        /// Who closed it (`RTP stream closed`, `the analog call is over`).
+        detail: String,
+    },
+}
+
+impl PortError {
+    /// The device the error is about.
+    #[must_use]
+    pub fn device(&self) -> &str {
+        match self {
+            PortError::Failed { device, .. } | PortError::Closed { device, .. } => device,
+        }
+    }
+
+    /// Whether the far end closed the stream (a normal end, not a fault).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        matches!(self, PortError::Closed { .. })
+    }
 }
 
 /// A bidirectional stream of 20 ms mono `i16` frames at [`sample_rate`](Self::sample_rate).
@@ -62,7 +93,8 @@ pub trait AudioPort: Send {
     /// [`FrameStatus::Missing`] on its own clock instead of blocking.
     ///
     /// # Errors
-    /// The device failed or vanished; the session ends.
+    /// [`PortError::Failed`]: the device failed or vanished; [`PortError::Closed`]: the far
+    /// end ended the stream. The session ends either way.
     fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus, PortError>;
 
     /// Who keeps the pace; [`Pacing::Blocking`] unless the port implements
@@ -99,7 +131,7 @@ pub trait AudioPort: Send {
     /// take the frame now queues or drops it.
     ///
     /// # Errors
-    /// The device failed or vanished.
+    /// As [`read_frame`](Self::read_frame).
     fn write_frame(&mut self, frame: &[i16]) -> Result<(), PortError>;
 }
 

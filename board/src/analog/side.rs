@@ -241,10 +241,11 @@ impl CallAudio {
         )
     }
 
-    fn closed(&self, op: &'static str) -> PortError {
-        PortError {
+    /// The runner drops its end when the call ends (on-hook, or a port fault the line
+    /// reports itself): for the media layer that is the end of the call's audio.
+    fn closed(&self) -> PortError {
+        PortError::Closed {
             device: self.device.clone(),
-            op,
             detail: "the analog call is over".into(),
         }
     }
@@ -269,14 +270,12 @@ impl AudioPort for CallAudio {
                 frame.fill(0);
                 Ok(FrameStatus::Missing)
             }
-            Err(RecvTimeoutError::Disconnected) => Err(self.closed("read")),
+            Err(RecvTimeoutError::Disconnected) => Err(self.closed()),
         }
     }
 
     fn write_frame(&mut self, frame: &[i16]) -> Result<(), PortError> {
-        self.to_line
-            .send(frame.to_vec())
-            .map_err(|_| self.closed("write"))
+        self.to_line.send(frame.to_vec()).map_err(|_| self.closed())
     }
 }
 
@@ -295,8 +294,9 @@ mod tests {
         assert!(frame.iter().all(|&s| s == 0));
         port.write_frame(&[3; FRAME]).expect("open");
         assert_eq!(end.from_call.try_recv().expect("sent")[0], 3);
+        // The call is over: the end of the stream, not a failure of the port.
         drop(end);
-        assert!(port.read_frame(&mut frame).is_err());
-        assert!(port.write_frame(&frame).is_err());
+        assert!(port.read_frame(&mut frame).is_err_and(|e| e.is_closed()));
+        assert!(port.write_frame(&frame).is_err_and(|e| e.is_closed()));
     }
 }

@@ -169,10 +169,12 @@ pub type Result<T, E = MediaError> = std::result::Result<T, E>;
 
 impl From<flowgate_line::PortError> for MediaError {
     fn from(e: flowgate_line::PortError) -> Self {
-        MediaError::Device {
-            device: e.device,
-            op: e.op,
-            detail: e.detail,
+        match e {
+            flowgate_line::PortError::Failed { device, op, detail } => {
+                MediaError::Device { device, op, detail }
+            }
+            // Only reaches callers that used a port after its call ended.
+            flowgate_line::PortError::Closed { .. } => MediaError::SessionClosed,
         }
     }
 }
@@ -180,8 +182,8 @@ impl From<flowgate_line::PortError> for MediaError {
 impl From<MediaError> for flowgate_line::PortError {
     fn from(e: MediaError) -> Self {
         match e {
-            MediaError::Device { device, op, detail } => Self { device, op, detail },
-            other => Self {
+            MediaError::Device { device, op, detail } => Self::Failed { device, op, detail },
+            other => Self::Failed {
                 device: String::new(),
                 op: "io",
                 detail: other.to_string(),

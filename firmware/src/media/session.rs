@@ -557,7 +557,8 @@ impl CallMedia {
         let _ = self.shared.send(Command::Close);
     }
 
-    /// Waits until the session has ended (after `close`, or a port failure).
+    /// Waits until the session has ended (after `close`, the far end closing the port, or
+    /// a port failure).
     pub async fn closed(&self) {
         let mut done = self.shared.done.clone();
         let _ = done.wait_for(|d| *d).await;
@@ -670,7 +671,8 @@ struct Task {
     state: Loop,
     input: Vec<i16>,
     output: Vec<i16>,
-    failure: Option<super::port::PortError>,
+    /// Why the port ended the session, if it did: a failure, or the far end closing it.
+    port_end: Option<super::port::PortError>,
     frames: u64,
     missing: u64,
 }
@@ -697,7 +699,7 @@ impl Task {
             state: Loop::default(),
             input: vec![0; n],
             output: vec![0; n],
-            failure: None,
+            port_end: None,
             frames: 0,
             missing: 0,
         }
@@ -737,7 +739,7 @@ impl Task {
     }
 
     /// One frame: commands, read, commands that came meanwhile, tick, write. False once
-    /// the session has ended (closed or the port failed).
+    /// the session has ended (closed, the port closed by the far end, or the port failed).
     fn frame_once(&mut self) -> bool {
         if self.core.is_closed() {
             return false;
@@ -756,7 +758,7 @@ impl Task {
             Ok(super::port::FrameStatus::Received) => {}
             Ok(super::port::FrameStatus::Missing) => self.missing += 1,
             Err(e) => {
-                self.failure = Some(e);
+                self.port_end = Some(e);
                 return false;
             }
         }
@@ -796,7 +798,7 @@ impl Task {
         }
         dispatch(&mut self.core, &mut self.state, &self.events);
         if let Err(e) = self.port.write_frame(&self.output) {
-            self.failure = Some(e);
+            self.port_end = Some(e);
             return false;
         }
         self.frames += 1;
@@ -813,7 +815,7 @@ impl Task {
         }
         let label = self.label.clone();
         if panicked {
-            self.failure = Some(super::port::PortError {
+            self.port_end = Some(super::port::PortError::Failed {
                 device: self.port.device().to_owned(),
                 op: "media",
                 detail: "the media session panicked".into(),
@@ -822,11 +824,19 @@ impl Task {
             self.core.close();
             dispatch(&mut self.core, &mut self.state, &self.events);
         }
-        if let Some(e) = self.failure.take() {
-            tracing::warn!(call = %label, device = %self.port.device(), error = %e, "audio port failed");
-            let _ = self.events.send(MediaEvent::PortFailed {
-                error: Arc::new(e.into()),
-            });
+        match self.port_end.take() {
+            // The far end ended the call (a BYE closed the RTP stream, the phone went
+            // on-hook): the media ends as on a hang-up, which is no news to an admin.
+            Some(e) if e.is_closed() => {
+                tracing::debug!(call = %label, device = %self.port.device(), reason = %e, "audio port closed by the far end");
+            }
+            Some(e) => {
+                tracing::warn!(call = %label, device = %self.port.device(), error = %e, "audio port failed");
+                let _ = self.events.send(MediaEvent::PortFailed {
+                    error: Arc::new(e.into()),
+                });
+            }
+            None => {}
         }
         let Task {
             port,

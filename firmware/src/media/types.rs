@@ -269,7 +269,8 @@ pub enum MediaEvent {
         /// Why it ended.
         reason: RecordingEnd,
     },
-    /// The audio port failed; the session has ended.
+    /// The audio port failed; the session has ended. Not sent when the far end closed the
+    /// port (`PortError::Closed`, a hang-up): then `Closed` alone ends the events.
     PortFailed {
         /// Why.
         error: Arc<MediaError>,

@@ -456,11 +456,23 @@ impl RtpStream {
                 Ok(flowgate_line::FrameStatus::Received)
             }
             Ok(FrameStatus::Missing) => Ok(flowgate_line::FrameStatus::Missing),
-            Err(e) => Err(flowgate_line::PortError {
+            Err(e) => Err(self.port_error("read", e)),
+        }
+    }
+
+    /// The contract's error: `Closed` is the user agent ending the call (a BYE either
+    /// way), the normal end of the stream, not a fault of the port.
+    fn port_error(&self, op: &'static str, e: StreamError) -> flowgate_line::PortError {
+        match e {
+            StreamError::Closed => flowgate_line::PortError::Closed {
                 device: self.device.clone(),
-                op: "read",
                 detail: e.to_string(),
-            }),
+            },
+            e => flowgate_line::PortError::Failed {
+                device: self.device.clone(),
+                op,
+                detail: e.to_string(),
+            },
         }
     }
 }
@@ -498,11 +510,7 @@ impl flowgate_line::AudioPort for RtpStream {
     }
 
     fn write_frame(&mut self, frame: &[i16]) -> Result<(), flowgate_line::PortError> {
-        RtpStream::write_frame(self, frame).map_err(|e| flowgate_line::PortError {
-            device: self.device.clone(),
-            op: "write",
-            detail: e.to_string(),
-        })
+        RtpStream::write_frame(self, frame).map_err(|e| self.port_error("write", e))
     }
 }
 
@@ -606,6 +614,31 @@ mod tests {
         ));
         let port: Box<dyn flowgate_line::AudioPort> = Box::new(a);
         assert_eq!(port.pacing(), flowgate_line::Pacing::Shared);
+    }
+
+    /// A BYE closes the stream: through the contract that is the end of the stream, not a
+    /// port failure (the media layer would warn about it on every hang-up otherwise).
+    #[test]
+    fn a_closed_stream_ends_the_port_as_closed_not_failed() {
+        let range = PortRange::new(34_000, 34_999);
+        let (s, ctl) = RtpStream::bind(
+            &range,
+            "127.0.0.1".parse().unwrap(),
+            params(None),
+            JitterConfig::default(),
+        )
+        .unwrap();
+        let mut port: Box<dyn flowgate_line::AudioPort> = Box::new(s);
+        let mut frame = [0i16; 160];
+        assert!(port.read_frame_now(&mut frame).is_ok());
+        ctl.close();
+        let read = port.read_frame_now(&mut frame).unwrap_err();
+        assert!(
+            matches!(&read, flowgate_line::PortError::Closed { device, .. } if device.starts_with("rtp:")),
+            "{read:?}"
+        );
+        assert!(port.read_frame(&mut frame).unwrap_err().is_closed());
+        assert!(port.write_frame(&frame).unwrap_err().is_closed());
     }
 
     /// Blocks until `socket` (non-blocking: a stream in shared pacing) has a datagram

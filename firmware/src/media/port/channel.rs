@@ -79,8 +79,10 @@ fn copy_frame(got: &[i16], frame: &mut [i16]) {
     frame[n..].fill(0);
 }
 
+/// The peer dropped without a word: the stand-in for a device that vanished (tests
+/// drive port failures this way), so a failure, not [`PortError::Closed`].
 fn closed(op: &'static str) -> PortError {
-    PortError {
+    PortError::Failed {
         device: "channel".into(),
         op,
         detail: "the peer is gone".into(),

@@ -182,6 +182,10 @@ impl SerialPcmPort {
         if revents.contains(PollFlags::POLLIN) {
             let mut buf = [0u8; 4096];
             match (&*self.file).read(&mut buf) {
+                // A modem's voice tty stays open across calls (a call's end comes on the
+                // AT channel and the line closes the session): end of file here means the
+                // device went away (USB unplugged, modem reset), a failure, unlike an RTP
+                // stream's `PortError::Closed`.
                 Ok(0) => {
                     return Err(device_error(
                         &self.device,
