@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::LiveCall;
-use super::record::update_call;
+use super::record::{update_call, update_call_with};
 use crate::media::{
     CallMedia, EndOfKey, Layer, MediaEvent, MediaEvents, MuteDirection as MediaMute,
     PlaybackOutcome, RecordOptions, RecordingEnd, Source,
@@ -494,8 +494,7 @@ impl LiveCall {
             id,
             serde_json::to_value(&recording).unwrap_or_default(),
         );
-        db.store.commit(batch)?;
-        update_call(&self.inner.rt, self.inner.id, |c| {
+        update_call_with(&self.inner.rt, self.inner.id, batch, |c| {
             c.recording_id = Some(id);
             c.recording_ids.push(id);
         })?;
@@ -610,8 +609,9 @@ impl LiveCall {
             id,
             serde_json::to_value(&recording).unwrap_or_default(),
         );
-        db.store.commit(batch)?;
-        update_call(&self.inner.rt, self.inner.id, |c| {
+        // One commit: a client that sees the recording ended can start the next one at once
+        // (two commits let it in between, to "the call is already recording").
+        update_call_with(&self.inner.rt, self.inner.id, batch, |c| {
             if c.recording_id == Some(id) {
                 c.recording_id = None;
             }

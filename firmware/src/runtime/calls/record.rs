@@ -22,9 +22,22 @@ pub(super) fn update_call(
     id: Uuid,
     change: impl FnOnce(&mut Call),
 ) -> Result<Option<Call>, RuntimeError> {
+    update_call_with(rt, id, Batch::new(), change)
+}
+
+/// [`update_call`] committed in one transaction with `batch`'s writes, for a change of the
+/// call that must not be seen apart from another record's (a recording that ended and the
+/// call that no longer holds it).
+pub(super) fn update_call_with(
+    rt: &Runtime,
+    id: Uuid,
+    mut batch: Batch,
+    change: impl FnOnce(&mut Call),
+) -> Result<Option<Call>, RuntimeError> {
     let db = rt.db();
     let _guard = rt.inner.call_lock.lock();
     let Some(mut call) = db.calls.get(id)? else {
+        db.store.commit(batch)?;
         return Ok(None);
     };
     change(&mut call);
@@ -32,7 +45,6 @@ pub(super) fn update_call(
     // The call's public JSON, serialized once: the event's data and the flow's
     // `voipbin.flow.reference_data` are the same text.
     let json = reference_data(&call);
-    let mut batch = Batch::new();
     batch.put(&db.calls, id, &call)?;
     batch.event_json("call_updated", id, json.clone());
     db.store.commit(batch)?;
