@@ -467,7 +467,7 @@ pub struct SipSection {
     pub demo_extension: String,
     /// Trunks: `name`, `proxy` (`IP:PORT` of the registrar/PBX), `domain`, `transport`,
     /// `username`/`password` + `register` (credentials) or `trusted_sources` (CIDRs of an
-    /// IP-authenticated peer), `expires_secs`, `qualify`.
+    /// IP-authenticated peer), `expires_secs`, `qualify`, `max_calls` (calls at once, 0 = no limit).
     pub trunks: Vec<flowgate_sip::config::TrunkConfig>,
     /// The trunk that numbers the routing table sends to the `sip` line go out through;
     /// `""`: the line takes only `sip:` addresses and extensions.
@@ -505,6 +505,7 @@ impl Default for SipSection {
                 expires_secs: 300,
                 trusted_sources: vec!["127.0.0.1/32".into()],
                 qualify: false,
+                max_calls: 0,
             }],
             number_trunk: String::new(),
             extensions: Vec::new(),

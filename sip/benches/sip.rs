@@ -300,6 +300,7 @@ fn trusted_config(ip: &str, rtp: u16) -> SipConfig {
         expires_secs: 300,
         trusted_sources: vec!["127.0.0.0/8".into()],
         qualify: false,
+        max_calls: 0,
     });
     c
 }

@@ -135,6 +135,11 @@ pub struct TrunkConfig {
     /// Send OPTIONS pings every `qualify_interval_secs`.
     #[serde(default)]
     pub qualify: bool,
+    /// Calls at once on this trunk, incoming and outgoing together (0: no limit). An
+    /// INVITE from the trunk beyond it gets `503` (a PBX tries its next route); an
+    /// outgoing call beyond it fails over to the next line, as an unreachable trunk does.
+    #[serde(default)]
+    pub max_calls: u32,
 }
 
 fn default_udp() -> Transport {

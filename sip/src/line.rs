@@ -292,11 +292,13 @@ fn leg_error(line: &str, e: UaError) -> LegError {
     match e {
         UaError::NoCall(leg) => LegError::NoSuchLeg { line, leg },
         // Another line may reach what this one cannot: an unregistered extension, no
-        // free RTP port, a stopped user agent.
-        UaError::Route(_) | UaError::Media(_) | UaError::Stopped => LegError::Unavailable {
-            line,
-            reason: e.to_string(),
-        },
+        // free RTP port, a stopped user agent, a trunk at its call limit.
+        UaError::Route(_) | UaError::Media(_) | UaError::Stopped | UaError::TrunkFull { .. } => {
+            LegError::Unavailable {
+                line,
+                reason: e.to_string(),
+            }
+        }
         UaError::Duplicate(_) | UaError::State { .. } => LegError::Invalid(e.to_string()),
         UaError::Refused(status) => LegError::Failed {
             line,
@@ -717,6 +719,7 @@ mod tests {
             expires_secs: 300,
             trusted_sources: Vec::new(),
             qualify: false,
+            max_calls: 0,
         });
         Routing::of(&c, Some("pbx"))
     }

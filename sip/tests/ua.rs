@@ -700,3 +700,78 @@ async fn refer_from_an_unauthenticated_far_end_is_refused() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A trunk's `max_calls`: an INVITE from it beyond the limit gets 503 (the PBX takes its
+/// next route), an outgoing call to it fails over as an unreachable trunk would, and a
+/// call that ends frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_at_its_call_limit_refuses_and_fails_over() {
+    let mut pc = config("127.0.0.1", 59_000);
+    pc.trunks.push(trusted(
+        "gw",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (pbx, mut ep) = start(pc).await;
+    let mut gc = config("127.0.0.1", 59_500);
+    let mut t = trusted("pbx", pbx.udp_addr(), "127.0.0.1/32");
+    t.max_calls = 1;
+    gc.trunks.push(t);
+    let (gw, mut eg) = start(gc).await;
+    let to_gw = || Destination::Uri(format!("sip:300@{}", gw.udp_addr()));
+    let to_pbx = || Destination::Trunk {
+        trunk: "pbx".into(),
+        number: "400".into(),
+    };
+
+    // The first call from the PBX takes the trunk's one place.
+    let first = Uuid::now_v7();
+    pbx.call(first, to_gw(), party("1")).await.unwrap();
+    let g_first = wait_for(&mut eg, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+
+    // A second one is refused with 503.
+    let second = Uuid::now_v7();
+    pbx.call(second, to_gw(), party("2")).await.unwrap();
+    let c = wait_for(&mut ep, |e| match e {
+        UaEvent::Ended { call, cause } if *call == second => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(c.sip_status, Some(503));
+
+    // Outgoing on the full trunk: refused at once, for the next route.
+    let out = Uuid::now_v7();
+    let err = gw.call(out, to_pbx(), party("9")).await.unwrap_err();
+    assert!(
+        matches!(&err, flowgate_sip::ua::UaError::TrunkFull { trunk, max: 1 } if trunk == "pbx"),
+        "{err}"
+    );
+
+    // The first call ends; the place is free again, both ways.
+    gw.hangup(g_first, Cause::Normal).await.unwrap();
+    wait_for(&mut ep, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == first).then_some(())
+    })
+    .await;
+    wait_for(&mut eg, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == g_first).then_some(())
+    })
+    .await;
+    gw.call(out, to_pbx(), party("9")).await.unwrap();
+    let p_out = wait_for(&mut ep, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    pbx.hangup(p_out, Cause::Busy).await.unwrap();
+    wait_for(&mut eg, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == out).then_some(())
+    })
+    .await;
+    pbx.shutdown().await;
+    gw.shutdown().await;
+}

@@ -613,6 +613,19 @@ impl Core {
         }
     }
 
+    /// Whether trunk `t` has as many calls up (ringing or talking, either way) as its
+    /// `max_calls` allows.
+    fn trunk_full(&self, t: usize) -> bool {
+        let max = self.cfg.trunks[t].max_calls;
+        max > 0
+            && self
+                .calls
+                .values()
+                .filter(|c| !c.ended && c.trunk == Some(t))
+                .count()
+                >= usize::try_from(max).unwrap_or(usize::MAX)
+    }
+
     fn local_media(&self, port: u16) -> LocalMedia {
         LocalMedia {
             addr: self.ip,
@@ -660,6 +673,15 @@ impl Core {
         trusted: Option<usize>,
         now: Instant,
     ) {
+        if let Some(t) = trusted
+            && self.trunk_full(t)
+        {
+            // 503: the PBX takes its next route (RFC 3261 §21.5.4), as it would for a
+            // gateway that is down; nothing here is busy in the callee's sense.
+            info!(trunk = %self.cfg.trunks[t].name, max = self.cfg.trunks[t].max_calls, "trunk at its call limit: INVITE refused");
+            self.reply(tx, &req, 503, now);
+            return;
+        }
         let auth = match trusted {
             Some(t) => AuthIdentity::Trunk(self.cfg.trunks[t].name.clone()),
             None => match self.authenticate(tx, &req, src, now) {
@@ -1713,6 +1735,15 @@ impl Core {
             return Err(UaError::Duplicate(id));
         }
         let (ruri, to_hdr, peer, trunk) = self.resolve(&to, now)?;
+        if let Some(t) = trunk
+            && self.trunk_full(t)
+        {
+            let t = &self.cfg.trunks[t];
+            return Err(UaError::TrunkFull {
+                trunk: t.name.clone(),
+                max: t.max_calls,
+            });
+        }
         // An attended transfer to a dialog elsewhere (a REFER whose Refer-To carries
         // `Replaces`): the INVITE asks the target to replace that dialog with this call
         // (RFC 3891), and requires it to understand that — a target that would take it

@@ -74,6 +74,14 @@ pub enum UaError {
     /// host name (this stack sends to IP addresses, trunks and extensions only).
     #[error("cannot route to {0}")]
     Route(String),
+    /// The trunk has as many calls as its `max_calls` allows.
+    #[error("trunk {trunk} is at its limit of {max} calls")]
+    TrunkFull {
+        /// The trunk's name.
+        trunk: String,
+        /// Its `max_calls`.
+        max: u32,
+    },
     /// The peer refused a mid-call request (re-INVITE, REFER, INFO) with this status.
     #[error("refused with {0}")]
     Refused(u16),

@@ -45,6 +45,7 @@ pub fn trusted(name: &str, proxy: SocketAddr, cidr: &str) -> TrunkConfig {
         expires_secs: 300,
         trusted_sources: vec![cidr.into()],
         qualify: false,
+        max_calls: 0,
     }
 }
 
