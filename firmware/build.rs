@@ -11,11 +11,12 @@
 //! - Identical code folding (`--icf=all`, ~70 KB): generic code instantiated for different
 //!   types often compiles to the same machine code, and the linker keeps one copy. Only LLD
 //!   and mold have the option; rustc links `x86_64-unknown-linux-gnu` with its bundled LLD
-//!   unless a linker is configured, so it is passed for that target's release builds when no
-//!   other linker is set (`RUSTC_LINKER`). Yocto's cross builds use their own triple and
-//!   linker and do not get it. Rust makes no promise that distinct functions or constants
-//!   have distinct addresses, so folding them is sound; statics with interior mutability
-//!   live in writable sections, which the linker never folds.
+//!   unless a linker is configured, so it is passed for that target's release builds when
+//!   no other linker is set (`RUSTC_LINKER`, or linker flags in `RUSTFLAGS`). Yocto's cross
+//!   builds use their own triple and linker and do not get it. Rust makes no promise that
+//!   distinct functions or constants have distinct addresses, so folding them is sound;
+//!   statics with interior mutability live in writable sections, which the linker never
+//!   folds.
 //! - The OpenAPI document: the daemon serves the checked-in `openapi.json` (compacted and
 //!   LZ4-compressed here: 245 KB of pretty JSON, 106 KB compacted, a fraction of that
 //!   compressed) instead of building it with utoipa at run time, which took 0.7 MB of code.
@@ -33,9 +34,14 @@ fn main() {
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let target = std::env::var("TARGET").unwrap_or_default();
     let profile = std::env::var("PROFILE").unwrap_or_default();
+    // Flags that pick another linker (`-C linker=…`, `-C link-self-contained=-linker`,
+    // `-C linker-features=-lld`) turn it off too.
+    let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     if target == "x86_64-unknown-linux-gnu"
         && profile == "release"
         && std::env::var_os("RUSTC_LINKER").is_none()
+        && !rustflags.contains("linker")
+        && !rustflags.contains("link-self-contained")
     {
         println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
     }
