@@ -7,6 +7,21 @@ use flowgate::store::{Db, SCHEMA_VERSION, Store, StoreOptions};
 use flowgate_line::Transport;
 use uuid::Uuid;
 
+/// Opens the store once the database's previous handle has really let go of it. Dropping
+/// the last sled handle returns while sled's IO threads may still hold the file, and with it
+/// the exclusive `flock` sled takes on open, for a moment: a reopen at once can get
+/// `Locked` (seen under load). Taking and releasing that lock here waits for exactly that.
+fn open_when_free(dir: &std::path::Path) -> Store {
+    let file = dir.join("db").join("db");
+    if let Ok(f) = std::fs::File::open(&file) {
+        let held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        drop(held);
+    }
+    Store::open(dir, &StoreOptions::default()).unwrap()
+}
+
 const CALL: &str = r#"{"id":"0190b7a0-0000-7000-8000-0000000000c1","modem_id":"sim0","direction":"incoming",
 "source":{"type":"tel","target":"+15557654321","target_name":"","name":"","detail":""},
 "destination":{"type":"tel","target":"+15550001000","target_name":"","name":"","detail":""},
@@ -63,7 +78,7 @@ fn a_schema_1_database_is_migrated_to_lines() {
     let dir = tempfile::tempdir().unwrap();
     write_v1(dir.path());
 
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = open_when_free(dir.path());
     let db = Db::new(store).unwrap();
     let call = db
         .calls
@@ -99,7 +114,7 @@ fn a_schema_1_database_is_migrated_to_lines() {
     drop(db);
 
     // The version was written: a second open migrates nothing and reads the same.
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = open_when_free(dir.path());
     let db = Db::new(store).unwrap();
     let again = db
         .calls
@@ -204,7 +219,7 @@ async fn a_schema_3_activeflow_is_migrated_and_resumes_where_it_was() {
         db.flush().unwrap();
     }
 
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = open_when_free(dir.path());
     let db = Db::new(store).unwrap();
     for record in [&api, &call] {
         let stored = db.activeflows.get(record.id).unwrap().unwrap();
@@ -267,7 +282,7 @@ async fn a_schema_3_activeflow_is_migrated_and_resumes_where_it_was() {
     drop(db);
 
     // The version was written: a second open finds nothing to migrate.
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let store = open_when_free(dir.path());
     let db = Db::new(store).unwrap();
     assert_eq!(db.activeflow_actions.len(), 2);
     assert_eq!(
