@@ -16,10 +16,10 @@ fn open_when_free(dir: &std::path::Path) -> Store {
     if let Ok(f) = std::fs::File::open(&file) {
         let held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| e)
-            .unwrap();
+            .expect("wait for the previous handle's lock");
         drop(held);
     }
-    Store::open(dir, &StoreOptions::default()).unwrap()
+    Store::open(dir, &StoreOptions::default()).expect("reopen the store")
 }
 
 const CALL: &str = r#"{"id":"0190b7a0-0000-7000-8000-0000000000c1","modem_id":"sim0","direction":"incoming",
