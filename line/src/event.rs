@@ -42,6 +42,23 @@ pub enum LegEvent {
         /// Whom they called (the line's number, the dialled extension, the request URI).
         callee: Party,
     },
+    /// A call arrived on the line to take the place of `replaced`, one of the line's answered
+    /// legs: `replaced`'s far end transferred its call to the caller of `leg` (a SIP INVITE
+    /// with `Replaces`, RFC 3891 — the gateway is the target of an attended transfer done
+    /// elsewhere). `leg` is new. The runtime answers it and bridges it to the party
+    /// `replaced` was bridged to, then hangs `replaced` up ([`crate::Cause::Transferred`]);
+    /// when `replaced` is bridged to nobody there is nothing to hand over and `leg` is
+    /// refused.
+    Replacing {
+        /// The new leg.
+        leg: LegId,
+        /// Who calls.
+        caller: Party,
+        /// Whom they called (the request URI).
+        callee: Party,
+        /// The leg it replaces.
+        replaced: LegId,
+    },
     /// An outgoing leg progressed.
     Progress {
         /// The leg.
@@ -110,6 +127,7 @@ impl LegEvent {
     pub fn leg(&self) -> LegId {
         match self {
             LegEvent::Incoming { leg, .. }
+            | LegEvent::Replacing { leg, .. }
             | LegEvent::Progress { leg, .. }
             | LegEvent::Answered { leg }
             | LegEvent::AudioReady { leg }

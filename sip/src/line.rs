@@ -539,8 +539,16 @@ impl Translator {
                 source,
                 auth,
                 sip_call_id,
+                replaces,
             } => {
-                info!(line = %self.line, leg = %call, %source, ?auth, %sip_call_id, caller = %caller.number, callee = %callee.number, "SIP call in");
+                info!(line = %self.line, leg = %call, %source, ?auth, %sip_call_id, caller = %caller.number, callee = %callee.number, replaces = ?replaces, "SIP call in");
+                if replaces.is_some_and(|r| !self.ours(r)) {
+                    // A call of the user agent's that this line never had: not its to hand.
+                    if let Err(e) = self.ua.hangup(call, Cause::Rejected).await {
+                        debug!(leg = %call, cause = %e, "refusal not sent");
+                    }
+                    return;
+                }
                 lock(&self.legs).insert(
                     call,
                     SipLegInfo {
@@ -549,6 +557,16 @@ impl Translator {
                         auth: Some(auth),
                     },
                 );
+                if let Some(replaced) = replaces {
+                    // Answered at once by the runtime: no ringing to play.
+                    self.send(LegEvent::Replacing {
+                        leg: call,
+                        caller,
+                        callee,
+                        replaced,
+                    });
+                    return;
+                }
                 // The gateway has taken the call and decides what to do with it: the caller
                 // hears ringing meanwhile, as a GSM caller hears the network's alerting.
                 if let Err(e) = self.ua.progress(call, false).await {

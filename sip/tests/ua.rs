@@ -655,28 +655,12 @@ async fn refer_from_an_unauthenticated_far_end_is_refused() {
     let (a, mut ea) = start(ca).await;
     // B trusts nobody: A is just an address B calls.
     let (b, mut eb) = start(config("127.0.0.1", 55_000)).await;
-    let id = Uuid::now_v7();
-    b.call(
-        id,
-        Destination::Uri(format!("sip:200@{}", a.udp_addr())),
+    let (id, aid) = answered_call(
+        (&b, &mut eb),
+        (&a, &mut ea),
+        format!("sip:200@{}", a.udp_addr()),
         party("1"),
     )
-    .await
-    .unwrap();
-    let aid = wait_for(&mut ea, |e| match e {
-        UaEvent::Incoming { call, .. } => Some(*call),
-        _ => None,
-    })
-    .await;
-    a.answer(aid).await.unwrap();
-    wait_for(&mut eb, |e| {
-        matches!(e, UaEvent::Answered { call } if *call == id).then_some(())
-    })
-    .await;
-    // A's side is answered once B's ACK arrived.
-    wait_for(&mut ea, |e| {
-        matches!(e, UaEvent::Answered { call } if *call == aid).then_some(())
-    })
     .await;
     let refused = a
         .transfer(aid, &format!("sip:+4490012345@{}", b.udp_addr()))
@@ -773,5 +757,143 @@ async fn a_trunk_at_its_call_limit_refuses_and_fails_over() {
     })
     .await;
     pbx.shutdown().await;
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_with_replaces_takes_a_confirmed_calls_place() {
+    // A talks to B (the gateway under test) and to C; A completes an attended transfer by
+    // asking C to replace A's call with B (REFER to C with Replaces), so C sends B an
+    // INVITE with that Replaces (RFC 3891): B is the target of a transfer done elsewhere.
+    let lan = || trusted("lan", "127.0.0.1:5060".parse().unwrap(), "127.0.0.1/32");
+    let mut cb = config("127.0.0.1", 61_000);
+    cb.trunks.push(lan());
+    let (b, mut eb) = start(cb).await;
+    let mut cc = config("127.0.0.1", 61_500);
+    cc.trunks.push(lan());
+    let (c, mut ec) = start(cc).await;
+    let (a, mut ea) = start(config("127.0.0.1", 62_000)).await;
+
+    let (to_b, b_call) = answered_call(
+        (&a, &mut ea),
+        (&b, &mut eb),
+        format!("sip:500@{}", b.udp_addr()),
+        party("1"),
+    )
+    .await;
+    let (to_c, c_call) = answered_call(
+        (&a, &mut ea),
+        (&c, &mut ec),
+        format!("sip:600@{}", c.udp_addr()),
+        party("1"),
+    )
+    .await;
+
+    a.transfer_attended(to_c, to_b).await.unwrap();
+    let target = wait_for(&mut ec, |e| match e {
+        UaEvent::TransferRequested { call, target } if *call == c_call => Some(target.clone()),
+        _ => None,
+    })
+    .await;
+    let dialog = target.replaces.expect("Replaces").dialog();
+    let uri = |d: &flowgate_sip::refer::DialogRef| {
+        Destination::Uri(format!("{}?{}", target.uri, d.uri_header()))
+    };
+
+    // Refused first: a dialog B does not have (481), `early-only` for a confirmed one (486).
+    let mut unknown = dialog.clone();
+    unknown.from_tag = "not-a-tag".into();
+    let mut early_only = dialog.clone();
+    early_only.early_only = true;
+    for (d, status) in [(unknown, 481), (early_only, 486)] {
+        let id = Uuid::now_v7();
+        c.call(id, uri(&d), party("600")).await.unwrap();
+        let cause = wait_for(&mut ec, |e| match e {
+            UaEvent::Ended { call, cause } if *call == id => Some(cause.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(cause.sip_status, Some(status), "{d:?}");
+    }
+
+    // The real one: B learns which of its calls the new one replaces.
+    let replacing = Uuid::now_v7();
+    c.call(replacing, uri(&dialog), party("600")).await.unwrap();
+    let (new_call, replaced) = wait_for(&mut eb, |e| match e {
+        UaEvent::Incoming { call, replaces, .. } => Some((*call, *replaces)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(replaced, Some(b_call));
+    b.answer(new_call).await.unwrap();
+    wait_for(&mut ec, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == replacing).then_some(())
+    })
+    .await;
+    // B's owner hangs the replaced call up: A's leg to B ends, the new call stays.
+    b.hangup(b_call, Cause::Transferred).await.unwrap();
+    wait_for(&mut ea, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == to_b).then_some(())
+    })
+    .await;
+    assert_eq!(b.status().await.unwrap().calls, 1);
+    for ua in [&a, &b, &c] {
+        ua.shutdown().await;
+    }
+}
+
+/// What a peer may not ask of an INVITE: an extension the user agent lacks gets `420`
+/// naming it (`Require: replaces` is fine: it is implemented), two `Replaces` get `400`;
+/// OPTIONS says what is supported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requirements_the_user_agent_lacks_and_double_replaces_are_refused() {
+    let mut cg = config("127.0.0.1", 62_500);
+    cg.trunks.push(trusted(
+        "lan",
+        "127.0.0.1:5060".parse().unwrap(),
+        "127.0.0.1/32",
+    ));
+    let (gw, mut eg) = start(cg).await;
+    let target = gw.udp_addr();
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = peer.local_addr().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let cases = [
+        ("INVITE", "Require: 100rel, replaces\r\n", 420),
+        (
+            "INVITE",
+            "Replaces: a@b;to-tag=1;from-tag=2\r\nReplaces: c@d;to-tag=3;from-tag=4\r\n",
+            400,
+        ),
+        ("INVITE", "Replaces: a@b;to-tag=1\r\n", 400),
+        ("OPTIONS", "", 200),
+    ];
+    for (i, (method, extra, status)) in cases.into_iter().enumerate() {
+        let msg = format!(
+            "{method} sip:500@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKreq{i}\r\nFrom: <sip:9@{me}>;tag=f{i}\r\nTo: <sip:500@{target}>\r\nCall-ID: req{i}@test\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContact: <sip:9@{me}>\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        peer.send_to(msg.as_bytes(), target).await.unwrap();
+        let r = loop {
+            let (n, _) = tokio::time::timeout(Duration::from_secs(20), peer.recv_from(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            let Ok(flowgate_sip::message::Message::Response(r)) =
+                flowgate_sip::message::parse(&buf[..n], &Default::default())
+            else {
+                panic!("not a response")
+            };
+            if r.status >= 200 {
+                break r;
+            }
+        };
+        assert_eq!(r.status, status, "{method} with {extra:?}");
+        match status {
+            420 => assert_eq!(r.headers.get("Unsupported"), Some("100rel")),
+            200 => assert_eq!(r.headers.get("Supported"), Some("replaces")),
+            _ => {}
+        }
+    }
+    assert!(eg.try_recv().is_err(), "no call was reported");
     gw.shutdown().await;
 }

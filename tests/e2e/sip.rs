@@ -13,6 +13,8 @@
 //!   gateway dials 200 out on the other modem, NOTIFYs 100 then 200, and the caller and
 //!   200 hear each other; to a busy number the PBX hears 486 and keeps the caller; the
 //!   same REFER from a far end no trunk trusts gets 403 and no modem dials.
+//! * The gateway as the target of an attended transfer done elsewhere: a phone's INVITE
+//!   with `Replaces` naming the PBX's call with the gateway takes the GSM caller over.
 //! * A GSM call and a SIP call (placed by the API) meet in a `conference_join`: the caller
 //!   alone does not hear itself, and hears its tone come back through the echoing SIP
 //!   participant; the SIP leg hanging up leaves the caller in the conference.
@@ -1052,5 +1054,257 @@ async fn an_api_transfer_to_a_number_bound_to_a_flow_runs_it_for_the_bridged_par
     assert_eq!(done["variables"]["ran"], "yes");
     assert_eq!(done["variables"]["voipbin.call.digits"], "4");
     ended(&gw, &incoming).await;
+    gw.stop().await;
+}
+
+/// A SIP user agent of the test's own on loopback (a PBX or a phone), trusting calls from
+/// 127.0.0.1 as the gateway's default configuration does, with RTP ports from `rtp_base`.
+async fn peer_ua(
+    rtp_base: u16,
+) -> (
+    flowgate_sip::ua::UserAgent,
+    tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>,
+) {
+    let mut c = flowgate_sip::config::SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        transports: vec![flowgate_sip::transaction::Transport::Udp],
+        ..Default::default()
+    };
+    c.rtp.port_min = rtp_base;
+    c.rtp.port_max = rtp_base + 100;
+    c.trunks.push(flowgate_sip::config::TrunkConfig {
+        name: "lan".into(),
+        proxy: "127.0.0.1:5060".parse().unwrap(),
+        domain: None,
+        transport: flowgate_sip::transaction::Transport::Udp,
+        username: None,
+        password: None,
+        register: false,
+        expires_secs: 300,
+        trusted_sources: vec!["127.0.0.1/32".into()],
+        qualify: false,
+        max_calls: 0,
+    });
+    flowgate_sip::ua::UserAgent::start(c)
+        .await
+        .expect("the peer's user agent starts")
+}
+
+/// The next event of a peer's user agent that `pick` takes (others skipped; 20 s at most).
+async fn peer_event<T>(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>,
+    mut pick: impl FnMut(&flowgate_sip::ua::UaEvent) -> Option<T>,
+) -> T {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("a SIP event within 20 s")
+            .expect("the user agent runs");
+        if let Some(t) = pick(&e) {
+            return t;
+        }
+    }
+}
+
+type PeerEvents = tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>;
+
+/// A PBX with a call to the gateway (`pbx_call`, its id at the PBX) completes an attended
+/// transfer elsewhere: it consults `phone` directly, then REFERs the phone to the gateway
+/// with a `Replaces` naming `pbx_call` (RFC 5589 §7), and the phone sends the gateway
+/// that INVITE with `Replaces`. Returns the phone's new call and the PBX's consultation.
+async fn transfer_by_replaces(
+    pbx: &flowgate_sip::ua::UserAgent,
+    pbx_events: &mut PeerEvents,
+    phone: &flowgate_sip::ua::UserAgent,
+    phone_events: &mut PeerEvents,
+    pbx_call: uuid::Uuid,
+) -> (uuid::Uuid, uuid::Uuid) {
+    use flowgate_sip::ua::{Destination, Party, UaEvent};
+    let consult = uuid::Uuid::now_v7();
+    pbx.call(
+        consult,
+        Destination::Uri(format!("sip:600@{}", phone.udp_addr())),
+        Party::number("200"),
+    )
+    .await
+    .unwrap();
+    let phone_consult = peer_event(phone_events, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    phone.answer(phone_consult).await.unwrap();
+    peer_event(pbx_events, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == consult).then_some(())
+    })
+    .await;
+    pbx.transfer_attended(consult, pbx_call).await.unwrap();
+    let target = peer_event(phone_events, |e| match e {
+        UaEvent::TransferRequested { target, .. } => Some(target.clone()),
+        _ => None,
+    })
+    .await;
+    let replaces = target.replaces.expect("an attended transfer").dialog();
+    let replacing = uuid::Uuid::now_v7();
+    phone
+        .call(
+            replacing,
+            Destination::Uri(format!("{}?{}", target.uri, replaces.uri_header())),
+            Party::number("600"),
+        )
+        .await
+        .unwrap();
+    (replacing, consult)
+}
+
+/// The gateway as the target of an attended transfer done elsewhere (RFC 3891): the GSM
+/// caller is connected to a PBX, and the PBX hands the caller to a phone it consulted
+/// directly ([`transfer_by_replaces`]). The phone's INVITE with `Replaces` is answered at
+/// once, the caller is bridged to the phone (its tone comes back through the phone's
+/// echo), the PBX's leg gets a BYE (cause `transferred`), nothing is dialled, and the
+/// phone hanging up ends the caller's call. (Before: a second, unrelated call into the
+/// routing table.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_with_replaces_hands_the_gsm_caller_to_the_phone() {
+    use flowgate_sip::ua::UaEvent;
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let (pbx, mut pbx_events) = peer_ua(63_000).await;
+    let (phone, mut phone_events) = peer_ua(63_500).await;
+    bind(
+        &gw,
+        SIM_NUMBER,
+        connect_to(&format!("500@{}", pbx.udp_addr())),
+    )
+    .await;
+    let incoming = gsm_call_in(&gw).await;
+    let pbx_call = peer_event(&mut pbx_events, |e| match e {
+        UaEvent::Incoming { call, .. } => Some(*call),
+        _ => None,
+    })
+    .await;
+    pbx.answer(pbx_call).await.unwrap();
+    let pbx_leg = sip_leg_answered(&gw).await;
+
+    let (replacing, consult) =
+        transfer_by_replaces(&pbx, &mut pbx_events, &phone, &mut phone_events, pbx_call).await;
+    peer_event(&mut phone_events, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == replacing).then_some(())
+    })
+    .await;
+    // The phone echoes what it hears.
+    let mut stream = phone.take_audio(replacing).unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut frame = [0i16; 160];
+        while stream.read_frame(&mut frame).is_ok() {
+            if stream.write_frame(&frame).is_err() {
+                break;
+            }
+        }
+    });
+    // The PBX's call with the gateway is ended by the gateway, as replaced.
+    peer_event(&mut pbx_events, |e| {
+        matches!(e, UaEvent::Ended { call, .. } if *call == pbx_call).then_some(())
+    })
+    .await;
+    pbx.hangup(consult, flowgate_sip::cause::Cause::Normal)
+        .await
+        .unwrap();
+    let old = ended(&gw, pbx_leg["id"].as_str().unwrap()).await;
+    assert_eq!(old["end_cause"]["cause"], "transferred", "{old}");
+    let new = api
+        .wait_for("the replacing call's record", || async {
+            api.calls().await.into_iter().find(|c| {
+                c["transport"] == "sip"
+                    && c["direction"] == "incoming"
+                    && c["status"] == "progressing"
+            })
+        })
+        .await;
+    assert_eq!(new["master_call_id"], incoming.as_str(), "{new}");
+    assert_eq!(call(&gw, &incoming).await["status"], "progressing");
+
+    let sim = gw.daemon().sims().remove(0);
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    assert!(
+        tone_share(&sim.take_recorded_audio(), 1000.0) > 0.5,
+        "the caller hears its tone back through the phone"
+    );
+
+    // The phone hangs up: the caller's call ends with it.
+    phone
+        .hangup(replacing, flowgate_sip::cause::Cause::Normal)
+        .await
+        .unwrap();
+    ended(&gw, &incoming).await;
+    echo.join().unwrap();
+    let sent = api.get("/v1.0/gateway/sim/sent").await;
+    assert_eq!(sent["dialled"], json!([]), "nothing was dialled");
+    pbx.shutdown().await;
+    phone.shutdown().await;
+    gw.stop().await;
+}
+
+/// A `Replaces` naming a call that is bridged to nobody (here a SIP caller in a flow)
+/// has no party to hand over: the INVITE is refused (`403`), and the replaced call and
+/// its flow go on untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_replacing_a_call_in_a_flow_is_refused_and_the_flow_goes_on() {
+    use flowgate_sip::ua::{Destination, Party, UaEvent};
+    let gw = Gateway::start().await;
+    let api = gw.api();
+    let (pbx, mut pbx_events) = peer_ua(64_000).await;
+    let (phone, mut phone_events) = peer_ua(64_500).await;
+    bind(
+        &gw,
+        "1000",
+        json!({"name": "waits", "detail": "", "actions": [
+            {"type": "answer"},
+            {"type": "digits_receive", "option": {"duration": 30000, "length": 1}},
+            {"type": "variable_set", "option": {"key": "after", "value": "digits"}}]}),
+    )
+    .await;
+    let pbx_call = uuid::Uuid::now_v7();
+    pbx.call(
+        pbx_call,
+        Destination::Uri(format!("sip:1000@{}", sip_addr(&gw))),
+        Party::number("200"),
+    )
+    .await
+    .unwrap();
+    peer_event(&mut pbx_events, |e| {
+        matches!(e, UaEvent::Answered { call } if *call == pbx_call).then_some(())
+    })
+    .await;
+    let (replacing, _) =
+        transfer_by_replaces(&pbx, &mut pbx_events, &phone, &mut phone_events, pbx_call).await;
+    let refused = peer_event(&mut phone_events, |e| match e {
+        UaEvent::Ended { call, cause } if *call == replacing => Some(cause.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(refused.sip_status, Some(403), "{refused:?}");
+
+    // The PBX's call is still up in its flow, waiting for a digit, until the PBX leaves.
+    let calls = api.calls().await;
+    let (up, refused): (Vec<&Value>, Vec<&Value>) =
+        calls.iter().partition(|c| c["source"]["target"] == "200");
+    let ([caller], [refused]) = (up.as_slice(), refused.as_slice()) else {
+        panic!("the PBX's call and the refused one: {calls:?}")
+    };
+    assert_eq!(refused["end_cause"]["cause"], "rejected", "{refused}");
+    assert_eq!(caller["status"], "progressing");
+    let af = caller["activeflow_id"].as_str().unwrap().to_owned();
+    let flow = api.get(&format!("/v1.0/activeflows/{af}")).await;
+    assert_eq!(flow["current_action"]["type"], "digits_receive", "{flow}");
+    pbx.hangup(pbx_call, flowgate_sip::cause::Cause::Normal)
+        .await
+        .unwrap();
+    let caller = ended(&gw, caller["id"].as_str().unwrap()).await;
+    assert_eq!(caller["hangup_by"], "remote");
+    pbx.shutdown().await;
+    phone.shutdown().await;
     gw.stop().await;
 }

@@ -34,6 +34,11 @@ use crate::transaction::{Incoming, Peer, TransactionLayer, Transport, TxId, TxOu
 
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, REGISTER";
 
+/// The SIP extensions (option tags) this user agent implements: an INVITE that requires
+/// any other gets `420` (RFC 3261 §8.2.2.3) rather than a call that would not behave as
+/// the caller asked (`100rel` without PRACK, `timer` without refreshes).
+const SUPPORTED: &str = "replaces";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Owner {
     Invite(CallId),
@@ -420,6 +425,7 @@ impl Core {
         }
         if req.method == Method::Options && status == 200 {
             r.headers.push("Accept", "application/sdp");
+            r.headers.push("Supported", SUPPORTED);
         }
         self.respond(tx, r, now);
     }
@@ -506,7 +512,18 @@ impl Core {
             return;
         }
         match &req.method {
-            Method::Invite => self.incoming_invite(tx, req, src, trusted, now),
+            Method::Invite => {
+                let unsupported = unsupported_requirements(&req);
+                if unsupported.is_empty() {
+                    self.incoming_invite(tx, req, src, trusted, now);
+                } else {
+                    debug!(from = %src.addr, %unsupported, "INVITE requires extensions this user agent lacks: 420");
+                    let mut r = Response::to_request(&req, 420, reason_phrase(420));
+                    r.set_to_tag(&rand_hex(4));
+                    r.headers.push("Unsupported", unsupported);
+                    self.respond(tx, r, now);
+                }
+            }
             Method::Register => self.on_register(tx, req, src, now),
             Method::Options => self.reply(tx, &req, 200, now),
             Method::Cancel => self.on_cancel(tx, &req, now),
@@ -689,6 +706,14 @@ impl Core {
                 None => return,
             },
         };
+        let replaces = match self.replaced_call(&req) {
+            Ok(r) => r,
+            Err(status) => {
+                info!(%status, from = %src.addr, "INVITE with a Replaces the gateway cannot honour: refused");
+                self.reply(tx, &req, status, now);
+                return;
+            }
+        };
         let mut caller = party_of(req.headers.get("From"));
         if let AuthIdentity::Extension(u) = &auth {
             // An extension calls as itself: its number is what it authenticated as.
@@ -788,7 +813,7 @@ impl Core {
         self.by_dialog.insert((sip_call_id.clone(), local_tag), id);
         self.invite_server.insert(tx, id);
         self.arm(ring_deadline, Timer::Ring(id));
-        info!(call = %id, %sip_call_id, from = %src.addr, "incoming call");
+        info!(call = %id, %sip_call_id, from = %src.addr, replaces = ?replaces, "incoming call");
         self.emit(UaEvent::Incoming {
             call: id,
             caller,
@@ -796,6 +821,7 @@ impl Core {
             source: src.addr,
             auth,
             sip_call_id,
+            replaces,
         });
     }
 
@@ -1075,6 +1101,51 @@ impl Core {
     /// extension or trunk we called) speaking from the address the dialog has. A REFER
     /// can make the gateway dial (a modem, a trunk): an unknown far end — a plain `sip:`
     /// address a flow called — must not be able to (toll fraud).
+    /// Our live call with the dialog a `Replaces` names. RFC 3891 §3 has `to-tag` as our
+    /// tag and `from-tag` as the peer's; the swapped reading is accepted too, as some
+    /// transferors build it from their own point of view (both tags must match either way,
+    /// and they are random: nobody outside the dialog can name it).
+    fn call_of_dialog(&self, r: &crate::refer::DialogRef) -> Option<CallId> {
+        self.calls
+            .iter()
+            .find(|(_, c)| {
+                !c.ended
+                    && c.sip_call_id == r.call_id
+                    && c.dialog.as_ref().is_some_and(|d| {
+                        (d.id.local_tag == r.to_tag && d.id.remote_tag == r.from_tag)
+                            || (d.id.local_tag == r.from_tag && d.id.remote_tag == r.to_tag)
+                    })
+            })
+            .map(|(id, _)| *id)
+    }
+
+    /// The call an incoming INVITE's `Replaces` (RFC 3891) takes the place of, or the
+    /// status to refuse it with: `400` for more than one or a malformed one, `481` when no
+    /// confirmed dialog of ours matches (an early dialog is not replaced: an incoming one
+    /// must not be by §3, and the gateway's own ringing calls are not handed over either),
+    /// `486` for `early-only` naming a confirmed dialog (§3).
+    fn replaced_call(&self, req: &Request) -> Result<Option<CallId>, u16> {
+        let values: Vec<&str> = req
+            .headers
+            .0
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Replaces"))
+            .map(|h| h.value.as_str())
+            .collect();
+        let value = match values.as_slice() {
+            [] => return Ok(None),
+            [one] => *one,
+            _ => return Err(400),
+        };
+        let r = crate::refer::DialogRef::parse(value).map_err(|_| 400u16)?;
+        let id = self.call_of_dialog(&r).ok_or(481u16)?;
+        match self.calls.get(&id).map(|c| c.state) {
+            Some(State::Confirmed) if r.early_only => Err(486),
+            Some(State::Confirmed) => Ok(Some(id)),
+            _ => Err(481),
+        }
+    }
+
     fn referrer(&self, id: CallId, src: Peer, trusted: Option<usize>) -> Option<AuthIdentity> {
         if let Some(t) = trusted {
             return Some(AuthIdentity::Trunk(self.cfg.trunks[t].name.clone()));
@@ -1122,18 +1193,7 @@ impl Core {
             }
         };
         let replaces = refer_to.replaces.map(|r| Replaces {
-            call: self
-                .calls
-                .iter()
-                .find(|(_, c)| {
-                    !c.ended
-                        && c.sip_call_id == r.call_id
-                        && c.dialog.as_ref().is_some_and(|d| {
-                            (d.id.local_tag == r.from_tag && d.id.remote_tag == r.to_tag)
-                                || (d.id.local_tag == r.to_tag && d.id.remote_tag == r.from_tag)
-                        })
-                })
-                .map(|(id, _)| *id),
+            call: self.call_of_dialog(&r),
             call_id: r.call_id,
             to_tag: r.to_tag,
             from_tag: r.from_tag,
@@ -1796,6 +1856,7 @@ impl Core {
         inv.headers
             .push("Contact", self.contact(&user, peer.transport));
         inv.headers.push("Allow", ALLOW);
+        inv.headers.push("Supported", SUPPORTED);
         if let Some(r) = &replaces {
             inv.headers.push("Replaces", r.header_value());
             inv.headers.push("Require", "replaces");
@@ -2297,6 +2358,30 @@ impl Core {
             let _ = self.hangup(id, Cause::Normal, now);
         }
     }
+}
+
+/// The option tags of a request's `Require` headers this user agent does not implement,
+/// comma-separated (empty when it can honour them all).
+fn unsupported_requirements(req: &Request) -> String {
+    let mut missing = Vec::new();
+    for h in req
+        .headers
+        .0
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Require"))
+    {
+        for tag in crate::message::split_commas(&h.value) {
+            let tag = tag.trim();
+            if !tag.is_empty()
+                && !SUPPORTED
+                    .split(',')
+                    .any(|s| s.trim().eq_ignore_ascii_case(tag))
+            {
+                missing.push(tag.to_owned());
+            }
+        }
+    }
+    missing.join(", ")
 }
 
 fn first_line(b: &[u8]) -> String {

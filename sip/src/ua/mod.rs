@@ -190,6 +190,11 @@ pub enum UaEvent {
         auth: AuthIdentity,
         /// SIP Call-ID.
         sip_call_id: String,
+        /// The confirmed call of ours this one takes the place of (its INVITE carried a
+        /// `Replaces` naming it, RFC 3891: that call's far end transferred it here). The
+        /// user agent leaves the replaced call up: its owner hands what it was doing over
+        /// to the new call, then hangs the replaced one up.
+        replaces: Option<CallId>,
     },
     /// Provisional progress of an outgoing call.
     Progress {

@@ -137,6 +137,36 @@ pub fn media_thread(
     (counters, h)
 }
 
+/// `from` calls `to` at `uri` as `caller` and `to` answers: the call's id at each end,
+/// once both saw the answer.
+pub async fn answered_call(
+    (from, from_events): (&UserAgent, &mut UnboundedReceiver<UaEvent>),
+    (to, to_events): (&UserAgent, &mut UnboundedReceiver<UaEvent>),
+    uri: String,
+    caller: flowgate_sip::ua::Party,
+) -> (uuid::Uuid, uuid::Uuid) {
+    let id = uuid::Uuid::now_v7();
+    from.call(id, flowgate_sip::ua::Destination::Uri(uri), caller)
+        .await
+        .unwrap();
+    let theirs = wait_for(to_events, |e| match e {
+        UaEvent::Incoming { call, replaces, .. } => {
+            assert_eq!(*replaces, None, "a plain call replaces nothing");
+            Some(*call)
+        }
+        _ => None,
+    })
+    .await;
+    to.answer(theirs).await.unwrap();
+    for (events, call_id) in [(from_events, id), (to_events, theirs)] {
+        wait_for(events, |e| {
+            matches!(e, UaEvent::Answered { call } if *call == call_id).then_some(())
+        })
+        .await;
+    }
+    (id, theirs)
+}
+
 /// Starts a user agent.
 pub async fn start(cfg: SipConfig) -> (UserAgent, UnboundedReceiver<UaEvent>) {
     trace();

@@ -47,6 +47,20 @@ pub(crate) async fn line_events_task(rt: Runtime, line: Arc<dyn Line>, mut event
             }
             continue;
         }
+        if let LegEvent::Replacing {
+            leg,
+            caller,
+            callee,
+            replaced,
+        } = &event
+        {
+            if let Err(e) =
+                super::transfer::on_replacing(&rt, &line, *leg, caller, callee, *replaced)
+            {
+                warn!(line = line.id(), cause = %e, "replacing call not handled");
+            }
+            continue;
+        }
         let Some(call) = rt.live_call_by_id(event.leg()) else {
             continue;
         };
@@ -55,7 +69,7 @@ pub(crate) async fn line_events_task(rt: Runtime, line: Arc<dyn Line>, mut event
             continue;
         }
         match event {
-            LegEvent::Incoming { .. } => {}
+            LegEvent::Incoming { .. } | LegEvent::Replacing { .. } => {}
             LegEvent::Progress { progress, .. } => on_progress(&rt, &call, progress),
             LegEvent::Answered { .. } => on_answered(&rt, &call).await,
             LegEvent::AudioReady { .. } => {

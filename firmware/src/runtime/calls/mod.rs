@@ -203,6 +203,13 @@ impl LiveCall {
 
     /// Hangs up (idempotent); `reason` is VoIPBIN's hang-up reason for the record.
     pub(crate) async fn hangup(&self, reason: &str) {
+        self.hangup_with(reason, Cause::from_voipbin_reason(reason))
+            .await
+    }
+
+    /// Hangs up with a line cause of its own (one no flow reason names: the far end is
+    /// told the call was transferred, or refused).
+    pub(crate) async fn hangup_with(&self, reason: &str, cause: Cause) {
         {
             let mut live = self.inner.live.lock();
             if live.ended {
@@ -213,10 +220,7 @@ impl LiveCall {
             live.failover = false;
         }
         let line = self.line();
-        if let Err(e) = line
-            .hangup(self.id(), Cause::from_voipbin_reason(reason))
-            .await
-        {
+        if let Err(e) = line.hangup(self.id(), cause).await {
             // The leg may already be gone (the far end hung up at the same moment); the
             // Ended event settles the record either way.
             debug!(call = %self.id(), cause = %e, "hang-up");

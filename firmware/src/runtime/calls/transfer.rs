@@ -19,13 +19,15 @@
 //! if any, is stopped without hanging it up). Nothing is dialled.
 
 use flowgate_flows::model::{Address, ReferenceType};
-use flowgate_line::{Cause, LegError, LegId, Party, TransferTarget};
+use std::sync::Arc;
+
+use flowgate_line::{Cause, LegError, LegId, Line, Party, TransferTarget};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::dial::DialRequest;
 use super::events::{find_binding, routes_onward};
-use super::record::{call_variables, update_call};
+use super::record::{call_variables, new_call_record, store_new_call, update_call};
 use super::{LiveCall, Phase};
 use crate::model::CallDirection;
 use crate::runtime::mailbox::Signal;
@@ -458,6 +460,82 @@ impl LiveCall {
                 let _ = line.retrieve(self.id()).await;
                 self.inner.live.lock().local_reason = None;
                 Err(e.into())
+            }
+        }
+    }
+}
+
+/// A call arrived to take `replaced`'s place ([`flowgate_line::LegEvent::Replacing`]: the
+/// far end of `replaced` transferred it here, an attended transfer completed elsewhere —
+/// a SIP INVITE with `Replaces`). The new call is recorded and, when `replaced` is bridged
+/// to a party, answered and bridged to it; `replaced` is then hung up as transferred. With
+/// no party to hand over, the new call is refused and `replaced` stays as it was.
+///
+/// Runs on the line's event task up to the hand-over's first step: `replaced` lets go of
+/// the party before any later event of the line (its far end's BYE follows soon after)
+/// can end it and take the party along. Answering and bridging wait for the new leg's
+/// own events, so they run on a task of their own.
+pub(super) fn on_replacing(
+    rt: &Runtime,
+    line: &Arc<dyn Line>,
+    leg: LegId,
+    caller: &Party,
+    callee: &Party,
+    replaced: LegId,
+) -> Result<(), RuntimeError> {
+    let mut source = tel(&caller.number);
+    source.target_name = caller.display_name.clone();
+    let mut record = new_call_record(
+        leg,
+        line.as_ref(),
+        CallDirection::Incoming,
+        source,
+        tel(&callee.number),
+    );
+    let call = LiveCall::new(rt, leg, Arc::clone(line));
+    rt.register_call(&call);
+    let old = rt.live_call_by_id(replaced);
+    let party = old
+        .as_ref()
+        .and_then(|o| o.inner.live.lock().peer.clone())
+        .filter(|p| !p.is_ended());
+    if let Some(party) = &party {
+        record.master_call_id = Some(party.id());
+    }
+    store_new_call(rt, &record)?;
+    let (Some(old), Some(party)) = (old, party) else {
+        info!(call = %leg, %replaced, "a call to replace a leg bridged to nobody: refused");
+        rt.spawn(async move { call.hangup_with("failed", Cause::Rejected).await });
+        return Ok(());
+    };
+    old.inner.live.lock().peer = None;
+    old.inner.live.lock().parted_from.push(party.id());
+    party.inner.live.lock().parted_from.push(old.id());
+    info!(call = %leg, %replaced, party = %party.id(), "a call replaces a leg: handing its party over");
+    rt.spawn(async move { replace(call, old, party).await });
+    Ok(())
+}
+
+/// The hand-over of [`on_replacing`]: `new` is answered and bridged to `party`, then `old`
+/// leaves. If `new` cannot take the party (it hung up first, no audio), the party goes
+/// back to `old` — or, when `old` is gone too, is hung up rather than left alone.
+async fn replace(new: LiveCall, old: LiveCall, party: LiveCall) {
+    let rt = new.inner.rt.clone();
+    match new.join_audio(&party).await {
+        Ok(()) => {
+            let _ = update_call(&rt, party.id(), |c| c.chained_call_ids.push(new.id()));
+            info!(call = %new.id(), party = %party.id(), replaced = %old.id(), "transferred to the replacing call");
+            release_together(party, new);
+            old.hangup_with("normal", Cause::Transferred).await;
+        }
+        Err(e) => {
+            warn!(call = %new.id(), party = %party.id(), replaced = %old.id(), cause = %e, "the replacing call did not take the party over");
+            new.hangup("failed").await;
+            for (a, b) in [(&old, &party), (&party, &old)] {
+                a.inner.live.lock().parted_from.retain(|id| *id != b.id());
+            }
+            if old.is_ended() || party.join_audio(&old).await.is_err() {
+                party.hangup("normal").await;
             }
         }
     }
