@@ -377,7 +377,7 @@ async fn an_attended_refer_to_a_dialog_elsewhere_asks_to_call_the_target_with_it
     let (c, mut ec) = line(trusting(59_000)).await;
 
     let (a1, b1) = answered_call(&a, &mut ea, &b, &mut eb, "201").await;
-    let (consult, _) = answered_call(&a, &mut ea, &c, &mut ec, "300").await;
+    let (consult, c_consult) = answered_call(&a, &mut ea, &c, &mut ec, "300").await;
     a.transfer(a1, TransferTarget::Leg(consult)).await.unwrap();
     let e = wait_leg(&mut eb, |e| matches!(e, LegEvent::TransferRequested { .. })).await;
     let LegEvent::TransferRequested {
@@ -400,7 +400,8 @@ async fn an_attended_refer_to_a_dialog_elsewhere_asks_to_call_the_target_with_it
         "it names the consultation dialog"
     );
 
-    // The owner places the call the line asked for; the target sees a call.
+    // The owner places the call the line asked for; the target sees a call that takes
+    // the place of its consultation call (RFC 3891).
     let bc: LegId = Uuid::now_v7();
     b.place(
         bc,
@@ -411,11 +412,13 @@ async fn an_attended_refer_to_a_dialog_elsewhere_asks_to_call_the_target_with_it
     )
     .await
     .unwrap();
-    let LegEvent::Incoming { leg: cb, .. } =
-        wait_leg(&mut ec, |e| matches!(e, LegEvent::Incoming { .. })).await
+    let LegEvent::Replacing {
+        leg: cb, replaced, ..
+    } = wait_leg(&mut ec, |e| matches!(e, LegEvent::Replacing { .. })).await
     else {
         unreachable!()
     };
+    assert_eq!(replaced, c_consult);
     c.answer(cb).await.unwrap();
     wait_leg(&mut eb, |e| *e == LegEvent::Answered { leg: bc }).await;
     b.transfer_outcome(b1, Ok(())).await.unwrap();
