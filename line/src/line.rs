@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::audio::LegAudio;
 use crate::cause::{Cause, EndCause};
-use crate::event::LineEvents;
+use crate::event::{LineEvents, Progress};
 
 /// A leg's identity: the call record's id.
 pub type LegId = Uuid;
@@ -247,6 +247,14 @@ pub trait Line: Send + Sync + 'static {
     /// once the party answered and was joined, `Err(cause)` when it could not be reached
     /// or was not allowed. Lines that never ask for one keep the default (nothing to say).
     fn transfer_outcome(&self, _leg: LegId, _outcome: Result<(), Cause>) -> LegFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// How far the party of a blind transfer the line asked for has got before it
+    /// answered (it rings, or plays early media): the line may tell its peer (a SIP
+    /// peer's NOTIFY `180`), so the transferor sees the target ring. Lines that never ask
+    /// for a transfer keep the default (nothing to say).
+    fn transfer_progress(&self, _leg: LegId, _progress: Progress) -> LegFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
 

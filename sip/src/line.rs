@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use flowgate_line::{
     Availability, Capabilities, Cause, DtmfSource, EndCause, LegAudio, LegDetails, LegError,
-    LegEvent, LegFuture, LegId, Line, LineEventSender, LineEvents, Party, Placement,
+    LegEvent, LegFuture, LegId, Line, LineEventSender, LineEvents, Party, Placement, Progress,
     TransferTarget, Transport, line_events,
 };
 use tokio::sync::mpsc;
@@ -465,6 +465,22 @@ impl Line for SipLine {
                     200
                 }
                 Err(cause) => crate::cause::sip_status_for(cause),
+            };
+            self.ua
+                .transfer_outcome(leg, status)
+                .await
+                .map_err(|e| self.error(e))
+        })
+    }
+
+    fn transfer_progress(&self, leg: LegId, progress: Progress) -> LegFuture<'_, ()> {
+        Box::pin(async move {
+            self.known(leg)?;
+            // The REFER's NOTIFY 100 went out when it was accepted.
+            let status = match progress {
+                Progress::Trying => return Ok(()),
+                Progress::Ringing => 180,
+                Progress::EarlyMedia => 183,
             };
             self.ua
                 .transfer_outcome(leg, status)

@@ -680,7 +680,19 @@ async fn gsm_caller_bridged_to_a_pbx_referring_to(
         bind(&gw, number, flow).await;
     }
     let refer_to = refer_to(&gw);
-    let (port, child) = sipp_uas(scenario_file, ip, &["-key", "refer_to", &refer_to]);
+    let messages = pbx_messages(&dir).display().to_string();
+    let (port, child) = sipp_uas(
+        scenario_file,
+        ip,
+        &[
+            "-key",
+            "refer_to",
+            &refer_to,
+            "-trace_msg",
+            "-message_file",
+            &messages,
+        ],
+    );
     bind(&gw, SIM_NUMBER, connect_to(&format!("1000@{ip}:{port}"))).await;
     let api = gw.api();
     api.post(
@@ -707,6 +719,59 @@ async fn gsm_caller_bridged_to_a_pbx_referring_to(
     })
     .await;
     (gw, dir, child, incoming)
+}
+
+/// Where SIPp, as the PBX of [`gsm_caller_bridged_to_a_pbx_referring_to`], logs the
+/// messages it sent and received.
+fn pbx_messages(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("pbx-messages.log")
+}
+
+/// The sipfrag statuses of the NOTIFYs in a SIPp message log, in order (a retransmission
+/// counted once).
+fn notified(messages: &str) -> Vec<&'static str> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    for m in messages.split("-----------------------------------------------") {
+        if !m.contains("\nNOTIFY sip:") {
+            continue;
+        }
+        let status = ["100 Trying", "180 Ringing", "200 OK"]
+            .into_iter()
+            .find(|s| m.contains(&format!("\nSIP/2.0 {s}")));
+        if let Some(s) = status
+            && seen.last() != Some(&s)
+        {
+            seen.push(s);
+        }
+    }
+    seen
+}
+
+/// While the transfer target rings, the PBX that transferred the GSM caller is told so
+/// (NOTIFY `180 Ringing`, the subscription still active), then `200 OK` once the target
+/// answers: the transferor's phone can show the target ringing, as Asterisk's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blind_transfer_tells_the_pbx_the_target_rings() {
+    let (gw, dir, child, _incoming) =
+        gsm_caller_bridged_to_a_referring_pbx("uas_refer.xml", "127.0.0.1", crate::connect::RINGS)
+            .await;
+    let api = gw.api();
+    let log = pbx_messages(&dir);
+    api.wait_for("the PBX to hear that the target rings", || async {
+        let messages = std::fs::read_to_string(&log).ok()?;
+        notified(&messages).contains(&"180 Ringing").then_some(())
+    })
+    .await;
+    api.post("/v1.0/gateway/sim/answer?modem=sim1", json!({}))
+        .await;
+    finished(child).await;
+    let messages = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        notified(&messages),
+        ["100 Trying", "180 Ringing", "200 OK"],
+        "{messages}"
+    );
+    gw.stop().await;
 }
 
 /// The PBX the GSM caller was connected to transfers the call (blind REFER to the

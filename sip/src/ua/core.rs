@@ -1679,7 +1679,8 @@ impl Core {
             Command::TransferOutcome { id, status, reply } => {
                 let r = match self.calls.get(&id) {
                     Some(c) if c.refer_sub => {
-                        self.notify_refer(id, status, true, now);
+                        // A provisional status keeps the subscription (RFC 3515 §2.4.5).
+                        self.notify_refer(id, status, status >= 200, now);
                         Ok(())
                     }
                     Some(_) => Err(UaError::State {

@@ -518,7 +518,9 @@ impl UserAgent {
         .await
     }
 
-    /// Reports how a transfer the peer asked for went (final NOTIFY, e.g. 200 or 503).
+    /// Reports how a transfer the peer asked for goes: a final status (200, 503…) is the
+    /// last NOTIFY and ends the subscription; a provisional one (180 while the target
+    /// rings) is a NOTIFY that keeps it.
     pub async fn transfer_outcome(&self, id: CallId, status: u16) -> Result<(), UaError> {
         self.ask(|reply| Command::TransferOutcome { id, status, reply })
             .await

@@ -21,7 +21,7 @@
 use flowgate_flows::model::{Address, ReferenceType};
 use std::sync::Arc;
 
-use flowgate_line::{Cause, LegError, LegId, Line, Party, TransferTarget};
+use flowgate_line::{Cause, LegError, LegId, Line, Party, Progress, TransferTarget};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
@@ -304,11 +304,29 @@ impl LiveCall {
         // while the target rings (a transfer without waiting for the NOTIFY), the party's
         // `connect` lets it go instead of ending or resuming its flow.
         held.inner.live.lock().peer = Some(other.clone());
-        let answered = tokio::select! {
-            p = other.wait_phase(|p| matches!(p, Phase::Answered)) => p,
-            _ = held.wait_phase(|_| false) => {
-                other.hangup("cancel").await;
-                return Err(Cause::Cancelled);
+        // The peer hears once that the target rings (NOTIFY 180), then how it ended.
+        let mut told = false;
+        let answered = loop {
+            let phase = tokio::select! {
+                p = other.wait_phase(|p| {
+                    matches!(p, Phase::Answered)
+                        || (!told
+                            && matches!(
+                                p,
+                                Phase::Progress(Progress::Ringing | Progress::EarlyMedia)
+                            ))
+                }) => p,
+                _ = held.wait_phase(|_| false) => {
+                    other.hangup("cancel").await;
+                    return Err(Cause::Cancelled);
+                }
+            };
+            let Phase::Progress(progress) = phase else {
+                break phase;
+            };
+            told = true;
+            if let Err(e) = self.line().transfer_progress(self.id(), progress).await {
+                debug!(call = %self.id(), cause = %e, "transfer progress not reported");
             }
         };
         if let Phase::Ended(cause) = answered {
