@@ -135,6 +135,12 @@ impl Manager {
     /// Opens the port, retrying with back-off until it exists (USB enumeration).
     async fn open_port(&mut self) -> Phase {
         let mut backoff = Backoff::new(self.sh.config.recovery.reopen_backoff);
+        // The port task may still hold the stream of an earlier open (an init that failed
+        // as "port not open" before the task had taken that stream, seen under load): it
+        // keeps the tty's exclusive lock, and every open here would fail with "Unable to
+        // acquire exclusive lock" for good. The task lets it go first (an open racing the
+        // release fails once and is retried after the back-off).
+        let _ = self.ctl.send(PortControl::Detach("reopening".to_owned()));
         loop {
             self.sh.set_state(ModemState::Opening {
                 attempt: backoff.attempt(),
