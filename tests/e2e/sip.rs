@@ -1173,6 +1173,18 @@ async fn peer_event<T>(
 
 type PeerEvents = tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>;
 
+/// A thread sending back every frame a peer's call receives, until the call ends.
+fn echo(mut stream: flowgate_sip::rtp::RtpStream) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut frame = [0i16; 160];
+        while stream.read_frame(&mut frame).is_ok() {
+            if stream.write_frame(&frame).is_err() {
+                break;
+            }
+        }
+    })
+}
+
 /// A PBX with a call to the gateway (`pbx_call`, its id at the PBX) completes an attended
 /// transfer elsewhere: it consults `phone` directly, then REFERs the phone to the gateway
 /// with a `Replaces` naming `pbx_call` (RFC 5589 §7), and the phone sends the gateway
@@ -1250,6 +1262,14 @@ async fn an_invite_with_replaces_hands_the_gsm_caller_to_the_phone() {
     .await;
     pbx.answer(pbx_call).await.unwrap();
     let pbx_leg = sip_leg_answered(&gw).await;
+    // The PBX echoes; once the caller hears its tone back the caller and the PBX are
+    // bridged (answered is not yet bridged: a transfer right then has no party to hand over).
+    let sim = gw.daemon().sims().remove(0);
+    let pbx_echo = echo(pbx.take_audio(pbx_call).unwrap());
+    sim.take_recorded_audio();
+    sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
+    sim.wait_for_recorded(16_000, WAIT).await.unwrap();
+    assert!(tone_share(&sim.take_recorded_audio(), 1000.0) > 0.5);
 
     let (replacing, consult) =
         transfer_by_replaces(&pbx, &mut pbx_events, &phone, &mut phone_events, pbx_call).await;
@@ -1258,15 +1278,7 @@ async fn an_invite_with_replaces_hands_the_gsm_caller_to_the_phone() {
     })
     .await;
     // The phone echoes what it hears.
-    let mut stream = phone.take_audio(replacing).unwrap();
-    let echo = std::thread::spawn(move || {
-        let mut frame = [0i16; 160];
-        while stream.read_frame(&mut frame).is_ok() {
-            if stream.write_frame(&frame).is_err() {
-                break;
-            }
-        }
-    });
+    let phone_echo = echo(phone.take_audio(replacing).unwrap());
     // The PBX's call with the gateway is ended by the gateway, as replaced.
     peer_event(&mut pbx_events, |e| {
         matches!(e, UaEvent::Ended { call, .. } if *call == pbx_call).then_some(())
@@ -1289,7 +1301,6 @@ async fn an_invite_with_replaces_hands_the_gsm_caller_to_the_phone() {
     assert_eq!(new["master_call_id"], incoming.as_str(), "{new}");
     assert_eq!(call(&gw, &incoming).await["status"], "progressing");
 
-    let sim = gw.daemon().sims().remove(0);
     sim.take_recorded_audio();
     sim.queue_audio(&tone(1000.0, 16_000)).unwrap();
     sim.wait_for_recorded(16_000, WAIT).await.unwrap();
@@ -1304,7 +1315,8 @@ async fn an_invite_with_replaces_hands_the_gsm_caller_to_the_phone() {
         .await
         .unwrap();
     ended(&gw, &incoming).await;
-    echo.join().unwrap();
+    pbx_echo.join().unwrap();
+    phone_echo.join().unwrap();
     let sent = api.get("/v1.0/gateway/sim/sent").await;
     assert_eq!(sent["dialled"], json!([]), "nothing was dialled");
     pbx.shutdown().await;
@@ -1359,6 +1371,8 @@ async fn an_invite_replacing_a_call_in_a_flow_is_refused_and_the_flow_goes_on() 
     let ([caller], [refused]) = (up.as_slice(), refused.as_slice()) else {
         panic!("the PBX's call and the refused one: {calls:?}")
     };
+    // Its record ends once the runtime has read the leg's end (the phone may hear first).
+    let refused = ended(&gw, refused["id"].as_str().unwrap()).await;
     assert_eq!(refused["end_cause"]["cause"], "rejected", "{refused}");
     assert_eq!(caller["status"], "progressing");
     let af = caller["activeflow_id"].as_str().unwrap().to_owned();

@@ -11,16 +11,19 @@
 //! consultation call, a SIP attended REFER with `Replaces`), [`LiveCall::join_far_ends`]
 //! bridges what the two legs were bridged to, and the two legs leave; to a party (a SIP
 //! blind REFER), [`LiveCall::hand_over_to`] dials it where the peer could have called it
-//! itself and bridges the party the leg was bridged to once it answers.
+//! itself and bridges the party the leg was bridged to once it answers. And a new call may
+//! take a leg's place (`LegEvent::Replacing`: a SIP INVITE with `Replaces`, the gateway the
+//! target of an attended transfer done elsewhere): [`on_replacing`] hands it the leg's
+//! party.
 //!
 //! A transfer to a number bound to a flow (`call_flow_id`) does what a call to that number
 //! does, as a blind transfer into an Asterisk dialplan extension does: the transferred
 //! party leaves its bridge and runs that flow ([`LiveCall::hand_to_flow`]; its old flow,
 //! if any, is stopped without hanging it up). Nothing is dialled.
 
-use flowgate_flows::model::{Address, ReferenceType};
 use std::sync::Arc;
 
+use flowgate_flows::model::{Address, ReferenceType};
 use flowgate_line::{Cause, LegError, LegId, Line, Party, Progress, TransferTarget};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
@@ -29,6 +32,7 @@ use super::dial::DialRequest;
 use super::events::{find_binding, routes_onward};
 use super::record::{call_variables, new_call_record, store_new_call, update_call};
 use super::{LiveCall, Phase};
+use crate::metrics::Metrics;
 use crate::model::CallDirection;
 use crate::runtime::mailbox::Signal;
 use crate::runtime::sms::tel;
@@ -510,6 +514,7 @@ pub(super) fn on_replacing(
         source,
         tel(&callee.number),
     );
+    Metrics::inc(&rt.metrics().calls_incoming_total);
     let call = LiveCall::new(rt, leg, Arc::clone(line));
     rt.register_call(&call);
     let old = rt.live_call_by_id(replaced);
@@ -526,8 +531,11 @@ pub(super) fn on_replacing(
         rt.spawn(async move { call.hangup_with("failed", Cause::Rejected).await });
         return Ok(());
     };
-    old.inner.live.lock().peer = None;
-    old.inner.live.lock().parted_from.push(party.id());
+    {
+        let mut live = old.inner.live.lock();
+        live.peer = None;
+        live.parted_from.push(party.id());
+    }
     party.inner.live.lock().parted_from.push(old.id());
     info!(call = %leg, %replaced, party = %party.id(), "a call replaces a leg: handing its party over");
     rt.spawn(async move { replace(call, old, party).await });
