@@ -288,6 +288,12 @@ async fn the_caller_hanging_up_ends_the_connected_call() {
     let leg = outgoing(&gw, "progressing").await;
     // The caller is the only call on sim0 (the simulator hangs up its newest call).
     assert_eq!(leg["line_id"], "sim1", "{leg}");
+    // Connected: the caller is answered once the leg is (a caller hanging up while the
+    // gateway answers it is another story: under load that fell in between).
+    api.wait_for("the caller to be answered", || async {
+        (call(&gw, &incoming).await["status"] == "progressing").then_some(())
+    })
+    .await;
 
     api.post("/v1.0/gateway/sim/hangup?modem=sim0", json!({}))
         .await;

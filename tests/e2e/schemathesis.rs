@@ -57,7 +57,10 @@ async fn schemathesis_finds_nothing() {
         .args(["--exclude-operation-id", "stream"])
         .args(["--exclude-operation-id", "queue_audio"])
         .args(["--max-examples", "15", "--seed", "20261206"])
-        .args(["--generation-deterministic", "--workers", "2"])
+        // One worker: with two threads, CPython 3.11's parser (Hypothesis describes its
+        // filters from their source) failed once under load with "AST constructor
+        // recursion depth mismatch", an error of the tool, not a finding.
+        .args(["--generation-deterministic", "--workers", "1"])
         .args(["--request-timeout", "20", "--no-color"])
         // Hypothesis times its own data generation: on a loaded machine the flow-set
         // body's generator is "too slow" and fails the run without any request sent.

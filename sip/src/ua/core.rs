@@ -1096,11 +1096,6 @@ impl Core {
         }
     }
 
-    /// Who sends a REFER on call `id` from `src`, if the gateway may act on it: a trunk's
-    /// trusted source, or the far end the call already knows (an authenticated caller, the
-    /// extension or trunk we called) speaking from the address the dialog has. A REFER
-    /// can make the gateway dial (a modem, a trunk): an unknown far end — a plain `sip:`
-    /// address a flow called — must not be able to (toll fraud).
     /// Our live call with the dialog a `Replaces` names. RFC 3891 §3 has `to-tag` as our
     /// tag and `from-tag` as the peer's; the swapped reading is accepted too, as some
     /// transferors build it from their own point of view (both tags must match either way,
@@ -1125,13 +1120,7 @@ impl Core {
     /// must not be by §3, and the gateway's own ringing calls are not handed over either),
     /// `486` for `early-only` naming a confirmed dialog (§3).
     fn replaced_call(&self, req: &Request) -> Result<Option<CallId>, u16> {
-        let values: Vec<&str> = req
-            .headers
-            .0
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("Replaces"))
-            .map(|h| h.value.as_str())
-            .collect();
+        let values: Vec<&str> = req.headers.get_all("Replaces").collect();
         let value = match values.as_slice() {
             [] => return Ok(None),
             [one] => *one,
@@ -1146,6 +1135,11 @@ impl Core {
         }
     }
 
+    /// Who sends a REFER on call `id` from `src`, if the gateway may act on it: a trunk's
+    /// trusted source, or the far end the call already knows (an authenticated caller, the
+    /// extension or trunk we called) speaking from the address the dialog has. A REFER
+    /// can make the gateway dial (a modem, a trunk): an unknown far end — a plain `sip:`
+    /// address a flow called — must not be able to (toll fraud).
     fn referrer(&self, id: CallId, src: Peer, trusted: Option<usize>) -> Option<AuthIdentity> {
         if let Some(t) = trusted {
             return Some(AuthIdentity::Trunk(self.cfg.trunks[t].name.clone()));
@@ -1166,13 +1160,7 @@ impl Core {
         now: Instant,
     ) {
         // RFC 3515 §2.4.1: exactly one Refer-To.
-        let refer_tos: Vec<&str> = req
-            .headers
-            .0
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("Refer-To"))
-            .map(|h| h.value.as_str())
-            .collect();
+        let refer_tos: Vec<&str> = req.headers.get_all("Refer-To").collect();
         let [rt] = refer_tos.as_slice() else {
             debug!(call = %id, count = refer_tos.len(), "REFER without exactly one Refer-To: 400");
             self.reply(tx, &req, 400, now);
@@ -2365,13 +2353,8 @@ impl Core {
 /// comma-separated (empty when it can honour them all).
 fn unsupported_requirements(req: &Request) -> String {
     let mut missing = Vec::new();
-    for h in req
-        .headers
-        .0
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("Require"))
-    {
-        for tag in crate::message::split_commas(&h.value) {
+    for value in req.headers.get_all("Require") {
+        for tag in crate::message::split_commas(value) {
             let tag = tag.trim();
             if !tag.is_empty()
                 && !SUPPORTED
