@@ -380,3 +380,48 @@ async fn messages_arriving_while_the_modem_recovers_are_read_afterwards() {
     m.ack();
     rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
 }
+
+/// A status report that reaches a modem whose memory is full is held back by the network
+/// and delivered once there is room (3GPP 23.040: the SC keeps what the MS refused for
+/// memory capacity), as held-back messages are: the gateway still learns of the delivery.
+/// (Before, the simulated modem dropped it, and the reply stayed `sent` for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_report_waits_for_room_in_a_full_memory() {
+    let mut rig = Rig::start_with(SimulatedModel::QuectelEc25, |_, mc| {
+        // Sent at once with AT+CMGS: a full memory refuses AT+CMGW.
+        mc.sms.store_and_send = false;
+    })
+    .await;
+    rig.ready().await;
+    let mut sim_events = rig.ctl.subscribe();
+    rig.ctl.set_memory_full(true).unwrap();
+    let sent = rig
+        .modem
+        .send_sms(OutgoingSms::new("+15551114444", "report me later").with_key("late"))
+        .await
+        .unwrap();
+    let mr = sent.message_references[0];
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(flowgate_board::simulator::SimulatorEvent::StatusReportSent { mr: m }) =
+                sim_events.recv().await
+                && m == mr
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the network sent the report");
+    assert!(rig.ctl.reports_lost().is_empty(), "held, not dropped");
+    rig.ctl.set_memory_full(false).unwrap();
+    let r = rig
+        .event("status report", |e| match e {
+            ModemEvent::StatusReport(r) => Some(r.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(r.message_reference, mr);
+    assert_eq!(r.key.as_deref(), Some("late"));
+    rig.ctl.wait_for_stored(0, WAIT).await.unwrap();
+}

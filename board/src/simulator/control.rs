@@ -71,8 +71,8 @@ impl SimulatorView<'_> {
         self.core.sms.cmgs_sends()
     }
 
-    /// Message references of the status reports the modem dropped: its report memory was
-    /// full, or `AT+CNMI` asked for none.
+    /// Message references of the status reports the modem dropped: `AT+CNMI` asked for
+    /// none (a full memory makes the network hold them back until there is room).
     pub fn reports_lost(&self) -> Vec<u8> {
         self.core.sms.reports_lost().to_vec()
     }
@@ -445,8 +445,8 @@ impl SimulatorControl {
         self.view(|v| v.cmgs_sends())
     }
 
-    /// Message references of the status reports the modem dropped (report memory full, or
-    /// none asked for with `AT+CNMI`).
+    /// Message references of the status reports the modem dropped (none asked for with
+    /// `AT+CNMI`; a full memory makes the network hold them back until there is room).
     pub fn reports_lost(&self) -> Vec<u8> {
         self.view(|v| v.reports_lost())
     }

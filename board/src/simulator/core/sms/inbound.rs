@@ -101,12 +101,22 @@ fn deliver(c: &mut SimCore, pdu: String, tpdu_len: usize) -> Vec<Out> {
     )
 }
 
-/// Stores a message in `<mem3>` (or a status report in `SR` when the model has it),
-/// announcing it when `announce`; a full memory holds messages back (reports are lost) and
-/// says so once.
-fn store(c: &mut SimCore, m: Stored, announce: bool, report: bool) -> Vec<Out> {
-    let mem = if report && c.sms.storage.has("SR") {
+/// The memory a stored status report goes to: `SR` when the model has it, else `<mem3>`.
+fn report_mem(c: &SimCore) -> &'static str {
+    if c.sms.storage.has("SR") {
         "SR"
+    } else {
+        c.sms.cfg.mems[2]
+    }
+}
+
+/// Stores a message in `<mem3>` (or a status report in its memory, [`report_mem`]),
+/// announcing it when `announce`; a full memory makes the network hold the message or
+/// report back (3GPP 23.040: the SC keeps what the MS refused for memory capacity and
+/// retries once memory is available) and says so once.
+fn store(c: &mut SimCore, m: Stored, announce: bool, report: bool) -> Vec<Out> {
+    let mem = if report {
+        report_mem(c)
     } else {
         c.sms.cfg.mems[2]
     };
@@ -117,7 +127,9 @@ fn store(c: &mut SimCore, m: Stored, announce: bool, report: bool) -> Vec<Out> {
     };
     let Some(index) = index else {
         let mut out = Vec::new();
-        if !report {
+        if report {
+            c.sms.report_queue.push_back(m);
+        } else {
             c.sms.network_queue.push_back((m.pdu, m.tpdu_len));
         }
         if !c.sms.memfull_reported {
@@ -188,23 +200,16 @@ pub(crate) fn status_report(
             };
             urc(c, bytes)
         }
-        2 => {
-            let stored_before = c.sms.storage.list_all().len();
-            let out = store(
-                c,
-                Stored {
-                    stat: 0,
-                    pdu: pdu.hex(),
-                    tpdu_len: pdu.tpdu_len,
-                },
-                true,
-                true,
-            );
-            if c.sms.storage.list_all().len() == stored_before {
-                c.sms.reports_lost.push(mr);
-            }
-            out
-        }
+        2 => store(
+            c,
+            Stored {
+                stat: 0,
+                pdu: pdu.hex(),
+                tpdu_len: pdu.tpdu_len,
+            },
+            true,
+            true,
+        ),
         _ => {
             c.sms.reports_lost.push(mr);
             Vec::new()
@@ -226,6 +231,12 @@ pub(super) fn space_again(c: &mut SimCore) -> Vec<Out> {
             break;
         };
         out.extend(deliver(c, pdu, len));
+    }
+    while !c.faults.memory_full && !c.sms.storage.get(report_mem(c)).is_full() {
+        let Some(report) = c.sms.report_queue.pop_front() else {
+            break;
+        };
+        out.extend(store(c, report, true, true));
     }
     if !full(c) {
         c.sms.memfull_reported = false;

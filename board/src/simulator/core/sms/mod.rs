@@ -151,6 +151,8 @@ pub(crate) struct Sms {
     csca: (String, u8),
     /// Messages the network holds back while the memory is full.
     pub(super) network_queue: VecDeque<(String, usize)>,
+    /// Status reports the network holds back while their memory is full.
+    pub(super) report_queue: VecDeque<storage::Stored>,
     memfull_reported: bool,
     /// Direct deliveries (`+CMT`, `+CDS`) waiting for `AT+CNMA`.
     unacked_direct: u32,
@@ -162,8 +164,9 @@ pub(crate) struct Sms {
     pub(crate) sent: Vec<SentSmsRecord>,
     /// How many of them went out with `AT+CMGS` (at least once across gateway crashes).
     pub(super) cmgs_sends: usize,
-    /// Status reports the modem dropped (report memory full, or `<ds>` 0): a test waiting
-    /// for a delivery that can never be reported says so.
+    /// Status reports the modem dropped (`<ds>` asked for none; a full memory makes the
+    /// network hold them back instead): a test waiting for a delivery that can never be
+    /// reported says so.
     pub(super) reports_lost: Vec<u8>,
 }
 
@@ -174,6 +177,7 @@ impl Sms {
             storage: Memories::new(d, slots),
             csca: ("+15550000000".to_owned(), 145),
             network_queue: VecDeque::new(),
+            report_queue: VecDeque::new(),
             memfull_reported: false,
             unacked_direct: 0,
             buffered: Vec::new(),
