@@ -495,17 +495,11 @@ impl Default for SipSection {
             realm: ua.realm,
             demo_extension: "100".into(),
             trunks: vec![flowgate_sip::config::TrunkConfig {
-                name: "local".into(),
-                proxy: SocketAddr::from(([127, 0, 0, 1], 5060)),
-                domain: None,
-                transport: flowgate_sip::transaction::Transport::Udp,
-                username: None,
-                password: None,
-                register: false,
-                expires_secs: 300,
                 trusted_sources: vec!["127.0.0.1/32".into()],
-                qualify: false,
-                max_calls: 0,
+                ..flowgate_sip::config::TrunkConfig::new(
+                    "local",
+                    SocketAddr::from(([127, 0, 0, 1], 5060)),
+                )
             }],
             number_trunk: String::new(),
             extensions: Vec::new(),

@@ -290,17 +290,8 @@ fn trusted_config(ip: &str, rtp: u16) -> SipConfig {
     c.rtp.port_min = rtp;
     c.rtp.port_max = rtp + 9_000;
     c.trunks.push(TrunkConfig {
-        name: "lan".into(),
-        proxy: "127.0.0.1:5060".parse().unwrap(),
-        domain: None,
-        transport: Transport::Udp,
-        username: None,
-        password: None,
-        register: false,
-        expires_secs: 300,
         trusted_sources: vec!["127.0.0.0/8".into()],
-        qualify: false,
-        max_calls: 0,
+        ..TrunkConfig::new("lan", "127.0.0.1:5060".parse().unwrap())
     });
     c
 }

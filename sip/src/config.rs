@@ -142,6 +142,27 @@ pub struct TrunkConfig {
     pub max_calls: u32,
 }
 
+impl TrunkConfig {
+    /// A trunk named `name` at `proxy` with what the configuration file defaults to for
+    /// the rest: UDP, no credentials, no registration, no trusted sources, no qualify, no
+    /// call limit. Set what differs with struct update syntax.
+    pub fn new(name: impl Into<String>, proxy: SocketAddr) -> Self {
+        Self {
+            name: name.into(),
+            proxy,
+            domain: None,
+            transport: default_udp(),
+            username: None,
+            password: None,
+            register: false,
+            expires_secs: default_expires(),
+            trusted_sources: Vec::new(),
+            qualify: false,
+            max_calls: 0,
+        }
+    }
+}
+
 fn default_udp() -> Transport {
     Transport::Udp
 }
@@ -331,6 +352,16 @@ impl SipConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_trunk_is_what_a_file_with_only_name_and_proxy_gives() {
+        let t: TrunkConfig =
+            toml::from_str("name = \"pbx\"\nproxy = \"192.0.2.1:5060\"\n").unwrap();
+        assert_eq!(
+            t,
+            TrunkConfig::new("pbx", "192.0.2.1:5060".parse().unwrap())
+        );
+    }
 
     #[test]
     fn default_is_valid_and_round_trips_through_toml() {

@@ -742,19 +742,10 @@ mod tests {
             password: "password1".into(),
             display_name: String::new(),
         });
-        c.trunks.push(TrunkConfig {
-            name: "pbx".into(),
-            proxy: "192.0.2.1:5060".parse().unwrap_or_else(|_| unreachable!()),
-            domain: None,
-            transport: crate::transaction::Transport::Udp,
-            username: None,
-            password: None,
-            register: false,
-            expires_secs: 300,
-            trusted_sources: Vec::new(),
-            qualify: false,
-            max_calls: 0,
-        });
+        c.trunks.push(TrunkConfig::new(
+            "pbx",
+            "192.0.2.1:5060".parse().unwrap_or_else(|_| unreachable!()),
+        ));
         Routing::of(&c, Some("pbx"))
     }
 

@@ -1138,17 +1138,8 @@ async fn peer_ua(
     c.rtp.port_min = rtp_base;
     c.rtp.port_max = rtp_base + 100;
     c.trunks.push(flowgate_sip::config::TrunkConfig {
-        name: "lan".into(),
-        proxy: "127.0.0.1:5060".parse().unwrap(),
-        domain: None,
-        transport: flowgate_sip::transaction::Transport::Udp,
-        username: None,
-        password: None,
-        register: false,
-        expires_secs: 300,
         trusted_sources: vec!["127.0.0.1/32".into()],
-        qualify: false,
-        max_calls: 0,
+        ..flowgate_sip::config::TrunkConfig::new("lan", "127.0.0.1:5060".parse().unwrap())
     });
     flowgate_sip::ua::UserAgent::start(c)
         .await

@@ -35,17 +35,8 @@ pub fn config(ip: &str, rtp_base: u16) -> SipConfig {
 /// A trunk that trusts everything from `cidr`.
 pub fn trusted(name: &str, proxy: SocketAddr, cidr: &str) -> TrunkConfig {
     TrunkConfig {
-        name: name.into(),
-        proxy,
-        domain: None,
-        transport: Transport::Udp,
-        username: None,
-        password: None,
-        register: false,
-        expires_secs: 300,
         trusted_sources: vec![cidr.into()],
-        qualify: false,
-        max_calls: 0,
+        ..TrunkConfig::new(name, proxy)
     }
 }
 
