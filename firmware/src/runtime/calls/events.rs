@@ -128,11 +128,6 @@ async fn on_incoming(
 ) -> Result<(), RuntimeError> {
     let db = rt.db();
     let binding = find_binding(rt, line.id(), &callee.number)?;
-    let mut source = tel(&caller.number);
-    source.target_name = caller.display_name.clone();
-    if caller.number.is_empty() {
-        source.target_name = "anonymous".into();
-    }
     let ours = binding
         .as_ref()
         .map(|b| b.number.clone())
@@ -140,16 +135,7 @@ async fn on_incoming(
         .unwrap_or_else(|| callee.number.clone());
     let mut destination: Address = tel(&ours);
     destination.target_name = callee.display_name.clone();
-    let mut record = new_call_record(
-        leg,
-        line.as_ref(),
-        CallDirection::Incoming,
-        source,
-        destination,
-    );
-    Metrics::inc(&rt.metrics().calls_incoming_total);
-    let call = LiveCall::new(rt, leg, Arc::clone(line));
-    rt.register_call(&call);
+    let (mut record, call) = arrived(rt, line, leg, &caller, destination);
 
     let flow_id = binding.and_then(|b| b.call_flow_id);
     if flow_id.is_none() && line.transport() == Transport::Sip {
@@ -184,6 +170,34 @@ async fn on_incoming(
     info!(call = %leg, line = line.id(), caller = %caller.number, activeflow = %af.id, "incoming call");
     rt.launch_with(af, Some(call));
     Ok(())
+}
+
+/// A call that arrived on `line` from `caller` for `destination`: its record (not stored
+/// yet) and its live call, registered and counted.
+pub(super) fn arrived(
+    rt: &Runtime,
+    line: &Arc<dyn Line>,
+    leg: LegId,
+    caller: &Party,
+    destination: Address,
+) -> (crate::model::Call, LiveCall) {
+    let mut source = tel(&caller.number);
+    source.target_name = if caller.number.is_empty() {
+        "anonymous".into()
+    } else {
+        caller.display_name.clone()
+    };
+    let record = new_call_record(
+        leg,
+        line.as_ref(),
+        CallDirection::Incoming,
+        source,
+        destination,
+    );
+    Metrics::inc(&rt.metrics().calls_incoming_total);
+    let call = LiveCall::new(rt, leg, Arc::clone(line));
+    rt.register_call(&call);
+    (record, call)
 }
 
 /// A SIP call to a number no flow is bound to goes out again by the routing table (the

@@ -29,10 +29,9 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::dial::DialRequest;
-use super::events::{find_binding, routes_onward};
-use super::record::{call_variables, new_call_record, store_new_call, update_call};
+use super::events::{arrived, find_binding, routes_onward};
+use super::record::{call_variables, store_new_call, update_call};
 use super::{LiveCall, Phase};
-use crate::metrics::Metrics;
 use crate::model::CallDirection;
 use crate::runtime::mailbox::Signal;
 use crate::runtime::sms::tel;
@@ -505,18 +504,7 @@ pub(super) fn on_replacing(
     callee: &Party,
     replaced: LegId,
 ) -> Result<(), RuntimeError> {
-    let mut source = tel(&caller.number);
-    source.target_name = caller.display_name.clone();
-    let mut record = new_call_record(
-        leg,
-        line.as_ref(),
-        CallDirection::Incoming,
-        source,
-        tel(&callee.number),
-    );
-    Metrics::inc(&rt.metrics().calls_incoming_total);
-    let call = LiveCall::new(rt, leg, Arc::clone(line));
-    rt.register_call(&call);
+    let (mut record, call) = arrived(rt, line, leg, caller, tel(&callee.number));
     let old = rt.live_call_by_id(replaced);
     let party = old
         .as_ref()
