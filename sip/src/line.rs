@@ -559,7 +559,8 @@ impl Translator {
             } => {
                 info!(line = %self.line, leg = %call, %source, ?auth, %sip_call_id, caller = %caller.number, callee = %callee.number, replaces = ?replaces, "SIP call in");
                 if replaces.is_some_and(|r| !self.ours(r)) {
-                    // A call of the user agent's that this line never had: not its to hand.
+                    // The replaced call is no longer this line's (it ended between the user
+                    // agent matching it and this event): nothing to hand over.
                     if let Err(e) = self.ua.hangup(call, Cause::Rejected).await {
                         debug!(leg = %call, cause = %e, "refusal not sent");
                     }

@@ -1122,14 +1122,12 @@ async fn an_api_transfer_to_a_number_bound_to_a_flow_runs_it_for_the_bridged_par
     gw.stop().await;
 }
 
+/// The events of a peer's user agent.
+type PeerEvents = tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>;
+
 /// A SIP user agent of the test's own on loopback (a PBX or a phone), trusting calls from
 /// 127.0.0.1 as the gateway's default configuration does, with RTP ports from `rtp_base`.
-async fn peer_ua(
-    rtp_base: u16,
-) -> (
-    flowgate_sip::ua::UserAgent,
-    tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>,
-) {
+async fn peer_ua(rtp_base: u16) -> (flowgate_sip::ua::UserAgent, PeerEvents) {
     let mut c = flowgate_sip::config::SipConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         transports: vec![flowgate_sip::transaction::Transport::Udp],
@@ -1148,7 +1146,7 @@ async fn peer_ua(
 
 /// The next event of a peer's user agent that `pick` takes (others skipped; 20 s at most).
 async fn peer_event<T>(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>,
+    events: &mut PeerEvents,
     mut pick: impl FnMut(&flowgate_sip::ua::UaEvent) -> Option<T>,
 ) -> T {
     loop {
@@ -1161,8 +1159,6 @@ async fn peer_event<T>(
         }
     }
 }
-
-type PeerEvents = tokio::sync::mpsc::UnboundedReceiver<flowgate_sip::ua::UaEvent>;
 
 /// A thread sending back every frame a peer's call receives, until the call ends.
 fn echo(mut stream: flowgate_sip::rtp::RtpStream) -> std::thread::JoinHandle<()> {
