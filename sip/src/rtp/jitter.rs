@@ -14,9 +14,10 @@
 //!   dropped to shrink the delay again. A jump beyond the maximum (a new talk spurt after
 //!   a long silence, a timestamp jump) resynchronises.
 //!
-//! Memory is bounded: at most `max_delay / 20 ms + 8` frames of 320 bytes are kept.
+//! Memory is bounded: at most `max_delay / 20 ms + 8` frames of 320 bytes are kept, in a
+//! ring ordered by frame index (see [`Frames`]).
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::FRAME;
@@ -74,12 +75,60 @@ struct Slot {
     samples: [i16; FRAME],
 }
 
+/// The queued frames by index, oldest first. A ring rather than a map: frames arrive almost
+/// always in order and leave from the front, so inserting is a push at the back and playing
+/// a pop at the front, and a reordered packet is a short search in a handful of frames. A
+/// B-tree's node holds eleven 320-byte slots whatever the level (3.6 KB per call for the
+/// usual one to three frames queued) and is freed and allocated again as the buffer drains
+/// and fills; the ring keeps its few slots.
+#[derive(Debug, Clone, Default)]
+struct Frames(VecDeque<(u64, Slot)>);
+
+impl Frames {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn first(&self) -> Option<u64> {
+        self.0.front().map(|(k, _)| *k)
+    }
+
+    fn pop_first(&mut self) {
+        self.0.pop_front();
+    }
+
+    /// The slot of frame `idx`, made (silent) if it is not queued; true when it was made.
+    fn slot(&mut self, idx: u64) -> (&mut Slot, bool) {
+        let (at, fresh) = match self.0.binary_search_by_key(&idx, |(k, _)| *k) {
+            Ok(at) => (at, false),
+            Err(at) => {
+                self.0.insert(
+                    at,
+                    (
+                        idx,
+                        Slot {
+                            samples: [0; FRAME],
+                        },
+                    ),
+                );
+                (at, true)
+            }
+        };
+        (&mut self.0[at].1, fresh)
+    }
+
+    fn remove(&mut self, idx: u64) -> Option<Slot> {
+        let at = self.0.binary_search_by_key(&idx, |(k, _)| *k).ok()?;
+        self.0.remove(at).map(|(_, slot)| slot)
+    }
+}
+
 /// The jitter buffer of one stream.
 #[derive(Debug, Clone)]
 pub struct JitterBuffer {
     min_frames: u64,
     max_frames: u64,
-    frames: BTreeMap<u64, Slot>,
+    frames: Frames,
     /// Unwrapped timestamp of the first packet: frame index 0.
     origin: Option<u64>,
     last_ext: u64,
@@ -105,7 +154,7 @@ impl JitterBuffer {
         Self {
             min_frames,
             max_frames: f(cfg.max_delay).max(min_frames),
-            frames: BTreeMap::new(),
+            frames: Frames::default(),
             origin: None,
             last_ext: 0,
             cursor: None,
@@ -233,11 +282,8 @@ impl JitterBuffer {
         while !rest.is_empty() {
             let n = (FRAME - off).min(rest.len());
             if self.cursor.is_none_or(|c| idx >= c) {
-                let fresh = !self.frames.contains_key(&idx);
+                let (slot, fresh) = self.frames.slot(idx);
                 dup &= !fresh;
-                let slot = self.frames.entry(idx).or_insert(Slot {
-                    samples: [0; FRAME],
-                });
                 slot.samples[off..off + n].copy_from_slice(&rest[..n]);
                 self.newest = Some(self.newest.map_or(idx, |m| m.max(idx)));
             }
@@ -287,7 +333,7 @@ impl JitterBuffer {
             Some(c) => c,
             None => {
                 // Prefill: wait until the target delay is buffered (or has elapsed).
-                let oldest = self.frames.keys().next().copied().unwrap_or(newest);
+                let oldest = self.frames.first().unwrap_or(newest);
                 self.pulls_waiting += 1;
                 if newest + 1 - oldest < target && self.pulls_waiting < target {
                     out.fill(0);
@@ -304,14 +350,14 @@ impl JitterBuffer {
             cursor = newest + 1 - target;
             self.stats.resyncs += 1;
         }
-        while let Some((&k, _)) = self.frames.first_key_value() {
+        while let Some(k) = self.frames.first() {
             if k >= cursor {
                 break;
             }
             self.frames.pop_first();
         }
         let n = out.len().min(FRAME);
-        let status = if let Some(slot) = self.frames.remove(&cursor) {
+        let status = if let Some(slot) = self.frames.remove(cursor) {
             out[..n].copy_from_slice(&slot.samples[..n]);
             out[n..].fill(0);
             self.last = slot.samples;
@@ -322,7 +368,7 @@ impl JitterBuffer {
                 self.over_target += 1;
                 if self.over_target >= 25 {
                     self.over_target = 0;
-                    if self.frames.remove(&cursor).is_some() || newest > cursor {
+                    if self.frames.remove(cursor).is_some() || newest > cursor {
                         cursor += 1;
                         self.stats.shrunk += 1;
                     }
@@ -410,6 +456,24 @@ mod tests {
             jb.stats()
         );
         assert!(jb.target_frames() <= 2);
+        // The ring holds the few frames in flight, not a map node's worth.
+        assert!(jb.frames.0.capacity() <= 4, "{}", jb.frames.0.capacity());
+    }
+
+    #[test]
+    fn a_flood_of_far_apart_timestamps_keeps_the_bound() {
+        // Every packet a new frame far from the others, out of order: the store stays at
+        // the bound, ordered by frame index.
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        for k in 0..500u32 {
+            let ts = 1000 + (k * 7919 % 500) * 160 * 3;
+            jb.push(ts, &frame(1), t0 + Duration::from_millis(u64::from(k)));
+        }
+        let bound = usize::try_from(jb.max_frames + 8).unwrap();
+        assert_eq!(jb.frames.len(), bound);
+        let keys: Vec<u64> = jb.frames.0.iter().map(|(k, _)| *k).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     }
 
     #[test]
