@@ -126,7 +126,9 @@ pub(crate) struct Core {
     ip: IpAddr,
     udp_port: u16,
     tcp_port: Option<u16>,
-    calls: HashMap<CallId, Call>,
+    /// Boxed: a call's state is about a kilobyte, and a map keeps up to twice its entries
+    /// in empty slots (and four times while it grows).
+    calls: HashMap<CallId, Box<Call>>,
     by_dialog: HashMap<(String, String), CallId>,
     invite_server: HashMap<TxId, CallId>,
     owners: HashMap<TxId, Owner>,
@@ -805,7 +807,7 @@ impl Core {
             refer_sub: false,
             ring_deadline,
         };
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         self.streams
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -1882,7 +1884,7 @@ impl Core {
             refer_sub: false,
             ring_deadline,
         };
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         self.streams
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
