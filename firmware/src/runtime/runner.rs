@@ -95,11 +95,14 @@ impl Runner {
             let step = self.record.engine.run(Utc::now());
             match step {
                 Step::Ended(end) => {
-                    self.finish(end).await?;
+                    // Boxed, as `save` below: this future lives as long as the flow (hours
+                    // on a call), so it should be only as large as its waiting needs, not
+                    // as large as the end's or a commit's futures.
+                    Box::pin(self.finish(end)).await?;
                     return Ok(());
                 }
                 Step::Blocked => {
-                    self.save().await?;
+                    Box::pin(self.save()).await?;
                     loop {
                         let signal = tokio::select! {
                             _ = cancel.cancelled() => return Ok(()),
@@ -112,7 +115,7 @@ impl Runner {
                     }
                 }
                 Step::Execute(command) => {
-                    self.save().await?;
+                    Box::pin(self.save()).await?;
                     Metrics::inc(&self.rt.metrics().actions_executed_total);
                     let action_id = command.action_id;
                     debug!(activeflow = %self.record.id, action = %action_id, kind = %command.kind(), "executing");

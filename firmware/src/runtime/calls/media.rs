@@ -139,7 +139,9 @@ impl LiveCall {
         match ready.ok().and_then(Result::ok).map(|s| s.clone()) {
             Some(MediaSlot::Open(m)) => Ok(m),
             Some(MediaSlot::Unavailable(why)) => Err(RuntimeError::NoAudio(self.inner.id, why)),
-            _ => self.open_media().await,
+            // Boxed for the reason `answer` boxes: opening is a large future that a
+            // long-running action (echo, play) would otherwise keep the size of.
+            _ => Box::pin(self.open_media()).await,
         }
     }
 

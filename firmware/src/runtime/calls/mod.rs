@@ -197,7 +197,10 @@ impl LiveCall {
         }
         let line = self.line();
         line.answer(self.id()).await?;
-        events::on_answered(&self.inner.rt, self).await;
+        // Boxed: starting a pending flow is a large future, and every action that needs
+        // the call answered (most media actions) would otherwise carry its size for as
+        // long as it runs — kilobytes per call at a thousand calls.
+        Box::pin(events::on_answered(&self.inner.rt, self)).await;
         Ok(())
     }
 

@@ -59,6 +59,10 @@ impl LiveCall {
         variables: indexmap::IndexMap<String, String>,
     ) -> Outcome {
         let kind = command.kind();
+        // This future is as large as its largest arm for as long as any action runs (an
+        // `echo` for hours, on every call): the arms whose futures are several times the
+        // common ones (connect, the starts of recording, external media and transcription)
+        // are boxed, so a call pays for them only while they run.
         match command.option {
             CommandOption::Answer(_) => match self.answer().await {
                 Ok(()) => Outcome::Done,
@@ -107,20 +111,22 @@ impl LiveCall {
                 self.echo(option.duration).await
             }
             CommandOption::RecordingStart(option) => {
-                self.flow_recording_start(option, variables).await
+                Box::pin(self.flow_recording_start(option, variables)).await
             }
             CommandOption::RecordingStop(_) => match self.stop_recording().await {
                 Ok(_) => Outcome::Done,
                 Err(e) => Outcome::Failed(format!("recording_stop: {e}")),
             },
             CommandOption::Amd(option) => self.amd(option).await,
-            CommandOption::ExternalMediaStart(option) => self.external_media_start(option).await,
+            CommandOption::ExternalMediaStart(option) => {
+                Box::pin(self.external_media_start(option)).await
+            }
             CommandOption::ExternalMediaStop(_) => self.external_media_stop().await,
             CommandOption::TranscribeStart(option) => {
-                self.transcribe_start(option, variables).await
+                Box::pin(self.transcribe_start(option, variables)).await
             }
             CommandOption::TranscribeStop(_) => self.transcribe_stop().await,
-            CommandOption::Connect(option) => self.connect(step_key, option).await,
+            CommandOption::Connect(option) => Box::pin(self.connect(step_key, option)).await,
             CommandOption::ConferenceJoin(option) => {
                 self.conference_join("conference_join", option.conference_id.uuid())
                     .await
