@@ -15,7 +15,8 @@
 //!   counter, so an echoed frame is recognised bit for bit; a frame sent in the window
 //!   that never comes back (within a drain second after the window) is lost, one that comes
 //!   back changed is altered, a gateway packet without a counter is filler (silence or
-//!   concealment);
+//!   concealment: the last echoed frame at half, quarter or eighth level counts as
+//!   filler even when its head still reads as digits);
 //! * added jitter: per packet, its arrival time (the kernel's `SO_TIMESTAMPNS` receive
 //!   stamp, so this program's scheduling does not count) minus its RTP timestamp's time,
 //!   relative to the smallest such transit of its call; p50/p99/max over all packets;
@@ -181,6 +182,20 @@ enum Frame {
     Altered,
     /// Not one of our frames (silence, concealment).
     Filler,
+}
+
+/// Whether `p` is the gateway's concealment of the frame `last` (the last one it echoed):
+/// its jitter buffer covers a packet that is late by repeating the last frame at half,
+/// quarter and eighth level. Such a frame can keep a head of valid digits (halving moves a
+/// µ-law code down a segment, often still inside 0x80..=0xBF) and would read as altered;
+/// it is filler — the late frame itself still comes back, so nothing is lost.
+fn is_concealment(p: &[u8], last: &[u8]) -> bool {
+    p.len() == last.len()
+        && (1..=3).any(|shift| {
+            p.iter()
+                .zip(last)
+                .all(|(&b, &l)| b == ulaw::encode(ulaw::decode(l) >> shift))
+        })
 }
 
 fn read_payload(p: &[u8]) -> Frame {
@@ -506,6 +521,8 @@ struct CallRx {
     altered: u64,
     filler: u64,
     duplicates: u64,
+    /// The payload of the last echoed frame (what a concealment repeats).
+    last_echo: Vec<u8>,
 }
 
 impl CallRx {
@@ -620,8 +637,13 @@ fn on_packet(
     let c = &mut report.calls[i];
     c.packets += 1;
     let measuring = stage == MEASURE;
-    let frame = read_payload(payload);
+    let frame = match read_payload(payload) {
+        Frame::Altered if is_concealment(payload, &c.last_echo) => Frame::Filler,
+        frame => frame,
+    };
     if let Frame::Echo(counter, sent) = frame {
+        c.last_echo.clear();
+        c.last_echo.extend_from_slice(payload);
         let new = c.mark(counter);
         if !c.echoed {
             c.echoed = true;
