@@ -192,15 +192,20 @@ impl LiveCall {
 
     /// Answers the leg (once; answering an answered leg is a no-op).
     async fn answer(&self) -> Result<(), RuntimeError> {
-        if self.is_answered() {
-            return Ok(());
+        if !self.is_answered() {
+            let line = self.line();
+            line.answer(self.id()).await?;
+            // Boxed: starting a pending flow is a large future, and every action that needs
+            // the call answered (most media actions) would otherwise carry its size for as
+            // long as it runs — kilobytes per call at a thousand calls.
+            Box::pin(events::on_answered(&self.inner.rt, self)).await;
         }
-        let line = self.line();
-        line.answer(self.id()).await?;
-        // Boxed: starting a pending flow is a large future, and every action that needs
-        // the call answered (most media actions) would otherwise carry its size for as
-        // long as it runs — kilobytes per call at a thousand calls.
-        Box::pin(events::on_answered(&self.inner.rt, self)).await;
+        // The line's `Answered` event may have won the race with the calls above: its task
+        // then records the answer while this one sees the call answered already. Returning
+        // at once let the flow's next step run before the record and the flow's variables
+        // said so (`voipbin.flow.reference_data` still "ringing": seen under load). The
+        // phase turns `Answered` right after both, with no await in between.
+        self.wait_phase(|p| matches!(p, Phase::Answered)).await;
         Ok(())
     }
 
