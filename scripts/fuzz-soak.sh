@@ -69,14 +69,17 @@ for target in "${targets[@]}"; do
 done
 wait
 
-# A timeout that the input does not reproduce alone, at normal priority, was the machine
-# (a fuzzer without CPU for `timeout` seconds), not the code: set aside, not counted.
+# A timeout or slow unit (libFuzzer writes one for an input that took over 10 s) that the
+# input does not reproduce alone, at normal priority, was the machine (a fuzzer without CPU
+# for that long: starved, or stopped with SIGSTOP to give a benchmark a quiet machine), not
+# the code: set aside, not counted.
 mkdir -p "$work/starved"
-for finding in "$work"/findings/*/timeout-*; do
+for finding in "$work"/findings/*/timeout-* "$work"/findings/*/slow-unit-*; do
   [ -e "$finding" ] || continue
   target="$(basename "$(dirname "$finding")")"
   if timeout 10 "$bin_dir/$target" "$finding" >/dev/null 2>&1; then
-    echo "timeout not reproduced alone (starved): $finding" >&2
+    kind="$(basename "$finding")"
+    echo "${kind%-*} not reproduced alone (starved): $finding" >&2
     mv "$finding" "$work/starved/"
   fi
 done
