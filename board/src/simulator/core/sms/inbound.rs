@@ -101,25 +101,22 @@ fn deliver(c: &mut SimCore, pdu: String, tpdu_len: usize) -> Vec<Out> {
     )
 }
 
-/// The memory a stored status report goes to: `SR` when the model has it, else `<mem3>`.
-fn report_mem(c: &SimCore) -> &'static str {
-    if c.sms.storage.has("SR") {
+/// The memory a received message goes to: `<mem3>`; a status report goes to `SR` when the
+/// model has it.
+fn mem_for(c: &SimCore, report: bool) -> &'static str {
+    if report && c.sms.storage.has("SR") {
         "SR"
     } else {
         c.sms.cfg.mems[2]
     }
 }
 
-/// Stores a message in `<mem3>` (or a status report in its memory, [`report_mem`]),
+/// Stores a message or status report in its memory ([`mem_for`]),
 /// announcing it when `announce`; a full memory makes the network hold the message or
 /// report back (3GPP 23.040: the SC keeps what the MS refused for memory capacity and
 /// retries once memory is available) and says so once.
 fn store(c: &mut SimCore, m: Stored, announce: bool, report: bool) -> Vec<Out> {
-    let mem = if report {
-        report_mem(c)
-    } else {
-        c.sms.cfg.mems[2]
-    };
+    let mem = mem_for(c, report);
     let index = if c.faults.memory_full {
         None
     } else {
@@ -226,24 +223,25 @@ pub(super) fn set_memory_full(c: &mut SimCore, full: bool) -> Vec<Out> {
 /// The memory may have room again: the network delivers what it held back.
 pub(super) fn space_again(c: &mut SimCore) -> Vec<Out> {
     let mut out = Vec::new();
-    while !full(c) {
+    while !full(c, false) {
         let Some((pdu, len)) = c.sms.network_queue.pop_front() else {
             break;
         };
         out.extend(deliver(c, pdu, len));
     }
-    while !c.faults.memory_full && !c.sms.storage.get(report_mem(c)).is_full() {
+    while !full(c, true) {
         let Some(report) = c.sms.report_queue.pop_front() else {
             break;
         };
         out.extend(store(c, report, true, true));
     }
-    if !full(c) {
+    if !full(c, false) {
         c.sms.memfull_reported = false;
     }
     out
 }
 
-fn full(c: &SimCore) -> bool {
-    c.faults.memory_full || c.sms.storage.get(c.sms.cfg.mems[2]).is_full()
+/// Whether the memory a message (or a status report) would go to is full.
+fn full(c: &SimCore, report: bool) -> bool {
+    c.faults.memory_full || c.sms.storage.get(mem_for(c, report)).is_full()
 }
