@@ -182,10 +182,18 @@ impl std::fmt::Debug for RtpStream {
     }
 }
 
-/// The receive buffer, on the reading thread's stack rather than in every stream (2 KB a
-/// call at a thousand calls): larger than any datagram a peer that keeps to the path MTU
+/// The receive buffer's size: larger than any datagram a peer that keeps to the path MTU
 /// sends; a larger one is truncated and fails to parse.
 const RECV_BUF: usize = 2048;
+
+thread_local! {
+    /// One receive buffer per reading thread (a frame-loop worker reads hundreds of
+    /// streams), not one in every stream (2 MB at a thousand calls), and made once: a
+    /// buffer on the stack would be zeroed every frame of every call (≈ 100 MB/s of
+    /// memset at a thousand calls).
+    static RECV: std::cell::RefCell<Box<[u8; RECV_BUF]>> =
+        std::cell::RefCell::new(Box::new([0; RECV_BUF]));
+}
 const TICK: Duration = Duration::from_millis(20);
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 /// At most this many datagrams are taken per frame in shared pacing: a flooding peer
@@ -296,10 +304,15 @@ impl RtpStream {
     /// buffer. The caller calls it once per 20 ms tick of its own clock.
     pub fn read_frame_now(&mut self, frame: &mut [i16]) -> Result<FrameStatus, StreamError> {
         self.sync_control()?;
-        let mut buf = [0; RECV_BUF];
         self.set_nonblocking(true)?;
+        RECV.with_borrow_mut(|buf| self.receive_now(&mut buf[..]))?;
+        Ok(self.session.pull(frame))
+    }
+
+    /// [`read_frame_now`](Self::read_frame_now)'s reads, into the thread's buffer.
+    fn receive_now(&mut self, buf: &mut [u8]) -> Result<(), StreamError> {
         for _ in 0..MAX_READS_PER_FRAME {
-            match self.rtp.recv_from(&mut buf) {
+            match self.rtp.recv_from(buf) {
                 Ok((n, from)) => self.handle(&buf[..n], from, Instant::now()),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
                 // ICMP port unreachable from an earlier send surfaces here on Linux.
@@ -314,22 +327,35 @@ impl RtpStream {
         self.polls = self.polls.wrapping_add(1);
         let now = Instant::now();
         if self.polls.is_multiple_of(RTCP_POLL_FRAMES) {
-            while let Ok((n, from)) = self.rtcp.recv_from(&mut buf) {
+            while let Ok((n, from)) = self.rtcp.recv_from(buf) {
                 self.handle(&buf[..n], from, now);
             }
             self.maybe_rtcp(now)?;
         }
-        Ok(self.session.pull(frame))
+        Ok(())
     }
 
     /// Blocks until the next 20 ms tick, receiving meanwhile, then fills `frame` from
     /// the jitter buffer.
     pub fn read_frame(&mut self, frame: &mut [i16]) -> Result<FrameStatus, StreamError> {
         self.sync_control()?;
-        let mut buf = [0; RECV_BUF];
         self.set_nonblocking(false)?;
         let start = Instant::now();
         let tick = *self.next_tick.get_or_insert(start + TICK);
+        RECV.with_borrow_mut(|buf| self.receive_until(tick, &mut buf[..]))?;
+        let now = Instant::now();
+        // Absolute deadlines keep the pace; after a long stall, restart the clock.
+        self.next_tick = Some(if now > tick + 5 * TICK {
+            now + TICK
+        } else {
+            tick + TICK
+        });
+        self.maybe_rtcp(now)?;
+        Ok(self.session.pull(frame))
+    }
+
+    /// [`read_frame`](Self::read_frame)'s reads until `tick`, into the thread's buffer.
+    fn receive_until(&mut self, tick: Instant, buf: &mut [u8]) -> Result<(), StreamError> {
         // Receive until the tick; past it, still take what is already queued (a reader
         // that runs late must not starve the socket), bounded so a flood cannot stall us.
         let mut late_reads = 0;
@@ -342,7 +368,7 @@ impl RtpStream {
                 .saturating_duration_since(now)
                 .max(Duration::from_micros(50));
             self.rtp.set_read_timeout(Some(wait))?;
-            match self.rtp.recv_from(&mut buf) {
+            match self.rtp.recv_from(buf) {
                 Ok((n, from)) => {
                     self.handle(&buf[..n], from, Instant::now());
                     if late_reads > 32 {
@@ -364,18 +390,10 @@ impl RtpStream {
                 Err(e) => return Err(e.into()),
             }
         }
-        while let Ok((n, from)) = self.rtcp.recv_from(&mut buf) {
+        while let Ok((n, from)) = self.rtcp.recv_from(buf) {
             self.handle(&buf[..n], from, Instant::now());
         }
-        let now = Instant::now();
-        // Absolute deadlines keep the pace; after a long stall, restart the clock.
-        self.next_tick = Some(if now > tick + 5 * TICK {
-            now + TICK
-        } else {
-            tick + TICK
-        });
-        self.maybe_rtcp(now)?;
-        Ok(self.session.pull(frame))
+        Ok(())
     }
 
     /// Sends one 20 ms frame (or a telephone-event packet while digits are queued).
