@@ -11,6 +11,10 @@
 #                  says how much each target really got
 #   FUZZ_WORK=dir  corpora, findings and logs (default target/fuzz-soak); the corpora are
 #                  kept, so a second run continues where the first stopped
+#   CPU=1          the seconds are CPU seconds each target must get, not wall time: a target
+#                  is stopped (SIGINT, after which libFuzzer prints its final stats) once its
+#                  user+sys time reaches them. With IDLE=1 this is "an hour of fuzzing" that
+#                  the machine's other work cannot shorten, only delay.
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Builds once with
 # sanitizers (ASan, libFuzzer's coverage) into target/fuzz-soak/build, then runs the binaries
@@ -46,18 +50,48 @@ if [ "${IDLE:-0}" = 1 ]; then
   timeout=300
 fi
 
+ticks_per_second="$(getconf CLK_TCK)"
+
+# The CPU seconds (user+sys) process $1 has used so far; fields 14 and 15 of its stat line,
+# counted after the ")" that closes its name.
+cpu_of() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  awk -v hz="$ticks_per_second" '{ printf "%d", ($12 + $13) / hz }' <<<"$stat"
+}
+
 run_one() {
-  local target="$1"
+  local target="$1" wall="$seconds"
   mkdir -p "$work/corpus/$target" "$work/findings/$target"
+  # With a CPU budget the wall-clock limit is only a backstop for a fuzzer that never gets
+  # its share.
+  if [ "${CPU:-0}" = 1 ]; then wall=$((seconds * 50)); fi
   # GNU time adds the CPU the target really got (user+sys seconds) to its log.
   "${prefix[@]}" /usr/bin/time -f "cpu_seconds %U %S" \
     "$bin_dir/$target" "$work/corpus/$target" \
-    -max_total_time="$seconds" -print_final_stats=1 -timeout="$timeout" -rss_limit_mb=2048 \
+    -max_total_time="$wall" -print_final_stats=1 -timeout="$timeout" -rss_limit_mb=2048 \
     -artifact_prefix="$work/findings/$target/" \
-    >"$work/logs/$target.log" 2>&1 || true
+    >"$work/logs/$target.log" 2>&1 &
+  local timer=$!
+  if [ "${CPU:-0}" = 1 ]; then
+    # GNU time ignores SIGINT while it waits, so the signal goes to the fuzzer, its child.
+    local fuzzer="" used
+    while kill -0 "$timer" 2>/dev/null; do
+      [ -n "$fuzzer" ] || fuzzer="$(pgrep -P "$timer" || true)"
+      if [ -n "$fuzzer" ] && used="$(cpu_of "$fuzzer")" && [ "$used" -ge "$seconds" ]; then
+        kill -INT "$fuzzer" 2>/dev/null || true
+        break
+      fi
+      sleep 5
+    done
+  fi
+  wait "$timer" || true
 }
 
-echo "fuzzing ${#targets[@]} targets for ${seconds} s each, ${jobs} at a time (logs: $work/logs)"
+unit="s"
+if [ "${CPU:-0}" = 1 ]; then unit="CPU s"; fi
+echo "fuzzing ${#targets[@]} targets for ${seconds} ${unit} each, ${jobs} at a time (logs: $work/logs)"
 running=0
 for target in "${targets[@]}"; do
   run_one "$target" &
