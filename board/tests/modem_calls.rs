@@ -10,8 +10,8 @@ mod common;
 use common::{Rig, WAIT};
 use flowgate_board::modem::at::types::{CallStat, Direction, DtmfSource};
 use flowgate_board::modem::events::UssdStatus;
-use flowgate_board::modem::{CallEndReason, CallId, ModemEvent, OutgoingSms};
-use flowgate_board::simulator::{DialOutcome, SimulatedModel, UssdCoding, UssdScript};
+use flowgate_board::modem::{CallEndReason, CallId, ModemError, ModemEvent, OutgoingSms};
+use flowgate_board::simulator::{DialOutcome, FaultAction, SimulatedModel, UssdCoding, UssdScript};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn incoming_answer_dtmf_remote_hangup(
@@ -95,6 +95,51 @@ async fn incoming_call_huawei() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_call_sim7600() {
     incoming_answer_dtmf_remote_hangup(SimulatedModel::Sim7600, DtmfSource::Rxdtmf, None).await;
+}
+
+/// The caller hangs up in the instant the gateway answers: `ATA` gets `NO CARRIER`. That is
+/// a missed call, ended by the far end and reported once, not a failed command on a call
+/// that rings on until the next poll.
+async fn caller_leaves_as_the_call_is_answered(profile: SimulatedModel) {
+    let mut rig = Rig::start(profile).await;
+    rig.ready().await;
+    let call = rig.incoming("+15557778888").await;
+    rig.ctl.fail_next("ATA", FaultAction::FarEndLeaves, 1);
+    let err = rig.modem.answer(call).await.unwrap_err();
+    assert!(
+        matches!(&err, ModemError::CallEnded { cause, .. } if cause.reason == CallEndReason::Missed),
+        "{err:?}"
+    );
+    assert!(rig.modem.calls().is_empty());
+    assert_eq!(ended(&mut rig, call).await, CallEndReason::Missed);
+    let log = rig.ctl.call_log();
+    assert_eq!(log[0].ended_by.as_deref(), Some("remote"));
+    assert!(!log[0].answered);
+
+    // The modem's own report of that end (a state URC after the reply, on modems that have
+    // them) does not end the call a second time: the next event about calls is the next call.
+    rig.ctl.incoming_call("+15559990000").unwrap();
+    rig.event("the next call", |e| match e {
+        ModemEvent::CallEnded { call: c, .. } if *c == call => panic!("ended twice: {e:?}"),
+        ModemEvent::IncomingCall { call: next, .. } => Some(*next),
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_leaves_as_answered_quectel() {
+    caller_leaves_as_the_call_is_answered(SimulatedModel::QuectelEc25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_leaves_as_answered_huawei() {
+    caller_leaves_as_the_call_is_answered(SimulatedModel::HuaweiE1550).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_leaves_as_answered_sim7600() {
+    caller_leaves_as_the_call_is_answered(SimulatedModel::Sim7600).await;
 }
 
 async fn dial(rig: &mut Rig, number: &str) -> CallId {

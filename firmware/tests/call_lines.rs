@@ -1,15 +1,17 @@
 //! The runtime over the call-leg contract alone: scripted lines (test doubles of
-//! `flowgate_line::Line`) show how dialling fails over, when it must not, and that a leg's
-//! events reach the call record whatever line carries it.
+//! `flowgate_line::Line`) show how dialling fails over, when it must not, that a leg's
+//! events reach the call record whatever line carries it, and whose end it is when the
+//! caller leaves as the call is answered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use flowgate::metrics::Metrics;
-use flowgate::model::CallStatus;
+use flowgate::model::{CallStatus, Number};
 use flowgate::runtime::{DialRequest, FlowSource, Modems, Runtime, RuntimeOptions};
 use flowgate::store::{Db, Store};
-use flowgate_flows::model::Address;
+use flowgate::sync::flowset::FlowSet;
+use flowgate_flows::model::{Address, Flow};
 use flowgate_line::{
     Availability, Capabilities, Cause, EndCause, LegAudio, LegError, LegEvent, LegFuture, LegId,
     Line, LineEventSender, LineEvents, Party, Placement, Progress, TransferTarget, Transport,
@@ -38,10 +40,18 @@ struct ScriptedLine {
     tx: LineEventSender,
     rx: Mutex<Option<LineEvents>>,
     placed: Mutex<Vec<LegId>>,
+    /// `answer` fails as a modem's `ATA` does when the caller hangs up in that instant: the
+    /// leg is over, and the line reports its end only later (see `far_end_ends`).
+    caller_leaves_on_answer: bool,
+    hangups: Mutex<Vec<LegId>>,
 }
 
 impl ScriptedLine {
     fn new(id: &'static str, script: Script) -> Arc<Self> {
+        Self::with(id, script, false)
+    }
+
+    fn with(id: &'static str, script: Script, caller_leaves_on_answer: bool) -> Arc<Self> {
         let (tx, rx) = line_events();
         Arc::new(Self {
             id,
@@ -49,6 +59,8 @@ impl ScriptedLine {
             tx,
             rx: Mutex::new(Some(rx)),
             placed: Mutex::new(Vec::new()),
+            caller_leaves_on_answer,
+            hangups: Mutex::new(Vec::new()),
         })
     }
 
@@ -115,9 +127,19 @@ impl Line for ScriptedLine {
         })
     }
     fn answer(&self, _: LegId) -> LegFuture<'_, ()> {
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            if self.caller_leaves_on_answer {
+                return Err(LegError::Failed {
+                    line: self.id.into(),
+                    reason: "`ATA`: the call ended first (NO CARRIER)".into(),
+                    cause: Some(EndCause::new(Cause::Cancelled, "NO CARRIER")),
+                });
+            }
+            Ok(())
+        })
     }
     fn hangup(&self, leg: LegId, cause: Cause) -> LegFuture<'_, ()> {
+        self.hangups.lock().push(leg);
         self.emit(LegEvent::Ended {
             leg,
             cause: EndCause::new(cause, "hung up"),
@@ -263,4 +285,103 @@ async fn when_every_line_refuses_the_dial_fails_with_a_failed_record() {
     let call = rt.db().calls.get(id).expect("read").expect("recorded");
     assert_eq!(call.status, CallStatus::Hangup);
     assert_eq!(call.hangup_reason, "failed");
+}
+
+/// Waits (on the store's event feed) until `check` finds what it waits for.
+async fn store_until<T>(rt: &Runtime, check: impl Fn(&Db) -> Option<T>) -> T {
+    let mut seq = rt.db().store.watch_seq();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(found) = check(rt.db()) {
+                return found;
+            }
+            seq.changed().await.expect("store open");
+        }
+    })
+    .await
+    .expect("the store got there")
+}
+
+/// Stores a flow (with `on_complete`, the flow started when it ends) and returns its id.
+fn store_flow(rt: &Runtime, actions: serde_json::Value, on_complete: Option<Uuid>) -> Uuid {
+    let mut text = serde_json::json!({"name": "test", "actions": actions});
+    if let Some(next) = on_complete {
+        text["on_complete_flow_id"] = next.to_string().into();
+    }
+    let flow = Flow::from_value(text, &Default::default()).expect("flow");
+    FlowSet::new(rt.db().clone())
+        .create(flow)
+        .expect("stored")
+        .id
+        .expect("id")
+}
+
+#[tokio::test]
+async fn a_caller_who_leaves_as_the_call_is_answered_ended_the_call() {
+    let line = ScriptedLine::with("a", Script::Answer, true);
+    let rt = runtime(vec![line.clone()]);
+    // The follow-up starts only after the flow's end has done what it does to the call: a
+    // point to look at the call from, before the line reports the end.
+    let follow_up = store_flow(
+        &rt,
+        serde_json::json!([{"type": "sleep", "option": {"duration": 1}}]),
+        None,
+    );
+    let flow = store_flow(
+        &rt,
+        serde_json::json!([{"type": "answer"}, {"type": "echo"}]),
+        Some(follow_up),
+    );
+    let now = chrono::Utc::now();
+    let number = Number {
+        id: Uuid::now_v7(),
+        number: String::new(),
+        line_id: "a".into(),
+        modem_id: String::new(),
+        call_flow_id: Some(flow),
+        message_flow_id: None,
+        name: String::new(),
+        detail: String::new(),
+        status: "active".into(),
+        tm_create: now,
+        tm_update: now,
+    };
+    rt.db().numbers.put(number.id, &number).expect("bound");
+
+    let leg = Uuid::now_v7();
+    line.emit(LegEvent::Incoming {
+        leg,
+        caller: Party::number("+15557778888"),
+        callee: Party::number("+15550001111"),
+    });
+    // The flow fails on its answer and ends while the line has not reported the end yet:
+    // that end must not hang the call up as the gateway's own.
+    let activeflow = store_until(&rt, |db| {
+        db.calls
+            .get(leg)
+            .expect("read")
+            .and_then(|c| c.activeflow_id)
+    })
+    .await;
+    store_until(&rt, |db| {
+        db.activeflows
+            .iter()
+            .map(|entry| entry.expect("read").1)
+            .find(|af| af.reference_activeflow_id == Some(activeflow))
+    })
+    .await;
+    assert!(
+        line.hangups.lock().is_empty(),
+        "the leg is over: nothing to hang up"
+    );
+    line.emit(LegEvent::Ended {
+        leg,
+        cause: EndCause::new(Cause::Cancelled, "NO CARRIER"),
+    });
+    let call = call_until(&rt, leg, |c| c.status == CallStatus::Hangup).await;
+    assert_eq!(
+        (call.hangup_by.as_str(), call.hangup_reason.as_str()),
+        ("remote", "cancel")
+    );
+    assert_eq!(call.end_cause.expect("cause").detail, "NO CARRIER");
 }

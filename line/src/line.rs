@@ -182,6 +182,15 @@ pub enum LegError {
 }
 
 impl LegError {
+    /// Whether the leg is over after this error: it had ended already, or the failure
+    /// ended it (the line reports the end with its `Ended` event either way).
+    pub fn ended_leg(&self) -> bool {
+        matches!(
+            self,
+            LegError::NoSuchLeg { .. } | LegError::Failed { cause: Some(_), .. }
+        )
+    }
+
     /// Whether a placement that failed like this may be retried on another line.
     pub fn fails_over(&self) -> bool {
         match self {
@@ -223,7 +232,9 @@ pub trait Line: Send + Sync + 'static {
     /// progress, answer and the end come as events (possibly before this returns).
     fn place(&self, leg: LegId, placement: Placement) -> LegFuture<'_, ()>;
 
-    /// Answers an incoming leg.
+    /// Answers an incoming leg. A leg that had ended fails with [`LegError::NoSuchLeg`]; a
+    /// caller who left in the instant of the answer fails it with [`LegError::Failed`]
+    /// carrying the cause. The `Ended` event reports the end either way.
     fn answer(&self, leg: LegId) -> LegFuture<'_, ()>;
 
     /// Hangs up (or rejects, or cancels) a leg with `cause`. The `Ended` event follows.

@@ -63,7 +63,7 @@ STDIN COMMANDS (one per line):
     unresponsive on|off         stop/resume answering
     simbusy <n>                 the next n AT+CPIN? answer +CME ERROR: 14
     memfull on|off              force a full SMS memory
-    fail <prefix> reboot|reboot-after|drop|error <final line>
+    fail <prefix> reboot|reboot-after|drop|far-end-leaves|error <final line>
                                 fault on the next command starting with <prefix>
                                 (reboot-after: answer it, then reboot at once)
     help                        this list
@@ -279,12 +279,14 @@ fn run(ctl: &SimulatorControl, line: &str) -> Result<Option<String>, String> {
         "memfull" => ctl.set_memory_full(on_off(rest)?).map_err(e).and(done),
         "fail" => {
             let mut p = rest.splitn(3, ' ');
-            let usage = "usage: fail <prefix> reboot|reboot-after|drop|error <final line>";
+            let usage =
+                "usage: fail <prefix> reboot|reboot-after|drop|far-end-leaves|error <final line>";
             let prefix = p.next().filter(|x| !x.is_empty()).ok_or(usage)?;
             let action = match p.next().ok_or(usage)? {
                 "reboot" => FaultAction::Reboot,
                 "reboot-after" => FaultAction::RebootAfter,
                 "drop" => FaultAction::Drop,
+                "far-end-leaves" => FaultAction::FarEndLeaves,
                 "error" => FaultAction::Error(p.next().unwrap_or("ERROR").to_owned()),
                 _ => return Err(usage.to_owned()),
             };

@@ -175,8 +175,14 @@ impl CallTracker {
         (CallId(0), out)
     }
 
-    /// `ATD` failed or returned a call-progress result (read at `at`): the call is over.
-    pub fn dial_failed(&mut self, id: CallId, cause: CallEndCause, at: Instant) -> Vec<CallAction> {
+    /// `ATD` or `ATA` failed or returned a call-progress result (read at `at`): the call is
+    /// over.
+    pub fn command_ended(
+        &mut self,
+        id: CallId,
+        cause: CallEndCause,
+        at: Instant,
+    ) -> Vec<CallAction> {
         self.end(id, Some(cause), at)
     }
 

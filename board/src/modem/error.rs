@@ -4,7 +4,7 @@ use thiserror::Error;
 
 use super::at::codec::{FinalResult, Response};
 use super::at::types::{ErrorCode, SimState, cme_meaning, cms_meaning};
-use super::events::CallId;
+use super::events::{CallEndCause, CallId};
 
 /// Why a modem operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -44,6 +44,15 @@ pub enum ModemError {
         command: String,
         /// The final result as text.
         result: String,
+    },
+    /// The call ended before the command could act on it: `ATA` answered `NO CARRIER`
+    /// because the caller hung up in that instant. The call's end event follows.
+    #[error("`{command}`: the call ended first ({})", cause.source)]
+    CallEnded {
+        /// The command.
+        command: String,
+        /// Why the call ended.
+        cause: CallEndCause,
     },
     /// The port is closed or vanished (USB re-enumeration); the driver is reopening it.
     #[error("port {port} is not available: {reason}")]

@@ -121,6 +121,11 @@ fn leg_error(line: &str, e: ModemError) -> LegError {
             }
         }
         ModemError::InvalidArgument(why) => LegError::Invalid(why),
+        ModemError::CallEnded { ref cause, .. } => LegError::Failed {
+            line,
+            reason: e.to_string(),
+            cause: Some(end_cause(cause, None)),
+        },
         ModemError::Unsupported(_) => LegError::Failed {
             line,
             reason: e.to_string(),
@@ -519,5 +524,28 @@ mod tests {
             .fails_over()
         );
         assert!(!leg_error("sim0", ModemError::InvalidArgument("x".into())).fails_over());
+    }
+
+    #[test]
+    fn a_call_that_ended_under_a_command_ended_the_leg() {
+        let e = leg_error(
+            "sim0",
+            ModemError::CallEnded {
+                command: "ATA".into(),
+                cause: CallEndCause::new(CallEndReason::Missed, "NO CARRIER"),
+            },
+        );
+        assert!(e.ended_leg(), "{e:?}");
+        let LegError::Failed {
+            cause: Some(cause), ..
+        } = e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (cause.cause, cause.detail.as_str()),
+            (Cause::Cancelled, "NO CARRIER")
+        );
+        assert!(!leg_error("sim0", ModemError::InvalidArgument("x".into())).ended_leg());
     }
 }

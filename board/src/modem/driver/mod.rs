@@ -38,7 +38,7 @@ pub use storage::{
 
 use self::port::{AtClient, Command, Mark};
 use self::sms::SmsJob;
-use super::at::codec::Response;
+use super::at::codec::{FinalResult, Response};
 use super::at::types::{CallStat, Direction, is_dtmf_digit};
 use super::at::urc::Urc;
 use super::calls::{CallAction, CallTracker};
@@ -462,10 +462,25 @@ impl ModemHandle {
             }
             None => return Err(ModemError::NoSuchCall(call)),
         }
-        let (_, mark) = sh
+        let (resp, mark) = sh
             .at
-            .ok_at(Command::new("ATA", ms(sh.t().long_ms)).high())
+            .run_at(Command::new("ATA", ms(sh.t().long_ms)).high())
             .await?;
+        if matches!(resp.result, FinalResult::NoCarrier) {
+            // The caller hung up in the instant of the answer: a missed call, as when it
+            // ends while ringing. Only this final result may say so (a modem without state
+            // URCs reports nothing else until the next CLCC poll), so the call ends here
+            // (unless a state URC right after the reply ended it first).
+            sh.caught_up(mark).await;
+            let cause = CallEndCause::new(CallEndReason::Missed, "NO CARRIER");
+            let actions = sh.calls.lock().command_ended(call, cause.clone(), mark.at);
+            sh.apply_call_actions(actions).await;
+            return Err(ModemError::CallEnded {
+                command: resp.command,
+                cause,
+            });
+        }
+        ModemError::check(resp)?;
         if sh.profile.audio.enable_early {
             sh.route_audio(call).await;
         }
@@ -534,7 +549,7 @@ impl ModemHandle {
                 Ok(call)
             }
             Some(cause) => {
-                let actions = sh.calls.lock().dial_failed(call, cause, at);
+                let actions = sh.calls.lock().command_ended(call, cause, at);
                 sh.apply_call_actions(actions).await;
                 match r {
                     Ok(resp)

@@ -852,6 +852,16 @@ pub(crate) fn remote_hangup(c: &mut SimCore) -> Result<Vec<Out>, SimulatorError>
     Ok(remote_end(c, id))
 }
 
+/// The far end of the most recent call hangs up while a command is on its way
+/// ([`super::faults::FaultAction::FarEndLeaves`]): no `NO CARRIER` of its own (the
+/// command's final result says it), only the state URCs, which follow the reply.
+pub(crate) fn far_end_leaves(c: &mut SimCore) -> Vec<Out> {
+    match c.calls.list.last().map(|x| x.id) {
+        Some(id) => end(c, id, None, 16, "remote"),
+        None => Vec::new(),
+    }
+}
+
 /// The far end of call `id` hangs up.
 pub(crate) fn remote_hangup_call(c: &mut SimCore, id: u64) -> Result<Vec<Out>, SimulatorError> {
     if c.calls.pos(id).is_none() {

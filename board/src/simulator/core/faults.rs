@@ -1,7 +1,7 @@
 //! Failures injected on purpose: slow, lost or garbled replies, an unresponsive modem, a busy
 //! SIM, a full memory, a network that refuses call transfer, and one-shot triggers on commands
-//! (reboot instead of or right after answering, drop, error, garbage, or carry out the command
-//! and lose its reply).
+//! (reboot instead of or right after answering, drop, error, garbage, carry out the command
+//! and lose its reply, or the far end hangs up as the command arrives).
 
 use std::time::Duration;
 
@@ -28,6 +28,10 @@ pub enum FaultAction {
     /// (a reboot between two commands, e.g. between the `AT+CPMS` that selected a memory
     /// and the `AT+CMGW` that relies on it: settings are back to their power-on values).
     RebootAfter,
+    /// The far end of the most recent call hangs up as the command arrives, and the
+    /// command is carried out after that: a caller who gives up in the instant the gateway
+    /// answers, whose `ATA` then gets `NO CARRIER` (the call's state URCs follow the reply).
+    FarEndLeaves,
 }
 
 #[derive(Debug, Clone)]

@@ -220,6 +220,7 @@ impl SimCore {
         let is_prompt = upper.starts_with("AT+CMGS=") || upper.starts_with("AT+CMGW=");
         let mut mute = false;
         let mut reboot_after = false;
+        let mut trailing = Vec::new();
         if !is_prompt && let Some(action) = self.faults.take_trigger(&upper) {
             match action {
                 FaultAction::Reboot => {
@@ -234,6 +235,7 @@ impl SimCore {
                     return out;
                 }
                 FaultAction::Garbage(g) => out.push(Out::Bytes(g)),
+                FaultAction::FarEndLeaves => trailing = calls::far_end_leaves(self),
             }
         }
         if !self.faults.reply_delay.is_zero() {
@@ -248,6 +250,7 @@ impl SimCore {
         } else {
             reply
         });
+        out.extend(trailing);
         if reboot_after {
             out.extend(self.reboot_now());
         }

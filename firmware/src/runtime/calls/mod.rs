@@ -109,6 +109,11 @@ struct Live {
     /// Set when the gateway hung up (so the record says `hangup_by: local`): VoIPBIN's
     /// reason for the record.
     local_reason: Option<String>,
+    /// The line said the leg ended under an operation of ours (the caller hung up in the
+    /// instant the gateway answered: a modem's `ATA` gets `NO CARRIER`). The end is the far
+    /// end's: a hang-up of the gateway after it (the flow failing on the answer) does not
+    /// claim it, and the line's `Ended` event settles the record.
+    far_end_left: bool,
     /// Outbound: the flow to start on answer (taken when started).
     pending_flow: Option<PendingFlow>,
     /// Outbound, before the far end rang: an end is a candidate for fail-over, which the
@@ -194,7 +199,12 @@ impl LiveCall {
     async fn answer(&self) -> Result<(), RuntimeError> {
         if !self.is_answered() {
             let line = self.line();
-            line.answer(self.id()).await?;
+            if let Err(e) = line.answer(self.id()).await {
+                if e.ended_leg() {
+                    self.inner.live.lock().far_end_left = true;
+                }
+                return Err(e.into());
+            }
             // Boxed: starting a pending flow is a large future, and every action that needs
             // the call answered (most media actions) would otherwise carry its size for as
             // long as it runs — kilobytes per call at a thousand calls.
@@ -220,7 +230,7 @@ impl LiveCall {
     pub(crate) async fn hangup_with(&self, reason: &str, cause: Cause) {
         {
             let mut live = self.inner.live.lock();
-            if live.ended {
+            if live.ended || live.far_end_left {
                 return;
             }
             live.local_reason.get_or_insert_with(|| reason.to_owned());

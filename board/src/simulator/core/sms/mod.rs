@@ -549,6 +549,7 @@ pub(super) fn prompt_body(c: &mut SimCore, p: Prompt, body: &[u8]) -> Vec<Out> {
     let mut out = Vec::new();
     let mut mute = false;
     let mut reboot_after = false;
+    let mut trailing = Vec::new();
     if let Some(action) = c.faults.take_trigger(p.trigger_prefix()) {
         use super::faults::FaultAction;
         match action {
@@ -558,6 +559,7 @@ pub(super) fn prompt_body(c: &mut SimCore, p: Prompt, body: &[u8]) -> Vec<Out> {
             FaultAction::NoReply => mute = true,
             FaultAction::Error(f) => return vec![line_out(&f)],
             FaultAction::Garbage(g) => out.push(Out::Bytes(g)),
+            FaultAction::FarEndLeaves => trailing = super::calls::far_end_leaves(c),
         }
     }
     if !c.faults.reply_delay.is_zero() {
@@ -581,6 +583,7 @@ pub(super) fn prompt_body(c: &mut SimCore, p: Prompt, body: &[u8]) -> Vec<Out> {
     } else {
         bytes
     });
+    out.extend(trailing);
     if reboot_after {
         out.extend(c.reboot_now());
     }
