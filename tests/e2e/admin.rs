@@ -1,8 +1,9 @@
 //! The LAN admin page against the real daemon on the simulated board.
 //!
 //! Over plain HTTP: the login's refusals, the session cookie's attributes, the CSRF and
-//! Origin checks of the proxy, that the JSON API never takes the cookie, and the page
-//! weight (every page with its stylesheet and script ≤ 150 KB).
+//! Origin checks of the proxy, that the JSON API never takes the cookie, that a page's
+//! event stream replays what changed while the page loaded, and the page weight (every page
+//! with its stylesheet and script ≤ 150 KB).
 //!
 //! In a real browser: `admin_browser.py` drives Debian's chromium through chromium-driver
 //! with Selenium (both installed by `scripts/deps.sh test`, Selenium in the venv it makes):
@@ -172,6 +173,45 @@ async fn admin_page_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // The page's event stream starts after the newest event before the page was rendered: a
+    // change made before the script opens the stream (a call arriving while the dashboard
+    // loads) is replayed to it, not lost.
+    let after: u64 = page
+        .split("data-after=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no data-after in {page}"));
+    gw.api()
+        .post(
+            "/v1.0/flows",
+            json!({"name": "made while the page loads", "actions": [{"type": "answer"}]}),
+        )
+        .await;
+    let mut stream = http
+        .get(format!(
+            "{base}/admin/api/v1.0/gateway/events/stream?after={after}"
+        ))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !text.contains("event: flow_created") {
+            let chunk = stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the change was not replayed: {text}"));
+    drop(stream);
 
     // Page weight: each page with its stylesheet and script.
     let mut assets = 0;

@@ -61,6 +61,11 @@ struct AdminInner {
 }
 
 impl AdminState {
+    /// The sequence number of the newest event (see `pages::layout`).
+    pub(crate) fn event_seq(&self) -> u64 {
+        self.inner.api.runtime().db().store.last_seq()
+    }
+
     /// Sends one request through the JSON API with the gateway's token; returns the status
     /// and the JSON body (`Null` when it is not JSON).
     pub(crate) async fn api(

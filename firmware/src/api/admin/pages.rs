@@ -64,8 +64,10 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
-/// The page around every admin page.
-fn layout(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
+/// The page around every admin page. `after` is the newest event's sequence number read
+/// before the page's data was: the script's event stream starts after it, so a change made
+/// between the page's rendering and the stream's opening still reaches the page.
+fn layout(title: &str, active: &str, csrf: &str, after: Option<u64>, body: Markup) -> Markup {
     let mut kinds: Vec<&str> = EVENT_TYPES.to_vec();
     kinds.extend(["number_created", "number_deleted", "error"]);
     html! {
@@ -79,7 +81,7 @@ fn layout(title: &str, active: &str, csrf: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href="/admin/static/app.css";
                 script src="/admin/static/app.js" defer {}
             }
-            body data-kinds=(kinds.join(",")) {
+            body data-kinds=(kinds.join(",")) data-after=[after] {
                 header {
                     span.brand { "Flowgate" }
                     nav aria-label="Main" {
@@ -140,12 +142,14 @@ pub(super) fn not_found(name: &str, csrf: &str) -> Markup {
         "Not found",
         "",
         csrf,
+        None,
         html! { p { "There is no admin page " code { (name) } "." } },
     )
 }
 
 /// A whole page by name; `None` for an unknown one.
 pub(super) async fn page(state: &AdminState, name: &str, csrf: &str) -> Option<Markup> {
+    let after = state.event_seq();
     let (title, active, body) = match name {
         "dashboard" | "" => ("Dashboard", "", dashboard(state).await),
         "sim" => ("Simulator", "sim", simulator(state).await),
@@ -157,7 +161,7 @@ pub(super) async fn page(state: &AdminState, name: &str, csrf: &str) -> Option<M
         "settings" => ("Settings", "settings", settings_page(state, csrf).await),
         _ => return None,
     };
-    Some(layout(title, active, csrf, body))
+    Some(layout(title, active, csrf, Some(after), body))
 }
 
 /// A section that the script refreshes from `/admin/frag/NAME`.
@@ -524,6 +528,7 @@ const NEW_FLOW: &str = r#"{
 
 /// `/admin/flows/{id}` (`new` for a new flow): the JSON editor and the dry run.
 pub(super) async fn flow_editor(state: &AdminState, id: &str, csrf: &str) -> Markup {
+    let after = state.event_seq();
     let (title, text, flow_id) = if id == "new" {
         ("New flow".to_owned(), NEW_FLOW.to_owned(), String::new())
     } else {
@@ -533,6 +538,7 @@ pub(super) async fn flow_editor(state: &AdminState, id: &str, csrf: &str) -> Mar
                 "Flow not found",
                 "flows",
                 csrf,
+                Some(after),
                 html! { p { "No flow " code { (id) } ". " a href="/admin/flows" { "All flows" } } },
             );
         }
@@ -580,7 +586,7 @@ pub(super) async fn flow_editor(state: &AdminState, id: &str, csrf: &str) -> Mar
             div id="dryrun-result" aria-live="polite" {}
         }
     };
-    layout(&title, "flows", csrf, body)
+    layout(&title, "flows", csrf, Some(after), body)
 }
 
 /// Problems of a flow the dry run refused.

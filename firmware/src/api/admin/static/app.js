@@ -67,10 +67,16 @@
   const feed = document.getElementById("feed-state");
   const eventsLog = document.getElementById("events-log");
   const filter = document.getElementById("events-filter");
+  // The newest event the log shows: the stream may replay a few the page was rendered with.
+  let shownSeq = Number(eventsLog?.querySelector("tr td")?.textContent) || 0;
   function showEvent(ev) {
     if (!eventsLog) return;
     let data;
     try { data = JSON.parse(ev.data); } catch (_) { return; }
+    if (typeof data.seq === "number") {
+      if (data.seq <= shownSeq) return;
+      shownSeq = data.seq;
+    }
     const tr = document.createElement("tr");
     tr.dataset.type = data.type || ev.type;
     for (const v of [data.seq, data.time, data.type, data.resource_id]) {
@@ -96,7 +102,10 @@
 
   const kinds = (document.body.dataset.kinds || "").split(",").filter(Boolean);
   if (kinds.length) {
-    const es = new EventSource("/admin/api/v1.0/gateway/events/stream");
+    // From the newest event before the page was rendered: what changed between the rendering
+    // and the stream's opening (a call that arrived meanwhile) is replayed, not lost.
+    const after = document.body.dataset.after;
+    const es = new EventSource("/admin/api/v1.0/gateway/events/stream" + (after ? "?after=" + encodeURIComponent(after) : ""));
     es.onopen = () => { if (feed) { feed.textContent = "live"; feed.className = "ok"; } };
     es.onerror = () => { if (feed) { feed.textContent = "reconnecting"; feed.className = "warn"; } };
     const on = ev => { showEvent(ev); refresh(); };
