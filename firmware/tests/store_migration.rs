@@ -7,18 +7,9 @@ use flowgate::store::{Db, SCHEMA_VERSION, Store, StoreOptions};
 use flowgate_line::Transport;
 use uuid::Uuid;
 
-/// Opens the store once the database's previous handle has really let go of it. Dropping
-/// the last sled handle returns while sled's IO threads may still hold the file, and with it
-/// the exclusive `flock` sled takes on open, for a moment: a reopen at once can get
-/// `Locked` (seen under load). Taking and releasing that lock here waits for exactly that.
-fn open_when_free(dir: &std::path::Path) -> Store {
-    let file = dir.join("db").join("db");
-    if let Ok(f) = std::fs::File::open(&file) {
-        let held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| e)
-            .expect("wait for the previous handle's lock");
-        drop(held);
-    }
+/// Reopens the store. Its previous handle was dropped just before; `Store::open` waits for
+/// sled to let go of the file (`store::LOCK_WAIT`).
+fn reopen(dir: &std::path::Path) -> Store {
     Store::open(dir, &StoreOptions::default()).expect("reopen the store")
 }
 
@@ -78,7 +69,7 @@ fn a_schema_1_database_is_migrated_to_lines() {
     let dir = tempfile::tempdir().unwrap();
     write_v1(dir.path());
 
-    let store = open_when_free(dir.path());
+    let store = reopen(dir.path());
     let db = Db::new(store).unwrap();
     let call = db
         .calls
@@ -114,7 +105,7 @@ fn a_schema_1_database_is_migrated_to_lines() {
     drop(db);
 
     // The version was written: a second open migrates nothing and reads the same.
-    let store = open_when_free(dir.path());
+    let store = reopen(dir.path());
     let db = Db::new(store).unwrap();
     let again = db
         .calls
@@ -219,7 +210,7 @@ async fn a_schema_3_activeflow_is_migrated_and_resumes_where_it_was() {
         db.flush().unwrap();
     }
 
-    let store = open_when_free(dir.path());
+    let store = reopen(dir.path());
     let db = Db::new(store).unwrap();
     for record in [&api, &call] {
         let stored = db.activeflows.get(record.id).unwrap().unwrap();
@@ -282,7 +273,7 @@ async fn a_schema_3_activeflow_is_migrated_and_resumes_where_it_was() {
     drop(db);
 
     // The version was written: a second open finds nothing to migrate.
-    let store = open_when_free(dir.path());
+    let store = reopen(dir.path());
     let db = Db::new(store).unwrap();
     assert_eq!(db.activeflow_actions.len(), 2);
     assert_eq!(

@@ -338,15 +338,24 @@ struct Inner {
 
 impl Store {
     /// Opens (or creates) the database in `dir`, checking the schema version.
+    ///
+    /// A database locked by another opener is waited for up to [`LOCK_WAIT`], then refused
+    /// with [`StoreError::Locked`].
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = dir.join("db");
         let config = sled::Config::new()
             .path(&path)
             .cache_capacity(options.cache_bytes)
             .flush_every_ms(Some(options.flush_every_ms));
-        let db = config
-            .open()
-            .map_err(|source| classify_open_error(&path, source))?;
+        let db = match config.open() {
+            Ok(db) => db,
+            Err(source) => match classify_open_error(&path, source) {
+                StoreError::Locked { .. } if lock_released(&path.join("db"), LOCK_WAIT) => config
+                    .open()
+                    .map_err(|source| classify_open_error(&path, source))?,
+                other => return Err(other),
+            },
+        };
         Self::from_db(db, path)
     }
 
@@ -658,6 +667,35 @@ impl Store {
             })?;
         Ok(())
     }
+}
+
+/// How long [`Store::open`] waits for a database whose lock is held. sled keeps its file
+/// open for a moment after its last handle is gone (the final log flush finishes on sled's
+/// IO threads, which hold the file until they return), so a store reopened at once in the
+/// same process could find its own lock still held (seen under load in
+/// `reopening_keeps_sequence_and_refuses_newer_schema`). A lock that outlasts this wait is
+/// another opener's: a second daemon on the same data directory.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits up to `limit` for the advisory lock on sled's file `file` to be free; `true` when
+/// it was. The lock is taken (blocking) on a helper thread and let go at once: a blocking
+/// `flock` wakes when the holder closes the file, with no polling. After a timeout the
+/// helper stays blocked until the holder lets go, then releases at once.
+fn lock_released(file: &Path, limit: std::time::Duration) -> bool {
+    let Ok(file) = std::fs::File::open(file) else {
+        return false;
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::Builder::new()
+        .name("store-lock-wait".into())
+        .spawn(move || {
+            let taken = file.lock().is_ok();
+            if taken {
+                let _ = file.unlock();
+            }
+            let _ = tx.send(taken);
+        });
+    waiter.is_ok() && rx.recv_timeout(limit).unwrap_or(false)
 }
 
 fn classify_open_error(path: &Path, source: sled::Error) -> StoreError {
@@ -1001,10 +1039,33 @@ mod tests {
     fn second_opener_gets_a_clear_lock_error() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let started = std::time::Instant::now();
         match Store::open(dir.path(), &StoreOptions::default()) {
             Err(StoreError::Locked { .. }) => {}
             Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("the second opener must be refused"),
         }
+        assert!(started.elapsed() >= LOCK_WAIT, "refused after the wait");
+    }
+
+    #[test]
+    fn an_opener_gets_a_store_closed_while_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let (go, gone) = std::sync::mpsc::channel::<()>();
+        let closer = std::thread::spawn(move || {
+            let _ = gone.recv();
+            drop(first);
+        });
+        go.send(()).unwrap();
+        // Whether the close comes before the first attempt or while the opener waits for
+        // the lock, the opener gets the store.
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        closer.join().unwrap();
+        drop(store);
+        assert!(lock_released(
+            &dir.path().join("db").join("db"),
+            std::time::Duration::from_secs(10)
+        ));
     }
 }
