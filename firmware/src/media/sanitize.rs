@@ -32,6 +32,10 @@ const MAX_WAV_CHANNELS: u16 = 8;
 /// The WAV format tag whose `fmt ` chunk carries a channel mask.
 const WAVE_FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 
+/// ADPCM WAV format tags (Microsoft, IMA/DVI) and the bytes each channel's block header
+/// takes, from which symphonia works out the frames in a block.
+const ADPCM_BLOCK_HEADERS: [(u16, u16); 2] = [(0x0002, 7), (0x0011, 4)];
+
 fn bad(what: &str, reason: &str) -> MediaError {
     MediaError::Decode {
         what: what.to_owned(),
@@ -152,6 +156,19 @@ fn riff(b: &[u8], what: &str) -> Result<Vec<u8>> {
             return Err(bad(what, "WAV with more than 8 channels"));
         }
         let tag = fmt.get(0..2).map(|t| u16::from_le_bytes([t[0], t[1]]));
+        // symphonia 0.5 computes an ADPCM block's frames as
+        // `(block_align - header × channels) × 8 / (4 × channels)` in u16: a block smaller
+        // than its headers, or over 8 KB of samples, overflows (a panic where overflow is
+        // checked, garbage block sizes where it wraps; found by the media_decode fuzz
+        // target). Real files use blocks of 256 to 2,048 bytes per channel.
+        if let (Some(tag), Some(channels), Some(align)) = (tag, channels, align)
+            && let Some(&(_, header)) = ADPCM_BLOCK_HEADERS.iter().find(|(t, _)| *t == tag)
+            && align
+                .checked_sub(header * channels)
+                .is_none_or(|samples| samples == 0 || samples.checked_mul(8).is_none())
+        {
+            return Err(bad(what, "ADPCM WAV block size does not fit its channels"));
+        }
         if tag == Some(WAVE_FORMAT_EXTENSIBLE) && u32_le(fmt, 20).is_some_and(|m| m >> 18 != 0) {
             return Err(bad(
                 what,
@@ -434,6 +451,38 @@ mod tests {
         wav.extend_from_slice(&fmt);
         let err = sanitize(wav, "x").unwrap_err().to_string();
         assert!(err.contains("channel mask"), "{err}");
+    }
+
+    /// Found by the media_decode fuzz target: a Microsoft ADPCM format of 5 channels with a
+    /// 65,534-byte block overflowed symphonia's frames-per-block arithmetic.
+    #[test]
+    fn adpcm_blocks_that_overflow_the_frame_count_are_refused() {
+        let wav = |tag: u16, channels: u16, align: u16| {
+            let mut fmt = vec![0u8; 20];
+            fmt[0..2].copy_from_slice(&tag.to_le_bytes());
+            fmt[2..4].copy_from_slice(&channels.to_le_bytes());
+            fmt[4..8].copy_from_slice(&8000u32.to_le_bytes());
+            fmt[12..14].copy_from_slice(&align.to_le_bytes());
+            fmt[14..16].copy_from_slice(&4u16.to_le_bytes());
+            let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+            wav.extend_from_slice(&20u32.to_le_bytes());
+            wav.extend_from_slice(&fmt);
+            wav
+        };
+        let refused = |tag, channels, align| {
+            sanitize(wav(tag, channels, align), "x")
+                .err()
+                .is_some_and(|e| e.to_string().contains("ADPCM"))
+        };
+        assert!(refused(0x0002, 5, 0xFFFE), "the fuzzer's input");
+        assert!(
+            refused(0x0002, 2, 14),
+            "no room for samples after the headers"
+        );
+        assert!(refused(0x0011, 2, 4), "smaller than its headers");
+        assert!(!refused(0x0002, 2, 1024), "a usual MS ADPCM block");
+        assert!(!refused(0x0011, 1, 256), "a usual IMA ADPCM block");
+        assert!(!refused(0x0001, 5, 0xFFFE), "PCM has no such arithmetic");
     }
 
     #[test]
