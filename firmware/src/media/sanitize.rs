@@ -111,11 +111,19 @@ fn riff(b: &[u8], what: &str) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(b.len());
     out.extend_from_slice(b"RIFF\0\0\0\0WAVE");
     let mut pos = 12usize;
+    let mut has_fmt = false;
     while let (Some(id), Some(len)) = (b.get(pos..pos + 4), u32_le(b, pos + 4)) {
         let start = pos + 8;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let end = start.saturating_add(len).min(b.len());
-        if matches!(id, b"fmt " | b"fact" | b"data") {
+        // One format: the checks below read the first, and symphonia would read a later
+        // one (a zero rate there panicked it; found by the media_decode fuzz target).
+        let keep = match id {
+            b"fmt " => !std::mem::replace(&mut has_fmt, true),
+            b"fact" | b"data" => true,
+            _ => false,
+        };
+        if keep {
             let body = &b[start.min(b.len())..end];
             let body = if id == b"data" {
                 &body[..body.len() & !1]
@@ -483,6 +491,30 @@ mod tests {
         assert!(!refused(0x0002, 2, 1024), "a usual MS ADPCM block");
         assert!(!refused(0x0011, 1, 256), "a usual IMA ADPCM block");
         assert!(!refused(0x0001, 5, 0xFFFE), "PCM has no such arithmetic");
+    }
+
+    /// Found by the media_decode fuzz target: a second `fmt ` chunk with a zero rate, after
+    /// a first that passed the checks, made symphonia build a time base of 1/0 (a panic).
+    #[test]
+    fn only_the_first_format_is_kept() {
+        let fmt = |rate: u32| {
+            let mut f = b"fmt ".to_vec();
+            f.extend_from_slice(&16u32.to_le_bytes());
+            let mut body = vec![0u8; 16];
+            body[0..2].copy_from_slice(&1u16.to_le_bytes());
+            body[2..4].copy_from_slice(&1u16.to_le_bytes());
+            body[4..8].copy_from_slice(&rate.to_le_bytes());
+            body[12..14].copy_from_slice(&2u16.to_le_bytes());
+            body[14..16].copy_from_slice(&16u16.to_le_bytes());
+            f.extend_from_slice(&body);
+            f
+        };
+        let mut wav = b"RIFF\0\0\0\0WAVE".to_vec();
+        wav.extend_from_slice(&fmt(8000));
+        wav.extend_from_slice(&fmt(0));
+        let out = riff(&wav, "x").unwrap();
+        assert_eq!(out.windows(4).filter(|w| w == b"fmt ").count(), 1);
+        assert_eq!(u32_le(&out, 24), Some(8000));
     }
 
     #[test]
