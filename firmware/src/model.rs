@@ -86,6 +86,23 @@ fn modem_transport() -> Transport {
 }
 
 impl Number {
+    /// A new binding of nothing yet (no number, line or flow), active, created `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            number: String::new(),
+            line_id: String::new(),
+            modem_id: String::new(),
+            call_flow_id: None,
+            message_flow_id: None,
+            name: String::new(),
+            detail: String::new(),
+            status: active(),
+            tm_create: now,
+            tm_update: now,
+        }
+    }
+
     /// Whether this binding applies to a call or message on line `line_id` for `target`.
     pub fn matches(&self, line_id: &str, target: &str) -> bool {
         (!self.number.is_empty() && same_number(&self.number, target))

@@ -203,19 +203,7 @@ async fn call_until(
     id: Uuid,
     done: impl Fn(&flowgate::model::Call) -> bool,
 ) -> flowgate::model::Call {
-    let mut seq = rt.db().store.watch_seq();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(call) = rt.db().calls.get(id).expect("read")
-                && done(&call)
-            {
-                return call;
-            }
-            seq.changed().await.expect("store open");
-        }
-    })
-    .await
-    .expect("the call got there")
+    store_until(rt, |db| db.calls.get(id).expect("read").filter(|c| done(c))).await
 }
 
 #[tokio::test]
@@ -332,19 +320,10 @@ async fn a_caller_who_leaves_as_the_call_is_answered_ended_the_call() {
         serde_json::json!([{"type": "answer"}, {"type": "echo"}]),
         Some(follow_up),
     );
-    let now = chrono::Utc::now();
     let number = Number {
-        id: Uuid::now_v7(),
-        number: String::new(),
         line_id: "a".into(),
-        modem_id: String::new(),
         call_flow_id: Some(flow),
-        message_flow_id: None,
-        name: String::new(),
-        detail: String::new(),
-        status: "active".into(),
-        tm_create: now,
-        tm_update: now,
+        ..Number::new(chrono::Utc::now())
     };
     rt.db().numbers.put(number.id, &number).expect("bound");
 

@@ -235,20 +235,7 @@ pub(super) async fn create(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<NumberBody>,
 ) -> Result<Json<Number>, ApiError> {
-    let now = Utc::now();
-    let mut number = Number {
-        id: Uuid::now_v7(),
-        number: String::new(),
-        line_id: String::new(),
-        modem_id: String::new(),
-        call_flow_id: None,
-        message_flow_id: None,
-        name: String::new(),
-        detail: String::new(),
-        status: "active".into(),
-        tm_create: now,
-        tm_update: now,
-    };
+    let mut number = Number::new(Utc::now());
     let line_field = body.apply(&mut number);
     store(&state, number, "number_created", line_field).await
 }

@@ -535,17 +535,9 @@ mod tests {
         let bound = set.create(flow(None, "bound")).unwrap().id.unwrap();
         let now = Utc::now();
         let number = crate::model::Number {
-            id: Uuid::now_v7(),
             number: "+15550001".into(),
-            line_id: String::new(),
-            modem_id: String::new(),
             call_flow_id: Some(bound),
-            message_flow_id: None,
-            name: String::new(),
-            detail: String::new(),
-            status: "active".into(),
-            tm_create: now,
-            tm_update: now,
+            ..crate::model::Number::new(now)
         };
         db.numbers.put(number.id, &number).unwrap();
         match set.delete(bound) {
