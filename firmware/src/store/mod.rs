@@ -347,15 +347,15 @@ impl Store {
             .path(&path)
             .cache_capacity(options.cache_bytes)
             .flush_every_ms(Some(options.flush_every_ms));
-        let db = match config.open() {
-            Ok(db) => db,
-            Err(source) => match classify_open_error(&path, source) {
-                StoreError::Locked { .. } if lock_released(&path.join("db"), LOCK_WAIT) => config
-                    .open()
-                    .map_err(|source| classify_open_error(&path, source))?,
-                other => return Err(other),
-            },
+        let open = || {
+            config
+                .open()
+                .map_err(|source| classify_open_error(&path, source))
         };
+        let db = match open() {
+            Err(StoreError::Locked { .. }) if lock_released(&path.join("db"), LOCK_WAIT) => open(),
+            first => first,
+        }?;
         Self::from_db(db, path)
     }
 
