@@ -421,6 +421,21 @@ fn check_codebooks(p: &[u8], what: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A `fmt ` chunk (id, length, body) of `len` body bytes: format `tag`, `channels`,
+    /// `rate`, block `align`, `bits` per sample; the rest zero.
+    fn fmt_chunk(tag: u16, channels: u16, rate: u32, align: u16, bits: u16, len: u32) -> Vec<u8> {
+        let mut body = vec![0u8; len as usize];
+        body[0..2].copy_from_slice(&tag.to_le_bytes());
+        body[2..4].copy_from_slice(&channels.to_le_bytes());
+        body[4..8].copy_from_slice(&rate.to_le_bytes());
+        body[12..14].copy_from_slice(&align.to_le_bytes());
+        body[14..16].copy_from_slice(&bits.to_le_bytes());
+        let mut chunk = b"fmt ".to_vec();
+        chunk.extend_from_slice(&len.to_le_bytes());
+        chunk.extend_from_slice(&body);
+        chunk
+    }
+
     /// Found by the media_decode fuzz target: "fmt " as the last bytes of the rebuilt file,
     /// with no room for a format after it, was sliced past the end.
     #[test]
@@ -447,15 +462,9 @@ mod tests {
         let err = sanitize(found.to_vec(), "x").unwrap_err().to_string();
         assert!(err.contains("more than 8 channels"), "{err}");
         // Stereo, but a mask with a speaker bit no layout defines.
-        let mut fmt = vec![0u8; 40];
-        fmt[0..2].copy_from_slice(&WAVE_FORMAT_EXTENSIBLE.to_le_bytes());
-        fmt[2..4].copy_from_slice(&2u16.to_le_bytes());
-        fmt[4..8].copy_from_slice(&8000u32.to_le_bytes());
-        fmt[12..14].copy_from_slice(&4u16.to_le_bytes());
-        fmt[14..16].copy_from_slice(&16u16.to_le_bytes());
-        fmt[20..24].copy_from_slice(&0x8000_0000u32.to_le_bytes());
-        let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
-        wav.extend_from_slice(&40u32.to_le_bytes());
+        let mut fmt = fmt_chunk(WAVE_FORMAT_EXTENSIBLE, 2, 8000, 4, 16, 40);
+        fmt[28..32].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+        let mut wav = b"RIFF\0\0\0\0WAVE".to_vec();
         wav.extend_from_slice(&fmt);
         let err = sanitize(wav, "x").unwrap_err().to_string();
         assert!(err.contains("channel mask"), "{err}");
@@ -465,16 +474,9 @@ mod tests {
     /// 65,534-byte block overflowed symphonia's frames-per-block arithmetic.
     #[test]
     fn adpcm_blocks_that_overflow_the_frame_count_are_refused() {
-        let wav = |tag: u16, channels: u16, align: u16| {
-            let mut fmt = vec![0u8; 20];
-            fmt[0..2].copy_from_slice(&tag.to_le_bytes());
-            fmt[2..4].copy_from_slice(&channels.to_le_bytes());
-            fmt[4..8].copy_from_slice(&8000u32.to_le_bytes());
-            fmt[12..14].copy_from_slice(&align.to_le_bytes());
-            fmt[14..16].copy_from_slice(&4u16.to_le_bytes());
-            let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
-            wav.extend_from_slice(&20u32.to_le_bytes());
-            wav.extend_from_slice(&fmt);
+        let wav = |tag, channels, align| {
+            let mut wav = b"RIFF\0\0\0\0WAVE".to_vec();
+            wav.extend_from_slice(&fmt_chunk(tag, channels, 8000, align, 4, 20));
             wav
         };
         let refused = |tag, channels, align| {
@@ -497,21 +499,9 @@ mod tests {
     /// a first that passed the checks, made symphonia build a time base of 1/0 (a panic).
     #[test]
     fn only_the_first_format_is_kept() {
-        let fmt = |rate: u32| {
-            let mut f = b"fmt ".to_vec();
-            f.extend_from_slice(&16u32.to_le_bytes());
-            let mut body = vec![0u8; 16];
-            body[0..2].copy_from_slice(&1u16.to_le_bytes());
-            body[2..4].copy_from_slice(&1u16.to_le_bytes());
-            body[4..8].copy_from_slice(&rate.to_le_bytes());
-            body[12..14].copy_from_slice(&2u16.to_le_bytes());
-            body[14..16].copy_from_slice(&16u16.to_le_bytes());
-            f.extend_from_slice(&body);
-            f
-        };
         let mut wav = b"RIFF\0\0\0\0WAVE".to_vec();
-        wav.extend_from_slice(&fmt(8000));
-        wav.extend_from_slice(&fmt(0));
+        wav.extend_from_slice(&fmt_chunk(1, 1, 8000, 2, 16, 16));
+        wav.extend_from_slice(&fmt_chunk(1, 1, 0, 2, 16, 16));
         let out = riff(&wav, "x").unwrap();
         assert_eq!(out.windows(4).filter(|w| w == b"fmt ").count(), 1);
         assert_eq!(u32_le(&out, 24), Some(8000));
