@@ -98,11 +98,13 @@ enum ToCaller {
     Connect {
         agent: Address,
         leg: LiveCall,
+        /// When the agent answered: the moment the service timer started from, so the
+        /// record's service time is the one the timeout measured, not shortened by the
+        /// handoff to the caller's task.
+        served_at: chrono::DateTime<Utc>,
     },
     /// Leave the queue; the flow goes on (`wait_timeout`, `kicked`, `service_timeout`).
-    Leave {
-        reason: &'static str,
-    },
+    Leave { reason: &'static str },
 }
 
 fn ms(v: i64) -> Option<Duration> {
@@ -176,6 +178,8 @@ struct Caller {
     call: LiveCall,
     source: Address,
     events: mpsc::UnboundedSender<ToCaller>,
+    /// Wall-clock time of the agent's answer, set with the machine's `answered`.
+    answered_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Driver {
@@ -199,6 +203,9 @@ impl Driver {
     }
 
     fn on_input(&mut self, input: Input) -> Vec<Effect> {
+        // The wall clock is read first: a service time measured from it to a moment after
+        // the timer fired is never shorter than the timeout.
+        let wall = Utc::now();
         let now = Instant::now();
         match input {
             Input::Join {
@@ -217,6 +224,7 @@ impl Driver {
                         call,
                         source,
                         events,
+                        answered_at: None,
                     },
                 );
                 effects.extend(self.machine.join(caller, wait, service, now));
@@ -238,6 +246,9 @@ impl Driver {
             Input::Answered { caller, agent, leg } => {
                 if self.legs.get(&(caller, agent.clone())).map(LiveCall::id) != Some(leg) {
                     return Vec::new(); // a leg cancelled meanwhile
+                }
+                if let Some(c) = self.callers.get_mut(&caller) {
+                    c.answered_at = Some(wall);
                 }
                 self.machine.answered(caller, &agent, now)
             }
@@ -290,6 +301,8 @@ impl Driver {
                             .send(ToCaller::Connect {
                                 agent: address,
                                 leg: leg.clone(),
+                                // Connect follows `answered`, which stamped it.
+                                served_at: c.answered_at.unwrap_or_else(Utc::now),
                             })
                             .is_ok()
                     });
@@ -741,8 +754,12 @@ impl LiveCall {
             }
         };
         self.end_wait_audio().await;
-        let (agent, leg) = match next {
-            Some(ToCaller::Connect { agent, leg }) => (agent, leg),
+        let (agent, leg, served_at) = match next {
+            Some(ToCaller::Connect {
+                agent,
+                leg,
+                served_at,
+            }) => (agent, leg, served_at),
             Some(ToCaller::Leave { reason }) => {
                 stay.reason = Some(reason);
                 return Outcome::Done;
@@ -755,7 +772,6 @@ impl LiveCall {
 
         // Served.
         stay.agent = Some(leg.clone());
-        let served_at = Utc::now();
         stay.served_at = Some(served_at);
         rt.set_member(queue_id, qc.id, Some(QueuecallStatus::Service));
         count(&rt, queue_id, |q| q.total_serviced_count += 1);
