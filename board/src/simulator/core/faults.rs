@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Out;
+use super::{Out, SimCore, calls, line_out};
 
 /// What can go wrong on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,4 +94,46 @@ pub(super) fn without_reply(outs: Vec<Out>) -> Vec<Out> {
     outs.into_iter()
         .filter(|o| !matches!(o, Out::Bytes(_)))
         .collect()
+}
+
+impl SimCore {
+    /// Answers a command line, or the body of a prompt, with the trigger `fault` applied:
+    /// `out` is what the modem already said (the echo), `reply` carries the command out.
+    /// One place for what each fault does, whichever way the command arrived.
+    pub(super) fn reply_with_fault(
+        &mut self,
+        fault: Option<FaultAction>,
+        mut out: Vec<Out>,
+        reply: impl FnOnce(&mut SimCore) -> Vec<Out>,
+    ) -> Vec<Out> {
+        let mut mute = false;
+        let mut reboot_after = false;
+        let mut trailing = Vec::new();
+        match fault {
+            None => {}
+            Some(FaultAction::Reboot) => {
+                out.extend(self.reboot());
+                return out;
+            }
+            Some(FaultAction::RebootAfter) => reboot_after = true,
+            Some(FaultAction::Drop) => return out,
+            Some(FaultAction::NoReply) => mute = true,
+            Some(FaultAction::Error(f)) => {
+                out.push(line_out(&f));
+                return out;
+            }
+            Some(FaultAction::Garbage(g)) => out.push(Out::Bytes(g)),
+            Some(FaultAction::FarEndLeaves) => trailing = calls::far_end_leaves(self),
+        }
+        if !self.faults.reply_delay.is_zero() {
+            out.push(Out::Sleep(self.faults.reply_delay));
+        }
+        let reply = reply(self);
+        out.extend(if mute { without_reply(reply) } else { reply });
+        out.extend(trailing);
+        if reboot_after {
+            out.extend(self.reboot_now());
+        }
+        out
+    }
 }

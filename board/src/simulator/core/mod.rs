@@ -218,43 +218,18 @@ impl SimCore {
         let upper = line.to_ascii_uppercase();
         // Faults of prompt commands apply when their body arrives.
         let is_prompt = upper.starts_with("AT+CMGS=") || upper.starts_with("AT+CMGW=");
-        let mut mute = false;
-        let mut reboot_after = false;
-        let mut trailing = Vec::new();
-        if !is_prompt && let Some(action) = self.faults.take_trigger(&upper) {
-            match action {
-                FaultAction::Reboot => {
-                    out.extend(self.reboot());
-                    return out;
-                }
-                FaultAction::RebootAfter => reboot_after = true,
-                FaultAction::Drop => return out,
-                FaultAction::NoReply => mute = true,
-                FaultAction::Error(f) => {
-                    out.push(line_out(&f));
-                    return out;
-                }
-                FaultAction::Garbage(g) => out.push(Out::Bytes(g)),
-                FaultAction::FarEndLeaves => trailing = calls::far_end_leaves(self),
-            }
-        }
-        if !self.faults.reply_delay.is_zero() {
-            out.push(Out::Sleep(self.faults.reply_delay));
-        }
-        if !upper.starts_with("AT") {
-            return out; // not a command: modems ignore it
-        }
-        let reply = self.execute(line.get(2..).unwrap_or(""));
-        out.extend(if mute {
-            faults::without_reply(reply)
+        let fault = if is_prompt {
+            None
         } else {
-            reply
-        });
-        out.extend(trailing);
-        if reboot_after {
-            out.extend(self.reboot_now());
-        }
-        out
+            self.faults.take_trigger(&upper)
+        };
+        self.reply_with_fault(fault, out, |c| {
+            if upper.starts_with("AT") {
+                c.execute(line.get(2..).unwrap_or(""))
+            } else {
+                Vec::new() // not a command: modems ignore it
+            }
+        })
     }
 
     /// Runs the commands of one line in order (V.250 §5.2.1): their information text, one final

@@ -546,48 +546,23 @@ fn open_prompt(c: &mut SimCore, p: Prompt) -> Reply {
 /// The body of a prompt arrived (Ctrl-Z): apply the command's fault trigger, then send or
 /// store it.
 pub(super) fn prompt_body(c: &mut SimCore, p: Prompt, body: &[u8]) -> Vec<Out> {
-    let mut out = Vec::new();
-    let mut mute = false;
-    let mut reboot_after = false;
-    let mut trailing = Vec::new();
-    if let Some(action) = c.faults.take_trigger(p.trigger_prefix()) {
-        use super::faults::FaultAction;
-        match action {
-            FaultAction::Reboot => return c.reboot(),
-            FaultAction::RebootAfter => reboot_after = true,
-            FaultAction::Drop => return out,
-            FaultAction::NoReply => mute = true,
-            FaultAction::Error(f) => return vec![line_out(&f)],
-            FaultAction::Garbage(g) => out.push(Out::Bytes(g)),
-            FaultAction::FarEndLeaves => trailing = super::calls::far_end_leaves(c),
-        }
-    }
-    if !c.faults.reply_delay.is_zero() {
-        out.push(Out::Sleep(c.faults.reply_delay));
-    }
-    let reply = match p {
-        Prompt::SendPdu { len } => pdu::send_body(c, len, body),
-        Prompt::WritePdu { len, stat } => pdu::write_body(c, len, stat, body),
-        Prompt::SendText { to, toa } => text::send_body(c, &to, toa, body),
-        Prompt::WriteText { to, toa, stat } => text::write_body(c, &to, toa, stat, body),
-    };
-    let mut bytes = reply.info;
-    bytes.push(match reply.fin {
-        super::commands::Final::Error(f) => Out::Bytes(c.failure(f)),
-        super::commands::Final::Text(t) => line_out(t),
-        _ => line_out("OK"),
-    });
-    bytes.extend(reply.after);
-    out.extend(if mute {
-        super::faults::without_reply(bytes)
-    } else {
+    let fault = c.faults.take_trigger(p.trigger_prefix());
+    c.reply_with_fault(fault, Vec::new(), |c| {
+        let reply = match p {
+            Prompt::SendPdu { len } => pdu::send_body(c, len, body),
+            Prompt::WritePdu { len, stat } => pdu::write_body(c, len, stat, body),
+            Prompt::SendText { to, toa } => text::send_body(c, &to, toa, body),
+            Prompt::WriteText { to, toa, stat } => text::write_body(c, &to, toa, stat, body),
+        };
+        let mut bytes = reply.info;
+        bytes.push(match reply.fin {
+            super::commands::Final::Error(f) => Out::Bytes(c.failure(f)),
+            super::commands::Final::Text(t) => line_out(t),
+            _ => line_out("OK"),
+        });
+        bytes.extend(reply.after);
         bytes
-    });
-    out.extend(trailing);
-    if reboot_after {
-        out.extend(c.reboot_now());
-    }
-    out
+    })
 }
 
 /// `AT+CMSS=<index>[,<da>[,<toda>]]`: sends a stored SUBMIT (to `<da>` when given, else to its
