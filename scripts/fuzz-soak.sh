@@ -29,7 +29,10 @@ shift || true
 jobs="${JOBS:-$(nproc)}"
 work="${FUZZ_WORK:-target/fuzz-soak}"
 build="$work/build"
-mkdir -p "$work/corpus" "$work/findings" "$work/logs"
+# Each run has its own log directory: a later soak of the same target must not overwrite the
+# figures an earlier table was printed from.
+logs="$work/logs/$(date -u +%Y%m%dT%H%M%S)-$$"
+mkdir -p "$work/corpus" "$work/findings" "$logs"
 
 if [ "$#" -gt 0 ]; then
   targets=("$@")
@@ -72,7 +75,7 @@ run_one() {
     "$bin_dir/$target" "$work/corpus/$target" \
     -max_total_time="$wall" -print_final_stats=1 -timeout="$timeout" -rss_limit_mb=2048 \
     -artifact_prefix="$work/findings/$target/" \
-    >"$work/logs/$target.log" 2>&1 &
+    >"$logs/$target.log" 2>&1 &
   local timer=$!
   if [ "${CPU:-0}" = 1 ]; then
     # GNU time ignores SIGINT while it waits, so the signal goes to the fuzzer, its child.
@@ -91,7 +94,7 @@ run_one() {
 
 unit="s"
 if [ "${CPU:-0}" = 1 ]; then unit="CPU s"; fi
-echo "fuzzing ${#targets[@]} targets for ${seconds} ${unit} each, ${jobs} at a time (logs: $work/logs)"
+echo "fuzzing ${#targets[@]} targets for ${seconds} ${unit} each, ${jobs} at a time (logs: $logs)"
 running=0
 for target in "${targets[@]}"; do
   run_one "$target" &
@@ -118,12 +121,12 @@ for finding in "$work"/findings/*/timeout-* "$work"/findings/*/slow-unit-*; do
   fi
 done
 
-final_stat() { grep -m1 "^stat::$2:" "$work/logs/$1.log" | awk '{print $2}'; }
+final_stat() { grep -m1 "^stat::$2:" "$logs/$1.log" | awk '{print $2}'; }
 
 findings=0
 printf '%-26s %14s %9s %8s %8s %8s %s\n' target executions execs/s cpu_s cov corpus findings
 for target in "${targets[@]}"; do
-  log="$work/logs/$target.log"
+  log="$logs/$target.log"
   execs="$(final_stat "$target" number_of_executed_units)"
   rate="$(final_stat "$target" average_exec_per_sec)"
   cpu="$(awk '/^cpu_seconds/ {printf "%.0f", $2 + $3}' "$log")"
