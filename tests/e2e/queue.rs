@@ -72,7 +72,7 @@ async fn a_gsm_caller_waits_hearing_the_wait_flow_and_is_put_through_to_a_sip_ag
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let (port, child) = sipp_echo_uas();
+    let (port, child) = sipp_echo_uas().await;
     let hold = api.create_flow(wait_flow()).await;
     let queue = create_queue(
         &gw,

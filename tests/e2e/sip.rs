@@ -45,11 +45,15 @@ pub(crate) fn free_udp_port() -> u16 {
         .port()
 }
 
-/// A free even port for SIPp's media (RTP even, RTCP next).
-pub(crate) fn free_media_port() -> u16 {
+/// A free even port for SIPp's media: RTP there, RTCP next, and SIPp's video socket two
+/// above, which it binds too.
+fn free_media_port() -> u16 {
     loop {
         let p = free_udp_port();
-        if p.is_multiple_of(2) && p < 65_000 {
+        if p.is_multiple_of(2)
+            && p < 65_000
+            && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
+        {
             return p;
         }
     }
@@ -57,23 +61,102 @@ pub(crate) fn free_media_port() -> u16 {
 
 /// A SIPp UAS on a free port that answers one call and echoes its RTP: the port and the
 /// process.
-pub(crate) fn sipp_echo_uas() -> (u16, Child) {
-    sipp_uas("uas_echo.xml", "127.0.0.1", &[])
+pub(crate) async fn sipp_echo_uas() -> (u16, Child) {
+    sipp_uas("uas_echo.xml", "127.0.0.1", &[]).await
 }
 
 /// A SIPp UAS running `scenario_file` on `ip` and a free port, echoing RTP, with `extra`
 /// arguments: the port and the process.
-fn sipp_uas(scenario_file: &str, ip: &str, extra: &[&str]) -> (u16, Child) {
-    let port = free_udp_port();
-    let (p, media) = (port.to_string(), free_media_port().to_string());
+async fn sipp_uas(scenario_file: &str, ip: &str, extra: &[&str]) -> (u16, Child) {
     let uas = scenario(scenario_file);
-    let mut args = vec!["-sf", &uas, "-i", ip, "-p", &p, "-mp", &media, "-rtp_echo"];
+    let mut args = vec!["-sf", &uas, "-rtp_echo"];
     args.extend_from_slice(extra);
-    (port, sipp(&args))
+    sipp_on(ip, &args).await
+}
+
+/// Starts SIPp with `args` on `ip`, a free SIP port and free media ports, and returns the
+/// SIP port and the process once SIPp holds its ports. A port found free can be taken by
+/// another test's socket before SIPp binds it; SIPp then exits at once ("Unable to bind"),
+/// and is started again on new ports, instead of leaving a test to wait for a peer that
+/// is not there.
+pub(crate) async fn sipp_on(ip: &str, args: &[&str]) -> (u16, Child) {
+    const TRIES: usize = 5;
+    for _ in 0..TRIES {
+        let (port, media) = (free_udp_port(), free_media_port());
+        let (p, m) = (port.to_string(), media.to_string());
+        let mut all = args.to_vec();
+        all.extend(["-i", ip, "-p", &p, "-mp", &m]);
+        let mut child = sipp(&all);
+        match holds_ports(&mut child, &[port, media, media + 2]).await {
+            Ok(()) => return (port, child),
+            Err(stderr) if stderr.contains("Unable to bind") => continue,
+            Err(stderr) => panic!("sipp exited as it started: {stderr}"),
+        }
+    }
+    panic!("sipp found its ports taken {TRIES} times in a row");
+}
+
+/// Waits until `child` holds every UDP port of `ports`, or has exited: a client's short
+/// scenario may be over before its ports are seen, which is fine; a failure is its stderr.
+async fn holds_ports(child: &mut Child, ports: &[u16]) -> Result<(), String> {
+    let pid = child.id().expect("sipp has just been started");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("sipp's status") {
+            if status.success() {
+                return Ok(());
+            }
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = pipe.read_to_string(&mut stderr).await;
+            }
+            return Err(format!("{status}: {stderr}"));
+        }
+        let held = udp_ports_of(pid);
+        if ports.iter().all(|p| held.contains(p)) {
+            return Ok(());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sipp did not bind {ports:?} within {WAIT:?}"
+        );
+        // A process's sockets cannot be awaited: poll them.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The local UDP (IPv4) ports process `pid` has sockets on: its socket inodes from
+/// `/proc/<pid>/fd`, looked up in `/proc/net/udp`.
+fn udp_ports_of(pid: u32) -> Vec<u16> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let inodes: Vec<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = fields.get(9)?;
+            let port = fields.get(1)?.rsplit(':').next()?;
+            inodes
+                .iter()
+                .any(|i| i == inode)
+                .then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .collect()
 }
 
 /// Starts SIPp with `args` plus one call, no stdin, and a 40 s bound on the whole run.
-pub(crate) fn sipp(args: &[&str]) -> Child {
+fn sipp(args: &[&str]) -> Child {
     let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     for a in ["-m", "1", "-nostdin", "-timeout", "40s"] {
         all.push(a.to_owned());
@@ -160,22 +243,8 @@ async fn sipp_calls_an_ivr_flow_and_its_rfc2833_digit_picks_the_branch() {
     .await;
 
     let sip = sip_addr(&gw);
-    let port = free_udp_port().to_string();
-    let media = free_media_port().to_string();
     let ivr = scenario("uac_ivr.xml");
-    let child = sipp(&[
-        "-sf",
-        &ivr,
-        "-s",
-        "1000",
-        &sip,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-mp",
-        &media,
-    ]);
+    let (_, child) = sipp_on("127.0.0.1", &["-sf", &ivr, "-s", "1000", &sip]).await;
     // SIPp's own verdict: answered, and its BYE got 200 (the flow never hung up on it).
     finished(child).await;
 
@@ -251,7 +320,7 @@ async fn a_gsm_call_connects_to_a_sip_phone_with_audio_and_digits_both_ways() {
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let (port, child) = sipp_echo_uas();
+    let (port, child) = sipp_echo_uas().await;
     bind(
         &gw,
         SIM_NUMBER,
@@ -315,7 +384,7 @@ async fn a_gsm_call_connects_to_a_sip_phone_with_audio_and_digits_both_ways() {
 async fn the_sip_side_hanging_up_ends_the_connect_and_the_flow_goes_on() {
     let gw = Gateway::start().await;
     let api = gw.api();
-    let (port, child) = sipp_uas("uas_bye.xml", "127.0.0.1", &[]);
+    let (port, child) = sipp_uas("uas_bye.xml", "127.0.0.1", &[]).await;
     bind(
         &gw,
         SIM_NUMBER,
@@ -349,21 +418,8 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
 
     // From 127.0.0.2: no trunk trusts it (the default trusts 127.0.0.1 only), and it has
     // no credentials. SIPp's scenario passes only on a 401 challenge.
-    let (p, media) = (free_udp_port().to_string(), free_media_port().to_string());
     let unauth = scenario("uac_unauth.xml");
-    let child = sipp(&[
-        "-sf",
-        &unauth,
-        "-s",
-        number,
-        &sip,
-        "-i",
-        "127.0.0.2",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-    ]);
+    let (_, child) = sipp_on("127.0.0.2", &["-sf", &unauth, "-s", number, &sip]).await;
     finished(child).await;
     assert!(
         api.calls().await.is_empty(),
@@ -379,20 +435,7 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
 
     // The same number from the trusted source: no flow is bound to it, so the routing
     // table sends it out through the modem.
-    let (p, media) = (free_udp_port().to_string(), free_media_port().to_string());
-    let trusted = sipp(&[
-        "-sn",
-        "uac",
-        "-s",
-        number,
-        &sip,
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &p,
-        "-mp",
-        &media,
-    ]);
+    let (_, trusted) = sipp_on("127.0.0.1", &["-sn", "uac", "-s", number, &sip]).await;
     api.wait_for("the modem to dial the routed call", || async {
         let sent = api.get("/v1.0/gateway/sim/sent").await;
         (sent["dialled"] == json!([number])).then_some(())
@@ -537,7 +580,7 @@ async fn a_gsm_caller_and_a_sip_phone_meet_in_a_conference() {
     let gw = Gateway::start().await;
     let api = gw.api();
     let sim = gw.daemon().sims().remove(0);
-    let (port, child) = sipp_echo_uas();
+    let (port, child) = sipp_echo_uas().await;
     let join = json!([{"type": "conference_join", "option": {"conference_id": CONFERENCE}}]);
     bind(
         &gw,
@@ -692,7 +735,8 @@ async fn gsm_caller_bridged_to_a_pbx_referring_to(
             "-message_file",
             &messages,
         ],
-    );
+    )
+    .await;
     bind(&gw, SIM_NUMBER, connect_to(&format!("1000@{ip}:{port}"))).await;
     let api = gw.api();
     api.post(
@@ -995,7 +1039,7 @@ async fn a_pbx_blind_transfers_a_gsm_caller_into_the_flow_of_a_number() {
 /// (its echo comes back) until the caller hangs up. (Before: NOTIFY 501, nothing sent.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pbx_attended_transfer_to_its_own_consultation_call_invites_with_replaces() {
-    let (phone_port, phone) = sipp_uas("uas_replaced.xml", "127.0.0.1", &[]);
+    let (phone_port, phone) = sipp_uas("uas_replaced.xml", "127.0.0.1", &[]).await;
     let (gw, _dir, pbx, incoming) =
         gsm_caller_bridged_to_a_pbx_referring_to(
             "uas_refer.xml",
@@ -1074,7 +1118,7 @@ async fn a_pbx_attended_transfer_to_its_own_consultation_call_invites_with_repla
 async fn an_api_transfer_to_a_number_bound_to_a_flow_runs_it_for_the_bridged_party() {
     let gw = Gateway::start().await;
     let api = gw.api();
-    let (port, phone) = sipp_echo_uas();
+    let (port, phone) = sipp_echo_uas().await;
     let desk = bind(&gw, "2000", transfer_target_flow()).await;
     bind(
         &gw,
@@ -1373,4 +1417,20 @@ async fn an_invite_replacing_a_call_in_a_flow_is_refused_and_the_flow_goes_on() 
     pbx.shutdown().await;
     phone.shutdown().await;
     gw.stop().await;
+}
+
+/// The launcher's two outcomes: SIPp on free ports is seen holding them; SIPp on a port
+/// somebody else holds is seen to fail at once, with its reason (which `sipp_on` retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_is_seen_bound_or_failing_to_bind() {
+    let (port, media) = (free_udp_port(), free_media_port());
+    let taken = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let (p, m) = (port.to_string(), media.to_string());
+    let mut refused = sipp(&["-sn", "uas", "-i", "127.0.0.1", "-p", &p, "-mp", &m]);
+    let why = holds_ports(&mut refused, &[port]).await.unwrap_err();
+    assert!(why.contains("Unable to bind main socket"), "{why}");
+    drop(taken);
+
+    let (port, child) = sipp_echo_uas().await;
+    assert!(udp_ports_of(child.id().unwrap()).contains(&port));
 }
