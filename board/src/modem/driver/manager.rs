@@ -612,6 +612,8 @@ impl Manager {
                 let _ = sh.sms_jobs.send(SmsJob::Stored {
                     mem: mem.clone(),
                     index: *index,
+                    // The notices handled before this one: its place in the port's count.
+                    urc: *sh.urcs_done.borrow(),
                 });
             }
             Urc::Cmti { mem, index: None } => {

@@ -11,7 +11,7 @@
 //! by one driver; a dropped (unacknowledged) message is released and handed out again by the
 //! next sweep.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::Shared;
-use super::port::Command;
+use super::port::{Command, Mark};
 use super::storage::{
     DiscardReport, Outbound, OutboundReport, PartOutcome, PreparedSms, StorageSlot,
 };
@@ -201,9 +201,12 @@ impl std::ops::Deref for InboundSms {
 /// Work for the SMS worker.
 #[derive(Debug)]
 pub(crate) enum SmsJob {
+    /// A `+CMTI`: a message was stored at `index`. `urc` is the URC's place in the port's
+    /// count of URC notices (see [`super::port::Mark::urcs`]).
     Stored {
         mem: String,
         index: u32,
+        urc: u64,
     },
     Direct {
         pdu: String,
@@ -275,6 +278,12 @@ pub(crate) struct SmsWorker {
     cancel: CancellationToken,
     in_flight: HashSet<StorageSlot>,
     released: HashSet<StorageSlot>,
+    /// Every slot the last listing of its memory showed, with that listing's
+    /// [`Mark::urcs`]: a `+CMTI` read before the listing's answer announced what the listing
+    /// already handed out. Read later, when the slot may hold a newer message after the
+    /// first was acknowledged and deleted, it would hand that newer one out ahead of older
+    /// ones still waiting. At most one entry per slot of the modem's memories.
+    listed: HashMap<StorageSlot, u64>,
     pub(super) pending_deletes: Vec<StorageSlot>,
     deferred: VecDeque<SmsJob>,
     reasm: Reassembler<Token>,
@@ -310,6 +319,7 @@ impl SmsWorker {
             cancel,
             in_flight: HashSet::new(),
             released: HashSet::new(),
+            listed: HashMap::new(),
             pending_deletes: Vec::new(),
             deferred: VecDeque::new(),
             reasm: Reassembler::new(timeout),
@@ -471,7 +481,9 @@ impl SmsWorker {
                             warn!(modem = %self.id(), error = %e, "AT+CNMA failed");
                         }
                     }
-                    SmsJob::Stored { mem, index } => self.read_stored(&mem, index).await,
+                    SmsJob::Stored { mem, index, urc } => {
+                        self.read_announced(&mem, index, urc).await;
+                    }
                     SmsJob::StatusStored { mem, index } => {
                         self.read_stored(&mem, index).await;
                         if self
@@ -549,11 +561,16 @@ impl SmsWorker {
     /// selection and the answer voids the answer, and the pair is run once more (a Huawei
     /// heartbeat `^BOOT` costs one re-selection).
     pub(super) async fn on_mem(&mut self, mem: &str, cmd: Command) -> Result<Response, ModemError> {
+        self.on_mem_at(mem, cmd).await.map(|(r, _)| r)
+    }
+
+    /// [`SmsWorker::on_mem`] with the answer's [`Mark`].
+    async fn on_mem_at(&mut self, mem: &str, cmd: Command) -> Result<(Response, Mark), ModemError> {
         for _ in 0..2 {
             self.select_mem(mem).await?;
             let (r, mark) = self.sh.at.run_at(cmd.clone()).await?;
             if mark.boots == self.selected_boots {
-                return ModemError::check(r);
+                return ModemError::check(r).map(|r| (r, mark));
             }
             warn!(modem = %self.id(), %mem, cmd = %cmd.pending.text, "the modem booted since its SMS memory was selected: answer discarded");
             self.current_mem = None;
@@ -664,6 +681,20 @@ impl SmsWorker {
         intact && generation == self.generation && self.sh.state() == ModemState::Ready
     }
 
+    /// Reads the message a `+CMTI` (URC number `urc`) announced, unless a listing answered
+    /// after that URC already handed out what the slot held then (see `listed`).
+    async fn read_announced(&mut self, mem: &str, index: u32, urc: u64) {
+        let slot = StorageSlot {
+            mem: self.normalise_mem(mem),
+            index,
+        };
+        if self.listed.get(&slot).is_some_and(|listing| urc < *listing) {
+            debug!(modem = %self.id(), index, "announcement older than the listing that read the slot: skipped");
+            return;
+        }
+        self.read_stored(mem, index).await;
+    }
+
     async fn read_stored(&mut self, mem: &str, index: u32) {
         let slot = StorageSlot {
             mem: self.normalise_mem(mem),
@@ -732,11 +763,12 @@ impl SmsWorker {
         }
     }
 
-    /// `AT+CMGL=4` on `mem`: the entries, and whether every entry parsed.
+    /// `AT+CMGL=4` on `mem`: the entries, and whether every entry parsed. Every listed slot
+    /// is remembered in `listed`.
     async fn list(&mut self, mem: &str, retry_on_full: bool) -> Option<(Vec<StoredPdu>, bool)> {
         let listing = Command::new("AT+CMGL=4", ms(self.sh.t().list_ms));
-        let r = match self.on_mem(mem, listing).await {
-            Ok(r) => r,
+        let (r, mark) = match self.on_mem_at(mem, listing).await {
+            Ok(answer) => answer,
             Err(e) if e.code() == Some(322) && retry_on_full => {
                 warn!(modem = %self.id(), %mem, "SMS memory full: draining");
                 self.sh.emit(ModemEvent::SmsMemoryFull {
@@ -750,6 +782,14 @@ impl SmsWorker {
             }
         };
         let (entries, bad) = response::cmgl(&r);
+        self.listed.retain(|slot, _| slot.mem != mem);
+        for index in entries.iter().filter_map(|e| e.index) {
+            let slot = StorageSlot {
+                mem: mem.to_owned(),
+                index,
+            };
+            self.listed.insert(slot, mark.urcs);
+        }
         let complete = bad.is_empty();
         for b in bad {
             warn!(modem = %self.id(), error = %b, "bad +CMGL entry");
