@@ -17,6 +17,7 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -65,6 +66,17 @@ def wait_text(d, css, text, timeout=WAIT):
 
 def visible(d, css, timeout=WAIT):
     return WebDriverWait(d, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def click(d, css, timeout=WAIT):
+    """Clicks the element at `css`, found again when a live fragment re-rendered it between
+    the finding and the click (a call's state changes while the dashboard shows it)."""
+
+    def attempt(_):
+        visible(d, css).click()
+        return True
+
+    WebDriverWait(d, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(attempt)
 
 
 def set_editor(d, flow):
@@ -177,10 +189,10 @@ def run(d):
     d.find_element(By.CSS_SELECTOR, "#sim-call button[type=submit]").click()
     wait_text(d, "#sim-call .status", "Ringing")
     d.get(BASE + "/admin/")
-    hang = visible(d, "[data-frag=livecalls] button.danger")
+    visible(d, "[data-frag=livecalls] button.danger")
     wait_text(d, "[data-frag=livecalls]", "+15557654321")
     shot(d, "dashboard")
-    hang.click()
+    click(d, "[data-frag=livecalls] button.danger")
     wait_text(d, "[data-frag=livecalls]", "No call right now.")
 
     step("messages, calls, events, settings")
