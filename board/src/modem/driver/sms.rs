@@ -482,10 +482,10 @@ impl SmsWorker {
                         }
                     }
                     SmsJob::Stored { mem, index, urc } => {
-                        self.read_announced(&mem, index, urc).await;
+                        self.read_stored(&mem, index, Some(urc)).await;
                     }
                     SmsJob::StatusStored { mem, index } => {
-                        self.read_stored(&mem, index).await;
+                        self.read_stored(&mem, index, None).await;
                         if self
                             .sh
                             .reports_mem()
@@ -681,25 +681,20 @@ impl SmsWorker {
         intact && generation == self.generation && self.sh.state() == ModemState::Ready
     }
 
-    /// Reads the message a `+CMTI` (URC number `urc`) announced, unless a listing answered
-    /// after that URC already handed out what the slot held then (see `listed`).
-    async fn read_announced(&mut self, mem: &str, index: u32, urc: u64) {
+    /// Reads the message announced at `index` of `mem`, unless it is already handed out or
+    /// being deleted. `announced` is the URC number of a `+CMTI`: a listing answered after it
+    /// already handed out what the slot held then (see `listed`).
+    async fn read_stored(&mut self, mem: &str, index: u32, announced: Option<u64>) {
         let slot = StorageSlot {
             mem: self.normalise_mem(mem),
             index,
         };
-        if self.listed.get(&slot).is_some_and(|listing| urc < *listing) {
+        if let (Some(urc), Some(listing)) = (announced, self.listed.get(&slot))
+            && urc < *listing
+        {
             debug!(modem = %self.id(), index, "announcement older than the listing that read the slot: skipped");
             return;
         }
-        self.read_stored(mem, index).await;
-    }
-
-    async fn read_stored(&mut self, mem: &str, index: u32) {
-        let slot = StorageSlot {
-            mem: self.normalise_mem(mem),
-            index,
-        };
         if self.in_flight.contains(&slot) || self.pending_deletes.contains(&slot) {
             return;
         }
