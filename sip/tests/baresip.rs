@@ -2,7 +2,7 @@
 //! to the user agent's registrar with digest authentication, calls out through it
 //! (arriving as extension 201 after a 401 challenge) with audio from a generated WAV,
 //! and is called back through its binding (auto-answer). Started by the test on free
-//! loopback ports with a configuration written to a temporary directory.
+//! loopback ports (`flowgate-test-peers`) with a configuration in a temporary directory.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -21,58 +19,21 @@ use common::*;
 use flowgate_sip::cause::Cause;
 use flowgate_sip::config::ExtensionConfig;
 use flowgate_sip::ua::{AuthIdentity, Destination, Party, UaEvent};
-use tokio::process::{Child, Command};
+use flowgate_test_peers::{baresip, wav};
+use tokio::process::Child;
 use uuid::Uuid;
 
-/// 8 kHz mono 16-bit WAV of a 1 kHz tone, `secs` long.
-fn tone_wav(path: &std::path::Path, secs: u32) {
-    let n = 8000 * secs;
-    let mut f = std::fs::File::create(path).unwrap();
-    let data_len = n * 2;
-    f.write_all(b"RIFF").unwrap();
-    f.write_all(&(36 + data_len).to_le_bytes()).unwrap();
-    f.write_all(b"WAVEfmt ").unwrap();
-    f.write_all(&16u32.to_le_bytes()).unwrap();
-    f.write_all(&1u16.to_le_bytes()).unwrap(); // PCM
-    f.write_all(&1u16.to_le_bytes()).unwrap(); // mono
-    f.write_all(&8000u32.to_le_bytes()).unwrap();
-    f.write_all(&16000u32.to_le_bytes()).unwrap();
-    f.write_all(&2u16.to_le_bytes()).unwrap();
-    f.write_all(&16u16.to_le_bytes()).unwrap();
-    f.write_all(b"data").unwrap();
-    f.write_all(&data_len.to_le_bytes()).unwrap();
-    let pattern: [i16; 8] = [0, 7071, 10000, 7071, 0, -7071, -10000, -7071];
-    for i in 0..n {
-        f.write_all(&pattern[(i % 8) as usize].to_le_bytes())
-            .unwrap();
-    }
-}
-
-fn baresip(dir: &std::path::Path, ua_port: u16, dial: &str) -> Child {
-    let sip_port = free_udp_port();
-    let rtp = 50_000 + (sip_port % 500) * 2;
-    let wav = dir.join("tone.wav");
-    tone_wav(&wav, 20);
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,flowgate\naudio_source aufile,{}\naudio_alert aubridge,flowgate\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule_app account.so\nmodule_app menu.so\n",
-        wav.display(),
-        rtp + 40
+/// baresip registered as extension 201 to the user agent at `ua_port`, answering calls by
+/// itself, playing 20 s of a 1 kHz tone into its calls, running `dial` at start.
+async fn baresip(dir: &std::path::Path, ua_port: u16, dial: &str) -> Child {
+    let tone_file = dir.join("tone.wav");
+    let period: [i16; 8] = [0, 7071, 10000, 7071, 0, -7071, -10000, -7071];
+    let tone: Vec<i16> = period.iter().copied().cycle().take(8000 * 20).collect();
+    wav::write(&tone_file, &tone);
+    let account = format!(
+        "<sip:201@127.0.0.1:{ua_port}>;auth_pass=phone-secret;regint=60;answermode=auto;audio_codecs=PCMU"
     );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:201@127.0.0.1:{ua_port}>;auth_pass=phone-secret;regint=60;answermode=auto;audio_codecs=PCMU\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    Command::new("baresip")
-        .args(["-f", &dir.display().to_string(), "-t", "25", "-e", dial])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("baresip runs (Debian package baresip; scripts/deps.sh test installs it)")
+    baresip::start(dir, &account, &tone_file, dial, 25).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +51,8 @@ async fn baresip_registers_calls_through_and_is_called() {
         dir.path(),
         port,
         &format!("/dial sip:+15550009999@127.0.0.1:{port}"),
-    );
+    )
+    .await;
 
     let mut registered = false;
     let mut call = None;

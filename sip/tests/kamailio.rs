@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use common::*;
 use flowgate_sip::ua::{RegState, UaEvent};
+use flowgate_test_peers::ports::free_udp_port;
 use tokio::process::{Child, Command};
 
 struct Kamailio {

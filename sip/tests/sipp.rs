@@ -11,53 +11,21 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
 use flowgate_sip::cause::Cause;
 use flowgate_sip::ua::{Destination, DtmfSource, Party, UaEvent};
-use tokio::process::{Child, Command};
+use flowgate_test_peers::sipp::{self, finished};
 use uuid::Uuid;
 
-fn scenario(name: &str) -> PathBuf {
+fn scenario(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
         .join(name)
-}
-
-fn sipp(args: &[String]) -> Child {
-    Command::new("sipp")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp runs (Debian package sip-tester; scripts/deps.sh test installs it)")
-}
-
-async fn finished(child: Child) {
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("sipp finishes within 30 s")
-        .expect("sipp exit status");
-    assert!(
-        out.status.success(),
-        "sipp failed: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn free_even_port() -> u16 {
-    loop {
-        let p = free_udp_port();
-        if p.is_multiple_of(2) && p < 65_000 {
-            return p;
-        }
-    }
+        .display()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,24 +38,12 @@ async fn sipp_calls_with_audio_and_rfc2833_digits() {
     ));
     let (ua, mut ev) = start(cfg).await;
     let port = ua.udp_addr().port();
-    let child = sipp(&[
-        "-sf".into(),
-        scenario("uac_dtmf.xml").display().to_string(),
-        "-s".into(),
-        "100".into(),
-        format!("127.0.0.1:{port}"),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_udp_port().to_string(),
-        "-mp".into(),
-        free_even_port().to_string(),
-        "-m".into(),
-        "1".into(),
-        "-nostdin".into(),
-        "-timeout".into(),
-        "25s".into(),
-    ]);
+    let target = format!("127.0.0.1:{port}");
+    let (_, child) = sipp::start(
+        "127.0.0.1",
+        &["-sf", &scenario("uac_dtmf.xml"), "-s", "100", &target],
+    )
+    .await;
 
     let mut digits = String::new();
     let mut media = None;
@@ -132,22 +88,7 @@ async fn sipp_calls_with_audio_and_rfc2833_digits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_agent_calls_a_sipp_uas() {
     let (ua, mut ev) = start(config("127.0.0.1", 48_000)).await;
-    let sipp_port = free_udp_port();
-    let child = sipp(&[
-        "-sf".into(),
-        scenario("uas.xml").display().to_string(),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        sipp_port.to_string(),
-        "-mp".into(),
-        free_even_port().to_string(),
-        "-m".into(),
-        "1".into(),
-        "-nostdin".into(),
-        "-timeout".into(),
-        "25s".into(),
-    ]);
+    let (sipp_port, child) = sipp::start("127.0.0.1", &["-sf", &scenario("uas.xml")]).await;
     let id = Uuid::now_v7();
     let from = Party {
         number: "+15550001111".into(),
@@ -197,24 +138,18 @@ async fn malformed_refers_get_400_and_ask_nothing() {
     ));
     let (ua, mut ev) = start(cfg).await;
     let port = ua.udp_addr().port();
-    let child = sipp(&[
-        "-sf".into(),
-        scenario("uac_refer_malformed.xml").display().to_string(),
-        "-s".into(),
-        "100".into(),
-        format!("127.0.0.1:{port}"),
-        "-i".into(),
-        "127.0.0.1".into(),
-        "-p".into(),
-        free_udp_port().to_string(),
-        "-mp".into(),
-        free_even_port().to_string(),
-        "-m".into(),
-        "1".into(),
-        "-nostdin".into(),
-        "-timeout".into(),
-        "25s".into(),
-    ]);
+    let target = format!("127.0.0.1:{port}");
+    let (_, child) = sipp::start(
+        "127.0.0.1",
+        &[
+            "-sf",
+            &scenario("uac_refer_malformed.xml"),
+            "-s",
+            "100",
+            &target,
+        ],
+    )
+    .await;
     loop {
         match next(&mut ev).await {
             UaEvent::Incoming { call, .. } => ua.answer(call).await.unwrap(),

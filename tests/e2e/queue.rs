@@ -17,7 +17,8 @@ use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
 
 use crate::connect::{self, tone, tone_share};
-use crate::sip::{bind, ended, finished, gsm_call_in, sipp_echo_uas};
+use crate::sip::{bind, ended, gsm_call_in, sipp_echo_uas};
+use flowgate_test_peers::sipp::finished;
 
 /// A wait flow: a beep, then a second of silence (looped by the queue).
 fn wait_flow() -> Value {

@@ -20,12 +20,13 @@
 //!   participant; the SIP leg hanging up leaves the caller in the conference.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
+use flowgate_test_peers::sipp::{self, finished};
+use flowgate_test_peers::{baresip, wav};
 use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::connect::{exchange_tones, tone, tone_share};
 
@@ -35,28 +36,6 @@ pub(crate) fn scenario(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-pub(crate) fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A free even port for SIPp's media: RTP there, RTCP next, and SIPp's video socket two
-/// above, which it binds too.
-fn free_media_port() -> u16 {
-    loop {
-        let p = free_udp_port();
-        if p.is_multiple_of(2)
-            && p < 65_000
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
-        {
-            return p;
-        }
-    }
 }
 
 /// A SIPp UAS on a free port that answers one call and echoes its RTP: the port and the
@@ -71,118 +50,7 @@ async fn sipp_uas(scenario_file: &str, ip: &str, extra: &[&str]) -> (u16, Child)
     let uas = scenario(scenario_file);
     let mut args = vec!["-sf", &uas, "-rtp_echo"];
     args.extend_from_slice(extra);
-    sipp_on(ip, &args).await
-}
-
-/// Starts SIPp with `args` on `ip`, a free SIP port and free media ports, and returns the
-/// SIP port and the process once SIPp holds its ports. A port found free can be taken by
-/// another test's socket before SIPp binds it; SIPp then exits at once ("Unable to bind"),
-/// and is started again on new ports, instead of leaving a test to wait for a peer that
-/// is not there.
-pub(crate) async fn sipp_on(ip: &str, args: &[&str]) -> (u16, Child) {
-    const TRIES: usize = 5;
-    for _ in 0..TRIES {
-        let (port, media) = (free_udp_port(), free_media_port());
-        let (p, m) = (port.to_string(), media.to_string());
-        let mut all = args.to_vec();
-        all.extend(["-i", ip, "-p", &p, "-mp", &m]);
-        let mut child = sipp(&all);
-        match holds_ports(&mut child, &[port, media, media + 2]).await {
-            Ok(()) => return (port, child),
-            Err(stderr) if stderr.contains("Unable to bind") => continue,
-            Err(stderr) => panic!("sipp exited as it started: {stderr}"),
-        }
-    }
-    panic!("sipp found its ports taken {TRIES} times in a row");
-}
-
-/// Waits until `child` holds every UDP port of `ports`, or has exited: a client's short
-/// scenario may be over before its ports are seen, which is fine; a failure is its stderr.
-async fn holds_ports(child: &mut Child, ports: &[u16]) -> Result<(), String> {
-    let pid = child.id().expect("sipp has just been started");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("sipp's status") {
-            if status.success() {
-                return Ok(());
-            }
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                use tokio::io::AsyncReadExt;
-                let _ = pipe.read_to_string(&mut stderr).await;
-            }
-            return Err(format!("{status}: {stderr}"));
-        }
-        let held = udp_ports_of(pid);
-        if ports.iter().all(|p| held.contains(p)) {
-            return Ok(());
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "sipp did not bind {ports:?} within {WAIT:?}"
-        );
-        // A process's sockets cannot be awaited: poll them.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// The local UDP (IPv4) ports process `pid` has sockets on: its socket inodes from
-/// `/proc/<pid>/fd`, looked up in `/proc/net/udp`.
-fn udp_ports_of(pid: u32) -> Vec<u16> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    let inodes: Vec<String> = fds
-        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter_map(|link| {
-            let link = link.to_string_lossy().into_owned();
-            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-        })
-        .collect();
-    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let inode = fields.get(9)?;
-            let port = fields.get(1)?.rsplit(':').next()?;
-            inodes
-                .iter()
-                .any(|i| i == inode)
-                .then(|| u16::from_str_radix(port, 16).ok())?
-        })
-        .collect()
-}
-
-/// Starts SIPp with `args` plus one call, no stdin, and a 40 s bound on the whole run.
-fn sipp(args: &[&str]) -> Child {
-    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    for a in ["-m", "1", "-nostdin", "-timeout", "40s"] {
-        all.push(a.to_owned());
-    }
-    Command::new("sipp")
-        .args(&all)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("sipp runs (Debian package sip-tester; scripts/deps.sh test installs it)")
-}
-
-/// Waits for SIPp to finish its scenario successfully.
-pub(crate) async fn finished(child: Child) {
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("sipp finishes within 60 s")
-        .expect("sipp exit status");
-    assert!(
-        out.status.success(),
-        "sipp failed: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sipp::start(ip, &args).await
 }
 
 /// The gateway's SIP address.
@@ -244,7 +112,7 @@ async fn sipp_calls_an_ivr_flow_and_its_rfc2833_digit_picks_the_branch() {
 
     let sip = sip_addr(&gw);
     let ivr = scenario("uac_ivr.xml");
-    let (_, child) = sipp_on("127.0.0.1", &["-sf", &ivr, "-s", "1000", &sip]).await;
+    let (_, child) = sipp::start("127.0.0.1", &["-sf", &ivr, "-s", "1000", &sip]).await;
     // SIPp's own verdict: answered, and its BYE got 200 (the flow never hung up on it).
     finished(child).await;
 
@@ -419,7 +287,7 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
     // From 127.0.0.2: no trunk trusts it (the default trusts 127.0.0.1 only), and it has
     // no credentials. SIPp's scenario passes only on a 401 challenge.
     let unauth = scenario("uac_unauth.xml");
-    let (_, child) = sipp_on("127.0.0.2", &["-sf", &unauth, "-s", number, &sip]).await;
+    let (_, child) = sipp::start("127.0.0.2", &["-sf", &unauth, "-s", number, &sip]).await;
     finished(child).await;
     assert!(
         api.calls().await.is_empty(),
@@ -435,7 +303,7 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
 
     // The same number from the trusted source: no flow is bound to it, so the routing
     // table sends it out through the modem.
-    let (_, trusted) = sipp_on("127.0.0.1", &["-sn", "uac", "-s", number, &sip]).await;
+    let (_, trusted) = sipp::start("127.0.0.1", &["-sn", "uac", "-s", number, &sip]).await;
     api.wait_for("the modem to dial the routed call", || async {
         let sent = api.get("/v1.0/gateway/sim/sent").await;
         (sent["dialled"] == json!([number])).then_some(())
@@ -451,59 +319,15 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
     gw.stop().await;
 }
 
-/// 8 kHz mono 16-bit WAV of `samples`.
-fn wav(path: &std::path::Path, samples: &[i16]) {
-    let data_len = u32::try_from(samples.len() * 2).unwrap();
-    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
-    bytes.extend_from_slice(b"RIFF");
-    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
-    bytes.extend_from_slice(b"WAVEfmt ");
-    for (v, n) in [
-        (16u32, 4),
-        (1, 2),
-        (1, 2),
-        (8000, 4),
-        (16_000, 4),
-        (2, 2),
-        (16, 2),
-    ] {
-        bytes.extend_from_slice(&v.to_le_bytes()[..n]);
-    }
-    bytes.extend_from_slice(b"data");
-    bytes.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        bytes.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// baresip registered as extension `201` (password `phone-secret`) to the gateway at
 /// `gateway_port`, playing a 1 kHz tone into its calls, running `command`.
-fn baresip(dir: &std::path::Path, gateway_port: u16, command: &str) -> Child {
-    let sip_port = free_udp_port();
-    let rtp = 52_000 + (sip_port % 500) * 2;
+async fn baresip(dir: &std::path::Path, gateway_port: u16, command: &str) -> Child {
     let tone_file = dir.join("tone.wav");
-    wav(&tone_file, &tone(1000.0, 8000 * 20));
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,flowgate\naudio_source aufile,{}\naudio_alert aubridge,flowgate\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule_app account.so\nmodule_app menu.so\n",
-        tone_file.display(),
-        rtp + 40
+    wav::write(&tone_file, &tone(1000.0, 8000 * 20));
+    let account = format!(
+        "<sip:201@127.0.0.1:{gateway_port}>;auth_pass=phone-secret;regint=60;audio_codecs=PCMU"
     );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:201@127.0.0.1:{gateway_port}>;auth_pass=phone-secret;regint=60;audio_codecs=PCMU\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    Command::new("baresip")
-        .args(["-f", &dir.display().to_string(), "-t", "40", "-e", command])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("baresip runs (Debian package baresip; scripts/deps.sh test installs it)")
+    baresip::start(dir, &account, &tone_file, command, 40).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,7 +348,7 @@ async fn a_phone_registered_to_the_gateway_calls_out_through_the_modem() {
     let port: u16 = sip.rsplit(':').next().unwrap().parse().unwrap();
     let number = "+15557778888";
     let dir = tempfile::tempdir().unwrap();
-    let phone = baresip(dir.path(), port, &format!("/dial sip:{number}@{sip}"));
+    let phone = baresip(dir.path(), port, &format!("/dial sip:{number}@{sip}")).await;
 
     // Registered (digest), then its call is routed out by the table: the modem dials.
     api.wait_for("extension 201 registered", || async {
@@ -1417,20 +1241,4 @@ async fn an_invite_replacing_a_call_in_a_flow_is_refused_and_the_flow_goes_on() 
     pbx.shutdown().await;
     phone.shutdown().await;
     gw.stop().await;
-}
-
-/// The launcher's two outcomes: SIPp on free ports is seen holding them; SIPp on a port
-/// somebody else holds is seen to fail at once, with its reason (which `sipp_on` retries).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sipp_is_seen_bound_or_failing_to_bind() {
-    let (port, media) = (free_udp_port(), free_media_port());
-    let taken = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
-    let (p, m) = (port.to_string(), media.to_string());
-    let mut refused = sipp(&["-sn", "uas", "-i", "127.0.0.1", "-p", &p, "-mp", &m]);
-    let why = holds_ports(&mut refused, &[port]).await.unwrap_err();
-    assert!(why.contains("Unable to bind main socket"), "{why}");
-    drop(taken);
-
-    let (port, child) = sipp_echo_uas().await;
-    assert!(udp_ports_of(child.id().unwrap()).contains(&port));
 }

@@ -9,7 +9,7 @@
     reason = "test helpers"
 )]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -59,16 +59,6 @@ pub async fn wait_for<T>(
             return t;
         }
     }
-}
-
-/// A free UDP port on loopback (bound then released; the OS does not hand it out again
-/// at once).
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Counters of a media thread.
