@@ -1,5 +1,5 @@
 //! Test support shared by the SIP crate's tests and the end-to-end tests: the real
-//! third-party peers (SIPp, baresip) started on free loopback ports.
+//! third-party peers (SIPp, baresip, kamailio) started on free loopback ports.
 //!
 //! A port found free by binding and releasing it can be taken by another test before the
 //! peer binds it. The peer then fails to start, and a test that goes on waits for a peer
@@ -15,6 +15,7 @@
 )]
 
 pub mod baresip;
+pub mod kamailio;
 pub mod ports;
 pub mod sipp;
 pub mod wav;

@@ -12,13 +12,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
 use flowgate_sip::ua::{RegState, UaEvent};
-use flowgate_test_peers::ports::free_udp_port;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 struct Kamailio {
     child: Child,
@@ -50,36 +48,10 @@ impl Drop for Kamailio {
     }
 }
 
-fn kamailio() -> Kamailio {
+async fn kamailio() -> Kamailio {
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/kamailio.cfg");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let child = Command::new("kamailio")
-        .args([
-            "-f",
-            &cfg.display().to_string(),
-            "-DD",
-            "-E",
-            "-n",
-            "1",
-            "-m",
-            "32",
-            "-M",
-            "8",
-        ])
-        .args(["-l", &format!("udp:127.0.0.1:{port}")])
-        .args([
-            "-Y",
-            &dir.path().display().to_string(),
-            "-w",
-            &dir.path().display().to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kamailio runs (Debian package kamailio; scripts/deps.sh test installs it)");
+    let (port, child) = flowgate_test_peers::kamailio::start(&cfg, dir.path()).await;
     Kamailio {
         child,
         port,
@@ -115,7 +87,7 @@ async fn settled(ev: &mut tokio::sync::mpsc::UnboundedReceiver<UaEvent>) -> RegS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_to_kamailio_with_sha256_digest() {
-    let k = kamailio();
+    let k = kamailio().await;
     let mut cfg = config("127.0.0.1", 49_000);
     cfg.trunks.push(trunk(k.port, "flowgate-secret"));
     let (ua, mut ev) = start(cfg).await;
