@@ -18,4 +18,3 @@ pub mod baresip;
 pub mod kamailio;
 pub mod ports;
 pub mod sipp;
-pub mod wav;

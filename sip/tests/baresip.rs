@@ -19,7 +19,7 @@ use common::*;
 use flowgate_sip::cause::Cause;
 use flowgate_sip::config::ExtensionConfig;
 use flowgate_sip::ua::{AuthIdentity, Destination, Party, UaEvent};
-use flowgate_test_peers::{baresip, wav};
+use flowgate_test_peers::baresip;
 use tokio::process::Child;
 use uuid::Uuid;
 
@@ -28,8 +28,17 @@ use uuid::Uuid;
 async fn baresip(dir: &std::path::Path, ua_port: u16, dial: &str) -> Child {
     let tone_file = dir.join("tone.wav");
     let period: [i16; 8] = [0, 7071, 10000, 7071, 0, -7071, -10000, -7071];
-    let tone: Vec<i16> = period.iter().copied().cycle().take(8000 * 20).collect();
-    wav::write(&tone_file, &tone);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&tone_file, spec).unwrap();
+    for s in period.iter().cycle().take(8000 * 20) {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
     let account = format!(
         "<sip:201@127.0.0.1:{ua_port}>;auth_pass=phone-secret;regint=60;answermode=auto;audio_codecs=PCMU"
     );

@@ -22,8 +22,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use flowgate_test_peers::baresip;
 use flowgate_test_peers::sipp::{self, finished};
-use flowgate_test_peers::{baresip, wav};
 use flowgate_tests::{Gateway, SIM_NUMBER, WAIT};
 use serde_json::{Value, json};
 use tokio::process::Child;
@@ -323,7 +323,7 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
 /// `gateway_port`, playing a 1 kHz tone into its calls, running `command`.
 async fn baresip(dir: &std::path::Path, gateway_port: u16, command: &str) -> Child {
     let tone_file = dir.join("tone.wav");
-    wav::write(&tone_file, &tone(1000.0, 8000 * 20));
+    flowgate::media::audio::write_wav(&tone_file, &tone(1000.0, 8000 * 20), 8000).unwrap();
     let account = format!(
         "<sip:201@127.0.0.1:{gateway_port}>;auth_pass=phone-secret;regint=60;audio_codecs=PCMU"
     );
