@@ -16,7 +16,8 @@
 #                  user+sys time reaches them. With IDLE=1 this is "an hour of fuzzing" that
 #                  the machine's other work cannot shorten, only delay.
 #
-# Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Builds once with
+# Needs the nightly toolchain, cargo-fuzz and the Debian packages the build needs; on a fresh
+# machine it installs the last two (scripts/deps.sh, as for `make run`). Builds once with
 # sanitizers (ASan, libFuzzer's coverage) into target/fuzz-soak/build, then runs the binaries
 # directly, so a source change during a soak does not rebuild under the running fuzzers.
 # A finding is any crash-, leak-, timeout- or oom- file libFuzzer writes; the script exits
@@ -33,6 +34,11 @@ build="$work/build"
 # figures an earlier table was printed from.
 logs="$work/logs/$(date -u +%Y%m%dT%H%M%S)-$$"
 mkdir -p "$work/corpus" "$work/findings" "$logs"
+
+scripts/deps.sh run
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi
 
 if [ "$#" -gt 0 ]; then
   targets=("$@")
