@@ -26,23 +26,12 @@ use uuid::Uuid;
 /// baresip registered as extension 201 to the user agent at `ua_port`, answering calls by
 /// itself, playing 20 s of a 1 kHz tone into its calls, running `dial` at start.
 async fn baresip(dir: &std::path::Path, ua_port: u16, dial: &str) -> Child {
-    let tone_file = dir.join("tone.wav");
     let period: [i16; 8] = [0, 7071, 10000, 7071, 0, -7071, -10000, -7071];
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&tone_file, spec).unwrap();
-    for s in period.iter().cycle().take(8000 * 20) {
-        w.write_sample(*s).unwrap();
-    }
-    w.finalize().unwrap();
+    let tone: Vec<i16> = period.iter().copied().cycle().take(8000 * 20).collect();
     let account = format!(
         "<sip:201@127.0.0.1:{ua_port}>;auth_pass=phone-secret;regint=60;answermode=auto;audio_codecs=PCMU"
     );
-    baresip::start(dir, &account, &tone_file, dial, 25).await
+    baresip::start(dir, &account, &tone, dial, 25).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

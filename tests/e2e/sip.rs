@@ -322,12 +322,10 @@ async fn an_unauthenticated_invite_never_reaches_the_modem() {
 /// baresip registered as extension `201` (password `phone-secret`) to the gateway at
 /// `gateway_port`, playing a 1 kHz tone into its calls, running `command`.
 async fn baresip(dir: &std::path::Path, gateway_port: u16, command: &str) -> Child {
-    let tone_file = dir.join("tone.wav");
-    flowgate::media::audio::write_wav(&tone_file, &tone(1000.0, 8000 * 20), 8000).unwrap();
     let account = format!(
         "<sip:201@127.0.0.1:{gateway_port}>;auth_pass=phone-secret;regint=60;audio_codecs=PCMU"
     );
-    baresip::start(dir, &account, &tone_file, command, 40).await
+    baresip::start(dir, &account, &tone(1000.0, 8000 * 20), command, 40).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
