@@ -17,9 +17,10 @@
 #                  the machine's other work cannot shorten, only delay.
 #
 # Needs the nightly toolchain, cargo-fuzz and the Debian packages the build needs; on a fresh
-# machine it installs the last two (scripts/deps.sh, as for `make run`). Builds once with
-# sanitizers (ASan, libFuzzer's coverage) into target/fuzz-soak/build, then runs the binaries
-# directly, so a source change during a soak does not rebuild under the running fuzzers.
+# machine it installs all three (the packages with scripts/deps.sh, as `make run` does).
+# Builds once with sanitizers (ASan, libFuzzer's coverage) into target/fuzz-soak/build, then
+# runs the binaries directly, so a source change during a soak does not rebuild under the
+# running fuzzers.
 # A finding is any crash-, leak-, timeout- or oom- file libFuzzer writes; the script exits
 # non-zero when there is one and prints how to reproduce it.
 set -euo pipefail
@@ -36,9 +37,9 @@ logs="$work/logs/$(date -u +%Y%m%dT%H%M%S)-$$"
 mkdir -p "$work/corpus" "$work/findings" "$logs"
 
 scripts/deps.sh run
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  cargo install --locked cargo-fuzz
-fi
+# Checked apart: `cargo +nightly fuzz` fails alike when either is missing.
+rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 
 if [ "$#" -gt 0 ]; then
   targets=("$@")
